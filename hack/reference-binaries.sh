@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds (or finds cached) every reference etcd release the tests use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+while read -r v; do
+  [[ -z "$v" || "$v" == \#* ]] && continue
+  hack/build-etcd.sh "$v"
+done < hack/etcd-versions.txt

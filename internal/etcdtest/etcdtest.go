@@ -1,0 +1,314 @@
+// Package etcdtest starts real etcd clusters for tests: in-process through
+// etcd's embed package (fast), or as processes of real etcd binaries of a
+// given release (built once from the Go module proxy and cached). Both use
+// the sandbox layout: kubeadm-style TLS on 127.0.0.x addresses. Every member
+// is stopped when the test ends, pass or fail.
+package etcdtest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/sandbox"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+)
+
+// Options shape a test cluster.
+type Options struct {
+	Members int
+}
+
+// Option changes Options.
+type Option func(*Options)
+
+// WithClusterSize sets the number of members (default 3).
+func WithClusterSize(n int) Option { return func(o *Options) { o.Members = n } }
+
+func options(opts []Option) Options {
+	o := Options{Members: 3}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	return o
+}
+
+// prepare lays out a cluster in a temporary directory on random free ports,
+// so parallel test packages do not collide.
+func prepare(t testing.TB, o Options) *sandbox.State {
+	t.Helper()
+	s, err := sandbox.Prepare(sandbox.Spec{
+		Dir:        t.TempDir(),
+		Members:    o.Members,
+		ClientPort: 20000 + rand.IntN(30000),
+		Token:      fmt.Sprintf("test-%d", rand.Int()),
+	})
+	if err != nil {
+		t.Fatalf("preparing cluster: %v", err)
+	}
+	return s
+}
+
+// Cluster is what tests need of any running cluster.
+type Cluster struct {
+	T     testing.TB
+	State *sandbox.State
+}
+
+// Config returns a connection to every member.
+func (c *Cluster) Config() *connect.Config {
+	c.T.Helper()
+	cfg, err := c.State.Config()
+	if err != nil {
+		c.T.Fatalf("connection config: %v", err)
+	}
+	return cfg
+}
+
+// Client returns a client balanced over every member, closed at cleanup.
+func (c *Cluster) Client() *clientv3.Client {
+	c.T.Helper()
+	cli, err := c.Config().Client()
+	if err != nil {
+		c.T.Fatalf("client: %v", err)
+	}
+	c.T.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// ConnectArgs are the kubectl-etcd flags that reach the cluster.
+func (c *Cluster) ConnectArgs() []string { return c.State.ConnectArgs() }
+
+// WaitHealthy waits until every member answers a quorum read.
+func (c *Cluster) WaitHealthy(timeout time.Duration) {
+	c.T.Helper()
+	cfg := c.Config()
+	cli, err := cfg.Client()
+	if err != nil {
+		c.T.Fatalf("client: %v", err)
+	}
+	defer cli.Close()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		hs, err := status.CheckHealth(context.Background(), cfg, cli)
+		if err == nil && len(hs) == len(c.State.Members) {
+			ok := true
+			for _, h := range hs {
+				if !h.Healthy {
+					ok = false
+					last = h.Name + ": " + h.Error
+				}
+			}
+			if ok {
+				return
+			}
+		} else if err != nil {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.T.Fatalf("cluster not healthy within %s: %s", timeout, last)
+}
+
+// Embedded is a cluster whose members run inside the test process.
+type Embedded struct {
+	Cluster
+	members []*embed.Etcd
+}
+
+// StartEmbedded starts an in-process cluster and waits until it is healthy.
+func StartEmbedded(t testing.TB, opts ...Option) *Embedded {
+	t.Helper()
+	o := options(opts)
+	c := &Embedded{Cluster: Cluster{T: t, State: prepare(t, o)}, members: make([]*embed.Etcd, o.Members)}
+	t.Cleanup(func() {
+		for i := range c.members {
+			c.Stop(i)
+		}
+	})
+	for i := range c.members {
+		c.Start(i)
+	}
+	c.WaitHealthy(30 * time.Second)
+	return c
+}
+
+// Start starts (or restarts, on its data) member i.
+func (c *Embedded) Start(i int) {
+	c.T.Helper()
+	if c.members[i] != nil {
+		return
+	}
+	m := c.State.Members[i]
+	e, err := sandbox.StartEmbedded(m.ConfigFile, m.LogFile)
+	if err != nil {
+		c.T.Fatalf("starting %s: %v", c.State.Members[i].Name, err)
+	}
+	c.members[i] = e
+}
+
+// Stop stops member i; its data stays for Start.
+func (c *Embedded) Stop(i int) {
+	if c.members[i] == nil {
+		return
+	}
+	c.members[i].Close()
+	c.members[i] = nil
+}
+
+// Server returns the embedded server of member i, nil when stopped.
+func (c *Embedded) Server(i int) *embed.Etcd { return c.members[i] }
+
+// Process is a cluster of real etcd binaries, one process per member.
+type Process struct {
+	Cluster
+	Binary string
+	procs  []*exec.Cmd
+}
+
+// StartProcesses starts a cluster of the given etcd release (for example
+// "3.6.16"), building the binary first when it is not cached.
+func StartProcesses(t testing.TB, version string, opts ...Option) *Process {
+	t.Helper()
+	o := options(opts)
+	bin := EtcdBinaries(t, version)
+	c := &Process{Cluster: Cluster{T: t, State: prepare(t, o)}, Binary: filepath.Join(bin, "etcd"), procs: make([]*exec.Cmd, o.Members)}
+	t.Cleanup(func() {
+		for i := range c.procs {
+			c.Kill(i)
+		}
+	})
+	for i := range c.procs {
+		c.Start(i)
+	}
+	c.WaitHealthy(60 * time.Second)
+	return c
+}
+
+// Start starts (or restarts, on its data) member i.
+func (c *Process) Start(i int) {
+	c.T.Helper()
+	if c.procs[i] != nil {
+		return
+	}
+	m := c.State.Members[i]
+	log, err := os.OpenFile(m.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	defer log.Close()
+	cmd := exec.Command(c.Binary, "--config-file", m.ConfigFile)
+	cmd.Stdout, cmd.Stderr = log, log
+	dieWithParent(cmd)
+	if err := cmd.Start(); err != nil {
+		c.T.Fatalf("starting %s: %v", m.Name, err)
+	}
+	c.procs[i] = cmd
+}
+
+// Stop stops member i gracefully (SIGTERM), killing it after 10 seconds.
+func (c *Process) Stop(i int) {
+	c.T.Helper()
+	cmd := c.procs[i]
+	if cmd == nil {
+		return
+	}
+	resume(cmd.Process)
+	terminate(cmd.Process)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+	c.procs[i] = nil
+}
+
+// Kill kills member i at once, as a crash would.
+func (c *Process) Kill(i int) {
+	cmd := c.procs[i]
+	if cmd == nil {
+		return
+	}
+	resume(cmd.Process)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	c.procs[i] = nil
+}
+
+// Pause stops member i with SIGSTOP: it keeps its sockets but answers
+// nothing, like a hung machine.
+func (c *Process) Pause(i int) {
+	c.T.Helper()
+	if c.procs[i] == nil {
+		c.T.Fatalf("pausing %s: not running", c.State.Members[i].Name)
+	}
+	pause(c.procs[i].Process)
+}
+
+// Resume continues a paused member.
+func (c *Process) Resume(i int) {
+	if c.procs[i] != nil {
+		resume(c.procs[i].Process)
+	}
+}
+
+// Restart stops and starts member i.
+func (c *Process) Restart(i int) {
+	c.T.Helper()
+	c.Stop(i)
+	c.Start(i)
+}
+
+// RepoRoot is the repository's top directory, found from this file.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Versions lists the etcd releases the tests run against
+// (hack/etcd-versions.txt), oldest first.
+func Versions(t testing.TB) []string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(RepoRoot(), "hack", "etcd-versions.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v := strings.TrimSpace(sc.Text()); v != "" && !strings.HasPrefix(v, "#") {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// EtcdBinaries returns the directory holding etcd, etcdctl and etcdutl of
+// a release, building them with hack/build-etcd.sh when not cached.
+func EtcdBinaries(t testing.TB, version string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(RepoRoot(), "hack", "build-etcd.sh"), version)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("building etcd %s: %v", version, err)
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,112 @@
+// Package member holds the member commands.
+package member
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+)
+
+// NewCmdMember returns the member command group.
+func NewCmdMember(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "member",
+		Short: "List and change the members of the etcd cluster",
+	}
+	cmd.AddCommand(NewCmdList(f))
+	return cmd
+}
+
+// ListOptions are the options of `kubectl etcd member list`.
+type ListOptions struct {
+	*cmdutil.Factory
+	Output    string
+	NoHeaders bool
+}
+
+// MemberInfo is a member with its leadership, as member list prints it.
+type MemberInfo struct {
+	status.Member
+	Leader bool `json:"leader"`
+}
+
+// NewCmdList returns the member list command.
+func NewCmdList(f *cmdutil.Factory) *cobra.Command {
+	o := &ListOptions{Factory: f, Output: output.Table}
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the members: ID, name, peer and client URLs, learner, started, leader",
+		Example: `  # Members of the local control plane's etcd
+  kubectl etcd member list
+
+  # With the endpoint used to reach each member
+  kubectl etcd member list -o wide`,
+		Args: cmdutil.ValidateArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := output.Validate(o.Output, output.Table, output.Wide, output.JSON, output.YAML); err != nil {
+				return cmdutil.UsageErrorf(cmd, "%v", err)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table, wide, json or yaml")
+	cmd.Flags().BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	return cmd
+}
+
+// Run lists the members.
+func (o *ListOptions) Run(ctx context.Context) error {
+	cfg, cli, err := o.Client()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	members, err := status.ListMembers(ctx, cfg, cli)
+	if err != nil {
+		return err
+	}
+	leader := status.LeaderID(ctx, cfg, cli)
+	infos := make([]MemberInfo, len(members))
+	for i, m := range members {
+		infos[i] = MemberInfo{Member: m, Leader: m.ID == leader}
+	}
+	return output.Write(o.Out, o.Output, infos, func(wide bool) error {
+		headers, rows := ListTable(infos, wide)
+		return output.WriteTable(o.Out, headers, rows, o.NoHeaders)
+	})
+}
+
+// ListTable builds the member list rows.
+func ListTable(members []MemberInfo, wide bool) ([]string, [][]string) {
+	headers := []string{"ID", "NAME", "STARTED", "LEARNER", "LEADER", "PEER URLS", "CLIENT URLS"}
+	if wide {
+		headers = append(headers, "ENDPOINT")
+	}
+	var rows [][]string
+	for _, m := range members {
+		name := m.Name
+		if name == "" {
+			name = "<unstarted>"
+		}
+		row := []string{m.ID, name, strconv.FormatBool(m.Started), strconv.FormatBool(m.Learner), strconv.FormatBool(m.Leader),
+			strings.Join(m.PeerURLs, ","), none(strings.Join(m.ClientURLs, ","))}
+		if wide {
+			row = append(row, none(m.Endpoint))
+		}
+		rows = append(rows, row)
+	}
+	return headers, rows
+}
+
+func none(s string) string {
+	if s == "" {
+		return "<none>"
+	}
+	return s
+}

@@ -1,0 +1,58 @@
+// Package cmd builds the kubectl-etcd command tree.
+package cmd
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/sandbox"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/status"
+	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/version"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+)
+
+// NewRootCommand returns `kubectl etcd` with every subcommand.
+func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	f := &cmdutil.Factory{IOStreams: streams, Connect: connect.NewFlags()}
+	root := &cobra.Command{
+		Use:   "kubectl-etcd",
+		Short: "Operate the etcd that holds a Kubernetes control plane",
+		Long: `kubectl etcd reads, operates and bootstraps the etcd of a Kubernetes
+control plane: member status and health, snapshots, defragmentation,
+member changes with quorum safety, and the objects stored under /registry.
+
+It reaches etcd directly (--endpoints with --cacert, --cert, --key, or the
+ETCDCTL_* variables etcdctl uses), or, with no flags on a control-plane
+node, through the etcd static pod manifest and the kubeadm certificates.`,
+		Example: `  # On a control-plane node: status of every member
+  sudo kubectl etcd status
+
+  # From anywhere, with the etcd client certificates
+  kubectl etcd health --endpoints https://10.0.0.1:2379 --cacert ca.crt --cert client.crt --key client.key
+
+  # Practice on a local three-member cluster
+  kubectl etcd sandbox up --dir /tmp/etcd-sandbox`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Annotations: map[string]string{
+			cobra.CommandDisplayNameAnnotation: "kubectl etcd",
+		},
+	}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	f.Connect.AddFlags(root.PersistentFlags())
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return cmdutil.UsageErrorf(cmd, "%v", err)
+	})
+	root.AddCommand(
+		status.NewCmdStatus(f),
+		status.NewCmdHealth(f),
+		member.NewCmdMember(f),
+		version.NewCmdVersion(f),
+		sandbox.NewCmdSandbox(f),
+	)
+	return root
+}

@@ -1,0 +1,109 @@
+// Package util holds what every kubectl-etcd command shares: the streams,
+// the connection flags, and the errors that carry exit codes.
+package util
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+)
+
+// Exit codes beyond 1 (any error).
+const (
+	// ExitUnhealthy: the command ran but the cluster is not healthy.
+	ExitUnhealthy = 5
+)
+
+// Factory gives commands their streams and their way to etcd.
+type Factory struct {
+	genericiooptions.IOStreams
+	Connect *connect.Flags
+}
+
+// Client resolves the connection flags and returns a client balanced over
+// the endpoints, with the config that made it.
+func (f *Factory) Client() (*connect.Config, *clientv3.Client, error) {
+	cfg, err := f.Connect.Resolve()
+	if err != nil {
+		return nil, nil, err
+	}
+	cli, err := cfg.Client()
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, cli, nil
+}
+
+// ExitError ends the program with Code after printing Err (when not nil).
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit code %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Unhealthy returns an ExitError with ExitUnhealthy.
+func Unhealthy(format string, args ...any) error {
+	return &ExitError{Code: ExitUnhealthy, Err: fmt.Errorf(format, args...)}
+}
+
+// UsageError is a mistake in how a command was called.
+type UsageError struct {
+	Err     error
+	Command string
+}
+
+func (e *UsageError) Error() string {
+	return fmt.Sprintf("%v\nSee '%s -h' for help and examples", e.Err, e.Command)
+}
+
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// UsageErrorf reports a usage mistake of cmd.
+func UsageErrorf(cmd *cobra.Command, format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...), Command: displayPath(cmd)}
+}
+
+func displayPath(cmd *cobra.Command) string {
+	path := cmd.CommandPath()
+	root := cmd.Root()
+	if name, ok := root.Annotations[cobra.CommandDisplayNameAnnotation]; ok {
+		path = name + path[len(root.Name()):]
+	}
+	return path
+}
+
+// ExitCode maps an error returned by a command to the process exit code.
+func ExitCode(err error) int {
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+// ValidateArgs wraps a cobra argument check so its failure reads as a usage
+// error with the help hint.
+func ValidateArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return UsageErrorf(cmd, "%v", err)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,112 @@
+// Package version holds the version command.
+package version
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/version"
+)
+
+// Options are the options of `kubectl etcd version`.
+type Options struct {
+	*cmdutil.Factory
+	ClientOnly bool
+	Output     string
+}
+
+// Info is what the command prints.
+type Info struct {
+	Client  ClientInfo      `json:"client"`
+	Members []MemberVersion `json:"members,omitempty"`
+}
+
+// ClientInfo describes this binary.
+type ClientInfo struct {
+	Version   string `json:"version"`
+	GoVersion string `json:"goVersion"`
+	Platform  string `json:"platform"`
+}
+
+// MemberVersion is one member's server version.
+type MemberVersion struct {
+	Name           string `json:"name"`
+	Endpoint       string `json:"endpoint"`
+	Version        string `json:"version,omitempty"`
+	StorageVersion string `json:"storageVersion,omitempty"`
+	Error          string `json:"error,omitempty"`
+}
+
+// NewCmdVersion returns the version command.
+func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
+	o := &Options{Factory: f, Output: output.Table}
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the client version and each member's server version",
+		Example: `  # This binary and every etcd member
+  kubectl etcd version
+
+  # This binary only, without contacting etcd
+  kubectl etcd version --client`,
+		Args: cmdutil.ValidateArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
+				return cmdutil.UsageErrorf(cmd, "%v", err)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVar(&o.ClientOnly, "client", false, "print the client version only")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table, json or yaml")
+	return cmd
+}
+
+// Run prints the versions.
+func (o *Options) Run(ctx context.Context) error {
+	info := Info{Client: ClientInfo{Version: version.Get(), GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}}
+	var collectErr error
+	if !o.ClientOnly {
+		collectErr = o.collect(ctx, &info)
+	}
+	err := output.Write(o.Out, o.Output, info, func(bool) error {
+		fmt.Fprintf(o.Out, "Client Version: %s (%s, %s)\n", info.Client.Version, info.Client.GoVersion, info.Client.Platform)
+		for _, m := range info.Members {
+			if m.Error != "" {
+				fmt.Fprintf(o.Out, "Server Version: %s (%s): unknown, %s\n", m.Name, m.Endpoint, m.Error)
+				continue
+			}
+			fmt.Fprintf(o.Out, "Server Version: %s (%s): %s, storage %s\n", m.Name, m.Endpoint, m.Version, m.StorageVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return collectErr
+}
+
+func (o *Options) collect(ctx context.Context, info *Info) error {
+	cfg, cli, err := o.Client()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	statuses, err := status.Collect(ctx, cfg, cli)
+	if err != nil {
+		return err
+	}
+	for _, s := range statuses {
+		mv := MemberVersion{Name: s.Name, Endpoint: s.Endpoint, Version: s.Version, StorageVersion: s.StorageVersion}
+		if s.Version == "" && len(s.Errors) > 0 {
+			mv.Error = s.Errors[0]
+		}
+		info.Members = append(info.Members, mv)
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+package connect
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Config is a resolved way to reach one etcd cluster.
+type Config struct {
+	// Endpoints are normalised client URLs (scheme://host:port).
+	Endpoints []string
+	// Source says where the endpoints came from, for -v and error messages.
+	Source string
+
+	CACertFile string
+	CertFile   string
+	KeyFile    string
+
+	DialTimeout       time.Duration
+	CommandTimeout    time.Duration
+	InsecurePlaintext bool
+
+	tls *tls.Config
+}
+
+// validate normalises endpoints, refuses plaintext without consent and
+// loads the certificates, so every file problem is reported before dialing.
+func (c *Config) validate() error {
+	if len(c.Endpoints) == 0 {
+		return errors.New("no etcd endpoints given")
+	}
+	needTLS := false
+	for i, ep := range c.Endpoints {
+		norm, err := normalizeEndpoint(ep)
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(norm, "http://") {
+			if !c.InsecurePlaintext {
+				return fmt.Errorf("endpoint %s is plaintext http: use https:// with --cacert/--cert/--key, or pass --insecure-plaintext if this etcd really has no TLS", norm)
+			}
+		} else {
+			needTLS = true
+		}
+		c.Endpoints[i] = norm
+	}
+	if c.DialTimeout <= 0 {
+		return fmt.Errorf("--dial-timeout must be positive, got %s", c.DialTimeout)
+	}
+	if c.CommandTimeout <= 0 {
+		return fmt.Errorf("--command-timeout must be positive, got %s", c.CommandTimeout)
+	}
+	if !needTLS {
+		return nil
+	}
+	tlsCfg, err := c.loadTLS(time.Now())
+	if err != nil {
+		return err
+	}
+	c.tls = tlsCfg
+	return nil
+}
+
+func (c *Config) loadTLS(now time.Time) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CACertFile != "" {
+		pem, err := os.ReadFile(c.CACertFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading CA certificate (--cacert): %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA certificate %s holds no PEM certificate", c.CACertFile)
+		}
+		cfg.RootCAs = pool
+	}
+	switch {
+	case c.CertFile == "" && c.KeyFile == "":
+	case c.CertFile == "":
+		return nil, errors.New("--key given without --cert: pass both, or neither")
+	case c.KeyFile == "":
+		return nil, errors.New("--cert given without --key: pass both, or neither")
+	default:
+		if _, err := os.ReadFile(c.CertFile); err != nil {
+			return nil, fmt.Errorf("reading client certificate (--cert): %w", err)
+		}
+		if _, err := os.ReadFile(c.KeyFile); err != nil {
+			return nil, fmt.Errorf("reading client key (--key): %w", err)
+		}
+		pair, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate %s and key %s: %w", c.CertFile, c.KeyFile, err)
+		}
+		leaf := pair.Leaf
+		if leaf == nil {
+			if leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+				return nil, fmt.Errorf("client certificate %s: %w", c.CertFile, err)
+			}
+		}
+		if now.After(leaf.NotAfter) {
+			return nil, fmt.Errorf("client certificate %s expired on %s: renew it (kubeadm certs renew etcd-healthcheck-client) or pass a valid --cert/--key", c.CertFile, leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+		if now.Before(leaf.NotBefore) {
+			return nil, fmt.Errorf("client certificate %s is not valid before %s: check this machine's clock", c.CertFile, leaf.NotBefore.UTC().Format(time.RFC3339))
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+// TLS returns the client TLS configuration, nil for plaintext endpoints.
+func (c *Config) TLS() *tls.Config {
+	if c.tls == nil {
+		return nil
+	}
+	return c.tls.Clone()
+}
+
+// Client returns a client balanced over all endpoints. Auto-sync stays off
+// so the client never swaps in member URLs it cannot reach.
+func (c *Config) Client() (*clientv3.Client, error) {
+	return c.ClientFor(c.Endpoints...)
+}
+
+// ClientFor returns a client pinned to the given endpoints.
+func (c *Config) ClientFor(endpoints ...string) (*clientv3.Client, error) {
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   endpoints,
+		TLS:         c.TLS(),
+		DialTimeout: c.DialTimeout,
+		Logger:      zap.NewNop(),
+		// Keep-alives notice a member that stops answering mid-operation.
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: c.DialTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating etcd client for %s: %w", strings.Join(endpoints, ","), err)
+	}
+	return cli, nil
+}
+
+// WithCommandTimeout bounds one request by --command-timeout.
+func (c *Config) WithCommandTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.CommandTimeout)
+}
+
+// MemberEndpoint picks the URL to reach a member by: one of the configured
+// endpoints when the member advertises it (it is known to be reachable from
+// here), else the member's first client URL; "" for a member that has never
+// started and so advertises none.
+func (c *Config) MemberEndpoint(clientURLs []string) string {
+	for _, u := range clientURLs {
+		for _, ep := range c.Endpoints {
+			if strings.TrimSuffix(u, "/") == ep {
+				return ep
+			}
+		}
+	}
+	if len(clientURLs) == 0 {
+		return ""
+	}
+	return strings.TrimSuffix(clientURLs[0], "/")
+}
+
+// NewConfig builds a Config for known endpoints and certificate files with
+// the default timeouts, as a program (the sandbox, a test) needs it.
+func NewConfig(endpoints []string, caCert, cert, key string) (*Config, error) {
+	defaults := NewFlags()
+	cfg := &Config{
+		Endpoints:      append([]string{}, endpoints...),
+		Source:         "configuration",
+		CACertFile:     caCert,
+		CertFile:       cert,
+		KeyFile:        key,
+		DialTimeout:    defaults.DialTimeout,
+		CommandTimeout: defaults.CommandTimeout,
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
