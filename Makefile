@@ -1,5 +1,5 @@
 # Thin wrappers over hack/; see README.md.
-.PHONY: build test test-unit test-e2e lint demo reference-binaries clean
+.PHONY: build test test-unit test-e2e lint demo reference-binaries release clean
 
 build:
 	hack/build.sh
@@ -24,3 +24,8 @@ demo: build
 
 clean:
 	rm -rf bin
+
+# VERSION=v1.2.3 make release: archives for every platform in dist/, their
+# sha256 sums, and plugins/etcd.yaml filled from krew.yaml.
+release:
+	go run ./hack/release --version "$${VERSION:?set VERSION=v1.2.3}" --out dist
