@@ -7,6 +7,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/sandbox"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/snapshot"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/status"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/version"
@@ -53,6 +54,7 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		member.NewCmdMember(f),
 		version.NewCmdVersion(f),
 		sandbox.NewCmdSandbox(f),
+		snapshot.NewCmdSnapshot(f),
 	)
 	return root
 }

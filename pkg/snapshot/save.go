@@ -43,9 +43,8 @@ type Saver struct {
 	// NoMetadata skips the PATH.json file written beside the snapshot.
 	NoMetadata bool
 	// Progress, when set, is called once the member and size are known; the
-	// writer it returns receives a copy of every byte streamed and is
-	// closed at the end.
-	Progress func(member string, total int64) io.WriteCloser
+	// Meter it returns receives a copy of every byte streamed.
+	Progress func(member string, total int64) Meter
 	// Log gets one line per step; nil discards them.
 	Log io.Writer
 	// Now gives the time of the snapshot; time.Now when nil.
@@ -67,6 +66,13 @@ type Result struct {
 	// removed by retention.
 	MetadataFile string   `json:"-"`
 	Pruned       []string `json:"-"`
+}
+
+// Meter follows a stream: it receives a copy of every byte, then Done with
+// whether the stream completed.
+type Meter interface {
+	io.Writer
+	Done(complete bool)
 }
 
 // source is the member a snapshot streams from.
@@ -159,7 +165,7 @@ func (s *Saver) Save(ctx context.Context) (*Result, error) {
 
 // download streams the snapshot into path, syncs it and checks its sha256
 // trailer. It returns the status of what it wrote so far.
-func (s *Saver) download(ctx context.Context, src source, path string, res *Result) (*FileStatus, error) {
+func (s *Saver) download(ctx context.Context, src source, path string, res *Result) (_ *FileStatus, err error) {
 	cli, err := s.Config.ClientFor(src.endpoint)
 	if err != nil {
 		return nil, err
@@ -189,8 +195,8 @@ func (s *Saver) download(ctx context.Context, src source, path string, res *Resu
 	if s.Progress != nil {
 		// The stream is the database plus the 32-byte trailer.
 		p := s.Progress(src.name, src.dbSize+sha256.Size)
-		defer p.Close()
 		sinks = append(sinks, p)
+		defer func() { p.Done(err == nil) }()
 	}
 	n, err := io.Copy(io.MultiWriter(sinks...), resp.Snapshot)
 	if err != nil {
