@@ -169,6 +169,10 @@ func checkBoltSize(r io.ReaderAt, size int64) error {
 	if need := int64(hwm) * int64(pageSize); need > size {
 		return fmt.Errorf("the database needs %d bytes but the file holds %d", need, size)
 	}
+	// bbolt only ever writes and grows whole pages.
+	if size%int64(pageSize) != 0 {
+		return fmt.Errorf("it ends mid-page: %d bytes is not a whole number of %d-byte pages", size, pageSize)
+	}
 	return nil
 }
 
