@@ -54,14 +54,16 @@ type Saver struct {
 // Result describes a saved snapshot; it is also the metadata file.
 type Result struct {
 	FileStatus
-	// EtcdVersion is the version of the server that streamed the snapshot,
-	// the version to restore it with.
-	EtcdVersion string    `json:"etcdVersion,omitempty"`
-	Member      string    `json:"member"`
-	MemberID    string    `json:"memberID"`
-	Endpoint    string    `json:"endpoint"`
-	ClusterID   string    `json:"clusterID"`
-	Taken       time.Time `json:"taken"`
+	// EtcdVersion is the version of the server that streamed the snapshot;
+	// SnapshotVersion the version it declared for the snapshot (etcd 3.6
+	// and later), the oldest that can restore it.
+	EtcdVersion     string    `json:"etcdVersion"`
+	SnapshotVersion string    `json:"snapshotVersion,omitempty"`
+	Member          string    `json:"member"`
+	MemberID        string    `json:"memberID"`
+	Endpoint        string    `json:"endpoint"`
+	ClusterID       string    `json:"clusterID"`
+	Taken           time.Time `json:"taken"`
 	// MetadataFile is the path of the metadata file, Pruned the snapshots
 	// removed by retention.
 	MetadataFile string   `json:"-"`
@@ -173,15 +175,23 @@ func (s *Saver) download(ctx context.Context, src source, path string, res *Resu
 	defer cli.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The member's own status gives the server version and a fresh size
+	// for the progress bar.
+	rctx, rcancel := s.Config.WithCommandTimeout(ctx)
+	sresp, err := cli.Status(rctx, src.endpoint)
+	rcancel()
+	if err != nil {
+		return nil, fmt.Errorf("status of %s (%s): %w", src.name, src.endpoint, err)
+	}
+	res.EtcdVersion = sresp.Version
+	res.ClusterID = status.FormatID(sresp.Header.ClusterId)
+	src.dbSize = sresp.DbSize
 	resp, err := cli.SnapshotWithVersion(ctx)
 	if err != nil {
 		return nil, streamError(ctx, src, err)
 	}
 	defer resp.Snapshot.Close()
-	res.EtcdVersion = resp.Version
-	if resp.Header != nil {
-		res.ClusterID = status.FormatID(resp.Header.ClusterId)
-	}
+	res.SnapshotVersion = resp.Version
 
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {

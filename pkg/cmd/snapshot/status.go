@@ -13,9 +13,10 @@ import (
 // StatusOptions are the options of `kubectl etcd snapshot status`.
 type StatusOptions struct {
 	*cmdutil.Factory
-	Path      string
-	Output    string
-	NoHeaders bool
+	Path          string
+	Output        string
+	NoHeaders     bool
+	SkipHashCheck bool
 }
 
 // NewCmdStatus returns the snapshot status command.
@@ -28,7 +29,8 @@ func NewCmdStatus(f *cmdutil.Factory) *cobra.Command {
 content): the sha256 trailer etcd appends, the bbolt database structure,
 then its revision, number of live keys, database size and storage version
 (the etcd version it needs, empty before etcd 3.6). A truncated or corrupt
-file is reported as such and the command exits non-zero.`,
+file is reported as such and the command exits non-zero, as is a file
+without the trailer unless --skip-hash-check.`,
 		Example: `  # Check a snapshot before relying on it
   kubectl etcd snapshot status /var/backups/etcd.db
 
@@ -45,6 +47,7 @@ file is reported as such and the command exits non-zero.`,
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table, json or yaml")
 	cmd.Flags().BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	cmd.Flags().BoolVar(&o.SkipHashCheck, "skip-hash-check", false, "accept a file without a sha256 trailer (member/snap/db copied out of a data directory)")
 	return cmd
 }
 
@@ -61,6 +64,9 @@ func (o *StatusOptions) Run() error {
 	st, err := snapshot.Status(o.Path, "")
 	if err != nil {
 		return err
+	}
+	if st.HashCheck != snapshot.HashOK && !o.SkipHashCheck {
+		return &snapshot.CorruptError{Path: o.Path, Reason: "it has no sha256 trailer, so its integrity cannot be checked: a file saved by etcd has one; for member/snap/db copied out of a data directory pass --skip-hash-check"}
 	}
 	return output.Write(o.Out, o.Output, st, func(bool) error {
 		headers, rows := StatusTable(st)
