@@ -84,6 +84,15 @@ func (o *RestoreOptions) Validate(cmd *cobra.Command) error {
 		}
 		o.BumpRevision, o.MarkCompacted = 0, false
 	}
+	// One of the pair turned off alone means both: etcdutl bumps only a
+	// revision it also marks compacted.
+	bumpSet, markSet := cmd.Flags().Changed("bump-revision"), cmd.Flags().Changed("mark-compacted")
+	if bumpSet && o.BumpRevision == 0 && !markSet {
+		o.MarkCompacted = false
+	}
+	if markSet && !o.MarkCompacted && !bumpSet {
+		o.BumpRevision = 0
+	}
 	if err := o.Restorer.Validate(); err != nil {
 		return cmdutil.UsageErrorf(cmd, "%v", err)
 	}
