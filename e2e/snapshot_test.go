@@ -235,3 +235,80 @@ func assertFiles(t *testing.T, dir string, want ...string) {
 		t.Errorf("%s holds %v, want %v", dir, got, want)
 	}
 }
+
+// TestSnapshotSaveMemberKilledMidStream kills the member a save streams
+// from while the file is being written: the plugin says so, exits
+// non-zero, leaves no file, and the rest of the cluster keeps every key.
+func TestSnapshotSaveMemberKilledMidStream(t *testing.T) {
+	versions := etcdtest.Versions(t)
+	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	cli := c.Client()
+
+	t.Log("Write about 40 MB, so the stream takes a while")
+	value := strings.Repeat("x", 100_000)
+	for i := range 400 {
+		mustPut(t, cli, fmt.Sprintf("/registry/secrets/default/s-%03d", i), value)
+	}
+	before, err := cli.Get(context.Background(), "/registry/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	file := filepath.Join(dir, "etcd.db")
+	ep := c.State.Members[2].ClientURL
+	cmd := exec.Command(pluginBin, append(c.ConnectArgs(), "snapshot", "save", file, "--endpoint", ep)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+
+	t.Log("Stop member-3 the moment file.part appears, then kill it")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(file + ".part"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s.part never appeared", file)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.Pause(2)
+	c.Kill(2)
+
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the plugin did not give up within 60s of the member being killed")
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+		t.Errorf("snapshot save from a killed member: %v, want a non-zero exit", err)
+	}
+	t.Logf("the plugin said: %s", strings.TrimSpace(stderr.String()))
+	if msg := stderr.String(); !strings.HasPrefix(msg, "error: ") || !strings.Contains(msg, "member-3") || !strings.Contains(msg, "nothing was saved") {
+		t.Errorf("stderr %q, want one error line naming member-3 and saying nothing was saved", msg)
+	}
+	assertFiles(t, dir)
+
+	t.Log("The surviving members stay healthy and keep every key")
+	after, err := cli.Get(context.Background(), "/registry/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatalf("reading after the fault: %v", err)
+	}
+	if after.Count != before.Count {
+		t.Errorf("after the fault: %d keys, want %d", after.Count, before.Count)
+	}
+	c.Start(2)
+	c.WaitHealthy(60 * time.Second)
+}
