@@ -3,6 +3,7 @@ module github.com/kubectl-etcd/kubectl-etcd
 go 1.26.0
 
 require (
+	github.com/expr-lang/expr v1.17.8
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10
 	go.etcd.io/etcd/api/v3 v3.7.3
