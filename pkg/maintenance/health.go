@@ -56,8 +56,10 @@ func Problems(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, al
 }
 
 func allowed(memberErr string, alarms []string) bool {
+	// Collect reports an alarm twice: from the alarm list ("alarm: NOSPACE")
+	// and from the member's Status errors ("memberID:... alarm:NOSPACE").
 	for _, a := range alarms {
-		if memberErr == "alarm: "+a {
+		if memberErr == "alarm: "+a || strings.HasSuffix(strings.TrimSpace(memberErr), "alarm:"+a) {
 			return true
 		}
 	}
