@@ -5,6 +5,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/sandbox"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/status"
@@ -53,6 +54,10 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		member.NewCmdMember(f),
 		version.NewCmdVersion(f),
 		sandbox.NewCmdSandbox(f),
+		maintenance.NewCmdDefrag(f),
+		maintenance.NewCmdCompact(f),
+		maintenance.NewCmdAlarm(f),
+		maintenance.NewCmdCheck(f),
 	)
 	return root
 }
