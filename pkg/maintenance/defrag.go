@@ -302,9 +302,13 @@ func (d *Defragmenter) defragOne(ctx context.Context, m *MemberResult) error {
 	d.progress("%s: defragmenting (%s, %s in use)", m.Name, output.Bytes(before.DbSize), output.Bytes(before.DbSizeInUse))
 	start := time.Now()
 	dctx, cancel := context.WithTimeout(ctx, d.timeout())
+	lost := d.watch(dctx, cancel, m.Endpoint)
 	_, err = d.Client.Defragment(dctx, m.Endpoint)
 	cancel()
 	if err != nil {
+		if lostErr := lost(); lostErr != nil {
+			return fmt.Errorf("the member stopped answering during its defragmentation: %w", lostErr)
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("no answer within %s (--timeout); etcd may still be defragmenting it: check 'kubectl etcd status' before retrying", d.timeout())
 		}
@@ -326,6 +330,48 @@ func (d *Defragmenter) defragOne(ctx context.Context, m *MemberResult) error {
 	m.Action = ActionDefragmented
 	d.progress("%s: defragmented in %s: %s -> %s (%s reclaimed)", m.Name, m.Took, output.Bytes(m.SizeBefore), output.Bytes(m.SizeAfter), output.Bytes(m.Reclaimed))
 	return nil
+}
+
+// watchInterval and watchFailures decide when a member that no longer
+// answers is given up on during its defragmentation.
+var (
+	watchInterval = 2 * time.Second
+	watchFailures = 3
+)
+
+// watch probes the member while its defragmentation runs. The client waits
+// for a lost connection to come back until the deadline (minutes), so a
+// member that dies or hangs meanwhile would go unnoticed; after a few failed
+// probes in a row watch cancels the request. The returned function gives the
+// last probe error when it did.
+func (d *Defragmenter) watch(ctx context.Context, cancel context.CancelFunc, ep string) func() error {
+	var lost error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		failures := 0
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(watchInterval):
+			}
+			_, err := d.Config.Probe(ctx, ep)
+			if err == nil || ctx.Err() != nil {
+				failures = 0
+				continue
+			}
+			if failures++; failures >= watchFailures {
+				lost = err
+				cancel()
+				return
+			}
+		}
+	}()
+	return func() error {
+		<-done
+		return lost
+	}
 }
 
 func (d *Defragmenter) memberStatus(ctx context.Context, ep string) (*clientv3.StatusResponse, error) {
