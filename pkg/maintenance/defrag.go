@@ -148,6 +148,17 @@ func (d *Defragmenter) Plan(ctx context.Context) (*Plan, error) {
 	if d.Rule != nil {
 		p.Rule = d.Rule.Source
 	}
+	if p.Steps, err = BuildSteps(statuses, d.Rule); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// BuildSteps decides for each member whether it is defragmented and why,
+// and orders them: followers by name, the leader last. Members that cannot
+// be reached and learners are kept, with the reason they are skipped.
+func BuildSteps(statuses []status.MemberStatus, rule *Rule) ([]Step, error) {
+	var steps []Step
 	for _, s := range statuses {
 		step := Step{
 			Name: memberName(s.Member), ID: s.ID, Endpoint: s.Endpoint, Leader: s.Leader, Learner: s.Learner,
@@ -158,18 +169,19 @@ func (d *Defragmenter) Plan(ctx context.Context) (*Plan, error) {
 			step.Reason = "cannot be reached: " + strings.Join(s.Errors, ", ")
 		case s.Learner:
 			step.Reason = "learner: etcd serves no defragment request to learners; defragment it once promoted"
-		case d.Rule == nil:
+		case rule == nil:
 			step.Defrag, step.Reason = true, Describe(s)
 		default:
-			step.Defrag, step.Reason, err = d.Rule.Eval(s)
+			var err error
+			step.Defrag, step.Reason, err = rule.Eval(s)
 			if err != nil {
 				return nil, err
 			}
 		}
-		p.Steps = append(p.Steps, step)
+		steps = append(steps, step)
 	}
-	OrderLeaderLast(p.Steps)
-	return p, nil
+	OrderLeaderLast(steps)
+	return steps, nil
 }
 
 // OrderLeaderLast sorts steps by name with the leader last, so the member

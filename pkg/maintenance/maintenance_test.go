@@ -68,6 +68,46 @@ func TestOrderLeaderLast(t *testing.T) {
 	}
 }
 
+func TestBuildStepsSkipsLearnersAndUnreachableMembers(t *testing.T) {
+	member := func(name string) status.Member { return status.Member{Name: name, ID: name + "-id", Started: true} }
+	statuses := []status.MemberStatus{
+		{Member: member("a"), Version: "3.7.3", Leader: true, DBSize: 300 << 20, DBSizeInUse: 10 << 20, DBQuota: 2 << 30},
+		{Member: member("b"), Version: "3.7.3", DBSize: 300 << 20, DBSizeInUse: 10 << 20, DBQuota: 2 << 30},
+		{Member: member("c"), Version: "3.7.3", DBSize: 20 << 20, DBSizeInUse: 10 << 20, DBQuota: 2 << 30},
+		{Member: func() status.Member { m := member("d"); m.Learner = true; return m }(), Version: "3.7.3", DBSize: 300 << 20},
+		{Member: member("e"), Errors: []string{"connection refused"}},
+	}
+	rule, err := maintenance.CompileRule(maintenance.DefaultRule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, err := maintenance.BuildSteps(statuses, rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"a": true, "b": true, "c": false, "d": false, "e": false}
+	for _, s := range steps {
+		if s.Defrag != want[s.Name] {
+			t.Errorf("%s: defrag=%v (%s), want %v", s.Name, s.Defrag, s.Reason, want[s.Name])
+		}
+	}
+	if last := steps[len(steps)-1]; last.Name != "a" {
+		t.Errorf("last step %s, want the leader a", last.Name)
+	}
+	for _, s := range steps {
+		switch s.Name {
+		case "d":
+			if !strings.HasPrefix(s.Reason, "learner:") {
+				t.Errorf("learner reason %q", s.Reason)
+			}
+		case "e":
+			if !strings.Contains(s.Reason, "cannot be reached: connection refused") {
+				t.Errorf("unreachable reason %q", s.Reason)
+			}
+		}
+	}
+}
+
 // churn writes n values of size bytes, overwrites them and deletes half, so
 // the database holds pages a compaction and defragmentation give back.
 func churn(t *testing.T, cli *clientv3.Client, n, size int) {
