@@ -29,6 +29,8 @@ import (
 // Options shape a test cluster.
 type Options struct {
 	Members int
+	// QuotaBackendBytes is each member's database quota, 0 for etcd's default.
+	QuotaBackendBytes int64
 }
 
 // Option changes Options.
@@ -36,6 +38,10 @@ type Option func(*Options)
 
 // WithClusterSize sets the number of members (default 3).
 func WithClusterSize(n int) Option { return func(o *Options) { o.Members = n } }
+
+// WithQuotaBackendBytes sets each member's database quota, so a test can
+// fill it and raise the NOSPACE alarm with a few megabytes.
+func WithQuotaBackendBytes(n int64) Option { return func(o *Options) { o.QuotaBackendBytes = n } }
 
 func options(opts []Option) Options {
 	o := Options{Members: 3}
@@ -54,6 +60,8 @@ func prepare(t testing.TB, o Options) *sandbox.State {
 		Members:    o.Members,
 		ClientPort: 20000 + rand.IntN(30000),
 		Token:      fmt.Sprintf("test-%d", rand.Int()),
+
+		QuotaBackendBytes: o.QuotaBackendBytes,
 	})
 	if err != nil {
 		t.Fatalf("preparing cluster: %v", err)

@@ -5,6 +5,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/sandbox"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/snapshot"
@@ -55,6 +56,10 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		version.NewCmdVersion(f),
 		sandbox.NewCmdSandbox(f),
 		snapshot.NewCmdSnapshot(f),
+		maintenance.NewCmdDefrag(f),
+		maintenance.NewCmdCompact(f),
+		maintenance.NewCmdAlarm(f),
+		maintenance.NewCmdCheck(f),
 	)
 	return root
 }

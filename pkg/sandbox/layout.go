@@ -117,6 +117,9 @@ type Spec struct {
 	Token string
 	// KeyAlgorithm for the certificates; ECDSA-P256 by default, for speed.
 	KeyAlgorithm pki.KeyAlgorithm
+	// QuotaBackendBytes is each member's database quota; 0 keeps etcd's
+	// default. A small quota lets tests and demos reach NOSPACE quickly.
+	QuotaBackendBytes int64
 }
 
 // MemberIP returns the loopback address of the i-th member: 127.0.0.1,
@@ -195,7 +198,7 @@ func Prepare(spec Spec) (*State, error) {
 				return nil, err
 			}
 		}
-		if err := writeMemberConfig(*m, certDir, caCert, strings.Join(initial, ","), spec.Token); err != nil {
+		if err := writeMemberConfig(*m, certDir, caCert, strings.Join(initial, ","), spec); err != nil {
 			return nil, err
 		}
 	}
@@ -204,7 +207,7 @@ func Prepare(spec Spec) (*State, error) {
 
 // writeMemberConfig writes an etcd configuration file with the same
 // settings kubeadm puts on the etcd command line.
-func writeMemberConfig(m Member, certDir, caCert, initialCluster, token string) error {
+func writeMemberConfig(m Member, certDir, caCert, initialCluster string, spec Spec) error {
 	serverCert, serverKey := pki.Paths(certDir, pki.ServerBaseName)
 	peerCert, peerKey := pki.Paths(certDir, pki.PeerBaseName)
 	cfg := map[string]any{
@@ -216,7 +219,7 @@ func writeMemberConfig(m Member, certDir, caCert, initialCluster, token string) 
 		"initial-advertise-peer-urls": m.PeerURL,
 		"initial-cluster":             initialCluster,
 		"initial-cluster-state":       "new",
-		"initial-cluster-token":       token,
+		"initial-cluster-token":       spec.Token,
 		"snapshot-count":              10000,
 		"logger":                      "zap",
 		"log-level":                   "warn",
@@ -229,6 +232,9 @@ func writeMemberConfig(m Member, certDir, caCert, initialCluster, token string) 
 			"cert-file": peerCert, "key-file": peerKey,
 			"client-cert-auth": true, "trusted-ca-file": caCert,
 		},
+	}
+	if spec.QuotaBackendBytes > 0 {
+		cfg["quota-backend-bytes"] = spec.QuotaBackendBytes
 	}
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
