@@ -130,15 +130,15 @@ type AddResult struct {
 
 // Add adds a member, as a learner unless voter.
 func (o *Operator) Add(ctx context.Context, name string, peerURLs []string, voter bool) (*AddResult, error) {
-	rctx, cancel := o.Config.WithCommandTimeout(ctx)
-	defer cancel()
 	var resp *clientv3.MemberAddResponse
-	var err error
-	if voter {
-		resp, err = o.Client.MemberAdd(rctx, peerURLs)
-	} else {
-		resp, err = o.Client.MemberAddAsLearner(rctx, peerURLs)
-	}
+	err := o.retryUnhealthy(ctx, func(rctx context.Context) (err error) {
+		if voter {
+			resp, err = o.Client.MemberAdd(rctx, peerURLs)
+		} else {
+			resp, err = o.Client.MemberAddAsLearner(rctx, peerURLs)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("adding member %s: %w", name, err)
 	}
@@ -173,9 +173,10 @@ func (o *Operator) Remove(ctx context.Context, target View, transferee *View) er
 	if err != nil {
 		return err
 	}
-	rctx, cancel := o.Config.WithCommandTimeout(ctx)
-	defer cancel()
-	if _, err := o.Client.MemberRemove(rctx, id); err != nil {
+	if err := o.retryUnhealthy(ctx, func(rctx context.Context) error {
+		_, err := o.Client.MemberRemove(rctx, id)
+		return err
+	}); err != nil {
 		return fmt.Errorf("removing member %s: %w", target.Label(), err)
 	}
 	return nil
@@ -187,9 +188,10 @@ func (o *Operator) Update(ctx context.Context, target View, peerURLs []string) e
 	if err != nil {
 		return err
 	}
-	rctx, cancel := o.Config.WithCommandTimeout(ctx)
-	defer cancel()
-	if _, err := o.Client.MemberUpdate(rctx, id, peerURLs); err != nil {
+	if err := o.retryUnhealthy(ctx, func(rctx context.Context) error {
+		_, err := o.Client.MemberUpdate(rctx, id, peerURLs)
+		return err
+	}); err != nil {
 		return fmt.Errorf("updating member %s: %w", target.Label(), err)
 	}
 	return nil
@@ -301,6 +303,34 @@ func (o *Operator) LagOf(ctx context.Context, id string) Lag {
 	return lag
 }
 
+// unhealthy is in etcd's refusal of a membership change while a voter has
+// been connected for less than its health interval (5 seconds): right after
+// a member started or reconnected. It passes.
+const unhealthy = "unhealthy cluster"
+
+// unhealthyWait bounds the retries of a change etcd calls unhealthy.
+const unhealthyWait = 15 * time.Second
+
+// retryUnhealthy runs fn with the command timeout, again while etcd says
+// the cluster is unhealthy, for up to unhealthyWait.
+func (o *Operator) retryUnhealthy(ctx context.Context, fn func(context.Context) error) error {
+	deadline := time.Now().Add(unhealthyWait)
+	for {
+		rctx, cancel := o.Config.WithCommandTimeout(ctx)
+		err := fn(rctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), unhealthy) || time.Now().After(deadline) {
+			return err
+		}
+		o.progress("etcd says the cluster is unhealthy (a peer connected less than 5s ago, or one is down); retrying")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // notInSync is in the server's answer to promoting a learner that trails.
 const notInSync = "in sync with leader"
 
@@ -328,7 +358,7 @@ func (o *Operator) Promote(ctx context.Context, target View) error {
 		if err == nil {
 			return nil
 		}
-		if !strings.Contains(err.Error(), notInSync) {
+		if !strings.Contains(err.Error(), notInSync) && !strings.Contains(err.Error(), unhealthy) {
 			return fmt.Errorf("promoting member %s: %w", target.Label(), err)
 		}
 		lag := o.LagOf(ctx, target.ID)
