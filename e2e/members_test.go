@@ -138,12 +138,17 @@ func TestMemberKilledMidPromotionAgainstRealEtcd(t *testing.T) {
 	c.StartJoining(i4)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ms := memberList(t, conn)
-		if len(ms) == 4 && ms[3].Started {
+		started := 0
+		for _, m := range memberList(t, conn) {
+			if m.Started {
+				started++
+			}
+		}
+		if started == 4 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("member-4 did not start: %+v", ms)
+			t.Fatalf("member-4 did not start within 30s")
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
