@@ -113,9 +113,28 @@ func (o *Operator) progress(format string, args ...any) {
 	}
 }
 
-// Collect asks every member for its status.
+// Collect asks every member for its status. Whether a member is a learner
+// is taken from the member list, which is the cluster's word: a member just
+// promoted may still call itself a learner until it applies the change.
 func (o *Operator) Collect(ctx context.Context) ([]status.MemberStatus, error) {
-	return status.Collect(ctx, o.Config, o.Client)
+	statuses, err := status.Collect(ctx, o.Config, o.Client)
+	if err != nil {
+		return nil, err
+	}
+	list, err := status.ListMembers(ctx, o.Config, o.Client)
+	if err != nil {
+		return nil, err
+	}
+	learner := map[string]bool{}
+	for _, m := range list {
+		learner[m.ID] = m.Learner
+	}
+	for i := range statuses {
+		if l, ok := learner[statuses[i].ID]; ok {
+			statuses[i].Learner = l
+		}
+	}
+	return statuses, nil
 }
 
 // AddResult is a member just added, with what it needs to start.
