@@ -63,8 +63,12 @@ func put(t *testing.T, c *etcdtest.Process, prefix string, n int) {
 }
 
 func TestMemberAddPromoteRemoveAgainstRealEtcd(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	version := versions[len(versions)-1]
+	for _, version := range etcdtest.Versions(t) {
+		t.Run("etcd-"+version, func(t *testing.T) { testMemberAddPromoteRemove(t, version) })
+	}
+}
+
+func testMemberAddPromoteRemove(t *testing.T, version string) {
 	c := etcdtest.StartProcesses(t, version)
 	conn := endpointsArgs(c, 0, 1, 2)
 	put(t, c, "before", 200)
