@@ -30,6 +30,7 @@ func Views(statuses []status.MemberStatus) []View {
 			Leader:       s.Leader,
 			AppliedIndex: s.RaftAppliedIndex,
 			Reason:       strings.Join(s.Errors, ", "),
+			Endpoint:     s.Endpoint,
 		}
 	}
 	return out
@@ -192,13 +193,48 @@ func (o *Operator) Remove(ctx context.Context, target View, transferee *View) er
 	if err != nil {
 		return err
 	}
-	if err := o.retryUnhealthy(ctx, func(rctx context.Context) error {
-		_, err := o.Client.MemberRemove(rctx, id)
+	// Ask another member: the removed one stops as soon as it applies its
+	// own removal, and may do so before it answers ("server stopped").
+	cli := o.Client
+	var others []string
+	for _, ep := range o.Config.Endpoints {
+		if ep != target.Endpoint {
+			others = append(others, ep)
+		}
+	}
+	if len(others) > 0 && len(others) < len(o.Config.Endpoints) {
+		if c, err := o.Config.ClientFor(others...); err == nil {
+			defer c.Close()
+			cli = c
+		}
+	}
+	err = o.retryUnhealthy(ctx, func(rctx context.Context) error {
+		_, err := cli.MemberRemove(rctx, id)
 		return err
-	}); err != nil {
+	})
+	if err != nil && o.gone(ctx, target.ID) {
+		o.progress("The request for removal failed (%v), but %s is no longer a member: removed", err, target.Label())
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("removing member %s: %w", target.Label(), err)
 	}
 	return nil
+}
+
+// gone reports whether the member list, read now, lacks the member with ID
+// id; false when it cannot be read.
+func (o *Operator) gone(ctx context.Context, id string) bool {
+	list, err := status.ListMembers(ctx, o.Config, o.Client)
+	if err != nil {
+		return false
+	}
+	for _, m := range list {
+		if m.ID == id {
+			return false
+		}
+	}
+	return true
 }
 
 // Update changes the peer URLs of a member.

@@ -39,6 +39,8 @@ type View struct {
 	AppliedIndex uint64
 	// Reason says why the member is not healthy.
 	Reason string
+	// Endpoint is the client URL the member is reached by.
+	Endpoint string
 }
 
 // Label names a member for messages: "name (id)", or the ID alone for a
