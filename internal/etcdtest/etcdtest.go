@@ -320,3 +320,92 @@ func EtcdBinaries(t testing.TB, version string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// newMember lays out one more member on the next 127.0.0.x address, with
+// its certificates, but neither adds it to the cluster nor starts it: a
+// test adds it (member add) and then starts it with StartJoining.
+func (c *Cluster) newMember(name string) int {
+	c.T.Helper()
+	if _, err := c.State.AddMember(name); err != nil {
+		c.T.Fatalf("preparing member %s: %v", name, err)
+	}
+	return len(c.State.Members) - 1
+}
+
+// writeJoinConfig writes member i's configuration to join the cluster as
+// its membership is now: etcd refuses to join with an --initial-cluster
+// that differs from the member list, so it is read from the cluster.
+func (c *Cluster) writeJoinConfig(i int) {
+	c.T.Helper()
+	m := c.State.Members[i]
+	cfg := c.Config()
+	cli, err := cfg.Client()
+	if err != nil {
+		c.T.Fatalf("client: %v", err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cli.MemberList(ctx)
+	if err != nil {
+		c.T.Fatalf("listing members to join %s: %v", m.Name, err)
+	}
+	var initial []string
+	found := false
+	for _, mm := range resp.Members {
+		name := mm.Name
+		for _, u := range mm.PeerURLs {
+			if u == m.PeerURL {
+				name, found = m.Name, true
+			}
+		}
+		if name == "" {
+			c.T.Fatalf("joining %s: another member (%x) has not started", m.Name, mm.ID)
+		}
+		for _, u := range mm.PeerURLs {
+			initial = append(initial, name+"="+u)
+		}
+	}
+	if !found {
+		c.T.Fatalf("joining %s: no member has peer URL %s: add it first", m.Name, m.PeerURL)
+	}
+	if err := c.State.WriteJoinConfig(i, strings.Join(initial, ",")); err != nil {
+		c.T.Fatalf("writing the configuration of %s: %v", m.Name, err)
+	}
+}
+
+// NewMember prepares one more member, name, on the next 127.0.0.x address
+// and returns its index; it is not added to the cluster nor started. Its
+// peer URL is c.State.Members[i].PeerURL.
+func (c *Embedded) NewMember(name string) int {
+	c.T.Helper()
+	i := c.newMember(name)
+	c.members = append(c.members, nil)
+	return i
+}
+
+// StartJoining starts member i, prepared by NewMember and added to the
+// cluster since, with initial-cluster-state existing.
+func (c *Embedded) StartJoining(i int) {
+	c.T.Helper()
+	c.writeJoinConfig(i)
+	c.Start(i)
+}
+
+// NewMember prepares one more member, name, on the next 127.0.0.x address
+// and returns its index; it is not added to the cluster nor started. Its
+// peer URL is c.State.Members[i].PeerURL.
+func (c *Process) NewMember(name string) int {
+	c.T.Helper()
+	i := c.newMember(name)
+	c.procs = append(c.procs, nil)
+	return i
+}
+
+// StartJoining starts member i, prepared by NewMember and added to the
+// cluster since, with initial-cluster-state existing.
+func (c *Process) StartJoining(i int) {
+	c.T.Helper()
+	c.writeJoinConfig(i)
+	c.Start(i)
+}
