@@ -395,4 +395,3 @@ func selectCerts(names []string) ([]Cert, error) {
 	}
 	return out, nil
 }
-

@@ -41,9 +41,9 @@ func TestInitWritesPKIAndManifestWithKubeadmModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	modes := map[string]os.FileMode{
-		n.ManifestPath():  0o600,
-		n.ManifestsDir:    0o700,
-		n.DataDir:         0o700,
+		n.ManifestPath(): 0o600,
+		n.ManifestsDir:   0o700,
+		n.DataDir:        0o700,
 		filepath.Join(n.PKIDir, "etcd", "ca.key"): 0o600,
 		filepath.Join(n.PKIDir, "etcd", "ca.crt"): 0o644,
 	}

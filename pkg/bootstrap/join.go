@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -135,6 +136,10 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 	case !self.IsLearner:
 		n.logf("[etcd] %s is already a voting member %s", n.Name, status.FormatID(self.ID))
 		res.MemberID = status.FormatID(self.ID)
+		if haveManifest {
+			// Rewriting it would only restart a working member.
+			return res, nil
+		}
 		return res, n.writeJoinManifest(spec, members, self.ID)
 	case self.Name != "" || haveManifest:
 		n.logf("[etcd] Resuming an earlier join: learner %s is already in the cluster", status.FormatID(self.ID))
@@ -215,6 +220,9 @@ func (n *Node) writeJoinManifest(spec staticpod.EtcdPodSpec, members []*etcdserv
 	f, err := n.manifestFile(spec)
 	if err != nil {
 		return err
+	}
+	if existing, err := os.ReadFile(f.Path); err == nil && bytes.Equal(existing, f.Data) {
+		return nil
 	}
 	if err := n.apply([]File{f}); err != nil {
 		return err
@@ -346,15 +354,33 @@ func orNothing(list []string) string {
 	return strings.Join(list, ", ")
 }
 
+// removeMember removes a member, retrying for a while when etcd refuses
+// because a peer connected too recently to count as healthy (etcd wants
+// every remaining voter connected for five seconds).
 func removeMember(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, id uint64) error {
-	rctx, cancel := cfg.WithCommandTimeout(ctx)
-	defer cancel()
-	_, err := cli.MemberRemove(rctx, id)
-	if err != nil && !errors.Is(err, rpctypes.ErrMemberNotFound) {
-		return fmt.Errorf("removing member %s: %w", status.FormatID(id), err)
+	deadline := time.Now().Add(unhealthyRetry)
+	for {
+		rctx, cancel := cfg.WithCommandTimeout(ctx)
+		_, err := cli.MemberRemove(rctx, id)
+		cancel()
+		switch {
+		case err == nil || errors.Is(err, rpctypes.ErrMemberNotFound):
+			return nil
+		case errors.Is(err, rpctypes.ErrUnhealthy) && time.Now().Before(deadline):
+		default:
+			return fmt.Errorf("removing member %s: %w", status.FormatID(id), err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("removing member %s: %w", status.FormatID(id), ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	return nil
 }
+
+// unhealthyRetry bounds retries of a membership change etcd refuses as
+// unsafe while peers (re)connect.
+const unhealthyRetry = 20 * time.Second
 
 func memberList(ctx context.Context, cfg *connect.Config, cli *clientv3.Client) ([]*etcdserverpb.Member, error) {
 	lctx, cancel := cfg.WithCommandTimeout(ctx)
