@@ -78,11 +78,12 @@ type JoinResult struct {
 // every member and --initial-cluster-state=existing, waits until the member
 // runs and has caught up with the leader, and promotes it to a voter.
 //
-// It can be run again after any failure: a learner this node added earlier
-// and that has started is taken over; one that never started is removed and
-// added again; a node that is already a voter only gets its manifest. When
-// the wait times out the learner is removed and the manifest and data
-// deleted, so the cluster is as it was; the result lists what was undone.
+// It can be run again after any failure: a learner for this node's peer
+// URL, left by an interrupted join, is taken over instead of adding a
+// second member, and a node that is already a voter only gets its manifest
+// when it lacks one. When the wait times out (a learner that never starts,
+// or never catches up) the learner is removed and the manifest and data
+// deleted, so the cluster is as it was; the error lists what was undone.
 func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*JoinResult, error) {
 	if err := n.ValidateIdentity(); err != nil {
 		return nil, err
@@ -141,22 +142,16 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 			return res, nil
 		}
 		return res, n.writeJoinManifest(spec, members, self.ID)
-	case self.Name != "" || haveManifest:
-		n.logf("[etcd] Resuming an earlier join: learner %s is already in the cluster", status.FormatID(self.ID))
-		res.Reused = true
 	default:
-		// A learner for our peer URL that never started and that we have no
-		// manifest for: an earlier join died before writing it. Start over.
-		if n.DryRun {
-			n.logf("[dry-run] would remove learner %s, added by an earlier join that never started", status.FormatID(self.ID))
-		} else {
-			if err := removeMember(ctx, cfg, cli, self.ID); err != nil {
-				return nil, err
-			}
-			n.logf("[etcd] Removed learner %s added by an earlier join that never started", status.FormatID(self.ID))
-			res.CleanedUp = append(res.CleanedUp, "learner "+status.FormatID(self.ID)+" of an earlier join")
+		// A learner for our peer URL: an earlier join added it and was
+		// interrupted. Take it over rather than add a second member; if it
+		// never manages to start, the timeout below removes it.
+		state := "started"
+		if self.Name == "" {
+			state = "never started"
 		}
-		self = nil
+		n.logf("[etcd] Resuming an earlier join: learner %s (%s) is already in the cluster", status.FormatID(self.ID), state)
+		res.Reused = true
 	}
 
 	if n.DryRun {
@@ -178,9 +173,7 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 		if len(entries) > 0 {
 			return nil, fmt.Errorf("data directory %s is not empty: it holds another etcd's data; run 'kubectl etcd reset' first", n.DataDir)
 		}
-		actx, cancel := cfg.WithCommandTimeout(ctx)
-		resp, err := cli.MemberAddAsLearner(actx, []string{peerURL})
-		cancel()
+		resp, err := addLearner(ctx, cfg, cli, peerURL)
 		if err != nil {
 			return nil, fmt.Errorf("adding %s as a learner via %s: %w", n.Name, strings.Join(cfg.Endpoints, ","), err)
 		}
@@ -200,6 +193,25 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 	}
 	n.logf("[etcd] %s is a voting member", n.Name)
 	return res, nil
+}
+
+// addLearner adds a learner. etcd derives member IDs from the peer URLs
+// and the current second, so re-adding a URL removed within the same
+// second collides with the removed ID: wait and try again.
+func addLearner(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, peerURL string) (*clientv3.MemberAddResponse, error) {
+	for attempt := 0; ; attempt++ {
+		actx, cancel := cfg.WithCommandTimeout(ctx)
+		resp, err := cli.MemberAddAsLearner(actx, []string{peerURL})
+		cancel()
+		if err == nil || attempt == 3 || !(errors.Is(err, rpctypes.ErrMemberNotFound) || errors.Is(err, rpctypes.ErrUnhealthy)) {
+			return resp, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // writeJoinManifest writes the manifest listing every member, this one

@@ -304,13 +304,14 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 		t.Errorf("manifest left behind: %v", err)
 	}
 
-	t.Log("a join killed after adding the learner (before the manifest) leaves an unstarted learner: the next join removes it and adds again")
+	t.Log("a join killed after adding the learner, before writing the manifest: the next join takes the learner over")
 	cli, err := cfg1.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	if _, err := cli.MemberAddAsLearner(ctx, []string{n2.Spec().PeerURL()}); err != nil {
+	added, err := cli.MemberAddAsLearner(ctx, []string{n2.Spec().PeerURL()})
+	if err != nil {
 		t.Fatal(err)
 	}
 	k2 := etcdtest.StartKubelet(t, version, n2.ManifestPath())
@@ -318,8 +319,8 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("join: %v\n%s", err, n2.log)
 	}
-	if len(res.CleanedUp) != 1 || res.Reused {
-		t.Errorf("join result %+v, want the stale learner cleaned up", res)
+	if !res.Reused || res.MemberID != status.FormatID(added.Member.ID) {
+		t.Errorf("join result %+v, want learner %x reused", res, added.Member.ID)
 	}
 	both := n1.config(t)
 	both.Endpoints = append(both.Endpoints, n2.clientURL())
