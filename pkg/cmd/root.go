@@ -5,7 +5,9 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/certs"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/node"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/sandbox"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/status"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
@@ -53,6 +55,11 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		member.NewCmdMember(f),
 		version.NewCmdVersion(f),
 		sandbox.NewCmdSandbox(f),
+		node.NewCmdInit(f),
+		node.NewCmdJoin(f),
+		node.NewCmdLeave(f),
+		node.NewCmdReset(f),
+		certs.NewCmdCerts(f),
 	)
 	return root
 }
