@@ -14,7 +14,6 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
@@ -191,7 +190,13 @@ func etcdVersion(t *testing.T) string {
 }
 
 func TestInitJoinLeaveWithRealEtcd(t *testing.T) {
-	version := etcdVersion(t)
+	etcdVersion(t)
+	for _, version := range etcdtest.Versions(t) {
+		t.Run("etcd-"+version, func(t *testing.T) { testInitJoinLeave(t, version) })
+	}
+}
+
+func testInitJoinLeave(t *testing.T, version string) {
 	root := t.TempDir()
 	ctx := context.Background()
 	n1 := newE2ENode(t, root, "cp-1", "127.0.0.11")
@@ -390,5 +395,3 @@ func leaderOf(t *testing.T, cli *clientv3.Client) string {
 	t.Fatal("no leader")
 	return ""
 }
-
-var _ = pki.CABaseName
