@@ -243,6 +243,14 @@ func testInitJoinLeave(t *testing.T, version string) {
 	}
 
 	t.Log("cp-1 leads or not, leave cp-1 moves leadership first when needed; here leave cp-2")
+	n2.DryRun = true
+	if lres, err := n2.Leave(ctx, LeaveOptions{}); err != nil || lres.Removed || len(lres.Cleaned) > 0 {
+		t.Fatalf("leave --dry-run = %+v, %v; want nothing done", lres, err)
+	}
+	if got := memberCount(t, n1.config(t)); got != 2 || !k2.Running() {
+		t.Fatalf("after leave --dry-run: %d members, cp-2 running %v", got, k2.Running())
+	}
+	n2.DryRun = false
 	lres, err := n2.Leave(ctx, LeaveOptions{})
 	if err != nil {
 		t.Fatalf("leave: %v\n%s", err, n2.log)
