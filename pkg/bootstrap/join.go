@@ -398,6 +398,9 @@ func memberList(ctx context.Context, cfg *connect.Config, cli *clientv3.Client) 
 	lctx, cancel := cfg.WithCommandTimeout(ctx)
 	defer cancel()
 	resp, err := cli.MemberList(lctx)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return nil, fmt.Errorf("listing members via %s: no answer within %s: the cluster has no quorum (are most members down?) or the endpoints are wrong", strings.Join(cfg.Endpoints, ","), cfg.CommandTimeout)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing members via %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}

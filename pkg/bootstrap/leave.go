@@ -142,32 +142,17 @@ func (n *Node) removeSelf(ctx context.Context, cfg *connect.Config, cli *clientv
 	if err != nil {
 		return err
 	}
-	healthy := map[string]bool{}
-	for _, h := range health {
-		healthy[h.ID] = h.Healthy
-	}
-	var remaining, remainingHealthy int
-	var target *etcdserverpb.Member
+	healthy := map[uint64]bool{}
 	for _, m := range members {
-		if m.ID == self.ID || m.IsLearner {
-			continue
-		}
-		remaining++
-		if healthy[status.FormatID(m.ID)] {
-			remainingHealthy++
-			if target == nil {
-				target = m
+		for _, h := range health {
+			if h.ID == status.FormatID(m.ID) {
+				healthy[m.ID] = h.Healthy
 			}
 		}
 	}
-	if !self.IsLearner {
-		if remaining == 0 {
-			if !opts.Force {
-				return fmt.Errorf("%s is the last voting member: removing it leaves only learners; pass --force to do it anyway", self.Name)
-			}
-		} else if need := remaining/2 + 1; remainingHealthy < need && !opts.Force {
-			return fmt.Errorf("removing %s leaves %d voters of which %d are healthy, fewer than the quorum of %d: fix the other members first, or pass --force", self.Name, remaining, remainingHealthy, need)
-		}
+	target, err := removalCheck(members, self, healthy, opts.Force)
+	if err != nil {
+		return err
 	}
 	if n.DryRun {
 		n.logf("[dry-run] would remove member %s (%s)", self.Name, hexID)
@@ -196,6 +181,36 @@ func (n *Node) removeSelf(ctx context.Context, cfg *connect.Config, cli *clientv
 	res.Removed = true
 	n.logf("[etcd] Removed member %s (%s) from the cluster", self.Name, hexID)
 	return nil
+}
+
+// removalCheck decides whether self may be removed given which members
+// answer now, and picks the healthy voter to hand leadership to. A voter
+// may go when the voters left include a healthy quorum; a learner always.
+func removalCheck(members []*etcdserverpb.Member, self *etcdserverpb.Member, healthy map[uint64]bool, force bool) (*etcdserverpb.Member, error) {
+	var remaining, remainingHealthy int
+	var target *etcdserverpb.Member
+	for _, m := range members {
+		if m.ID == self.ID || m.IsLearner {
+			continue
+		}
+		remaining++
+		if healthy[m.ID] {
+			remainingHealthy++
+			if target == nil {
+				target = m
+			}
+		}
+	}
+	if self.IsLearner || force {
+		return target, nil
+	}
+	if remaining == 0 {
+		return nil, fmt.Errorf("%s is the last voting member: removing it leaves only learners; pass --force to do it anyway", self.Name)
+	}
+	if need := remaining/2 + 1; remainingHealthy < need {
+		return nil, fmt.Errorf("removing %s leaves %d voters of which %d are healthy, fewer than the quorum of %d: fix the other members first, or pass --force", self.Name, remaining, remainingHealthy, need)
+	}
+	return target, nil
 }
 
 // moveLeaderAway hands leadership to target when self leads. MoveLeader

@@ -299,7 +299,7 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 	if err := n1.Init(time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	etcdtest.StartKubelet(t, version, n1.ManifestPath())
+	k1 := etcdtest.StartKubelet(t, version, n1.ManifestPath())
 	cfg1 := n1.config(t)
 	waitHealthy(t, cfg1, 1, 60*time.Second)
 	copyCA(t, n1, n2)
@@ -364,6 +364,53 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 	}
 	if !k2.Running() {
 		t.Error("cp-2 not running")
+	}
+
+	t.Log("with cp-1 down, leaving cp-2 would leave no healthy quorum: refused, nothing changed")
+	parked := n1.ManifestPath() + ".parked"
+	if err := os.Rename(n1.ManifestPath(), parked); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); k1.Running(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the kubelet stand-in did not stop cp-1")
+		}
+	}
+	n2only := ClusterAccess{Endpoints: []string{n2.clientURL()}, CommandTimeout: 2 * time.Second}
+	if lres, err := n2.Leave(ctx, LeaveOptions{ClusterAccess: n2only}); err == nil || (lres != nil && lres.Removed) {
+		t.Fatalf("leave with the other voter down = %+v, %v; want a refusal", lres, err)
+	} else {
+		t.Logf("refused: %v", err)
+	}
+	if _, err := os.Stat(n2.ManifestPath()); err != nil || !k2.Running() {
+		t.Fatalf("refused leave touched cp-2: manifest %v, running %v", err, k2.Running())
+	}
+	if err := os.Rename(parked, n1.ManifestPath()); err != nil {
+		t.Fatal(err)
+	}
+	waitHealthy(t, both, 2, 60*time.Second)
+
+	t.Log("cp-2's etcd crashes while it joins again: the kubelet restarts it and the join still ends with two voters")
+	if _, err := n2.Leave(ctx, LeaveOptions{}); err != nil {
+		t.Fatalf("leave: %v\n%s", err, n2.log)
+	}
+	starts := k2.Starts()
+	joined := make(chan error, 1)
+	go func() {
+		_, err := n2.Join(ctx, JoinOptions{ClusterAccess: access, Timeout: 2 * time.Minute}, time.Now())
+		joined <- err
+	}()
+	for deadline := time.Now().Add(60 * time.Second); k2.Starts() == starts; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("cp-2 never started")
+		}
+	}
+	k2.Kill()
+	if err := <-joined; err != nil {
+		t.Fatalf("join with a crash: %v\n%s", err, n2.log)
+	}
+	if ms := waitHealthy(t, both, 2, 60*time.Second); voters(ms) != 2 {
+		t.Fatalf("want two voters: %+v", ms)
 	}
 
 	t.Log("leave the leader: leadership moves first")
