@@ -3,6 +3,7 @@
 package certs
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
 // NewCmdCerts returns the certs command group.
@@ -97,14 +99,17 @@ func orNone(s string) string {
 // RenewOptions are the options of `kubectl etcd certs renew`.
 type RenewOptions struct {
 	*cmdutil.Factory
-	Names  []string
-	DryRun bool
-	Now    func() time.Time
+	Names        []string
+	DryRun       bool
+	Restart      bool
+	ManifestsDir string
+	Timeout      time.Duration
+	Now          func() time.Time
 }
 
 // NewCmdRenew returns the renew command.
 func NewCmdRenew(f *cmdutil.Factory) *cobra.Command {
-	o := &RenewOptions{Factory: f, Now: time.Now}
+	o := &RenewOptions{Factory: f, Now: time.Now, ManifestsDir: staticpod.DefaultManifestsDir, Timeout: 2 * time.Minute}
 	cmd := &cobra.Command{
 		Use:   "renew all|NAME...",
 		Short: "Renew etcd certificates with the etcd CA, keeping their names, usages and keys",
@@ -113,39 +118,52 @@ same subject, SANs, key usages and private key, valid for one year. The CA
 is not renewed. Names: all, ` + strings.Join(bootstrap.CertNames(), ", ") + `.
 
 etcd reads its certificate files for every new connection, so a renewed
-certificate is served without a restart; restart the etcd pods one node at
-a time if you want to be sure.`,
+certificate is served without a restart. With --restart the etcd static
+pod of this node is restarted and the command waits until it serves again:
+run it on one node after the other and the cluster keeps its quorum.`,
 		Example: `  # Renew every etcd certificate of this node
   sudo kubectl etcd certs renew all
 
   # Only the server certificate
-  sudo kubectl etcd certs renew etcd-server`,
+  sudo kubectl etcd certs renew etcd-server
+
+  # Renew and restart this node's etcd; then do the next node
+  sudo kubectl etcd certs renew all --restart`,
 		ValidArgs: append([]string{"all"}, bootstrap.CertNames()...),
 		Args:      cmdutil.ValidateArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Names = args
-			return o.Run()
+			return o.Run(cmd.Context())
 		},
 	}
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the renewed certificates instead of writing them")
+	cmd.Flags().BoolVar(&o.Restart, "restart", false, "restart this node's etcd static pod afterwards and wait until it serves again")
+	cmd.Flags().StringVar(&o.ManifestsDir, "manifests-dir", o.ManifestsDir, "directory of the kubelet's static pod manifests, for --restart")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "how long --restart waits for etcd to stop, and then to serve")
 	return cmd
 }
 
 // Run renews.
-func (o *RenewOptions) Run() error {
+func (o *RenewOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	n := bootstrap.NewNode()
 	n.PKIDir = o.Connect.PKIDir
+	n.ManifestsDir = o.ManifestsDir
 	n.DryRun = o.DryRun
 	n.Out, n.Log = o.Out, o.ErrOut
 	renewed, err := n.Renew(o.Names, o.Now())
 	if err != nil {
 		return err
 	}
-	if o.DryRun {
-		return nil
+	if !o.DryRun {
+		for _, c := range renewed {
+			fmt.Fprintf(o.Out, "%s renewed, valid until %s\n", c.Name, c.NotAfter.UTC().Format(time.RFC3339))
+		}
 	}
-	for _, c := range renewed {
-		fmt.Fprintf(o.Out, "%s renewed, valid until %s\n", c.Name, c.NotAfter.UTC().Format(time.RFC3339))
+	if o.Restart {
+		return n.RestartEtcd(ctx, o.Timeout)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
@@ -88,7 +90,7 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	root := t.TempDir()
 	dir1, dir2 := filepath.Join(root, "cp-1"), filepath.Join(root, "cp-2")
 	args1, url1 := nodeArgs(t, dir1, "cp-1", "127.0.0.11")
-	args2, _ := nodeArgs(t, dir2, "cp-2", "127.0.0.12")
+	args2, url2 := nodeArgs(t, dir2, "cp-2", "127.0.0.12")
 
 	t.Log("kubectl etcd init on cp-1; the kubelet stand-in starts etcd from the manifest")
 	if _, stderr, err := run(t, append([]string{"init"}, args1...)...); err != nil {
@@ -123,7 +125,7 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	etcdtest.StartKubelet(t, version, filepath.Join(dir2, "manifests", "etcd.yaml"))
+	k2 := etcdtest.StartKubelet(t, version, filepath.Join(dir2, "manifests", "etcd.yaml"))
 	out, stderr, err := run(t, append([]string{"join", "--endpoints", url1, "--timeout", "2m"}, args2...)...)
 	if err != nil {
 		t.Fatalf("join: %v\n%s", err, stderr)
@@ -158,6 +160,35 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 		t.Errorf("check-expiration: %+v", infos)
 	}
 
+	t.Log("certs renew all --restart on cp-2: new certificates, served after the restart, cluster healthy")
+	oldSerial := servedSerial(t, dir2, url2)
+	k2starts := k2.Starts()
+	out, stderr, err = run(t, "certs", "renew", "all", "--restart", "--pki-dir", filepath.Join(dir2, "pki"), "--manifests-dir", filepath.Join(dir2, "manifests"))
+	if err != nil {
+		t.Fatalf("renew --restart: %v\n%s", err, stderr)
+	}
+	if strings.Count(out, "renewed") != 4 {
+		t.Errorf("renew printed %q", out)
+	}
+	if k2.Starts() <= k2starts {
+		t.Error("renew --restart did not restart cp-2's etcd")
+	}
+	served := servedSerial(t, dir2, url2)
+	data, err := os.ReadFile(filepath.Join(dir2, "pki", "etcd", "server.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk, err := certutil.ParseCertsPEM(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if served == oldSerial || served != onDisk[0].SerialNumber.String() {
+		t.Errorf("served serial %s, old %s, renewed on disk %s", served, oldSerial, onDisk[0].SerialNumber)
+	}
+	if _, _, err := run(t, append(conn1, "health")...); err != nil {
+		t.Errorf("health after renew --restart: %v", err)
+	}
+
 	t.Log("kubectl etcd leave on cp-2, then health through cp-1 shows one member")
 	leave := []string{"leave", "--yes", "--pki-dir", filepath.Join(dir2, "pki"), "--manifests-dir", filepath.Join(dir2, "manifests"), "--data-dir", filepath.Join(dir2, "data")}
 	out, stderr, err = run(t, leave...)
@@ -171,4 +202,23 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	if err != nil || strings.Contains(out, "cp-2") || cmdutil.ExitCode(err) != 0 {
 		t.Errorf("health after leave: %v\n%s", err, out)
 	}
+}
+
+// servedSerial is the serial number of the server certificate etcd at url
+// presents now.
+func servedSerial(t *testing.T, dir, url string) string {
+	t.Helper()
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "pki", "etcd", "healthcheck-client.crt"), filepath.Join(dir, "pki", "etcd", "healthcheck-client.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(url, "https://"), &tls.Config{
+		Certificates:       []tls.Certificate{pair},
+		InsecureSkipVerify: true, // only the serial is read
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
 }
