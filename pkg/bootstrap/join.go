@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
@@ -105,7 +106,14 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 	}
 	cfg, err := n.clusterConfig(opts.ClusterAccess)
 	if err != nil {
+		if n.DryRun {
+			return nil, fmt.Errorf("%w (a dry run writes no certificates: pass --cert and --key of an etcd client certificate to reach the cluster)", err)
+		}
 		return nil, err
+	}
+	// Fail fast, and say why, when no endpoint can be reached.
+	if probeErrs := cfg.ProbeAll(ctx, cfg.Endpoints); len(probeErrs) == len(cfg.Endpoints) {
+		return nil, fmt.Errorf("cannot reach the cluster: %w", utilerrors.NewAggregate(probeErrs))
 	}
 	cli, err := cfg.Client()
 	if err != nil {
@@ -398,6 +406,12 @@ func memberList(ctx context.Context, cfg *connect.Config, cli *clientv3.Client) 
 	lctx, cancel := cfg.WithCommandTimeout(ctx)
 	defer cancel()
 	resp, err := cli.MemberList(lctx)
+	if err != nil && ctx.Err() == nil {
+		// Say why: refused, hung, a certificate from another CA, ...
+		if probeErrs := cfg.ProbeAll(ctx, cfg.Endpoints); len(probeErrs) == len(cfg.Endpoints) {
+			return nil, fmt.Errorf("cannot list members: %w", utilerrors.NewAggregate(probeErrs))
+		}
+	}
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		return nil, fmt.Errorf("listing members via %s: no answer within %s: the cluster has no quorum (are most members down?) or the endpoints are wrong", strings.Join(cfg.Endpoints, ","), cfg.CommandTimeout)
 	}

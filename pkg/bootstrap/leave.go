@@ -71,6 +71,9 @@ func (n *Node) Leave(ctx context.Context, opts LeaveOptions) (*LeaveResult, erro
 	defer cli.Close()
 	members, err := memberList(ctx, cfg, cli)
 	if err != nil {
+		if len(opts.Endpoints) == 0 {
+			return nil, fmt.Errorf("%w; if this node's etcd is down, pass --endpoints of the other members", err)
+		}
 		return nil, err
 	}
 	res := &LeaveResult{}

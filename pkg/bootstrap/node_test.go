@@ -14,6 +14,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
@@ -449,4 +450,22 @@ func leaderOf(t *testing.T, cli *clientv3.Client) string {
 	}
 	t.Fatal("no leader")
 	return ""
+}
+
+func TestJoinWithAnotherCAIsExplained(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	c := etcdtest.StartEmbedded(t, etcdtest.WithClusterSize(1))
+	n := newE2ENode(t, t.TempDir(), "cp-2", "127.0.0.12")
+	if _, err := pki.LoadOrCreateCA(n.PKIDir, pki.ECDSAP256); err != nil {
+		t.Fatal(err)
+	}
+	_, err := n.Join(context.Background(), JoinOptions{ClusterAccess: ClusterAccess{Endpoints: c.Config().Endpoints}, Timeout: 10 * time.Second}, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "not signed by the CA") {
+		t.Fatalf("join with a CA of its own = %v, want the certificate problem named", err)
+	}
+	if got := memberCount(t, c.Config()); got != 1 {
+		t.Errorf("%d members after a refused join, want 1", got)
+	}
 }
