@@ -11,8 +11,13 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // TestEtcdPodGolden pins the manifest for kubeadm's defaults. The golden
-// file is what `kubeadm init phase etcd local --dry-run` (kubeadm 1.37,
-// etcd 3.6) prints for node cp-1 at 10.0.0.11.
+// files hold what kubeadm 1.37 writes for node cp-1 at 10.0.0.11 (and cp-2
+// joining it): flags sorted by name with the etcd 3.6 feature gate and
+// watch-progress-notify-interval that replaced the experimental flags,
+// /livez and /readyz probes on 127.0.0.1:2381, the data mount before the
+// certificates mount, volumes sorted by name, priority 2000001000. They
+// were checked against kubeadm's source (phases/etcd/local.go), not
+// produced by a kubeadm binary, which cannot run here.
 func TestEtcdPodGolden(t *testing.T) {
 	for _, tc := range []struct {
 		golden string
