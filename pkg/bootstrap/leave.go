@@ -323,6 +323,35 @@ func (n *Node) Reset(ctx context.Context, stopTimeout time.Duration) ([]string, 
 	localURL := ""
 	if m, err := staticpod.Read(n.ManifestPath()); err == nil {
 		localURL, _ = m.LocalClientURL()
+		n.warnIfStillMember(ctx, m.Flags["name"], m.List("initial-advertise-peer-urls"), localURL)
 	}
 	return n.cleanLocal(ctx, localURL, stopTimeout)
+}
+
+// warnIfStillMember tells, best effort, when the member being reset is
+// still part of a cluster with other members: they will count it as down
+// until it is removed.
+func (n *Node) warnIfStillMember(ctx context.Context, name string, peerURLs []string, localURL string) {
+	if localURL == "" {
+		return
+	}
+	cfg, err := n.clusterConfig(ClusterAccess{Endpoints: []string{localURL}, DialTimeout: time.Second, CommandTimeout: 2 * time.Second})
+	if err != nil {
+		return
+	}
+	if _, err := cfg.Probe(ctx, localURL); err != nil {
+		return
+	}
+	cli, err := cfg.Client()
+	if err != nil {
+		return
+	}
+	defer cli.Close()
+	members, err := memberList(ctx, cfg, cli)
+	if err != nil || len(members) < 2 {
+		return
+	}
+	if self := findSelf(members, name, peerURLs); self != nil {
+		n.logf("[etcd] Warning: %s (%s) is still a member of a %d-member cluster; the others will count it as down until it is removed ('kubectl etcd leave' removes it first)", name, status.FormatID(self.ID), len(members))
+	}
 }

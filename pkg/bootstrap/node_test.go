@@ -245,6 +245,9 @@ func testInitJoinLeave(t *testing.T, version string) {
 
 	t.Log("cp-1 leads or not, leave cp-1 moves leadership first when needed; here leave cp-2")
 	n2.DryRun = true
+	if _, err := n2.Reset(ctx, time.Second); err != nil || !strings.Contains(n2.log.String(), "still a member of a 2-member cluster") {
+		t.Errorf("reset --dry-run of a member = %v, want a warning that it is still a member:\n%s", err, n2.log)
+	}
 	if lres, err := n2.Leave(ctx, LeaveOptions{}); err != nil || lres.Removed || len(lres.Cleaned) > 0 {
 		t.Fatalf("leave --dry-run = %+v, %v; want nothing done", lres, err)
 	}
