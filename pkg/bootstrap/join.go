@@ -137,6 +137,9 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 			return nil, fmt.Errorf("member %s (%s) was added but never started: finish or undo that join first, etcd refuses a second pending member", status.FormatID(m.ID), strings.Join(m.PeerURLs, ","))
 		}
 	}
+	if self != nil && self.Name != "" && self.Name != n.Name {
+		return nil, fmt.Errorf("peer URL %s belongs to member %s (%s), not %s: remove that member first if its node is gone", peerURL, self.Name, status.FormatID(self.ID), n.Name)
+	}
 	_, manifestErr := os.Stat(n.ManifestPath())
 	haveManifest := manifestErr == nil
 
