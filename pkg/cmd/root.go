@@ -5,8 +5,10 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/certs"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/node"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/sandbox"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/snapshot"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/status"
@@ -60,6 +62,11 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		maintenance.NewCmdCompact(f),
 		maintenance.NewCmdAlarm(f),
 		maintenance.NewCmdCheck(f),
+		node.NewCmdInit(f),
+		node.NewCmdJoin(f),
+		node.NewCmdLeave(f),
+		node.NewCmdReset(f),
+		certs.NewCmdCerts(f),
 	)
 	return root
 }
