@@ -5,6 +5,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/codec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/get"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/sandbox"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/status"
@@ -53,6 +55,9 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		member.NewCmdMember(f),
 		version.NewCmdVersion(f),
 		sandbox.NewCmdSandbox(f),
+		get.NewCmdGet(f),
+		codec.NewCmdDecode(f),
+		codec.NewCmdEncode(f),
 	)
 	return root
 }
