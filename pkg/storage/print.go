@@ -61,9 +61,6 @@ func (p *Printer) Begin() error {
 	switch p.Format {
 	case OutputTable:
 		p.table = &tabwriterRows{w: printers.GetNewTabWriter(p.Out)}
-		if !p.NoHeaders {
-			fmt.Fprintln(p.table.w, "RESOURCE\tNAMESPACE\tNAME\tSIZE\tMODREV")
-		}
 	case OutputYAML:
 		if p.List {
 			_, err := io.WriteString(p.Out, "apiVersion: v1\n")
@@ -94,6 +91,11 @@ func (p *Printer) Print(kv KV, o *Object) error {
 		_, err := p.Out.Write(kv.Value)
 		return err
 	case OutputTable:
+		if p.n == 0 && !p.NoHeaders {
+			// The header comes with the first row: an empty list prints
+			// nothing, as kubectl does.
+			fmt.Fprintln(p.table.w, "RESOURCE\tNAMESPACE\tNAME\tSIZE\tMODREV")
+		}
 		resource, ns, name := "<none>", "", kv.Key
 		if k, ok := ParseKey(p.Prefix, kv.Key); ok {
 			resource, ns, name = k.Resource(), k.Namespace, k.Name

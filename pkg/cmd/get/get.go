@@ -288,8 +288,8 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("key %s not found", start)
 	}
-	if !single && found == 0 && o.Output == storage.OutputTable {
-		fmt.Fprintln(o.ErrOut, "No resources found")
+	if !single && found == 0 && o.Output != storage.OutputYAML && o.Output != storage.OutputJSON {
+		fmt.Fprintf(o.ErrOut, "No resources found under %s\n", start)
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d values could not be decoded (first: %s)", len(failed), found, failed[0])
