@@ -8,6 +8,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/codec"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/get"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/put"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/sandbox"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/status"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
@@ -58,6 +59,8 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		get.NewCmdGet(f),
 		codec.NewCmdDecode(f),
 		codec.NewCmdEncode(f),
+		put.NewCmdPut(f),
+		put.NewCmdDel(f),
 	)
 	return root
 }
