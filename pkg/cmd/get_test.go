@@ -262,4 +262,19 @@ resources:
 	if !strings.Contains(out, "secrets    prod        db") {
 		t.Errorf("snapshot table:\n%s", out)
 	}
+
+	t.Log("stats counts per resource, and from a snapshot the bytes of old revisions")
+	out, _ = mustRun(t, "stats", "--snapshot", snap, "-o", "json", "--top", "1")
+	var st storage.Stats
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if st.Keys != 2 || len(st.Groups) != 2 || st.Groups[0].Resource != "secrets" || st.Groups[0].OldBytes == 0 ||
+		len(st.Largest) != 1 || st.Largest[0].Key != "/registry/secrets/prod/db" {
+		t.Errorf("stats: %s", out)
+	}
+	out, _ = mustRun(t, append(conn, "stats", "--by-namespace")...)
+	if !strings.Contains(out, "configmaps   prod        1") || !strings.Contains(out, "TOTAL") {
+		t.Errorf("stats table:\n%s", out)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/put"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/sandbox"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/stats"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/status"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/version"
@@ -61,6 +62,7 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		codec.NewCmdEncode(f),
 		put.NewCmdPut(f),
 		put.NewCmdDel(f),
+		stats.NewCmdStats(f),
 	)
 	return root
 }

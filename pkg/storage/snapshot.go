@@ -33,6 +33,10 @@ type Snapshot struct {
 	// CompactRevision is the revision the file was compacted at.
 	CompactRevision int64
 	KVs             []KV
+	// OldBytes is, per key, the bytes of the values the file still holds
+	// for revisions before the one read (older versions and deleted keys,
+	// kept until compaction).
+	OldBytes map[string]int64
 }
 
 const revBytesLen = 17 // 8-byte main revision, '_', 8-byte sub revision
@@ -56,7 +60,7 @@ func ReadSnapshot(path string, rev int64) (*Snapshot, error) {
 		return nil, fmt.Errorf("%s is not an etcd database file: %w", path, err)
 	}
 	defer db.Close()
-	s := &Snapshot{}
+	s := &Snapshot{OldBytes: map[string]int64{}}
 	err = db.View(func(tx *bolt.Tx) error {
 		if meta := tx.Bucket([]byte("meta")); meta != nil {
 			if v := meta.Get([]byte("finishedCompactRev")); len(v) >= 8 {
@@ -90,6 +94,9 @@ func ReadSnapshot(path string, rev int64) (*Snapshot, error) {
 			kv, err := parseKeyValue(v)
 			if err != nil {
 				return fmt.Errorf("%s: revision %d: bad key-value record: %w", path, main, err)
+			}
+			if prev, ok := live[kv.Key]; ok {
+				s.OldBytes[kv.Key] += int64(len(prev.Value))
 			}
 			if len(k) == revBytesLen+1 && k[revBytesLen] == 't' {
 				delete(live, kv.Key)
