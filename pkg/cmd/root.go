@@ -14,6 +14,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/status"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/version"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/watch"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 )
 
@@ -63,6 +64,7 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		put.NewCmdPut(f),
 		put.NewCmdDel(f),
 		stats.NewCmdStats(f),
+		watch.NewCmdWatch(f),
 	)
 	return root
 }
