@@ -236,20 +236,7 @@ resources:
 	}
 
 	t.Log("a snapshot file reads like the cluster, deleted keys gone, --rev into its past")
-	snap := filepath.Join(dir, "snap.db")
-	rc, err := cli.Snapshot(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(f, rc); err != nil {
-		t.Fatal(err)
-	}
-	rc.Close()
-	f.Close()
+	snap := saveSnapshot(t, cli)
 	out, _ = mustRun(t, "get", "/registry/", "--prefix", "-o", "keys", "--snapshot", snap)
 	if strings.TrimSpace(out) != "/registry/configmaps/prod/keep\n/registry/secrets/prod/db" {
 		t.Errorf("snapshot keys:\n%s", out)
@@ -277,4 +264,25 @@ resources:
 	if !strings.Contains(out, "configmaps   prod        1") || !strings.Contains(out, "TOTAL") {
 		t.Errorf("stats table:\n%s", out)
 	}
+}
+
+// saveSnapshot streams the cluster's database to a file, as etcdctl
+// snapshot save does (the file ends with a sha256 trailer).
+func saveSnapshot(t *testing.T, cli *clientv3.Client) string {
+	t.Helper()
+	snap := filepath.Join(t.TempDir(), "snap.db")
+	rc, err := cli.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	f, err := os.Create(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, rc); err != nil {
+		t.Fatal(err)
+	}
+	return snap
 }

@@ -65,6 +65,7 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		put.NewCmdDel(f),
 		stats.NewCmdStats(f),
 		watch.NewCmdWatch(f),
+		watch.NewCmdHistory(f),
 	)
 	return root
 }

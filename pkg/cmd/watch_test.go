@@ -70,3 +70,57 @@ func TestWatchReplaysAndFollows(t *testing.T) {
 		}
 	}
 }
+
+func TestHistory(t *testing.T) {
+	c := etcdtest.StartEmbedded(t, etcdtest.WithClusterSize(1))
+	cli := c.Client()
+	conn := c.ConnectArgs()
+	key := "/registry/configmaps/a/h"
+	put(t, cli, key, encode(t, cm("a", "h", "1")))
+	put(t, cli, "/registry/configmaps/a/unrelated", encode(t, cm("a", "unrelated", "1")))
+	put(t, cli, key, encode(t, cm("a", "h", "2")))
+	if _, err := cli.Delete(context.Background(), key); err != nil {
+		t.Fatal(err)
+	}
+	last := put(t, cli, key, encode(t, cm("a", "h", "3")))
+
+	check := func(out string) {
+		t.Helper()
+		var events []watch.EventJSON
+		if err := json.Unmarshal([]byte(out), &events); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		var got []string
+		for _, e := range events {
+			v := ""
+			if e.Object != nil {
+				v = e.Object["data"].(map[string]any)["v"].(string)
+			}
+			got = append(got, e.Type+":"+v)
+		}
+		if strings.Join(got, " ") != "ADDED:1 MODIFIED:2 DELETED: ADDED:3" || events[3].Revision != last {
+			t.Errorf("history %v:\n%s", got, out)
+		}
+	}
+	t.Log("every revision of the key, deletion included, from the cluster")
+	out, _ := mustRun(t, append(conn, "history", key, "-o", "json")...)
+	check(out)
+
+	t.Log("the same from a snapshot file, in one pass")
+	snap := saveSnapshot(t, cli)
+	out, _ = mustRun(t, "history", key, "-o", "json", "--snapshot", snap)
+	check(out)
+
+	t.Log("--diff shows what changed")
+	out, _ = mustRun(t, append(conn, "history", key, "--diff")...)
+	if !strings.Contains(out, "-   v: \"1\"") || !strings.Contains(out, "+   v: \"2\"") {
+		t.Errorf("history --diff:\n%s", out)
+	}
+	if _, err := cli.Compact(context.Background(), last); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = mustRun(t, append(conn, "history", key, "-o", "json")...)
+	if strings.Count(out, `"type"`) != 1 {
+		t.Errorf("after compaction only the last revision is kept:\n%s", out)
+	}
+}
