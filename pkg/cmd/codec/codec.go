@@ -3,6 +3,7 @@
 package codec
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -79,6 +80,12 @@ func (o *DecodeOptions) Run() error {
 		key = "(value)"
 	}
 	obj, err := d.Decode(key, value, o.ModRevision)
+	if err != nil && bytes.HasSuffix(value, []byte("\n")) {
+		// etcdctl get --print-value-only ends the value with a newline.
+		if o2, err2 := d.Decode(key, value[:len(value)-1], o.ModRevision); err2 == nil {
+			obj, err, value = o2, nil, value[:len(value)-1]
+		}
+	}
 	if err != nil {
 		return err
 	}
