@@ -7,6 +7,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/codec"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/get"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/lock"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/put"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/sandbox"
@@ -66,6 +67,7 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		stats.NewCmdStats(f),
 		watch.NewCmdWatch(f),
 		watch.NewCmdHistory(f),
+		lock.NewCmdLock(f),
 	)
 	return root
 }
