@@ -18,6 +18,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
@@ -106,11 +107,12 @@ func (s *Saver) Save(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.logf("saving a snapshot of %s (%s), about %d bytes", src.name, src.endpoint, src.dbSize)
+	s.logf("saving a snapshot of %s (%s), database %s", src.name, src.endpoint, output.Bytes(src.dbSize))
 
 	base := s.Path
 	if s.Dir {
-		base = filepath.Join(s.Path, "etcd-snapshot-"+taken.Format(timeLayout))
+		// The process ID keeps two saves started in the same second apart.
+		base = filepath.Join(s.Path, fmt.Sprintf("etcd-snapshot-%s-%d", taken.Format(timeLayout), os.Getpid()))
 	}
 	part := base + ".part"
 	rawPart := part
