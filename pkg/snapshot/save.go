@@ -164,6 +164,13 @@ func (s *Saver) Save(ctx context.Context) (*Result, error) {
 			s.logf("pruned %s (keeping the newest %d)", p, s.Retain)
 		}
 	}
+	if s.Dir {
+		stale, err := RemoveStaleParts(s.Path, taken)
+		res.Pruned = append(res.Pruned, stale...)
+		if err != nil {
+			return res, fmt.Errorf("the snapshot %s is saved, but removing stale partial files failed: %w", final, err)
+		}
+	}
 	return res, nil
 }
 
