@@ -129,13 +129,39 @@ func TestSaveStatusRestoreCommands(t *testing.T) {
 	if _, _, code, err := run(t, "snapshot", "status", bad); code != 1 || !strings.Contains(err.Error(), "is truncated or corrupt") {
 		t.Errorf("status of a truncated gzip file: exit %d, %v", code, err)
 	}
+	t.Log("a plain database without the trailer (copied out of a data dir) needs --skip-hash-check")
+	plain := filepath.Join(dir, "plain.db")
+	if _, _, code, err := run(t, append(c.ConnectArgs(), "snapshot", "save", plain)...); code != 0 {
+		t.Fatalf("save: exit %d, %v", code, err)
+	}
+	plainData, err := os.ReadFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noTrailer := filepath.Join(dir, "db")
+	if err := os.WriteFile(noTrailer, plainData[:len(plainData)-32], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code, err := run(t, "snapshot", "status", noTrailer); code != 1 || !strings.Contains(err.Error(), "--skip-hash-check") {
+		t.Errorf("status of a database without trailer: exit %d, %v; want a pointer to --skip-hash-check", code, err)
+	}
+	if out, _, code, err := run(t, "snapshot", "status", noTrailer, "--skip-hash-check"); code != 0 || !strings.Contains(out, "no trailer") {
+		t.Errorf("status --skip-hash-check: exit %d, %v\n%s", code, err, out)
+	}
+	if _, _, code, err := run(t, "snapshot", "restore", noTrailer, "--data-dir", filepath.Join(dir, "no-trailer-1"), "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"); code != 1 || !strings.Contains(err.Error(), "--skip-hash-check") {
+		t.Errorf("restore of a database without trailer: exit %d, %v", code, err)
+	}
+	if _, _, code, err := run(t, "snapshot", "restore", noTrailer, "--skip-hash-check", "--data-dir", filepath.Join(dir, "no-trailer-2"), "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"); code != 0 {
+		t.Errorf("restore --skip-hash-check: exit %d, %v", code, err)
+	}
+
 	badDir := filepath.Join(dir, "from-bad")
 	if _, _, code, err := run(t, "snapshot", "restore", bad, "--data-dir", badDir, "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"); code != 1 || !strings.Contains(err.Error(), "is truncated or corrupt") {
 		t.Errorf("restore of a truncated file: exit %d, %v", code, err)
 	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if strings.Contains(e.Name(), "from-bad") || strings.Contains(e.Name(), ".restoring-") || strings.HasPrefix(e.Name(), "kubectl-etcd-snapshot-") {
+		if strings.Contains(e.Name(), "from-bad") || e.Name() == "no-trailer-1" || strings.Contains(e.Name(), ".restoring-") || strings.HasPrefix(e.Name(), "kubectl-etcd-snapshot-") {
 			t.Errorf("a failed restore left %s behind", e.Name())
 		}
 	}
