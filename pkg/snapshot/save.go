@@ -224,8 +224,12 @@ func (s *Saver) download(ctx context.Context, src source, path string, res *Resu
 	if err := bw.Flush(); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("syncing %s: %w", path, err)
+	// A download that is compressed next is read back from the page cache
+	// and then removed: only the file that keeps the snapshot is synced.
+	if s.Compression == None {
+		if err := f.Sync(); err != nil {
+			return nil, fmt.Errorf("syncing %s: %w", path, err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", path, err)
