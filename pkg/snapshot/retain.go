@@ -99,3 +99,38 @@ func Prune(dir string, keep int) ([]string, error) {
 	}
 	return removed, nil
 }
+
+var partNameRE = regexp.MustCompile(`^etcd-snapshot-(\d{8}T\d{6}Z)-\d+(\.download)?\.part$`)
+
+// StalePartAge is how old a partial file left in a directory must be for
+// RemoveStaleParts to remove it: far longer than any save takes.
+const StalePartAge = 24 * time.Hour
+
+// RemoveStaleParts removes the partial files that saves into dir left
+// behind when they were killed outright (SIGKILL, a node reboot), once they
+// are StalePartAge older than now by the time in their name, so a scheduled
+// job does not fill its disk with them. A save in progress is never that
+// old. It returns the removed paths.
+func RemoveStaleParts(dir string, now time.Time) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range entries {
+		m := partNameRE.FindStringSubmatch(e.Name())
+		if m == nil || !e.Type().IsRegular() {
+			continue
+		}
+		t, err := time.Parse(timeLayout, m[1])
+		if err != nil || now.Sub(t) < StalePartAge {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return removed, fmt.Errorf("removing stale %s: %w", p, err)
+		}
+		removed = append(removed, p)
+	}
+	return removed, nil
+}

@@ -18,6 +18,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
@@ -106,11 +107,12 @@ func (s *Saver) Save(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.logf("saving a snapshot of %s (%s), about %d bytes", src.name, src.endpoint, src.dbSize)
+	s.logf("saving a snapshot of %s (%s), database %s", src.name, src.endpoint, output.Bytes(src.dbSize))
 
 	base := s.Path
 	if s.Dir {
-		base = filepath.Join(s.Path, "etcd-snapshot-"+taken.Format(timeLayout))
+		// The process ID keeps two saves started in the same second apart.
+		base = filepath.Join(s.Path, fmt.Sprintf("etcd-snapshot-%s-%d", taken.Format(timeLayout), os.Getpid()))
 	}
 	part := base + ".part"
 	rawPart := part
@@ -160,6 +162,13 @@ func (s *Saver) Save(ctx context.Context) (*Result, error) {
 		}
 		for _, p := range pruned {
 			s.logf("pruned %s (keeping the newest %d)", p, s.Retain)
+		}
+	}
+	if s.Dir {
+		stale, err := RemoveStaleParts(s.Path, taken)
+		res.Pruned = append(res.Pruned, stale...)
+		if err != nil {
+			return res, fmt.Errorf("the snapshot %s is saved, but removing stale partial files failed: %w", final, err)
 		}
 	}
 	return res, nil
@@ -215,8 +224,12 @@ func (s *Saver) download(ctx context.Context, src source, path string, res *Resu
 	if err := bw.Flush(); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("syncing %s: %w", path, err)
+	// A download that is compressed next is read back from the page cache
+	// and then removed: only the file that keeps the snapshot is synced.
+	if s.Compression == None {
+		if err := f.Sync(); err != nil {
+			return nil, fmt.Errorf("syncing %s: %w", path, err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", path, err)

@@ -238,3 +238,35 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func TestRemoveStalePartsOnlyRemovesOldPartialFiles(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	stale := []string{"etcd-snapshot-20261124T110000Z-123.part", "etcd-snapshot-20261120T000000Z-9.download.part"}
+	keep := []string{
+		"etcd-snapshot-20261125T113000Z-456.part", // a save in progress
+		"etcd-snapshot-20261120T000000Z-rev5.db",  // a finished snapshot
+		"etcd.db.part",                            // not a name a save into a directory makes
+		"etcd-snapshot-20261120T000000Z-rev5.db.json",
+	}
+	for _, n := range append(append([]string{}, stale...), keep...) {
+		touch(t, filepath.Join(dir, n))
+	}
+	removed, err := RemoveStaleParts(dir, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != len(stale) {
+		t.Errorf("removed %v, want %v", removed, stale)
+	}
+	for _, n := range keep {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s was removed", n)
+		}
+	}
+	for _, n := range stale {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			t.Errorf("stale %s was kept", n)
+		}
+	}
+}

@@ -113,8 +113,8 @@ func (o *RestoreOptions) Run() error {
 
 // RestoreSummary says what was restored and what to do next.
 func RestoreSummary(res *snapshot.RestoreResult, bump uint64, compacted bool) string {
-	s := fmt.Sprintf("Restored %s (revision %d, %d keys) into %s as member %q.\n",
-		res.Snapshot.Path, res.Snapshot.Revision, res.Snapshot.TotalKeys, res.DataDir, res.Name)
+	s := fmt.Sprintf("Restored %s (revision %d, sha256 trailer %s) into %s as member %q.\n",
+		res.Snapshot.Path, res.Snapshot.Revision, res.Snapshot.HashCheck, res.DataDir, res.Name)
 	if compacted {
 		s += fmt.Sprintf("Revision bumped by %d to %d and marked compacted: watchers must re-list.\n", bump, res.Revision)
 	} else {

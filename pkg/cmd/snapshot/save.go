@@ -58,7 +58,8 @@ complete. A progress bar shows on a terminal; piped, the command is quiet.
 
 Given a directory (an existing one, or a path ending in /), the file is
 named by the UTC time and revision, etcd-snapshot-20261125T120000Z-rev1234.db,
-and --retain N removes the oldest beyond N. A metadata file FILE.json with
+and --retain N removes the oldest beyond N; partial files a killed save left
+there are removed after a day. A metadata file FILE.json with
 the revision, key count, hashes, member and etcd version goes beside it.`,
 		Example: saveExample,
 		Args:    cmdutil.ValidateArgs(cobra.ExactArgs(1)),

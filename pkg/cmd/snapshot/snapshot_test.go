@@ -129,13 +129,39 @@ func TestSaveStatusRestoreCommands(t *testing.T) {
 	if _, _, code, err := run(t, "snapshot", "status", bad); code != 1 || !strings.Contains(err.Error(), "is truncated or corrupt") {
 		t.Errorf("status of a truncated gzip file: exit %d, %v", code, err)
 	}
+	t.Log("a plain database without the trailer (copied out of a data dir) needs --skip-hash-check")
+	plain := filepath.Join(dir, "plain.db")
+	if _, _, code, err := run(t, append(c.ConnectArgs(), "snapshot", "save", plain)...); code != 0 {
+		t.Fatalf("save: exit %d, %v", code, err)
+	}
+	plainData, err := os.ReadFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noTrailer := filepath.Join(dir, "db")
+	if err := os.WriteFile(noTrailer, plainData[:len(plainData)-32], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code, err := run(t, "snapshot", "status", noTrailer); code != 1 || !strings.Contains(err.Error(), "--skip-hash-check") {
+		t.Errorf("status of a database without trailer: exit %d, %v; want a pointer to --skip-hash-check", code, err)
+	}
+	if out, _, code, err := run(t, "snapshot", "status", noTrailer, "--skip-hash-check"); code != 0 || !strings.Contains(out, "no trailer") {
+		t.Errorf("status --skip-hash-check: exit %d, %v\n%s", code, err, out)
+	}
+	if _, _, code, err := run(t, "snapshot", "restore", noTrailer, "--data-dir", filepath.Join(dir, "no-trailer-1"), "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"); code != 1 || !strings.Contains(err.Error(), "--skip-hash-check") {
+		t.Errorf("restore of a database without trailer: exit %d, %v", code, err)
+	}
+	if _, _, code, err := run(t, "snapshot", "restore", noTrailer, "--skip-hash-check", "--data-dir", filepath.Join(dir, "no-trailer-2"), "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"); code != 0 {
+		t.Errorf("restore --skip-hash-check: exit %d, %v", code, err)
+	}
+
 	badDir := filepath.Join(dir, "from-bad")
 	if _, _, code, err := run(t, "snapshot", "restore", bad, "--data-dir", badDir, "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"); code != 1 || !strings.Contains(err.Error(), "is truncated or corrupt") {
 		t.Errorf("restore of a truncated file: exit %d, %v", code, err)
 	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if strings.Contains(e.Name(), "from-bad") || strings.Contains(e.Name(), ".restoring-") || strings.HasPrefix(e.Name(), "kubectl-etcd-snapshot-") {
+		if strings.Contains(e.Name(), "from-bad") || e.Name() == "no-trailer-1" || strings.Contains(e.Name(), ".restoring-") || strings.HasPrefix(e.Name(), "kubectl-etcd-snapshot-") {
 			t.Errorf("a failed restore left %s behind", e.Name())
 		}
 	}
@@ -143,14 +169,14 @@ func TestSaveStatusRestoreCommands(t *testing.T) {
 
 func TestRestoreSummary(t *testing.T) {
 	res := &snapshot.RestoreResult{
-		Snapshot: snapshot.FileStatus{Path: "etcd.db", Revision: 1234, TotalKeys: 56, StorageVersion: "3.6.0"},
+		Snapshot: snapshot.FileStatus{Path: "etcd.db", Revision: 1234, HashCheck: snapshot.HashOK, StorageVersion: "3.6.0"},
 		DataDir:  "/var/lib/etcd-restored", Name: "node-1", PeerURLs: []string{"https://10.0.0.1:2380"},
 		InitialCluster: "node-1=https://10.0.0.1:2380,node-2=https://10.0.0.2:2380", InitialClusterToken: "etcd-cluster",
 		Revision: 1000001234, NeedsEtcd: "3.6",
 	}
 	got := cmdsnapshot.RestoreSummary(res, 1000000000, true)
 	for _, w := range []string{
-		`Restored etcd.db (revision 1234, 56 keys) into /var/lib/etcd-restored as member "node-1".`,
+		`Restored etcd.db (revision 1234, sha256 trailer ok) into /var/lib/etcd-restored as member "node-1".`,
 		"Revision bumped by 1000000000 to 1000001234 and marked compacted",
 		"The restored data needs etcd 3.6 or newer (storage version 3.6.0).",
 		"on every other member listed in --initial-cluster (node-2)",
