@@ -283,6 +283,17 @@ func (d *Defragmenter) Run(ctx context.Context, plan *Plan) (*Report, error) {
 			}
 		}
 	}
+	if !d.Force {
+		// The last member was checked before, not after: say so if the
+		// cluster did not come back whole.
+		_, problems, err := Problems(ctx, d.Config, d.Client, d.AllowAlarms...)
+		if err != nil {
+			problems = []string{err.Error()}
+		}
+		if len(problems) > 0 {
+			return r, &UnhealthyError{Doing: "defragmentation done, but afterwards", Problems: problems}
+		}
+	}
 	return r, nil
 }
 
