@@ -233,6 +233,51 @@ func TestKillMemberDuringRollingDefrag(t *testing.T) {
 	}
 }
 
+func TestPauseMemberDuringDefrag(t *testing.T) {
+	versions := etcdtest.Versions(t)
+	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	conn := c.ConnectArgs()
+	cli := c.Client()
+	fillAndFree(t, cli)
+	keys := countKeys(t, cli)
+
+	t.Log("Pause (SIGSTOP) the first member the moment its defragmentation starts: it hangs")
+	paused := -1
+	start := time.Now()
+	r := pluginWatch(t, func(line string) {
+		name, _, ok := strings.Cut(line, ": defragmenting (")
+		if ok && paused < 0 {
+			for i, m := range c.State.Members {
+				if m.Name == name {
+					c.Pause(i)
+					paused = i
+				}
+			}
+		}
+	}, append(conn, "defrag", "--all", "--yes", "--wait", "1s", "--dial-timeout", "1s")...)
+	if paused < 0 {
+		t.Fatalf("no member was defragmented:\n%s", r.stderr)
+	}
+	victim := c.State.Members[paused].Name
+	t.Logf("paused %s; after %s the command said:\n%s", victim, time.Since(start).Round(time.Second), r.stderr)
+	if r.code == 0 || !strings.Contains(r.stderr, "error: defragmenting "+victim) || !strings.Contains(r.stderr, "hung") {
+		t.Errorf("defrag with %s paused: exit %d, want an error that names it as hung", victim, r.code)
+	}
+	if took := time.Since(start); took > 90*time.Second {
+		t.Errorf("the command took %s to give up on the hung member", took)
+	}
+	if got := countKeys(t, cli); got != keys {
+		t.Errorf("%d keys with %s paused, %d before", got, victim, keys)
+	}
+
+	t.Log("Resumed, the member serves again and all members agree")
+	c.Resume(paused)
+	c.WaitHealthy(60 * time.Second)
+	if r := plugin(t, nil, append(conn, "check", "consistency")...); r.code != 0 {
+		t.Errorf("check consistency after resume: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 func TestNoSpaceRecoveryAgainstRealEtcd(t *testing.T) {
 	versions := etcdtest.Versions(t)
 	c := etcdtest.StartProcesses(t, versions[len(versions)-1], etcdtest.WithQuotaBackendBytes(4<<20))
@@ -250,6 +295,10 @@ func TestNoSpaceRecoveryAgainstRealEtcd(t *testing.T) {
 	}
 	if r := plugin(t, nil, append(conn, "alarm", "list")...); r.code != 5 || !strings.Contains(r.stdout, "NOSPACE") {
 		t.Fatalf("alarm list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Log("A plain defrag refuses and points at alarm recover")
+	if r := plugin(t, nil, append(conn, "defrag", "--all", "--yes")...); r.code != 5 || !strings.Contains(r.stderr, "alarm recover") {
+		t.Errorf("defrag under NOSPACE: exit %d\n%s", r.code, r.stderr)
 	}
 	r := plugin(t, nil, append(conn, "alarm", "recover", "--yes", "--wait", "200ms")...)
 	if r.code != 0 || !strings.Contains(r.stderr, "step 4/4: no alarm left") {

@@ -206,7 +206,7 @@ func TestAlarmRecoverAndConsistencyCommands(t *testing.T) {
 		t.Fatalf("alarm list under NOSPACE: exit %d, %v\n%s", code, err, out)
 	}
 	out, _, code, _ = run(t, append(conn, "alarm", "recover", "--dry-run")...)
-	if code != 0 || !strings.Contains(out, "dry run: would recover from 1 alarm(s) active: NOSPACE") {
+	if code != 0 || !strings.Contains(out, "alarm(s) active: NOSPACE on member-") {
 		t.Errorf("alarm recover --dry-run: exit %d\n%s", code, out)
 	}
 	if _, _, code, _ := run(t, append(conn, "alarm", "list")...); code != cmdutil.ExitUnhealthy {

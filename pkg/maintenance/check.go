@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
@@ -64,7 +65,9 @@ func CheckConsistency(ctx context.Context, cfg *connect.Config, cli *clientv3.Cl
 		if err != nil {
 			return nil, err
 		}
-		if sameCompaction(c.Members) {
+		// A compaction between choosing the revision and hashing at it, or
+		// one applied by some members only, is no inconsistency: ask again.
+		if sameCompaction(c.Members) && !raced(c.Members) {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -99,6 +102,15 @@ func countAsked(ms []MemberHash) int {
 		}
 	}
 	return n
+}
+
+func raced(ms []MemberHash) bool {
+	for _, m := range ms {
+		if strings.Contains(m.Error, rpctypes.ErrCompacted.Error()) {
+			return true
+		}
+	}
+	return false
 }
 
 func sameCompaction(ms []MemberHash) bool {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -142,7 +143,11 @@ func (d *Defragmenter) Plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	if len(problems) > 0 && !d.Force {
-		return nil, &UnhealthyError{Doing: "refusing to defragment (--force goes ahead, skipping members that cannot be reached)", Problems: problems}
+		doing := "refusing to defragment (--force goes ahead, skipping members that cannot be reached)"
+		if strings.Contains(strings.Join(problems, " "), AlarmNoSpace) {
+			doing = "refusing to defragment (a NOSPACE alarm is active: 'kubectl etcd alarm recover' compacts, defragments and disarms)"
+		}
+		return nil, &UnhealthyError{Doing: doing, Problems: problems}
 	}
 	p := &Plan{Problems: problems}
 	if d.Rule != nil {
@@ -278,6 +283,17 @@ func (d *Defragmenter) Run(ctx context.Context, plan *Plan) (*Report, error) {
 			}
 		}
 	}
+	if !d.Force {
+		// The last member was checked before, not after: say so if the
+		// cluster did not come back whole.
+		_, problems, err := Problems(ctx, d.Config, d.Client, d.AllowAlarms...)
+		if err != nil {
+			problems = []string{err.Error()}
+		}
+		if len(problems) > 0 {
+			return r, &UnhealthyError{Doing: "defragmentation done, but afterwards", Problems: problems}
+		}
+	}
 	return r, nil
 }
 
@@ -319,7 +335,7 @@ func (d *Defragmenter) defragOne(ctx context.Context, m *MemberResult) error {
 	cancel()
 	if err != nil {
 		if lostErr := lost(); lostErr != nil {
-			return fmt.Errorf("the member stopped answering during its defragmentation: %w", lostErr)
+			return fmt.Errorf("the member stopped answering during its defragmentation (should it come back, it finishes on its own): %w", lostErr)
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("no answer within %s (--timeout); etcd may still be defragmenting it: check 'kubectl etcd status' before retrying", d.timeout())
@@ -344,17 +360,20 @@ func (d *Defragmenter) defragOne(ctx context.Context, m *MemberResult) error {
 	return nil
 }
 
-// watchInterval and watchFailures decide when a member that no longer
-// answers is given up on during its defragmentation.
+// A member that refuses connections watchFailures probes in a row has died;
+// one that accepts them but does not answer for hangAfter is given up on.
+// The second is slower to decide because a member busy with a large
+// defragmentation may answer late.
 var (
 	watchInterval = 2 * time.Second
 	watchFailures = 3
+	hangAfter     = 30 * time.Second
 )
 
 // watch probes the member while its defragmentation runs. The client waits
 // for a lost connection to come back until the deadline (minutes), so a
-// member that dies or hangs meanwhile would go unnoticed; after a few failed
-// probes in a row watch cancels the request. The returned function gives the
+// member that dies or hangs meanwhile would go unnoticed; watch cancels the
+// request when the member is down or hung. The returned function gives the
 // last probe error when it did.
 func (d *Defragmenter) watch(ctx context.Context, cancel context.CancelFunc, ep string) func() error {
 	var lost error
@@ -362,6 +381,7 @@ func (d *Defragmenter) watch(ctx context.Context, cancel context.CancelFunc, ep 
 	go func() {
 		defer close(done)
 		failures := 0
+		var since time.Time
 		for {
 			select {
 			case <-ctx.Done():
@@ -373,7 +393,11 @@ func (d *Defragmenter) watch(ctx context.Context, cancel context.CancelFunc, ep 
 				failures = 0
 				continue
 			}
-			if failures++; failures >= watchFailures {
+			if failures == 0 {
+				since = time.Now()
+			}
+			failures++
+			if (errors.Is(err, syscall.ECONNREFUSED) && failures >= watchFailures) || time.Since(since) >= hangAfter {
 				lost = err
 				cancel()
 				return

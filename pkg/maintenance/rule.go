@@ -5,9 +5,12 @@
 package maintenance
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
@@ -62,7 +65,14 @@ func ruleEnv(s status.MemberStatus) map[string]any {
 func CompileRule(src string) (*Rule, error) {
 	p, err := expr.Compile(src, expr.Env(ruleEnv(status.MemberStatus{})), expr.AsBool())
 	if err != nil {
-		return nil, fmt.Errorf("rule %q: %w (variables: %s)", src, err, RuleVariables)
+		// expr's own message spans lines (a snippet with a caret); errors
+		// here are one line.
+		msg := err.Error()
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			msg = fmt.Sprintf("%s at column %d", fe.Message, fe.Column+1)
+		}
+		return nil, fmt.Errorf("rule %q: %s (variables: %s)", src, msg, strings.Join(strings.Fields(RuleVariables), " "))
 	}
 	return &Rule{Source: src, program: p}, nil
 }
@@ -75,11 +85,11 @@ func (r *Rule) Eval(s status.MemberStatus) (bool, string, error) {
 		return false, "", fmt.Errorf("rule %q on %s: %w", r.Source, s.Name, err)
 	}
 	need, _ := out.(bool)
-	verdict := "does not match"
+	verdict := "does not match rule"
 	if need {
-		verdict = "matches"
+		verdict = "matches rule"
 	}
-	return need, fmt.Sprintf("%s %s", Describe(s), verdict+" rule"), nil
+	return need, Describe(s) + ": " + verdict, nil
 }
 
 // Describe sums up a member's storage: size, free pages, quota usage.

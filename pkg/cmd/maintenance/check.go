@@ -114,7 +114,10 @@ func ConsistencyTable(c *maintenance.Consistency) ([]string, [][]string) {
 		case m.Error != "":
 			msg = m.Error
 		default:
-			rev, compact, hash = strconv.FormatInt(c.Revision, 10), strconv.FormatInt(m.CompactRevision, 10), fmt.Sprintf("%x", m.Hash)
+			rev, compact, hash = strconv.FormatInt(c.Revision, 10), "<none>", fmt.Sprintf("%x", m.Hash)
+			if m.CompactRevision > 0 {
+				compact = strconv.FormatInt(m.CompactRevision, 10)
+			}
 		}
 		rows = append(rows, []string{m.Name, m.ID, m.Endpoint, rev, compact, hash, msg})
 	}
