@@ -112,6 +112,16 @@ func TestMemberMoveLeaderAndRemove(t *testing.T) {
 		t.Errorf("preflight should list member-2 as down:\n%s", errOut)
 	}
 
+	t.Log("update gives the down member-2 new peer URLs, as for a node whose address changed")
+	newPeer := strings.Replace(c.State.Members[1].PeerURL, "127.0.0.2", "localhost", 1)
+	out, errOut, code, err = member("update", "member-2", "--peer-urls", newPeer, "-y")
+	if code != 0 || !strings.Contains(out, "now has peer URLs "+newPeer) || !strings.Contains(errOut, "restart it with the new peer URLs") {
+		t.Fatalf("update: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	if out, _, _, _ := member("list"); !strings.Contains(out, newPeer) {
+		t.Errorf("member list does not show the new peer URL %s:\n%s", newPeer, out)
+	}
+
 	t.Log("removing the down member is safe")
 	if _, errOut, code, err := member("remove", "member-2", "-y"); code != 0 {
 		t.Fatalf("remove member-2: exit %d, %v\n%s", code, err, errOut)
