@@ -103,9 +103,12 @@ func testMemberAddPromoteRemove(t *testing.T, version string) {
 		}
 	}
 
-	t.Log("Remove member-2: four voters become three, and the cluster stays healthy")
+	t.Log("Make member-2 the leader, then remove it: leadership moves away first, four voters become three")
+	if r := plugin(t, nil, append(conn, "member", "move-leader", "member-2", "--yes")...); r.code != 0 || !(strings.Contains(r.stdout, "Leadership moved to member member-2") || strings.Contains(r.stdout, "member-2 (") && strings.Contains(r.stdout, "already leads")) {
+		t.Fatalf("move-leader member-2: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	r = plugin(t, nil, append(conn, "member", "remove", "member-2", "--yes")...)
-	if r.code != 0 || !strings.Contains(r.stderr, "voters: 4 -> 3") || !strings.Contains(r.stderr, "quorum: 3 -> 2") {
+	if r.code != 0 || !strings.Contains(r.stderr, "voters: 4 -> 3") || !strings.Contains(r.stderr, "quorum: 3 -> 2") || !strings.Contains(r.stderr, "Moving leadership from member-2") {
 		t.Fatalf("member remove: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	c.Kill(1)

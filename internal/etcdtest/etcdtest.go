@@ -394,7 +394,9 @@ func (c *Embedded) StartJoining(i int) {
 
 // NewMember prepares one more member, name, on the next 127.0.0.x address
 // and returns its index; it is not added to the cluster nor started. Its
-// peer URL is c.State.Members[i].PeerURL.
+// peer URL is c.State.Members[i].PeerURL. WaitHealthy expects every member
+// of the state to answer: once members come and go, check health through
+// the ones that remain.
 func (c *Process) NewMember(name string) int {
 	c.T.Helper()
 	i := c.newMember(name)

@@ -112,6 +112,16 @@ func TestMemberMoveLeaderAndRemove(t *testing.T) {
 		t.Errorf("preflight should list member-2 as down:\n%s", errOut)
 	}
 
+	t.Log("update gives the down member-2 new peer URLs, as for a node whose address changed")
+	newPeer := strings.Replace(c.State.Members[1].PeerURL, "127.0.0.2", "localhost", 1)
+	out, errOut, code, err = member("update", "member-2", "--peer-urls", newPeer, "-y")
+	if code != 0 || !strings.Contains(out, "now has peer URLs "+newPeer) || !strings.Contains(errOut, "restart it with the new peer URLs") {
+		t.Fatalf("update: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	if out, _, _, _ := member("list"); !strings.Contains(out, newPeer) {
+		t.Errorf("member list does not show the new peer URL %s:\n%s", newPeer, out)
+	}
+
 	t.Log("removing the down member is safe")
 	if _, errOut, code, err := member("remove", "member-2", "-y"); code != 0 {
 		t.Fatalf("remove member-2: exit %d, %v\n%s", code, err, errOut)
@@ -153,10 +163,19 @@ func TestMemberAddRefusesAPendingLearner(t *testing.T) {
 		t.Errorf("add with a bad peer URL: exit %d, %v", code, err)
 	}
 
-	t.Log("add a learner: printed as JSON with the initial cluster it must start with")
 	i := c.NewMember("member-4")
 	m4 := c.State.Members[i]
-	out, errOut, code, err := member("add", "member-4", "--peer-urls", m4.PeerURL, "-o", "json", "-y")
+	t.Log("add --dry-run prints the preflight and the change, and adds nothing")
+	out, errOut, code, err := member("add", "member-4", "--peer-urls", m4.PeerURL, "--dry-run")
+	if code != 0 || !strings.Contains(out, "Dry run: would add member member-4 as a learner with peer URLs "+m4.PeerURL) || !strings.Contains(errOut, "voters: 3 -> 3") {
+		t.Errorf("add --dry-run: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	if ids, _, _ := memberState(t, c); len(ids) != 3 {
+		t.Fatalf("dry run changed the cluster: %v", ids)
+	}
+
+	t.Log("add a learner: printed as JSON with the initial cluster it must start with")
+	out, errOut, code, err = member("add", "member-4", "--peer-urls", m4.PeerURL, "-o", "json", "-y")
 	if code != 0 {
 		t.Fatalf("add: exit %d, %v\n%s", code, err, errOut)
 	}
@@ -169,6 +188,12 @@ func TestMemberAddRefusesAPendingLearner(t *testing.T) {
 	_, _, code, err = member("add", "member-5", "--peer-urls", "https://127.0.0.5:2380", "-y")
 	if code != 1 || err == nil || !strings.Contains(err.Error(), "has not started: start it, or remove it") {
 		t.Errorf("add with a pending learner: exit %d, %v", code, err)
+	}
+
+	t.Log("--force passes the preflight, and etcd's own limit on learners still holds")
+	_, errOut, code, err = member("add", "member-5", "--peer-urls", "https://127.0.0.5:2380", "-y", "--force")
+	if code != 1 || err == nil || !strings.Contains(errOut, "overridden by --force") || !strings.Contains(err.Error(), "the cluster now: 3 of 3 voters healthy") {
+		t.Errorf("add --force with a pending learner: exit %d, %v\n%s", code, err, errOut)
 	}
 
 	t.Log("promoting a learner that never starts times out, says why, and changes nothing")

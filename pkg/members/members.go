@@ -181,8 +181,8 @@ func (o *Operator) Add(ctx context.Context, name string, peerURLs []string, vote
 	return res, nil
 }
 
-// Remove removes the member with ID id. When it leads, leadership moves to
-// transferee first so the cluster does not wait for an election.
+// Remove removes target. When it leads, leadership moves to transferee
+// first, so the cluster does not stall in an election.
 func (o *Operator) Remove(ctx context.Context, target View, transferee *View) error {
 	if transferee != nil {
 		if err := o.MoveLeader(ctx, *transferee); err != nil {

@@ -102,14 +102,20 @@ func (o *ChangeOptions) failed(ctx context.Context, err error) error {
 	if cerr != nil {
 		return fmt.Errorf("%w; the cluster cannot be read now: %v", err, cerr)
 	}
-	p := members.Check(members.Views(statuses), members.Change{Kind: members.Update})
+	voters, healthy := 0, 0
 	var down []string
-	for _, s := range statuses {
-		if !s.Healthy() {
-			down = append(down, members.View{ID: s.ID, Name: s.Name}.Label())
+	for _, v := range members.Views(statuses) {
+		if !v.Healthy {
+			down = append(down, v.Label())
+		}
+		if !v.Learner {
+			voters++
+			if v.Healthy {
+				healthy++
+			}
 		}
 	}
-	state := fmt.Sprintf("%d of %d voters healthy (quorum %d)", p.HealthyVotersBefore, p.VotersBefore, p.QuorumBefore)
+	state := fmt.Sprintf("%d of %d voters healthy (quorum %d)", healthy, voters, members.Quorum(voters))
 	if len(down) > 0 {
 		state += ", down: " + strings.Join(down, ", ")
 	}
