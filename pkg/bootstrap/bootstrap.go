@@ -141,7 +141,7 @@ func (n *Node) apply(files []File) error {
 		if dirMode == 0 {
 			dirMode = 0o755
 		}
-		if err := writeFileAtomic(f.Path, f.Data, f.Mode, dirMode); err != nil {
+		if err := staticpod.WriteFileAtomic(f.Path, f.Data, f.Mode, dirMode); err != nil {
 			return err
 		}
 	}
@@ -162,39 +162,6 @@ func (n *Node) printFile(f File) error {
 		_, err = fmt.Fprintln(out)
 	}
 	return err
-}
-
-// writeFileAtomic writes through a temporary file renamed into place, so a
-// crash never leaves half a certificate or manifest behind.
-func writeFileAtomic(path string, data []byte, mode, dirMode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, dirMode); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }
 
 // clearDir removes everything inside dir and keeps dir itself, as the

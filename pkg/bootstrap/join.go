@@ -206,21 +206,26 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 	return res, nil
 }
 
-// addLearner adds a learner. etcd derives member IDs from the peer URLs
-// and the current second, so re-adding a URL removed within the same
-// second collides with the removed ID: wait and try again.
+// addLearner adds a learner, retrying what etcd refuses only for a while:
+// "unhealthy cluster" while a peer has been connected for less than five
+// seconds (right after another join), and "member not found" because etcd
+// derives member IDs from the peer URLs and the current second, so
+// re-adding a URL removed within the same second collides with the
+// removed ID.
 func addLearner(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, peerURL string) (*clientv3.MemberAddResponse, error) {
-	for attempt := 0; ; attempt++ {
+	deadline := time.Now().Add(unhealthyRetry)
+	for {
 		actx, cancel := cfg.WithCommandTimeout(ctx)
 		resp, err := cli.MemberAddAsLearner(actx, []string{peerURL})
 		cancel()
-		if err == nil || attempt == 3 || !(errors.Is(err, rpctypes.ErrMemberNotFound) || errors.Is(err, rpctypes.ErrUnhealthy)) {
+		retry := errors.Is(err, rpctypes.ErrMemberNotFound) || errors.Is(err, rpctypes.ErrUnhealthy)
+		if err == nil || !retry || time.Now().After(deadline) {
 			return resp, err
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }

@@ -243,7 +243,18 @@ func testInitJoinLeave(t *testing.T, version string) {
 		t.Fatalf("second join left %d members, want 2", got)
 	}
 
-	t.Log("cp-1 leads or not, leave cp-1 moves leadership first when needed; here leave cp-2")
+	t.Log("another node name on cp-2's address is refused")
+	impostor := *n2.Node
+	impostor.Name = "cp-x"
+	impostor.PKIDir = filepath.Join(root, "cp-x", "pki")
+	impostor.ManifestsDir = filepath.Join(root, "cp-x", "manifests")
+	impostor.DataDir = filepath.Join(root, "cp-x", "data")
+	copyCA(t, n1, &e2eNode{Node: &impostor})
+	if _, err := impostor.Join(ctx, JoinOptions{ClusterAccess: ClusterAccess{Endpoints: []string{n1.clientURL()}}, Timeout: time.Minute}, time.Now()); err == nil || !strings.Contains(err.Error(), "belongs to member cp-2") {
+		t.Errorf("join of cp-x on cp-2's peer URL = %v, want a refusal", err)
+	}
+
+	t.Log("leave cp-2")
 	n2.DryRun = true
 	if _, err := n2.Reset(ctx, time.Second); err != nil || !strings.Contains(n2.log.String(), "still a member of a 2-member cluster") {
 		t.Errorf("reset --dry-run of a member = %v, want a warning that it is still a member:\n%s", err, n2.log)

@@ -269,26 +269,36 @@ const (
 	ManifestDirMode os.FileMode = 0o700
 )
 
-// WriteFile writes a manifest atomically (a temporary file renamed into
-// place), so the kubelet never reads half a file, creating its directory.
+// WriteFile writes a manifest atomically with kubeadm's modes, creating its
+// directory.
 func WriteFile(path string, data []byte) error {
+	return WriteFileAtomic(path, data, ManifestMode, ManifestDirMode)
+}
+
+// WriteFileAtomic writes through a temporary file renamed into place, so a
+// reader (the kubelet, etcd loading a certificate) never sees half a file
+// and a crash never leaves one. Missing directories are created with
+// dirMode. The temporary file's name starts with a dot, which the kubelet
+// ignores.
+func WriteFileAtomic(path string, data []byte, mode, dirMode os.FileMode) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, ManifestDirMode); err != nil {
-		return fmt.Errorf("creating manifest directory %s: %w", dir, err)
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
 	}
-	// The kubelet ignores files whose names start with a dot.
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(ManifestMode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
+	for _, step := range []func() error{
+		func() error { return tmp.Chmod(mode) },
+		func() error { _, err := tmp.Write(data); return err },
+		tmp.Sync,
+	} {
+		if err := step(); err != nil {
+			tmp.Close()
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 )
 
 // nodeOptions are what every node command shares: the node's directories
@@ -53,7 +54,13 @@ func (o *nodeOptions) complete() {
 	o.Node.Log = o.ErrOut
 }
 
-func (o *nodeOptions) validatePorts() error {
+// validateNode checks the key algorithm and the ports.
+func (o *nodeOptions) validateNode() error {
+	switch o.Node.KeyAlgorithm {
+	case pki.RSA2048, pki.ECDSAP256:
+	default:
+		return fmt.Errorf("--key-algorithm %q is not %s or %s", o.Node.KeyAlgorithm, pki.RSA2048, pki.ECDSAP256)
+	}
 	for flag, p := range map[string]int{"--client-port": o.Node.ClientPort, "--peer-port": o.Node.PeerPort, "--metrics-port": o.Node.MetricsPort} {
 		if p < 1 || p > 65535 {
 			return fmt.Errorf("%s %d is not a port", flag, p)
@@ -119,7 +126,7 @@ func (o *InitOptions) Validate() error {
 	if err := o.Node.ValidateIdentity(); err != nil {
 		return err
 	}
-	if err := o.validatePorts(); err != nil {
+	if err := o.validateNode(); err != nil {
 		return err
 	}
 	return o.Node.ValidateDirs()
@@ -180,7 +187,7 @@ func (o *JoinOptions) Validate() error {
 	if err := o.Node.ValidateIdentity(); err != nil {
 		return err
 	}
-	if err := o.validatePorts(); err != nil {
+	if err := o.validateNode(); err != nil {
 		return err
 	}
 	if len(o.access().Endpoints) == 0 {

@@ -42,6 +42,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"init", "--name", "a", "--advertise-address", "nope"}, `advertise address "nope" is not an IP address`},
 		{[]string{"init", "--name", "a", "--advertise-address", "10.0.0.1", "--peer-port", "2379"}, "must differ"},
 		{[]string{"join", "--name", "a", "--advertise-address", "10.0.0.1"}, "--endpoints is required"},
+		{[]string{"init", "--name", "a", "--advertise-address", "10.0.0.1", "--key-algorithm", "DSA"}, `--key-algorithm "DSA" is not RSA-2048 or ECDSA-P256`},
 		{[]string{"leave", "--data-dir", "/"}, "--data-dir must not be /"},
 		{[]string{"certs", "renew"}, "requires at least 1 arg"},
 		{[]string{"certs", "renew", "bogus", "--pki-dir", dir}, `unknown certificate "bogus"`},
