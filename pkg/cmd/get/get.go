@@ -101,6 +101,12 @@ stderr, and the command exits 1 at the end if any value failed.`,
   # A plain key, as etcdctl prints it
   kubectl etcd get /config/db_url`,
 		Args: cmdutil.ValidateArgs(cobra.RangeArgs(1, 2)),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 || strings.Contains(toComplete, "/") {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return storage.ResourceNames(), cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
 				return err
