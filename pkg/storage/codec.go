@@ -242,8 +242,12 @@ func ToMap(obj runtime.Object) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Numbers stay exact (int64 fields above 2^53 would lose digits as
+	// float64).
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
 	m := map[string]any{}
-	if err := json.Unmarshal(data, &m); err != nil {
+	if err := dec.Decode(&m); err != nil {
 		return nil, err
 	}
 	return m, nil
