@@ -93,7 +93,14 @@ type Decoder struct {
 // A value that is neither protobuf nor a JSON object is returned as a plain
 // value. An encrypted value without the means to decrypt it, or a corrupt
 // one, is an error naming the key.
-func (d *Decoder) Decode(key string, value []byte, modRevision int64) (*Object, error) {
+func (d *Decoder) Decode(key string, value []byte, modRevision int64) (obj *Object, err error) {
+	defer func() {
+		// Generated protobuf code trusts lengths; a corrupt value must be an
+		// error naming the key, never a crash in the middle of a listing.
+		if r := recover(); r != nil {
+			obj, err = nil, fmt.Errorf("decoding %s: corrupt value (%v)", key, r)
+		}
+	}()
 	o := &Object{Key: key, ModRevision: modRevision}
 	if IsEncrypted(value) {
 		plain, how, err := d.Encryption.Decrypt(key, value)
@@ -235,8 +242,12 @@ func ToMap(obj runtime.Object) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Numbers stay exact (int64 fields above 2^53 would lose digits as
+	// float64).
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
 	m := map[string]any{}
-	if err := json.Unmarshal(data, &m); err != nil {
+	if err := dec.Decode(&m); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -158,8 +158,13 @@ func guessPlural(kind string) string {
 // (lowercase plural -> kinds), for completing and resolving names.
 func BuiltinResources() map[string][]schema.GroupVersionKind {
 	out := map[string][]schema.GroupVersionKind{}
-	for gvk := range Scheme.AllKnownTypes() {
+	for gvk, typ := range Scheme.AllKnownTypes() {
 		if strings.HasSuffix(gvk.Kind, "List") || strings.HasSuffix(gvk.Kind, "Options") || gvk.Version == "__internal" {
+			continue
+		}
+		// meta/v1 kinds (Status, WatchEvent, APIVersions, ...) are in
+		// every group and never stored.
+		if strings.HasPrefix(typ.PkgPath(), "k8s.io/apimachinery/") {
 			continue
 		}
 		r, _ := ResourceFor(gvk)

@@ -161,23 +161,25 @@ func (p *Printer) Print(kv KV, o *Object) error {
 			p.n--
 			return nil
 		}
+		if p.Format == OutputYAML {
+			// YAML sorts keys itself: skip the detour through a map.
+			b, err := yaml.Marshal(o.Object)
+			if err != nil {
+				return fmt.Errorf("%s: %w", kv.Key, err)
+			}
+			return p.writeYAML(b)
+		}
 		m, err := ToMap(o.Object)
 		if err != nil {
 			return fmt.Errorf("%s: %w", kv.Key, err)
-		}
-		if p.Format == OutputYAML {
-			return p.writeYAML(m)
 		}
 		return p.writeJSON(m)
 	}
 	return fmt.Errorf("unknown output format %q", p.Format)
 }
 
-func (p *Printer) writeYAML(m map[string]any) error {
-	b, err := yaml.Marshal(m)
-	if err != nil {
-		return err
-	}
+func (p *Printer) writeYAML(b []byte) error {
+	var err error
 	if !p.List {
 		if p.n > 0 {
 			io.WriteString(p.Out, "---\n")

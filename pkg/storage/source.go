@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -249,4 +250,25 @@ func CanonicalResource(name string) string {
 		return best
 	}
 	return name
+}
+
+// ResourceNames are the built-in resources by the names kubectl users
+// type: the plural, with its group only where the plural is ambiguous.
+func ResourceNames() []string {
+	count := map[string]int{}
+	for r := range builtins {
+		p, _, _ := strings.Cut(r, ".")
+		count[p]++
+	}
+	var out []string
+	for r := range builtins {
+		p, _, _ := strings.Cut(r, ".")
+		if count[p] > 1 {
+			out = append(out, r)
+		} else {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

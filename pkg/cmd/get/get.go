@@ -79,7 +79,13 @@ kubectl shows, with metadata.resourceVersion set to the key's mod revision.
 Name a key (anything with a slash) as etcdctl does, or a resource as kubectl
 does: pods, deploy, deployments.apps, widgets.example.com. Where a resource
 lives is learned from the stored keys (services under services/specs, nodes
-under minions). Keys that are not Kubernetes objects print as text.`,
+under minions). Without -n or -A a namespaced resource is read in the
+namespace "default", as kubectl does. Keys that are not Kubernetes objects
+print as text.
+
+Values that do not decode (encrypted without the config, corrupt) and kinds
+this build does not know do not stop a listing: each gets a warning on
+stderr, and the command exits 1 at the end if any value failed.`,
 		Example: `  # Pods of every namespace, as a table of keys, sizes and revisions
   kubectl etcd get pods -A
 
@@ -95,6 +101,12 @@ under minions). Keys that are not Kubernetes objects print as text.`,
   # A plain key, as etcdctl prints it
   kubectl etcd get /config/db_url`,
 		Args: cmdutil.ValidateArgs(cobra.RangeArgs(1, 2)),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 || strings.Contains(toComplete, "/") {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return storage.ResourceNames(), cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
 				return err
