@@ -29,6 +29,8 @@ import (
 // Options shape a test cluster.
 type Options struct {
 	Members int
+	// QuotaBackendBytes is each member's database quota, 0 for etcd's default.
+	QuotaBackendBytes int64
 }
 
 // Option changes Options.
@@ -36,6 +38,10 @@ type Option func(*Options)
 
 // WithClusterSize sets the number of members (default 3).
 func WithClusterSize(n int) Option { return func(o *Options) { o.Members = n } }
+
+// WithQuotaBackendBytes sets each member's database quota, so a test can
+// fill it and raise the NOSPACE alarm with a few megabytes.
+func WithQuotaBackendBytes(n int64) Option { return func(o *Options) { o.QuotaBackendBytes = n } }
 
 func options(opts []Option) Options {
 	o := Options{Members: 3}
@@ -54,6 +60,8 @@ func prepare(t testing.TB, o Options) *sandbox.State {
 		Members:    o.Members,
 		ClientPort: 20000 + rand.IntN(30000),
 		Token:      fmt.Sprintf("test-%d", rand.Int()),
+
+		QuotaBackendBytes: o.QuotaBackendBytes,
 	})
 	if err != nil {
 		t.Fatalf("preparing cluster: %v", err)
@@ -311,4 +319,95 @@ func EtcdBinaries(t testing.TB, version string) string {
 		t.Fatalf("building etcd %s: %v", version, err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// newMember lays out one more member on the next 127.0.0.x address, with
+// its certificates, but neither adds it to the cluster nor starts it: a
+// test adds it (member add) and then starts it with StartJoining.
+func (c *Cluster) newMember(name string) int {
+	c.T.Helper()
+	if _, err := c.State.AddMember(name); err != nil {
+		c.T.Fatalf("preparing member %s: %v", name, err)
+	}
+	return len(c.State.Members) - 1
+}
+
+// writeJoinConfig writes member i's configuration to join the cluster as
+// its membership is now: etcd refuses to join with an --initial-cluster
+// that differs from the member list, so it is read from the cluster.
+func (c *Cluster) writeJoinConfig(i int) {
+	c.T.Helper()
+	m := c.State.Members[i]
+	cfg := c.Config()
+	cli, err := cfg.Client()
+	if err != nil {
+		c.T.Fatalf("client: %v", err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cli.MemberList(ctx)
+	if err != nil {
+		c.T.Fatalf("listing members to join %s: %v", m.Name, err)
+	}
+	var initial []string
+	found := false
+	for _, mm := range resp.Members {
+		name := mm.Name
+		for _, u := range mm.PeerURLs {
+			if u == m.PeerURL {
+				name, found = m.Name, true
+			}
+		}
+		if name == "" {
+			c.T.Fatalf("joining %s: another member (%x) has not started", m.Name, mm.ID)
+		}
+		for _, u := range mm.PeerURLs {
+			initial = append(initial, name+"="+u)
+		}
+	}
+	if !found {
+		c.T.Fatalf("joining %s: no member has peer URL %s: add it first", m.Name, m.PeerURL)
+	}
+	if err := c.State.WriteJoinConfig(i, strings.Join(initial, ",")); err != nil {
+		c.T.Fatalf("writing the configuration of %s: %v", m.Name, err)
+	}
+}
+
+// NewMember prepares one more member, name, on the next 127.0.0.x address
+// and returns its index; it is not added to the cluster nor started. Its
+// peer URL is c.State.Members[i].PeerURL.
+func (c *Embedded) NewMember(name string) int {
+	c.T.Helper()
+	i := c.newMember(name)
+	c.members = append(c.members, nil)
+	return i
+}
+
+// StartJoining starts member i, prepared by NewMember and added to the
+// cluster since, with initial-cluster-state existing.
+func (c *Embedded) StartJoining(i int) {
+	c.T.Helper()
+	c.writeJoinConfig(i)
+	c.Start(i)
+}
+
+// NewMember prepares one more member, name, on the next 127.0.0.x address
+// and returns its index; it is not added to the cluster nor started. Its
+// peer URL is c.State.Members[i].PeerURL. WaitHealthy expects every member
+// of the state to answer: once members come and go, check health through
+// the ones that remain.
+func (c *Process) NewMember(name string) int {
+	c.T.Helper()
+	i := c.newMember(name)
+	c.procs = append(c.procs, nil)
+	return i
+}
+
+// StartJoining starts member i, prepared by NewMember and added to the
+// cluster since, with initial-cluster-state existing.
+func (c *Process) StartJoining(i int) {
+	c.T.Helper()
+	c.writeJoinConfig(i)
+	c.Start(i)
 }

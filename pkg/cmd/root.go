@@ -5,11 +5,21 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/certs"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/codec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/get"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/lock"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/node"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/put"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/sandbox"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/snapshot"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/stats"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/status"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/version"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/watch"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 )
 
@@ -53,6 +63,25 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		member.NewCmdMember(f),
 		version.NewCmdVersion(f),
 		sandbox.NewCmdSandbox(f),
+		snapshot.NewCmdSnapshot(f),
+		maintenance.NewCmdDefrag(f),
+		maintenance.NewCmdCompact(f),
+		maintenance.NewCmdAlarm(f),
+		maintenance.NewCmdCheck(f),
+		node.NewCmdInit(f),
+		node.NewCmdJoin(f),
+		node.NewCmdLeave(f),
+		node.NewCmdReset(f),
+		certs.NewCmdCerts(f),
+		get.NewCmdGet(f),
+		codec.NewCmdDecode(f),
+		codec.NewCmdEncode(f),
+		put.NewCmdPut(f),
+		put.NewCmdDel(f),
+		stats.NewCmdStats(f),
+		watch.NewCmdWatch(f),
+		watch.NewCmdHistory(f),
+		lock.NewCmdLock(f),
 	)
 	return root
 }

@@ -82,6 +82,17 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"health", "--no-such-flag"}, "unknown flag: --no-such-flag"},
 		{[]string{"sandbox", "up"}, "--dir is required"},
 		{[]string{"sandbox", "up", "--dir", "x", "--members", "2"}, "--members must be 1 or 3"},
+		{[]string{"get", "pods", "-o", "xml"}, `unknown output format "xml"`},
+		{[]string{"get", "/registry/pods/", "--prefix", "-A"}, "-A lists a resource"},
+		{[]string{"get", "pods", "web", "-A"}, "drop -A"},
+		{[]string{"get", "/a", "b"}, "a key takes no second argument"},
+		{[]string{"get", "pods", "--storage-prefix", "registry"}, "must start with /"},
+		{[]string{"get", "pods", "--snapshot", "/nonexistent.db"}, "no such file"},
+		{[]string{"put", "/k"}, "give either VALUE or -f FILE"},
+		{[]string{"decode", "-o", "table"}, `unknown output format "table"`},
+		{[]string{"encode"}, "-f is required"},
+		{[]string{"stats", "-o", "wide"}, `unknown output format "wide"`},
+		{[]string{"watch", "/k", "-o", "yaml"}, `unknown output format "yaml"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -126,6 +126,12 @@ func NewLeaf(ca *KeyPair, cfg LeafConfig, alg KeyAlgorithm) (*KeyPair, error) {
 	if err != nil {
 		return nil, err
 	}
+	return SignLeaf(ca, cfg, key)
+}
+
+// SignLeaf creates a certificate for an existing key, signed by ca. Renewing
+// a certificate this way keeps its key, so nothing pinned to it breaks.
+func SignLeaf(ca *KeyPair, cfg LeafConfig, key crypto.Signer) (*KeyPair, error) {
 	serial, err := cryptorand.Int(cryptorand.Reader, big.NewInt(math.MaxInt64))
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -117,6 +118,9 @@ type Spec struct {
 	Token string
 	// KeyAlgorithm for the certificates; ECDSA-P256 by default, for speed.
 	KeyAlgorithm pki.KeyAlgorithm
+	// QuotaBackendBytes is each member's database quota; 0 keeps etcd's
+	// default. A small quota lets tests and demos reach NOSPACE quickly.
+	QuotaBackendBytes int64
 }
 
 // MemberIP returns the loopback address of the i-th member: 127.0.0.1,
@@ -195,7 +199,7 @@ func Prepare(spec Spec) (*State, error) {
 				return nil, err
 			}
 		}
-		if err := writeMemberConfig(*m, certDir, caCert, strings.Join(initial, ","), spec.Token); err != nil {
+		if err := writeMemberConfig(*m, certDir, caCert, strings.Join(initial, ","), "new", spec); err != nil {
 			return nil, err
 		}
 	}
@@ -204,7 +208,7 @@ func Prepare(spec Spec) (*State, error) {
 
 // writeMemberConfig writes an etcd configuration file with the same
 // settings kubeadm puts on the etcd command line.
-func writeMemberConfig(m Member, certDir, caCert, initialCluster, token string) error {
+func writeMemberConfig(m Member, certDir, caCert, initialCluster, clusterState string, spec Spec) error {
 	serverCert, serverKey := pki.Paths(certDir, pki.ServerBaseName)
 	peerCert, peerKey := pki.Paths(certDir, pki.PeerBaseName)
 	cfg := map[string]any{
@@ -215,8 +219,8 @@ func writeMemberConfig(m Member, certDir, caCert, initialCluster, token string) 
 		"listen-peer-urls":            m.PeerURL,
 		"initial-advertise-peer-urls": m.PeerURL,
 		"initial-cluster":             initialCluster,
-		"initial-cluster-state":       "new",
-		"initial-cluster-token":       token,
+		"initial-cluster-state":       clusterState,
+		"initial-cluster-token":       spec.Token,
 		"snapshot-count":              10000,
 		"logger":                      "zap",
 		"log-level":                   "warn",
@@ -230,6 +234,9 @@ func writeMemberConfig(m Member, certDir, caCert, initialCluster, token string) 
 			"client-cert-auth": true, "trusted-ca-file": caCert,
 		},
 	}
+	if spec.QuotaBackendBytes > 0 {
+		cfg["quota-backend-bytes"] = spec.QuotaBackendBytes
+	}
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
 		return err
@@ -238,6 +245,64 @@ func writeMemberConfig(m Member, certDir, caCert, initialCluster, token string) 
 		return err
 	}
 	return os.WriteFile(m.ConfigFile, data, 0o600)
+}
+
+// AddMember lays out one more member, name, on the next loopback address
+// (certificates, data and log paths), appends it to the state and saves it.
+// Nothing is started and no configuration is written: the member's
+// configuration depends on the membership once it has been added, which
+// WriteJoinConfig takes.
+func (s *State) AddMember(name string) (*Member, error) {
+	for _, m := range s.Members {
+		if m.Name == name {
+			return nil, fmt.Errorf("the sandbox has a member named %s already", name)
+		}
+	}
+	ip := MemberIP(len(s.Members))
+	start := 2379
+	if len(s.Members) > 0 {
+		if u, err := url.Parse(s.Members[0].ClientURL); err == nil {
+			start, _ = strconv.Atoi(u.Port())
+		}
+	}
+	port, err := FreePortPair([]string{ip}, start)
+	if err != nil {
+		return nil, err
+	}
+	pkiDir := filepath.Join(s.Dir, "pki")
+	ca, err := pki.Load(pkiDir, pki.CABaseName)
+	if err != nil {
+		return nil, fmt.Errorf("loading the sandbox CA: %w", err)
+	}
+	memberDir := filepath.Join(s.Dir, name)
+	m := Member{
+		Name:       name,
+		IP:         ip,
+		ClientURL:  fmt.Sprintf("https://%s:%d", ip, port),
+		PeerURL:    fmt.Sprintf("https://%s:%d", ip, port+1),
+		DataDir:    filepath.Join(memberDir, "data"),
+		ConfigFile: filepath.Join(memberDir, "etcd.yaml"),
+		LogFile:    filepath.Join(memberDir, "etcd.log"),
+	}
+	for _, base := range []string{pki.ServerBaseName, pki.PeerBaseName} {
+		kp, err := pki.NewLeaf(ca, pki.ServerConfig(name, net.ParseIP(ip)), pki.ECDSAP256)
+		if err != nil {
+			return nil, err
+		}
+		if err := kp.Write(filepath.Join(memberDir, "pki"), base); err != nil {
+			return nil, err
+		}
+	}
+	s.Members = append(s.Members, m)
+	return &s.Members[len(s.Members)-1], s.Save()
+}
+
+// WriteJoinConfig writes the configuration of member i to join a running
+// cluster (initial-cluster-state existing) whose membership, with member i
+// added, is initialCluster ("name=peerURL,...").
+func (s *State) WriteJoinConfig(i int, initialCluster string) error {
+	m := s.Members[i]
+	return writeMemberConfig(m, filepath.Join(s.Dir, m.Name, "pki"), s.CACert, initialCluster, "existing", Spec{Token: "sandbox"})
 }
 
 // FreePortPair finds a port p, starting at start and moving up in steps of

@@ -19,7 +19,7 @@ func NewCmdMember(f *cmdutil.Factory) *cobra.Command {
 		Use:   "member",
 		Short: "List and change the members of the etcd cluster",
 	}
-	cmd.AddCommand(NewCmdList(f))
+	cmd.AddCommand(NewCmdList(f), NewCmdAdd(f), NewCmdPromote(f), NewCmdRemove(f), NewCmdMoveLeader(f), NewCmdUpdate(f))
 	return cmd
 }
 
@@ -34,6 +34,13 @@ type ListOptions struct {
 type MemberInfo struct {
 	status.Member
 	Leader bool `json:"leader"`
+	// The fields below are filled for -o wide only, from each member's
+	// status.
+	Version          string   `json:"version,omitempty"`
+	RaftIndex        uint64   `json:"raftIndex,omitempty"`
+	RaftAppliedIndex uint64   `json:"raftAppliedIndex,omitempty"`
+	DBSize           int64    `json:"dbSize,omitempty"`
+	Errors           []string `json:"errors,omitempty"`
 }
 
 // NewCmdList returns the member list command.
@@ -45,7 +52,8 @@ func NewCmdList(f *cmdutil.Factory) *cobra.Command {
 		Example: `  # Members of the local control plane's etcd
   kubectl etcd member list
 
-  # With the endpoint used to reach each member
+  # With each member's endpoint, version, raft index, applied index, DB size
+  # and errors (asks every member)
   kubectl etcd member list -o wide`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -67,14 +75,27 @@ func (o *ListOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer cli.Close()
-	members, err := status.ListMembers(ctx, cfg, cli)
-	if err != nil {
-		return err
-	}
-	leader := status.LeaderID(ctx, cfg, cli)
-	infos := make([]MemberInfo, len(members))
-	for i, m := range members {
-		infos[i] = MemberInfo{Member: m, Leader: m.ID == leader}
+	var infos []MemberInfo
+	if o.Output == output.Wide {
+		// Wide asks every member for its status: slower, but it shows how
+		// far each one has applied and what is wrong with it.
+		statuses, err := status.Collect(ctx, cfg, cli)
+		if err != nil {
+			return err
+		}
+		for _, s := range statuses {
+			infos = append(infos, MemberInfo{Member: s.Member, Leader: s.Leader, Version: s.Version,
+				RaftIndex: s.RaftIndex, RaftAppliedIndex: s.RaftAppliedIndex, DBSize: s.DBSize, Errors: s.Errors})
+		}
+	} else {
+		members, err := status.ListMembers(ctx, cfg, cli)
+		if err != nil {
+			return err
+		}
+		leader := status.LeaderID(ctx, cfg, cli)
+		for _, m := range members {
+			infos = append(infos, MemberInfo{Member: m, Leader: m.ID == leader})
+		}
 	}
 	return output.Write(o.Out, o.Output, infos, func(wide bool) error {
 		headers, rows := ListTable(infos, wide)
@@ -86,7 +107,7 @@ func (o *ListOptions) Run(ctx context.Context) error {
 func ListTable(members []MemberInfo, wide bool) ([]string, [][]string) {
 	headers := []string{"ID", "NAME", "STARTED", "LEARNER", "LEADER", "PEER URLS", "CLIENT URLS"}
 	if wide {
-		headers = append(headers, "ENDPOINT")
+		headers = append(headers, "ENDPOINT", "VERSION", "RAFT INDEX", "APPLIED", "DB SIZE", "ERRORS")
 	}
 	var rows [][]string
 	for _, m := range members {
@@ -97,11 +118,19 @@ func ListTable(members []MemberInfo, wide bool) ([]string, [][]string) {
 		row := []string{m.ID, name, strconv.FormatBool(m.Started), strconv.FormatBool(m.Learner), strconv.FormatBool(m.Leader),
 			strings.Join(m.PeerURLs, ","), none(strings.Join(m.ClientURLs, ","))}
 		if wide {
-			row = append(row, none(m.Endpoint))
+			row = append(row, none(m.Endpoint), none(m.Version), index(m.RaftIndex), index(m.RaftAppliedIndex),
+				output.Bytes(m.DBSize), none(strings.Join(m.Errors, "; ")))
 		}
 		rows = append(rows, row)
 	}
 	return headers, rows
+}
+
+func index(i uint64) string {
+	if i == 0 {
+		return "-"
+	}
+	return strconv.FormatUint(i, 10)
 }
 
 func none(s string) string {

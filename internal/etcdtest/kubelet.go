@@ -1,0 +1,225 @@
+package etcdtest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
+)
+
+// Kubelet stands in for the kubelet of one test "node", which cannot run
+// here. It watches one etcd static pod manifest the way the kubelet watches
+// /etc/kubernetes/manifests: when the manifest appears or changes it
+// (re)starts the pod, when it is deleted it stops the pod, and when etcd
+// exits it starts it again after a back-off, as restartPolicy Always does.
+//
+// The "pod" is a process of the real etcd binary run with the container's
+// command line. Each hostPath volume is mounted by rewriting the arguments
+// that start with its mountPath to its host path (with the manifests
+// kubectl-etcd writes both are the same test directory). hostNetwork pods
+// share the machine's network, so a process on 127.0.0.x is faithful.
+type Kubelet struct {
+	T            testing.TB
+	Binary       string
+	ManifestPath string
+	LogFile      string
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	running  []byte
+	starts   int
+	stop     chan struct{}
+	finished chan struct{}
+}
+
+// StartKubelet watches manifestPath and runs its pod with the etcd binary
+// of version. Every process it starts is stopped when the test ends.
+func StartKubelet(t testing.TB, version, manifestPath string) *Kubelet {
+	t.Helper()
+	k := &Kubelet{
+		T:            t,
+		Binary:       filepath.Join(EtcdBinaries(t, version), "etcd"),
+		ManifestPath: manifestPath,
+		LogFile:      manifestPath + ".etcd.log",
+		stop:         make(chan struct{}),
+		finished:     make(chan struct{}),
+	}
+	t.Cleanup(func() {
+		close(k.stop)
+		<-k.finished
+		k.mu.Lock()
+		k.killLocked()
+		k.mu.Unlock()
+		if t.Failed() {
+			k.dumpLog()
+		}
+	})
+	go k.loop()
+	return k
+}
+
+func (k *Kubelet) loop() {
+	defer close(k.finished)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var backoffUntil time.Time
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-tick.C:
+		}
+		data, err := os.ReadFile(k.ManifestPath)
+		k.mu.Lock()
+		switch {
+		case err != nil:
+			// Deleted: stop the pod.
+			k.killLocked()
+		case k.cmd != nil && !bytes.Equal(data, k.running):
+			// Changed: restart with the new command line.
+			k.killLocked()
+			k.startLocked(data)
+		case k.cmd != nil && k.hasExitedLocked():
+			k.cmd = nil
+			backoffUntil = time.Now().Add(time.Second)
+		case k.cmd == nil && time.Now().After(backoffUntil):
+			if !k.startLocked(data) {
+				backoffUntil = time.Now().Add(time.Second)
+			}
+		}
+		k.mu.Unlock()
+	}
+}
+
+func (k *Kubelet) hasExitedLocked() bool {
+	select {
+	case <-k.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Command turns the manifest's etcd container into the command line to
+// run here: the etcd binary instead of the image's, host paths for the
+// mounted volumes.
+func (k *Kubelet) Command(data []byte) ([]string, error) {
+	m, err := staticpod.Parse(k.ManifestPath, data)
+	if err != nil {
+		return nil, err
+	}
+	c := m.Pod.Spec.Containers[m.Container]
+	hostPaths := map[string]string{}
+	for _, v := range m.Pod.Spec.Volumes {
+		if v.HostPath != nil {
+			hostPaths[v.Name] = v.HostPath.Path
+		}
+	}
+	args := append(append([]string{}, c.Command...), c.Args...)
+	args[0] = k.Binary
+	for i := 1; i < len(args); i++ {
+		for _, vm := range c.VolumeMounts {
+			host, ok := hostPaths[vm.Name]
+			if !ok {
+				return nil, fmt.Errorf("volume mount %s has no hostPath volume", vm.Name)
+			}
+			args[i] = remap(args[i], vm.MountPath, host)
+		}
+	}
+	return args, nil
+}
+
+// remap rewrites a path argument ("--flag=/mount/x" or "/mount/x") under
+// mountPath to the same place under hostPath.
+func remap(arg, mountPath, hostPath string) string {
+	prefix, value := "", arg
+	if k, v, ok := strings.Cut(arg, "="); ok && strings.HasPrefix(arg, "-") {
+		prefix, value = k+"=", v
+	}
+	if value == mountPath || strings.HasPrefix(value, strings.TrimSuffix(mountPath, "/")+"/") {
+		return prefix + hostPath + strings.TrimPrefix(value, mountPath)
+	}
+	return arg
+}
+
+func (k *Kubelet) startLocked(data []byte) bool {
+	args, err := k.Command(data)
+	if err != nil {
+		k.T.Logf("kubelet stand-in: %s: %v", k.ManifestPath, err)
+		return false
+	}
+	log, err := os.OpenFile(k.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		k.T.Logf("kubelet stand-in: %v", err)
+		return false
+	}
+	defer log.Close()
+	fmt.Fprintf(log, "=== kubelet stand-in starts: %s\n", strings.Join(args, " "))
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = log, log
+	dieWithParent(cmd)
+	if err := cmd.Start(); err != nil {
+		k.T.Logf("kubelet stand-in: starting etcd: %v", err)
+		return false
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	k.cmd, k.exited, k.running = cmd, exited, data
+	k.starts++
+	return true
+}
+
+func (k *Kubelet) killLocked() {
+	if k.cmd == nil {
+		return
+	}
+	resume(k.cmd.Process)
+	_ = k.cmd.Process.Kill()
+	<-k.exited
+	k.cmd = nil
+	k.running = nil
+}
+
+// Running reports whether the pod's etcd process is running.
+func (k *Kubelet) Running() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.cmd != nil && !k.hasExitedLocked()
+}
+
+// Kill kills the running etcd at once, as a crash would; the stand-in
+// starts it again after its back-off while the manifest is there.
+func (k *Kubelet) Kill() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cmd != nil {
+		_ = k.cmd.Process.Kill()
+	}
+}
+
+// Starts counts the times the pod was started.
+func (k *Kubelet) Starts() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.starts
+}
+
+func (k *Kubelet) dumpLog() {
+	data, err := os.ReadFile(k.LogFile)
+	if err != nil {
+		return
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) > 40 {
+		lines = lines[len(lines)-40:]
+	}
+	k.T.Logf("last lines of %s:\n%s", k.LogFile, strings.Join(lines, "\n"))
+}

@@ -1,0 +1,169 @@
+// Package certs holds the certificate commands: check-expiration and renew
+// of the etcd certificates of a control-plane node.
+package certs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
+	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
+)
+
+// NewCmdCerts returns the certs command group.
+func NewCmdCerts(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "certs",
+		Short: "Check and renew the etcd certificates of this node",
+	}
+	cmd.AddCommand(NewCmdCheckExpiration(f), NewCmdRenew(f))
+	return cmd
+}
+
+// CheckOptions are the options of `kubectl etcd certs check-expiration`.
+type CheckOptions struct {
+	*cmdutil.Factory
+	Output    string
+	NoHeaders bool
+	Now       func() time.Time
+}
+
+// NewCmdCheckExpiration returns the check-expiration command.
+func NewCmdCheckExpiration(f *cmdutil.Factory) *cobra.Command {
+	o := &CheckOptions{Factory: f, Output: output.Table, Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "check-expiration",
+		Short: "List every etcd certificate with its subject, SANs, expiry and CA",
+		Example: `  # When do this node's etcd certificates expire?
+  sudo kubectl etcd certs check-expiration
+
+  # Elsewhere than /etc/kubernetes/pki
+  kubectl etcd certs check-expiration --pki-dir /srv/pki -o json`,
+		Args: cmdutil.ValidateArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
+				return cmdutil.UsageErrorf(cmd, "%v", err)
+			}
+			return o.Run()
+		},
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table, json or yaml")
+	cmd.Flags().BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	return cmd
+}
+
+// Run prints the certificates.
+func (o *CheckOptions) Run() error {
+	infos := bootstrap.CheckExpiration(o.Connect.PKIDir, o.Now())
+	return output.Write(o.Out, o.Output, infos, func(bool) error {
+		headers, rows := ExpirationTable(infos)
+		return output.WriteTable(o.Out, headers, rows, o.NoHeaders)
+	})
+}
+
+// ExpirationTable builds the check-expiration rows.
+func ExpirationTable(infos []bootstrap.CertInfo) ([]string, [][]string) {
+	headers := []string{"NAME", "SUBJECT", "SANS", "EXPIRES", "RESIDUAL TIME", "CA"}
+	var rows [][]string
+	for _, c := range infos {
+		switch {
+		case c.Missing:
+			rows = append(rows, []string{c.Name, "<missing>", "<none>", "<none>", "<none>", orNone(c.CA)})
+		case c.Error != "":
+			rows = append(rows, []string{c.Name, "<error: " + c.Error + ">", "<none>", "<none>", "<none>", orNone(c.CA)})
+		default:
+			ca := c.CA
+			if c.IsCA {
+				ca = "<self-signed>"
+			}
+			rows = append(rows, []string{c.Name, c.Subject, orNone(strings.Join(c.SANs, ",")),
+				c.NotAfter.UTC().Format("Jan 02, 2006 15:04 MST"), c.ResidualString(), orNone(ca)})
+		}
+	}
+	return headers, rows
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "<none>"
+	}
+	return s
+}
+
+// RenewOptions are the options of `kubectl etcd certs renew`.
+type RenewOptions struct {
+	*cmdutil.Factory
+	Names        []string
+	DryRun       bool
+	Restart      bool
+	ManifestsDir string
+	Timeout      time.Duration
+	Now          func() time.Time
+}
+
+// NewCmdRenew returns the renew command.
+func NewCmdRenew(f *cmdutil.Factory) *cobra.Command {
+	o := &RenewOptions{Factory: f, Now: time.Now, ManifestsDir: staticpod.DefaultManifestsDir, Timeout: 2 * time.Minute}
+	cmd := &cobra.Command{
+		Use:   "renew all|NAME...",
+		Short: "Renew etcd certificates with the etcd CA, keeping their names, usages and keys",
+		Long: `Issue the named etcd certificates again, signed by the etcd CA, with the
+same subject, SANs, key usages and private key, valid for one year. The CA
+is not renewed. Names: all, ` + strings.Join(bootstrap.CertNames(), ", ") + `.
+
+etcd reads its certificate files for every new connection, so a renewed
+certificate is served without a restart. With --restart the etcd static
+pod of this node is restarted and the command waits until it serves again:
+run it on one node after the other and the cluster keeps its quorum.`,
+		Example: `  # Renew every etcd certificate of this node
+  sudo kubectl etcd certs renew all
+
+  # Only the server certificate
+  sudo kubectl etcd certs renew etcd-server
+
+  # Renew and restart this node's etcd; then do the next node
+  sudo kubectl etcd certs renew all --restart`,
+		ValidArgs: append([]string{"all"}, bootstrap.CertNames()...),
+		Args:      cmdutil.ValidateArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Names = args
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the renewed certificates instead of writing them")
+	cmd.Flags().BoolVar(&o.Restart, "restart", false, "restart this node's etcd static pod afterwards and wait until it serves again")
+	cmd.Flags().StringVar(&o.ManifestsDir, "manifests-dir", o.ManifestsDir, "directory of the kubelet's static pod manifests, for --restart")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "how long --restart waits for etcd to stop, and then to serve")
+	return cmd
+}
+
+// Run renews.
+func (o *RenewOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	n := bootstrap.NewNode()
+	n.PKIDir = o.Connect.PKIDir
+	n.ManifestsDir = o.ManifestsDir
+	n.DryRun = o.DryRun
+	n.Out, n.Log = o.Out, o.ErrOut
+	renewed, err := n.Renew(o.Names, o.Now())
+	if err != nil {
+		return err
+	}
+	if !o.DryRun {
+		for _, c := range renewed {
+			fmt.Fprintf(o.Out, "%s renewed, valid until %s\n", c.Name, c.NotAfter.UTC().Format(time.RFC3339))
+		}
+	}
+	if o.Restart {
+		return n.RestartEtcd(ctx, o.Timeout)
+	}
+	return nil
+}

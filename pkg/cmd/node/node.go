@@ -1,0 +1,345 @@
+// Package node holds the commands that bootstrap and tear down the etcd of
+// one control-plane node the way kubeadm lays it out: init, join, leave and
+// reset. They run on the node itself, as root.
+package node
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
+	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
+)
+
+// nodeOptions are what every node command shares: the node's directories
+// (--pki-dir is the global flag) and --dry-run.
+type nodeOptions struct {
+	*cmdutil.Factory
+	Node *bootstrap.Node
+	// Now is the time certificates are checked against; tests pin it.
+	Now func() time.Time
+}
+
+func newNodeOptions(f *cmdutil.Factory) nodeOptions {
+	return nodeOptions{Factory: f, Node: bootstrap.NewNode(), Now: time.Now}
+}
+
+func (o *nodeOptions) addDirFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Node.ManifestsDir, "manifests-dir", o.Node.ManifestsDir, "directory of the kubelet's static pod manifests; etcd.yaml is written there")
+	fs.StringVar(&o.Node.DataDir, "data-dir", o.Node.DataDir, "etcd data directory on the node")
+	fs.BoolVar(&o.Node.DryRun, "dry-run", false, "print the files and changes instead of making them")
+}
+
+func (o *nodeOptions) addIdentityFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Node.Name, "name", o.Node.Name, "node name: the etcd member name and the CN of its server and peer certificates")
+	fs.StringVar(&o.Node.AdvertiseAddress, "advertise-address", o.Node.AdvertiseAddress, "IP address other members and clients reach this node's etcd on")
+	fs.StringVar(&o.Node.Image, "image", o.Node.Image, "etcd container image of the static pod")
+	fs.IntVar(&o.Node.ClientPort, "client-port", o.Node.ClientPort, "etcd client port")
+	fs.IntVar(&o.Node.PeerPort, "peer-port", o.Node.PeerPort, "etcd peer port")
+	fs.IntVar(&o.Node.MetricsPort, "metrics-port", o.Node.MetricsPort, "etcd metrics and health port on the loopback address")
+	fs.StringVar((*string)(&o.Node.KeyAlgorithm), "key-algorithm", "RSA-2048", "algorithm of new private keys: RSA-2048 (kubeadm's default) or ECDSA-P256")
+}
+
+// complete binds the streams and the global --pki-dir.
+func (o *nodeOptions) complete() {
+	o.Node.PKIDir = o.Connect.PKIDir
+	o.Node.Out = o.Out
+	o.Node.Log = o.ErrOut
+}
+
+// validateNode checks the key algorithm and the ports.
+func (o *nodeOptions) validateNode() error {
+	switch o.Node.KeyAlgorithm {
+	case pki.RSA2048, pki.ECDSAP256:
+	default:
+		return fmt.Errorf("--key-algorithm %q is not %s or %s", o.Node.KeyAlgorithm, pki.RSA2048, pki.ECDSAP256)
+	}
+	for flag, p := range map[string]int{"--client-port": o.Node.ClientPort, "--peer-port": o.Node.PeerPort, "--metrics-port": o.Node.MetricsPort} {
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("%s %d is not a port", flag, p)
+		}
+	}
+	if o.Node.ClientPort == o.Node.PeerPort || o.Node.ClientPort == o.Node.MetricsPort || o.Node.PeerPort == o.Node.MetricsPort {
+		return fmt.Errorf("--client-port, --peer-port and --metrics-port must differ")
+	}
+	return nil
+}
+
+// access is how to reach the cluster: the global connection flags, with
+// the certificates defaulting to this node's.
+func (o *nodeOptions) access() bootstrap.ClusterAccess {
+	c := o.Connect
+	endpoints := c.Endpoints
+	if len(endpoints) == 0 && c.Getenv != nil {
+		if env := c.Getenv(connect.EnvEndpoints); env != "" {
+			endpoints = strings.Split(env, ",")
+		}
+	}
+	return bootstrap.ClusterAccess{
+		Endpoints: endpoints, CACert: c.CACert, Cert: c.Cert, Key: c.Key,
+		DialTimeout: c.DialTimeout, CommandTimeout: c.CommandTimeout,
+	}
+}
+
+// InitOptions are the options of `kubectl etcd init`.
+type InitOptions struct{ nodeOptions }
+
+// NewCmdInit returns the init command.
+func NewCmdInit(f *cmdutil.Factory) *cobra.Command {
+	o := &InitOptions{newNodeOptions(f)}
+	cmd := &cobra.Command{
+		Use:   "init --name NODE --advertise-address IP",
+		Short: "Set up this node as the first member of a new etcd cluster",
+		Long: `Create the etcd certificates this node lacks (an existing CA is reused, a
+valid certificate is never overwritten) and write the etcd static pod
+manifest for the first member of a new cluster, as 'kubeadm init phase etcd
+local' does: same files, modes, flags, probes and volumes. The kubelet then
+starts etcd.`,
+		Example: `  # The first control-plane node
+  sudo kubectl etcd init --name cp-1 --advertise-address 10.0.0.11
+
+  # See the certificates and the manifest without writing anything
+  kubectl etcd init --name cp-1 --advertise-address 10.0.0.11 --dry-run`,
+		Args: cmdutil.ValidateArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.complete()
+			if err := o.Validate(); err != nil {
+				return cmdutil.UsageErrorf(cmd, "%v", err)
+			}
+			return o.Run()
+		},
+	}
+	o.addIdentityFlags(cmd.Flags())
+	o.addDirFlags(cmd.Flags())
+	return cmd
+}
+
+// Validate checks the options.
+func (o *InitOptions) Validate() error {
+	if err := o.Node.ValidateIdentity(); err != nil {
+		return err
+	}
+	if err := o.validateNode(); err != nil {
+		return err
+	}
+	return o.Node.ValidateDirs()
+}
+
+// Run writes the PKI and the manifest.
+func (o *InitOptions) Run() error {
+	if err := o.Node.Init(o.Now()); err != nil {
+		return err
+	}
+	if !o.Node.DryRun {
+		fmt.Fprintf(o.ErrOut, "etcd member %s will start when the kubelet picks up %s.\nAdd nodes with 'kubectl etcd join' after copying %s/etcd/ca.{crt,key} to them.\n",
+			o.Node.Name, o.Node.ManifestPath(), o.Node.PKIDir)
+	}
+	return nil
+}
+
+// JoinOptions are the options of `kubectl etcd join`.
+type JoinOptions struct {
+	nodeOptions
+	Timeout time.Duration
+}
+
+// NewCmdJoin returns the join command.
+func NewCmdJoin(f *cmdutil.Factory) *cobra.Command {
+	o := &JoinOptions{nodeOptions: newNodeOptions(f), Timeout: 5 * time.Minute}
+	cmd := &cobra.Command{
+		Use:   "join --name NODE --advertise-address IP --endpoints URL,...",
+		Short: "Add this node to an existing etcd cluster as a learner, then promote it",
+		Long: `Add this node's etcd to the cluster at --endpoints: create its certificates
+with the cluster's CA (copy etcd/ca.crt and etcd/ca.key from a control-plane
+node first), add it as a learner, write its static pod manifest with every
+member and --initial-cluster-state=existing, wait until the kubelet has
+started it and it has caught up with the leader, then promote it.
+
+Run it again after a failure: it takes over the learner it added instead
+of adding a second member. When --timeout passes, the learner is removed
+and the manifest and data deleted, leaving the cluster as it was.`,
+		Example: `  # Join the second control-plane node
+  sudo kubectl etcd join --name cp-2 --advertise-address 10.0.0.12 --endpoints https://10.0.0.11:2379`,
+		Args: cmdutil.ValidateArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.complete()
+			if err := o.Validate(); err != nil {
+				return cmdutil.UsageErrorf(cmd, "%v", err)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.addIdentityFlags(cmd.Flags())
+	o.addDirFlags(cmd.Flags())
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for the new member to start, catch up and be promoted")
+	return cmd
+}
+
+// Validate checks the options.
+func (o *JoinOptions) Validate() error {
+	if err := o.Node.ValidateIdentity(); err != nil {
+		return err
+	}
+	if err := o.validateNode(); err != nil {
+		return err
+	}
+	if len(o.access().Endpoints) == 0 {
+		return fmt.Errorf("--endpoints is required: client URLs of the existing members")
+	}
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive")
+	}
+	return o.Node.ValidateDirs()
+}
+
+// Run joins.
+func (o *JoinOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	res, err := o.Node.Join(ctx, bootstrap.JoinOptions{ClusterAccess: o.access(), Timeout: o.Timeout}, o.Now())
+	if err != nil {
+		return err
+	}
+	if !o.Node.DryRun {
+		fmt.Fprintf(o.Out, "member %s (%s) joined as a voting member\n", o.Node.Name, res.MemberID)
+	}
+	return nil
+}
+
+// LeaveOptions are the options of `kubectl etcd leave`.
+type LeaveOptions struct {
+	nodeOptions
+	Force bool
+	Yes   bool
+}
+
+// NewCmdLeave returns the leave command.
+func NewCmdLeave(f *cmdutil.Factory) *cobra.Command {
+	o := &LeaveOptions{nodeOptions: newNodeOptions(f)}
+	cmd := &cobra.Command{
+		Use:   "leave",
+		Short: "Remove this node's etcd member from the cluster and clean up the node",
+		Long: `Remove this node's member from the etcd cluster, handing leadership to
+another member first when it leads, then delete the static pod manifest
+(the kubelet stops etcd) and clear the data directory. The member is found
+from the manifest (or --name).
+
+Refuses to remove the last member, or one whose removal leaves fewer
+healthy voters than a quorum, unless --force.`,
+		Example: `  # Take this node out of the cluster
+  sudo kubectl etcd leave --yes
+
+  # What would happen
+  sudo kubectl etcd leave --dry-run`,
+		Args: cmdutil.ValidateArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.complete()
+			if err := o.Node.ValidateDirs(); err != nil {
+				return cmdutil.UsageErrorf(cmd, "%v", err)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.Node.Name, "name", "", "member name of this node; default: --name of the etcd manifest")
+	o.addDirFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&o.Force, "force", false, "remove even the last member, or one whose removal breaks quorum")
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	return cmd
+}
+
+// Run leaves.
+func (o *LeaveOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if !o.Node.DryRun {
+		what := "this node's member"
+		if o.Node.Name != "" {
+			what = "member " + o.Node.Name
+		}
+		if err := cmdutil.Confirm(o.Factory, fmt.Sprintf("remove %s from the cluster and delete %s and the data in %s", what, o.Node.ManifestPath(), o.Node.DataDir), o.Yes); err != nil {
+			return err
+		}
+	}
+	res, err := o.Node.Leave(ctx, bootstrap.LeaveOptions{ClusterAccess: o.access(), Force: o.Force})
+	if err != nil {
+		return err
+	}
+	if o.Node.DryRun {
+		return nil
+	}
+	if res.Removed {
+		fmt.Fprintf(o.Out, "member %s removed", res.MemberID)
+		if res.MovedLeaderTo != "" {
+			fmt.Fprintf(o.Out, " (leadership moved to %s first)", res.MovedLeaderTo)
+		}
+		fmt.Fprintln(o.Out)
+	}
+	for _, c := range res.Cleaned {
+		fmt.Fprintln(o.Out, c)
+	}
+	return nil
+}
+
+// ResetOptions are the options of `kubectl etcd reset`.
+type ResetOptions struct {
+	nodeOptions
+	Yes bool
+}
+
+// NewCmdReset returns the reset command.
+func NewCmdReset(f *cmdutil.Factory) *cobra.Command {
+	o := &ResetOptions{nodeOptions: newNodeOptions(f)}
+	cmd := &cobra.Command{
+		Use:   "reset",
+		Short: "Delete this node's etcd manifest and data without touching the cluster",
+		Long: `Undo init or join on this node only: delete the etcd static pod manifest
+(the kubelet stops etcd) and clear the data directory. The certificates are
+kept. The cluster is not told: if this node is still a member, run
+'kubectl etcd leave' instead, or remove the member from another node.`,
+		Example: `  # Clean up a node whose member was already removed
+  sudo kubectl etcd reset --yes`,
+		Args: cmdutil.ValidateArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.complete()
+			if err := o.Node.ValidateDirs(); err != nil {
+				return cmdutil.UsageErrorf(cmd, "%v", err)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.addDirFlags(cmd.Flags())
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	return cmd
+}
+
+// Run resets.
+func (o *ResetOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if !o.Node.DryRun {
+		if err := cmdutil.Confirm(o.Factory, fmt.Sprintf("delete %s and the data in %s", o.Node.ManifestPath(), o.Node.DataDir), o.Yes); err != nil {
+			return err
+		}
+	}
+	cleaned, err := o.Node.Reset(ctx, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	for _, c := range cleaned {
+		fmt.Fprintln(o.Out, c)
+	}
+	if !o.Node.DryRun && len(cleaned) == 0 {
+		fmt.Fprintln(o.ErrOut, "nothing to clean up")
+	}
+	return nil
+}

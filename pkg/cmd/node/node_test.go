@@ -1,0 +1,225 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	certutil "k8s.io/client-go/util/cert"
+
+	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd"
+	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+)
+
+func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := cmd.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	root.SetArgs(args)
+	err = root.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"init", "--advertise-address", "10.0.0.1"}, "--name is required"},
+		{[]string{"init", "--name", "a", "--advertise-address", "nope"}, `advertise address "nope" is not an IP address`},
+		{[]string{"init", "--name", "a", "--advertise-address", "10.0.0.1", "--peer-port", "2379"}, "must differ"},
+		{[]string{"join", "--name", "a", "--advertise-address", "10.0.0.1"}, "--endpoints is required"},
+		{[]string{"init", "--name", "a", "--advertise-address", "10.0.0.1", "--key-algorithm", "DSA"}, `--key-algorithm "DSA" is not RSA-2048 or ECDSA-P256`},
+		{[]string{"leave", "--data-dir", "/"}, "--data-dir must not be /"},
+		{[]string{"certs", "renew"}, "requires at least 1 arg"},
+		{[]string{"certs", "renew", "bogus", "--pki-dir", dir}, `unknown certificate "bogus"`},
+		{[]string{"certs", "check-expiration", "-o", "wide"}, `unknown output format "wide"`},
+		{[]string{"reset", "--manifests-dir", dir, "--data-dir", dir}, "pass --yes"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, _, err := run(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v; want one with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func freePorts(t *testing.T, n int) []string {
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out = append(out, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+	}
+	return out
+}
+
+// nodeArgs are the flags that put a test node's files under dir and its
+// etcd on ip with free ports.
+func nodeArgs(t *testing.T, dir, name, ip string) (args []string, clientURL string) {
+	p := freePorts(t, 3)
+	return []string{
+		"--name", name, "--advertise-address", ip, "--key-algorithm", "ECDSA-P256",
+		"--pki-dir", filepath.Join(dir, "pki"), "--manifests-dir", filepath.Join(dir, "manifests"), "--data-dir", filepath.Join(dir, "data"),
+		"--client-port", p[0], "--peer-port", p[1], "--metrics-port", p[2],
+	}, "https://" + ip + ":" + p[0]
+}
+
+func TestInitJoinCertsLeaveCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real etcd binaries")
+	}
+	version := etcdtest.Versions(t)[0]
+	root := t.TempDir()
+	dir1, dir2 := filepath.Join(root, "cp-1"), filepath.Join(root, "cp-2")
+	args1, url1 := nodeArgs(t, dir1, "cp-1", "127.0.0.11")
+	args2, url2 := nodeArgs(t, dir2, "cp-2", "127.0.0.12")
+
+	t.Log("kubectl etcd init on cp-1; the kubelet stand-in starts etcd from the manifest")
+	if _, stderr, err := run(t, append([]string{"init"}, args1...)...); err != nil {
+		t.Fatalf("init: %v\n%s", err, stderr)
+	}
+	etcdtest.StartKubelet(t, version, filepath.Join(dir1, "manifests", "etcd.yaml"))
+	conn1 := []string{"--endpoints", url1, "--pki-dir", filepath.Join(dir1, "pki"),
+		"--cacert", filepath.Join(dir1, "pki", "etcd", "ca.crt"),
+		"--cert", filepath.Join(dir1, "pki", "etcd", "healthcheck-client.crt"),
+		"--key", filepath.Join(dir1, "pki", "etcd", "healthcheck-client.key")}
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, _, err := run(t, append(conn1, "health")...)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cp-1 not healthy: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	t.Log("kubectl etcd join on cp-2 with the CA copied from cp-1")
+	for _, f := range []string{"ca.crt", "ca.key"} {
+		data, err := os.ReadFile(filepath.Join(dir1, "pki", "etcd", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(dir2, "pki", "etcd"), 0o755)
+		if err := os.WriteFile(filepath.Join(dir2, "pki", "etcd", f), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k2 := etcdtest.StartKubelet(t, version, filepath.Join(dir2, "manifests", "etcd.yaml"))
+	out, stderr, err := run(t, append([]string{"join", "--endpoints", url1, "--timeout", "2m"}, args2...)...)
+	if err != nil {
+		t.Fatalf("join: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(out, "joined as a voting member") {
+		t.Errorf("join printed %q", out)
+	}
+
+	t.Log("member list through cp-1 shows two started voters")
+	out, _, err = run(t, append(conn1, "member", "list", "-o", "json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var members []status.Member
+	if err := json.Unmarshal([]byte(out), &members); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(members) != 2 || members[1].Name != "cp-2" || members[1].Learner || !members[1].Started {
+		t.Fatalf("members after join: %+v", members)
+	}
+
+	t.Log("certs check-expiration on cp-2 lists every certificate")
+	out, _, err = run(t, "certs", "check-expiration", "-o", "json", "--pki-dir", filepath.Join(dir2, "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var infos []bootstrap.CertInfo
+	if err := json.Unmarshal([]byte(out), &infos); err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 5 || infos[1].Name != "etcd-server" || !strings.Contains(strings.Join(infos[1].SANs, ","), "127.0.0.12") {
+		t.Errorf("check-expiration: %+v", infos)
+	}
+
+	t.Log("certs renew all --restart on cp-2: new certificates, served after the restart, cluster healthy")
+	oldSerial := servedSerial(t, dir2, url2)
+	k2starts := k2.Starts()
+	out, stderr, err = run(t, "certs", "renew", "all", "--restart", "--pki-dir", filepath.Join(dir2, "pki"), "--manifests-dir", filepath.Join(dir2, "manifests"))
+	if err != nil {
+		t.Fatalf("renew --restart: %v\n%s", err, stderr)
+	}
+	if strings.Count(out, "renewed") != 4 {
+		t.Errorf("renew printed %q", out)
+	}
+	if k2.Starts() <= k2starts {
+		t.Error("renew --restart did not restart cp-2's etcd")
+	}
+	served := servedSerial(t, dir2, url2)
+	data, err := os.ReadFile(filepath.Join(dir2, "pki", "etcd", "server.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk, err := certutil.ParseCertsPEM(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if served == oldSerial || served != onDisk[0].SerialNumber.String() {
+		t.Errorf("served serial %s, old %s, renewed on disk %s", served, oldSerial, onDisk[0].SerialNumber)
+	}
+	if _, _, err := run(t, append(conn1, "health")...); err != nil {
+		t.Errorf("health after renew --restart: %v", err)
+	}
+
+	t.Log("kubectl etcd leave on cp-2, then health through cp-1 shows one member")
+	leave := []string{"leave", "--yes", "--pki-dir", filepath.Join(dir2, "pki"), "--manifests-dir", filepath.Join(dir2, "manifests"), "--data-dir", filepath.Join(dir2, "data")}
+	out, stderr, err = run(t, leave...)
+	if err != nil {
+		t.Fatalf("leave: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(out, "removed") || !strings.Contains(out, "cleared") {
+		t.Errorf("leave printed %q", out)
+	}
+	out, _, err = run(t, append(conn1, "health")...)
+	if err != nil || strings.Contains(out, "cp-2") || cmdutil.ExitCode(err) != 0 {
+		t.Errorf("health after leave: %v\n%s", err, out)
+	}
+}
+
+// servedSerial is the serial number of the server certificate etcd at url
+// presents now.
+func servedSerial(t *testing.T, dir, url string) string {
+	t.Helper()
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "pki", "etcd", "healthcheck-client.crt"), filepath.Join(dir, "pki", "etcd", "healthcheck-client.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(url, "https://"), &tls.Config{
+		Certificates:       []tls.Certificate{pair},
+		InsecureSkipVerify: true, // only the serial is read
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+}

@@ -1,0 +1,133 @@
+package snapshot
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
+)
+
+// RestoreOptions are the options of `kubectl etcd snapshot restore`.
+type RestoreOptions struct {
+	*cmdutil.Factory
+	snapshot.Restorer
+	NoBumpRevision bool
+	Output         string
+}
+
+// NewCmdRestore returns the snapshot restore command.
+func NewCmdRestore(f *cmdutil.Factory) *cobra.Command {
+	o := &RestoreOptions{Factory: f, Output: output.Table}
+	o.BumpRevision = snapshot.DefaultBumpRevision
+	o.MarkCompacted = true
+	cmd := &cobra.Command{
+		Use:   "restore FILE --data-dir DIR --name NAME --initial-advertise-peer-urls URLS",
+		Short: "Restore a snapshot into a new data directory for one member",
+		Long: `Restore a snapshot file (plain, gzip or zstd) into a new data directory for
+one member of a new cluster, through etcdutl's restore. The sha256 trailer
+is checked first (--skip-hash-check for a database copied out of a data
+directory); a data directory that is not empty is refused; the data is
+written beside it and renamed into place only when complete.
+
+For Kubernetes the revision is raised by --bump-revision (1000000000) and
+marked compacted, as the etcd recovery guide recommends: watchers such as
+the apiserver's watch cache must then re-list, instead of keeping objects
+deleted since the snapshot. --no-bump-revision turns both off.
+
+The command prints the exact next steps and the etcd version the restored
+data needs: data of an etcd 3.7 cluster does not start on etcd 3.6.`,
+		Example: `  # Restore the only member of a new cluster
+  kubectl etcd snapshot restore etcd.db --data-dir /var/lib/etcd-restored --name node-1 \
+    --initial-advertise-peer-urls https://10.0.0.1:2380
+
+  # One of three members: run the same on each node with its own name and peer URL
+  kubectl etcd snapshot restore etcd.db --data-dir /var/lib/etcd-restored --name node-2 \
+    --initial-advertise-peer-urls https://10.0.0.2:2380 \
+    --initial-cluster node-1=https://10.0.0.1:2380,node-2=https://10.0.0.2:2380,node-3=https://10.0.0.3:2380
+
+  # Outside Kubernetes, keep the snapshot's revisions
+  kubectl etcd snapshot restore etcd.db --data-dir ./m1.etcd --name m1 --initial-advertise-peer-urls http://127.0.0.1:2380 --no-bump-revision`,
+		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.SnapshotPath = args[0]
+			if err := o.Validate(cmd); err != nil {
+				return err
+			}
+			return o.Run()
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.DataDir, "data-dir", "", "new data directory for the member (must not exist or be empty)")
+	fs.StringVar(&o.Name, "name", "", "the member's name, as etcd's --name")
+	fs.StringSliceVar(&o.PeerURLs, "initial-advertise-peer-urls", nil, "the member's peer URLs, as etcd's --initial-advertise-peer-urls")
+	fs.StringVar(&o.InitialCluster, "initial-cluster", "", "every member of the new cluster as name=peerURL,... (default: this member alone)")
+	fs.StringVar(&o.InitialClusterToken, "initial-cluster-token", "etcd-cluster", "token of the new cluster, as etcd's --initial-cluster-token")
+	fs.BoolVar(&o.SkipHashCheck, "skip-hash-check", false, "accept a file without a sha256 trailer (member/snap/db copied out of a data directory)")
+	fs.Uint64Var(&o.BumpRevision, "bump-revision", o.BumpRevision, "raise the revision by this much, so it is above any a watcher saw")
+	fs.BoolVar(&o.MarkCompacted, "mark-compacted", o.MarkCompacted, "mark the bumped revision compacted, so watchers re-list")
+	fs.BoolVar(&o.NoBumpRevision, "no-bump-revision", false, "keep the snapshot's revisions: neither bump nor mark compacted (not for Kubernetes)")
+	fs.StringVarP(&o.Output, "output", "o", o.Output, "output format: table (the next steps), json or yaml")
+	return cmd
+}
+
+// Validate checks the options.
+func (o *RestoreOptions) Validate(cmd *cobra.Command) error {
+	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
+		return cmdutil.UsageErrorf(cmd, "%v", err)
+	}
+	if o.NoBumpRevision {
+		if cmd.Flags().Changed("bump-revision") || (cmd.Flags().Changed("mark-compacted") && o.MarkCompacted) {
+			return cmdutil.UsageErrorf(cmd, "--no-bump-revision contradicts --bump-revision and --mark-compacted")
+		}
+		o.BumpRevision, o.MarkCompacted = 0, false
+	}
+	// One of the pair turned off alone means both: etcdutl bumps only a
+	// revision it also marks compacted.
+	bumpSet, markSet := cmd.Flags().Changed("bump-revision"), cmd.Flags().Changed("mark-compacted")
+	if bumpSet && o.BumpRevision == 0 && !markSet {
+		o.MarkCompacted = false
+	}
+	if markSet && !o.MarkCompacted && !bumpSet {
+		o.BumpRevision = 0
+	}
+	if err := o.Restorer.Validate(); err != nil {
+		return cmdutil.UsageErrorf(cmd, "%v", err)
+	}
+	return nil
+}
+
+// Run restores and prints the next steps.
+func (o *RestoreOptions) Run() error {
+	res, err := o.Restore()
+	if err != nil {
+		return err
+	}
+	return output.Write(o.Out, o.Output, res, func(bool) error {
+		fmt.Fprint(o.Out, RestoreSummary(res, o.BumpRevision, o.MarkCompacted))
+		return nil
+	})
+}
+
+// RestoreSummary says what was restored and what to do next.
+func RestoreSummary(res *snapshot.RestoreResult, bump uint64, compacted bool) string {
+	s := fmt.Sprintf("Restored %s (revision %d, sha256 trailer %s) into %s as member %q.\n",
+		res.Snapshot.Path, res.Snapshot.Revision, res.Snapshot.HashCheck, res.DataDir, res.Name)
+	if compacted {
+		s += fmt.Sprintf("Revision bumped by %d to %d and marked compacted: watchers must re-list.\n", bump, res.Revision)
+	} else {
+		s += fmt.Sprintf("Revisions kept: the member starts at revision %d.\n", res.Revision)
+	}
+	if res.NeedsEtcd != "" {
+		s += fmt.Sprintf("The restored data needs etcd %s or newer (storage version %s).\n", res.NeedsEtcd, res.Snapshot.StorageVersion)
+	} else {
+		s += "The snapshot records no storage version (etcd before 3.6): start it with the etcd version that wrote it.\n"
+	}
+	s += "\nNext steps:\n"
+	for i, step := range res.NextSteps() {
+		s += fmt.Sprintf("  %d. %s\n", i+1, step)
+	}
+	return s
+}

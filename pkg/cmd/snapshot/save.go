@@ -1,0 +1,220 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
+)
+
+const saveExample = `  # Save a snapshot of the healthiest member of the local control plane's etcd
+  kubectl etcd snapshot save /var/backups/etcd.db
+
+  # From one member, zstd-compressed
+  kubectl etcd snapshot save etcd.db.zst --endpoint https://10.0.0.2:2379 --compress zstd
+
+  # Into a directory, named by time and revision, keeping the newest 7 (for a scheduled job)
+  kubectl etcd snapshot save /var/backups/etcd/ --retain 7 --compress gzip
+
+  # Print what was saved as JSON
+  kubectl etcd snapshot save etcd.db -o json`
+
+// SaveOptions are the options of `kubectl etcd snapshot save`.
+type SaveOptions struct {
+	*cmdutil.Factory
+	Path        string
+	Dir         bool
+	Endpoint    string
+	Compress    string
+	Retain      int
+	Overwrite   bool
+	NoMetadata  bool
+	Output      string
+	NoHeaders   bool
+	retainIsSet bool
+}
+
+// NewCmdSave returns the snapshot save command.
+func NewCmdSave(f *cmdutil.Factory) *cobra.Command {
+	o := &SaveOptions{Factory: f, Output: output.Table}
+	cmd := &cobra.Command{
+		Use:   "save FILE|DIR",
+		Short: "Save a verified snapshot of the healthiest member to a file",
+		Long: `Stream a snapshot from the healthiest member (or --endpoint) into FILE.part,
+sync it to disk, check the sha256 trailer etcd appends and the database in
+it, and only then rename it to FILE. An interrupted save (Ctrl-C, a member
+that dies) removes the partial file: a file with the final name is always
+complete. A progress bar shows on a terminal; piped, the command is quiet.
+
+Given a directory (an existing one, or a path ending in /), the file is
+named by the UTC time and revision, etcd-snapshot-20261125T120000Z-rev1234.db,
+and --retain N removes the oldest beyond N; partial files a killed save left
+there are removed after a day. A metadata file FILE.json with
+the revision, key count, hashes, member and etcd version goes beside it.`,
+		Example: saveExample,
+		Args:    cmdutil.ValidateArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Complete(cmd, args)
+			if err := o.Validate(cmd); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.Endpoint, "endpoint", "", "client URL of the member to stream from (default: the healthiest member)")
+	cmd.Flags().StringVar(&o.Compress, "compress", "", "compress the file: gzip or zstd")
+	cmd.Flags().IntVar(&o.Retain, "retain", 0, "when saving into a directory, keep this many snapshots and remove older ones (0 keeps all)")
+	cmd.Flags().BoolVar(&o.Overwrite, "overwrite", false, "replace FILE when it exists (only after the new snapshot is verified)")
+	cmd.Flags().BoolVar(&o.NoMetadata, "no-metadata", false, "do not write the FILE.json metadata file")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table, json or yaml")
+	cmd.Flags().BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	return cmd
+}
+
+// Complete reads the argument: a directory when it exists as one or ends
+// in a path separator.
+func (o *SaveOptions) Complete(cmd *cobra.Command, args []string) {
+	o.Path = args[0]
+	o.retainIsSet = cmd.Flags().Changed("retain")
+	if strings.HasSuffix(o.Path, "/") || strings.HasSuffix(o.Path, string(os.PathSeparator)) {
+		o.Dir = true
+	} else if fi, err := os.Stat(o.Path); err == nil && fi.IsDir() {
+		o.Dir = true
+	}
+}
+
+// Validate checks the options.
+func (o *SaveOptions) Validate(cmd *cobra.Command) error {
+	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
+		return cmdutil.UsageErrorf(cmd, "%v", err)
+	}
+	if o.Compress != "" && o.Compress != snapshot.Gzip && o.Compress != snapshot.Zstd {
+		return cmdutil.UsageErrorf(cmd, "unknown --compress %q: use %s", o.Compress, strings.Join(snapshot.Compressions, " or "))
+	}
+	if o.Retain < 0 {
+		return cmdutil.UsageErrorf(cmd, "--retain must be 0 or more, got %d", o.Retain)
+	}
+	if o.retainIsSet && !o.Dir {
+		return cmdutil.UsageErrorf(cmd, "--retain needs a directory: %s is not one (end it with / to create it)", o.Path)
+	}
+	if o.Dir && o.Overwrite {
+		return cmdutil.UsageErrorf(cmd, "--overwrite is for a file: a directory gets a new name each time")
+	}
+	return nil
+}
+
+// Run saves the snapshot and prints what was saved.
+func (o *SaveOptions) Run(ctx context.Context) error {
+	if o.Dir {
+		if err := os.MkdirAll(o.Path, 0o700); err != nil {
+			return fmt.Errorf("creating backup directory: %w", err)
+		}
+	}
+	cfg, cli, err := o.Client()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	s := &snapshot.Saver{
+		Config: cfg, Client: cli, Endpoint: o.Endpoint,
+		Path: o.Path, Dir: o.Dir, Compression: o.Compress, Retain: o.Retain,
+		Overwrite: o.Overwrite, NoMetadata: o.NoMetadata,
+	}
+	if isTerminal(o.ErrOut) {
+		s.Log = o.ErrOut
+		s.Progress = func(member string, total int64) snapshot.Meter {
+			return newProgressBar(o.ErrOut, "snapshot of "+member, total)
+		}
+	}
+	res, err := s.Save(ctx)
+	if err != nil && res == nil {
+		return err
+	}
+	if perr := o.print(res); perr != nil {
+		return perr
+	}
+	return err
+}
+
+func (o *SaveOptions) print(res *snapshot.Result) error {
+	return output.Write(o.Out, o.Output, res, func(bool) error {
+		return output.WriteTable(o.Out, []string{"FIELD", "VALUE"}, SaveRows(res), o.NoHeaders)
+	})
+}
+
+// SaveRows lists what a save reports, one field a row.
+func SaveRows(res *snapshot.Result) [][]string {
+	version := res.EtcdVersion
+	if version == "" {
+		version = "unknown (etcd before 3.6 does not say)"
+	}
+	if res.StorageVersion != "" {
+		version += " (storage version " + res.StorageVersion + ")"
+	}
+	size := output.Bytes(res.FileSize)
+	if res.Compression != "" {
+		size += fmt.Sprintf(" %s, database %s", res.Compression, output.Bytes(res.TotalSize))
+	}
+	rows := [][]string{
+		{"file", res.Path},
+		{"member", fmt.Sprintf("%s (%s, %s)", res.Member, res.MemberID, res.Endpoint)},
+		{"revision", fmt.Sprint(res.Revision)},
+		{"total keys", fmt.Sprint(res.TotalKeys)},
+		{"size", size},
+		{"sha256", res.SHA256},
+		{"hash", fmt.Sprintf("%x (as etcdutl snapshot status prints it)", res.Hash)},
+		{"etcd version", version},
+		{"taken", res.Taken.Format(time.RFC3339)},
+	}
+	if res.MetadataFile != "" {
+		rows = append(rows, []string{"metadata", res.MetadataFile})
+	}
+	for _, p := range res.Pruned {
+		rows = append(rows, []string{"pruned", p})
+	}
+	return rows
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progressBar shows bytes streamed against the database size.
+type progressBar struct {
+	*progressbar.ProgressBar
+	w io.Writer
+}
+
+func newProgressBar(w io.Writer, what string, total int64) *progressBar {
+	return &progressBar{w: w, ProgressBar: progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetWidth(30),
+	)}
+}
+
+// Done ends the bar: full when the stream completed (the database size
+// was an estimate), left where it stopped otherwise.
+func (p *progressBar) Done(complete bool) {
+	if complete {
+		_ = p.Finish()
+	} else {
+		_ = p.Exit()
+	}
+	fmt.Fprintln(p.w)
+}

@@ -1,0 +1,158 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/get"
+	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+)
+
+// HistoryOptions are the options of `kubectl etcd history`.
+type HistoryOptions struct {
+	*cmdutil.Factory
+	get.StorageFlags
+	Diff     bool
+	Output   string
+	Snapshot string
+}
+
+// NewCmdHistory returns the history command.
+func NewCmdHistory(f *cmdutil.Factory) *cobra.Command {
+	o := &HistoryOptions{Factory: f, Output: storage.OutputText}
+	cmd := &cobra.Command{
+		Use:   "history KEY",
+		Short: "Show every retained revision of one key, decoded",
+		Long: `Show every revision of one key that etcd still keeps (back to the last
+compaction), oldest first: creations, changes and deletions, each decoded.
+--diff shows each change as a diff against the revision before.`,
+		Example: `  # How a deployment changed
+  kubectl etcd history /registry/deployments/default/web --diff
+
+  # From a snapshot file
+  kubectl etcd history /registry/configmaps/kube-system/kubeadm-config --snapshot backup.db`,
+		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := output.Validate(o.Output, storage.OutputText, storage.OutputJSON, storage.OutputYAML); err != nil {
+				return cmdutil.UsageErrorf(cmd, "%v", err)
+			}
+			return o.Run(cmd.Context(), args[0])
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&o.Diff, "diff", false, "show each revision as a diff against the one before")
+	fs.StringVarP(&o.Output, "output", "o", o.Output, "output format: text, json or yaml")
+	fs.StringVar(&o.Snapshot, "snapshot", "", "read this snapshot or member db file instead of a live cluster")
+	o.StorageFlags.AddFlags(fs)
+	return cmd
+}
+
+// Run reads the history and prints it.
+func (o *HistoryOptions) Run(ctx context.Context, key string) error {
+	d, err := o.Decoder()
+	if err != nil {
+		return err
+	}
+	var events []storage.Event
+	if o.Snapshot != "" {
+		events, err = storage.SnapshotHistory(o.Snapshot, key)
+	} else {
+		_, cli, cerr := o.Client()
+		if cerr != nil {
+			return cerr
+		}
+		defer cli.Close()
+		events, err = storage.History(ctx, cli, key)
+	}
+	if err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return fmt.Errorf("no revision of %s is kept", key)
+	}
+	var docs []EventJSON
+	prev := ""
+	for _, e := range events {
+		ev := EventJSON{Type: e.Type, Key: e.KV.Key, Revision: e.KV.ModRevision}
+		text := ""
+		if len(e.KV.Value) > 0 {
+			obj, err := d.Decode(e.KV.Key, e.KV.Value, e.KV.ModRevision)
+			switch {
+			case err != nil:
+				ev.Error = err.Error()
+				text = "# " + err.Error() + "\n"
+			case obj.Object != nil:
+				m, err := storage.ToMap(obj.Object)
+				if err != nil {
+					return err
+				}
+				ev.Object = m
+				b, _ := yaml.Marshal(m)
+				text = string(b)
+			default:
+				ev.Value = string(obj.Value)
+				text = ev.Value + "\n"
+			}
+		}
+		docs = append(docs, ev)
+		if o.Output != storage.OutputText {
+			continue
+		}
+		fmt.Fprintf(o.Out, "# revision %d: %s (version %d)\n", e.KV.ModRevision, e.Type, e.KV.Version)
+		if o.Diff && prev != "" {
+			fmt.Fprint(o.Out, onlyChanges(storage.Diff(withoutRV(prev), withoutRV(text))))
+		} else {
+			fmt.Fprint(o.Out, text)
+		}
+		prev = text
+	}
+	switch o.Output {
+	case storage.OutputJSON:
+		return output.WriteJSON(o.Out, docs)
+	case storage.OutputYAML:
+		return output.WriteYAML(o.Out, docs)
+	}
+	return nil
+}
+
+// withoutRV drops the resourceVersion line, which changes every time.
+func withoutRV(s string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "resourceVersion: ") {
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
+// onlyChanges keeps changed lines with one line of context.
+func onlyChanges(diff string) string {
+	lines := strings.SplitAfter(diff, "\n")
+	keep := make([]bool, len(lines))
+	for i, l := range lines {
+		if strings.HasPrefix(l, "+ ") || strings.HasPrefix(l, "- ") {
+			for j := max(0, i-1); j <= min(len(lines)-1, i+1); j++ {
+				keep[j] = true
+			}
+		}
+	}
+	var b strings.Builder
+	skipped := false
+	for i, l := range lines {
+		if keep[i] {
+			b.WriteString(l)
+			skipped = false
+		} else if !skipped && l != "" {
+			b.WriteString("  ...\n")
+			skipped = true
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,405 @@
+package snapshot
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+)
+
+// Saver saves a snapshot of one member into a file or a directory.
+type Saver struct {
+	Config *connect.Config
+	// Client reaches the cluster; it picks the member when Endpoint is
+	// empty.
+	Client *clientv3.Client
+	// Endpoint is the client URL of the member to stream from; empty picks
+	// the healthiest member (ChooseMember).
+	Endpoint string
+	// Path is the file to write, or the directory to write into when Dir.
+	Path string
+	Dir  bool
+	// Compression is None, Gzip or Zstd.
+	Compression string
+	// Retain, with Dir, keeps this many snapshots in the directory and
+	// removes older ones; 0 keeps all.
+	Retain int
+	// Overwrite allows replacing an existing Path.
+	Overwrite bool
+	// NoMetadata skips the PATH.json file written beside the snapshot.
+	NoMetadata bool
+	// Progress, when set, is called once the member and size are known; the
+	// Meter it returns receives a copy of every byte streamed.
+	Progress func(member string, total int64) Meter
+	// Log gets one line per step; nil discards them.
+	Log io.Writer
+	// Now gives the time of the snapshot; time.Now when nil.
+	Now func() time.Time
+}
+
+// Result describes a saved snapshot; it is also the metadata file.
+type Result struct {
+	FileStatus
+	// EtcdVersion is the version of the server that streamed the snapshot;
+	// SnapshotVersion the version it declared for the snapshot (etcd 3.6
+	// and later), the oldest that can restore it.
+	EtcdVersion     string    `json:"etcdVersion"`
+	SnapshotVersion string    `json:"snapshotVersion,omitempty"`
+	Member          string    `json:"member"`
+	MemberID        string    `json:"memberID"`
+	Endpoint        string    `json:"endpoint"`
+	ClusterID       string    `json:"clusterID"`
+	Taken           time.Time `json:"taken"`
+	// MetadataFile is the path of the metadata file, Pruned the snapshots
+	// removed by retention.
+	MetadataFile string   `json:"-"`
+	Pruned       []string `json:"-"`
+}
+
+// Meter follows a stream: it receives a copy of every byte, then Done with
+// whether the stream completed.
+type Meter interface {
+	io.Writer
+	Done(complete bool)
+}
+
+// source is the member a snapshot streams from.
+type source struct {
+	name, id, endpoint string
+	dbSize             int64
+}
+
+// Save streams a snapshot into PATH.part (a hidden name in a directory),
+// checks the sha256 trailer and the database, compresses it when asked,
+// syncs it to disk and only then renames it into place. On any failure,
+// an interrupted context included, the partial file is removed: no file
+// that looks complete is left behind.
+func (s *Saver) Save(ctx context.Context) (*Result, error) {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	taken := now().UTC()
+	if _, err := compressor(s.Compression, io.Discard); err != nil {
+		return nil, err
+	}
+	if !s.Dir && !s.Overwrite {
+		if _, err := os.Stat(s.Path); err == nil {
+			return nil, fmt.Errorf("%s already exists: choose another name, pass --overwrite, or save into a directory", s.Path)
+		}
+	}
+	src, err := s.source(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.logf("saving a snapshot of %s (%s), database %s", src.name, src.endpoint, output.Bytes(src.dbSize))
+
+	base := s.Path
+	if s.Dir {
+		// The process ID keeps two saves started in the same second apart.
+		base = filepath.Join(s.Path, fmt.Sprintf("etcd-snapshot-%s-%d", taken.Format(timeLayout), os.Getpid()))
+	}
+	part := base + ".part"
+	rawPart := part
+	if s.Compression != None {
+		rawPart = base + ".download.part"
+	}
+	// Whatever happens from here, no .part file outlives this call.
+	defer os.Remove(rawPart)
+	defer os.Remove(part)
+
+	res := &Result{Member: src.name, MemberID: src.id, Endpoint: src.endpoint, Taken: taken}
+	st, err := s.download(ctx, src, rawPart, res)
+	if err != nil {
+		return nil, err
+	}
+	if err := inspect(rawPart, rawPart, st); err != nil {
+		return nil, fmt.Errorf("checking the snapshot from %s: %w", src.name, err)
+	}
+	if s.Compression != None {
+		if err := compressFile(rawPart, part, s.Compression, st); err != nil {
+			return nil, err
+		}
+	}
+	final := s.Path
+	if s.Dir {
+		final = filepath.Join(s.Path, FileName(taken, st.Revision, s.Compression))
+	}
+	st.Path = final
+	res.FileStatus = *st
+	if err := os.Rename(part, final); err != nil {
+		return nil, fmt.Errorf("renaming %s to %s: %w", part, final, err)
+	}
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		return nil, fmt.Errorf("syncing %s: %w", filepath.Dir(final), err)
+	}
+	if !s.NoMetadata {
+		res.MetadataFile = final + ".json"
+		if err := writeJSON(res.MetadataFile, res); err != nil {
+			return res, fmt.Errorf("the snapshot %s is saved, but its metadata file is not: %w", final, err)
+		}
+	}
+	if s.Dir && s.Retain > 0 {
+		pruned, err := Prune(s.Path, s.Retain)
+		res.Pruned = pruned
+		if err != nil {
+			return res, fmt.Errorf("the snapshot %s is saved, but pruning old ones failed: %w", final, err)
+		}
+		for _, p := range pruned {
+			s.logf("pruned %s (keeping the newest %d)", p, s.Retain)
+		}
+	}
+	if s.Dir {
+		stale, err := RemoveStaleParts(s.Path, taken)
+		res.Pruned = append(res.Pruned, stale...)
+		if err != nil {
+			return res, fmt.Errorf("the snapshot %s is saved, but removing stale partial files failed: %w", final, err)
+		}
+	}
+	return res, nil
+}
+
+// download streams the snapshot into path, syncs it and checks its sha256
+// trailer. It returns the status of what it wrote so far.
+func (s *Saver) download(ctx context.Context, src source, path string, res *Result) (_ *FileStatus, err error) {
+	cli, err := s.Config.ClientFor(src.endpoint)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The member's own status gives the server version and a fresh size
+	// for the progress bar.
+	rctx, rcancel := s.Config.WithCommandTimeout(ctx)
+	sresp, err := cli.Status(rctx, src.endpoint)
+	rcancel()
+	if err != nil {
+		return nil, fmt.Errorf("status of %s (%s): %w", src.name, src.endpoint, err)
+	}
+	res.EtcdVersion = sresp.Version
+	res.ClusterID = status.FormatID(sresp.Header.ClusterId)
+	src.dbSize = sresp.DbSize
+	resp, err := cli.SnapshotWithVersion(ctx)
+	if err != nil {
+		return nil, streamError(ctx, src, err)
+	}
+	defer resp.Snapshot.Close()
+	res.SnapshotVersion = resp.Version
+
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", path, err)
+	}
+	defer f.Close()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	th := newTrailerHash()
+	fileHash := sha256.New()
+	sinks := []io.Writer{bw, th, fileHash}
+	if s.Progress != nil {
+		// The stream is the database plus the 32-byte trailer.
+		p := s.Progress(src.name, src.dbSize+sha256.Size)
+		sinks = append(sinks, p)
+		defer func() { p.Done(err == nil) }()
+	}
+	n, err := io.Copy(io.MultiWriter(sinks...), resp.Snapshot)
+	if err != nil {
+		return nil, streamError(ctx, src, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", path, err)
+	}
+	// A download that is compressed next is read back from the page cache
+	// and then removed: only the file that keeps the snapshot is synced.
+	if s.Compression == None {
+		if err := f.Sync(); err != nil {
+			return nil, fmt.Errorf("syncing %s: %w", path, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := th.check(); err != nil {
+		return nil, fmt.Errorf("the snapshot stream from %s (%d bytes) ended early or was damaged: %v; nothing was saved", src.name, n, err)
+	}
+	return &FileStatus{Path: path, FileSize: n, SHA256: hex.EncodeToString(fileHash.Sum(nil)), HashCheck: HashOK}, nil
+}
+
+func streamError(ctx context.Context, src source, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("snapshot of %s interrupted (%v); nothing was saved", src.name, context.Cause(ctx))
+	}
+	return fmt.Errorf("streaming the snapshot from %s (%s): %w; nothing was saved", src.name, src.endpoint, err)
+}
+
+// compressFile compresses the plain database in from into to, syncs it, and
+// records the compressed file's size and sha256 in st.
+func compressFile(from, to, compression string, st *FileStatus) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", to, err)
+	}
+	defer out.Close()
+	bw := bufio.NewWriterSize(out, 1<<20)
+	h := sha256.New()
+	cw, err := compressor(compression, io.MultiWriter(bw, h))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(cw, bufio.NewReaderSize(in, 1<<20)); err != nil {
+		return fmt.Errorf("compressing into %s: %w", to, err)
+	}
+	if err := cw.Close(); err != nil {
+		return fmt.Errorf("compressing into %s: %w", to, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("writing %s: %w", to, err)
+	}
+	if err := out.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", to, err)
+	}
+	fi, err := out.Stat()
+	if err != nil {
+		return err
+	}
+	st.Compression = compression
+	st.FileSize = fi.Size()
+	st.SHA256 = hex.EncodeToString(h.Sum(nil))
+	return out.Close()
+}
+
+// source finds the member to stream from and its database size.
+func (s *Saver) source(ctx context.Context) (source, error) {
+	if s.Endpoint != "" {
+		return s.explicitSource(ctx)
+	}
+	statuses, err := status.Collect(ctx, s.Config, s.Client)
+	if err != nil {
+		return source{}, err
+	}
+	m, err := ChooseMember(statuses)
+	if err != nil {
+		return source{}, err
+	}
+	return source{name: m.Name, id: m.ID, endpoint: m.Endpoint, dbSize: m.DBSize}, nil
+}
+
+func (s *Saver) explicitSource(ctx context.Context) (source, error) {
+	ep := s.Endpoint
+	if !strings.Contains(ep, "://") {
+		ep = "https://" + ep
+	}
+	ep = strings.TrimSuffix(ep, "/")
+	if _, err := s.Config.Probe(ctx, ep); err != nil {
+		return source{}, err
+	}
+	cli, err := s.Config.ClientFor(ep)
+	if err != nil {
+		return source{}, err
+	}
+	defer cli.Close()
+	rctx, cancel := s.Config.WithCommandTimeout(ctx)
+	defer cancel()
+	resp, err := cli.Status(rctx, ep)
+	if err != nil {
+		return source{}, fmt.Errorf("status of %s: %w", ep, err)
+	}
+	src := source{name: ep, id: status.FormatID(resp.Header.MemberId), endpoint: ep, dbSize: resp.DbSize}
+	if ml, err := cli.MemberList(rctx); err == nil {
+		for _, m := range ml.Members {
+			if m.ID == resp.Header.MemberId && m.Name != "" {
+				src.name = m.Name
+			}
+		}
+	}
+	return src, nil
+}
+
+// ChooseMember picks the member to take a snapshot from: one that answers
+// without errors, a voter rather than a learner, the most raft entries
+// applied (the freshest data), a follower rather than the leader (which
+// has the most work already), then by name. It fails when no member is
+// healthy, naming why each is not.
+func ChooseMember(statuses []status.MemberStatus) (status.MemberStatus, error) {
+	var ok []status.MemberStatus
+	var why []string
+	for _, s := range statuses {
+		if s.Healthy() && s.Endpoint != "" {
+			ok = append(ok, s)
+			continue
+		}
+		why = append(why, fmt.Sprintf("%s: %s", s.Name, strings.Join(s.Errors, "; ")))
+	}
+	if len(ok) == 0 {
+		if len(why) == 0 {
+			return status.MemberStatus{}, errors.New("the cluster lists no members")
+		}
+		return status.MemberStatus{}, fmt.Errorf("no healthy member to take a snapshot from: %s", strings.Join(why, ", "))
+	}
+	sort.SliceStable(ok, func(i, j int) bool {
+		a, b := ok[i], ok[j]
+		if a.Learner != b.Learner {
+			return !a.Learner
+		}
+		if a.RaftAppliedIndex != b.RaftAppliedIndex {
+			return a.RaftAppliedIndex > b.RaftAppliedIndex
+		}
+		if a.Leader != b.Leader {
+			return !a.Leader
+		}
+		return a.Name < b.Name
+	})
+	return ok[0], nil
+}
+
+func (s *Saver) logf(format string, args ...any) {
+	if s.Log != nil {
+		fmt.Fprintf(s.Log, format+"\n", args...)
+	}
+}
+
+// writeJSON writes v to path through a synced temporary file and a rename.
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".part"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,216 @@
+package snapshot
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	bolt "go.etcd.io/bbolt"
+	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
+	"go.etcd.io/etcd/server/v3/storage/schema"
+	"go.uber.org/zap"
+)
+
+// Hash check results in FileStatus.HashCheck.
+const (
+	HashOK        = "ok"
+	HashNoTrailer = "no trailer"
+)
+
+// FileStatus describes a snapshot file.
+type FileStatus struct {
+	Path string `json:"path"`
+	// Compression is gzip, zstd or empty.
+	Compression string `json:"compression,omitempty"`
+	// FileSize is the size on disk; SHA256 the hash of the file as stored,
+	// which `sha256sum` prints too.
+	FileSize int64  `json:"fileSize"`
+	SHA256   string `json:"sha256"`
+	// HashCheck is "ok" when the sha256 trailer etcd appended matches, "no
+	// trailer" for a database copied out of a data directory.
+	HashCheck string `json:"hashCheck"`
+	// Hash, Revision, TotalKeys, TotalSize and StorageVersion are what
+	// `etcdutl snapshot status` reports: Hash is its CRC-32C of every
+	// bucket, TotalSize the database size, StorageVersion empty for
+	// snapshots of etcd before 3.6.
+	Hash           uint32 `json:"hash"`
+	Revision       int64  `json:"revision"`
+	TotalKeys      int    `json:"totalKeys"`
+	TotalSize      int64  `json:"totalSize"`
+	StorageVersion string `json:"storageVersion,omitempty"`
+}
+
+// Status checks a snapshot file and reads what it holds: the sha256
+// trailer, the bbolt structure, the revision and the number of live keys.
+// Compressed files are decompressed into a temporary file under tmpDir
+// (os.TempDir when empty), removed before returning. A file that cannot be
+// trusted gives a *CorruptError.
+func Status(path, tmpDir string) (*FileStatus, error) {
+	raw, st, cleanup, err := prepare(path, tmpDir, false)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	if err := inspect(raw, path, st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// prepare hashes path (sha256 of the stored file, trailer of the database),
+// decompressing it into a temporary file when it is compressed, and returns
+// the path of the plain database with a function that removes what it made.
+// With lazy, a plain file is not read at all: HashCheck is left empty for
+// the caller to have the trailer checked on its own pass over the file.
+func prepare(path, tmpDir string, lazy bool) (raw string, st *FileStatus, cleanup func(), err error) {
+	cleanup = func() {}
+	f, br, compression, err := openSniffed(path)
+	if err != nil {
+		return "", nil, cleanup, fmt.Errorf("opening snapshot: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", nil, cleanup, err
+	}
+	if fi.IsDir() {
+		return "", nil, cleanup, fmt.Errorf("%s is a directory, not a snapshot file", path)
+	}
+	st = &FileStatus{Path: path, Compression: compression, FileSize: fi.Size()}
+	if lazy && compression == None {
+		return path, st, cleanup, nil
+	}
+	fileHash := sha256.New()
+	dec, err := decompressor(compression, io.TeeReader(br, fileHash))
+	if err != nil {
+		return "", nil, cleanup, &CorruptError{Path: path, Reason: fmt.Sprintf("reading %s data: %v", compression, err)}
+	}
+	defer dec.Close()
+	th := newTrailerHash()
+	raw = path
+	var sink io.Writer = th
+	if compression != None {
+		tmp, err := os.CreateTemp(tmpDir, "kubectl-etcd-snapshot-*.db")
+		if err != nil {
+			return "", nil, cleanup, fmt.Errorf("decompressing %s: %w", path, err)
+		}
+		raw = tmp.Name()
+		cleanup = func() { os.Remove(tmp.Name()) }
+		defer tmp.Close()
+		sink = io.MultiWriter(th, tmp)
+	}
+	if _, err := io.Copy(sink, dec); err != nil {
+		cleanup()
+		var pe *os.PathError
+		if compression != None && !errors.As(err, &pe) {
+			return "", nil, func() {}, &CorruptError{Path: path, Reason: fmt.Sprintf("%s data: %v", compression, err)}
+		}
+		return "", nil, func() {}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	st.SHA256 = hex.EncodeToString(fileHash.Sum(nil))
+	switch err := th.check(); {
+	case err == nil:
+		st.HashCheck = HashOK
+	case errors.Is(err, errNoTrailer):
+		st.HashCheck = HashNoTrailer
+	default:
+		cleanup()
+		return "", nil, func() {}, &CorruptError{Path: path, Reason: err.Error()}
+	}
+	return raw, st, cleanup, nil
+}
+
+// inspect reads the database at raw into st. path names the file for
+// errors.
+func inspect(raw, path string, st *FileStatus) (err error) {
+	f, err := os.Open(raw)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	size := fi.Size()
+	if st.HashCheck == HashOK {
+		size -= sha256.Size
+	}
+	err = checkBoltSize(f, size)
+	f.Close()
+	if err != nil {
+		return &CorruptError{Path: path, Reason: err.Error()}
+	}
+	// A damaged page can make the bbolt reader panic; it is still just a
+	// corrupt file.
+	defer func() {
+		if r := recover(); r != nil {
+			err = &CorruptError{Path: path, Reason: fmt.Sprint(r)}
+		}
+	}()
+	ds, err := etcdutl.NewV3(zap.NewNop()).Status(raw)
+	if err != nil {
+		return &CorruptError{Path: path, Reason: err.Error()}
+	}
+	st.Hash = ds.Hash
+	st.Revision = ds.Revision
+	st.TotalKeys = ds.TotalKey
+	st.TotalSize = ds.TotalSize
+	st.StorageVersion = ds.Version
+	return nil
+}
+
+// peek reads only the revision and storage version of the database at raw
+// into st: no structure check, no key count. Restore uses it after the
+// sha256 trailer has vouched for the bytes, so it costs no extra pass over
+// a large file.
+func peek(raw, path string, st *FileStatus) (err error) {
+	f, err := os.Open(raw)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	size := fi.Size()
+	if st.HashCheck == HashOK || (st.HashCheck == "" && hasTrailer(size)) {
+		size -= sha256.Size
+	}
+	err = checkBoltSize(f, size)
+	f.Close()
+	if err != nil {
+		return &CorruptError{Path: path, Reason: err.Error()}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = &CorruptError{Path: path, Reason: fmt.Sprint(r)}
+		}
+	}()
+	db, err := bolt.Open(raw, 0o400, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		return &CorruptError{Path: path, Reason: err.Error()}
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		st.TotalSize = tx.Size()
+		if v := schema.ReadStorageVersionFromSnapshot(tx); v != nil {
+			st.StorageVersion = v.String()
+		}
+		b := tx.Bucket(schema.Key.Name())
+		if b == nil {
+			return &CorruptError{Path: path, Reason: "it has no key bucket: not an etcd database"}
+		}
+		// Keys are revisions, big-endian main revision first: the last
+		// one is the newest.
+		if k, _ := b.Cursor().Last(); len(k) >= 8 {
+			st.Revision = int64(binary.BigEndian.Uint64(k[:8]))
+		}
+		return nil
+	})
+}

@@ -1,0 +1,274 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Source is where keys are read from: a live cluster or a snapshot file.
+type Source interface {
+	// Range calls fn for every key in [start, end) at rev (0: the newest)
+	// in key order, at most limit keys (0: all); end "" means the key start
+	// alone. It returns the revision read.
+	Range(ctx context.Context, start, end string, rev, limit int64, fn func(KV) error) (int64, error)
+}
+
+// FirstKey returns the first key starting with prefix at rev, "" when none.
+func FirstKey(ctx context.Context, src Source, prefix string, rev int64) (string, error) {
+	var first string
+	_, err := src.Range(ctx, prefix, PrefixEnd(prefix), rev, 1, func(kv KV) error {
+		first = kv.Key
+		return nil
+	})
+	return first, err
+}
+
+// Etcd reads a live cluster page by page, so memory stays flat whatever
+// the size of the range. Every page after the first reads the first page's
+// revision: a listing is one consistent view.
+type Etcd struct {
+	Client *clientv3.Client
+	// PageSize is the number of keys fetched per request (default 500).
+	PageSize int64
+	// KeysOnly fetches keys without values.
+	KeysOnly bool
+	// RequestContext bounds one request (default: ctx unchanged).
+	RequestContext func(context.Context) (context.Context, context.CancelFunc)
+}
+
+// Range implements Source.
+func (e *Etcd) Range(ctx context.Context, start, end string, rev, limit int64, fn func(KV) error) (int64, error) {
+	page := e.PageSize
+	if page <= 0 {
+		page = 500
+	}
+	var n int64
+	for {
+		size := page
+		if limit > 0 && limit-n < size {
+			size = limit - n
+		}
+		opts := []clientv3.OpOption{clientv3.WithLimit(size)}
+		if end != "" {
+			opts = append(opts, clientv3.WithRange(end))
+		}
+		if rev > 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		if e.KeysOnly {
+			opts = append(opts, clientv3.WithKeysOnly())
+		}
+		rctx, cancel := ctx, context.CancelFunc(func() {})
+		if e.RequestContext != nil {
+			rctx, cancel = e.RequestContext(ctx)
+		}
+		resp, err := e.Client.Get(rctx, start, opts...)
+		cancel()
+		if err != nil {
+			return rev, fmt.Errorf("reading %s: %w", describeRange(start, end), err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			if err := fn(KV{Key: string(kv.Key), Value: kv.Value, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version}); err != nil {
+				return rev, err
+			}
+			n++
+		}
+		if !resp.More || end == "" || len(resp.Kvs) == 0 || limit > 0 && n >= limit {
+			return rev, nil
+		}
+		start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+func describeRange(start, end string) string {
+	switch {
+	case end == "":
+		return start
+	case end == PrefixEnd(start):
+		return start + "*"
+	}
+	return fmt.Sprintf("[%s, %s)", start, end)
+}
+
+// SnapshotSource reads a snapshot loaded by ReadSnapshot.
+type SnapshotSource struct{ Snapshot *Snapshot }
+
+// Range implements Source. rev must be 0 or the snapshot's revision: the
+// file was read at one revision.
+func (s *SnapshotSource) Range(_ context.Context, start, end string, rev, limit int64, fn func(KV) error) (int64, error) {
+	if rev != 0 && rev != s.Snapshot.Revision {
+		return 0, fmt.Errorf("the snapshot was read at revision %d, not %d", s.Snapshot.Revision, rev)
+	}
+	for i, kv := range s.Snapshot.Range(start, end) {
+		if limit > 0 && int64(i) >= limit {
+			break
+		}
+		if err := fn(kv); err != nil {
+			return s.Snapshot.Revision, err
+		}
+	}
+	return s.Snapshot.Revision, nil
+}
+
+// Segments lists the distinct path segments directly under dir (which ends
+// with "/") at rev, one request per segment: it jumps over each segment's
+// keys instead of reading them.
+func Segments(ctx context.Context, src Source, dir string, rev int64) ([]string, error) {
+	var out []string
+	start := dir
+	for {
+		var key string
+		_, err := src.Range(ctx, start, PrefixEnd(dir), rev, 1, func(kv KV) error {
+			key = kv.Key
+			return nil
+		})
+		if err != nil || key == "" {
+			return out, err
+		}
+		rest := key[len(dir):]
+		seg, _, nested := strings.Cut(rest, "/")
+		if len(out) == 0 || out[len(out)-1] != seg {
+			out = append(out, seg)
+		}
+		if nested {
+			start = PrefixEnd(dir + seg + "/")
+		} else {
+			start = key + "\x00"
+		}
+	}
+}
+
+// Resolved is where a resource's objects are stored.
+type Resolved struct {
+	// Resource is the canonical plural[.group].
+	Resource string
+	// Path is the key path under the storage prefix ("services/specs").
+	Path string
+	// Namespaced is learned from the first key's depth.
+	Namespaced bool
+	// Found is false when no key is stored for the resource.
+	Found bool
+}
+
+// Resolve finds where resource (plural, singular, short name, with or
+// without .group) is stored under prefix, by looking at the keys.
+func Resolve(ctx context.Context, src Source, prefix, resource string, rev int64) (Resolved, error) {
+	prefix = strings.TrimSuffix(prefix, "/")
+	canonical := CanonicalResource(resource)
+	r := Resolved{Resource: canonical}
+	candidates := CandidatePaths(canonical)
+	plural, group, _ := strings.Cut(canonical, ".")
+	if group != "" && !isBuiltin(canonical) {
+		candidates = []string{group + "/" + plural}
+	}
+	if group == "" && !isBuiltin(canonical) {
+		// A custom resource named by its plural: find the group among the
+		// stored group directories.
+		segs, err := Segments(ctx, src, prefix+"/", rev)
+		if err != nil {
+			return r, err
+		}
+		for _, s := range segs {
+			if strings.Contains(s, ".") {
+				candidates = append(candidates, s+"/"+plural)
+			}
+		}
+	}
+	for _, p := range candidates {
+		first, err := FirstKey(ctx, src, prefix+"/"+p+"/", rev)
+		if err != nil {
+			return r, err
+		}
+		if first == "" {
+			continue
+		}
+		r.Path, r.Found = p, true
+		r.Namespaced = strings.Count(first[len(prefix)+len(p)+2:], "/") >= 1
+		if k, ok := ParseKey(prefix, first); ok && strings.Contains(p, ".") {
+			r.Resource = k.Resource()
+		}
+		return r, nil
+	}
+	r.Path = candidates[0]
+	return r, nil
+}
+
+// shortNames are kubectl's short names for built-in resources.
+var shortNames = map[string]string{
+	"po": "pods", "svc": "services", "deploy": "deployments.apps", "ds": "daemonsets.apps",
+	"sts": "statefulsets.apps", "rs": "replicasets.apps", "cm": "configmaps", "ns": "namespaces",
+	"no": "nodes", "pv": "persistentvolumes", "pvc": "persistentvolumeclaims", "sa": "serviceaccounts",
+	"ep": "endpoints", "ing": "ingresses.networking.k8s.io", "crd": "customresourcedefinitions.apiextensions.k8s.io",
+	"crds": "customresourcedefinitions.apiextensions.k8s.io", "cj": "cronjobs.batch", "hpa": "horizontalpodautoscalers.autoscaling",
+	"pdb": "poddisruptionbudgets.policy", "pc": "priorityclasses.scheduling.k8s.io", "sc": "storageclasses.storage.k8s.io",
+	"rc": "replicationcontrollers", "ev": "events", "limits": "limitranges", "quota": "resourcequotas",
+	"netpol": "networkpolicies.networking.k8s.io", "csr": "certificatesigningrequests.certificates.k8s.io",
+}
+
+var builtins = BuiltinResources()
+
+func isBuiltin(resource string) bool { _, ok := builtins[resource]; return ok }
+
+// CanonicalResource turns what a user types into plural[.group]: short
+// names, singular kinds and plurals of built-in resources gain their group;
+// anything else is returned lower-cased.
+func CanonicalResource(name string) string {
+	name = strings.ToLower(name)
+	if s, ok := shortNames[name]; ok {
+		return s
+	}
+	if isBuiltin(name) {
+		return name
+	}
+	plural, group, _ := strings.Cut(name, ".")
+	var match []string
+	for r, gvks := range builtins {
+		p, g, _ := strings.Cut(r, ".")
+		if group != "" && g != group {
+			continue
+		}
+		if p == plural || strings.ToLower(gvks[0].Kind) == plural {
+			match = append(match, r)
+		}
+	}
+	if len(match) > 0 {
+		// Prefer the core group, then the shortest group name (events
+		// before events.events.k8s.io), as kubectl prefers the core group.
+		best := match[0]
+		for _, m := range match[1:] {
+			if len(m) < len(best) || len(m) == len(best) && m < best {
+				best = m
+			}
+		}
+		return best
+	}
+	return name
+}
+
+// ResourceNames are the built-in resources by the names kubectl users
+// type: the plural, with its group only where the plural is ambiguous.
+func ResourceNames() []string {
+	count := map[string]int{}
+	for r := range builtins {
+		p, _, _ := strings.Cut(r, ".")
+		count[p]++
+	}
+	var out []string
+	for r := range builtins {
+		p, _, _ := strings.Cut(r, ".")
+		if count[p] > 1 {
+			out = append(out, r)
+		} else {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
