@@ -155,7 +155,8 @@ func FillTemplate(template []byte, version string, sha256Of func(fileName string
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
-		return []byte("uri: " + url + "\n    sha256: " + sum)
+		// Quoted: a sum of digits and one "e" would read as a number.
+		return []byte("uri: " + url + "\n    sha256: \"" + sum + "\"")
 	})
 	if firstErr != nil {
 		return nil, firstErr

@@ -48,7 +48,7 @@ func TestReleaseArchiveAndManifest(t *testing.T) {
 		if name == filepath.Base(archive) {
 			return sum, nil
 		}
-		return strings.Repeat("0", 64), nil
+		return strings.Repeat("0", 63) + "f", nil
 	})
 	if err != nil {
 		t.Fatal(err)
