@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/fileutil"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
@@ -141,7 +142,7 @@ func (n *Node) apply(files []File) error {
 		if dirMode == 0 {
 			dirMode = 0o755
 		}
-		if err := staticpod.WriteFileAtomic(f.Path, f.Data, f.Mode, dirMode); err != nil {
+		if err := fileutil.WriteFileAtomic(f.Path, f.Data, f.Mode, dirMode); err != nil {
 			return err
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/fileutil"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 )
 
@@ -83,11 +84,7 @@ func (s *State) Save() error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(s.Dir, StateFile+".tmp")
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(s.Dir, StateFile))
+	return fileutil.WriteFileAtomic(filepath.Join(s.Dir, StateFile), append(data, '\n'), 0o600, 0o700)
 }
 
 // Load reads the state of the sandbox in dir.
