@@ -22,6 +22,29 @@ kubectl-etcd member list
 step kubectl etcd version
 kubectl-etcd version
 
+cat > "$dir/configmap.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: demo
+  namespace: default
+data:
+  greeting: hello from etcd
+YAML
+step kubectl etcd put /registry/configmaps/default/demo -f configmap.yaml --yes
+kubectl-etcd put /registry/configmaps/default/demo -f "$dir/configmap.yaml" --yes
+step kubectl etcd get configmaps -A
+kubectl-etcd get configmaps -A
+step kubectl etcd get configmaps demo -n default -o yaml
+kubectl-etcd get configmaps demo -n default -o yaml
+
+step kubectl etcd snapshot save backup.db
+kubectl-etcd snapshot save "$dir/backup.db"
+step kubectl etcd snapshot status backup.db
+kubectl-etcd snapshot status "$dir/backup.db"
+step kubectl etcd defrag --all --dry-run
+kubectl-etcd defrag --all --dry-run
+
 step kubectl etcd sandbox down --dir "$dir" --purge
 kubectl-etcd sandbox down --dir "$dir" --purge
 trap - EXIT
