@@ -74,7 +74,7 @@ type RestoreOutcome struct {
 	RestorePlan
 	// ServedRevision is the revision the restored member reported once it
 	// served again.
-	ServedRevision int64 `json:"servedRevision"`
+	ServedRevision int64         `json:"servedRevision"`
 	Took           time.Duration `json:"took"`
 }
 
