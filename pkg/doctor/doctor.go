@@ -84,13 +84,13 @@ type Facts struct {
 	Now time.Time `json:"now"`
 	// ListError is set when the member list could not be read; nothing
 	// else about the members is known then.
-	ListError  string                 `json:"listError,omitempty"`
-	Members    []status.MemberStatus  `json:"members"`
-	Health     []status.Health        `json:"health"`
-	Alarms     []maintenance.Alarm    `json:"alarms"`
-	AlarmError string                 `json:"alarmError,omitempty"`
-	Certs      []Cert                 `json:"certs"`
-	CertErrors []string               `json:"certErrors,omitempty"`
+	ListError  string                `json:"listError,omitempty"`
+	Members    []status.MemberStatus `json:"members"`
+	Health     []status.Health       `json:"health"`
+	Alarms     []maintenance.Alarm   `json:"alarms"`
+	AlarmError string                `json:"alarmError,omitempty"`
+	Certs      []Cert                `json:"certs"`
+	CertErrors []string              `json:"certErrors,omitempty"`
 }
 
 // Report is the doctor's answer.
@@ -119,11 +119,11 @@ func Gather(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, pkiD
 			f.Alarms = alarms
 		}
 	}
-	f.Certs, f.CertErrors = gatherCerts(ctx, cfg, statuses, pkiDir)
+	f.Certs, f.CertErrors = gatherCerts(ctx, cfg, statuses, pkiDir, now)
 	return f
 }
 
-func gatherCerts(ctx context.Context, cfg *connect.Config, members []status.MemberStatus, pkiDir string) ([]Cert, []string) {
+func gatherCerts(ctx context.Context, cfg *connect.Config, members []status.MemberStatus, pkiDir string, now time.Time) ([]Cert, []string) {
 	var certs []Cert
 	var errs []string
 	seen := map[string]bool{}
@@ -159,7 +159,7 @@ func gatherCerts(ctx context.Context, cfg *connect.Config, members []status.Memb
 	}
 	if pkiDir != "" {
 		if _, err := os.Stat(filepath.Join(pkiDir, "etcd")); err == nil {
-			for _, c := range bootstrap.CheckExpiration(pkiDir, time.Now()) {
+			for _, c := range bootstrap.CheckExpiration(pkiDir, now) {
 				switch {
 				case c.Missing:
 				case c.Error != "":
