@@ -74,7 +74,7 @@ func checkMembers(f *Facts) []Finding {
 				Fix:     fmt.Sprintf("start etcd on its node (kubectl etcd join there), or remove it: kubectl etcd member remove %s", name)})
 		case !answered(s):
 			out = append(out, Finding{Severity: Error, Check: "reachable", Member: name,
-				Message: fmt.Sprintf("member %s (%s) does not answer: %s", name, s.Endpoint, strings.Join(problems(s), "; ")),
+				Message: fmt.Sprintf("%s (%s) does not answer: %s", name, s.Endpoint, strings.Join(problems(s), "; ")),
 				Fix:     fmt.Sprintf("on its node, check the etcd static pod (crictl ps -a, crictl logs, the kubelet log); if the node is lost: kubectl etcd member remove %s, then join a replacement", name)})
 		case len(problems(s)) > 0:
 			out = append(out, Finding{Severity: Error, Check: "health", Member: name,
@@ -291,7 +291,7 @@ func checkFragmentation(f *Facts) []Finding {
 			Fix:     "kubectl etcd defrag"})
 	}
 	if len(out) == 0 {
-		out = append(out, Finding{Severity: OK, Check: "fragmentation", Message: fmt.Sprintf("no member holds more than %s of free pages", bytes(FragmentedBytes))})
+		out = append(out, Finding{Severity: OK, Check: "fragmentation", Message: "no member holds more than 200 MiB of free pages"})
 	}
 	return out
 }

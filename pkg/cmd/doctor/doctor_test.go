@@ -72,6 +72,8 @@ func TestDoctorHealthyThenMemberStopped(t *testing.T) {
 	if f == nil || f.Member != name || !strings.Contains(f.Message, name) || !strings.Contains(f.Fix, "member remove "+name) {
 		t.Errorf("no error naming %s: %+v", name, r.Findings)
 	}
+	out, errOut, _, _ := run(t, append(c.ConnectArgs(), "doctor")...)
+	t.Logf("doctor with a member stopped:\n%s%s", out, errOut)
 	if q := find(r, doctor.Warning, "quorum"); q == nil || !strings.Contains(q.Message, "one more failure loses quorum") {
 		t.Errorf("no quorum warning: %+v", r.Findings)
 	}
