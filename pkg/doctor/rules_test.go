@@ -64,7 +64,7 @@ func TestDiagnose(t *testing.T) {
 			down(&f.Members[2])
 			return f
 		}, 1, 1, []want{
-			{Error, "reachable", "c", "member c (https://c:2379) does not answer: connection refused", "member remove c"},
+			{Error, "reachable", "c", "c (https://c:2379) does not answer: connection refused", "member remove c"},
 			{Warning, "quorum", "", "2 of 3 voters healthy: one more failure loses quorum (down: c)", ""},
 		}},
 		{"quorum lost and no leader", func() *Facts {
