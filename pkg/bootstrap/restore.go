@@ -276,7 +276,7 @@ func (r *SnapshotRestore) Run(ctx context.Context) (*RestoreOutcome, error) {
 	}
 	r.logf("[start] Wrote %s with the data volume and --data-dir on %s; waiting for etcd to serve", p.ManifestPath, p.DataDir)
 	if err := node.waitServingWith(ctx, r.Config, p.ClientURL, r.timeout()); err != nil {
-		return nil, rollback(err, fmt.Sprintf("the restored data is kept in %s for a look (the etcd container log says why it did not serve)", p.DataDir))
+		return nil, rollback(fmt.Errorf("waiting for etcd on the restored data: %w", err), fmt.Sprintf("the restored data is kept in %s for a look (the etcd container log says why it did not serve)", p.DataDir))
 	}
 	out.ServedRevision = servedRevision(ctx, r.Config, p.ClientURL)
 	out.Took = time.Since(start).Round(time.Millisecond)

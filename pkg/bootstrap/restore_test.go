@@ -136,3 +136,67 @@ func testRestoreWithManifest(t *testing.T, version string) {
 		t.Errorf("/registry/d = %q", got)
 	}
 }
+
+// TestRestoreRollsBackWithRealEtcd restores a snapshot of an etcd 3.7
+// cluster on a node that runs etcd 3.6, which refuses the data: the
+// original manifest goes back and etcd serves the old data again.
+func TestRestoreRollsBackWithRealEtcd(t *testing.T) {
+	etcdVersion(t)
+	versions := etcdtest.Versions(t)
+	older, newer := versions[0], versions[len(versions)-1]
+	if snapshot.MinorVersion(older) == snapshot.MinorVersion(newer) {
+		t.Skip("needs two etcd minor versions")
+	}
+	root := t.TempDir()
+	ctx := context.Background()
+
+	t.Logf("a snapshot of an etcd %s member", newer)
+	src := newE2ENode(t, root, "src", "127.0.0.23")
+	if err := src.Init(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	etcdtest.StartKubelet(t, newer, src.ManifestPath())
+	waitHealthy(t, src.config(t), 1, 60*time.Second)
+	put(t, src.config(t), "/registry/a", "from-"+newer)
+	cli, err := src.config(t).Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	file := filepath.Join(root, "etcd.db")
+	if _, err := (&snapshot.Saver{Config: src.config(t), Client: cli, Path: file, NoMetadata: true}).Save(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Logf("restore it on a node running etcd %s: it does not serve, the restore rolls back", older)
+	n := newE2ENode(t, root, "cp-1", "127.0.0.24")
+	if err := n.Init(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	etcdtest.StartKubelet(t, older, n.ManifestPath())
+	waitHealthy(t, n.config(t), 1, 60*time.Second)
+	put(t, n.config(t), "/registry/a", "old")
+	original, err := os.ReadFile(n.ManifestPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &SnapshotRestore{
+		ManifestPath: n.ManifestPath(),
+		Restorer:     snapshot.Restorer{SnapshotPath: file, BumpRevision: snapshot.DefaultBumpRevision, MarkCompacted: true},
+		Config:       n.config(t),
+		Timeout:      15 * time.Second,
+		Node:         n.Node,
+	}
+	_, err = r.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "the original manifest is back in place") || !strings.Contains(err.Error(), "restored data is kept in") {
+		t.Fatalf("restore of %s data on etcd %s = %v, want a rollback\n%s", newer, older, err, n.log)
+	}
+	t.Logf("error: %v", err)
+	if now, _ := os.ReadFile(n.ManifestPath()); !bytes.Equal(now, original) {
+		t.Error("the original manifest was not put back")
+	}
+	waitHealthy(t, n.config(t), 1, 60*time.Second)
+	if got := get(t, n.config(t), "/registry/a"); got != "old" {
+		t.Errorf("after the rollback /registry/a = %q, want the old data", got)
+	}
+}
