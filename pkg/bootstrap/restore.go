@@ -168,6 +168,11 @@ func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
 		_, err := r.Config.Probe(ctx, p.ClientURL)
 		p.Running = err == nil
 	}
+	r.logf("[preflight] %s runs member %s (%s), data in %s; etcd answering: %v", p.ManifestPath, p.Name, p.ClientURL, p.OldDataDir, p.Running)
+	r.logf("[preflight] snapshot %s: revision %d, sha256 trailer %s; the member will start at revision %d", p.Snapshot.Path, p.Snapshot.Revision, p.Snapshot.HashCheck, p.Revision)
+	for _, w := range p.Warnings {
+		r.logf("[preflight] warning: %s", w)
+	}
 	return p, nil
 }
 
@@ -217,17 +222,22 @@ func olderMinor(a, b string) bool {
 // When a step fails the original manifest is put back (the old data was
 // never touched) and the error says how things stand.
 func (r *SnapshotRestore) Run(ctx context.Context) (*RestoreOutcome, error) {
-	start := time.Now()
 	p, err := r.Preflight(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := &RestoreOutcome{RestorePlan: *p}
-	r.logf("[preflight] %s runs member %s (%s), data in %s; etcd answering: %v", p.ManifestPath, p.Name, p.ClientURL, p.OldDataDir, p.Running)
-	r.logf("[preflight] snapshot %s: revision %d, sha256 trailer %s; the member will start at revision %d", p.Snapshot.Path, p.Snapshot.Revision, p.Snapshot.HashCheck, p.Revision)
-	for _, w := range p.Warnings {
-		r.logf("[preflight] warning: %s", w)
+	return r.RunPlan(ctx, p)
+}
+
+// RunPlan is Run with the plan of an earlier Preflight, so a command can
+// show it and ask before anything changes without checking the snapshot
+// twice.
+func (r *SnapshotRestore) RunPlan(ctx context.Context, p *RestorePlan) (*RestoreOutcome, error) {
+	start := time.Now()
+	if p == nil || p.manifest == nil {
+		return nil, errors.New("no restore plan: call Preflight first")
 	}
+	out := &RestoreOutcome{RestorePlan: *p}
 	if r.DryRun {
 		r.logf("[dry-run] would move %s to %s, wait until etcd stops, restore into %s, write the manifest below to %s, and wait until etcd serves", p.ManifestPath, p.ManifestBackup, p.DataDir, p.ManifestPath)
 		if r.Node.Out != nil {

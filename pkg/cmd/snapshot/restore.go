@@ -3,7 +3,6 @@ package snapshot
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -221,33 +220,26 @@ func (o *RestoreOptions) RunManifest(ctx context.Context) error {
 	node.Out, node.Log = o.Out, o.ErrOut
 	r := &bootstrap.SnapshotRestore{
 		ManifestPath: o.Manifest, Restorer: o.Restorer, Config: cfg,
-		Timeout: o.Timeout, DryRun: true, Node: node,
+		Timeout: o.Timeout, DryRun: o.DryRun, Node: node,
 	}
-	if !o.DryRun {
-		// Preflight first, quietly, so the question comes with the facts.
-		node.Out = nil
-		plan, err := r.Preflight(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(o.ErrOut, "This stops etcd member %s (%s), restores %s (revision %d) into %s and starts the member on it alone; the old data in %s is kept.\n",
-			plan.Name, plan.ClientURL, plan.Snapshot.Path, plan.Snapshot.Revision, plan.DataDir, plan.OldDataDir)
-		for _, w := range plan.Warnings {
-			fmt.Fprintf(o.ErrOut, "warning: %s\n", w)
-		}
-		if err := cmdutil.Confirm(o.Factory, "restore member "+plan.Name+" from "+plan.Snapshot.Path, o.Yes); err != nil {
-			return err
-		}
-		r.DryRun = false
-		r.DataDir = plan.DataDir
-		r.BackupDir = filepath.Dir(plan.ManifestBackup)
+	if o.DryRun {
+		_, err := r.Run(ctx)
+		return err
 	}
-	res, err := r.Run(ctx)
+	// Preflight first, so the question comes with the facts.
+	plan, err := r.Preflight(ctx)
 	if err != nil {
 		return err
 	}
-	if o.DryRun {
-		return nil
+	fmt.Fprintf(o.ErrOut, "This stops etcd member %s (%s), restores %s (revision %d) into %s and starts the member on it alone; the old data in %s is kept.\n",
+		plan.Name, plan.ClientURL, plan.Snapshot.Path, plan.Snapshot.Revision, plan.DataDir, plan.OldDataDir)
+	if err := cmdutil.Confirm(o.Factory, "restore member "+plan.Name+" from "+plan.Snapshot.Path, o.Yes); err != nil {
+		return err
+	}
+	r.DryRun = false
+	res, err := r.RunPlan(ctx, plan)
+	if err != nil {
+		return err
 	}
 	return output.Write(o.Out, o.Output, res, func(bool) error {
 		fmt.Fprintf(o.Out, "Restored member %s from %s: it serves revision %d from %s.\n", res.Name, res.Snapshot.Path, res.ServedRevision, res.DataDir)
