@@ -25,6 +25,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
@@ -91,6 +92,32 @@ type Facts struct {
 	AlarmError string                `json:"alarmError,omitempty"`
 	Certs      []Cert                `json:"certs"`
 	CertErrors []string              `json:"certErrors,omitempty"`
+	// Consistency compares the members' hashes of the keyspace.
+	Consistency      *maintenance.Consistency `json:"consistency,omitempty"`
+	ConsistencyError string                   `json:"consistencyError,omitempty"`
+	// Endpoints are the client URLs this command used.
+	Endpoints []string `json:"endpoints"`
+	// Manifest is this node's etcd static pod, when there is one.
+	Manifest *Manifest `json:"manifest,omitempty"`
+}
+
+// Manifest is what the doctor reads from this node's etcd static pod.
+type Manifest struct {
+	Path string `json:"path"`
+	// InitialCluster is --initial-cluster as name=peerURL pairs.
+	InitialCluster   []string `json:"initialCluster"`
+	ListenClientURLs []string `json:"listenClientURLs"`
+	ListenPeerURLs   []string `json:"listenPeerURLs"`
+}
+
+// GatherOptions say where the node-local files are.
+type GatherOptions struct {
+	// PKIDir, when it holds an etcd directory, adds the certificates there.
+	PKIDir string
+	// ManifestPath is this node's etcd static pod manifest; a missing file
+	// is not an error (not every host running the doctor is a node).
+	ManifestPath string
+	Now          time.Time
 }
 
 // Report is the doctor's answer.
@@ -101,10 +128,9 @@ type Report struct {
 }
 
 // Gather asks the cluster what Diagnose needs. It does not fail on a
-// cluster that cannot answer: that is a finding. pkiDir, when it holds an
-// etcd directory, adds the certificates there.
-func Gather(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, pkiDir string, now time.Time) *Facts {
-	f := &Facts{Now: now}
+// cluster that cannot answer: that is a finding.
+func Gather(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, o GatherOptions) *Facts {
+	f := &Facts{Now: o.Now, Endpoints: cfg.Endpoints}
 	statuses, err := status.Collect(ctx, cfg, cli)
 	if err != nil {
 		f.ListError = err.Error()
@@ -118,8 +144,19 @@ func Gather(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, pkiD
 		} else {
 			f.Alarms = alarms
 		}
+		if c, err := maintenance.CheckConsistency(ctx, cfg, cli); err != nil {
+			f.ConsistencyError = err.Error()
+		} else {
+			f.Consistency = c
+		}
 	}
-	f.Certs, f.CertErrors = gatherCerts(ctx, cfg, statuses, pkiDir, now)
+	f.Certs, f.CertErrors = gatherCerts(ctx, cfg, statuses, o.PKIDir, o.Now)
+	if o.ManifestPath != "" {
+		if m, err := staticpod.Read(o.ManifestPath); err == nil {
+			f.Manifest = &Manifest{Path: o.ManifestPath, InitialCluster: m.List("initial-cluster"),
+				ListenClientURLs: m.List("listen-client-urls"), ListenPeerURLs: m.List("listen-peer-urls")}
+		}
+	}
 	return f
 }
 

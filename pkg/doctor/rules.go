@@ -19,10 +19,11 @@ func Diagnose(f *Facts) *Report {
 			Message: "cannot read the member list: " + f.ListError,
 			Fix:     "start the members that are down (on each node: is the etcd static pod running?); if most are lost for good, restore one from a snapshot: kubectl etcd snapshot restore FILE --manifest"})
 	} else {
-		for _, rule := range []func(*Facts) []Finding{checkMembers, checkQuorum, checkLeader, checkLearners, checkRaft, checkAlarms, checkQuota, checkFragmentation, checkVersions} {
+		for _, rule := range []func(*Facts) []Finding{checkMembers, checkQuorum, checkLeader, checkLearners, checkRaft, checkAlarms, checkQuota, checkFragmentation, checkVersions, checkConsistency, checkManifest} {
 			out = append(out, rule(f)...)
 		}
 	}
+	out = append(out, checkPlaintext(f)...)
 	out = append(out, checkCerts(f)...)
 	return NewReport(out)
 }
@@ -360,4 +361,100 @@ func certFix(c Cert) string {
 		return fmt.Sprintf("on that node: kubectl etcd certs renew %s --restart", c.Name)
 	}
 	return "issue a new certificate from the etcd CA"
+}
+
+func checkConsistency(f *Facts) []Finding {
+	switch {
+	case f.ConsistencyError != "":
+		return []Finding{{Severity: Warning, Check: "consistency", Message: "could not compare the members' hashes: " + f.ConsistencyError, Fix: "kubectl etcd check consistency"}}
+	case f.Consistency == nil:
+		return nil
+	case f.Consistency.Differences != "":
+		return []Finding{{Severity: Error, Check: "consistency",
+			Message: fmt.Sprintf("members hold different data at revision %d: %s", f.Consistency.Revision, f.Consistency.Differences),
+			Fix:     "kubectl etcd check consistency; replace the member that differs from the majority: kubectl etcd member remove NAME, then join it again with empty data"}}
+	case f.Consistency.Consistent:
+		return []Finding{{Severity: OK, Check: "consistency", Message: fmt.Sprintf("every voting member has the same hash at revision %d", f.Consistency.Revision)}}
+	}
+	return nil // members that did not answer are reported by checkMembers
+}
+
+// checkManifest compares this node's static pod with the member list: a
+// stale --initial-cluster does no harm while the data directory is there,
+// but breaks the member as soon as it starts on empty data.
+func checkManifest(f *Facts) []Finding {
+	if f.Manifest == nil || len(f.Manifest.InitialCluster) == 0 {
+		return nil // etcd's default is this member alone, nothing to compare
+	}
+	pairs := map[string]bool{}
+	names := map[string]bool{}
+	for _, s := range f.Members {
+		if s.Name == "" {
+			continue
+		}
+		names[s.Name] = true
+		for _, u := range s.PeerURLs {
+			pairs[s.Name+"="+u] = true
+		}
+	}
+	listed := map[string]bool{}
+	var stale []string
+	for _, pair := range f.Manifest.InitialCluster {
+		n, _, _ := strings.Cut(pair, "=")
+		listed[n] = true
+		if !pairs[pair] {
+			stale = append(stale, pair)
+		}
+	}
+	var missing []string
+	for n := range names {
+		if !listed[n] {
+			missing = append(missing, n)
+		}
+	}
+	sort.Strings(missing)
+	if len(stale) == 0 && len(missing) == 0 {
+		return []Finding{{Severity: OK, Check: "manifest", Message: f.Manifest.Path + ": --initial-cluster agrees with the member list"}}
+	}
+	var parts []string
+	if len(stale) > 0 {
+		parts = append(parts, "lists "+strings.Join(stale, ", ")+", not in the member list")
+	}
+	if len(missing) > 0 {
+		parts = append(parts, "lacks "+strings.Join(missing, ", "))
+	}
+	return []Finding{{Severity: Warning, Check: "manifest",
+		Message: fmt.Sprintf("%s: --initial-cluster %s; harmless while the data directory is kept, wrong if etcd starts on empty data", f.Manifest.Path, strings.Join(parts, " and ")),
+		Fix:     "kubectl etcd member list; correct --initial-cluster in the manifest on this node"}}
+}
+
+// checkPlaintext warns of traffic without TLS: anyone who reaches the
+// port reads and writes the cluster state.
+func checkPlaintext(f *Facts) []Finding {
+	var urls []string
+	seen := map[string]bool{}
+	add := func(list []string) {
+		for _, u := range list {
+			if strings.HasPrefix(u, "http://") && !seen[u] {
+				seen[u] = true
+				urls = append(urls, u)
+			}
+		}
+	}
+	add(f.Endpoints)
+	for _, s := range f.Members {
+		add(s.ClientURLs)
+		add(s.PeerURLs)
+	}
+	if f.Manifest != nil {
+		add(f.Manifest.ListenClientURLs)
+		add(f.Manifest.ListenPeerURLs)
+	}
+	if len(urls) == 0 {
+		return nil
+	}
+	sort.Strings(urls)
+	return []Finding{{Severity: Warning, Check: "plaintext",
+		Message: "etcd is reached or listens without TLS on " + strings.Join(urls, ", ") + ": anyone who reaches these ports reads and writes the cluster state",
+		Fix:     "serve clients and peers over https with client certificate auth, as kubeadm does (kubectl etcd init writes such a manifest)"}}
 }

@@ -149,6 +149,38 @@ func TestDiagnose(t *testing.T) {
 			{Error, "certificates", "a", "server certificate of https://a:2379 (CN=a) expired on 2026-11-25", "on a's node: kubectl etcd certs renew etcd-server --restart"},
 			{Warning, "certificates", "", "expires in 10 days", "kubectl etcd certs renew etcd-peer --restart"},
 		}},
+		{"hash mismatch", func() *Facts {
+			f := healthy()
+			f.Consistency = &maintenance.Consistency{Revision: 42, Differences: "a, b: hash 1a; c: hash 2b"}
+			return f
+		}, 1, 0, []want{{Error, "consistency", "", "different data at revision 42: a, b: hash 1a; c: hash 2b", "kubectl etcd check consistency"}}},
+		{"hashes agree", func() *Facts {
+			f := healthy()
+			f.Consistency = &maintenance.Consistency{Revision: 42, Consistent: true}
+			return f
+		}, 0, 0, []want{{OK, "consistency", "", "same hash at revision 42", ""}}},
+		{"manifest disagrees with the member list", func() *Facts {
+			f := healthy()
+			for i := range f.Members {
+				f.Members[i].PeerURLs = []string{"https://" + f.Members[i].Name + ":2380"}
+			}
+			f.Manifest = &Manifest{Path: "etcd.yaml", InitialCluster: []string{"a=https://a:2380", "old=https://old:2380"}}
+			return f
+		}, 0, 1, []want{{Warning, "manifest", "", "lists old=https://old:2380, not in the member list and lacks b, c", "correct --initial-cluster"}}},
+		{"manifest agrees", func() *Facts {
+			f := healthy()
+			f.Members = f.Members[:1]
+			f.Members[0].PeerURLs = []string{"https://a:2380"}
+			f.Manifest = &Manifest{Path: "etcd.yaml", InitialCluster: []string{"a=https://a:2380"}}
+			return f
+		}, 0, 0, []want{{OK, "manifest", "", "agrees with the member list", ""}}},
+		{"plaintext", func() *Facts {
+			f := healthy()
+			f.Endpoints = []string{"http://a:2379"}
+			f.Members[1].PeerURLs = []string{"http://b:2380"}
+			f.Manifest = &Manifest{Path: "etcd.yaml", ListenClientURLs: []string{"https://127.0.0.1:2379", "http://10.0.0.1:2379"}}
+			return f
+		}, 0, 1, []want{{Warning, "plaintext", "", "without TLS on http://10.0.0.1:2379, http://a:2379, http://b:2380", "https"}}},
 		{"certificates all valid", func() *Facts {
 			f := healthy()
 			f.Certs = []Cert{{Source: "x", NotAfter: now.Add(100 * 24 * time.Hour)}}

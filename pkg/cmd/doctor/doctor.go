@@ -73,7 +73,9 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	defer cli.Close()
-	report := doctor.Diagnose(doctor.Gather(ctx, cfg, cli, o.Connect.PKIDir, o.Now()))
+	report := doctor.Diagnose(doctor.Gather(ctx, cfg, cli, doctor.GatherOptions{
+		PKIDir: o.Connect.PKIDir, ManifestPath: o.Connect.EtcdManifest, Now: o.Now(),
+	}))
 	err = output.Write(o.Out, o.Output, report, func(bool) error {
 		return output.WriteTable(o.Out, doctor.Headers, report.Rows(), o.NoHeaders)
 	})

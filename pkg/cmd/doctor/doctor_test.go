@@ -51,7 +51,7 @@ func TestDoctorHealthyThenMemberStopped(t *testing.T) {
 	if code != 0 || r.Errors != 0 {
 		t.Fatalf("healthy cluster: exit %d, %v, report %+v", code, err, r)
 	}
-	for _, check := range []string{"reachable", "quorum", "leader", "raft", "alarms", "quota", "fragmentation", "versions", "certificates"} {
+	for _, check := range []string{"reachable", "quorum", "leader", "raft", "alarms", "quota", "fragmentation", "versions", "consistency", "certificates"} {
 		if find(r, doctor.OK, check) == nil {
 			t.Errorf("no OK finding for %s: %+v", check, r.Findings)
 		}
