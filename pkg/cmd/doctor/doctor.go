@@ -34,10 +34,12 @@ each finding in plain words, with the command to run next: members down or
 not serving quorum reads, quorum lost or one failure from lost, no leader,
 learners waiting for promotion, members whose raft index lags, alarms
 (NOSPACE, CORRUPT), databases over 80% of their quota, more than 200 MiB of
-free pages to defragment, mixed etcd versions, and certificates expired or
-expiring within 30 days (each member's server certificate as it presents
-it, the client certificate in use, and the etcd PKI under --pki-dir when it
-is there).
+free pages to defragment, mixed etcd versions, members whose keyspace
+hashes differ, this node's etcd manifest (--etcd-manifest, when present)
+whose --initial-cluster disagrees with the member list, plaintext client
+or peer URLs, and certificates expired or expiring within 30 days (each
+member's server certificate as it presents it, the client certificate in
+use, and the etcd PKI under --pki-dir when it is there).
 
 Exit status: 5 when any finding is an error, 0 with warnings only.`,
 		Example: `  # On a control-plane node
