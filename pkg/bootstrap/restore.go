@@ -134,6 +134,9 @@ func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
 		backupDir = filepath.Join(filepath.Dir(filepath.Dir(r.ManifestPath)), "etcd-restore-"+stamp)
 	}
 	p.ManifestBackup = filepath.Join(backupDir, filepath.Base(r.ManifestPath))
+	if _, err := os.Stat(p.ManifestBackup); err == nil {
+		return nil, fmt.Errorf("preflight: %s already exists: an earlier restore keeps its manifest there; wait a second or choose another backup directory", p.ManifestBackup)
+	}
 
 	st, err := snapshot.Status(r.SnapshotPath, filepath.Dir(p.DataDir))
 	if err != nil {

@@ -77,6 +77,13 @@ func TestDoctorHealthyThenMemberStopped(t *testing.T) {
 	if q := find(r, doctor.Warning, "quorum"); q == nil || !strings.Contains(q.Message, "one more failure loses quorum") {
 		t.Errorf("no quorum warning: %+v", r.Findings)
 	}
+
+	t.Log("a second member stopped: quorum lost, the member list cannot be read, exit 5")
+	c.Stop(1)
+	r, code, _ = doctorJSON(t, c)
+	if code != cmdutil.ExitUnhealthy || find(r, doctor.Error, "members") == nil {
+		t.Errorf("two members stopped: exit %d, %+v", code, r.Findings)
+	}
 }
 
 func TestDoctorQuotaNearFull(t *testing.T) {
