@@ -67,6 +67,9 @@ type RestorePlan struct {
 
 	original []byte
 	manifest []byte
+	// token is the manifest's --initial-cluster-token, kept for the
+	// restored cluster.
+	token string
 }
 
 // RestoreOutcome is what a restore did.
@@ -106,7 +109,7 @@ func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("preflight: %w", err)
 	}
-	p := &RestorePlan{ManifestPath: r.ManifestPath, original: original, Name: m.Flags["name"], PeerURLs: m.List("initial-advertise-peer-urls")}
+	p := &RestorePlan{ManifestPath: r.ManifestPath, original: original, Name: m.Flags["name"], PeerURLs: m.List("initial-advertise-peer-urls"), token: m.Flags["initial-cluster-token"]}
 	if p.Name == "" || len(p.PeerURLs) == 0 {
 		return nil, fmt.Errorf("preflight: %s: the etcd command lacks --name or --initial-advertise-peer-urls", r.ManifestPath)
 	}
@@ -276,6 +279,9 @@ func (r *SnapshotRestore) RunPlan(ctx context.Context, p *RestorePlan) (*Restore
 	// 2. Restore into the new directory.
 	rs := r.Restorer
 	rs.DataDir, rs.Name, rs.PeerURLs, rs.InitialCluster = p.DataDir, p.Name, p.PeerURLs, ""
+	if token := p.token; token != "" {
+		rs.InitialClusterToken = token
+	}
 	r.logf("[restore] Restoring %s into %s", p.Snapshot.Path, p.DataDir)
 	res, err := rs.Restore()
 	if err != nil {

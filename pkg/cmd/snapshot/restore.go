@@ -113,6 +113,11 @@ original manifest is put back and the error says how things stand.
 
 // Validate checks the options.
 func (o *RestoreOptions) Validate(cmd *cobra.Command) error {
+	for _, f := range []string{"yes", "dry-run", "timeout"} {
+		if cmd.Flags().Changed(f) {
+			return cmdutil.UsageErrorf(cmd, "--%s is for a restore through the static pod manifest: add --manifest", f)
+		}
+	}
 	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
 		return cmdutil.UsageErrorf(cmd, "%v", err)
 	}
