@@ -163,9 +163,22 @@ func Gather(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, o Ga
 func gatherCerts(ctx context.Context, cfg *connect.Config, members []status.MemberStatus, pkiDir string, now time.Time) ([]Cert, []string) {
 	var certs []Cert
 	var errs []string
-	seen := map[string]bool{}
+	// The same certificate is often seen twice (a member on its loopback
+	// and advertised URL, the client certificate that is also a PKI file):
+	// report it once, as first seen.
+	seenSerial := map[string]bool{}
+	add := func(cert *x509.Certificate, c Cert) {
+		key := cert.Issuer.String() + "/" + cert.SerialNumber.String()
+		if seenSerial[key] {
+			return
+		}
+		seenSerial[key] = true
+		c.Subject, c.NotAfter = cert.Subject.String(), cert.NotAfter
+		certs = append(certs, c)
+	}
 	type target struct{ member, endpoint string }
 	var targets []target
+	seen := map[string]bool{}
 	for _, m := range members {
 		if m.Endpoint != "" {
 			targets = append(targets, target{memberName(m.Member), m.Endpoint})
@@ -185,11 +198,11 @@ func gatherCerts(ctx context.Context, cfg *connect.Config, members []status.Memb
 		if err != nil {
 			continue // unreachable members are findings of their own
 		}
-		certs = append(certs, Cert{Source: "server certificate of " + t.endpoint, Name: "etcd-server", Member: t.member, Subject: cert.Subject.String(), NotAfter: cert.NotAfter})
+		add(cert, Cert{Source: "server certificate of " + t.endpoint, Name: "etcd-server", Member: t.member})
 	}
 	if cfg.CertFile != "" {
 		if cs, err := certutil.CertsFromFile(cfg.CertFile); err == nil {
-			certs = append(certs, Cert{Source: "client certificate " + cfg.CertFile, Name: kubeadmName(cfg.CertFile), Subject: cs[0].Subject.String(), NotAfter: cs[0].NotAfter})
+			add(cs[0], Cert{Source: "client certificate " + cfg.CertFile, Name: kubeadmName(cfg.CertFile)})
 		} else {
 			errs = append(errs, fmt.Sprintf("client certificate %s: %v", cfg.CertFile, err))
 		}
@@ -197,13 +210,15 @@ func gatherCerts(ctx context.Context, cfg *connect.Config, members []status.Memb
 	if pkiDir != "" {
 		if _, err := os.Stat(filepath.Join(pkiDir, "etcd")); err == nil {
 			for _, c := range bootstrap.CheckExpiration(pkiDir, now) {
-				switch {
-				case c.Missing:
-				case c.Error != "":
-					errs = append(errs, fmt.Sprintf("%s: %s", c.Path, c.Error))
-				default:
-					certs = append(certs, Cert{Source: c.Path, Name: c.Name, Subject: c.Subject, NotAfter: c.NotAfter})
+				if c.Missing {
+					continue
 				}
+				cs, err := certutil.CertsFromFile(c.Path)
+				if err != nil {
+					errs = append(errs, fmt.Sprintf("%s: %v", c.Path, err))
+					continue
+				}
+				add(cs[0], Cert{Source: c.Path, Name: c.Name})
 			}
 		}
 	}

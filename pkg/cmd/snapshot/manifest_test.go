@@ -1,6 +1,7 @@
 package snapshot_test
 
 import (
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 )
 
@@ -96,5 +98,24 @@ func TestRestoreManifestCommand(t *testing.T) {
 	got, _, code, err := run(t, append(node, "get", "/k", "-o", "text")...)
 	if code != 0 || !strings.Contains(got, "in-snapshot") {
 		t.Errorf("get /k after restore: exit %d, %v: %q", code, err, got)
+	}
+
+	t.Log("the doctor finds the restored node healthy, its manifest in line with the member list, and reads its PKI")
+	out, _, code, err = run(t, append(node, "doctor", "-o", "json")...)
+	var report doctor.Report
+	if code != 0 || json.Unmarshal([]byte(out), &report) != nil || report.Errors != 0 {
+		t.Fatalf("doctor after restore: exit %d, %v\n%s", code, err, out)
+	}
+	seen := map[string]bool{}
+	for _, f := range report.Findings {
+		seen[string(f.Severity)+" "+f.Check] = true
+		if f.Check == "certificates" && f.Severity == doctor.OK && !strings.Contains(f.Message, "5 certificates") {
+			t.Errorf("certificates: %s; want the 5 PKI certificates, each once (the server and client certificates in use are two of them)", f.Message)
+		}
+	}
+	for _, w := range []string{"ok manifest", "ok certificates", "ok leader"} {
+		if !seen[w] {
+			t.Errorf("doctor lacks %q: %s", w, out)
+		}
 	}
 }
