@@ -171,7 +171,7 @@ func waitVoters(t *testing.T, cfg *connect.Config, want int) {
 	t.Fatalf("cluster did not reach %d voters", want)
 }
 
-func put(t *testing.T, cfg *connect.Config, key, value string) {
+func putKey(t *testing.T, cfg *connect.Config, key, value string) {
 	t.Helper()
 	cli, err := cfg.Client()
 	if err != nil {
@@ -201,7 +201,7 @@ func TestNodeBootstrap(t *testing.T) {
 			all1 := n1.config(t, n1)
 			waitVoters(t, all1, 1)
 			for i := range 50 {
-				put(t, all1, fmt.Sprintf("/registry/pods/default/p%02d", i), strings.Repeat("x", 100))
+				putKey(t, all1, fmt.Sprintf("/registry/pods/default/p%02d", i), strings.Repeat("x", 100))
 			}
 
 			for _, n := range []*bootNode{n2, n3} {
@@ -223,7 +223,7 @@ func TestNodeBootstrap(t *testing.T) {
 			}
 			two := n1.config(t, n1, n3)
 			waitVoters(t, two, 2)
-			put(t, two, "/registry/after-leave", "v")
+			putKey(t, two, "/registry/after-leave", "v")
 			sameData(t, two)
 
 			t.Log("rejoin cp-2")

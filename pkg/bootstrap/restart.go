@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
@@ -56,7 +57,12 @@ func (n *Node) waitServing(ctx context.Context, url string, timeout time.Duratio
 	if err != nil {
 		return err
 	}
-	cli, err := cfg.Client()
+	return n.waitServingWith(ctx, cfg, url, timeout)
+}
+
+// waitServingWith is waitServing through a given connection configuration.
+func (n *Node) waitServingWith(ctx context.Context, cfg *connect.Config, url string, timeout time.Duration) error {
+	cli, err := cfg.ClientFor(url)
 	if err != nil {
 		return err
 	}

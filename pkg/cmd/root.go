@@ -7,6 +7,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/certs"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/codec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/doctor"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/get"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/lock"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/maintenance"
@@ -68,6 +69,7 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		maintenance.NewCmdCompact(f),
 		maintenance.NewCmdAlarm(f),
 		maintenance.NewCmdCheck(f),
+		doctor.NewCmdDoctor(f),
 		node.NewCmdInit(f),
 		node.NewCmdJoin(f),
 		node.NewCmdLeave(f),

@@ -1,11 +1,15 @@
 package snapshot
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
@@ -16,6 +20,14 @@ type RestoreOptions struct {
 	snapshot.Restorer
 	NoBumpRevision bool
 	Output         string
+
+	// Manifest, when set, restores this node's member in place: the etcd
+	// static pod manifest at this path is stopped, pointed at the restored
+	// data and started again.
+	Manifest string
+	Yes      bool
+	DryRun   bool
+	Timeout  time.Duration
 }
 
 // NewCmdRestore returns the snapshot restore command.
@@ -38,7 +50,18 @@ the apiserver's watch cache must then re-list, instead of keeping objects
 deleted since the snapshot. --no-bump-revision turns both off.
 
 The command prints the exact next steps and the etcd version the restored
-data needs: data of an etcd 3.7 cluster does not start on etcd 3.6.`,
+data needs: data of an etcd 3.7 cluster does not start on etcd 3.6.
+
+With --manifest (default path: --etcd-manifest) it does the whole job on a
+control-plane node, for a cluster of this one member (disaster recovery):
+check the manifest and the snapshot, move the manifest out of the manifests
+directory so the kubelet stops etcd, wait until etcd stopped answering,
+restore into a new data directory (<data dir>-restore-<UTC time>, or
+--data-dir; the old data is never deleted), point the manifest's data
+volume and --data-dir at it, put the manifest back and wait until etcd
+serves. Name and peer URLs come from the manifest. When a step fails the
+original manifest is put back and the error says how things stand.
+--dry-run shows the plan and the new manifest; --yes skips the question.`,
 		Example: `  # Restore the only member of a new cluster
   kubectl etcd snapshot restore etcd.db --data-dir /var/lib/etcd-restored --name node-1 \
     --initial-advertise-peer-urls https://10.0.0.1:2380
@@ -48,11 +71,21 @@ data needs: data of an etcd 3.7 cluster does not start on etcd 3.6.`,
     --initial-advertise-peer-urls https://10.0.0.2:2380 \
     --initial-cluster node-1=https://10.0.0.1:2380,node-2=https://10.0.0.2:2380,node-3=https://10.0.0.3:2380
 
+  # On a control-plane node: the whole job for this node's member (disaster recovery)
+  sudo kubectl etcd snapshot restore etcd.db --manifest --dry-run
+  sudo kubectl etcd snapshot restore etcd.db --manifest=/etc/kubernetes/manifests/etcd.yaml --yes
+
   # Outside Kubernetes, keep the snapshot's revisions
   kubectl etcd snapshot restore etcd.db --data-dir ./m1.etcd --name m1 --initial-advertise-peer-urls http://127.0.0.1:2380 --no-bump-revision`,
 		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.SnapshotPath = args[0]
+			if o.Manifest != "" {
+				if err := o.ValidateManifest(cmd); err != nil {
+					return err
+				}
+				return o.RunManifest(cmd.Context())
+			}
 			if err := o.Validate(cmd); err != nil {
 				return err
 			}
@@ -70,11 +103,21 @@ data needs: data of an etcd 3.7 cluster does not start on etcd 3.6.`,
 	fs.BoolVar(&o.MarkCompacted, "mark-compacted", o.MarkCompacted, "mark the bumped revision compacted, so watchers re-list")
 	fs.BoolVar(&o.NoBumpRevision, "no-bump-revision", false, "keep the snapshot's revisions: neither bump nor mark compacted (not for Kubernetes)")
 	fs.StringVarP(&o.Output, "output", "o", o.Output, "output format: table (the next steps), json or yaml")
+	fs.StringVar(&o.Manifest, "manifest", "", "restore this node's member in place through its etcd static pod manifest (bare --manifest: the --etcd-manifest path)")
+	fs.Lookup("manifest").NoOptDefVal = manifestFromGlobal
+	fs.BoolVar(&o.Yes, "yes", false, "with --manifest: do not ask for confirmation")
+	fs.BoolVar(&o.DryRun, "dry-run", false, "with --manifest: check and print the plan and the new manifest, change nothing")
+	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "with --manifest: how long to wait for etcd to stop, and to serve again")
 	return cmd
 }
 
 // Validate checks the options.
 func (o *RestoreOptions) Validate(cmd *cobra.Command) error {
+	for _, f := range []string{"yes", "dry-run", "timeout"} {
+		if cmd.Flags().Changed(f) {
+			return cmdutil.UsageErrorf(cmd, "--%s is for a restore through the static pod manifest: add --manifest", f)
+		}
+	}
 	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
 		return cmdutil.UsageErrorf(cmd, "%v", err)
 	}
@@ -130,4 +173,83 @@ func RestoreSummary(res *snapshot.RestoreResult, bump uint64, compacted bool) st
 		s += fmt.Sprintf("  %d. %s\n", i+1, step)
 	}
 	return s
+}
+
+// manifestFromGlobal is the value of a bare --manifest: the path of the
+// global --etcd-manifest flag.
+const manifestFromGlobal = "(--etcd-manifest)"
+
+// ValidateManifest checks the options of a restore through the manifest.
+func (o *RestoreOptions) ValidateManifest(cmd *cobra.Command) error {
+	if o.Manifest == manifestFromGlobal {
+		o.Manifest = o.Connect.EtcdManifest
+	}
+	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
+		return cmdutil.UsageErrorf(cmd, "%v", err)
+	}
+	for _, f := range []string{"name", "initial-advertise-peer-urls", "initial-cluster"} {
+		if cmd.Flags().Changed(f) {
+			return cmdutil.UsageErrorf(cmd, "--%s comes from the manifest with --manifest: the member is restored as the manifest runs it, alone", f)
+		}
+	}
+	if o.NoBumpRevision {
+		o.BumpRevision, o.MarkCompacted = 0, false
+	}
+	if o.BumpRevision > 0 != o.MarkCompacted {
+		return cmdutil.UsageErrorf(cmd, "--bump-revision and --mark-compacted go together: use --no-bump-revision to turn both off")
+	}
+	if o.Timeout <= 0 {
+		return cmdutil.UsageErrorf(cmd, "--timeout must be positive, got %s", o.Timeout)
+	}
+	return nil
+}
+
+// RunManifest restores this node's member in place and prints each step.
+func (o *RestoreOptions) RunManifest(ctx context.Context) error {
+	// The local member, as the manifest runs it: its client URL and
+	// certificates, whatever --endpoints or ETCDCTL_ENDPOINTS say.
+	flags := *o.Connect
+	flags.Endpoints, flags.EtcdManifest = nil, o.Manifest
+	getenv := flags.Getenv
+	flags.Getenv = func(k string) string {
+		if k == connect.EnvEndpoints || getenv == nil {
+			return ""
+		}
+		return getenv(k)
+	}
+	cfg, err := flags.Resolve()
+	if err != nil {
+		return fmt.Errorf("preflight: reaching the local member: %w", err)
+	}
+	node := bootstrap.NewNode()
+	node.Out, node.Log = o.Out, o.ErrOut
+	r := &bootstrap.SnapshotRestore{
+		ManifestPath: o.Manifest, Restorer: o.Restorer, Config: cfg,
+		Timeout: o.Timeout, DryRun: o.DryRun, Node: node,
+	}
+	if o.DryRun {
+		_, err := r.Run(ctx)
+		return err
+	}
+	// Preflight first, so the question comes with the facts.
+	plan, err := r.Preflight(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.ErrOut, "This stops etcd member %s (%s), restores %s (revision %d) into %s and starts the member on it alone; the old data in %s is kept.\n",
+		plan.Name, plan.ClientURL, plan.Snapshot.Path, plan.Snapshot.Revision, plan.DataDir, plan.OldDataDir)
+	if err := cmdutil.Confirm(o.Factory, "restore member "+plan.Name+" from "+plan.Snapshot.Path, o.Yes); err != nil {
+		return err
+	}
+	r.DryRun = false
+	res, err := r.RunPlan(ctx, plan)
+	if err != nil {
+		return err
+	}
+	return output.Write(o.Out, o.Output, res, func(bool) error {
+		fmt.Fprintf(o.Out, "Restored member %s from %s: it serves revision %d from %s.\n", res.Name, res.Snapshot.Path, res.ServedRevision, res.DataDir)
+		fmt.Fprintf(o.Out, "The original manifest is kept in %s and the old data in %s; remove them once the cluster is as it should be.\n", res.ManifestBackup, res.OldDataDir)
+		fmt.Fprintln(o.Out, "Next: kubectl etcd health; restart kube-apiserver, kube-controller-manager, kube-scheduler and the kubelets; add the other control-plane nodes back with 'kubectl etcd reset' and 'kubectl etcd join' on each.")
+		return nil
+	})
 }

@@ -51,6 +51,8 @@ func TestUsageErrors(t *testing.T) {
 		{"restore without a data dir", []string{"snapshot", "restore", file, "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"}, "--data-dir is required"},
 		{"no bump contradicts a bump", append(restore, "--no-bump-revision", "--bump-revision", "5"), "--no-bump-revision contradicts"},
 		{"bump without compaction", append(restore, "--bump-revision", "5", "--mark-compacted=false"), "--bump-revision needs --mark-compacted"},
+		{"--yes needs --manifest", append(restore, "--yes"), "add --manifest"},
+		{"--name with --manifest", []string{"snapshot", "restore", file, "--manifest", "--name", "x"}, "comes from the manifest"},
 		{"initial cluster without this member", append(restore, "--initial-cluster", "m2=https://10.0.0.2:2380"), "does not list this member"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,324 @@
+package bootstrap
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
+)
+
+// SnapshotRestore restores a snapshot as the only member of the etcd that a
+// static pod manifest runs on this node: the disaster-recovery job of the
+// etcd recovery guide, done in one go. The old data directory is never
+// deleted: the snapshot goes into a fresh directory and the manifest is
+// pointed at it.
+type SnapshotRestore struct {
+	// ManifestPath is the etcd static pod manifest.
+	ManifestPath string
+	// Restorer holds the snapshot file and how to restore it (hash check,
+	// revision bump). Its DataDir, when set, is the new data directory on
+	// the host; by default <old data dir>-restore-<UTC time>. Name and peer
+	// URLs come from the manifest.
+	snapshot.Restorer
+	// BackupDir receives the original manifest; by default
+	// etcd-restore-<UTC time> beside the manifests directory, where the
+	// kubelet does not look.
+	BackupDir string
+	// Config reaches the local member (the manifest's client URL and
+	// certificates) to wait for it to stop and to serve again.
+	Config *connect.Config
+	// Timeout bounds the wait for etcd to stop and the wait for it to serve
+	// the restored data; 5 minutes by default.
+	Timeout time.Duration
+	// Now names the new directories; time.Now by default.
+	Now func() time.Time
+	// DryRun checks everything and prints the plan and the new manifest to
+	// Node.Out, changing nothing.
+	DryRun bool
+	// Node gives the log and output streams.
+	Node *Node
+}
+
+// RestorePlan is what a restore will do, as the preflight found it.
+type RestorePlan struct {
+	ManifestPath   string              `json:"manifestPath"`
+	ManifestBackup string              `json:"manifestBackup"`
+	OldDataDir     string              `json:"oldDataDir"`
+	DataDir        string              `json:"dataDir"`
+	Name           string              `json:"name"`
+	PeerURLs       []string            `json:"peerURLs"`
+	ClientURL      string              `json:"clientURL"`
+	Snapshot       snapshot.FileStatus `json:"snapshot"`
+	// Revision is the revision the member starts at after the restore.
+	Revision  int64  `json:"revision"`
+	NeedsEtcd string `json:"needsEtcd,omitempty"`
+	// Running says whether etcd answered on ClientURL before the restore.
+	Running  bool     `json:"running"`
+	Warnings []string `json:"warnings,omitempty"`
+
+	original []byte
+	manifest []byte
+	// token is the manifest's --initial-cluster-token, kept for the
+	// restored cluster.
+	token string
+}
+
+// RestoreOutcome is what a restore did.
+type RestoreOutcome struct {
+	RestorePlan
+	// ServedRevision is the revision the restored member reported once it
+	// served again.
+	ServedRevision int64         `json:"servedRevision"`
+	Took           time.Duration `json:"took"`
+}
+
+func (r *SnapshotRestore) logf(format string, args ...any) { r.Node.logf(format, args...) }
+
+func (r *SnapshotRestore) timeout() time.Duration {
+	if r.Timeout <= 0 {
+		return 5 * time.Minute
+	}
+	return r.Timeout
+}
+
+// Preflight checks the manifest and the snapshot and plans the restore,
+// changing nothing.
+func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
+	if r.Node == nil {
+		r.Node = NewNode()
+	}
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	stamp := now().UTC().Format("20060102T150405Z")
+	original, err := os.ReadFile(r.ManifestPath)
+	if err != nil {
+		return nil, fmt.Errorf("preflight: reading the etcd manifest: %w", err)
+	}
+	m, err := staticpod.Parse(r.ManifestPath, original)
+	if err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
+	p := &RestorePlan{ManifestPath: r.ManifestPath, original: original, Name: m.Flags["name"], PeerURLs: m.List("initial-advertise-peer-urls"), token: m.Flags["initial-cluster-token"]}
+	if p.Name == "" || len(p.PeerURLs) == 0 {
+		return nil, fmt.Errorf("preflight: %s: the etcd command lacks --name or --initial-advertise-peer-urls", r.ManifestPath)
+	}
+	if p.ClientURL, err = m.LocalClientURL(); err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
+	if p.OldDataDir, err = m.HostDataDir(); err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
+	p.DataDir = r.DataDir
+	if p.DataDir == "" {
+		p.DataDir = filepath.Clean(p.OldDataDir) + "-restore-" + stamp
+	}
+	if p.DataDir, err = filepath.Abs(p.DataDir); err != nil {
+		return nil, err
+	}
+	if p.DataDir == filepath.Clean(p.OldDataDir) {
+		return nil, fmt.Errorf("preflight: --data-dir %s is the current data directory: the restore goes into a new one, so the old data stays", p.DataDir)
+	}
+	if entries, err := os.ReadDir(p.DataDir); err == nil && len(entries) > 0 {
+		return nil, fmt.Errorf("preflight: the new data directory %s is not empty: choose another --data-dir", p.DataDir)
+	}
+	backupDir := r.BackupDir
+	if backupDir == "" {
+		backupDir = filepath.Join(filepath.Dir(filepath.Dir(r.ManifestPath)), "etcd-restore-"+stamp)
+	}
+	p.ManifestBackup = filepath.Join(backupDir, filepath.Base(r.ManifestPath))
+	if _, err := os.Stat(p.ManifestBackup); err == nil {
+		return nil, fmt.Errorf("preflight: %s already exists: an earlier restore keeps its manifest there; wait a second or choose another backup directory", p.ManifestBackup)
+	}
+
+	st, err := snapshot.Status(r.SnapshotPath, filepath.Dir(p.DataDir))
+	if err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
+	if st.HashCheck == snapshot.HashNoTrailer && !r.SkipHashCheck {
+		return nil, fmt.Errorf("preflight: %w", &snapshot.CorruptError{Path: r.SnapshotPath, Reason: "it has no sha256 trailer, so its integrity cannot be checked (is it truncated?); for member/snap/db copied out of a data directory pass --skip-hash-check"})
+	}
+	p.Snapshot = *st
+	p.Revision = st.Revision
+	if r.MarkCompacted {
+		p.Revision += int64(r.BumpRevision)
+	}
+	p.NeedsEtcd = snapshot.MinorVersion(st.StorageVersion)
+	p.Warnings = restoreWarnings(m, p)
+
+	// The new manifest: the data volume, its mount and --data-dir on the
+	// new directory, and this member alone in --initial-cluster.
+	if err := m.MoveDataDir(p.DataDir); err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
+	pairs := make([]string, 0, len(p.PeerURLs))
+	for _, u := range p.PeerURLs {
+		pairs = append(pairs, p.Name+"="+u)
+	}
+	m.SetFlag("initial-cluster", strings.Join(pairs, ","))
+	m.SetFlag("initial-cluster-state", "")
+	if p.manifest, err = m.Marshal(); err != nil {
+		return nil, err
+	}
+	if r.Config != nil {
+		_, err := r.Config.Probe(ctx, p.ClientURL)
+		p.Running = err == nil
+	}
+	r.logf("[preflight] %s runs member %s (%s), data in %s; etcd answering: %v", p.ManifestPath, p.Name, p.ClientURL, p.OldDataDir, p.Running)
+	r.logf("[preflight] snapshot %s: revision %d, sha256 trailer %s; the member will start at revision %d", p.Snapshot.Path, p.Snapshot.Revision, p.Snapshot.HashCheck, p.Revision)
+	for _, w := range p.Warnings {
+		r.logf("[preflight] warning: %s", w)
+	}
+	return p, nil
+}
+
+// restoreWarnings lists what the operator should know before the restore.
+func restoreWarnings(m *staticpod.EtcdManifest, p *RestorePlan) []string {
+	var out []string
+	var others []string
+	for _, pair := range m.List("initial-cluster") {
+		if n, _, _ := strings.Cut(pair, "="); n != p.Name {
+			others = append(others, n)
+		}
+	}
+	if len(others) > 0 {
+		out = append(out, fmt.Sprintf("the manifest lists other members (%s): the restored cluster has only %s; stop etcd on those nodes and add them back with 'kubectl etcd reset' then 'kubectl etcd join'", strings.Join(others, ", "), p.Name))
+	}
+	image := m.Pod.Spec.Containers[m.Container].Image
+	if _, tag, ok := strings.Cut(image[strings.LastIndex(image, "/")+1:], ":"); ok && p.NeedsEtcd != "" {
+		if have := snapshot.MinorVersion(strings.TrimPrefix(tag, "v")); have != "" && olderMinor(have, p.NeedsEtcd) {
+			out = append(out, fmt.Sprintf("the snapshot needs etcd %s or newer, the manifest runs image %s: etcd will refuse the data; change the image first", p.NeedsEtcd, image))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(m.Path), "kube-apiserver.yaml")); err == nil {
+		out = append(out, "kube-apiserver runs on this node: after the restore restart kube-apiserver, kube-controller-manager, kube-scheduler and the kubelets so none keeps state newer than the snapshot")
+	}
+	return out
+}
+
+// olderMinor compares "3.6" < "3.7".
+func olderMinor(a, b string) bool {
+	pa, pb := strings.SplitN(a, ".", 2), strings.SplitN(b, ".", 2)
+	for i := range 2 {
+		x, err1 := strconv.Atoi(pa[i])
+		y, err2 := strconv.Atoi(pb[i])
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		if x != y {
+			return x < y
+		}
+	}
+	return false
+}
+
+// Run restores: preflight, move the manifest aside so the kubelet stops
+// etcd, wait until etcd stopped answering, restore into the new data
+// directory, write the manifest pointing at it, wait until etcd serves.
+// When a step fails the original manifest is put back (the old data was
+// never touched) and the error says how things stand.
+func (r *SnapshotRestore) Run(ctx context.Context) (*RestoreOutcome, error) {
+	p, err := r.Preflight(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.RunPlan(ctx, p)
+}
+
+// RunPlan is Run with the plan of an earlier Preflight, so a command can
+// show it and ask before anything changes without checking the snapshot
+// twice.
+func (r *SnapshotRestore) RunPlan(ctx context.Context, p *RestorePlan) (*RestoreOutcome, error) {
+	start := time.Now()
+	if p == nil || p.manifest == nil {
+		return nil, errors.New("no restore plan: call Preflight first")
+	}
+	out := &RestoreOutcome{RestorePlan: *p}
+	if r.DryRun {
+		r.logf("[dry-run] would move %s to %s, wait until etcd stops, restore into %s, write the manifest below to %s, and wait until etcd serves", p.ManifestPath, p.ManifestBackup, p.DataDir, p.ManifestPath)
+		if r.Node.Out != nil {
+			fmt.Fprintf(r.Node.Out, "# [dry-run] would write %s\n%s", p.ManifestPath, p.manifest)
+		}
+		return out, nil
+	}
+	if r.Config == nil {
+		return nil, errors.New("no connection configuration to reach the local member")
+	}
+
+	// 1. Stop the static pod.
+	if err := os.MkdirAll(filepath.Dir(p.ManifestBackup), 0o700); err != nil {
+		return nil, fmt.Errorf("creating the manifest backup directory: %w", err)
+	}
+	if err := os.Rename(p.ManifestPath, p.ManifestBackup); err != nil {
+		return nil, fmt.Errorf("moving %s aside: %w (nothing was changed)", p.ManifestPath, err)
+	}
+	r.logf("[stop] Moved %s to %s; waiting for etcd to stop", p.ManifestPath, p.ManifestBackup)
+	rollback := func(cause error, state string) error {
+		if werr := staticpod.WriteFile(p.ManifestPath, p.original); werr != nil {
+			return fmt.Errorf("%w; putting the original manifest back failed too: %v: copy %s to %s by hand (the old data in %s is untouched)", cause, werr, p.ManifestBackup, p.ManifestPath, p.OldDataDir)
+		}
+		r.logf("[rollback] Put the original manifest back in %s: etcd starts again on the old data in %s", p.ManifestPath, p.OldDataDir)
+		return fmt.Errorf("%w; the original manifest is back in place, so etcd runs on the untouched old data in %s; %s", cause, p.OldDataDir, state)
+	}
+	node := &Node{DataDir: p.OldDataDir, Log: r.Node.Log}
+	if err := node.waitStopped(ctx, p.ClientURL, r.timeout()); err != nil {
+		return nil, rollback(err, "nothing was restored")
+	}
+	r.logf("[stop] etcd stopped answering on %s", p.ClientURL)
+
+	// 2. Restore into the new directory.
+	rs := r.Restorer
+	rs.DataDir, rs.Name, rs.PeerURLs, rs.InitialCluster = p.DataDir, p.Name, p.PeerURLs, ""
+	if token := p.token; token != "" {
+		rs.InitialClusterToken = token
+	}
+	r.logf("[restore] Restoring %s into %s", p.Snapshot.Path, p.DataDir)
+	res, err := rs.Restore()
+	if err != nil {
+		return nil, rollback(fmt.Errorf("restoring: %w", err), "no restored data directory was left")
+	}
+	r.logf("[restore] Restored revision %d, bumped to %d", res.Snapshot.Revision, res.Revision)
+
+	// 3. Point the manifest at it and let the kubelet start etcd.
+	if err := staticpod.WriteFile(p.ManifestPath, p.manifest); err != nil {
+		return nil, rollback(err, fmt.Sprintf("the restored data is kept in %s", p.DataDir))
+	}
+	r.logf("[start] Wrote %s with the data volume and --data-dir on %s; waiting for etcd to serve", p.ManifestPath, p.DataDir)
+	if err := node.waitServingWith(ctx, r.Config, p.ClientURL, r.timeout()); err != nil {
+		return nil, rollback(fmt.Errorf("waiting for etcd on the restored data: %w", err), fmt.Sprintf("the restored data is kept in %s for a look (the etcd container log says why it did not serve)", p.DataDir))
+	}
+	out.ServedRevision = servedRevision(ctx, r.Config, p.ClientURL)
+	out.Took = time.Since(start).Round(time.Millisecond)
+	r.logf("[done] Member %s serves the snapshot at revision %d; the original manifest is kept in %s and the old data in %s", p.Name, out.ServedRevision, p.ManifestBackup, p.OldDataDir)
+	return out, nil
+}
+
+// servedRevision is the revision the member at url reports; 0 when it does
+// not answer.
+func servedRevision(ctx context.Context, cfg *connect.Config, url string) int64 {
+	cli, err := cfg.ClientFor(url)
+	if err != nil {
+		return 0
+	}
+	defer cli.Close()
+	rctx, cancel := cfg.WithCommandTimeout(ctx)
+	defer cancel()
+	resp, err := cli.Status(rctx, url)
+	if err != nil {
+		return 0
+	}
+	return resp.Header.Revision
+}
+
+// NewManifest is the manifest the restore writes, for a dry run.
+func (p *RestorePlan) NewManifest() []byte { return bytes.Clone(p.manifest) }

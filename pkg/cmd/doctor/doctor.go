@@ -1,0 +1,105 @@
+// Package doctor holds `kubectl etcd doctor`: one report of what is wrong
+// with the cluster and what to run next.
+package doctor
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
+)
+
+// Options are the options of `kubectl etcd doctor`.
+type Options struct {
+	*cmdutil.Factory
+	Output    string
+	NoHeaders bool
+	// Now is the time certificates are checked against; tests pin it.
+	Now func() time.Time
+}
+
+// NewCmdDoctor returns the doctor command.
+func NewCmdDoctor(f *cmdutil.Factory) *cobra.Command {
+	o := &Options{Factory: f, Output: output.Table, Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the cluster for common problems and say what to do about each",
+		Long: `Check everything that commonly goes wrong with an etcd cluster and explain
+each finding in plain words, with the command to run next: members down or
+not serving quorum reads, quorum lost or one failure from lost, no leader,
+learners waiting for promotion, members whose raft index lags, alarms
+(NOSPACE, CORRUPT), databases over 80% of their quota, more than 200 MiB of
+free pages to defragment, mixed etcd versions, members whose keyspace
+hashes differ, this node's etcd manifest (--etcd-manifest, when present)
+whose --initial-cluster disagrees with the member list, plaintext client
+or peer URLs, and certificates expired or expiring within 30 days (each
+member's server certificate as it presents it, the client certificate in
+use, and the etcd PKI under --pki-dir when it is there).
+
+Exit status: 5 when any finding is an error, 0 with warnings only.`,
+		Example: `  # On a control-plane node
+  sudo kubectl etcd doctor
+
+  # For a script: every finding as JSON
+  kubectl etcd doctor -o json`,
+		Args: cmdutil.ValidateArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Validate(cmd); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table or json")
+	cmd.Flags().BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	return cmd
+}
+
+// Validate checks the options.
+func (o *Options) Validate(cmd *cobra.Command) error {
+	if err := output.Validate(o.Output, output.Table, output.JSON); err != nil {
+		return cmdutil.UsageErrorf(cmd, "%v", err)
+	}
+	return nil
+}
+
+// Run gathers, diagnoses and prints; an error finding exits 5.
+func (o *Options) Run(ctx context.Context) error {
+	cfg, cli, err := o.Client()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	report := doctor.Diagnose(doctor.Gather(ctx, cfg, cli, doctor.GatherOptions{
+		PKIDir: o.Connect.PKIDir, ManifestPath: o.Connect.EtcdManifest, Now: o.Now(),
+	}))
+	err = output.Write(o.Out, o.Output, report, func(bool) error {
+		return output.WriteTable(o.Out, doctor.Headers, report.Rows(), o.NoHeaders)
+	})
+	if err != nil {
+		return err
+	}
+	if report.Errors > 0 {
+		return cmdutil.Unhealthy("%s: see the findings above", counts(report))
+	}
+	if o.Output == output.Table {
+		fmt.Fprintln(o.ErrOut, counts(report))
+	}
+	return nil
+}
+
+func counts(r *doctor.Report) string {
+	return fmt.Sprintf("%d %s, %d %s", r.Errors, plural(r.Errors, "error"), r.Warnings, plural(r.Warnings, "warning"))
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return s
+	}
+	return s + "s"
+}

@@ -1,0 +1,117 @@
+package doctor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd"
+	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
+)
+
+func run(t *testing.T, args ...string) (stdout, stderr string, code int, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := cmd.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	root.SetArgs(args)
+	err = root.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), cmdutil.ExitCode(err), err
+}
+
+func doctorJSON(t *testing.T, c *etcdtest.Embedded) (*doctor.Report, int, error) {
+	t.Helper()
+	out, _, code, err := run(t, append(c.ConnectArgs(), "doctor", "-o", "json", "--pki-dir", t.TempDir())...)
+	r := &doctor.Report{}
+	if jerr := json.Unmarshal([]byte(out), r); jerr != nil {
+		t.Fatalf("doctor -o json: %v\n%s", jerr, out)
+	}
+	return r, code, err
+}
+
+func find(r *doctor.Report, sev doctor.Severity, check string) *doctor.Finding {
+	for i := range r.Findings {
+		if r.Findings[i].Severity == sev && r.Findings[i].Check == check {
+			return &r.Findings[i]
+		}
+	}
+	return nil
+}
+
+func TestDoctorHealthyThenMemberStopped(t *testing.T) {
+	c := etcdtest.StartEmbedded(t)
+
+	t.Log("a healthy cluster: no error, exit 0, the checks that passed are listed")
+	r, code, err := doctorJSON(t, c)
+	if code != 0 || r.Errors != 0 {
+		t.Fatalf("healthy cluster: exit %d, %v, report %+v", code, err, r)
+	}
+	for _, check := range []string{"reachable", "quorum", "leader", "raft", "alarms", "quota", "fragmentation", "versions", "consistency", "certificates"} {
+		if find(r, doctor.OK, check) == nil {
+			t.Errorf("no OK finding for %s: %+v", check, r.Findings)
+		}
+	}
+	out, _, code, _ := run(t, append(c.ConnectArgs(), "doctor")...)
+	if code != 0 || !strings.Contains(out, "SEVERITY") || !strings.Contains(out, "NEXT STEP") {
+		t.Errorf("table: exit %d\n%s", code, out)
+	}
+
+	t.Log("a member stopped: an error naming it, exit 5")
+	name := c.State.Members[2].Name
+	c.Stop(2)
+	r, code, err = doctorJSON(t, c)
+	if code != cmdutil.ExitUnhealthy || err == nil {
+		t.Errorf("stopped member: exit %d, %v; want 5", code, err)
+	}
+	f := find(r, doctor.Error, "reachable")
+	if f == nil || f.Member != name || !strings.Contains(f.Message, name) || !strings.Contains(f.Fix, "member remove "+name) {
+		t.Errorf("no error naming %s: %+v", name, r.Findings)
+	}
+	out, errOut, _, _ := run(t, append(c.ConnectArgs(), "doctor")...)
+	t.Logf("doctor with a member stopped:\n%s%s", out, errOut)
+	if q := find(r, doctor.Warning, "quorum"); q == nil || !strings.Contains(q.Message, "one more failure loses quorum") {
+		t.Errorf("no quorum warning: %+v", r.Findings)
+	}
+
+	t.Log("a second member stopped: quorum lost, the member list cannot be read, exit 5")
+	c.Stop(1)
+	r, code, _ = doctorJSON(t, c)
+	if code != cmdutil.ExitUnhealthy || find(r, doctor.Error, "members") == nil {
+		t.Errorf("two members stopped: exit %d, %+v", code, r.Findings)
+	}
+}
+
+func TestDoctorQuotaNearFull(t *testing.T) {
+	c := etcdtest.StartEmbedded(t, etcdtest.WithClusterSize(1), etcdtest.WithQuotaBackendBytes(4<<20))
+	cli := c.Client()
+	ctx := context.Background()
+	value := strings.Repeat("x", 64<<10)
+	for i := 0; ; i++ {
+		st, err := cli.Status(ctx, c.Config().Endpoints[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if float64(st.DbSize)/float64(st.DbSizeQuota) > 0.82 {
+			break
+		}
+		if i > 200 {
+			t.Fatalf("database %d of %d after %d puts", st.DbSize, st.DbSizeQuota, i)
+		}
+		if _, err := cli.Put(ctx, "/fill/"+strings.Repeat("k", i%7)+string(rune('a'+i%26))+string(rune('a'+i/26)), value); err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	r, code, err := doctorJSON(t, c)
+	if code != 0 || r.Errors != 0 {
+		t.Errorf("near quota: exit %d, %v; want 0 with warnings: %+v", code, err, r.Findings)
+	}
+	f := find(r, doctor.Warning, "quota")
+	if f == nil || !strings.Contains(f.Message, "of its quota") || !strings.Contains(f.Fix, "kubectl etcd") {
+		t.Errorf("no quota warning: %+v", r.Findings)
+	}
+}

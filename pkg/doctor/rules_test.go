@@ -1,0 +1,224 @@
+package doctor
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+)
+
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// member is a healthy voter of a three-member cluster; edit picks it apart.
+func member(name string, edit func(*status.MemberStatus)) status.MemberStatus {
+	s := status.MemberStatus{
+		Member:  status.Member{Name: name, ID: "id-" + name, Started: true, Endpoint: "https://" + name + ":2379"},
+		Version: "3.6.16", DBSize: 20 << 20, DBSizeInUse: 18 << 20, DBQuota: 2 << 30,
+		RaftTerm: 3, RaftIndex: 5000, RaftAppliedIndex: 5000,
+	}
+	if edit != nil {
+		edit(&s)
+	}
+	return s
+}
+
+func healthy() *Facts {
+	return &Facts{Now: now, Members: []status.MemberStatus{
+		member("a", func(s *status.MemberStatus) { s.Leader = true }),
+		member("b", nil),
+		member("c", nil),
+	}}
+}
+
+func down(s *status.MemberStatus) {
+	*s = status.MemberStatus{Member: s.Member, Errors: []string{"connection refused: etcd is not running there"}}
+}
+
+func TestDiagnose(t *testing.T) {
+	type want struct {
+		severity Severity
+		check    string
+		member   string
+		message  string
+		fix      string
+	}
+	tests := []struct {
+		name   string
+		facts  func() *Facts
+		errors int
+		warns  int
+		want   []want
+	}{
+		{"healthy", healthy, 0, 0, []want{
+			{OK, "leader", "a", "a leads (raft term 3)", ""},
+			{OK, "quorum", "", "3 of 3 voters healthy", ""},
+			{OK, "versions", "", "every member runs etcd 3.6.16", ""},
+		}},
+		{"member list unreadable", func() *Facts { return &Facts{Now: now, ListError: "no quorum"} }, 1, 0, []want{
+			{Error, "members", "", "cannot read the member list: no quorum", "snapshot restore"},
+		}},
+		{"one member down", func() *Facts {
+			f := healthy()
+			down(&f.Members[2])
+			return f
+		}, 1, 1, []want{
+			{Error, "reachable", "c", "c (https://c:2379) does not answer: connection refused", "member remove c"},
+			{Warning, "quorum", "", "2 of 3 voters healthy: one more failure loses quorum (down: c)", ""},
+		}},
+		{"quorum lost and no leader", func() *Facts {
+			f := healthy()
+			down(&f.Members[0])
+			down(&f.Members[1])
+			f.Members[2].Errors = []string{"no leader"}
+			return f
+		}, 5, 0, []want{
+			{Error, "quorum", "", "quorum lost: 0 of 3 voters healthy, 2 needed", ""},
+			{Error, "leader", "", "no reachable member is the leader", ""},
+			{Error, "health", "c", "member c reports: no leader", ""},
+		}},
+		{"answers but no quorum read", func() *Facts {
+			f := healthy()
+			f.Health = []status.Health{{ID: "id-b", Name: "b", Error: "no quorum read within 5s"}}
+			return f
+		}, 1, 1, []want{{Error, "health", "b", "does not serve a quorum read", ""}}},
+		{"learner added, not started", func() *Facts {
+			f := healthy()
+			f.Members = append(f.Members, status.MemberStatus{Member: status.Member{ID: "id-d", Learner: true}, Errors: []string{"not started"}})
+			return f
+		}, 0, 1, []want{{Warning, "learners", "id-d", "added but has not started", "member remove id-d"}}},
+		{"learner behind and learner in sync", func() *Facts {
+			f := healthy()
+			f.Members = append(f.Members,
+				member("d", func(s *status.MemberStatus) { s.Learner = true; s.RaftIndex, s.RaftAppliedIndex = 100, 100 }),
+				member("e", func(s *status.MemberStatus) { s.Learner = true }))
+			return f
+		}, 0, 2, []want{
+			{Warning, "learners", "d", "catching up: 4900 raft entries behind", "member promote d"},
+			{Warning, "learners", "e", "caught up but is not promoted", "kubectl etcd member promote e"},
+		}},
+		{"raft lag and apply lag", func() *Facts {
+			f := healthy()
+			f.Members[1].RaftIndex, f.Members[1].RaftAppliedIndex = 3000, 3000
+			f.Members[2].RaftAppliedIndex = 3500
+			return f
+		}, 0, 2, []want{
+			{Warning, "raft", "b", "b is 2000 raft entries behind a", ""},
+			{Warning, "raft", "c", "1500 committed entries not yet applied", ""},
+		}},
+		{"alarms", func() *Facts {
+			f := healthy()
+			f.Alarms = []maintenance.Alarm{{Member: "a", Alarm: "NOSPACE"}, {Member: "b", Alarm: "CORRUPT"}}
+			f.Members[0].Errors = []string{"alarm: NOSPACE"}
+			return f
+		}, 2, 0, []want{
+			{Error, "alarms", "a", "NOSPACE alarm on a", "kubectl etcd alarm recover"},
+			{Error, "alarms", "b", "CORRUPT alarm on b", "kubectl etcd check consistency"},
+			{OK, "quorum", "", "3 of 3 voters healthy", ""},
+		}},
+		{"near quota, defrag helps", func() *Facts {
+			f := healthy()
+			f.Members[0].DBSize, f.Members[0].DBSizeInUse, f.Members[0].DBQuota = 900, 100, 1000
+			return f
+		}, 0, 1, []want{{Warning, "quota", "a", "90% of its quota", "kubectl etcd defrag"}}},
+		{"near quota, in use", func() *Facts {
+			f := healthy()
+			f.Members[0].DBSize, f.Members[0].DBSizeInUse, f.Members[0].DBQuota = 900, 850, 1000
+			return f
+		}, 0, 1, []want{{Warning, "quota", "a", "90% of its quota", "kubectl etcd compact"}}},
+		{"fragmented", func() *Facts {
+			f := healthy()
+			f.Members[1].DBSize, f.Members[1].DBSizeInUse = 500<<20, 100<<20
+			return f
+		}, 0, 1, []want{{Warning, "fragmentation", "b", "b holds 419.4 MB of free pages", "kubectl etcd defrag"}}},
+		{"mixed versions", func() *Facts {
+			f := healthy()
+			f.Members[2].Version = "3.7.3"
+			return f
+		}, 0, 1, []want{{Warning, "versions", "", "3.6.16 on a, b; 3.7.3 on c", ""}}},
+		{"certificates", func() *Facts {
+			f := healthy()
+			f.Certs = []Cert{
+				{Source: "server certificate of https://a:2379", Name: "etcd-server", Member: "a", Subject: "CN=a", NotAfter: now.Add(-time.Hour)},
+				{Source: "/pki/etcd/peer.crt", Name: "etcd-peer", Subject: "CN=b", NotAfter: now.Add(10 * 24 * time.Hour)},
+				{Source: "/pki/etcd/ca.crt", Name: "etcd-ca", Subject: "CN=etcd-ca", NotAfter: now.Add(3650 * 24 * time.Hour)},
+			}
+			return f
+		}, 1, 1, []want{
+			{Error, "certificates", "a", "server certificate of https://a:2379 (CN=a) expired on 2026-11-25", "on a's node: kubectl etcd certs renew etcd-server --restart"},
+			{Warning, "certificates", "", "expires in 10 days", "kubectl etcd certs renew etcd-peer --restart"},
+		}},
+		{"hash mismatch", func() *Facts {
+			f := healthy()
+			f.Consistency = &maintenance.Consistency{Revision: 42, Differences: "a, b: hash 1a; c: hash 2b"}
+			return f
+		}, 1, 0, []want{{Error, "consistency", "", "different data at revision 42: a, b: hash 1a; c: hash 2b", "kubectl etcd check consistency"}}},
+		{"hashes agree", func() *Facts {
+			f := healthy()
+			f.Consistency = &maintenance.Consistency{Revision: 42, Consistent: true}
+			return f
+		}, 0, 0, []want{{OK, "consistency", "", "same hash at revision 42", ""}}},
+		{"manifest disagrees with the member list", func() *Facts {
+			f := healthy()
+			for i := range f.Members {
+				f.Members[i].PeerURLs = []string{"https://" + f.Members[i].Name + ":2380"}
+			}
+			f.Manifest = &Manifest{Path: "etcd.yaml", InitialCluster: []string{"a=https://a:2380", "old=https://old:2380"}}
+			return f
+		}, 0, 1, []want{{Warning, "manifest", "", "lists old=https://old:2380, not in the member list and lacks b, c", "correct --initial-cluster"}}},
+		{"manifest agrees", func() *Facts {
+			f := healthy()
+			f.Members = f.Members[:1]
+			f.Members[0].PeerURLs = []string{"https://a:2380"}
+			f.Manifest = &Manifest{Path: "etcd.yaml", InitialCluster: []string{"a=https://a:2380"}}
+			return f
+		}, 0, 0, []want{{OK, "manifest", "", "agrees with the member list", ""}}},
+		{"plaintext", func() *Facts {
+			f := healthy()
+			f.Endpoints = []string{"http://a:2379"}
+			f.Members[1].PeerURLs = []string{"http://b:2380"}
+			f.Manifest = &Manifest{Path: "etcd.yaml", ListenClientURLs: []string{"https://127.0.0.1:2379", "http://10.0.0.1:2379"}}
+			return f
+		}, 0, 1, []want{{Warning, "plaintext", "", "without TLS on http://10.0.0.1:2379, http://a:2379, http://b:2380", "https"}}},
+		{"certificates all valid", func() *Facts {
+			f := healthy()
+			f.Certs = []Cert{{Source: "x", NotAfter: now.Add(100 * 24 * time.Hour)}}
+			return f
+		}, 0, 0, []want{{OK, "certificates", "", "1 certificates seen, the first expires in 100 days", ""}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Diagnose(tt.facts())
+			dump := func() string {
+				var b strings.Builder
+				for _, row := range r.Rows() {
+					b.WriteString(strings.Join(row, " | ") + "\n")
+				}
+				return b.String()
+			}
+			if r.Errors != tt.errors || r.Warnings != tt.warns {
+				t.Errorf("%d errors, %d warnings; want %d, %d:\n%s", r.Errors, r.Warnings, tt.errors, tt.warns, dump())
+			}
+			for _, w := range tt.want {
+				found := false
+				for _, f := range r.Findings {
+					if f.Severity == w.severity && f.Check == w.check && f.Member == w.member &&
+						strings.Contains(f.Message, w.message) && strings.Contains(f.Fix, w.fix) {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("no %s %s finding on %q with %q and fix %q:\n%s", w.severity, w.check, w.member, w.message, w.fix, dump())
+				}
+			}
+			for i := 1; i < len(r.Findings); i++ {
+				if rank(r.Findings[i].Severity) < rank(r.Findings[i-1].Severity) {
+					t.Errorf("findings not worst first:\n%s", dump())
+				}
+			}
+		})
+	}
+}
+
+func rank(s Severity) int { return map[Severity]int{Error: 0, Warning: 1, OK: 2}[s] }
