@@ -48,8 +48,8 @@ func endpointsArgs(c *etcdtest.Process, idx ...int) []string {
 	return []string{"--endpoints=" + strings.Join(eps, ","), "--cacert=" + c.State.CACert, "--cert=" + c.State.ClientCert, "--key=" + c.State.ClientKey}
 }
 
-// put writes n keys, so a new member has something to catch up on.
-func put(t *testing.T, c *etcdtest.Process, prefix string, n int) {
+// putKeys writes n keys, so a new member has something to catch up on.
+func putKeys(t *testing.T, c *etcdtest.Process, prefix string, n int) {
 	t.Helper()
 	cli := c.Client()
 	for i := range n {
@@ -71,7 +71,7 @@ func TestMemberAddPromoteRemoveAgainstRealEtcd(t *testing.T) {
 func testMemberAddPromoteRemove(t *testing.T, version string) {
 	c := etcdtest.StartProcesses(t, version)
 	conn := endpointsArgs(c, 0, 1, 2)
-	put(t, c, "before", 200)
+	putKeys(t, c, "before", 200)
 
 	t.Log("Add member-4 as a learner on 127.0.0.4")
 	i4 := c.NewMember("member-4")
@@ -167,7 +167,7 @@ func TestMemberKilledMidPromotionAgainstRealEtcd(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	c.Pause(i4)
-	put(t, c, "behind", 300)
+	putKeys(t, c, "behind", 300)
 
 	t.Log("Promote it, and kill member-4 while promote waits for it")
 	done := make(chan result)
