@@ -9,7 +9,7 @@ what="${1:-all}"
 if [[ "$what" == all || "$what" == unit ]]; then
   hack/lint.sh
   echo "== unit and integration tests (in-process etcd)"
-  go test -count=1 -timeout 15m ./cmd/... ./pkg/... ./internal/...
+  go test -count=1 -timeout 15m ./cmd/... ./pkg/... ./internal/... ./manifests/...
 fi
 if [[ "$what" == all || "$what" == e2e ]]; then
   echo "== reference binaries"
