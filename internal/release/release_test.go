@@ -71,6 +71,15 @@ func TestReleaseArchiveAndManifest(t *testing.T) {
 	}
 }
 
+// TestCommittedManifestIsValid checks the manifest this repository serves
+// as a custom krew index by krew's rules (the archives are not here, so not
+// their sums).
+func TestCommittedManifestIsValid(t *testing.T) {
+	if err := Validate(filepath.Join(repoRoot(), "plugins", "etcd.yaml"), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestValidateCatchesKrewRuleBreaks(t *testing.T) {
 	good := `apiVersion: krew.googlecontainertools.github.com/v1alpha2
 kind: Plugin
