@@ -127,23 +127,8 @@ func prepare(path, tmpDir string, lazy bool) (raw string, st *FileStatus, cleanu
 // inspect reads the database at raw into st. path names the file for
 // errors.
 func inspect(raw, path string, st *FileStatus) (err error) {
-	f, err := os.Open(raw)
-	if err != nil {
+	if err := checkFileSize(raw, path, func(int64) bool { return st.HashCheck == HashOK }); err != nil {
 		return err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
-	}
-	size := fi.Size()
-	if st.HashCheck == HashOK {
-		size -= sha256.Size
-	}
-	err = checkBoltSize(f, size)
-	f.Close()
-	if err != nil {
-		return &CorruptError{Path: path, Reason: err.Error()}
 	}
 	// A damaged page can make the bbolt reader panic; it is still just a
 	// corrupt file.
@@ -164,28 +149,39 @@ func inspect(raw, path string, st *FileStatus) (err error) {
 	return nil
 }
 
+// checkFileSize checks that the file at raw is as long as its database
+// header says, less the sha256 trailer when trailer reports one for the
+// file's size; a short or padded file is corrupt.
+func checkFileSize(raw, path string, trailer func(size int64) bool) error {
+	f, err := os.Open(raw)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	if trailer(size) {
+		size -= sha256.Size
+	}
+	if err := checkBoltSize(f, size); err != nil {
+		return &CorruptError{Path: path, Reason: err.Error()}
+	}
+	return nil
+}
+
 // peek reads only the revision and storage version of the database at raw
 // into st: no structure check, no key count. Restore uses it after the
 // sha256 trailer has vouched for the bytes, so it costs no extra pass over
 // a large file.
 func peek(raw, path string, st *FileStatus) (err error) {
-	f, err := os.Open(raw)
-	if err != nil {
+	trailer := func(size int64) bool {
+		return st.HashCheck == HashOK || (st.HashCheck == "" && hasTrailer(size))
+	}
+	if err := checkFileSize(raw, path, trailer); err != nil {
 		return err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
-	}
-	size := fi.Size()
-	if st.HashCheck == HashOK || (st.HashCheck == "" && hasTrailer(size)) {
-		size -= sha256.Size
-	}
-	err = checkBoltSize(f, size)
-	f.Close()
-	if err != nil {
-		return &CorruptError{Path: path, Reason: err.Error()}
 	}
 	defer func() {
 		if r := recover(); r != nil {
