@@ -79,6 +79,11 @@ func (n *Node) waitServingWith(ctx context.Context, cfg *connect.Config, url str
 		}
 		last = err
 		if time.Now().After(deadline) {
+			// The probe names a hung or refusing member, where the
+			// client only says its deadline passed.
+			if _, perr := cfg.Probe(ctx, url); perr != nil {
+				last = perr
+			}
 			return fmt.Errorf("etcd at %s did not serve within %s after the restart: %w", url, timeout, last)
 		}
 		select {
