@@ -85,7 +85,9 @@ print as text.
 
 Values that do not decode (encrypted without the config, corrupt) and kinds
 this build does not know do not stop a listing: each gets a warning on
-stderr, and the command exits 1 at the end if any value failed.`,
+stderr, and the command exits 1 at the end if any value failed.
+
+` + storage.RawFraming,
 		Example: `  # Pods of every namespace, as a table of keys, sizes and revisions
   kubectl etcd get pods -A
 
@@ -99,7 +101,17 @@ stderr, and the command exits 1 at the end if any value failed.`,
   kubectl etcd get secrets -A -o yaml --snapshot backup.db --encryption-provider-config /etc/kubernetes/enc.yaml
 
   # A plain key, as etcdctl prints it
-  kubectl etcd get /config/db_url`,
+  kubectl etcd get /config/db_url
+
+  # The stored bytes of one object, to decode elsewhere
+  kubectl etcd get deployments web -n prod -o raw > web.bin
+
+  # The stored bytes of every key under a prefix, framed, read in Python
+  kubectl etcd get /registry/secrets/ --prefix -o raw | python3 -c '
+  import sys; f = sys.stdin.buffer
+  while h := f.readline():
+      k, v = map(int, h.split()); key, value = f.read(k), f.read(v); f.read(1)
+      print(key.decode(), len(value))'`,
 		Args: cmdutil.ValidateArgs(cobra.RangeArgs(1, 2)),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if len(args) > 0 || strings.Contains(toComplete, "/") {
