@@ -114,9 +114,36 @@ func TestGetAgainstEmbeddedCluster(t *testing.T) {
 	if len(lines) != 4 || !strings.HasPrefix(lines[0], "RESOURCE") || !strings.Contains(lines[3], "b") || !strings.Contains(lines[1], strconv.FormatInt(revA2, 10)) {
 		t.Errorf("get configmaps -A:\n%s", out)
 	}
-	out, errOut := get("cm")
+	noKubeconfig := filepath.Join(t.TempDir(), "no-kubeconfig")
+	out, errOut := get("cm", "--kubeconfig", noKubeconfig)
 	if strings.TrimSpace(out) != "" || !strings.Contains(errOut, "No resources found") {
 		t.Errorf("get cm in namespace default: %q %q", out, errOut)
+	}
+
+	t.Log("without -n, the kubeconfig context's namespace, as kubectl; -n wins")
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {}}]
+contexts:
+- {name: in-b, context: {cluster: c, user: u, namespace: b}}
+- {name: in-a, context: {cluster: c, user: u, namespace: a}}
+current-context: in-b
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--kubeconfig", kubeconfig}, "configmap/three"},
+		{[]string{"--kubeconfig", kubeconfig, "--context", "in-a"}, "configmap/one\nconfigmap/two"},
+		{[]string{"--kubeconfig", kubeconfig, "-n", "a"}, "configmap/one\nconfigmap/two"},
+	} {
+		if out, _ := get(append([]string{"cm", "-o", "name"}, tt.args...)...); strings.TrimSpace(out) != tt.want {
+			t.Errorf("get cm %s: %q, want %q", strings.Join(tt.args, " "), out, tt.want)
+		}
 	}
 
 	t.Log("-o yaml prints a kubectl List with resourceVersion from the mod revision")

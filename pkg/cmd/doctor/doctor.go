@@ -71,8 +71,7 @@ Exit status: 5 when any finding is an error, 0 with warnings only.`,
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table or json")
-	cmd.Flags().BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
 	cmd.Flags().DurationVar(&o.SampleWindow, "sample-window", o.SampleWindow, "how long to watch the members' metrics for leader changes and disk latency (0: read them once)")
 	cmd.Flags().DurationVar(&o.WALFsyncP99, "wal-fsync-threshold", o.WALFsyncP99, "p99 WAL fsync duration above which a member's disk is reported slow")
 	cmd.Flags().DurationVar(&o.BackendCommitP99, "backend-commit-threshold", o.BackendCommitP99, "p99 backend commit duration above which a member's disk is reported slow")
@@ -81,8 +80,8 @@ Exit status: 5 when any finding is an error, 0 with warnings only.`,
 
 // Validate checks the options.
 func (o *Options) Validate(cmd *cobra.Command) error {
-	if err := output.Validate(o.Output, output.Table, output.JSON); err != nil {
-		return cmdutil.UsageErrorf(cmd, "%v", err)
+	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+		return err
 	}
 	if o.SampleWindow < 0 {
 		return cmdutil.UsageErrorf(cmd, "--sample-window must not be negative, got %s", o.SampleWindow)

@@ -90,6 +90,16 @@ func (rn *restoreNode) value(t *testing.T) string {
 	return lines[len(lines)-1]
 }
 
+// wantServing waits until the node's member serves again and checks that
+// /k holds want (the snapshot's or the old data's value).
+func (rn *restoreNode) wantServing(t *testing.T, want, when string) {
+	t.Helper()
+	rn.waitHealthy(t)
+	if got := rn.value(t); got != want {
+		t.Errorf("/k = %q %s, want %q", got, when, want)
+	}
+}
+
 // TestRestoreManifestCommand runs `snapshot restore --manifest` on a test
 // node whose static pod the kubelet stand-in runs with the real etcd.
 func TestRestoreManifestCommand(t *testing.T) {
@@ -211,10 +221,7 @@ func TestRestoreManifestFaults(t *testing.T) {
 		if rn.kubelet.Starts() < before+2 {
 			t.Errorf("etcd started %d times since the restore began; the kill should have made the kubelet start it again", rn.kubelet.Starts()-before)
 		}
-		rn.waitHealthy(t)
-		if got := rn.value(t); got != "in-snapshot" {
-			t.Errorf("/k = %q after the restore, want the snapshot's value", got)
-		}
+		rn.wantServing(t, "in-snapshot", "after the restore")
 	})
 
 	t.Run("restored member hangs", func(t *testing.T) {
@@ -246,10 +253,7 @@ func TestRestoreManifestFaults(t *testing.T) {
 		if now, _ := os.ReadFile(rn.ManifestPath()); string(now) != string(original) {
 			t.Error("the original manifest was not put back")
 		}
-		rn.waitHealthy(t)
-		if got := rn.value(t); got != "after-snapshot" {
-			t.Errorf("/k = %q after the rollback, want the old data", got)
-		}
+		rn.wantServing(t, "after-snapshot", "after the rollback")
 	})
 
 	t.Run("interrupted (Ctrl-C) while etcd stops", func(t *testing.T) {
@@ -269,10 +273,7 @@ func TestRestoreManifestFaults(t *testing.T) {
 		if code == 0 || err == nil || !strings.Contains(err.Error(), "the original manifest is back in place") {
 			t.Fatalf("interrupted restore: exit %d, %v; want a rollback", code, err)
 		}
-		rn.waitHealthy(t)
-		if got := rn.value(t); got != "after-snapshot" {
-			t.Errorf("/k = %q after the interrupted restore, want the old data", got)
-		}
+		rn.wantServing(t, "after-snapshot", "after the interrupted restore")
 	})
 
 	t.Run("killed after moving the manifest away", func(t *testing.T) {
@@ -293,9 +294,6 @@ func TestRestoreManifestFaults(t *testing.T) {
 		if err := os.Rename(backup, rn.ManifestPath()); err != nil {
 			t.Fatal(err)
 		}
-		rn.waitHealthy(t)
-		if got := rn.value(t); got != "after-snapshot" {
-			t.Errorf("/k = %q, want the old data", got)
-		}
+		rn.wantServing(t, "after-snapshot", "with the manifest put back")
 	})
 }

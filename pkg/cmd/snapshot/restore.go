@@ -121,8 +121,8 @@ func (o *RestoreOptions) Validate(cmd *cobra.Command) error {
 			return cmdutil.UsageErrorf(cmd, "--%s is for a restore through the static pod manifest: add --manifest", f)
 		}
 	}
-	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
-		return cmdutil.UsageErrorf(cmd, "%v", err)
+	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+		return err
 	}
 	if o.NoBumpRevision {
 		if cmd.Flags().Changed("bump-revision") || (cmd.Flags().Changed("mark-compacted") && o.MarkCompacted) {
@@ -187,8 +187,8 @@ func (o *RestoreOptions) ValidateManifest(cmd *cobra.Command) error {
 	if o.Manifest == manifestFromGlobal {
 		o.Manifest = o.Connect.EtcdManifest
 	}
-	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
-		return cmdutil.UsageErrorf(cmd, "%v", err)
+	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+		return err
 	}
 	for _, f := range []string{"name", "initial-advertise-peer-urls", "initial-cluster"} {
 		if cmd.Flags().Changed(f) {
