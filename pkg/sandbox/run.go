@@ -153,53 +153,21 @@ func waitHealthy(ctx context.Context, s *State, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	cli, err := cfg.Client()
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		health, err := status.CheckHealth(ctx, cfg, cli)
-		if err == nil && allHealthy(health) {
-			return nil
-		}
-		last = describe(health, err)
+	gaveUp := false
+	exited := func() error {
 		if exited := exitedMembers(s); len(exited) > 0 {
+			gaveUp = true
 			return fmt.Errorf("sandbox members exited: %s\n%s", strings.Join(exited, ", "), logTails(s))
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("sandbox not healthy after %s: %s\n%s", timeout, last, logTails(s))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+		return nil
 	}
-}
-
-func allHealthy(hs []status.Health) bool {
-	for _, h := range hs {
-		if !h.Healthy {
-			return false
+	if err := status.WaitServing(ctx, cfg, cfg.Endpoints, timeout, exited); err != nil {
+		if gaveUp || ctx.Err() != nil {
+			return err
 		}
+		return fmt.Errorf("sandbox %w\n%s", err, logTails(s))
 	}
-	return len(hs) > 0
-}
-
-func describe(hs []status.Health, err error) string {
-	if err != nil {
-		return err.Error()
-	}
-	var parts []string
-	for _, h := range hs {
-		if !h.Healthy {
-			parts = append(parts, h.Name+": "+h.Error)
-		}
-	}
-	return strings.Join(parts, "; ")
+	return nil
 }
 
 func exitedMembers(s *State) []string {
