@@ -277,6 +277,10 @@ func (c *EncryptionConfig) Decrypt(key string, value []byte) ([]byte, string, er
 	if c == nil {
 		return nil, how, fmt.Errorf("value is encrypted with %s key %q: pass the apiserver's --encryption-provider-config file", provider, name)
 	}
+	if provider == "aescbc" && len(body) <= aes.BlockSize {
+		// The apiserver's CBC transformer indexes past an empty payload.
+		return nil, how, errors.New("aescbc data is empty after the IV")
+	}
 	var lastErr error
 	for _, r := range c.Resources {
 		for _, p := range r.Providers {

@@ -200,6 +200,12 @@ resources:
 	}
 }
 
+func TestEmptyAESCBCValueIsAnError(t *testing.T) {
+	cfg := ourConfig(t, "kind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc: {keys: [{name: k, secret: "+randomKey(t, 32)+"}]}\n")
+	_, err := (&Decoder{Encryption: cfg}).Decode("/registry/secrets/a/b", []byte("k8s:enc:aescbc:v1:k:0123456789abcdef"), 1)
+	checkError(t, err, "/registry/secrets/a/b", "aescbc data is empty after the IV")
+}
+
 func TestKMSErrorsNameWhatIsMissing(t *testing.T) {
 	dir := t.TempDir()
 	plugin := kmstest.Start(t, filepath.Join(dir, "kms.sock"), kmstest.NewKey(t, "key-1"))
