@@ -111,6 +111,7 @@ resources:
 	kms.Kill()
 	r = plugin(t, nil, append(conn, "get", "secrets", "db", "-n", "prod", "-o", "yaml", "--encryption-provider-config", encConfig)...)
 	oneErrorLine(t, r, key+`: KMS v2 provider "test-kms": no KMS plugin listens at `+kms.Endpoint)
+	t.Logf("stderr: %s", r.stderr)
 }
 
 // sameObject compares two YAML documents of one object.
