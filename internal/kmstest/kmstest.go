@@ -38,22 +38,38 @@ var (
 )
 
 // Binary builds kms-test-plugin once per test process (go build's cache
-// makes it quick) and returns its path.
+// makes it quick) into the user's cache directory, beside the reference
+// binaries, and returns its path. Building to a temporary name and renaming
+// lets test processes of several packages build at once.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
-		dir, err := os.MkdirTemp("", "kms-test-plugin")
+		cache, err := os.UserCacheDir()
 		if err != nil {
 			buildErr = err
 			return
 		}
-		binary = filepath.Join(dir, "kms-test-plugin")
-		cmd := exec.Command("go", "build", "-o", binary, "./kms-test-plugin")
+		dir := filepath.Join(cache, "kubectl-etcd")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			buildErr = err
+			return
+		}
+		tmp, err := os.CreateTemp(dir, ".kms-test-plugin-*")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		tmp.Close()
+		defer os.Remove(tmp.Name())
+		cmd := exec.Command("go", "build", "-o", tmp.Name(), "./kms-test-plugin")
 		cmd.Dir = filepath.Dir(file)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("building kms-test-plugin: %v\n%s", err, out)
+			return
 		}
+		binary = filepath.Join(dir, "kms-test-plugin")
+		buildErr = os.Rename(tmp.Name(), binary)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
