@@ -26,7 +26,7 @@ type StorageFlags struct {
 
 // AddFlags registers the storage flags.
 func (s *StorageFlags) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&s.EncryptionConfig, "encryption-provider-config", s.EncryptionConfig, "the apiserver's EncryptionConfiguration file, to decrypt (and encrypt) values encrypted at rest")
+	fs.StringVar(&s.EncryptionConfig, "encryption-provider-config", s.EncryptionConfig, "the apiserver's EncryptionConfiguration file, to decrypt (and encrypt) values encrypted at rest: aescbc, aesgcm, secretbox, and kms through the KMS plugin's socket named in the file")
 	fs.StringVar(&s.StoragePrefix, "storage-prefix", storage.DefaultPrefix, "the apiserver's --etcd-prefix: where Kubernetes objects are stored")
 }
 
@@ -114,6 +114,11 @@ under minions). Without -n or -A a namespaced resource is read in the
 namespace of the kubeconfig context, else "default", as kubectl does. Keys
 that are not Kubernetes objects print as text.
 
+Values encrypted at rest decrypt with --encryption-provider-config, the
+apiserver's EncryptionConfiguration: aescbc, aesgcm and secretbox with its
+keys, kms by asking the KMS plugin on the unix socket the file names (run
+where that socket is, a control-plane node).
+
 Values that do not decode (encrypted without the config, corrupt) and kinds
 this build does not know do not stop a listing: each gets a warning on
 stderr, and the command exits 1 at the end if any value failed.
@@ -130,6 +135,9 @@ stderr, and the command exits 1 at the end if any value failed.
 
   # Secrets encrypted at rest, from a snapshot file, no cluster needed
   kubectl etcd get secrets -A -o yaml --snapshot backup.db --encryption-provider-config /etc/kubernetes/enc.yaml
+
+  # A secret encrypted by a KMS v2 provider, on a control-plane node
+  sudo kubectl etcd get secrets db -n prod -o yaml --encryption-provider-config /etc/kubernetes/enc.yaml
 
   # A plain key, as etcdctl prints it
   kubectl etcd get /config/db_url
