@@ -55,6 +55,11 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	f.Connect.AddFlags(root.PersistentFlags())
+	// cli-runtime's words ("the namespace scope for this CLI request") do
+	// not say what -n means here; get and watch shadow it with their own.
+	if ns := root.PersistentFlags().Lookup("namespace"); ns != nil {
+		ns.Usage = "namespace of the etcd pods, when etcd is reached through the Kubernetes API (get and watch: the namespace of the objects read)"
+	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return cmdutil.UsageErrorf(cmd, "%v", err)
 	})
