@@ -231,8 +231,8 @@ func decodeDoc(t *testing.T, what, s string) map[string]any {
 	return m
 }
 
-// sameObject reports where stored and served differ, "" when they are equal.
-func sameObject(stored, served map[string]any) string {
+// objectDiff reports where stored and served differ, "" when they are equal.
+func objectDiff(stored, served map[string]any) string {
 	if reflect.DeepEqual(stored, served) {
 		return ""
 	}
@@ -378,7 +378,7 @@ resources:
 					if r.code != 0 {
 						t.Fatalf("kubectl etcd get -o %s: exit %d: %s", format, r.code, r.stderr)
 					}
-					if d := sameObject(asServed(t, decodeDoc(t, "kubectl etcd get -o "+format, r.stdout)), served); d != "" {
+					if d := objectDiff(asServed(t, decodeDoc(t, "kubectl etcd get -o "+format, r.stdout)), served); d != "" {
 						t.Errorf("-o %s differs from what kube-apiserver serves:\n%s", format, d)
 					}
 				}
@@ -467,7 +467,7 @@ resources:
 					continue
 				}
 				delete(served, id)
-				if d := sameObject(o.obj, s); d != "" {
+				if d := objectDiff(o.obj, s); d != "" {
 					t.Errorf("%s differs from what kube-apiserver serves:\n%s", o.key, d)
 				}
 				compared++
@@ -543,7 +543,7 @@ resources:
 			if rv := want.served["metadata"].(map[string]any)["resourceVersion"]; rv != strconv.FormatInt(ev.Revision, 10) {
 				t.Errorf("%s at revision %d, kubectl saw resourceVersion %v", ev.Type, ev.Revision, rv)
 			}
-			if d := sameObject(ev.Object, want.served); d != "" {
+			if d := objectDiff(ev.Object, want.served); d != "" {
 				t.Errorf("%s event differs from what kubectl got back:\n%s", ev.Type, d)
 			}
 		}
@@ -587,7 +587,7 @@ resources:
 			if r.code != 0 {
 				t.Fatalf("get secret %s with the rotated config: %s", name, r.stderr)
 			}
-			if d := sameObject(decodeDoc(t, "kubectl etcd get", r.stdout), decodeDoc(t, "kubectl get", out)); d != "" {
+			if d := objectDiff(decodeDoc(t, "kubectl etcd get", r.stdout), decodeDoc(t, "kubectl get", out)); d != "" {
 				t.Errorf("secret %s differs after rotation:\n%s", name, d)
 			}
 		}
@@ -619,7 +619,7 @@ func TestStoredObjectsUnderAnotherEtcdPrefix(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("get --storage-prefix /cluster-a: exit %d: %s", r.code, r.stderr)
 	}
-	if d := sameObject(decodeDoc(t, "kubectl etcd get", r.stdout), decodeDoc(t, "kubectl get", out)); d != "" {
+	if d := objectDiff(decodeDoc(t, "kubectl etcd get", r.stdout), decodeDoc(t, "kubectl get", out)); d != "" {
 		t.Errorf("differs from what kube-apiserver serves:\n%s", d)
 	}
 	t.Log("under the default prefix there is nothing: the error says where it looked")
