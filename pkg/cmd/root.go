@@ -85,5 +85,19 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		watch.NewCmdHistory(f),
 		lock.NewCmdLock(f),
 	)
+	finishEvery(root, f)
 	return root
+}
+
+// finishEvery makes each command close what it opened to reach etcd (the
+// port-forward tunnels) when it ends, pass or fail.
+func finishEvery(cmd *cobra.Command, f *cmdutil.Factory) {
+	if run := cmd.RunE; run != nil {
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			return f.Finish(run(c, args))
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		finishEvery(sub, f)
+	}
 }

@@ -33,6 +33,9 @@ func writePKI(t *testing.T, dir string, clientValidity time.Duration, notBefore 
 func testFlags(env map[string]string) *Flags {
 	f := NewFlags()
 	f.EtcdManifest = "/nonexistent/etcd.yaml"
+	// No kubeconfig either, whatever the developer's machine has.
+	empty := "/dev/null"
+	f.KubeConfig.KubeConfig = &empty
 	f.Getenv = func(k string) string { return env[k] }
 	return f
 }
