@@ -1,19 +1,35 @@
 #!/usr/bin/env bash
 # The test suite, fastest first so a failure shows early:
-#   lint -> unit and in-process integration tests -> reference binaries -> e2e.
+#   lint -> unit and in-process integration tests -> reference binaries ->
+#   tests against a real kube-apiserver, kubectl, kubeadm -> e2e.
 #   hack/test.sh [unit|e2e]     (default: everything)
+# Packages whose tests import internal/kubetest need the Kubernetes binaries
+# (a cold build takes about ten minutes), so they run after the reference
+# binaries are built, not in the unit stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
 
+pkgs=(./cmd/... ./pkg/... ./internal/... ./manifests/...)
+kubetest=github.com/kubectl-etcd/kubectl-etcd/internal/kubetest
+# Each line: the package, then what its tests import; internal/kubetest
+# itself counts as needing the binaries.
+listing="$(go list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' "${pkgs[@]}")"
+mapfile -t kube_pkgs < <(awk -v k="$kubetest" '{ for (i = 1; i <= NF; i++) if ($i == k) { print $1; next } }' <<<"$listing")
+mapfile -t unit_pkgs < <(awk -v k="$kubetest" '{ for (i = 1; i <= NF; i++) if ($i == k) next; print $1 }' <<<"$listing")
+
 if [[ "$what" == all || "$what" == unit ]]; then
   hack/lint.sh
   echo "== unit and integration tests (in-process etcd)"
-  go test -count=1 -timeout 15m ./cmd/... ./pkg/... ./internal/... ./manifests/...
+  go test -count=1 -timeout 15m "${unit_pkgs[@]}"
 fi
 if [[ "$what" == all || "$what" == e2e ]]; then
   echo "== reference binaries"
   hack/reference-binaries.sh
+  echo "== tests against real kube-apiserver, kubectl and kubeadm"
+  # The binaries are built by now; the timeout still allows a cold build
+  # should the cache vanish between stages.
+  if ((${#kube_pkgs[@]})); then go test -count=1 -timeout 30m "${kube_pkgs[@]}"; fi
   echo "== end-to-end tests (real etcd binaries, the built plugin)"
-  go test -count=1 -timeout 20m ./e2e/...
+  go test -count=1 -timeout 30m ./e2e/...
 fi

@@ -1,0 +1,92 @@
+// Package kubetest runs the real Kubernetes programs the tests check
+// kubectl-etcd against: kube-apiserver on a test etcd, kubectl and kubeadm.
+// The binaries come from hack/build-kube.sh (built once from the Go module
+// proxy and cached outside the repository), so a test that needs them
+// builds them rather than skipping. Every process a test starts is stopped
+// when the test ends, pass or fail, and dies with the test binary.
+package kubetest
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Dir is the directory hack/build-kube.sh fills: kube-apiserver, kubectl,
+// kubeadm, kwok and KWOK's stage objects under stages/.
+type Dir string
+
+// KubeAPIServer is the path of the kube-apiserver binary.
+func (d Dir) KubeAPIServer() string { return filepath.Join(string(d), "kube-apiserver") }
+
+// Kubectl is the path of the kubectl binary.
+func (d Dir) Kubectl() string { return filepath.Join(string(d), "kubectl") }
+
+// Kubeadm is the path of the kubeadm binary.
+func (d Dir) Kubeadm() string { return filepath.Join(string(d), "kubeadm") }
+
+// Kwok is the path of the kwok binary.
+func (d Dir) Kwok() string { return filepath.Join(string(d), "kwok") }
+
+// Stages lists KWOK's stage object files (what its fake nodes and pods go
+// through), sorted.
+func (d Dir) Stages() []string {
+	files, _ := filepath.Glob(filepath.Join(string(d), "stages", "*.yaml"))
+	sort.Strings(files)
+	return files
+}
+
+var (
+	binariesMu  sync.Mutex
+	binariesDir Dir
+)
+
+// Binaries returns the directory of the reference Kubernetes binaries,
+// running hack/build-kube.sh the first time in this process: it prints the
+// cached directory at once, waits for a build another process runs, or
+// builds (about ten minutes on a fresh machine).
+func Binaries(t testing.TB) Dir {
+	t.Helper()
+	binariesMu.Lock()
+	defer binariesMu.Unlock()
+	if binariesDir != "" {
+		return binariesDir
+	}
+	script := filepath.Join(repoRoot(), "hack", "build-kube.sh")
+	cmd := exec.Command(script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, tail(stderr.String(), 40))
+	}
+	d := Dir(strings.TrimSpace(string(out)))
+	for _, bin := range []string{d.KubeAPIServer(), d.Kubectl(), d.Kubeadm(), d.Kwok()} {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("%s printed %s, which lacks a binary: %v", script, d, err)
+		}
+	}
+	binariesDir = d
+	return d
+}
+
+// repoRoot is the repository's top directory, found from this file.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
