@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/klog/v2"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 )
@@ -66,6 +68,11 @@ func (f *Factory) ConnectedClient(op string) (*connect.Config, *clientv3.Client,
 func (f *Factory) Config() (*connect.Config, error) {
 	if f.Connect.Log == nil {
 		f.Connect.Log = f.ErrOut
+	}
+	if f.Connect.Verbosity < 2 {
+		// client-go logs a broken stream through klog on stderr; the
+		// commands say themselves what it means. -v=2 shows them.
+		klog.SetLogger(logr.Discard())
 	}
 	cfg, err := f.Connect.Resolve()
 	if err != nil {
