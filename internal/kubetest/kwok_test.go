@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestEtcdControlPlane checks the harness with kubectl itself: the etcd
@@ -27,10 +29,18 @@ func TestEtcdControlPlane(t *testing.T) {
 	}
 
 	m := cp.Etcd.State.Members[1]
-	certDir := strings.TrimSuffix(m.ConfigFile, "etcd.yaml") + "pki/"
+	pod, err := cp.API.Client.CoreV1().Pods(EtcdNamespace).Get(ctx, cp.Pods[1], metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := map[string]string{}
+	for _, arg := range pod.Spec.Containers[0].Command[1:] {
+		k, v, _ := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
+		flags[k] = v
+	}
 	out, err = cp.API.Kubectl(ctx, "-n", EtcdNamespace, "exec", cp.Pods[1], "-c", "etcd", "--",
-		"etcdctl", "--endpoints="+m.ClientURL, "--cacert="+cp.Etcd.State.CACert,
-		"--cert="+certDir+"server.crt", "--key="+certDir+"server.key", "endpoint", "status", "-w", "json")
+		"etcdctl", "--endpoints="+flags["advertise-client-urls"], "--cacert="+flags["trusted-ca-file"],
+		"--cert="+flags["cert-file"], "--key="+flags["key-file"], "endpoint", "status", "-w", "json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -209,6 +209,12 @@ func TestThroughTheKubernetesAPI(t *testing.T) {
 		if err := cfg.Err(); err == nil || !strings.Contains(err.Error(), "dropped twice") {
 			t.Errorf("after two drops, Err() = %v, want the tunnels named as dropped twice", err)
 		}
+		t.Log("Closing the failed tunnels is prompt: no stream creation is left waiting")
+		start := time.Now()
+		cfg.Close()
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("closing the tunnels took %s", took)
+		}
 	})
 
 	t.Run("RBAC", func(t *testing.T) {

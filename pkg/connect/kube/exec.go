@@ -66,6 +66,11 @@ func NewExecRunner(cfg *rest.Config, client kubernetes.Interface) Runner {
 			return stdout.Bytes(), stderr.Bytes(), &ExitError{Pod: pod, Code: exit.ExitStatus(), Stderr: stderr.String()}
 		case ctx.Err() != nil:
 			return nil, nil, fmt.Errorf("exec in pod %s: %w", pod, ctx.Err())
+		case strings.Contains(err.Error(), "error executing command in container"):
+			// The runtime ran the command and failed it without an exit
+			// code (a command not found, or a runtime such as KWOK's that
+			// reports none): what the command printed says more.
+			return stdout.Bytes(), stderr.Bytes(), &ExitError{Pod: pod, Code: -1, Stderr: stderr.String() + "\n" + err.Error()}
 		}
 		return nil, nil, APIError(err, "create", "pods/exec", pod.Namespace, pod.Name)
 	}

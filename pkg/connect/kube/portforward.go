@@ -43,6 +43,8 @@ type Tunnel struct {
 	lastErr   error
 	requestID int
 	closed    bool
+	done      chan struct{}
+	locals    map[net.Conn]struct{}
 	handlers  sync.WaitGroup
 }
 
@@ -75,7 +77,7 @@ func OpenTunnel(cfg *rest.Config, client kubernetes.Interface, pod EtcdPod, remo
 	if err != nil {
 		return nil, fmt.Errorf("port-forward to pod %s: %w", pod, err)
 	}
-	t := &Tunnel{Pod: pod, RemotePort: remotePort, log: log}
+	t := &Tunnel{Pod: pod, RemotePort: remotePort, log: log, done: make(chan struct{}), locals: map[net.Conn]struct{}{}}
 	if t.log == nil {
 		t.log = func(string, ...any) {}
 	}
@@ -109,10 +111,21 @@ func (t *Tunnel) accept() {
 		if err != nil {
 			return
 		}
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			local.Close()
+			return
+		}
+		t.locals[local] = struct{}{}
+		t.mu.Unlock()
 		t.handlers.Add(1)
 		go func() {
 			defer t.handlers.Done()
 			t.handle(local)
+			t.mu.Lock()
+			delete(t.locals, local)
+			t.mu.Unlock()
 		}()
 	}
 }
@@ -170,7 +183,7 @@ func (t *Tunnel) streams() (httpstream.Connection, httpstream.Stream, httpstream
 		headers.Set(corev1.StreamType, corev1.StreamTypeError)
 		headers.Set(corev1.PortHeader, strconv.Itoa(t.RemotePort))
 		headers.Set(corev1.PortForwardRequestIDHeader, strconv.Itoa(id))
-		errStream, err := conn.CreateStream(headers)
+		errStream, err := t.createStream(conn, headers)
 		if err != nil {
 			broken = conn
 			continue
@@ -178,7 +191,7 @@ func (t *Tunnel) streams() (httpstream.Connection, httpstream.Stream, httpstream
 		// Nothing is written to the error stream.
 		errStream.Close()
 		headers.Set(corev1.StreamType, corev1.StreamTypeData)
-		data, err := conn.CreateStream(headers)
+		data, err := t.createStream(conn, headers)
 		if err != nil {
 			conn.RemoveStreams(errStream)
 			broken = conn
@@ -187,6 +200,29 @@ func (t *Tunnel) streams() (httpstream.Connection, httpstream.Stream, httpstream
 		return conn, errStream, data, nil
 	}
 	return nil, nil, nil, fmt.Errorf("port-forward to etcd pod %s: cannot open a stream", t.Pod)
+}
+
+// createStream gives up on a connection that closes while a stream is
+// being created: spdystream waits for the reply until its timeout (30s)
+// even when the connection is gone.
+func (t *Tunnel) createStream(conn httpstream.Connection, headers http.Header) (httpstream.Stream, error) {
+	type created struct {
+		stream httpstream.Stream
+		err    error
+	}
+	ch := make(chan created, 1)
+	go func() {
+		s, err := conn.CreateStream(headers)
+		ch <- created{s, err}
+	}()
+	select {
+	case c := <-ch:
+		return c.stream, c.err
+	case <-conn.CloseChan():
+		return nil, errors.New("connection to the pod closed")
+	case <-t.done:
+		return nil, errors.New("tunnel closed")
+	}
 }
 
 func (t *Tunnel) handle(local net.Conn) {
@@ -256,7 +292,11 @@ func (t *Tunnel) Close() {
 		return
 	}
 	t.closed = true
+	close(t.done)
 	conn := t.conn
+	for local := range t.locals {
+		local.Close()
+	}
 	t.mu.Unlock()
 	t.listener.Close()
 	if conn != nil {
