@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/kubernetes"
@@ -176,6 +177,9 @@ func (f *Flags) certSecret(ctx context.Context, client kubernetes.Interface, cfg
 		return fmt.Errorf("--cert-secret %q: want NAMESPACE/NAME", f.CertSecret)
 	}
 	s, err := client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("--cert-secret: there is no secret %s/%s", ns, name)
+	}
 	if err != nil {
 		return kube.APIError(err, "get", "secrets", ns, name)
 	}
