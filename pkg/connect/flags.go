@@ -240,6 +240,9 @@ func (f *Flags) fromManifest(cfg *Config) error {
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("no etcd endpoints: pass --endpoints (or set %s), or run on a control-plane node (no etcd manifest at %s; --etcd-manifest names another): %w", EnvEndpoints, f.EtcdManifest, os.ErrNotExist)
 	}
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("reading etcd manifest: %w: run as root (sudo), or pass --via exec or --via port-forward to go through the Kubernetes API", err)
+	}
 	if err != nil {
 		return fmt.Errorf("reading etcd manifest: %w", err)
 	}
