@@ -170,6 +170,10 @@ func etcdPod(node string, m sandbox.Member, s *sandbox.State) (*corev1.Pod, erro
 	})
 	pod.Name = "etcd-" + node
 	pod.Spec.NodeName = node
+	// What the kubelet adds to the mirror pod of a static pod.
+	pod.Annotations["kubernetes.io/config.source"] = "file"
+	pod.Annotations["kubernetes.io/config.mirror"] = "etcd-" + m.Name
+	pod.Annotations["kubernetes.io/config.hash"] = "etcd-" + m.Name
 	var initial []string
 	for _, o := range s.Members {
 		initial = append(initial, o.Name+"="+o.PeerURL)
