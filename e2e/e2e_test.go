@@ -46,15 +46,16 @@ type result struct {
 }
 
 // plugin runs kubectl-etcd with args and a clean environment (no ETCDCTL_*
-// from the developer's shell) plus extraEnv.
+// and no kubeconfig from the developer's shell) plus extraEnv.
 func plugin(t *testing.T, extraEnv []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(pluginBin, args...)
 	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "ETCDCTL_") {
+		if !strings.HasPrefix(e, "ETCDCTL_") && !strings.HasPrefix(e, "KUBECONFIG=") {
 			cmd.Env = append(cmd.Env, e)
 		}
 	}
+	cmd.Env = append(cmd.Env, "KUBECONFIG="+os.DevNull)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

@@ -67,8 +67,11 @@ GOBIN="$out.tmp" go install "sigs.k8s.io/kwok/cmd/kwok@v$kwok_version" >&2
 # KWOK's stage objects (what a fake node and pod go through) ship in its module.
 kwokdir="$(go mod download -json "sigs.k8s.io/kwok@v$kwok_version" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
 mkdir -p "$out.tmp/stages"
-cp "$kwokdir"/kustomize/stage/node/fast/*.yaml "$kwokdir"/kustomize/stage/pod/fast/*.yaml "$out.tmp/stages/"
-rm -f "$out.tmp/stages/kustomization.yaml"
+# Both directories hold a kustomization.yaml, read-only in the module
+# cache: copying the second over the first fails, so skip them.
+for f in "$kwokdir"/kustomize/stage/node/fast/*.yaml "$kwokdir"/kustomize/stage/pod/fast/*.yaml; do
+  [[ "$(basename "$f")" == kustomization.yaml ]] || cp "$f" "$out.tmp/stages/"
+done
 chmod -R u+w "$out.tmp"
 rm -rf "$out"
 mv "$out.tmp" "$out"

@@ -35,13 +35,24 @@ control plane: member status and health, snapshots, defragmentation,
 member changes with quorum safety, and the objects stored under /registry.
 
 It reaches etcd directly (--endpoints with --cacert, --cert, --key, or the
-ETCDCTL_* variables etcdctl uses), or, with no flags on a control-plane
-node, through the etcd static pod manifest and the kubeadm certificates.`,
+ETCDCTL_* variables etcdctl uses); with no flags on a control-plane node,
+through the etcd static pod manifest and the kubeadm certificates; and
+anywhere else through the Kubernetes API with your kubeconfig: a
+port-forward tunnel to each etcd pod when a client certificate is given
+(--cacert/--cert/--key or --cert-secret), or etcdctl run inside the etcd
+pods (reads, status, member list, defrag) when not. --via chooses, -v says
+which way was taken and why.`,
 		Example: `  # On a control-plane node: status of every member
   sudo kubectl etcd status
 
   # From anywhere, with the etcd client certificates
   kubectl etcd health --endpoints https://10.0.0.1:2379 --cacert ca.crt --cert client.crt --key client.key
+
+  # From a laptop with a kubeconfig: tunnels to the etcd pods through the API server
+  kubectl etcd status --cacert ca.crt --cert client.crt --key client.key -v
+
+  # Without a client certificate: etcdctl runs in the etcd pods
+  kubectl etcd member list -o wide --via exec
 
   # Practice on a local three-member cluster
   kubectl etcd sandbox up --dir /tmp/etcd-sandbox`,
@@ -55,11 +66,6 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	f.Connect.AddFlags(root.PersistentFlags())
-	// cli-runtime's words ("the namespace scope for this CLI request") do
-	// not say what -n means here; get and watch shadow it with their own.
-	if ns := root.PersistentFlags().Lookup("namespace"); ns != nil {
-		ns.Usage = "namespace of the etcd pods, when etcd is reached through the Kubernetes API (get and watch: the namespace of the objects read)"
-	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return cmdutil.UsageErrorf(cmd, "%v", err)
 	})
@@ -90,5 +96,19 @@ node, through the etcd static pod manifest and the kubeadm certificates.`,
 		watch.NewCmdHistory(f),
 		lock.NewCmdLock(f),
 	)
+	finishEvery(root, f)
 	return root
+}
+
+// finishEvery makes each command close what it opened to reach etcd (the
+// port-forward tunnels) when it ends, pass or fail.
+func finishEvery(cmd *cobra.Command, f *cmdutil.Factory) {
+	if run := cmd.RunE; run != nil {
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			return f.Finish(run(c, args))
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		finishEvery(sub, f)
+	}
 }

@@ -12,6 +12,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect/kube"
 )
 
 // Config is a resolved way to reach one etcd cluster.
@@ -25,11 +27,29 @@ type Config struct {
 	CertFile   string
 	KeyFile    string
 
+	// CACertPEM, CertPEM and KeyPEM hold certificates read from elsewhere
+	// than files (--cert-secret); CertSource names where, for messages.
+	CACertPEM, CertPEM, KeyPEM []byte
+	CertSource                 string
+
 	DialTimeout       time.Duration
 	CommandTimeout    time.Duration
 	InsecurePlaintext bool
 
+	// Via is how the endpoints reach etcd: ViaDirect, ViaPortForward or
+	// ViaExec.
+	Via string
+	// Pods are the etcd pods found through the Kubernetes API, for
+	// port-forward and exec; nil otherwise.
+	Pods []kube.EtcdPod
+
 	tls *tls.Config
+	// tunnels maps a member's advertised client URL to its port-forward.
+	tunnels map[string]*kube.Tunnel
+	// unreachable maps an advertised client URL to why it cannot be
+	// reached through the API (its pod does not run, its tunnel failed).
+	unreachable map[string]string
+	etcdctl     *kube.Etcdctl
 }
 
 // validate normalises endpoints, refuses plaintext without consent and
@@ -72,49 +92,70 @@ func (c *Config) validate() error {
 
 func (c *Config) loadTLS(now time.Time) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CACertFile != "" {
+	caPEM, caName := c.CACertPEM, c.CertSource+" ca.crt"
+	if caPEM == nil && c.CACertFile != "" {
 		pem, err := os.ReadFile(c.CACertFile)
 		if err != nil {
 			return nil, fmt.Errorf("reading CA certificate (--cacert): %w", err)
 		}
+		caPEM, caName = pem, c.CACertFile
+	}
+	if caPEM != nil {
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA certificate %s holds no PEM certificate", c.CACertFile)
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, fmt.Errorf("CA certificate %s holds no PEM certificate", caName)
 		}
 		cfg.RootCAs = pool
 	}
+	certPEM, keyPEM := c.CertPEM, c.KeyPEM
 	switch {
+	case certPEM != nil:
 	case c.CertFile == "" && c.KeyFile == "":
+		return cfg, nil
 	case c.CertFile == "":
 		return nil, errors.New("--key given without --cert: pass both, or neither")
 	case c.KeyFile == "":
 		return nil, errors.New("--cert given without --key: pass both, or neither")
 	default:
-		if _, err := os.ReadFile(c.CertFile); err != nil {
+		var err error
+		if certPEM, err = os.ReadFile(c.CertFile); err != nil {
 			return nil, fmt.Errorf("reading client certificate (--cert): %w", err)
 		}
-		if _, err := os.ReadFile(c.KeyFile); err != nil {
+		if keyPEM, err = os.ReadFile(c.KeyFile); err != nil {
 			return nil, fmt.Errorf("reading client key (--key): %w", err)
 		}
-		pair, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate %s and key %s: %w", c.CertFile, c.KeyFile, err)
-		}
-		leaf := pair.Leaf
-		if leaf == nil {
-			if leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
-				return nil, fmt.Errorf("client certificate %s: %w", c.CertFile, err)
-			}
-		}
-		if now.After(leaf.NotAfter) {
-			return nil, fmt.Errorf("client certificate %s expired on %s: renew it (kubeadm certs renew etcd-healthcheck-client) or pass a valid --cert/--key", c.CertFile, leaf.NotAfter.UTC().Format(time.RFC3339))
-		}
-		if now.Before(leaf.NotBefore) {
-			return nil, fmt.Errorf("client certificate %s is not valid before %s: check this machine's clock", c.CertFile, leaf.NotBefore.UTC().Format(time.RFC3339))
-		}
-		cfg.Certificates = []tls.Certificate{pair}
 	}
+	name := c.ClientCertName()
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		if c.CertPEM != nil {
+			return nil, fmt.Errorf("client certificate and key in %s: %w", name, err)
+		}
+		return nil, fmt.Errorf("client certificate %s and key %s: %w", c.CertFile, c.KeyFile, err)
+	}
+	leaf := pair.Leaf
+	if leaf == nil {
+		if leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("client certificate %s: %w", name, err)
+		}
+	}
+	if now.After(leaf.NotAfter) {
+		return nil, fmt.Errorf("client certificate %s expired on %s: renew it (kubeadm certs renew etcd-healthcheck-client) or pass a valid --cert/--key", name, leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	if now.Before(leaf.NotBefore) {
+		return nil, fmt.Errorf("client certificate %s is not valid before %s: check this machine's clock", name, leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	cfg.Certificates = []tls.Certificate{pair}
 	return cfg, nil
+}
+
+// ClientCertName names the client certificate for messages: its file, or
+// the secret it came from.
+func (c *Config) ClientCertName() string {
+	if c.CertPEM != nil {
+		return c.CertSource
+	}
+	return c.CertFile
 }
 
 // TLS returns the client TLS configuration, nil for plaintext endpoints.
@@ -133,6 +174,9 @@ func (c *Config) Client() (*clientv3.Client, error) {
 
 // ClientFor returns a client pinned to the given endpoints.
 func (c *Config) ClientFor(endpoints ...string) (*clientv3.Client, error) {
+	if c.etcdctl != nil {
+		return c.etcdctl.Client(endpoints...), nil
+	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		TLS:         c.TLS(),
@@ -158,6 +202,12 @@ func (c *Config) WithCommandTimeout(ctx context.Context) (context.Context, conte
 // here), else the member's first client URL; "" for a member that has never
 // started and so advertises none.
 func (c *Config) MemberEndpoint(clientURLs []string) string {
+	// Through port-forward, a member is reached by its tunnel.
+	for _, u := range clientURLs {
+		if t, ok := c.tunnels[strings.TrimSuffix(u, "/")]; ok {
+			return t.LocalURL
+		}
+	}
 	for _, u := range clientURLs {
 		for _, ep := range c.Endpoints {
 			if strings.TrimSuffix(u, "/") == ep {

@@ -33,6 +33,9 @@ func writePKI(t *testing.T, dir string, clientValidity time.Duration, notBefore 
 func testFlags(env map[string]string) *Flags {
 	f := NewFlags()
 	f.EtcdManifest = "/nonexistent/etcd.yaml"
+	// No kubeconfig either, whatever the developer's machine has.
+	empty := "/dev/null"
+	f.KubeConfig.KubeConfig = &empty
 	f.Getenv = func(k string) string { return env[k] }
 	return f
 }
@@ -152,6 +155,13 @@ func TestResolveBadInput(t *testing.T) {
 			f.Endpoints = []string{"127.0.0.1:2379"}
 			f.DialTimeout = 0
 		}, "--dial-timeout must be positive"},
+		{"unknown --via", func(f *Flags) { f.Via = "ssh" }, `--via "ssh": want one of auto, direct, port-forward, exec`},
+		{"--endpoints with --via exec", func(f *Flags) {
+			f.Endpoints = []string{"127.0.0.1:2379"}
+			f.Via = ViaExec
+		}, "--endpoints and --via exec exclude each other"},
+		{"--via direct never tries the API", func(f *Flags) { f.Via = ViaDirect }, "no etcd manifest at /nonexistent/etcd.yaml"},
+		{"--via port-forward without a kubeconfig", func(f *Flags) { f.Via = ViaPortForward }, "--via port-forward needs a kubeconfig"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

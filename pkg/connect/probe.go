@@ -12,7 +12,16 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect/kube"
 )
+
+func (c *Config) caName() string {
+	if c.CACertPEM != nil {
+		return c.CertSource + " (ca.crt)"
+	}
+	return c.CACertFile
+}
 
 // ServerVersion is what a member's /version endpoint reports.
 type ServerVersion struct {
@@ -26,6 +35,43 @@ type ServerVersion struct {
 // own errors ("context deadline exceeded") do not, so commands probe a
 // member before they send it real requests.
 func (c *Config) Probe(ctx context.Context, endpoint string) (*ServerVersion, error) {
+	if why, ok := c.unreachable[endpoint]; ok {
+		return nil, &EndpointError{Endpoint: endpoint, Reason: why}
+	}
+	if c.etcdctl != nil {
+		// Through exec there is no connection to test: the pod must run,
+		// and etcdctl reports the rest.
+		if p, ok := kube.ForURL(c.Pods, endpoint); ok && !p.Running() {
+			return nil, &EndpointError{Endpoint: endpoint, Reason: p.NotRunning()}
+		}
+		return &ServerVersion{}, nil
+	}
+	v, err := c.probe(ctx, endpoint)
+	if err != nil {
+		if t := c.tunnelAt(endpoint); t != nil {
+			return nil, tunnelError(t, err)
+		}
+	}
+	return v, err
+}
+
+// tunnelError says what happened in the tunnel: through port-forward a
+// member that is down looks like a closed connection here.
+func tunnelError(t *kube.Tunnel, err error) error {
+	ee := &EndpointError{}
+	if !errors.As(err, &ee) {
+		ee = &EndpointError{Endpoint: t.LocalURL, Reason: err.Error(), Err: err}
+	}
+	reason := ee.Reason
+	if terr := t.Err(); terr != nil {
+		reason = terr.Error()
+	} else if last := t.LastError(); last != nil {
+		reason = last.Error()
+	}
+	return &EndpointError{Endpoint: ee.Endpoint + " (port-forward to pod " + t.Pod.String() + ")", Reason: reason, Err: err}
+}
+
+func (c *Config) probe(ctx context.Context, endpoint string) (*ServerVersion, error) {
 	var connected atomic.Bool
 	dialer := &net.Dialer{Timeout: c.DialTimeout}
 	transport := &http.Transport{
@@ -93,10 +139,10 @@ func (c *Config) explain(endpoint string, err error, connected bool) error {
 	case errors.As(err, &dnsErr):
 		return reason("cannot resolve host %q: check the endpoint's spelling", dnsErr.Name)
 	case errors.As(err, &unknownCA):
-		if c.CACertFile == "" {
+		if c.CACertFile == "" && c.CACertPEM == nil {
 			return reason("server certificate is signed by an unknown CA: pass the etcd CA with --cacert (kubeadm: %s/etcd/ca.crt)", DefaultPKIDir)
 		}
-		return reason("server certificate is not signed by the CA in %s: pass the etcd CA that signed it with --cacert", c.CACertFile)
+		return reason("server certificate is not signed by the CA in %s: pass the etcd CA that signed it with --cacert", c.caName())
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
 		return reason("server certificate has expired or is not yet valid (%s): renew the member's certificates (kubeadm certs renew etcd-server) or check the clock", invalid.Detail)
 	case errors.As(err, &hostname):
@@ -108,7 +154,7 @@ func (c *Config) explain(endpoint string, err error, connected bool) error {
 		strings.Contains(msg, "remote error: tls: expired certificate"),
 		strings.Contains(msg, "remote error: tls: unsupported certificate"),
 		strings.Contains(msg, "remote error: tls: certificate unknown"):
-		return reason("etcd rejected the client certificate %s (%s): it must be signed by the etcd CA, valid now, and allowed for client auth", c.CertFile, remoteAlert(msg))
+		return reason("etcd rejected the client certificate %s (%s): it must be signed by the etcd CA, valid now, and allowed for client auth", c.ClientCertName(), remoteAlert(msg))
 	case strings.Contains(msg, "server gave HTTP response to HTTPS client"),
 		strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return reason("the server does not speak TLS: use an http:// endpoint with --insecure-plaintext, or enable TLS on etcd")

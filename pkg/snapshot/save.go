@@ -310,7 +310,8 @@ func (s *Saver) explicitSource(ctx context.Context) (source, error) {
 	if !strings.Contains(ep, "://") {
 		ep = "https://" + ep
 	}
-	ep = strings.TrimSuffix(ep, "/")
+	// Through port-forward, a member's advertised URL leads to its tunnel.
+	ep = s.Config.MemberEndpoint([]string{strings.TrimSuffix(ep, "/")})
 	if _, err := s.Config.Probe(ctx, ep); err != nil {
 		return source{}, err
 	}

@@ -44,14 +44,20 @@ func Parse(path string, data []byte) (*EtcdManifest, error) {
 	if pod.Kind != "Pod" {
 		return nil, fmt.Errorf("%s is not an etcd static pod: kind is %q, want Pod", path, pod.Kind)
 	}
+	return FromPod(path, pod)
+}
+
+// FromPod finds the etcd container of a pod read from anywhere (a file, the
+// Kubernetes API); name says where in errors.
+func FromPod(name string, pod *corev1.Pod) (*EtcdManifest, error) {
 	for i, c := range pod.Spec.Containers {
 		args := append(append([]string{}, c.Command...), c.Args...)
 		if len(args) == 0 || filepath.Base(args[0]) != "etcd" {
 			continue
 		}
-		return &EtcdManifest{Path: path, Pod: pod, Container: i, Flags: parseFlags(args[1:])}, nil
+		return &EtcdManifest{Path: name, Pod: pod, Container: i, Flags: parseFlags(args[1:])}, nil
 	}
-	return nil, fmt.Errorf("%s is not an etcd static pod: no container runs the etcd command", path)
+	return nil, fmt.Errorf("%s is not an etcd static pod: no container runs the etcd command", name)
 }
 
 func parseFlags(args []string) map[string]string {

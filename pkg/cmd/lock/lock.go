@@ -47,7 +47,7 @@ command's.`,
 			if o.TTL < time.Second {
 				return cmdutil.UsageErrorf(cmd, "--ttl must be at least 1s")
 			}
-			_, cli, err := o.Client()
+			_, cli, err := o.ConnectedClient("a lock")
 			if err != nil {
 				return err
 			}

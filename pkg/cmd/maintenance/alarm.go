@@ -124,7 +124,7 @@ first, or use 'kubectl etcd alarm recover', which does both.`,
 
 // Run disarms the alarms.
 func (o *AlarmDisarmOptions) Run(ctx context.Context) error {
-	cfg, cli, err := o.Client()
+	cfg, cli, err := o.ConnectedClient("disarming an alarm")
 	if err != nil {
 		return err
 	}
@@ -201,7 +201,7 @@ alarm is not a space problem: it is refused.`,
 
 // Run recovers from NOSPACE.
 func (o *AlarmRecoverOptions) Run(ctx context.Context) error {
-	cfg, cli, err := o.Client()
+	cfg, cli, err := o.ConnectedClient("alarm recover (compaction and disarm)")
 	if err != nil {
 		return err
 	}

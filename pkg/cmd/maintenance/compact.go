@@ -84,7 +84,7 @@ func (o *CompactOptions) Validate(cmd *cobra.Command) error {
 
 // Run compacts.
 func (o *CompactOptions) Run(ctx context.Context) error {
-	cfg, cli, err := o.Client()
+	cfg, cli, err := o.ConnectedClient("compaction")
 	if err != nil {
 		return err
 	}

@@ -126,6 +126,11 @@ func (o *DefragOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer cli.Close()
+	if o.Compact || o.MoveLeader {
+		if err := cfg.RequireConnection("defrag with --compact or --move-leader"); err != nil {
+			return err
+		}
+	}
 	d := &maintenance.Defragmenter{
 		Config: cfg, Client: cli, Rule: o.rule, Compact: o.Compact, MoveLeader: o.MoveLeader,
 		Force: o.Force, Wait: o.Wait, Timeout: o.Timeout,

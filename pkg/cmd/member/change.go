@@ -39,7 +39,7 @@ func (o *ChangeOptions) AddFlags(fs *pflag.FlagSet) {
 // complete connects and collects every member's status. The caller closes
 // the client with o.close.
 func (o *ChangeOptions) complete(ctx context.Context) error {
-	cfg, cli, err := o.Client()
+	cfg, cli, err := o.ConnectedClient("a member change")
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,10 @@ type MemberInfo struct {
 	RaftAppliedIndex uint64   `json:"raftAppliedIndex,omitempty"`
 	DBSize           int64    `json:"dbSize,omitempty"`
 	Errors           []string `json:"errors,omitempty"`
+	// Node and Pod say where the member runs, when etcd is reached through
+	// the Kubernetes API (--via port-forward or exec).
+	Node string `json:"node,omitempty"`
+	Pod  string `json:"pod,omitempty"`
 }
 
 // NewCmdList returns the member list command.
@@ -52,9 +56,12 @@ func NewCmdList(f *cmdutil.Factory) *cobra.Command {
 		Example: `  # Members of the local control plane's etcd
   kubectl etcd member list
 
-  # With each member's endpoint, version, raft index, applied index, DB size
-  # and errors (asks every member)
-  kubectl etcd member list -o wide`,
+  # With each member's node and pod (through the Kubernetes API), endpoint,
+  # version, raft index, applied index, DB size and errors (asks every member)
+  kubectl etcd member list -o wide
+
+  # From a laptop: the members through the API server, with their nodes
+  kubectl etcd member list -o wide --via exec`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := cmdutil.WideOutput.Validate(cmd, o.Output); err != nil {
@@ -96,6 +103,11 @@ func (o *ListOptions) Run(ctx context.Context) error {
 			infos = append(infos, MemberInfo{Member: m, Leader: m.ID == leader})
 		}
 	}
+	for i := range infos {
+		if p, ok := cfg.PodForMember(infos[i].Name, infos[i].ClientURLs); ok {
+			infos[i].Node, infos[i].Pod = p.Node, p.Name
+		}
+	}
 	return output.Write(o.Out, o.Output, infos, func(wide bool) error {
 		headers, rows := ListTable(infos, wide)
 		return output.WriteTable(o.Out, headers, rows, o.NoHeaders)
@@ -106,7 +118,7 @@ func (o *ListOptions) Run(ctx context.Context) error {
 func ListTable(members []MemberInfo, wide bool) ([]string, [][]string) {
 	headers := []string{"ID", "NAME", "STARTED", "LEARNER", "LEADER", "PEER URLS", "CLIENT URLS"}
 	if wide {
-		headers = append(headers, "ENDPOINT", "VERSION", "RAFT INDEX", "APPLIED", "DB SIZE", "ERRORS")
+		headers = append(headers, "NODE", "POD", "ENDPOINT", "VERSION", "RAFT INDEX", "APPLIED", "DB SIZE", "ERRORS")
 	}
 	var rows [][]string
 	for _, m := range members {
@@ -117,7 +129,7 @@ func ListTable(members []MemberInfo, wide bool) ([]string, [][]string) {
 		row := []string{m.ID, name, strconv.FormatBool(m.Started), strconv.FormatBool(m.Learner), strconv.FormatBool(m.Leader),
 			strings.Join(m.PeerURLs, ","), none(strings.Join(m.ClientURLs, ","))}
 		if wide {
-			row = append(row, none(m.Endpoint), none(m.Version), index(m.RaftIndex), index(m.RaftAppliedIndex),
+			row = append(row, none(m.Node), none(m.Pod), none(m.Endpoint), none(m.Version), index(m.RaftIndex), index(m.RaftAppliedIndex),
 				output.Bytes(m.DBSize), none(strings.Join(m.Errors, "; ")))
 		}
 		rows = append(rows, row)

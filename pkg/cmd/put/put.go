@@ -141,7 +141,7 @@ func (o *PutOptions) Run(ctx context.Context) error {
 	} else {
 		value = []byte(o.Value)
 	}
-	cfg, cli, err := o.Client()
+	cfg, cli, err := o.ConnectedClient("writing a key")
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func (o *DelOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg, cli, err := o.Client()
+	cfg, cli, err := o.ConnectedClient("deleting a key")
 	if err != nil {
 		return err
 	}

@@ -215,7 +215,7 @@ func (o *RestoreOptions) RunManifest(ctx context.Context) error {
 	// The local member, as the manifest runs it: its client URL and
 	// certificates, whatever --endpoints or ETCDCTL_ENDPOINTS say.
 	flags := *o.Connect
-	flags.Endpoints, flags.EtcdManifest = nil, o.Manifest
+	flags.Endpoints, flags.EtcdManifest, flags.Via = nil, o.Manifest, connect.ViaDirect
 	getenv := flags.Getenv
 	flags.Getenv = func(k string) string {
 		if k == connect.EnvEndpoints || getenv == nil {

@@ -119,7 +119,7 @@ func (o *SaveOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("creating backup directory: %w", err)
 		}
 	}
-	cfg, cli, err := o.Client()
+	cfg, cli, err := o.ConnectedClient("a snapshot")
 	if err != nil {
 		return err
 	}

@@ -5,10 +5,13 @@ package util
 import (
 	"errors"
 	"fmt"
+	"sync"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/klog/v2"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 )
@@ -23,12 +26,15 @@ const (
 type Factory struct {
 	genericiooptions.IOStreams
 	Connect *connect.Flags
+
+	mu      sync.Mutex
+	configs []*connect.Config
 }
 
 // Client resolves the connection flags and returns a client balanced over
 // the endpoints, with the config that made it.
 func (f *Factory) Client() (*connect.Config, *clientv3.Client, error) {
-	cfg, err := f.Connect.Resolve()
+	cfg, err := f.Config()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -37,6 +43,71 @@ func (f *Factory) Client() (*connect.Config, *clientv3.Client, error) {
 		return nil, nil, err
 	}
 	return cfg, cli, nil
+}
+
+// ConnectedClient is Client for op, which needs a connection to etcd:
+// through --via exec (etcdctl in the pods) it fails at once, before any
+// preflight or question, with what to use instead.
+func (f *Factory) ConnectedClient(op string) (*connect.Config, *clientv3.Client, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cfg.RequireConnection(op); err != nil {
+		return nil, nil, err
+	}
+	cli, err := cfg.Client()
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, cli, nil
+}
+
+// Config resolves the connection flags. What it opens (port-forward
+// tunnels) is closed by Finish when the command ends.
+func (f *Factory) Config() (*connect.Config, error) {
+	if f.Connect.Log == nil {
+		f.Connect.Log = f.ErrOut
+	}
+	if f.Connect.Verbosity < 2 {
+		// client-go logs a broken stream through klog on stderr; the
+		// commands say themselves what it means. -v=2 shows them.
+		klog.SetLogger(logr.Discard())
+	}
+	cfg, err := f.Connect.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.configs = append(f.configs, cfg)
+	f.mu.Unlock()
+	return cfg, nil
+}
+
+// Finish closes what the command's configs opened and adds to its error
+// a tunnel that failed for good, which is what a user needs to know when
+// the request that failed saw only a closed connection.
+func (f *Factory) Finish(err error) error {
+	f.mu.Lock()
+	configs := f.configs
+	f.configs = nil
+	f.mu.Unlock()
+	var tunnelErrs []error
+	for _, cfg := range configs {
+		if terr := cfg.Err(); terr != nil {
+			tunnelErrs = append(tunnelErrs, terr)
+		}
+		cfg.Close()
+	}
+	if len(tunnelErrs) == 0 {
+		return err
+	}
+	terr := errors.Join(tunnelErrs...)
+	if err == nil {
+		fmt.Fprintf(f.ErrOut, "warning: %v\n", terr)
+		return nil
+	}
+	return &ExitError{Code: ExitCode(err), Err: fmt.Errorf("%v; the command failed with: %v", terr, err)}
 }
 
 // ExitError ends the program with Code after printing Err (when not nil).

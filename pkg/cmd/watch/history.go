@@ -63,11 +63,14 @@ func (o *HistoryOptions) Run(ctx context.Context, key string) error {
 	if o.Snapshot != "" {
 		events, err = storage.SnapshotHistory(o.Snapshot, key)
 	} else {
-		_, cli, cerr := o.Client()
+		cfg, cli, cerr := o.Client()
 		if cerr != nil {
 			return cerr
 		}
 		defer cli.Close()
+		if err := cfg.RequireConnection("history (a watch from the oldest revision)"); err != nil {
+			return err
+		}
 		events, err = storage.History(ctx, cli, key)
 	}
 	if err != nil {

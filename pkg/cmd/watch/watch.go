@@ -94,6 +94,9 @@ func (o *Options) Run(ctx context.Context, target, namespace string) error {
 		return err
 	}
 	defer cli.Close()
+	if err := cfg.RequireConnection("a watch"); err != nil {
+		return err
+	}
 	prefix := strings.TrimSuffix(o.StoragePrefix, "/")
 	start, end := target, ""
 	switch {
