@@ -357,7 +357,6 @@ func TestPrinterOutputIsUnchanged(t *testing.T) {
 	}
 }
 
-
 // TestPrintRangeInParallelKeepsOrderAndWarnings lists a few hundred keys
 // (whole objects, a plain value, a corrupt value, an unknown kind) with
 // several workers and with one, and compares output and warnings.
