@@ -1,7 +1,9 @@
 package storage_test
 
 import (
+	"context"
 	"io"
+	"sort"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -83,5 +85,34 @@ func BenchmarkPrintPodYAMLGeneral(b *testing.B) {
 		if _, err := yaml.Marshal(o.Object); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkPrintRangeYAML is one listing of 1,000 pods from memory
+// through the parallel printer, as get --prefix -o yaml runs it.
+func BenchmarkPrintRangeYAML(b *testing.B) { benchmarkPrintRange(b, storage.OutputYAML) }
+func BenchmarkPrintRangeJSON(b *testing.B) { benchmarkPrintRange(b, storage.OutputJSON) }
+
+func benchmarkPrintRange(b *testing.B, format string) {
+	var kvs []storage.KV
+	for i := range 1000 {
+		v, err := benchdata.PodValue(i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		kvs = append(kvs, storage.KV{Key: benchdata.PodKey(storage.DefaultPrefix, i), Value: v, ModRevision: int64(100 + i)})
+	}
+	sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key })
+	src := &storage.SnapshotSource{Snapshot: &storage.Snapshot{Revision: 2000, KVs: kvs}}
+	b.ReportAllocs()
+	for b.Loop() {
+		p := &storage.Printer{Out: io.Discard, ErrOut: io.Discard, Format: format, List: true, Prefix: storage.DefaultPrefix}
+		p.Begin()
+		err := p.PrintRange(context.Background(), storage.ListOptions{Source: src, Start: "/registry/pods/", End: "/registry/pods0", Decoder: &storage.Decoder{},
+			Check: func(storage.KV, *storage.Object, error) (bool, error) { return true, nil }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.End()
 	}
 }

@@ -201,7 +201,21 @@ func (o *Options) open() error {
 	}
 	o.decoder = d
 	if o.Snapshot != "" {
-		s, err := storage.ReadSnapshot(o.Snapshot, o.Rev)
+		// Only what this listing can read is kept: the key or prefix, or
+		// for a resource everything under the storage prefix, where its
+		// path is learned.
+		start := strings.TrimSuffix(o.StoragePrefix, "/") + "/"
+		end := storage.PrefixEnd(start)
+		switch {
+		case o.Key != "" && o.Prefix:
+			start, end = o.Key, storage.PrefixEnd(o.Key)
+		case o.Key != "":
+			start, end = o.Key, o.Key+"\x00"
+		}
+		if end == "\x00" {
+			end = "" // no key sorts after the prefix: read to the end
+		}
+		s, err := storage.ReadSnapshotRange(o.Snapshot, o.Rev, start, end)
 		if err != nil {
 			return err
 		}
@@ -219,6 +233,7 @@ func (o *Options) open() error {
 		PageSize:       o.ChunkSize,
 		KeysOnly:       o.Output == storage.OutputKeys,
 		RequestContext: cfg.WithCommandTimeout,
+		ChunkTimeout:   cfg.CommandTimeout,
 	}
 	o.close = func() { cli.Close() }
 	return nil
