@@ -84,9 +84,10 @@ func loadSmall(ctx context.Context, cli *clientv3.Client, n int) (int64, error) 
 const churnValueSize = 64 << 10
 
 // fragment rewrites 256 keys with fresh values until the largest member
-// database is at least target bytes (or, with target 0, until bytes have
-// been written), then compacts: the old revisions' pages become free
-// space inside the file, which only a defragmentation returns.
+// database is at least target bytes and a quarter of that has been
+// rewritten (or, with target 0, until bytes have been written), then
+// compacts: the old revisions' pages become free space inside the file,
+// which only a defragmentation returns.
 func fragment(ctx context.Context, c *cluster, target, bytes int64, progress io.Writer) (int64, error) {
 	const keys, perTxn = 256, 16
 	var written int64
@@ -104,7 +105,7 @@ func fragment(ctx context.Context, c *cluster, target, bytes int64, progress io.
 			for _, st := range sts {
 				largest = max(largest, st.DbSize)
 			}
-			if largest >= target {
+			if largest >= target && written >= target/4 {
 				break
 			}
 			fmt.Fprintf(progress, "    database %d MiB of %d MiB\n", largest>>20, target>>20)

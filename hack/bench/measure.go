@@ -136,30 +136,34 @@ func (s sample) maxRSS() int64 {
 // compare runs a and b alternately reps times (a first, then b first, so
 // neither always runs on a warmer cache).
 func compare(ctx context.Context, env []string, reps int, a, b tool, progress io.Writer) (sample, sample, error) {
-	var sa, sb sample
+	s, err := rotate(ctx, env, reps, []tool{a, b}, progress)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s[0], s[1], nil
+}
+
+// rotate runs every tool once per round, reps rounds, in forward order
+// and then backward, so that on a shared machine each sees the same
+// conditions on average; it returns the runs of each tool.
+func rotate(ctx context.Context, env []string, reps int, tools []tool, progress io.Writer) ([]sample, error) {
+	samples := make([]sample, len(tools))
 	for i := range reps {
-		order := []int{0, 1}
-		if i%2 == 1 {
-			order = []int{1, 0}
-		}
-		for _, which := range order {
-			t := a
-			if which == 1 {
-				t = b
+		for k := range tools {
+			which := k
+			if i%2 == 1 {
+				which = len(tools) - 1 - k
 			}
+			t := tools[which]
 			r, err := runOnce(ctx, env, t)
 			if err != nil {
-				return sa, sb, err
+				return nil, err
 			}
-			fmt.Fprintf(progress, "    %-28s %7.2fs wall %7.2fs cpu %7.1f MiB peak\n", t.Name, r.Wall.Seconds(), r.CPU.Seconds(), float64(r.MaxRSS)/(1<<20))
-			if which == 0 {
-				sa = append(sa, r)
-			} else {
-				sb = append(sb, r)
-			}
+			fmt.Fprintf(progress, "    %-30s %7.2fs wall %7.2fs cpu %7.1f MiB peak\n", t.Name, r.Wall.Seconds(), r.CPU.Seconds(), float64(r.MaxRSS)/(1<<20))
+			samples[which] = append(samples[which], r)
 		}
 	}
-	return sa, sb, nil
+	return samples, nil
 }
 
 func removeAll(paths ...string) func() error {

@@ -166,7 +166,11 @@ func (p *Printer) printItem(it *listItem, check func(KV, *Object, error) (bool, 
 	if it.renderErr != nil {
 		return it.renderErr
 	}
-	defer func() { p.n++ }()
+	defer func() {
+		p.n++
+		putRenderBuffer(it.out)
+		it.out = nil
+	}()
 	if p.Format == OutputName {
 		_, err := p.Out.Write(it.out)
 		return err

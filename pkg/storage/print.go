@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -117,6 +118,7 @@ func (p *Printer) Print(kv KV, o *Object) error {
 			return err
 		}
 		_, err = p.Out.Write(b)
+		putRenderBuffer(b)
 		return err
 	case OutputText:
 		if _, err := fmt.Fprintln(p.Out, kv.Key); err != nil {
@@ -150,7 +152,9 @@ func (p *Printer) Print(kv KV, o *Object) error {
 		if err != nil {
 			return err
 		}
-		return p.printRendered(b)
+		err = p.printRendered(b)
+		putRenderBuffer(b)
+		return err
 	}
 	return fmt.Errorf("unknown output format %q", p.Format)
 }
@@ -189,7 +193,6 @@ func (p *Printer) printRendered(b []byte) error {
 type renderer struct {
 	tree jsonTree
 	json bytes.Buffer
-	yaml []byte
 }
 
 // marshal is json.Marshal into a reused buffer.
@@ -201,45 +204,41 @@ func (r *renderer) marshal(v any) ([]byte, error) {
 	return bytes.TrimSuffix(r.json.Bytes(), []byte("\n")), nil
 }
 
+// renderBuffers recycles rendered items: a listing renders one per key.
+var renderBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+func getRenderBuffer() []byte { return (*renderBuffers.Get().(*[]byte))[:0] }
+
+// putRenderBuffer returns a buffer render gave once it is written out.
+func putRenderBuffer(b []byte) {
+	if cap(b) > 0 && cap(b) <= 1<<20 {
+		renderBuffers.Put(&b)
+	}
+}
+
 // render returns the text of one decoded object in the yaml, json or name
 // format, independent of its place in the listing, so several goroutines
-// can render while one prints. The result is a new slice. r may be nil.
+// can render while one prints. The result comes from getRenderBuffer. r
+// may be nil.
 func (p *Printer) render(r *renderer, kv KV, o *Object) ([]byte, error) {
 	if r == nil {
 		r = &renderer{}
 	}
 	switch p.Format {
 	case OutputName:
-		return p.renderName(kv, o), nil
+		return append(getRenderBuffer(), p.renderName(kv, o)...), nil
 	case OutputYAML:
-		b, err := r.renderYAML(o.Object)
+		b, err := r.renderYAML(getRenderBuffer(), o.Object, p.List)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", kv.Key, err)
 		}
-		if !p.List {
-			return append([]byte(nil), b...), nil
-		}
-		// A List item: "- " before the first line, "  " before the others.
-		b = bytes.TrimSuffix(b, []byte("\n"))
-		out := make([]byte, 0, len(b)+len(b)/16+8)
-		out = append(out, '-', ' ')
-		for {
-			i := bytes.IndexByte(b, '\n')
-			if i < 0 {
-				out = append(out, b...)
-				break
-			}
-			out = append(out, b[:i+1]...)
-			out = append(out, ' ', ' ')
-			b = b[i+1:]
-		}
-		return append(out, '\n'), nil
+		return b, nil
 	case OutputJSON:
 		prefix, suffix := "", "\n"
 		if p.List {
 			prefix, suffix = "        ", ""
 		}
-		if b, ok := r.renderJSON(o.Object, prefix); ok {
+		if b, ok := r.renderJSON(getRenderBuffer(), o.Object, prefix); ok {
 			return append(b, suffix...), nil
 		}
 		m, err := ToMap(o.Object)
@@ -255,21 +254,40 @@ func (p *Printer) render(r *renderer, kv KV, o *Object) ([]byte, error) {
 	return nil, fmt.Errorf("unknown output format %q", p.Format)
 }
 
-// renderYAML is sigs.k8s.io/yaml.Marshal(obj), through the fast printer
-// where it can. The result is valid until the next call.
-func (r *renderer) renderYAML(obj any) ([]byte, error) {
+// renderYAML appends sigs.k8s.io/yaml.Marshal(obj) to dst, through the
+// fast printer where it can; with listItem as an item of a List: "- "
+// before the first line, "  " before the others.
+func (r *renderer) renderYAML(dst []byte, obj any, listItem bool) ([]byte, error) {
 	if data, err := r.marshal(obj); err == nil {
-		if b, err := appendYAML(r.yaml[:0], &r.tree, data); err == nil {
-			r.yaml = b
+		if b, err := appendYAMLItem(dst, &r.tree, data, listItem); err == nil {
 			return b, nil
 		}
 	}
-	return yaml.Marshal(obj)
+	b, err := yaml.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	if !listItem {
+		return append(dst, b...), nil
+	}
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	dst = append(dst, '-', ' ')
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			dst = append(dst, b...)
+			break
+		}
+		dst = append(dst, b[:i+1]...)
+		dst = append(dst, ' ', ' ')
+		b = b[i+1:]
+	}
+	return append(dst, '\n'), nil
 }
 
-// renderJSON is json.MarshalIndent(ToMap(obj), prefix, "    ") through the
-// fast printer; ok is false where the general path must do it.
-func (r *renderer) renderJSON(obj runtime.Object, prefix string) ([]byte, bool) {
+// renderJSON appends json.MarshalIndent(ToMap(obj), prefix, "    ") to dst
+// through the fast printer; ok is false where the general path must do it.
+func (r *renderer) renderJSON(dst []byte, obj runtime.Object, prefix string) ([]byte, bool) {
 	var v any = obj
 	if u, ok := obj.(*unstructured.Unstructured); ok {
 		v = u.Object
@@ -278,7 +296,7 @@ func (r *renderer) renderJSON(obj runtime.Object, prefix string) ([]byte, bool) 
 	if err != nil || r.tree.parse(data) != nil {
 		return nil, false
 	}
-	return appendIndentedJSON(nil, &r.tree, 0, prefix, 0), true
+	return appendIndentedJSON(dst, &r.tree, 0, prefix, 0), true
 }
 
 // renderName is kind[.group]/name, the name from the object's metadata or,

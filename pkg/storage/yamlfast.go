@@ -40,7 +40,9 @@ const (
 )
 
 type yamlWriter struct {
-	out        []byte
+	out []byte
+	// prefix goes after every '\n': "  " for an item of a List.
+	prefix     string
 	tree       *jsonTree
 	column     int
 	indent     int
@@ -48,18 +50,29 @@ type yamlWriter struct {
 	whitespace bool
 	indention  bool
 	flowLevel  int
+	keys       []sortKey
 }
 
 // appendYAML appends the YAML of the JSON object doc to dst. It returns
 // errUnusual for input the general path must handle.
 func appendYAML(dst []byte, t *jsonTree, doc []byte) ([]byte, error) {
+	return appendYAMLItem(dst, t, doc, false)
+}
+
+// appendYAMLItem is appendYAML, and with listItem the document as an item
+// of a List: "- " before its first line, "  " before the others.
+func appendYAMLItem(dst []byte, t *jsonTree, doc []byte, listItem bool) ([]byte, error) {
 	if err := t.parse(doc); err != nil {
 		return dst, err
 	}
 	w := yamlWriter{out: dst, tree: t, indent: -1, whitespace: true, indention: true}
+	if listItem {
+		w.out = append(w.out, '-', ' ')
+		w.prefix = "  "
+	}
 	w.node(0, false, false, false)
 	w.writeIndent() // the document end
-	return w.out, nil
+	return w.out[:len(w.out)-len(w.prefix)], nil
 }
 
 func (w *yamlWriter) pushIndent(flow, indentless bool) {
@@ -81,6 +94,7 @@ func (w *yamlWriter) popIndent() {
 
 func (w *yamlWriter) newline() {
 	w.out = append(w.out, '\n')
+	w.out = append(w.out, w.prefix...)
 	w.column = 0
 }
 
@@ -92,11 +106,14 @@ func (w *yamlWriter) writeIndent() {
 		w.newline()
 	}
 	for w.column < indent {
-		w.out = append(w.out, ' ')
-		w.column++
+		n := min(indent-w.column, len(spaces))
+		w.out = append(w.out, spaces[:n]...)
+		w.column += n
 	}
 	w.whitespace, w.indention = true, true
 }
+
+const spaces = "                                                                "
 
 func (w *yamlWriter) indicator(s string, needSpace, isWhitespace, isIndention bool) {
 	if needSpace && !w.whitespace {
@@ -159,7 +176,7 @@ func (w *yamlWriter) node(n int32, inSequence, inMapping, simpleKey bool) {
 		}
 		w.pushIndent(false, false)
 		kids := t.kids[nd.from:nd.to]
-		sortPairs(kids, func(a, b int32) bool { return yamlKeyLess(t.strBytes(t.nodes[a]), t.strBytes(t.nodes[b])) })
+		w.sortKeys(kids)
 		for k := 0; k < len(kids); k += 2 {
 			w.writeIndent()
 			key := t.strBytes(t.nodes[kids[k]])
@@ -714,25 +731,34 @@ func analyzeScalar(s []byte) scalarAnalysis {
 }
 
 // plainWordTail marks the bytes that never change how a scalar may be
-// written when they are not its first: printable ASCII but space, '#'
-// and ':'.
+// written when they are not its first and stand between two that are not
+// spaces: printable ASCII but space.
 var plainWordTail = func() (t [256]bool) {
 	for c := 0x21; c <= 0x7E; c++ {
-		t[c] = c != '#' && c != ':'
+		t[c] = true
 	}
 	return t
 }()
 
-// isPlainWord is the common case of analyzeScalar: a word of printable
-// ASCII starting with a letter, digit, '/' or '_' and holding no space,
-// '#' or ':', which every style can carry.
+// isPlainWord is the common case of analyzeScalar: printable ASCII
+// starting with a letter, digit, '/' or '_', not ending with a space or
+// ':', without ": " or " #" (indicators) or two spaces in a row, which
+// every style can carry.
 func isPlainWord(s []byte) bool {
 	c := s[0]
 	if !(c|0x20 >= 'a' && c|0x20 <= 'z' || c >= '0' && c <= '9' || c == '/' || c == '_') {
 		return false
 	}
-	for _, c := range s[1:] {
-		if !plainWordTail[c] {
+	last := s[len(s)-1]
+	if last == ' ' || last == ':' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if plainWordTail[c] {
+			continue
+		}
+		if c != ' ' || s[i-1] == ':' || s[i-1] == ' ' || s[i+1] == '#' {
 			return false
 		}
 	}
@@ -740,13 +766,19 @@ func isPlainWord(s []byte) bool {
 }
 
 // yamlSpecialWords read as booleans, null, infinities or NaN when plain:
-// a string spelled so must be quoted.
-var yamlSpecialWords = map[string]bool{}
+// a string spelled so must be quoted. None is longer than five bytes.
+var yamlSpecialWords = strings.Fields("y Y yes Yes YES true True TRUE on On ON n N no No NO false False FALSE off Off OFF ~ null Null NULL .nan .NaN .NAN .inf .Inf .INF +.inf +.Inf +.INF -.inf -.Inf -.INF")
 
-func init() {
-	for _, w := range strings.Fields("y Y yes Yes YES true True TRUE on On ON n N no No NO false False FALSE off Off OFF ~ null Null NULL .nan .NaN .NAN .inf .Inf .INF +.inf +.Inf +.INF -.inf -.Inf -.INF") {
-		yamlSpecialWords[w] = true
+func isSpecialWord(s []byte) bool {
+	if len(s) > 5 {
+		return false
 	}
+	for _, w := range yamlSpecialWords {
+		if string(s) == w {
+			return true
+		}
+	}
+	return false
 }
 
 var yamlFloatPattern = regexp.MustCompile(`^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`)
@@ -761,17 +793,21 @@ func readsAsString(s []byte) bool {
 	switch c := s[0]; {
 	case c == '+' || c == '-' || c >= '0' && c <= '9':
 	case c == '.':
-		if yamlSpecialWords[string(s)] {
+		if isSpecialWord(s) {
 			return false
+		}
+		// Only ".5"-like text parses as a float.
+		if len(s) < 2 || s[1] < '0' || s[1] > '9' {
+			return true
 		}
 		_, err := strconv.ParseFloat(string(s), 64)
 		return err != nil
 	case strings.IndexByte("yYnNtTfFoO~", c) >= 0:
-		return !yamlSpecialWords[string(s)]
+		return !isSpecialWord(s)
 	default:
 		return true
 	}
-	if yamlSpecialWords[string(s)] {
+	if isSpecialWord(s) {
 		return false
 	}
 	if looksLikeTimestamp(s) {
@@ -779,16 +815,28 @@ func readsAsString(s []byte) bool {
 	}
 	// What remains to try are numbers: integers in Go's base-prefixed
 	// syntax, floats, binary. A character none of them has, a colon or
-	// space, or a second dot, makes a string.
+	// space, a second dot, a sign inside that does not follow an
+	// exponent, or without a base prefix a letter other than an exponent,
+	// makes a string.
+	body := s
+	if body[0] == '+' || body[0] == '-' {
+		body = body[1:]
+	}
+	prefixed := len(body) > 1 && body[0] == '0' && strings.IndexByte("xXoObB", body[1]) >= 0
 	dots := 0
-	for _, c := range s {
+	for i, c := range s {
 		if !numberChar[c] {
 			return true
 		}
-		if c == '.' {
+		switch {
+		case c == '.':
 			if dots++; dots > 1 {
 				return true
 			}
+		case (c == '+' || c == '-') && i > 0 && s[i-1] != 'e' && s[i-1] != 'E':
+			return true
+		case !prefixed && c != 'e' && c != 'E' && c|0x20 >= 'a' && c|0x20 <= 'z':
+			return true
 		}
 	}
 	plain := strings.ReplaceAll(string(s), "_", "")
@@ -878,6 +926,15 @@ func isBase60Float(s []byte) bool {
 // characters, runs of digits by their value ("a2" before "a10").
 func yamlKeyLess(a, b []byte) bool {
 	if isASCII(a) && isASCII(b) {
+		return asciiKeyLess(a, b)
+	}
+	ar, br := []rune(string(a)), []rune(string(b))
+	return naturalLess(len(ar), len(br), func(i int) rune { return ar[i] }, func(i int) rune { return br[i] })
+}
+
+// asciiKeyLess is yamlKeyLess for two ASCII strings.
+func asciiKeyLess(a, b []byte) bool {
+	{
 		// Up to the first difference the two agree; where that is
 		// between two letters, or one string ends, bytes decide.
 		i := 0
@@ -892,8 +949,6 @@ func yamlKeyLess(a, b []byte) bool {
 		}
 		return naturalLess(len(a), len(b), func(i int) rune { return rune(a[i]) }, func(i int) rune { return rune(b[i]) })
 	}
-	ar, br := []rune(string(a)), []rune(string(b))
-	return naturalLess(len(ar), len(br), func(i int) rune { return ar[i] }, func(i int) rune { return br[i] })
 }
 
 func isASCII(s []byte) bool {
@@ -961,6 +1016,51 @@ func naturalLess(na, nb int, a, b func(int) rune) bool {
 		return ra < rb
 	}
 	return na < nb
+}
+
+// sortKeys sorts an object's key, value pairs in go-yaml's key order.
+func (w *yamlWriter) sortKeys(kids []int32) {
+	t := w.tree
+	n := len(kids) / 2
+	if n < 2 {
+		return
+	}
+	keys := w.keys[:0]
+	allASCII := true
+	for k := 0; k < len(kids); k += 2 {
+		key := t.strBytes(t.nodes[kids[k]])
+		allASCII = allASCII && isASCII(key)
+		keys = append(keys, sortKey{key, kids[k], kids[k+1]})
+	}
+	w.keys = keys
+	less := yamlKeyLess
+	if allASCII {
+		less = asciiKeyLess
+	}
+	sorted := true
+	for i := 1; i < n && sorted; i++ {
+		sorted = !less(keys[i].key, keys[i-1].key)
+	}
+	if sorted {
+		return
+	}
+	if n < 16 {
+		for i := 1; i < n; i++ {
+			for j := i; j > 0 && less(keys[j].key, keys[j-1].key); j-- {
+				keys[j], keys[j-1] = keys[j-1], keys[j]
+			}
+		}
+	} else {
+		sort.Slice(keys, func(i, j int) bool { return less(keys[i].key, keys[j].key) })
+	}
+	for i, k := range keys {
+		kids[2*i], kids[2*i+1] = k.keyNode, k.valueNode
+	}
+}
+
+type sortKey struct {
+	key                []byte
+	keyNode, valueNode int32
 }
 
 // sortPairs sorts key, value pairs by key.

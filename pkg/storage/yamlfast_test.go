@@ -56,13 +56,13 @@ func compareRenderings(t *testing.T, what string, obj runtime.Object) {
 		}
 	}
 	want, werr := referenceYAML(obj)
-	got, gerr := r.renderYAML(obj)
+	got, gerr := r.renderYAML(nil, obj, false)
 	if (werr == nil) != (gerr == nil) || !bytes.Equal(want, got) {
 		t.Fatalf("%s: YAML differs (reference error %v, fast error %v)\n%s", what, werr, gerr, firstDifference(want, got))
 	}
 	for _, prefix := range []string{"", "        "} {
 		want, werr := referenceJSON(obj, prefix)
-		got, ok := r.renderJSON(obj, prefix)
+		got, ok := r.renderJSON(nil, obj, prefix)
 		if !ok {
 			continue // the general path prints it: nothing to compare
 		}
@@ -205,6 +205,13 @@ func compareJSONDoc(t *testing.T, what string, doc map[string]any) {
 	}
 	if werr != nil || gerr != nil || !bytes.Equal(want, got) {
 		t.Fatalf("%s: YAML differs (reference error %v, fast error %v)\n%s", what, werr, gerr, firstDifference(want, got))
+	}
+	// As an item of a List.
+	ref := &referencePrinter{list: true, n: 1}
+	ref.yamlItem(want)
+	item, err := appendYAMLItem(nil, &tree, data, true)
+	if err != nil || !bytes.Equal(ref.out.Bytes(), item) {
+		t.Fatalf("%s: List item differs (%v)\n%s", what, err, firstDifference(ref.out.Bytes(), item))
 	}
 }
 
