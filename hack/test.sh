@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite, fastest first so a failure shows early:
-#   lint -> unit and in-process integration tests -> reference binaries -> e2e.
-#   hack/test.sh [unit|e2e]     (default: everything)
+#   lint -> unit and in-process integration tests -> reference binaries -> e2e
+#   -> benchmark smoke run.
+#   hack/test.sh [unit|e2e|bench]     (default: everything)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -16,4 +17,8 @@ if [[ "$what" == all || "$what" == e2e ]]; then
   hack/reference-binaries.sh
   echo "== end-to-end tests (real etcd binaries, the built plugin)"
   go test -count=1 -timeout 20m ./e2e/...
+fi
+if [[ "$what" == all || "$what" == bench ]]; then
+  echo "== benchmark smoke run (every comparison runs once on tiny data; numbers not judged)"
+  hack/bench.sh --smoke
 fi
