@@ -1,5 +1,5 @@
 # Thin wrappers over hack/; see README.md.
-.PHONY: build test test-unit test-e2e lint demo reference-binaries release clean
+.PHONY: build test test-unit test-e2e lint demo reference-binaries release clean bench bench-smoke
 
 build:
 	hack/build.sh
@@ -18,6 +18,15 @@ test-e2e:
 
 reference-binaries:
 	hack/reference-binaries.sh
+
+# Against etcdctl and etcdutl on a real 3-member cluster (docs/benchmarks.md);
+# BENCH_FLAGS="-pods=20000 -reps=5" changes sizes and runs.
+bench:
+	hack/bench.sh $(BENCH_FLAGS)
+
+# Tiny sizes, one run each: every comparison must run; numbers are not judged.
+bench-smoke:
+	hack/bench.sh --smoke
 
 demo: build
 	hack/demo.sh

@@ -2,13 +2,19 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 )
 
 // etcdctl runs the release's etcdctl with stdin.
@@ -45,6 +51,38 @@ func TestStoredObjectsWithRealEtcdctl(t *testing.T) {
 			r = plugin(t, nil, append(conn, "get", "configmaps", "app", "-n", "prod", "-o", "yaml")...)
 			if r.code != 0 || !strings.Contains(r.stdout, "color: blue") || !strings.Contains(r.stdout, "resourceVersion: \"2\"") {
 				t.Errorf("get: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+
+			t.Log("a listing longer than a page reads every key once, in order: one RangeStream from etcd 3.7, pages of Get before")
+			cli := c.Client()
+			const bulk = 1200
+			for i := 0; i < bulk; i += 100 {
+				var ops []clientv3.Op
+				for j := i; j < i+100; j++ {
+					v, _, err := storage.Encode([]byte(fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-%04d, namespace: bulk}\ndata: {n: \"%d\"}\n", j, j)))
+					if err != nil {
+						t.Fatal(err)
+					}
+					ops = append(ops, clientv3.OpPut(fmt.Sprintf("/registry/configmaps/bulk/cm-%04d", j), string(v)))
+				}
+				if _, err := cli.Txn(context.Background()).Then(ops...).Commit(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r = plugin(t, nil, append(conn, "get", "configmaps", "-n", "bulk", "-o", "name", "--chunk-size", "100")...)
+			names := strings.Split(strings.TrimSpace(r.stdout), "\n")
+			if r.code != 0 || len(names) != bulk || names[0] != "configmap/cm-0000" || names[bulk-1] != fmt.Sprintf("configmap/cm-%04d", bulk-1) {
+				t.Fatalf("get -n bulk -o name: exit %d, %d names\n%s", r.code, len(names), r.stderr)
+			}
+			for i, n := range names {
+				if want := fmt.Sprintf("configmap/cm-%04d", i); n != want {
+					t.Fatalf("name %d is %s, want %s", i, n, want)
+				}
+			}
+			r = plugin(t, nil, append(conn, "stats", "/registry/configmaps/bulk/", "-o", "json")...)
+			var st storage.Stats
+			if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil || st.Keys != bulk {
+				t.Errorf("stats: exit %d, %v, %d keys\n%s%s", r.code, err, st.Keys, r.stdout, r.stderr)
 			}
 
 			t.Log("etcdctl get --print-value-only piped into decode")

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test suite, fastest first so a failure shows early:
 #   lint -> unit and in-process integration tests -> reference binaries ->
-#   tests against a real kube-apiserver, kubectl, kubeadm -> e2e.
-#   hack/test.sh [unit|e2e]     (default: everything)
+#   tests against a real kube-apiserver, kubectl, kubeadm -> e2e ->
+#   benchmark smoke run.
+#   hack/test.sh [unit|e2e|bench]     (default: everything)
 # Packages whose tests import internal/kubetest need the Kubernetes binaries
 # (a cold build takes about ten minutes), so they run after the reference
 # binaries are built, not in the unit stage.
@@ -32,4 +33,8 @@ if [[ "$what" == all || "$what" == e2e ]]; then
   if ((${#kube_pkgs[@]})); then go test -count=1 -timeout 30m "${kube_pkgs[@]}"; fi
   echo "== end-to-end tests (real etcd binaries, the built plugin)"
   go test -count=1 -timeout 30m ./e2e/...
+fi
+if [[ "$what" == all || "$what" == bench ]]; then
+  echo "== benchmark smoke run (every comparison runs once on tiny data; numbers not judged)"
+  hack/bench.sh --smoke
 fi

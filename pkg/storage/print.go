@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/yaml"
 )
@@ -121,27 +125,12 @@ func (p *Printer) Print(kv KV, o *Object) error {
 		}
 		return err
 	case OutputName:
-		if o == nil || o.Object == nil {
-			_, err := fmt.Fprintln(p.Out, kv.Key)
+		b, err := p.render(nil, kv, o)
+		if err != nil {
 			return err
 		}
-		gvk := o.GVK()
-		kind := strings.ToLower(gvk.Kind)
-		if gvk.Group != "" {
-			kind += "." + gvk.Group
-		}
-		name := ""
-		if k, ok := ParseKey(p.Prefix, kv.Key); ok {
-			name = k.Name
-		}
-		if m, err := ToMap(o.Object); err == nil {
-			if md, ok := m["metadata"].(map[string]any); ok {
-				if s, ok := md["name"].(string); ok && s != "" {
-					name = s
-				}
-			}
-		}
-		_, err := fmt.Fprintf(p.Out, "%s/%s\n", kind, name)
+		_, err = p.Out.Write(b)
+		putRenderBuffer(b)
 		return err
 	case OutputText:
 		if _, err := fmt.Fprintln(p.Out, kv.Key); err != nil {
@@ -167,74 +156,189 @@ func (p *Printer) Print(kv KV, o *Object) error {
 		return err
 	case OutputYAML, OutputJSON:
 		if o == nil || o.Object == nil {
-			if o != nil {
-				fmt.Fprintf(p.ErrOut, "warning: %s holds a plain value, not a Kubernetes object: shown with -o text or -o raw\n", kv.Key)
-			}
+			p.skip(kv, o)
 			p.n--
 			return nil
 		}
-		if p.Format == OutputYAML {
-			// YAML sorts keys itself: skip the detour through a map.
-			b, err := yaml.Marshal(o.Object)
-			if err != nil {
-				return fmt.Errorf("%s: %w", kv.Key, err)
-			}
-			return p.writeYAML(b)
-		}
-		m, err := ToMap(o.Object)
+		b, err := p.render(nil, kv, o)
 		if err != nil {
-			return fmt.Errorf("%s: %w", kv.Key, err)
+			return err
 		}
-		return p.writeJSON(m)
+		err = p.printRendered(b)
+		putRenderBuffer(b)
+		return err
 	}
 	return fmt.Errorf("unknown output format %q", p.Format)
 }
 
-func (p *Printer) writeYAML(b []byte) error {
-	var err error
-	if !p.List {
-		if p.n > 0 {
-			io.WriteString(p.Out, "---\n")
+// skip warns about a key that yaml and json do not print.
+func (p *Printer) skip(kv KV, o *Object) {
+	if o != nil {
+		fmt.Fprintf(p.ErrOut, "warning: %s holds a plain value, not a Kubernetes object: shown with -o text or -o raw\n", kv.Key)
+	}
+}
+
+// printRendered writes one item rendered by render, with what goes
+// between items.
+func (p *Printer) printRendered(b []byte) error {
+	var sep string
+	switch {
+	case p.Format == OutputYAML && p.List && p.n == 0:
+		sep = "items:\n"
+	case p.Format == OutputYAML && !p.List && p.n > 0:
+		sep = "---\n"
+	case p.Format == OutputJSON && p.List && p.n == 0:
+		sep = "\n        "
+	case p.Format == OutputJSON && p.List:
+		sep = ",\n        "
+	}
+	if sep != "" {
+		if _, err := io.WriteString(p.Out, sep); err != nil {
+			return err
 		}
-		_, err = p.Out.Write(b)
-		return err
 	}
-	var buf bytes.Buffer
-	if p.n == 0 {
-		buf.WriteString("items:\n")
-	}
-	for i, line := range strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n") {
-		if i == 0 {
-			buf.WriteString("- ")
-		} else {
-			buf.WriteString("  ")
-		}
-		buf.WriteString(line)
-	}
-	buf.WriteString("\n")
-	_, err = p.Out.Write(buf.Bytes())
+	_, err := p.Out.Write(b)
 	return err
 }
 
-func (p *Printer) writeJSON(m map[string]any) error {
-	if !p.List {
-		b, err := json.MarshalIndent(m, "", "    ")
+// renderer holds one goroutine's scratch buffers for render.
+type renderer struct {
+	tree jsonTree
+	json bytes.Buffer
+}
+
+// marshal is json.Marshal into a reused buffer.
+func (r *renderer) marshal(v any) ([]byte, error) {
+	r.json.Reset()
+	if err := json.NewEncoder(&r.json).Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(r.json.Bytes(), []byte("\n")), nil
+}
+
+// renderBuffers recycles rendered items: a listing renders one per key.
+var renderBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+func getRenderBuffer() []byte { return (*renderBuffers.Get().(*[]byte))[:0] }
+
+// putRenderBuffer returns a buffer render gave once it is written out.
+func putRenderBuffer(b []byte) {
+	if cap(b) > 0 && cap(b) <= 1<<20 {
+		renderBuffers.Put(&b)
+	}
+}
+
+// render returns the text of one decoded object in the yaml, json or name
+// format, independent of its place in the listing, so several goroutines
+// can render while one prints. The result comes from getRenderBuffer. r
+// may be nil.
+func (p *Printer) render(r *renderer, kv KV, o *Object) ([]byte, error) {
+	if r == nil {
+		r = &renderer{}
+	}
+	switch p.Format {
+	case OutputName:
+		return append(getRenderBuffer(), p.renderName(kv, o)...), nil
+	case OutputYAML:
+		b, err := r.renderYAML(getRenderBuffer(), o.Object, p.List)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("%s: %w", kv.Key, err)
 		}
-		_, err = fmt.Fprintf(p.Out, "%s\n", b)
-		return err
+		return b, nil
+	case OutputJSON:
+		prefix, suffix := "", "\n"
+		if p.List {
+			prefix, suffix = "        ", ""
+		}
+		if b, ok := r.renderJSON(getRenderBuffer(), o.Object, prefix); ok {
+			return append(b, suffix...), nil
+		}
+		m, err := ToMap(o.Object)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", kv.Key, err)
+		}
+		b, err := json.MarshalIndent(m, prefix, "    ")
+		if err != nil {
+			return nil, err
+		}
+		return append(b, suffix...), nil
 	}
-	b, err := json.MarshalIndent(m, "        ", "    ")
+	return nil, fmt.Errorf("unknown output format %q", p.Format)
+}
+
+// renderYAML appends sigs.k8s.io/yaml.Marshal(obj) to dst, through the
+// fast printer where it can; with listItem as an item of a List: "- "
+// before the first line, "  " before the others.
+func (r *renderer) renderYAML(dst []byte, obj any, listItem bool) ([]byte, error) {
+	if data, err := r.marshal(obj); err == nil {
+		if b, err := appendYAMLItem(dst, &r.tree, data, listItem); err == nil {
+			return b, nil
+		}
+	}
+	b, err := yaml.Marshal(obj)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sep := "\n        "
-	if p.n > 0 {
-		sep = ",\n        "
+	if !listItem {
+		return append(dst, b...), nil
 	}
-	_, err = fmt.Fprintf(p.Out, "%s%s", sep, b)
-	return err
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	dst = append(dst, '-', ' ')
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			dst = append(dst, b...)
+			break
+		}
+		dst = append(dst, b[:i+1]...)
+		dst = append(dst, ' ', ' ')
+		b = b[i+1:]
+	}
+	return append(dst, '\n'), nil
+}
+
+// renderJSON appends json.MarshalIndent(ToMap(obj), prefix, "    ") to dst
+// through the fast printer; ok is false where the general path must do it.
+func (r *renderer) renderJSON(dst []byte, obj runtime.Object, prefix string) ([]byte, bool) {
+	var v any = obj
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		v = u.Object
+	}
+	data, err := r.marshal(v)
+	if err != nil || r.tree.parse(data) != nil {
+		return nil, false
+	}
+	return appendIndentedJSON(dst, &r.tree, 0, prefix, 0), true
+}
+
+// renderName is kind[.group]/name, the name from the object's metadata or,
+// without one, from the key.
+func (p *Printer) renderName(kv KV, o *Object) []byte {
+	if o == nil || o.Object == nil {
+		return []byte(kv.Key + "\n")
+	}
+	gvk := o.GVK()
+	kind := strings.ToLower(gvk.Kind)
+	if gvk.Group != "" {
+		kind += "." + gvk.Group
+	}
+	name := ""
+	if k, ok := ParseKey(p.Prefix, kv.Key); ok {
+		name = k.Name
+	}
+	_, isUnstructured := o.Object.(*unstructured.Unstructured)
+	if m, ok := o.Object.(metav1.Object); ok && !isUnstructured {
+		if s := m.GetName(); s != "" {
+			name = s
+		}
+	} else if m, err := ToMap(o.Object); err == nil {
+		if md, ok := m["metadata"].(map[string]any); ok {
+			if s, ok := md["name"].(string); ok && s != "" {
+				name = s
+			}
+		}
+	}
+	return []byte(kind + "/" + name + "\n")
 }
 
 // End writes what comes after the last item.

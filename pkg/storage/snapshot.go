@@ -45,6 +45,13 @@ const revBytesLen = 17 // 8-byte main revision, '_', 8-byte sub revision
 // `key` bucket and returns every live key at rev (0: the newest): for each
 // key the latest value at or below rev; keys deleted by then are gone.
 func ReadSnapshot(path string, rev int64) (*Snapshot, error) {
+	return ReadSnapshotRange(path, rev, "", "")
+}
+
+// ReadSnapshotRange is ReadSnapshot keeping only the keys in [start, end)
+// (end "": no upper bound), and their old revisions' bytes: the pass over
+// the file is the same, memory holds only what the caller reads.
+func ReadSnapshotRange(path string, rev int64, start, end string) (*Snapshot, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -94,6 +101,9 @@ func ReadSnapshot(path string, rev int64) (*Snapshot, error) {
 			kv, err := parseKeyValue(v)
 			if err != nil {
 				return fmt.Errorf("%s: revision %d: bad key-value record: %w", path, main, err)
+			}
+			if kv.Key < start || end != "" && kv.Key >= end {
+				continue
 			}
 			if prev, ok := live[kv.Key]; ok {
 				s.OldBytes[kv.Key] += int64(len(prev.Value))

@@ -2,11 +2,16 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Source is where keys are read from: a live cluster or a snapshot file.
@@ -27,17 +32,26 @@ func FirstKey(ctx context.Context, src Source, prefix string, rev int64) (string
 	return first, err
 }
 
-// Etcd reads a live cluster page by page, so memory stays flat whatever
-// the size of the range. Every page after the first reads the first page's
-// revision: a listing is one consistent view.
+// Etcd reads a live cluster in pieces, so memory stays flat whatever the
+// size of the range, at one revision: a listing is one consistent view.
+// From etcd 3.7 a range is one RangeStream request, whose chunks the
+// server sizes and sends without counting the rest of the range each time;
+// older servers are read page by page with Get, each page at the first
+// page's revision.
 type Etcd struct {
 	Client *clientv3.Client
-	// PageSize is the number of keys fetched per request (default 500).
+	// PageSize is the number of keys fetched per Get request (default 500).
 	PageSize int64
 	// KeysOnly fetches keys without values.
 	KeysOnly bool
 	// RequestContext bounds one request (default: ctx unchanged).
 	RequestContext func(context.Context) (context.Context, context.CancelFunc)
+	// ChunkTimeout bounds the wait for each chunk of a stream (default:
+	// none); a whole stream may take much longer.
+	ChunkTimeout time.Duration
+	// NoStream reads with paged Get requests only. It is set by itself when
+	// a server does not know RangeStream.
+	NoStream bool
 }
 
 // Range implements Source.
@@ -45,6 +59,14 @@ func (e *Etcd) Range(ctx context.Context, start, end string, rev, limit int64, f
 	page := e.PageSize
 	if page <= 0 {
 		page = 500
+	}
+	// A few keys (a lookup of the first key under a prefix) take one Get.
+	if end != "" && !e.NoStream && (limit == 0 || limit > page) {
+		r, err := e.rangeStream(ctx, start, end, rev, limit, fn)
+		if !errors.Is(err, errNoRangeStream) {
+			return r, err
+		}
+		e.NoStream = true
 	}
 	var n int64
 	for {
@@ -85,6 +107,73 @@ func (e *Etcd) Range(ctx context.Context, start, end string, rev, limit int64, f
 		}
 		start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
+}
+
+// errNoRangeStream: the server predates RangeStream (etcd 3.7).
+var errNoRangeStream = errors.New("the server does not know RangeStream")
+
+// rangeStream reads [start, end) with one RangeStream request. It returns
+// errNoRangeStream, before calling fn, when the server does not know it.
+func (e *Etcd) rangeStream(ctx context.Context, start, end string, rev, limit int64, fn func(KV) error) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	opts := []clientv3.OpOption{clientv3.WithRange(end)}
+	if rev > 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	if limit > 0 {
+		opts = append(opts, clientv3.WithLimit(limit))
+	}
+	if e.KeysOnly {
+		opts = append(opts, clientv3.WithKeysOnly())
+	}
+	// Each chunk must come within ChunkTimeout: a stalled member fails the
+	// listing instead of hanging it.
+	var stalled atomic.Bool
+	reset := func() {}
+	if e.ChunkTimeout > 0 {
+		watchdog := time.AfterFunc(e.ChunkTimeout, func() { stalled.Store(true); cancel() })
+		defer watchdog.Stop()
+		reset = func() { watchdog.Reset(e.ChunkTimeout) }
+	}
+	fail := func(err error) error {
+		if stalled.Load() {
+			return fmt.Errorf("reading %s: no answer within %s", describeRange(start, end), e.ChunkTimeout)
+		}
+		if status.Code(err) == codes.Unimplemented {
+			return errNoRangeStream
+		}
+		return fmt.Errorf("reading %s: %w", describeRange(start, end), err)
+	}
+	stream, err := e.Client.GetStream(ctx, start, opts...)
+	if err != nil {
+		return rev, fail(err)
+	}
+	// On an early return the stream is cancelled and drained, so its
+	// reader goroutine ends.
+	defer func() {
+		cancel()
+		for range stream {
+		}
+	}()
+	for resp := range stream {
+		reset()
+		if err := resp.Err(); err != nil {
+			return rev, fail(err)
+		}
+		for _, kv := range resp.Kvs {
+			if err := fn(KV{Key: string(kv.Key), Value: kv.Value, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version}); err != nil {
+				return rev, err
+			}
+		}
+		if resp.Header != nil && rev == 0 {
+			rev = resp.Header.Revision
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return rev, fail(err)
+	}
+	return rev, nil
 }
 
 func describeRange(start, end string) string {

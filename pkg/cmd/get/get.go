@@ -3,6 +3,7 @@
 package get
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"strings"
@@ -249,7 +250,21 @@ func (o *Options) open() error {
 	}
 	o.decoder = d
 	if o.Snapshot != "" {
-		s, err := storage.ReadSnapshot(o.Snapshot, o.Rev)
+		// Only what this listing can read is kept: the key or prefix, or
+		// for a resource everything under the storage prefix, where its
+		// path is learned.
+		start := strings.TrimSuffix(o.StoragePrefix, "/") + "/"
+		end := storage.PrefixEnd(start)
+		switch {
+		case o.Key != "" && o.Prefix:
+			start, end = o.Key, storage.PrefixEnd(o.Key)
+		case o.Key != "":
+			start, end = o.Key, o.Key+"\x00"
+		}
+		if end == "\x00" {
+			end = "" // no key sorts after the prefix: read to the end
+		}
+		s, err := storage.ReadSnapshotRange(o.Snapshot, o.Rev, start, end)
 		if err != nil {
 			return err
 		}
@@ -267,6 +282,7 @@ func (o *Options) open() error {
 		PageSize:       o.ChunkSize,
 		KeysOnly:       o.Output == storage.OutputKeys,
 		RequestContext: cfg.WithCommandTimeout,
+		ChunkTimeout:   cfg.CommandTimeout,
 	}
 	o.close = func() { cli.Close() }
 	return nil
@@ -311,31 +327,32 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 	}
 
-	p := &storage.Printer{Out: o.Out, ErrOut: o.ErrOut, Format: o.Output, List: !single, NoHeaders: o.NoHeaders, Prefix: prefix}
+	// Output is buffered: a listing writes one small piece per key.
+	out := bufio.NewWriterSize(o.Out, 256<<10)
+	defer out.Flush()
+	p := &storage.Printer{Out: out, ErrOut: o.ErrOut, Format: o.Output, List: !single, NoHeaders: o.NoHeaders, Prefix: prefix}
 	if err := p.Begin(); err != nil {
 		return err
 	}
 	var failed []string
 	found := 0
-	_, err := o.source.Range(ctx, start, end, o.Rev, o.Limit, func(kv storage.KV) error {
-		found++
-		var obj *storage.Object
-		if storage.NeedsDecode(o.Output) {
-			d, err := o.decoder.Decode(kv.Key, kv.Value, kv.ModRevision)
-			if err != nil {
+	err := p.PrintRange(ctx, storage.ListOptions{
+		Source: o.source, Start: start, End: end, Rev: o.Rev, Limit: o.Limit, Decoder: o.decoder,
+		Check: func(kv storage.KV, d *storage.Object, decodeErr error) (bool, error) {
+			found++
+			if decodeErr != nil {
 				if single {
-					return err
+					return false, decodeErr
 				}
 				failed = append(failed, kv.Key)
-				fmt.Fprintf(o.ErrOut, "warning: %v\n", err)
-				return nil
+				fmt.Fprintf(o.ErrOut, "warning: %v\n", decodeErr)
+				return false, nil
 			}
-			if d.Partial != nil {
+			if d != nil && d.Partial != nil {
 				fmt.Fprintf(o.ErrOut, "warning: %s: %v\n", kv.Key, d.Partial)
 			}
-			obj = d
-		}
-		return p.Print(kv, obj)
+			return true, nil
+		},
 	})
 	if err != nil {
 		return err

@@ -75,7 +75,11 @@ func (o *Options) Run(ctx context.Context) error {
 	so := storage.StatsOptions{Prefix: strings.TrimSuffix(o.StoragePrefix, "/"), ByNamespace: o.ByNamespace, Top: o.Top}
 	rev := o.Rev
 	if o.Snapshot != "" {
-		s, err := storage.ReadSnapshot(o.Snapshot, o.Rev)
+		end := storage.PrefixEnd(o.Prefix)
+		if end == "\x00" {
+			end = "" // every key, or no key sorts after the prefix
+		}
+		s, err := storage.ReadSnapshotRange(o.Snapshot, o.Rev, o.Prefix, end)
 		if err != nil {
 			return err
 		}
@@ -86,7 +90,7 @@ func (o *Options) Run(ctx context.Context) error {
 			return err
 		}
 		defer cli.Close()
-		src = &storage.Etcd{Client: cli, RequestContext: cfg.WithCommandTimeout}
+		src = &storage.Etcd{Client: cli, RequestContext: cfg.WithCommandTimeout, ChunkTimeout: cfg.CommandTimeout}
 	}
 	st, err := storage.CollectStats(ctx, src, o.Prefix, storage.PrefixEnd(o.Prefix), rev, so)
 	if err != nil {

@@ -1,0 +1,428 @@
+// Command bench compares kubectl-etcd with etcdctl and etcdutl on the same
+// data in the same run (make bench, make bench-smoke; docs/benchmarks.md).
+//
+// It starts a 3-member cluster of real etcd binaries on 127.0.0.1-3,
+// writes the data sets (pods encoded by the project's own encoder, small
+// keys, rewritten keys that leave a fragmented database), runs each
+// comparison A, B, B, A, ... and prints medians, ratios and peak memory.
+// It fails when a comparison cannot run, never because of a number.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	etcdDir, plugin, workDir string
+	pods, smallKeys          int
+	fragmentBytes            int64
+	reps, defragReps         int
+	loadRate                 int
+	only                     string
+	jsonOut                  string
+	keep                     bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.etcdDir, "etcd-dir", "", "directory holding etcd, etcdctl and etcdutl (hack/build-etcd.sh prints it)")
+	flag.StringVar(&o.plugin, "plugin", "bin/kubectl-etcd", "the kubectl-etcd binary to measure")
+	flag.StringVar(&rusageHelper, "rusage", "bin/bench-rusage", "the helper that runs each measured command and reports its resource usage (hack/bench/rusage)")
+	flag.StringVar(&o.workDir, "work-dir", "", "where the cluster and files go (default: a new temporary directory, removed at the end)")
+	flag.IntVar(&o.pods, "pods", 100000, "pods written under /registry/pods")
+	flag.IntVar(&o.smallKeys, "small-keys", 1000000, "small keys written under "+smallPrefix)
+	flag.Int64Var(&o.fragmentBytes, "fragment-bytes", 1<<30, "rewrite keys until the database is this large, then compact, leaving it fragmented")
+	flag.IntVar(&o.reps, "reps", 3, "runs of each tool per comparison (alternating)")
+	flag.IntVar(&o.defragReps, "defrag-reps", 1, "runs of each defragmentation (each on a freshly fragmented database)")
+	flag.IntVar(&o.loadRate, "write-rate", 100, "writes per second of the load that runs during defragmentation")
+	flag.StringVar(&o.only, "only", "", "comma-separated comparisons to run (get-yaml,get-json,get-name,stats,snapshot-save,get-snapshot,snapshot-restore,defrag); default all")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the results to this file as JSON")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	writeLoadRate := flag.Int("write-load", 0, "internal: be the write-load process at this rate")
+	flag.Parse()
+
+	if *writeLoadRate > 0 {
+		if err := runWriteLoad(*writeLoadRate); err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := benchmark(ctx, o, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func (o options) wants(name string) bool {
+	if o.only == "" {
+		return true
+	}
+	for _, s := range strings.Split(o.only, ",") {
+		if strings.TrimSpace(s) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// row is one comparison's result.
+type row struct {
+	Name   string  `json:"name"`
+	A      string  `json:"a"`
+	B      string  `json:"b"`
+	AWall  float64 `json:"aWallSeconds"`
+	BWall  float64 `json:"bWallSeconds"`
+	ACPU   float64 `json:"aCPUSeconds"`
+	BCPU   float64 `json:"bCPUSeconds"`
+	ARSS   int64   `json:"aPeakRSSBytes"`
+	BRSS   int64   `json:"bPeakRSSBytes"`
+	Ratio  float64 `json:"ratio"`
+	Target string  `json:"target"`
+	Met    string  `json:"met"`
+	Runs   int     `json:"runs"`
+}
+
+// defragRow is one defragmentation under write load.
+type defragRow struct {
+	Tool       string    `json:"tool"`
+	Wall       float64   `json:"wallSeconds"`
+	PeakRSS    int64     `json:"peakRSSBytes"`
+	Load       writeLoad `json:"writes"`
+	Elections  uint64    `json:"leaderElections"`
+	DBBefore   int64     `json:"dbBytesBefore"`
+	DBAfter    int64     `json:"dbBytesAfter"`
+	Reclaimed  int64     `json:"bytesReclaimed"`
+	Fragmented int64     `json:"bytesFreeBefore"`
+}
+
+type results struct {
+	Machine  string      `json:"machine"`
+	Command  string      `json:"command"`
+	Sizes    string      `json:"sizes"`
+	Rows     []row       `json:"rows"`
+	Defrag   []defragRow `json:"defrag,omitempty"`
+	Duration float64     `json:"durationSeconds"`
+}
+
+func benchmark(ctx context.Context, o options, out io.Writer) error {
+	began := time.Now()
+	if o.etcdDir == "" {
+		return fmt.Errorf("--etcd-dir is required (hack/build-etcd.sh 3.7.3 prints it)")
+	}
+	etcdctl, etcdutl := filepath.Join(o.etcdDir, "etcdctl"), filepath.Join(o.etcdDir, "etcdutl")
+	plugin, err := filepath.Abs(o.plugin)
+	if err != nil {
+		return err
+	}
+	if rusageHelper, err = filepath.Abs(rusageHelper); err != nil {
+		return err
+	}
+	for _, bin := range []string{plugin, rusageHelper, etcdctl, etcdutl, filepath.Join(o.etcdDir, "etcd")} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return fmt.Errorf("%s: %w", bin, err)
+		}
+	}
+	work := o.workDir
+	if work == "" {
+		if work, err = os.MkdirTemp("", "kubectl-etcd-bench-"); err != nil {
+			return err
+		}
+	}
+	if !o.keep {
+		defer os.RemoveAll(work)
+	}
+	res := &results{Machine: machine(), Command: strings.Join(os.Args, " "),
+		Sizes: fmt.Sprintf("%d pods, %d small keys, database fragmented to %d MiB", o.pods, o.smallKeys, o.fragmentBytes>>20)}
+
+	fmt.Fprintf(out, "== starting a 3-member cluster of etcd from %s in %s\n", o.etcdDir, work)
+	c, err := startCluster(ctx, work, o.etcdDir, 16<<30)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	env := c.env()
+
+	fmt.Fprintf(out, "== writing %d pods\n", o.pods)
+	t := time.Now()
+	podBytes, err := loadPods(ctx, c.cli, o.pods)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "   %d MiB of stored pods in %.1fs (%.1f KiB per pod)\n", podBytes>>20, time.Since(t).Seconds(), float64(podBytes)/float64(max(o.pods, 1))/1024)
+	fmt.Fprintf(out, "== writing %d small keys\n", o.smallKeys)
+	t = time.Now()
+	if _, err := loadSmall(ctx, c.cli, o.smallKeys); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "   in %.1fs\n", time.Since(t).Seconds())
+	fmt.Fprintf(out, "== rewriting keys until the database holds %d MiB, then compacting\n", o.fragmentBytes>>20)
+	t = time.Now()
+	churn, err := fragment(ctx, c, o.fragmentBytes, 0, out)
+	if err != nil {
+		return err
+	}
+	sts, err := c.status(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "   %d MiB rewritten in %.1fs; database %d MiB, %d MiB in use\n", churn>>20, time.Since(t).Seconds(), sts[0].DbSize>>20, sts[0].DbSizeInUse>>20)
+
+	addRow := func(name, target string, a, b tool, sa, sb sample, met func(float64, sample) bool) {
+		r := row{Name: name, A: a.Name, B: b.Name, AWall: sa.wall(), BWall: sb.wall(), ACPU: sa.cpu(), BCPU: sb.cpu(),
+			ARSS: sa.maxRSS(), BRSS: sb.maxRSS(), Target: target, Runs: len(sa), Ratio: sa.wall() / sb.wall(), Met: "-"}
+		if met != nil {
+			r.Met = map[bool]string{true: "yes", false: "no"}[met(r.Ratio, sa)]
+		}
+		res.Rows = append(res.Rows, r)
+	}
+	add := func(name, target string, a, b tool, met func(float64, sample) bool) error {
+		fmt.Fprintf(out, "== %s\n", name)
+		sa, sb, err := compare(ctx, env, o.reps, a, b, out)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		addRow(name, target, a, b, sa, sb, met)
+		return nil
+	}
+	ratioAtMost := func(limit float64) func(float64, sample) bool {
+		return func(r float64, _ sample) bool { return r <= limit }
+	}
+
+	// The listings share their baseline: etcdctl and each format run in
+	// turn, reps rounds.
+	fetch := tool{Name: "etcdctl get -w protobuf", Args: []string{etcdctl, "--command-timeout=10m", "get", "--prefix", "/registry/pods/", "-w", "protobuf"}}
+	type listing struct {
+		format, target string
+		limit          float64
+	}
+	var listings []listing
+	tools := []tool{fetch}
+	for _, l := range []listing{{"yaml", "<= 1.5", 1.5}, {"json", "<= 1.2", 1.2}, {"name", "", 0}} {
+		if o.wants("get-" + l.format) {
+			listings = append(listings, l)
+			tools = append(tools, tool{Name: "kubectl-etcd get -o " + l.format, Args: []string{plugin, "get", "/registry/pods/", "--prefix", "-o", l.format}})
+		}
+	}
+	if len(listings) > 0 {
+		fmt.Fprintf(out, "== list %d pods: etcdctl's raw fetch and each format in turn\n", o.pods)
+		samples, err := rotate(ctx, env, o.reps, tools, out)
+		if err != nil {
+			return fmt.Errorf("listing pods: %w", err)
+		}
+		for i, l := range listings {
+			var met func(float64, sample) bool
+			if l.limit > 0 {
+				met = ratioAtMost(l.limit)
+			}
+			addRow(fmt.Sprintf("list %d pods -o %s vs raw fetch", o.pods, l.format), l.target, tools[i+1], fetch, samples[i+1], samples[0], met)
+		}
+	}
+	if o.wants("stats") {
+		const limit = 128 << 20
+		err := add(fmt.Sprintf("stats over %d keys vs keys-only fetch", o.smallKeys), "peak RSS < 128 MiB",
+			tool{Name: "kubectl-etcd stats", Args: []string{plugin, "stats", smallPrefix + "/"}},
+			tool{Name: "etcdctl get --keys-only", Args: []string{etcdctl, "--command-timeout=10m", "get", "--prefix", smallPrefix + "/", "--keys-only"}},
+			func(_ float64, sa sample) bool { return sa.maxRSS() < limit })
+		if err != nil {
+			return err
+		}
+	}
+
+	// A snapshot of the first member, saved by both tools; later steps
+	// read the one etcdctl saved.
+	snapA, snapB := filepath.Join(work, "plugin.db"), filepath.Join(work, "etcdctl.db")
+	endpoint := c.state.Members[0].ClientURL
+	one := []string{"ETCDCTL_ENDPOINTS=" + endpoint}
+	saveB := tool{Name: "etcdctl snapshot save", Args: []string{etcdctl, "--command-timeout=10m", "snapshot", "save", snapB}, Env: one, Before: removeAll(snapB)}
+	if o.wants("snapshot-save") {
+		saveA := tool{Name: "kubectl-etcd snapshot save", Args: []string{plugin, "snapshot", "save", snapA}, Env: one, Before: removeAll(snapA, snapA+".json")}
+		err := add("snapshot save (time ratio; throughput = 1/ratio)", "throughput >= 0.95x",
+			saveA, saveB, func(r float64, _ sample) bool { return 1/r >= 0.95 })
+		if err != nil {
+			return err
+		}
+	}
+	if o.wants("get-snapshot") || o.wants("snapshot-restore") {
+		if _, err := os.Stat(snapB); err != nil {
+			if _, err := runOnce(ctx, env, saveB); err != nil {
+				return err
+			}
+		}
+		if st, err := os.Stat(snapB); err == nil {
+			fmt.Fprintf(out, "   snapshot file: %d MiB\n", st.Size()>>20)
+		}
+	}
+	if o.wants("get-snapshot") {
+		err := add(fmt.Sprintf("list %d pods -o table: snapshot file vs live", o.pods), "",
+			tool{Name: "kubectl-etcd get --snapshot", Args: []string{plugin, "get", "/registry/pods/", "--prefix", "-o", "table", "--snapshot", snapB}},
+			tool{Name: "kubectl-etcd get (live)", Args: []string{plugin, "get", "/registry/pods/", "--prefix", "-o", "table"}},
+			nil)
+		if err != nil {
+			return err
+		}
+	}
+	if o.wants("snapshot-restore") {
+		dirA, dirB := filepath.Join(work, "restore-plugin"), filepath.Join(work, "restore-etcdutl")
+		member := []string{"--name=restored", "--initial-cluster=restored=https://127.0.0.1:2380", "--initial-advertise-peer-urls=https://127.0.0.1:2380"}
+		err := add("snapshot restore", "<= 1.1",
+			tool{Name: "kubectl-etcd snapshot restore", Args: append([]string{plugin, "snapshot", "restore", snapB, "--data-dir=" + dirA}, member...), Before: removeAll(dirA)},
+			tool{Name: "etcdutl snapshot restore", Args: append([]string{etcdutl, "snapshot", "restore", snapB, "--data-dir=" + dirB, "--bump-revision=1000000000", "--mark-compacted"}, member...), Before: removeAll(dirB)},
+			ratioAtMost(1.1))
+		if err != nil {
+			return err
+		}
+		os.RemoveAll(dirA)
+		os.RemoveAll(dirB)
+	}
+	os.Remove(snapA)
+	os.Remove(snapA + ".json")
+	os.Remove(snapB)
+
+	if o.wants("defrag") {
+		defrags := []tool{
+			{Name: "etcdctl defrag --cluster", Args: []string{etcdctl, "--command-timeout=10m", "defrag", "--cluster"}},
+			{Name: "kubectl-etcd defrag --all", Args: []string{plugin, "defrag", "--all", "--yes"}},
+		}
+		for i := range 2 * o.defragReps {
+			t := defrags[i%2]
+			if i/2%2 == 1 {
+				t = defrags[1-i%2]
+			}
+			if i > 0 {
+				fmt.Fprintf(out, "== fragmenting again (%d MiB of rewrites, then compaction)\n", churn>>20)
+				if _, err := fragment(ctx, c, 0, churn, io.Discard); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(out, "== %s under %d writes/s\n", t.Name, o.loadRate)
+			d, err := defragUnderLoad(ctx, c, env, t, o.loadRate)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "    %.1fs, %d of %d writes failed, p99 %s, %d elections, %d MiB reclaimed\n",
+				d.Wall, d.Load.Failed, d.Load.Writes, d.Load.P99.Round(time.Millisecond), d.Elections, d.Reclaimed>>20)
+			res.Defrag = append(res.Defrag, d)
+		}
+	}
+	res.Duration = time.Since(began).Seconds()
+	fmt.Fprintln(out)
+	writeTables(out, res)
+	if o.jsonOut != "" {
+		data, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonOut, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// defragUnderLoad runs one defragmentation while a separate process
+// writes, and reports what the writes saw.
+func defragUnderLoad(ctx context.Context, c *cluster, env []string, t tool, rate int) (defragRow, error) {
+	d := defragRow{Tool: t.Name}
+	before, err := c.status(ctx)
+	if err != nil {
+		return d, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return d, err
+	}
+	load := exec.CommandContext(ctx, self, fmt.Sprintf("-write-load=%d", rate))
+	load.Env = env
+	var report strings.Builder
+	load.Stdout, load.Stderr = &report, os.Stderr
+	load.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := load.Start(); err != nil {
+		return d, err
+	}
+	time.Sleep(2 * time.Second)
+	r, runErr := runOnce(ctx, env, t)
+	time.Sleep(2 * time.Second)
+	_ = load.Process.Signal(syscall.SIGTERM)
+	if err := load.Wait(); err != nil {
+		return d, fmt.Errorf("the write load: %v", err)
+	}
+	if runErr != nil {
+		return d, runErr
+	}
+	if err := json.Unmarshal([]byte(report.String()), &d.Load); err != nil {
+		return d, fmt.Errorf("the write load's report %q: %w", report.String(), err)
+	}
+	after, err := c.status(ctx)
+	if err != nil {
+		return d, err
+	}
+	d.Wall, d.PeakRSS = r.Wall.Seconds(), r.MaxRSS
+	var termBefore, termAfter uint64
+	for i := range before {
+		termBefore = max(termBefore, before[i].RaftTerm)
+		termAfter = max(termAfter, after[i].RaftTerm)
+		d.DBBefore += before[i].DbSize
+		d.DBAfter += after[i].DbSize
+		d.Fragmented += before[i].DbSize - before[i].DbSizeInUse
+	}
+	d.Elections = termAfter - termBefore
+	d.Reclaimed = d.DBBefore - d.DBAfter
+	return d, nil
+}
+
+func machine() string {
+	model := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	load := ""
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = ", load average " + strings.Join(strings.Fields(string(data))[:3], " ") + " at the end"
+	}
+	return fmt.Sprintf("%d CPUs (%s), %s/%s%s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, load)
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+func writeTables(out io.Writer, res *results) {
+	fmt.Fprintf(out, "Machine: %s\nData: %s\nDuration: %.0fs\n\n", res.Machine, res.Sizes, res.Duration)
+	if len(res.Rows) > 0 {
+		fmt.Fprintln(out, "| comparison | A | B | A median | B median | A/B | target | met | A CPU | B CPU | A peak RSS | B peak RSS |")
+		fmt.Fprintln(out, "| --- | --- | --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |")
+		for _, r := range res.Rows {
+			fmt.Fprintf(out, "| %s | %s | %s | %.2fs | %.2fs | %.2f | %s | %s | %.2fs | %.2fs | %s | %s |\n",
+				r.Name, r.A, r.B, r.AWall, r.BWall, r.Ratio, r.Target, r.Met, r.ACPU, r.BCPU, mib(r.ARSS), mib(r.BRSS))
+		}
+		fmt.Fprintln(out)
+	}
+	if len(res.Defrag) > 0 {
+		fmt.Fprintln(out, "| defragmentation under write load | time | writes | failed | p50 | p99 | max | elections | free before | reclaimed | peak RSS |")
+		fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		for _, d := range res.Defrag {
+			fmt.Fprintf(out, "| %s | %.1fs | %d | %d | %s | %s | %s | %d | %s | %s | %s |\n", d.Tool, d.Wall, d.Load.Writes, d.Load.Failed,
+				d.Load.P50.Round(time.Millisecond), d.Load.P99.Round(time.Millisecond), d.Load.Max.Round(time.Millisecond), d.Elections, mib(d.Fragmented), mib(d.Reclaimed), mib(d.PeakRSS))
+		}
+		fmt.Fprintln(out)
+	}
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// run is one execution of a command.
+type run struct {
+	Wall time.Duration
+	// CPU is user plus system time of the child: on a machine shared with
+	// other work it varies less than wall time.
+	CPU time.Duration
+	// MaxRSS is the child's peak resident memory (wait4's rusage).
+	MaxRSS int64
+	// Out is how many bytes it wrote to standard output.
+	Out int64
+}
+
+// tool is one side of a comparison: a command line, run with the
+// cluster's environment.
+type tool struct {
+	Name string
+	Args []string
+	// Env is added to the cluster's environment.
+	Env []string
+	// Before runs ahead of every execution, outside the measurement (to
+	// remove the previous run's output).
+	Before func() error
+}
+
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+// rusageHelper is bin/bench-rusage (see hack/bench/rusage).
+var rusageHelper string
+
+func runOnce(ctx context.Context, env []string, t tool) (run, error) {
+	if t.Before != nil {
+		if err := t.Before(); err != nil {
+			return run{}, err
+		}
+	}
+	cmd := exec.CommandContext(ctx, rusageHelper, t.Args...)
+	cmd.Env = append(append([]string{}, env...), t.Env...)
+	out := &countingWriter{}
+	var errOut strings.Builder
+	cmd.Stdout = out
+	cmd.Stderr = &limitedWriter{w: &errOut, n: 4096}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	reportR, reportW, err := os.Pipe()
+	if err != nil {
+		return run{}, err
+	}
+	defer reportR.Close()
+	cmd.ExtraFiles = []*os.File{reportW}
+	start := time.Now()
+	err = cmd.Start()
+	reportW.Close()
+	if err == nil {
+		err = cmd.Wait()
+	}
+	wall := time.Since(start)
+	if err != nil {
+		return run{}, fmt.Errorf("%s: %v\n%s", strings.Join(t.Args, " "), err, errOut.String())
+	}
+	var usage struct {
+		MaxRSSKiB, UserNs, SysNs int64
+	}
+	if err := json.NewDecoder(reportR).Decode(&usage); err != nil {
+		return run{}, fmt.Errorf("%s: no resource usage report: %w", strings.Join(t.Args, " "), err)
+	}
+	return run{
+		Wall:   wall,
+		CPU:    time.Duration(usage.UserNs + usage.SysNs),
+		MaxRSS: usage.MaxRSSKiB * 1024,
+		Out:    out.n,
+	}, nil
+}
+
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		q := p
+		if len(q) > l.n {
+			q = q[:l.n]
+		}
+		l.w.Write(q)
+		l.n -= len(q)
+	}
+	return len(p), nil
+}
+
+// sample is every run of one tool in a comparison.
+type sample []run
+
+func (s sample) median(f func(run) float64) float64 {
+	if len(s) == 0 {
+		return 0
+	}
+	v := make([]float64, len(s))
+	for i, r := range s {
+		v[i] = f(r)
+	}
+	sort.Float64s(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func (s sample) wall() float64 { return s.median(func(r run) float64 { return r.Wall.Seconds() }) }
+func (s sample) cpu() float64  { return s.median(func(r run) float64 { return r.CPU.Seconds() }) }
+
+func (s sample) maxRSS() int64 {
+	var m int64
+	for _, r := range s {
+		m = max(m, r.MaxRSS)
+	}
+	return m
+}
+
+// compare runs a and b alternately reps times (a first, then b first, so
+// neither always runs on a warmer cache).
+func compare(ctx context.Context, env []string, reps int, a, b tool, progress io.Writer) (sample, sample, error) {
+	s, err := rotate(ctx, env, reps, []tool{a, b}, progress)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s[0], s[1], nil
+}
+
+// rotate runs every tool once per round, reps rounds, in forward order
+// and then backward, so that on a shared machine each sees the same
+// conditions on average; it returns the runs of each tool.
+func rotate(ctx context.Context, env []string, reps int, tools []tool, progress io.Writer) ([]sample, error) {
+	samples := make([]sample, len(tools))
+	for i := range reps {
+		for k := range tools {
+			which := k
+			if i%2 == 1 {
+				which = len(tools) - 1 - k
+			}
+			t := tools[which]
+			r, err := runOnce(ctx, env, t)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(progress, "    %-30s %7.2fs wall %7.2fs cpu %7.1f MiB peak\n", t.Name, r.Wall.Seconds(), r.CPU.Seconds(), float64(r.MaxRSS)/(1<<20))
+			samples[which] = append(samples[which], r)
+		}
+	}
+	return samples, nil
+}
+
+func removeAll(paths ...string) func() error {
+	return func() error {
+		for _, p := range paths {
+			if err := os.RemoveAll(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
