@@ -60,7 +60,7 @@ GO
 go mod tidy >&2
 mkdir -p "$out.tmp"
 for b in kube-apiserver kubectl kubeadm; do
-  go build -trimpath -ldflags "-X k8s.io/component-base/version.gitVersion=v$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${version#1.}" \
+  go build -trimpath -ldflags "-X k8s.io/component-base/version.gitVersion=v$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$version")" \
     -o "$out.tmp/$b" "k8s.io/kubernetes/cmd/$b" >&2
 done
 GOBIN="$out.tmp" go install "sigs.k8s.io/kwok/cmd/kwok@v$kwok_version" >&2

@@ -8,11 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -88,8 +90,9 @@ func (d *fakeDNS) serve() {
 // TestEtcdStatefulSetForms starts the StatefulSet's three members as the
 // kubelet would (each command line expanded for its pod, the Secret and
 // volume mapped into the test) with a certificate made as the manifest's
-// comment says, on 127.0.0.11-13 instead of 0.0.0.0, with a fake cluster
-// DNS (its PTR records are not reached: /etc/hosts answers for 127.0.0.1):
+// comment says, on 127.0.0.11-13 instead of 0.0.0.0 and on free ports
+// instead of 2379-2381, with a fake cluster DNS (its PTR records are not
+// reached: /etc/hosts answers for 127.0.0.1):
 // they must form a cluster over peer TLS, pass their probes and serve
 // clients through the pod and Service names.
 func TestEtcdStatefulSetForms(t *testing.T) {
@@ -183,6 +186,15 @@ func TestEtcdStatefulSetForms(t *testing.T) {
 		t.Fatal("no Secret or data volume mount")
 	}
 
+	t.Log("the container ports, moved to ports free on every member's address: another test or a second run may hold the manifest's own there")
+	ports := freePortsOn(t, slices.Collect(maps.Values(ips)), c.Ports)
+	port := func(p int) int {
+		if q, ok := ports[p]; ok {
+			return q
+		}
+		return p
+	}
+
 	t.Logf("%d members start together, as podManagementPolicy Parallel does", replicas)
 	var wg sync.WaitGroup
 	errs := make([]error, replicas)
@@ -194,7 +206,11 @@ func TestEtcdStatefulSetForms(t *testing.T) {
 		for j, arg := range args {
 			arg = strings.ReplaceAll(arg, secretMount+"/", secretDir+"/")
 			arg = strings.ReplaceAll(arg, "="+dataMount+"/", "="+dataDir+"/")
-			args[j] = strings.ReplaceAll(arg, "://0.0.0.0:", "://"+ips[name]+":")
+			arg = strings.ReplaceAll(arg, "://0.0.0.0:", "://"+ips[name]+":")
+			for from, to := range ports {
+				arg = strings.ReplaceAll(arg, fmt.Sprintf(":%d", from), fmt.Sprintf(":%d", to))
+			}
+			args[j] = arg
 		}
 		cfg, err := embedConfig(args)
 		if err != nil {
@@ -249,13 +265,13 @@ func TestEtcdStatefulSetForms(t *testing.T) {
 			if probe == nil || probe.HTTPGet == nil {
 				continue
 			}
-			port := probe.HTTPGet.Port.IntValue()
+			probePort := probe.HTTPGet.Port.IntValue()
 			for _, p := range c.Ports {
 				if p.Name == probe.HTTPGet.Port.StrVal {
-					port = int(p.ContainerPort)
+					probePort = int(p.ContainerPort)
 				}
 			}
-			u := fmt.Sprintf("http://%s:%d%s", ips[name], port, probe.HTTPGet.Path)
+			u := fmt.Sprintf("http://%s:%d%s", ips[name], port(probePort), probe.HTTPGet.Path)
 			if err := probeOK(u); err != nil {
 				t.Errorf("%s: probe %s: %v", name, u, err)
 			}
@@ -272,8 +288,8 @@ func TestEtcdStatefulSetForms(t *testing.T) {
 	pool.AddCert(ca.Cert)
 	tlsConfig := &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}
 	for _, ep := range []string{
-		fmt.Sprintf("https://%s-2.%s.%s.svc:2379", sts.Name, sts.Spec.ServiceName, ns),
-		fmt.Sprintf("https://%s.%s.svc:%d", client.Name, ns, servicePort(client, "client")),
+		fmt.Sprintf("https://%s-2.%s.%s.svc:%d", sts.Name, sts.Spec.ServiceName, ns, port(2379)),
+		fmt.Sprintf("https://%s.%s.svc:%d", client.Name, ns, port(int(servicePort(client, "client")))),
 	} {
 		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, TLS: tlsConfig, DialTimeout: 5 * time.Second})
 		if err != nil {
@@ -294,6 +310,48 @@ func TestEtcdStatefulSetForms(t *testing.T) {
 			t.Errorf("through %s: %v", ep, err)
 		}
 	}
+}
+
+// freePortsOn maps each container port to one that is free on every
+// address, so the members can all listen on it, each on its own address.
+func freePortsOn(t *testing.T, addrs []string, container []corev1.ContainerPort) map[int]int {
+	t.Helper()
+	out := map[int]int{}
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	for _, cp := range container {
+		for tries := 0; ; tries++ {
+			if tries > 50 {
+				t.Fatalf("no port free on all of %v", addrs)
+			}
+			first, err := net.Listen("tcp", net.JoinHostPort(addrs[0], "0"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := first.Addr().(*net.TCPAddr).Port
+			ls := []net.Listener{first}
+			for _, a := range addrs[1:] {
+				if l, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(p))); err == nil {
+					ls = append(ls, l)
+				}
+			}
+			if len(ls) == len(addrs) {
+				// Held until all are chosen, so two container ports
+				// never get the same one.
+				held = append(held, ls...)
+				out[int(cp.ContainerPort)] = p
+				break
+			}
+			for _, l := range ls {
+				l.Close()
+			}
+		}
+	}
+	return out
 }
 
 // podArgs returns the container's arguments expanded for one pod.

@@ -205,6 +205,18 @@ func (k *Kubelet) Kill() {
 	}
 }
 
+// Pause stops the running etcd with SIGSTOP, a hung pod: it keeps its
+// sockets and answers nothing. The stand-in still kills it (resuming it
+// first) when the manifest changes or goes, as the kubelet kills a hung
+// container.
+func (k *Kubelet) Pause() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cmd != nil {
+		pause(k.cmd.Process)
+	}
+}
+
 // Starts counts the times the pod was started.
 func (k *Kubelet) Starts() int {
 	k.mu.Lock()

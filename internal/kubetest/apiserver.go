@@ -134,12 +134,14 @@ func StartAPIServer(t testing.TB, etcdEndpoints []string, opts ...Option) *APISe
 	}
 	s := &APIServer{Binaries: Binaries(t), Dir: t.TempDir(), Options: o, t: t}
 	s.LogFile = filepath.Join(s.Dir, "kube-apiserver.log")
+	// Cleanups run last in, first out: the log's tail is shown before
+	// the shutdown adds its noise.
+	t.Cleanup(s.Stop)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("kube-apiserver log %s ends with:\n%s", s.LogFile, s.LogTail(60))
 		}
 	})
-	t.Cleanup(s.Stop)
 	if err := s.prepare(etcdEndpoints); err != nil {
 		t.Fatalf("preparing kube-apiserver: %v", err)
 	}

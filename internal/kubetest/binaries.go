@@ -8,6 +8,7 @@ package kubetest
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,7 +51,8 @@ var (
 // Binaries returns the directory of the reference Kubernetes binaries,
 // running hack/build-kube.sh the first time in this process: it prints the
 // cached directory at once, waits for a build another process runs, or
-// builds (about ten minutes on a fresh machine).
+// builds (about ten minutes on a fresh machine: more than go test's
+// default timeout, so hack/test.sh builds first and passes -timeout).
 func Binaries(t testing.TB) Dir {
 	t.Helper()
 	binariesMu.Lock()
@@ -60,8 +62,9 @@ func Binaries(t testing.TB) Dir {
 	}
 	script := filepath.Join(repoRoot(), "hack", "build-kube.sh")
 	cmd := exec.Command(script)
+	// A cold build says so and takes minutes: let it be seen as it runs.
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Stderr = io.MultiWriter(os.Stderr, &stderr)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", script, err, tail(stderr.String(), 40))

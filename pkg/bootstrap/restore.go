@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -101,6 +103,9 @@ func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
 		now = r.Now
 	}
 	stamp := now().UTC().Format("20060102T150405Z")
+	if err := CheckInterruptedRestore(r.ManifestPath); err != nil {
+		return nil, err
+	}
 	original, err := os.ReadFile(r.ManifestPath)
 	if err != nil {
 		return nil, fmt.Errorf("preflight: reading the etcd manifest: %w", err)
@@ -173,6 +178,9 @@ func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
 	if r.Config != nil {
 		_, err := r.Config.Probe(ctx, p.ClientURL)
 		p.Running = err == nil
+		if err != nil {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("etcd did not answer: %v; the restore goes on, as moving the manifest away makes the kubelet stop the pod whatever its state", err))
+		}
 	}
 	r.logf("[preflight] %s runs member %s (%s), data in %s; etcd answering: %v", p.ManifestPath, p.Name, p.ClientURL, p.OldDataDir, p.Running)
 	r.logf("[preflight] snapshot %s: revision %d, sha256 trailer %s; the member will start at revision %d", p.Snapshot.Path, p.Snapshot.Revision, p.Snapshot.HashCheck, p.Revision)
@@ -180,6 +188,21 @@ func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
 		r.logf("[preflight] warning: %s", w)
 	}
 	return p, nil
+}
+
+// CheckInterruptedRestore explains a missing manifest that an earlier
+// restore moved away: one killed after its first step leaves the node
+// without etcd, and its backup of the manifest is the way back.
+func CheckInterruptedRestore(manifestPath string) error {
+	if _, err := os.Stat(manifestPath); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	backups, _ := filepath.Glob(filepath.Join(filepath.Dir(filepath.Dir(manifestPath)), "etcd-restore-*", filepath.Base(manifestPath)))
+	if len(backups) == 0 {
+		return nil
+	}
+	sort.Strings(backups) // named by time: the newest last
+	return fmt.Errorf("preflight: %s does not exist, and an earlier restore kept a manifest in %s: if that restore was interrupted, copy it back to %s to run etcd on its old data again", manifestPath, backups[len(backups)-1], manifestPath)
 }
 
 // restoreWarnings lists what the operator should know before the restore.
@@ -263,14 +286,21 @@ func (r *SnapshotRestore) RunPlan(ctx context.Context, p *RestorePlan) (*Restore
 		return nil, fmt.Errorf("moving %s aside: %w (nothing was changed)", p.ManifestPath, err)
 	}
 	r.logf("[stop] Moved %s to %s; waiting for etcd to stop", p.ManifestPath, p.ManifestBackup)
+	node := &Node{DataDir: p.OldDataDir, Log: r.Node.Log}
 	rollback := func(cause error, state string) error {
 		if werr := staticpod.WriteFile(p.ManifestPath, p.original); werr != nil {
 			return fmt.Errorf("%w; putting the original manifest back failed too: %v: copy %s to %s by hand (the old data in %s is untouched)", cause, werr, p.ManifestBackup, p.ManifestPath, p.OldDataDir)
 		}
-		r.logf("[rollback] Put the original manifest back in %s: etcd starts again on the old data in %s", p.ManifestPath, p.OldDataDir)
-		return fmt.Errorf("%w; the original manifest is back in place, so etcd runs on the untouched old data in %s; %s", cause, p.OldDataDir, state)
+		r.logf("[rollback] Put the original manifest back in %s: the kubelet starts etcd again on the old data in %s", p.ManifestPath, p.OldDataDir)
+		if ctx.Err() != nil {
+			// Interrupted: say what stands without waiting any longer.
+			return fmt.Errorf("%w; the original manifest is back in place, so the kubelet starts etcd on the untouched old data in %s; %s", cause, p.OldDataDir, state)
+		}
+		if werr := node.waitServingWith(ctx, r.Config, p.ClientURL, r.timeout()); werr != nil {
+			return fmt.Errorf("%w; the original manifest is back in place but etcd did not serve the old data in %s either: %v (check the kubelet and the etcd container log); %s", cause, p.OldDataDir, werr, state)
+		}
+		return fmt.Errorf("%w; the original manifest is back in place and etcd serves the old data again from %s; %s", cause, p.OldDataDir, state)
 	}
-	node := &Node{DataDir: p.OldDataDir, Log: r.Node.Log}
 	if err := node.waitStopped(ctx, p.ClientURL, r.timeout()); err != nil {
 		return nil, rollback(err, "nothing was restored")
 	}

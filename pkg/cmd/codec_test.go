@@ -1,8 +1,9 @@
 package cmd_test
 
 import (
+	"github.com/kubectl-etcd/kubectl-etcd/internal/shareddata"
+
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -10,23 +11,13 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// sharedTestdata is ../shared/testdata beside the repository checkout.
-func sharedTestdata(t *testing.T, parts ...string) string {
-	t.Helper()
-	p := filepath.Join(append([]string{"..", "..", "..", "shared", "testdata"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("shared test data: %v", err)
-	}
-	return p
-}
-
 func TestDecodeCommandOnCapturedValues(t *testing.T) {
 	for _, name := range []string{"pod", "job"} {
 		t.Run(name, func(t *testing.T) {
 			// The .bin files end with a newline, as etcdctl --print-value-only
 			// output does: decode accepts it.
-			out, _ := mustRun(t, "decode", "-f", sharedTestdata(t, "stored-values", name+".bin"), "-o", "json")
-			want, err := os.ReadFile(sharedTestdata(t, "stored-values", name+".yaml"))
+			out, _ := mustRun(t, "decode", "-f", shareddata.Path(t, "stored-values", name+".bin"), "-o", "json")
+			want, err := os.ReadFile(shareddata.Path(t, "stored-values", name+".yaml"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -42,12 +33,12 @@ func TestDecodeCommandOnCapturedValues(t *testing.T) {
 			}
 		})
 	}
-	out, _ := mustRun(t, "decode", "-f", sharedTestdata(t, "encrypted", "aescbc-secret.bin"),
-		"--encryption-provider-config", sharedTestdata(t, "encrypted", "encryption-config.yaml"))
+	out, _ := mustRun(t, "decode", "-f", shareddata.Path(t, "encrypted", "aescbc-secret.bin"),
+		"--encryption-provider-config", shareddata.Path(t, "encrypted", "encryption-config.yaml"))
 	if !strings.Contains(out, "mykey: bXlzdXBlcnNlY3JldA==") {
 		t.Errorf("decode of the aescbc secret:\n%s", out)
 	}
-	_, _, code, err := runIn(t, nil, "decode", "-f", sharedTestdata(t, "encrypted", "aescbc-secret.bin"))
+	_, _, code, err := runIn(t, nil, "decode", "-f", shareddata.Path(t, "encrypted", "aescbc-secret.bin"))
 	if code != 1 || !strings.Contains(err.Error(), `aescbc key "simon"`) {
 		t.Errorf("without the config: exit %d, %v", code, err)
 	}

@@ -1,14 +1,17 @@
 package cmd_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,9 +114,36 @@ func TestGetAgainstEmbeddedCluster(t *testing.T) {
 	if len(lines) != 4 || !strings.HasPrefix(lines[0], "RESOURCE") || !strings.Contains(lines[3], "b") || !strings.Contains(lines[1], strconv.FormatInt(revA2, 10)) {
 		t.Errorf("get configmaps -A:\n%s", out)
 	}
-	out, errOut := get("cm")
+	noKubeconfig := filepath.Join(t.TempDir(), "no-kubeconfig")
+	out, errOut := get("cm", "--kubeconfig", noKubeconfig)
 	if strings.TrimSpace(out) != "" || !strings.Contains(errOut, "No resources found") {
 		t.Errorf("get cm in namespace default: %q %q", out, errOut)
+	}
+
+	t.Log("without -n, the kubeconfig context's namespace, as kubectl; -n wins")
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {}}]
+contexts:
+- {name: in-b, context: {cluster: c, user: u, namespace: b}}
+- {name: in-a, context: {cluster: c, user: u, namespace: a}}
+current-context: in-b
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--kubeconfig", kubeconfig}, "configmap/three"},
+		{[]string{"--kubeconfig", kubeconfig, "--context", "in-a"}, "configmap/one\nconfigmap/two"},
+		{[]string{"--kubeconfig", kubeconfig, "-n", "a"}, "configmap/one\nconfigmap/two"},
+	} {
+		if out, _ := get(append([]string{"cm", "-o", "name"}, tt.args...)...); strings.TrimSpace(out) != tt.want {
+			t.Errorf("get cm %s: %q, want %q", strings.Join(tt.args, " "), out, tt.want)
+		}
 	}
 
 	t.Log("-o yaml prints a kubectl List with resourceVersion from the mod revision")
@@ -285,4 +315,70 @@ func saveSnapshot(t *testing.T, cli *clientv3.Client) string {
 		t.Fatal(err)
 	}
 	return snap
+}
+
+// readRawFrames reads -o raw of a listing the way its help shows: a
+// "<key length> <value length>" line, the key, the value, a newline.
+func readRawFrames(t *testing.T, out string) map[string][]byte {
+	t.Helper()
+	r := bufio.NewReader(strings.NewReader(out))
+	got := map[string][]byte{}
+	for {
+		header, err := r.ReadString('\n')
+		if err == io.EOF && header == "" {
+			return got
+		}
+		var klen, vlen int
+		if _, err := fmt.Sscanf(header, "%d %d\n", &klen, &vlen); err != nil {
+			t.Fatalf("frame header %q: %v\n%q", header, err, out)
+		}
+		key, value, nl := make([]byte, klen), make([]byte, vlen), make([]byte, 1)
+		for _, b := range [][]byte{key, value, nl} {
+			if _, err := io.ReadFull(r, b); err != nil {
+				t.Fatalf("frame of %d+%d bytes: %v\n%q", klen, vlen, err, out)
+			}
+		}
+		if nl[0] != '\n' {
+			t.Fatalf("frame of %q does not end in a newline: %q", key, out)
+		}
+		got[string(key)] = value
+	}
+}
+
+func TestGetRawOfSeveralKeys(t *testing.T) {
+	c := etcdtest.StartEmbedded(t, etcdtest.WithClusterSize(1))
+	cli := c.Client()
+	conn := c.ConnectArgs()
+	want := map[string][]byte{
+		"/registry/configmaps/a/one": encode(t, cm("a", "one", "x")),
+		"/registry/configmaps/a/two": encode(t, cm("a", "two", "y")),
+		// Bytes that would break a line-based format: newlines, a
+		// fake frame header, NULs.
+		"/registry/configmaps/b/odd": []byte("3 4\nabc\x00\n\n12 99\n"),
+		"/registry/configmaps/b/nil": {},
+	}
+	for k, v := range want {
+		put(t, cli, k, v)
+	}
+
+	t.Log("one key: the value as stored, nothing added")
+	out, _ := mustRun(t, append(conn, "get", "/registry/configmaps/b/odd", "-o", "raw")...)
+	if out != string(want["/registry/configmaps/b/odd"]) {
+		t.Errorf("-o raw of one key: %q", out)
+	}
+	t.Log("a prefix: every key framed, each value intact")
+	out, _ = mustRun(t, append(conn, "get", "/registry/configmaps/", "--prefix", "-o", "raw")...)
+	if got := readRawFrames(t, out); !reflect.DeepEqual(got, want) {
+		t.Errorf("-o raw --prefix read back %q, want %q", got, want)
+	}
+	t.Log("a resource listing is framed too, even when one key matches")
+	out, _ = mustRun(t, append(conn, "get", "configmaps", "-n", "a", "--limit", "1", "-o", "raw")...)
+	if got := readRawFrames(t, out); len(got) != 1 || !bytes.Equal(got["/registry/configmaps/a/one"], want["/registry/configmaps/a/one"]) {
+		t.Errorf("-o raw of configmaps -n a --limit 1: %q", out)
+	}
+	t.Log("the help documents the frame")
+	help, _ := mustRun(t, "get", "--help")
+	if !strings.Contains(help, `"<key length> <value length>"`) {
+		t.Errorf("get --help does not document the -o raw frame:\n%s", help)
+	}
 }

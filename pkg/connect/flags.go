@@ -90,8 +90,9 @@ func NewFlags() *Flags {
 	kubeFlags.APIServer = nil
 	kubeFlags.TLSServerName = nil
 	kubeFlags.DisableCompression = nil
-	ns := "kube-system"
-	kubeFlags.Namespace = &ns
+	// -n is the namespace of the objects get and watch read, their own flag;
+	// the etcd pods' namespace is --etcd-namespace.
+	kubeFlags.Namespace = nil
 	return &Flags{
 		DialTimeout:    2 * time.Second,
 		CommandTimeout: 5 * time.Second,

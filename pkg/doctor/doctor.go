@@ -55,6 +55,23 @@ const (
 	ApplyLag = 1000
 	// CertWarn is how long before expiry a certificate is worth renewing.
 	CertWarn = 30 * 24 * time.Hour
+	// WALFsyncP99 and BackendCommitP99 are etcd's guidance for a disk fit
+	// for it: the 99th percentile of WAL fsyncs under 10ms and of backend
+	// commits under 25ms (etcd's hardware and tuning guides).
+	WALFsyncP99      = 10 * time.Millisecond
+	BackendCommitP99 = 25 * time.Millisecond
+	// DiskSamples is how many operations make a 99th percentile mean
+	// something (of fewer, it is the slowest one): the sample window's
+	// are used when it saw that many, else the member's lifetime ones.
+	DiskSamples = 100
+	// LeaderChanges beyond a member's first election, at more than
+	// LeaderChangesPerHour on average since it started, is flapping rather
+	// than the odd restart or upgrade.
+	LeaderChanges        = 3
+	LeaderChangesPerHour = 1.0
+	// SampleWindow is how long the doctor watches the members' counters
+	// by default (the time between two reads of their metrics).
+	SampleWindow = 3 * time.Second
 )
 
 // Finding is one thing the doctor found, with its evidence and what to do.
@@ -99,6 +116,15 @@ type Facts struct {
 	Endpoints []string `json:"endpoints"`
 	// Manifest is this node's etcd static pod, when there is one.
 	Manifest *Manifest `json:"manifest,omitempty"`
+	// Metrics are each answering member's /metrics read at the start;
+	// Resampled the same read again after the sample window (none when the
+	// window is 0).
+	Metrics   []Metrics `json:"metrics,omitempty"`
+	Resampled []Metrics `json:"resampled,omitempty"`
+	// WALFsyncP99 and BackendCommitP99 are the disk thresholds, the
+	// package's defaults when zero.
+	WALFsyncP99      time.Duration `json:"walFsyncP99,omitempty"`
+	BackendCommitP99 time.Duration `json:"backendCommitP99,omitempty"`
 }
 
 // Manifest is what the doctor reads from this node's etcd static pod.
@@ -118,6 +144,13 @@ type GatherOptions struct {
 	// is not an error (not every host running the doctor is a node).
 	ManifestPath string
 	Now          time.Time
+	// SampleWindow is how long to watch the members' metrics: they are
+	// read at the start and again once this has passed, so the doctor sees
+	// leader changes and disk latency of now, not only since start.
+	SampleWindow time.Duration
+	// WALFsyncP99 and BackendCommitP99 override the disk thresholds.
+	WALFsyncP99      time.Duration
+	BackendCommitP99 time.Duration
 }
 
 // Report is the doctor's answer.
@@ -130,12 +163,13 @@ type Report struct {
 // Gather asks the cluster what Diagnose needs. It does not fail on a
 // cluster that cannot answer: that is a finding.
 func Gather(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, o GatherOptions) *Facts {
-	f := &Facts{Now: o.Now, Endpoints: cfg.Endpoints}
+	f := &Facts{Now: o.Now, Endpoints: cfg.Endpoints, WALFsyncP99: o.WALFsyncP99, BackendCommitP99: o.BackendCommitP99}
 	statuses, err := status.Collect(ctx, cfg, cli)
 	if err != nil {
 		f.ListError = err.Error()
 	} else {
 		f.Members = statuses
+		f.Metrics = scrapeAll(ctx, cfg, statuses)
 		if hs, err := status.CheckHealth(ctx, cfg, cli); err == nil {
 			f.Health = hs
 		}
@@ -155,6 +189,14 @@ func Gather(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, o Ga
 		if m, err := staticpod.Read(o.ManifestPath); err == nil {
 			f.Manifest = &Manifest{Path: o.ManifestPath, InitialCluster: m.List("initial-cluster"),
 				ListenClientURLs: m.List("listen-client-urls"), ListenPeerURLs: m.List("listen-peer-urls")}
+		}
+	}
+	if len(f.Metrics) > 0 && o.SampleWindow > 0 {
+		// The other checks ran in the meantime: wait only for the rest.
+		select {
+		case <-time.After(time.Until(f.Metrics[0].At.Add(o.SampleWindow))):
+			f.Resampled = scrapeAll(ctx, cfg, statuses)
+		case <-ctx.Done():
 		}
 	}
 	return f

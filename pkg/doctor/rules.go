@@ -2,9 +2,13 @@ package doctor
 
 import (
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
@@ -19,7 +23,7 @@ func Diagnose(f *Facts) *Report {
 			Message: "cannot read the member list: " + f.ListError,
 			Fix:     "start the members that are down (on each node: is the etcd static pod running?); if most are lost for good, restore one from a snapshot: kubectl etcd snapshot restore FILE --manifest"})
 	} else {
-		for _, rule := range []func(*Facts) []Finding{checkMembers, checkQuorum, checkLeader, checkLearners, checkRaft, checkAlarms, checkQuota, checkFragmentation, checkVersions, checkConsistency, checkManifest} {
+		for _, rule := range []func(*Facts) []Finding{checkMembers, checkQuorum, checkLeader, checkLearners, checkRaft, checkAlarms, checkQuota, checkFragmentation, checkVersions, checkConsistency, checkManifest, checkDisk, checkLeaderChanges} {
 			out = append(out, rule(f)...)
 		}
 	}
@@ -457,4 +461,135 @@ func checkPlaintext(f *Facts) []Finding {
 	return []Finding{{Severity: Warning, Check: "plaintext",
 		Message: "etcd is reached or listens without TLS on " + strings.Join(urls, ", ") + ": anyone who reaches these ports reads and writes the cluster state",
 		Fix:     "serve clients and peers over https with client certificate auth, as kubeadm does (kubectl etcd init writes such a manifest)"}}
+}
+
+// diskFix is what to do about a slow disk, whichever operation shows it.
+const diskFix = "etcd waits for its disk on every write: give its data directory (/var/lib/etcd) a dedicated SSD or NVMe disk away from other busy I/O, measure it with fio --fdatasync=1, and raise etcd's I/O priority (ionice -c2 -n0 -p PID)"
+
+// checkDisk compares each member's p99 WAL fsync and backend commit
+// latencies with etcd's guidance: over the sample window when enough
+// writes happened in it, else since the member started.
+func checkDisk(f *Facts) []Finding {
+	walLimit, commitLimit := orDefault(f.WALFsyncP99, WALFsyncP99), orDefault(f.BackendCommitP99, BackendCommitP99)
+	later := map[string]Metrics{}
+	for _, m := range f.Resampled {
+		later[m.Member] = m
+	}
+	var out []Finding
+	var seen []string
+	for _, m := range f.Metrics {
+		if m.Error != "" {
+			out = append(out, Finding{Severity: Warning, Check: "disk", Member: m.Member,
+				Message: fmt.Sprintf("cannot read the metrics of %s: %s", m.Member, m.Error),
+				Fix:     fmt.Sprintf("check that %s/metrics answers with the client certificate in use", m.Endpoint)})
+			continue
+		}
+		for _, op := range []struct {
+			what, unit   string
+			first, again Histogram
+			limit        time.Duration
+		}{
+			{"WAL fsync", "fsyncs", m.WALFsync, later[m.Member].WALFsync, walLimit},
+			{"backend commit", "commits", m.BackendCommit, later[m.Member].BackendCommit, commitLimit},
+		} {
+			h, over := op.first, "since it started"
+			if !m.Started.IsZero() {
+				over = "since it started " + duration.HumanDuration(m.At.Sub(m.Started)) + " ago"
+			}
+			if recent, ok := op.again.Since(op.first); ok && recent.Count >= DiskSamples {
+				h, over = recent, "over the last "+later[m.Member].At.Sub(m.At).Round(time.Second).String()
+			}
+			if h.Count < DiskSamples {
+				continue
+			}
+			p99 := h.Quantile(0.99)
+			seen = append(seen, fmt.Sprintf("%s %s %s", m.Member, op.what, ms(p99)))
+			if p99 > op.limit {
+				out = append(out, Finding{Severity: Warning, Check: "disk", Member: m.Member,
+					Message: fmt.Sprintf("slow disk on %s: p99 %s is %s %s (%d %s), above %s", m.Member, op.what, ms(p99), over, h.Count, op.unit, ms(op.limit)),
+					Fix:     diskFix})
+			}
+		}
+	}
+	switch {
+	case len(out) == 0 && len(seen) > 0:
+		out = append(out, Finding{Severity: OK, Check: "disk",
+			Message: fmt.Sprintf("p99 WAL fsync under %s and backend commit under %s (%s)", ms(walLimit), ms(commitLimit), strings.Join(seen, ", "))})
+	case len(out) == 0 && len(f.Metrics) > 0:
+		out = append(out, Finding{Severity: OK, Check: "disk",
+			Message: fmt.Sprintf("too few writes to judge the disks (a p99 needs %d fsyncs or commits)", DiskSamples)})
+	}
+	return out
+}
+
+// checkLeaderChanges reports leadership that moved while the doctor
+// watched, or that moves often: every change stalls writes for an
+// election, and frequent ones mean missed heartbeats.
+func checkLeaderChanges(f *Facts) []Finding {
+	const fix = "if nobody restarted a member or moved the leader just now, heartbeats are missed: check the disk (fsync latency), the network between the members and CPU starvation; members far apart need a larger --heartbeat-interval and --election-timeout"
+	later := map[string]Metrics{}
+	for _, m := range f.Resampled {
+		later[m.Member] = m
+	}
+	var out []Finding
+	var window time.Duration
+	watched := false
+	var changed []string
+	for _, m := range f.Metrics {
+		again, ok := later[m.Member]
+		if m.Error != "" || !ok || again.Error != "" || !again.Started.Equal(m.Started) {
+			continue
+		}
+		watched = true
+		window = max(window, again.At.Sub(m.At))
+		if d := again.LeaderChanges - m.LeaderChanges; d > 0 {
+			changed = append(changed, fmt.Sprintf("%s +%.0f", m.Member, d))
+		}
+	}
+	if len(changed) > 0 {
+		out = append(out, Finding{Severity: Warning, Check: "leader-changes",
+			Message: fmt.Sprintf("the leader changed during the %s the doctor watched (leader changes seen: %s)", window.Round(time.Second), strings.Join(changed, ", ")),
+			Fix:     fix})
+	}
+	// Since start: the first leader a member sees counts as a change.
+	var worst *Metrics
+	worstRate := 0.0
+	for i, m := range f.Metrics {
+		if m.Error != "" || m.Started.IsZero() {
+			continue
+		}
+		extra := m.LeaderChanges - 1
+		rate := extra / max(m.At.Sub(m.Started).Hours(), 1.0/60)
+		if extra >= LeaderChanges && rate > LeaderChangesPerHour && rate > worstRate {
+			worst, worstRate = &f.Metrics[i], rate
+		}
+	}
+	if worst != nil {
+		out = append(out, Finding{Severity: Warning, Check: "leader-changes", Member: worst.Member,
+			Message: fmt.Sprintf("%s has seen %.0f leader changes in the %s since it started (%.1f an hour)", worst.Member, worst.LeaderChanges, duration.HumanDuration(worst.At.Sub(worst.Started)), worstRate),
+			Fix:     fix})
+	}
+	if len(out) > 0 || len(f.Metrics) == 0 {
+		return out
+	}
+	msg := "no frequent leader changes since the members started"
+	if watched {
+		msg = fmt.Sprintf("the leader did not change during the %s watched; %s", window.Round(time.Second), msg)
+	}
+	return []Finding{{Severity: OK, Check: "leader-changes", Message: msg}}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// ms prints a latency in milliseconds, as etcd's guidance states them.
+func ms(d time.Duration) string {
+	if d < 100*time.Microsecond {
+		return d.String()
+	}
+	return strconv.FormatFloat(math.Round(float64(d)/float64(time.Millisecond)*10)/10, 'f', -1, 64) + "ms"
 }

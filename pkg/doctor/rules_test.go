@@ -222,3 +222,101 @@ func TestDiagnose(t *testing.T) {
 }
 
 func rank(s Severity) int { return map[Severity]int{Error: 0, Warning: 1, OK: 2}[s] }
+
+// fsyncs is a histogram on etcd's disk buckets (1ms doubling to 8s) with
+// n observations at each given latency.
+func fsyncs(n uint64, latencies ...time.Duration) Histogram {
+	h := Histogram{}
+	for b := 0.001; b <= 8.192; b *= 2 {
+		h.Bounds = append(h.Bounds, b)
+		var c uint64
+		for _, l := range latencies {
+			if l.Seconds() <= b {
+				c += n
+			}
+		}
+		h.Counts = append(h.Counts, c)
+	}
+	h.Count = n * uint64(len(latencies))
+	return h
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	h := Histogram{Bounds: []float64{0.001, 0.002, 0.004}, Counts: []uint64{50, 90, 100}, Count: 100}
+	if got := h.Quantile(0.99); got != 3800*time.Microsecond {
+		t.Errorf("p99 = %s, want 3.8ms (linear within the 2-4ms bucket)", got)
+	}
+	if got := h.Quantile(0.5); got != time.Millisecond {
+		t.Errorf("p50 = %s, want 1ms", got)
+	}
+	over := Histogram{Bounds: []float64{0.001}, Counts: []uint64{1}, Count: 10}
+	if got := over.Quantile(0.99); got != time.Millisecond {
+		t.Errorf("p99 in +Inf = %s, want the highest bound 1ms", got)
+	}
+	later := fsyncs(10, time.Millisecond, 50*time.Millisecond)
+	d, ok := later.Since(fsyncs(10, time.Millisecond))
+	if !ok || d.Count != 10 || d.Quantile(0.99) <= 32*time.Millisecond {
+		t.Errorf("since: %+v %v, want the 10 slow fsyncs", d, ok)
+	}
+	if _, ok := fsyncs(1, time.Millisecond).Since(later); ok {
+		t.Error("since a later scrape (a restart) must not be used")
+	}
+}
+
+func TestDiagnoseDiskAndLeaderChanges(t *testing.T) {
+	start := now.Add(-10 * time.Minute)
+	scrape := func(name string, at time.Time, changes float64, wal, commit Histogram) Metrics {
+		return Metrics{Member: name, Endpoint: "https://" + name + ":2379", At: at, Started: start, LeaderChanges: changes, WALFsync: wal, BackendCommit: commit}
+	}
+	fast := fsyncs(100, time.Millisecond)
+	slow := fsyncs(100, time.Millisecond, 40*time.Millisecond)
+	later := now.Add(3 * time.Second)
+	tests := []struct {
+		name       string
+		metrics    []Metrics
+		resampled  []Metrics
+		thresholds time.Duration
+		want       []string // severity check member message, each a substring
+	}{
+		{"fast disks, one election", []Metrics{scrape("a", now, 1, fast, fast), scrape("b", now, 1, fast, fast)},
+			[]Metrics{scrape("a", later, 1, fast, fast), scrape("b", later, 1, fast, fast)}, 0,
+			[]string{"ok disk - p99 WAL fsync under 10ms and backend commit under 25ms (a WAL fsync 1ms", "ok leader-changes - the leader did not change during the 3s watched"}},
+		{"slow WAL over the window", []Metrics{scrape("a", now, 1, fast, fast)},
+			[]Metrics{scrape("a", later, 1, slow, fast)}, 0,
+			[]string{"warning disk a slow disk on a: p99 WAL fsync is 63.7ms over the last 3s (100 fsyncs), above 10ms"}},
+		{"slow commits since start, few writes in the window", []Metrics{scrape("b", now, 1, fast, fsyncs(150, 100*time.Millisecond))},
+			[]Metrics{scrape("b", later, 1, fast, fsyncs(150, 100*time.Millisecond))}, 0,
+			[]string{"warning disk b slow disk on b: p99 backend commit is 127.4ms since it started 10m ago (150 commits), above 25ms"}},
+		{"too few writes to judge", []Metrics{scrape("b", now, 1, fsyncs(99, time.Second), fast)}, nil, 0,
+			[]string{"ok disk - p99 WAL fsync under 10ms and backend commit under 25ms (b backend commit 1ms)"}},
+		{"lowered threshold", []Metrics{scrape("a", now, 1, fast, fast)}, nil, time.Microsecond,
+			[]string{"warning disk a slow disk on a: p99 WAL fsync is 1ms since it started 10m ago (100 fsyncs), above 1µs"}},
+		{"leader changed in the window", []Metrics{scrape("a", now, 2, fast, fast), scrape("b", now, 1, fast, fast)},
+			[]Metrics{scrape("a", later, 3, fast, fast), scrape("b", later, 2, fast, fast)}, 0,
+			[]string{"warning leader-changes - the leader changed during the 3s the doctor watched (leader changes seen: a +1, b +1)"}},
+		{"leader flapping since start", []Metrics{scrape("a", now, 6, fast, fast), scrape("b", now, 2, fast, fast)}, nil, 0,
+			[]string{"warning leader-changes a a has seen 6 leader changes in the 10m since it started (30.0 an hour)"}},
+		{"metrics unreadable", []Metrics{{Member: "c", Endpoint: "https://c:2379", Error: "HTTP 403"}}, nil, 0,
+			[]string{"warning disk c cannot read the metrics of c: HTTP 403"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := healthy()
+			f.Metrics, f.Resampled = tt.metrics, tt.resampled
+			f.WALFsyncP99, f.BackendCommitP99 = tt.thresholds, tt.thresholds
+			var lines []string
+			for _, row := range Diagnose(f).Rows() {
+				lines = append(lines, strings.ToLower(row[0])+" "+row[1]+" "+row[2]+" "+row[3]+" | "+row[4])
+			}
+			all := strings.Join(lines, "\n")
+			for _, w := range tt.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("no finding %q in:\n%s", w, all)
+				}
+			}
+			if strings.Contains(all, "slow disk") && !strings.Contains(all, "fio") {
+				t.Errorf("slow disk finding without the fix:\n%s", all)
+			}
+		})
+	}
+}

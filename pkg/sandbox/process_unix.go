@@ -37,6 +37,15 @@ func isMemberProcess(pid int, configFile string) bool {
 	return bytes.Contains(cmdline, []byte(configFile))
 }
 
+// alive reports whether pid still runs (a zombie has stopped running).
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err != nil || !isZombie(stat)
+}
+
 func procExists() bool {
 	_, err := os.Stat("/proc/self/cmdline")
 	return err == nil

@@ -27,3 +27,6 @@ func isMemberProcess(pid int, configFile string) bool {
 	_ = p.Release()
 	return true
 }
+
+// alive reports whether a process with pid exists.
+func alive(pid int) bool { return isMemberProcess(pid, "") }

@@ -153,53 +153,21 @@ func waitHealthy(ctx context.Context, s *State, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	cli, err := cfg.Client()
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		health, err := status.CheckHealth(ctx, cfg, cli)
-		if err == nil && allHealthy(health) {
-			return nil
-		}
-		last = describe(health, err)
+	gaveUp := false
+	exited := func() error {
 		if exited := exitedMembers(s); len(exited) > 0 {
+			gaveUp = true
 			return fmt.Errorf("sandbox members exited: %s\n%s", strings.Join(exited, ", "), logTails(s))
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("sandbox not healthy after %s: %s\n%s", timeout, last, logTails(s))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+		return nil
 	}
-}
-
-func allHealthy(hs []status.Health) bool {
-	for _, h := range hs {
-		if !h.Healthy {
-			return false
+	if err := status.WaitServing(ctx, cfg, cfg.Endpoints, timeout, exited); err != nil {
+		if gaveUp || ctx.Err() != nil {
+			return err
 		}
+		return fmt.Errorf("sandbox %w\n%s", err, logTails(s))
 	}
-	return len(hs) > 0
-}
-
-func describe(hs []status.Health, err error) string {
-	if err != nil {
-		return err.Error()
-	}
-	var parts []string
-	for _, h := range hs {
-		if !h.Healthy {
-			parts = append(parts, h.Name+": "+h.Error)
-		}
-	}
-	return strings.Join(parts, "; ")
+	return nil
 }
 
 func exitedMembers(s *State) []string {
@@ -257,30 +225,34 @@ func Down(dir string, purge bool, timeout time.Duration) ([]string, error) {
 // what is left. Only processes that run this sandbox's member configuration
 // are signalled, so a reused PID is never hit.
 func stopMembers(s *State, timeout time.Duration) error {
-	for _, m := range s.Members {
+	// Identify the members once, before signalling them: while a process
+	// exits, its command line reads empty before it is gone, so from here on
+	// the wait is for the PID itself to end.
+	var stopping []*Member
+	for i := range s.Members {
+		m := &s.Members[i]
 		if m.PID != 0 && isMemberProcess(m.PID, m.ConfigFile) {
 			terminate(m.PID)
+			stopping = append(stopping, m)
 		}
 	}
 	deadline := time.Now().Add(timeout)
-	for i := range s.Members {
-		m := &s.Members[i]
-		if m.PID == 0 {
-			continue
-		}
-		for isMemberProcess(m.PID, m.ConfigFile) && time.Now().Before(deadline) {
+	for _, m := range stopping {
+		for alive(m.PID) && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		if isMemberProcess(m.PID, m.ConfigFile) {
+		if alive(m.PID) {
 			kill(m.PID)
-			for j := 0; j < 100 && isMemberProcess(m.PID, m.ConfigFile); j++ {
+			for j := 0; j < 100 && alive(m.PID); j++ {
 				time.Sleep(20 * time.Millisecond)
 			}
 		}
-		if isMemberProcess(m.PID, m.ConfigFile) {
+		if alive(m.PID) {
 			return fmt.Errorf("member %s (pid %d) does not stop", m.Name, m.PID)
 		}
-		m.PID = 0
+	}
+	for i := range s.Members {
+		s.Members[i].PID = 0
 	}
 	return nil
 }

@@ -19,7 +19,8 @@ import (
 
 // Defaults kubeadm uses for a local (stacked) etcd.
 const (
-	DefaultImage        = "registry.k8s.io/etcd:3.6.6-0"
+	// DefaultImage is the etcd image kubeadm 1.37 writes.
+	DefaultImage        = "registry.k8s.io/etcd:3.7.0-0"
 	DefaultDataDir      = "/var/lib/etcd"
 	DefaultPKIDir       = "/etc/kubernetes/pki"
 	DefaultManifestsDir = "/etc/kubernetes/manifests"
@@ -27,6 +28,10 @@ const (
 	DefaultClientPort   = 2379
 	DefaultPeerPort     = 2380
 	DefaultMetricsPort  = 2381
+
+	// ProbePortName names the metrics port in the container's ports, and
+	// the probes refer to it by name, as kubeadm 1.37 does.
+	ProbePortName = "probe-port"
 
 	// AdvertiseClientURLsAnnotation is where kubeadm records the client URL
 	// of a node's etcd.
@@ -206,7 +211,7 @@ func NewEtcdPod(spec EtcdPodSpec) *corev1.Pod {
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 				Host:   loopbackFor(s.AdvertiseAddress),
 				Path:   path,
-				Port:   intstr.FromInt32(int32(s.MetricsPort)),
+				Port:   intstr.FromString(ProbePortName),
 				Scheme: corev1.URISchemeHTTP,
 			}},
 			InitialDelaySeconds: initialDelay,
@@ -230,6 +235,11 @@ func NewEtcdPod(spec EtcdPodSpec) *corev1.Pod {
 				Image:           s.Image,
 				ImagePullPolicy: corev1.PullIfNotPresent,
 				Command:         s.Command(),
+				Ports: []corev1.ContainerPort{{
+					Name:          ProbePortName,
+					ContainerPort: int32(s.MetricsPort),
+					Protocol:      corev1.ProtocolTCP,
+				}},
 				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 					corev1.ResourceCPU:    resource.MustParse("100m"),
 					corev1.ResourceMemory: resource.MustParse("100Mi"),

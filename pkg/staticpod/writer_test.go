@@ -14,10 +14,14 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // files hold what kubeadm 1.37 writes for node cp-1 at 10.0.0.11 (and cp-2
 // joining it): flags sorted by name with the etcd 3.6 feature gate and
 // watch-progress-notify-interval that replaced the experimental flags,
-// /livez and /readyz probes on 127.0.0.1:2381, the data mount before the
-// certificates mount, volumes sorted by name, priority 2000001000. They
-// were checked against kubeadm's source (phases/etcd/local.go), not
-// produced by a kubeadm binary, which cannot run here.
+// /livez and /readyz probes on 127.0.0.1 through the named port
+// probe-port (2381), the data mount before the certificates mount,
+// volumes sorted by name, priority 2000001000. The init manifest is
+// byte for byte what the real kubeadm 1.37.2 writes (pkg/cmd/node's
+// TestInitManifestMatchesKubeadm runs it); the join manifest differs only
+// in the flags kubeadm's join adds (--initial-cluster with every member,
+// --initial-cluster-state=existing), from its source, as kubeadm's join
+// phase needs a running control plane.
 func TestEtcdPodGolden(t *testing.T) {
 	for _, tc := range []struct {
 		golden string

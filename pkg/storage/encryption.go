@@ -2,17 +2,21 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
-	"golang.org/x/crypto/nacl/secretbox"
-	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	apiserverv1 "k8s.io/apiserver/pkg/apis/apiserver/v1"
+	"k8s.io/apiserver/pkg/storage/value"
+	aestransformer "k8s.io/apiserver/pkg/storage/value/encrypt/aes"
+	kmstypes "k8s.io/apiserver/pkg/storage/value/encrypt/envelope/kmsv2/v2"
+	"k8s.io/apiserver/pkg/storage/value/encrypt/secretbox"
 	"sigs.k8s.io/yaml"
 )
 
@@ -24,59 +28,47 @@ const EncryptedPrefix = "k8s:enc:"
 func IsEncrypted(value []byte) bool { return bytes.HasPrefix(value, []byte(EncryptedPrefix)) }
 
 // EncryptionConfig is the apiserver's EncryptionConfiguration
-// (--encryption-provider-config), reduced to what reading and writing
-// values needs.
+// (--encryption-provider-config) ready to decrypt and encrypt values. The
+// ciphers are k8s.io/apiserver's own transformers, so values come out
+// byte-compatible with what kube-apiserver reads and writes. KMS plugins are
+// dialled on first use, not when the file is loaded, so a config with a KMS
+// provider costs nothing until a KMS value is met; Close hangs up.
 type EncryptionConfig struct {
+	// Resources are the config's entries in order.
 	Resources []ResourceEncryption
+
+	// ctx lives as long as the config; the KMS gRPC clients close with it.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // ResourceEncryption is one resources entry: the resources it covers and
 // its providers, the first of which writes.
 type ResourceEncryption struct {
 	Resources []string
-	Providers []Provider
+	Providers []*Provider
 }
 
 // Provider is one provider of an entry. Type is aescbc, aesgcm, secretbox,
 // identity or kms.
 type Provider struct {
 	Type string
-	// Name is the KMS provider name.
-	Name string
-	// APIVersion is the KMS API version (v1, v2).
-	APIVersion string
-	Keys       []ProviderKey
+	// Keys are the named keys of aescbc, aesgcm and secretbox, the first
+	// of which writes.
+	Keys []ProviderKey
+	// KMS is the kms provider's configuration, defaulted as the apiserver
+	// defaults it (apiVersion v1, timeout 3s).
+	KMS *apiserverv1.KMSConfiguration
+
+	kms *kmsProvider
 }
 
-// ProviderKey is a named secret key.
+// ProviderKey is a named secret key and the apiserver's transformer for it.
 type ProviderKey struct {
 	Name   string
 	Secret []byte
-}
 
-type fileConfig struct {
-	Kind       string `json:"kind"`
-	APIVersion string `json:"apiVersion"`
-	Resources  []struct {
-		Resources []string `json:"resources"`
-		Providers []struct {
-			AESCBC    *fileKeys `json:"aescbc"`
-			AESGCM    *fileKeys `json:"aesgcm"`
-			Secretbox *fileKeys `json:"secretbox"`
-			Identity  *struct{} `json:"identity"`
-			KMS       *struct {
-				Name       string `json:"name"`
-				APIVersion string `json:"apiVersion"`
-			} `json:"kms"`
-		} `json:"providers"`
-	} `json:"resources"`
-}
-
-type fileKeys struct {
-	Keys []struct {
-		Name   string `json:"name"`
-		Secret string `json:"secret"`
-	} `json:"keys"`
+	transformer value.Transformer
 }
 
 // LoadEncryptionConfig reads an EncryptionConfiguration file.
@@ -92,11 +84,13 @@ func LoadEncryptionConfig(path string) (*EncryptionConfig, error) {
 	return c, nil
 }
 
-// ParseEncryptionConfig parses an EncryptionConfiguration document and
-// checks every key's size.
+// ParseEncryptionConfig parses an EncryptionConfiguration document into the
+// apiserver's own v1 types, applies the apiserver's defaults and checks
+// every key's size.
 func ParseEncryptionConfig(data []byte) (*EncryptionConfig, error) {
-	var fc fileConfig
+	var fc apiserverv1.EncryptionConfiguration
 	if err := yaml.UnmarshalStrict(data, &fc); err != nil {
+		// Fields a newer apiserver knows must not stop us reading the rest.
 		if err2 := yaml.Unmarshal(data, &fc); err2 != nil {
 			return nil, err2
 		}
@@ -104,43 +98,53 @@ func ParseEncryptionConfig(data []byte) (*EncryptionConfig, error) {
 	if fc.Kind != "EncryptionConfiguration" {
 		return nil, fmt.Errorf("kind %q, want EncryptionConfiguration", fc.Kind)
 	}
-	c := &EncryptionConfig{}
+	apiserverv1.SetObjectDefaults_EncryptionConfiguration(&fc)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &EncryptionConfig{ctx: ctx, cancel: cancel}
+	plugins := map[string]*kmsProvider{}
 	for i, r := range fc.Resources {
 		re := ResourceEncryption{Resources: r.Resources}
 		for j, p := range r.Providers {
-			var prov Provider
-			var keys *fileKeys
+			where := fmt.Sprintf("resources[%d].providers[%d]", i, j)
+			prov := &Provider{}
+			var keys []apiserverv1.Key
 			switch {
 			case p.AESCBC != nil:
-				prov.Type, keys = "aescbc", p.AESCBC
+				prov.Type, keys = "aescbc", p.AESCBC.Keys
 			case p.AESGCM != nil:
-				prov.Type, keys = "aesgcm", p.AESGCM
+				prov.Type, keys = "aesgcm", p.AESGCM.Keys
 			case p.Secretbox != nil:
-				prov.Type, keys = "secretbox", p.Secretbox
+				prov.Type, keys = "secretbox", p.Secretbox.Keys
 			case p.Identity != nil:
 				prov.Type = "identity"
 			case p.KMS != nil:
-				prov.Type, prov.Name, prov.APIVersion = "kms", p.KMS.Name, p.KMS.APIVersion
-				if prov.APIVersion == "" {
-					prov.APIVersion = "v1"
+				prov.Type, prov.KMS = "kms", p.KMS
+				if err := checkKMS(p.KMS); err != nil {
+					return nil, fmt.Errorf("%s: %w", where, err)
 				}
+				// The apiserver requires KMS names to be unique; one
+				// plugin connection per name serves every entry using it.
+				id := p.KMS.APIVersion + ":" + p.KMS.Name
+				if plugins[id] == nil {
+					plugins[id] = newKMSProvider(ctx, p.KMS)
+				}
+				prov.kms = plugins[id]
 			default:
-				return nil, fmt.Errorf("resources[%d].providers[%d]: no known provider (aescbc, aesgcm, secretbox, identity, kms)", i, j)
+				return nil, fmt.Errorf("%s: no known provider (aescbc, aesgcm, secretbox, identity, kms)", where)
 			}
-			if keys != nil {
-				for _, k := range keys.Keys {
-					secret, err := base64.StdEncoding.DecodeString(k.Secret)
-					if err != nil {
-						return nil, fmt.Errorf("%s key %q: secret is not base64: %w", prov.Type, k.Name, err)
-					}
-					if err := checkKeySize(prov.Type, len(secret)); err != nil {
-						return nil, fmt.Errorf("%s key %q: %w", prov.Type, k.Name, err)
-					}
-					prov.Keys = append(prov.Keys, ProviderKey{Name: k.Name, Secret: secret})
+			for _, k := range keys {
+				secret, err := base64.StdEncoding.DecodeString(k.Secret)
+				if err != nil {
+					return nil, fmt.Errorf("%s key %q: secret is not base64: %w", prov.Type, k.Name, err)
 				}
-				if len(prov.Keys) == 0 {
-					return nil, fmt.Errorf("resources[%d].providers[%d]: %s without keys", i, j, prov.Type)
+				t, err := keyTransformer(prov.Type, secret)
+				if err != nil {
+					return nil, fmt.Errorf("%s key %q: %w", prov.Type, k.Name, err)
 				}
+				prov.Keys = append(prov.Keys, ProviderKey{Name: k.Name, Secret: secret, transformer: t})
+			}
+			if keys != nil && len(prov.Keys) == 0 {
+				return nil, fmt.Errorf("%s: %s without keys", where, prov.Type)
 			}
 			re.Providers = append(re.Providers, prov)
 		}
@@ -149,18 +153,49 @@ func ParseEncryptionConfig(data []byte) (*EncryptionConfig, error) {
 	return c, nil
 }
 
-func checkKeySize(provider string, n int) error {
-	switch provider {
-	case "secretbox":
-		if n != 32 {
-			return fmt.Errorf("secretbox keys are 32 bytes, this one is %d", n)
-		}
-	default:
-		if n != 16 && n != 24 && n != 32 {
-			return fmt.Errorf("AES keys are 16, 24 or 32 bytes, this one is %d", n)
-		}
+func checkKMS(k *apiserverv1.KMSConfiguration) error {
+	switch {
+	case k.Name == "":
+		return errors.New("kms provider without a name")
+	case strings.Contains(k.Name, ":"):
+		return fmt.Errorf("kms provider name %q has a colon", k.Name)
+	case k.APIVersion != "v1" && k.APIVersion != "v2":
+		return fmt.Errorf("kms provider %q: apiVersion %q, want v1 or v2", k.Name, k.APIVersion)
+	case k.Endpoint == "":
+		return fmt.Errorf("kms provider %q without an endpoint", k.Name)
+	case k.Timeout.Duration <= 0:
+		return fmt.Errorf("kms provider %q: timeout %s, want a positive duration", k.Name, k.Timeout.Duration)
 	}
 	return nil
+}
+
+// keyTransformer checks the key's size and makes the apiserver's
+// transformer for it.
+func keyTransformer(provider string, secret []byte) (value.Transformer, error) {
+	if provider == "secretbox" {
+		if len(secret) != 32 {
+			return nil, fmt.Errorf("secretbox keys are 32 bytes, this one is %d", len(secret))
+		}
+		return secretbox.NewSecretboxTransformer([32]byte(secret)), nil
+	}
+	if n := len(secret); n != 16 && n != 24 && n != 32 {
+		return nil, fmt.Errorf("AES keys are 16, 24 or 32 bytes, this one is %d", n)
+	}
+	block, err := aes.NewCipher(secret)
+	if err != nil {
+		return nil, err
+	}
+	if provider == "aescbc" {
+		return aestransformer.NewCBCTransformer(block), nil
+	}
+	return aestransformer.NewGCMTransformer(block)
+}
+
+// Close hangs up the KMS plugins the config has dialled.
+func (c *EncryptionConfig) Close() {
+	if c != nil && c.cancel != nil {
+		c.cancel()
+	}
 }
 
 // covers reports whether entry r covers the resource ("secrets",
@@ -184,10 +219,37 @@ func (r *ResourceEncryption) covers(resource string) bool {
 	return false
 }
 
+// kmsProvider finds the kms provider of that API version and name.
+func (c *EncryptionConfig) kmsProvider(version, name string) *Provider {
+	for _, r := range c.Resources {
+		for _, p := range r.Providers {
+			if p.KMS != nil && p.KMS.APIVersion == version && p.KMS.Name == name {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// kmsNames lists the config's kms providers of that API version, for
+// errors.
+func (c *EncryptionConfig) kmsNames(version string) []string {
+	var names []string
+	for _, r := range c.Resources {
+		for _, p := range r.Providers {
+			if p.KMS != nil && p.KMS.APIVersion == version {
+				names = append(names, fmt.Sprintf("%q", p.KMS.Name))
+			}
+		}
+	}
+	return names
+}
+
 // Decrypt decrypts a value that starts with k8s:enc:, stored at key (the
-// AAD of aesgcm). It returns the plaintext and "provider:keyname". A nil
-// config, a key not in the config or a KMS value is an error that says which
-// key or provider is needed.
+// authenticated data of aesgcm and KMS). It returns the plaintext and
+// "provider:keyname" ("kms:NAME" for KMS). A nil config, a key or KMS
+// provider not in the config, or a KMS plugin that cannot be reached is an
+// error that says which key, provider or plugin is needed.
 func (c *EncryptionConfig) Decrypt(key string, value []byte) ([]byte, string, error) {
 	rest := string(value[len(EncryptedPrefix):])
 	parts := strings.SplitN(rest, ":", 4)
@@ -198,10 +260,26 @@ func (c *EncryptionConfig) Decrypt(key string, value []byte) ([]byte, string, er
 	body := value[len(EncryptedPrefix)+len(provider)+len(version)+len(name)+3:]
 	how := provider + ":" + name
 	if provider == "kms" {
-		return nil, how, kmsError(version, name, body)
+		if c == nil {
+			return nil, how, fmt.Errorf("%s: pass the apiserver's --encryption-provider-config file, whose provider names the KMS plugin's socket", describeKMSValue(version, name, body))
+		}
+		p := c.kmsProvider(version, name)
+		if p == nil {
+			has := "no KMS " + version + " providers"
+			if names := c.kmsNames(version); len(names) > 0 {
+				has = "KMS " + version + " providers " + strings.Join(names, ", ")
+			}
+			return nil, how, fmt.Errorf("%s, which the encryption config does not have (it has %s)", describeKMSValue(version, name, body), has)
+		}
+		plain, err := p.kms.decrypt(key, body)
+		return plain, how, err
 	}
 	if c == nil {
 		return nil, how, fmt.Errorf("value is encrypted with %s key %q: pass the apiserver's --encryption-provider-config file", provider, name)
+	}
+	if provider == "aescbc" && len(body) <= aes.BlockSize {
+		// The apiserver's CBC transformer indexes past an empty payload.
+		return nil, how, errors.New("aescbc data is empty after the IV")
 	}
 	var lastErr error
 	for _, r := range c.Resources {
@@ -213,7 +291,7 @@ func (c *EncryptionConfig) Decrypt(key string, value []byte) ([]byte, string, er
 				if k.Name != name {
 					continue
 				}
-				plain, err := decryptWith(provider, k.Secret, []byte(key), body)
+				plain, _, err := k.transformer.TransformFromStorage(c.ctx, body, valueContext(key))
 				if err == nil {
 					return plain, how, nil
 				}
@@ -227,103 +305,37 @@ func (c *EncryptionConfig) Decrypt(key string, value []byte) ([]byte, string, er
 	return nil, how, fmt.Errorf("value is encrypted with %s key %q, which the encryption config does not have", provider, name)
 }
 
-func kmsError(version, name string, body []byte) error {
+// valueContext is the authenticated data the apiserver binds a value to:
+// its etcd key.
+func valueContext(key string) value.Context { return value.DefaultContext(key) }
+
+// describeKMSValue names the KMS provider of a value and, for v2, the key
+// id it was written with.
+func describeKMSValue(version, name string, body []byte) string {
 	if version == "v2" {
 		keyID := kmsV2KeyID(body)
 		if keyID == "" {
 			keyID = "<unreadable>"
 		}
-		return fmt.Errorf("value is encrypted by KMS v2 provider %q with key id %q: decrypting needs that KMS plugin, which this tool does not call", name, keyID)
+		return fmt.Sprintf("value is encrypted by KMS v2 provider %q with key id %q", name, keyID)
 	}
-	return fmt.Errorf("value is encrypted by KMS v1 provider %q: decrypting needs that KMS plugin, which this tool does not call", name)
+	return fmt.Sprintf("value is encrypted by KMS v1 provider %q", name)
 }
 
-// kmsV2KeyID reads keyID (field 2) of a KMS v2 EncryptedObject.
-func kmsV2KeyID(b []byte) string {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return ""
-		}
-		b = b[n:]
-		if num == 2 && typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return ""
-			}
-			return string(v)
-		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			return ""
-		}
-		b = b[n:]
+// kmsV2KeyID reads the key id of a KMS v2 EncryptedObject, "" when the
+// body is not one.
+func kmsV2KeyID(body []byte) string {
+	var o kmstypes.EncryptedObject
+	if err := proto.Unmarshal(body, &o); err != nil {
+		return ""
 	}
-	return ""
-}
-
-func decryptWith(provider string, secret, aad, body []byte) ([]byte, error) {
-	switch provider {
-	case "aescbc":
-		block, err := aes.NewCipher(secret)
-		if err != nil {
-			return nil, err
-		}
-		if len(body) < aes.BlockSize || (len(body)-aes.BlockSize)%aes.BlockSize != 0 || len(body) == aes.BlockSize {
-			return nil, errors.New("aescbc data is not a whole number of blocks after the IV")
-		}
-		iv, data := body[:aes.BlockSize], body[aes.BlockSize:]
-		out := make([]byte, len(data))
-		cipher.NewCBCDecrypter(block, iv).CryptBlocks(out, data)
-		pad := int(out[len(out)-1])
-		if pad == 0 || pad > aes.BlockSize || pad > len(out) {
-			return nil, errors.New("invalid PKCS#7 padding (wrong key?)")
-		}
-		for _, b := range out[len(out)-pad:] {
-			if int(b) != pad {
-				return nil, errors.New("invalid PKCS#7 padding (wrong key?)")
-			}
-		}
-		return out[:len(out)-pad], nil
-	case "aesgcm":
-		gcm, err := newGCM(secret)
-		if err != nil {
-			return nil, err
-		}
-		ns := gcm.NonceSize()
-		if len(body) < ns+gcm.Overhead() {
-			return nil, errors.New("aesgcm data shorter than nonce and tag")
-		}
-		return gcm.Open(nil, body[:ns], body[ns:], aad)
-	case "secretbox":
-		if len(body) < 24+secretbox.Overhead {
-			return nil, errors.New("secretbox data shorter than nonce and tag")
-		}
-		var k [32]byte
-		var nonce [24]byte
-		copy(k[:], secret)
-		copy(nonce[:], body[:24])
-		out, ok := secretbox.Open(nil, body[24:], &nonce, &k)
-		if !ok {
-			return nil, errors.New("secretbox authentication failed (wrong key?)")
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("unknown provider %q", provider)
-}
-
-func newGCM(secret []byte) (cipher.AEAD, error) {
-	block, err := aes.NewCipher(secret)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
+	return o.KeyID
 }
 
 // Encrypt encrypts value for the etcd key as kube-apiserver would: with the
 // first provider of the first entry that covers resource ("secrets",
-// "deployments.apps"), and its first key. Identity, or no entry, returns
-// value unchanged; a KMS write provider is an error.
+// "deployments.apps"), and its first key; a KMS write provider asks its
+// plugin. Identity, or no entry, returns value unchanged.
 func (c *EncryptionConfig) Encrypt(resource, key string, value []byte) ([]byte, error) {
 	if c == nil {
 		return value, nil
@@ -337,10 +349,15 @@ func (c *EncryptionConfig) Encrypt(resource, key string, value []byte) ([]byte, 
 		case "identity":
 			return value, nil
 		case "kms":
-			return nil, fmt.Errorf("the write provider for %s is KMS %s provider %q, which this tool does not call", resource, p.APIVersion, p.Name)
+			body, err := p.kms.encrypt(key, value)
+			if err != nil {
+				return nil, fmt.Errorf("encrypting %s with its write provider: %w", resource, err)
+			}
+			prefix := EncryptedPrefix + "kms:" + p.KMS.APIVersion + ":" + p.KMS.Name + ":"
+			return append([]byte(prefix), body...), nil
 		}
 		k := p.Keys[0]
-		body, err := encryptWith(p.Type, k.Secret, []byte(key), value)
+		body, err := k.transformer.TransformToStorage(c.ctx, value, valueContext(key))
 		if err != nil {
 			return nil, err
 		}
@@ -350,39 +367,31 @@ func (c *EncryptionConfig) Encrypt(resource, key string, value []byte) ([]byte, 
 	return value, nil
 }
 
-func encryptWith(provider string, secret, aad, value []byte) ([]byte, error) {
-	switch provider {
-	case "aescbc":
-		block, err := aes.NewCipher(secret)
-		if err != nil {
-			return nil, err
+// readUnion reads with the first transformer that succeeds and writes with
+// the first: the KMS v1 envelope's data is AES-GCM since Kubernetes 1.25
+// and AES-CBC before.
+type readUnion []value.Transformer
+
+func (u readUnion) TransformFromStorage(ctx context.Context, data []byte, dataCtx value.Context) ([]byte, bool, error) {
+	var errs []error
+	for _, t := range u {
+		out, stale, err := t.TransformFromStorage(ctx, data, dataCtx)
+		if err == nil {
+			return out, stale, nil
 		}
-		pad := aes.BlockSize - len(value)%aes.BlockSize
-		data := append(append([]byte{}, value...), bytes.Repeat([]byte{byte(pad)}, pad)...)
-		out := make([]byte, aes.BlockSize+len(data))
-		if _, err := rand.Read(out[:aes.BlockSize]); err != nil {
-			return nil, err
-		}
-		cipher.NewCBCEncrypter(block, out[:aes.BlockSize]).CryptBlocks(out[aes.BlockSize:], data)
-		return out, nil
-	case "aesgcm":
-		gcm, err := newGCM(secret)
-		if err != nil {
-			return nil, err
-		}
-		nonce := make([]byte, gcm.NonceSize())
-		if _, err := rand.Read(nonce); err != nil {
-			return nil, err
-		}
-		return gcm.Seal(nonce, nonce, value, aad), nil
-	case "secretbox":
-		var k [32]byte
-		var nonce [24]byte
-		copy(k[:], secret)
-		if _, err := rand.Read(nonce[:]); err != nil {
-			return nil, err
-		}
-		return secretbox.Seal(nonce[:], value, &nonce, &k), nil
+		errs = append(errs, err)
 	}
-	return nil, fmt.Errorf("unknown provider %q", provider)
+	return nil, false, errors.Join(errs...)
+}
+
+func (u readUnion) TransformToStorage(ctx context.Context, data []byte, dataCtx value.Context) ([]byte, error) {
+	return u[0].TransformToStorage(ctx, data, dataCtx)
+}
+
+func kmsV1DataTransformer(block cipher.Block) (value.Transformer, error) {
+	gcm, err := aestransformer.NewGCMTransformer(block)
+	if err != nil {
+		return nil, err
+	}
+	return readUnion{gcm, aestransformer.NewCBCTransformer(block)}, nil
 }

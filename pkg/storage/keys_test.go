@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -163,8 +164,8 @@ func TestPrinterFormats(t *testing.T) {
 	if out != "/registry/deployments/prod/web\n/registry/deployments/prod/web2\n" {
 		t.Errorf("keys: %q", out)
 	}
-	if _, err := print(OutputRaw, true); !strings.Contains(err, "-o raw prints one value") {
-		t.Errorf("raw of two keys: %q", err)
+	if out, _ := print(OutputRaw, true); out != fmt.Sprintf("30 %d\n/registry/deployments/prod/web%s\n31 %d\n/registry/deployments/prod/web2%s\n", len(kvs[0].Value), kvs[0].Value, len(kvs[1].Value), kvs[1].Value) {
+		t.Errorf("raw of two keys, framed: %q", out)
 	}
 	for _, f := range []string{OutputYAML, OutputJSON} {
 		out, _ = print(f, true)

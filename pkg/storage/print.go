@@ -24,6 +24,15 @@ const (
 	OutputText = "text"
 )
 
+// RawFraming says how -o raw separates the values of a listing, for help
+// texts: a single key's value is written as stored, nothing added.
+const RawFraming = `-o raw writes a single key's value exactly as stored, nothing added. A
+listing (--prefix, or a RESOURCE without NAME) frames each key, so values
+holding any bytes stay apart: a header line "<key length> <value length>"
+(decimal byte counts), the key, the value, then a newline. The frame
+depends on the query, not on how many keys matched, so a script reads the
+same shape for one key as for many.`
+
 // OutputFormats are every format Printer accepts.
 var OutputFormats = []string{OutputYAML, OutputJSON, OutputName, OutputKeys, OutputRaw, OutputTable, OutputText}
 
@@ -85,10 +94,13 @@ func (p *Printer) Print(kv KV, o *Object) error {
 		_, err := fmt.Fprintln(p.Out, kv.Key)
 		return err
 	case OutputRaw:
-		if p.n > 0 {
-			return fmt.Errorf("-o raw prints one value, and more than one key matched: list them with -o keys")
+		if !p.List {
+			_, err := p.Out.Write(kv.Value)
+			return err
 		}
-		_, err := p.Out.Write(kv.Value)
+		// Values are bytes with any content: a frame keeps them apart
+		// (RawFraming).
+		_, err := fmt.Fprintf(p.Out, "%d %d\n%s%s\n", len(kv.Key), len(kv.Value), kv.Key, kv.Value)
 		return err
 	case OutputTable:
 		if p.n == 0 && !p.NoHeaders {

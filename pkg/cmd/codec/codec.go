@@ -21,7 +21,7 @@ type DecodeOptions struct {
 	*cmdutil.Factory
 	get.StorageFlags
 	File string
-	// StorageKey is the etcd key the value was stored under: aesgcm
+	// StorageKey is the etcd key the value was stored under: aesgcm and kms
 	// authenticates it.
 	StorageKey  string
 	Output      string
@@ -51,7 +51,7 @@ The value is read from standard input, or from -f.`,
 		},
 	}
 	cmd.Flags().StringVarP(&o.File, "filename", "f", "-", "file holding the value; - for standard input")
-	cmd.Flags().StringVar(&o.StorageKey, "storage-key", "", "the etcd key the value was stored under (needed to decrypt aesgcm)")
+	cmd.Flags().StringVar(&o.StorageKey, "storage-key", "", "the etcd key the value was stored under (needed to decrypt aesgcm and kms values)")
 	cmd.Flags().Int64Var(&o.ModRevision, "mod-revision", 0, "set metadata.resourceVersion to this revision")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: yaml or json")
 	o.StorageFlags.AddFlags(cmd.Flags())

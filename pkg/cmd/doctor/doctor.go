@@ -21,11 +21,17 @@ type Options struct {
 	NoHeaders bool
 	// Now is the time certificates are checked against; tests pin it.
 	Now func() time.Time
+	// SampleWindow, WALFsyncP99 and BackendCommitP99 shape the disk and
+	// leader-change checks (see doctor.GatherOptions).
+	SampleWindow     time.Duration
+	WALFsyncP99      time.Duration
+	BackendCommitP99 time.Duration
 }
 
 // NewCmdDoctor returns the doctor command.
 func NewCmdDoctor(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{Factory: f, Output: output.Table, Now: time.Now}
+	o := &Options{Factory: f, Output: output.Table, Now: time.Now,
+		SampleWindow: doctor.SampleWindow, WALFsyncP99: doctor.WALFsyncP99, BackendCommitP99: doctor.BackendCommitP99}
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the cluster for common problems and say what to do about each",
@@ -41,12 +47,22 @@ or peer URLs, and certificates expired or expiring within 30 days (each
 member's server certificate as it presents it, the client certificate in
 use, and the etcd PKI under --pki-dir when it is there).
 
+Each member's /metrics is read twice, --sample-window apart, for two more
+checks: slow disks (the 99th percentile of WAL fsync and backend commit
+durations over the window, or since the member started when the window
+saw few writes, above etcd's guidance of 10ms and 25ms), and leader
+changes (any during the window, or more than 3 since a member started at
+over one an hour).
+
 Exit status: 5 when any finding is an error, 0 with warnings only.`,
 		Example: `  # On a control-plane node
   sudo kubectl etcd doctor
 
   # For a script: every finding as JSON
-  kubectl etcd doctor -o json`,
+  kubectl etcd doctor -o json
+
+  # Watch the leader and the disks for 30 seconds rather than 3
+  kubectl etcd doctor --sample-window 30s`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Validate(cmd); err != nil {
@@ -55,15 +71,23 @@ Exit status: 5 when any finding is an error, 0 with warnings only.`,
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table or json")
-	cmd.Flags().BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	cmd.Flags().DurationVar(&o.SampleWindow, "sample-window", o.SampleWindow, "how long to watch the members' metrics for leader changes and disk latency (0: read them once)")
+	cmd.Flags().DurationVar(&o.WALFsyncP99, "wal-fsync-threshold", o.WALFsyncP99, "p99 WAL fsync duration above which a member's disk is reported slow")
+	cmd.Flags().DurationVar(&o.BackendCommitP99, "backend-commit-threshold", o.BackendCommitP99, "p99 backend commit duration above which a member's disk is reported slow")
 	return cmd
 }
 
 // Validate checks the options.
 func (o *Options) Validate(cmd *cobra.Command) error {
-	if err := output.Validate(o.Output, output.Table, output.JSON); err != nil {
-		return cmdutil.UsageErrorf(cmd, "%v", err)
+	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+		return err
+	}
+	if o.SampleWindow < 0 {
+		return cmdutil.UsageErrorf(cmd, "--sample-window must not be negative, got %s", o.SampleWindow)
+	}
+	if o.WALFsyncP99 <= 0 || o.BackendCommitP99 <= 0 {
+		return cmdutil.UsageErrorf(cmd, "--wal-fsync-threshold and --backend-commit-threshold must be positive")
 	}
 	return nil
 }
@@ -77,6 +101,7 @@ func (o *Options) Run(ctx context.Context) error {
 	defer cli.Close()
 	report := doctor.Diagnose(doctor.Gather(ctx, cfg, cli, doctor.GatherOptions{
 		PKIDir: o.Connect.PKIDir, ManifestPath: o.Connect.EtcdManifest, Now: o.Now(),
+		SampleWindow: o.SampleWindow, WALFsyncP99: o.WALFsyncP99, BackendCommitP99: o.BackendCommitP99,
 	}))
 	err = output.Write(o.Out, o.Output, report, func(bool) error {
 		return output.WriteTable(o.Out, doctor.Headers, report.Rows(), o.NoHeaders)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/tools/clientcmd"
 
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
@@ -24,7 +26,7 @@ type StorageFlags struct {
 
 // AddFlags registers the storage flags.
 func (s *StorageFlags) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&s.EncryptionConfig, "encryption-provider-config", s.EncryptionConfig, "the apiserver's EncryptionConfiguration file, to decrypt (and encrypt) values encrypted at rest")
+	fs.StringVar(&s.EncryptionConfig, "encryption-provider-config", s.EncryptionConfig, "the apiserver's EncryptionConfiguration file, to decrypt (and encrypt) values encrypted at rest: aescbc, aesgcm, secretbox, and kms through the KMS plugin's socket named in the file")
 	fs.StringVar(&s.StoragePrefix, "storage-prefix", storage.DefaultPrefix, "the apiserver's --etcd-prefix: where Kubernetes objects are stored")
 }
 
@@ -39,6 +41,35 @@ func (s *StorageFlags) Decoder() (*storage.Decoder, error) {
 		d.Encryption = cfg
 	}
 	return d, nil
+}
+
+// AddNamespaceFlag registers -n/--namespace on a command that reads
+// Kubernetes objects: the namespace of those objects. It shadows the global
+// -n, which names where the etcd pods run when etcd is reached through the
+// Kubernetes API, so that reading pods of "prod" never looks for etcd there.
+func AddNamespaceFlag(fs *pflag.FlagSet, namespace *string) {
+	fs.StringVarP(namespace, "namespace", "n", "", `namespace of the objects (default: the kubeconfig context's namespace, else "default", as kubectl does)`)
+}
+
+// ObjectNamespace is the namespace to read objects in, as kubectl picks it:
+// -n when given, else the namespace of the kubeconfig context (--kubeconfig,
+// KUBECONFIG, --context), else "default".
+func ObjectNamespace(namespace string, kube *genericclioptions.ConfigFlags) string {
+	if namespace != "" {
+		return namespace
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	overrides := &clientcmd.ConfigOverrides{}
+	if kube != nil && kube.KubeConfig != nil {
+		rules.ExplicitPath = *kube.KubeConfig
+	}
+	if kube != nil && kube.Context != nil {
+		overrides.CurrentContext = *kube.Context
+	}
+	if ns, _, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).Namespace(); err == nil && ns != "" {
+		return ns
+	}
+	return "default"
 }
 
 // Options are the options of `kubectl etcd get`.
@@ -80,12 +111,19 @@ Name a key (anything with a slash) as etcdctl does, or a resource as kubectl
 does: pods, deploy, deployments.apps, widgets.example.com. Where a resource
 lives is learned from the stored keys (services under services/specs, nodes
 under minions). Without -n or -A a namespaced resource is read in the
-namespace "default", as kubectl does. Keys that are not Kubernetes objects
-print as text.
+namespace of the kubeconfig context, else "default", as kubectl does. Keys
+that are not Kubernetes objects print as text.
+
+Values encrypted at rest decrypt with --encryption-provider-config, the
+apiserver's EncryptionConfiguration: aescbc, aesgcm and secretbox with its
+keys, kms by asking the KMS plugin on the unix socket the file names (run
+where that socket is, a control-plane node).
 
 Values that do not decode (encrypted without the config, corrupt) and kinds
 this build does not know do not stop a listing: each gets a warning on
-stderr, and the command exits 1 at the end if any value failed.`,
+stderr, and the command exits 1 at the end if any value failed.
+
+` + storage.RawFraming,
 		Example: `  # Pods of every namespace, as a table of keys, sizes and revisions
   kubectl etcd get pods -A
 
@@ -98,8 +136,21 @@ stderr, and the command exits 1 at the end if any value failed.`,
   # Secrets encrypted at rest, from a snapshot file, no cluster needed
   kubectl etcd get secrets -A -o yaml --snapshot backup.db --encryption-provider-config /etc/kubernetes/enc.yaml
 
+  # A secret encrypted by a KMS v2 provider, on a control-plane node
+  sudo kubectl etcd get secrets db -n prod -o yaml --encryption-provider-config /etc/kubernetes/enc.yaml
+
   # A plain key, as etcdctl prints it
-  kubectl etcd get /config/db_url`,
+  kubectl etcd get /config/db_url
+
+  # The stored bytes of one object, to decode elsewhere
+  kubectl etcd get deployments web -n prod -o raw > web.bin
+
+  # The stored bytes of every key under a prefix, framed, read in Python
+  kubectl etcd get /registry/secrets/ --prefix -o raw | python3 -c '
+  import sys; f = sys.stdin.buffer
+  while h := f.readline():
+      k, v = map(int, h.split()); key, value = f.read(k), f.read(v); f.read(1)
+      print(key.decode(), len(value))'`,
 		Args: cmdutil.ValidateArgs(cobra.RangeArgs(1, 2)),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if len(args) > 0 || strings.Contains(toComplete, "/") {
@@ -121,6 +172,7 @@ stderr, and the command exits 1 at the end if any value failed.`,
 	fs.StringVarP(&o.Output, "output", "o", "", "output format: "+strings.Join(storage.OutputFormats, ", ")+" (default: table for a resource list, yaml for objects, text for other keys)")
 	fs.BoolVar(&o.Prefix, "prefix", false, "get every key starting with KEY")
 	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "list the resource in every namespace")
+	AddNamespaceFlag(fs, &o.Namespace)
 	fs.Int64Var(&o.Rev, "rev", 0, "read at this revision (default: the newest)")
 	fs.Int64Var(&o.Limit, "limit", 0, "print at most this many keys (0: all)")
 	fs.Int64Var(&o.ChunkSize, "chunk-size", o.ChunkSize, "keys fetched per request")
@@ -146,10 +198,7 @@ func (o *Options) Complete(cmd *cobra.Command, args []string) error {
 			o.Name = args[1]
 		}
 	}
-	o.Namespace = "default"
-	if fl := cmd.Flags().Lookup("namespace"); fl != nil && fl.Changed {
-		o.Namespace = fl.Value.String()
-	}
+	o.Namespace = ObjectNamespace(o.Namespace, o.Connect.KubeConfig)
 	if o.Output == "" {
 		switch {
 		case o.Resource != "" && o.Name == "":

@@ -42,14 +42,13 @@ func newCmdAlarmList(f *cmdutil.Factory) *cobra.Command {
   kubectl etcd alarm list`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
+			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+				return err
 			}
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table, json or yaml")
-	cmd.Flags().BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
 	return cmd
 }
 
@@ -182,8 +181,8 @@ alarm is not a space problem: it is refused.`,
   kubectl etcd alarm recover --yes`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
+			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+				return err
 			}
 			if o.Wait < 0 || o.Timeout <= 0 {
 				return cmdutil.UsageErrorf(cmd, "--wait must not be negative and --timeout must be positive")
@@ -196,7 +195,7 @@ alarm is not a space problem: it is refused.`,
 	fs.BoolVar(&o.DryRun, "dry-run", false, "show the alarms and the steps; change nothing")
 	fs.DurationVar(&o.Wait, "wait", o.Wait, "pause between two members' defragmentation")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for one member's defragmentation, and for the compaction")
-	fs.StringVarP(&o.Output, "output", "o", o.Output, "output format: table, json or yaml")
+	cmdutil.TableOutput.AddFlags(cmd, &o.Output, nil)
 	return cmd
 }
 

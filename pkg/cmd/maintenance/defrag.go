@@ -94,15 +94,14 @@ when it refused or stopped because of the cluster's health.`,
 	fs.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	fs.DurationVar(&o.Wait, "wait", o.Wait, "pause between two members")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for one member's defragmentation (etcd finishes it anyway)")
-	fs.StringVarP(&o.Output, "output", "o", o.Output, "output format: table, json or yaml")
-	fs.BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
 	return cmd
 }
 
 // Validate checks the options and compiles the rule.
 func (o *DefragOptions) Validate(cmd *cobra.Command) error {
-	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
-		return cmdutil.UsageErrorf(cmd, "%v", err)
+	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+		return err
 	}
 	if o.All && cmd.Flags().Changed("rule") {
 		return cmdutil.UsageErrorf(cmd, "--all and --rule contradict each other: pass one")

@@ -95,6 +95,31 @@ func (o *ChangeOptions) preflight(ch members.Change) (members.Preflight, bool, e
 	return p, true, nil
 }
 
+// changeMember is the run every change of one named member shares:
+// connect, find the member ref names, check ch on it (preflight, dry run,
+// confirmation), apply it, and print "Member X <done>". A change that
+// breaks off says how the cluster stands.
+func (o *ChangeOptions) changeMember(ctx context.Context, ref string, ch members.Change, done string, apply func(members.View, members.Preflight) error) error {
+	if err := o.complete(ctx); err != nil {
+		return err
+	}
+	defer o.close()
+	target, err := o.target(ref)
+	if err != nil {
+		return err
+	}
+	ch.Target = target.ID
+	p, proceed, err := o.preflight(ch)
+	if !proceed {
+		return err
+	}
+	if err := apply(target, p); err != nil {
+		return o.failed(ctx, err)
+	}
+	fmt.Fprintf(o.Out, "Member %s %s\n", target.Label(), done)
+	return nil
+}
+
 // failed adds to a change's error how the cluster looks now, so a user
 // whose change broke off (a member died, a timeout) knows where it stands.
 func (o *ChangeOptions) failed(ctx context.Context, err error) error {
@@ -240,24 +265,11 @@ how far behind it is.`,
 
 // Run promotes the learner.
 func (o *PromoteOptions) Run(ctx context.Context) error {
-	if err := o.complete(ctx); err != nil {
-		return err
-	}
-	defer o.close()
-	target, err := o.target(o.Member)
-	if err != nil {
-		return err
-	}
-	_, proceed, err := o.preflight(members.Change{Kind: members.Promote, Target: target.ID})
-	if !proceed {
-		return err
-	}
-	o.op.PromoteTimeout = o.Timeout
-	if err := o.op.Promote(ctx, target); err != nil {
-		return o.failed(ctx, err)
-	}
-	fmt.Fprintf(o.Out, "Member %s promoted to a voter\n", target.Label())
-	return nil
+	return o.changeMember(ctx, o.Member, members.Change{Kind: members.Promote}, "promoted to a voter",
+		func(target members.View, _ members.Preflight) error {
+			o.op.PromoteTimeout = o.Timeout
+			return o.op.Promote(ctx, target)
+		})
 }
 
 // RemoveOptions are the options of `member remove`.
@@ -292,23 +304,10 @@ the member leads, leadership moves to the healthiest other voter first.`,
 
 // Run removes the member.
 func (o *RemoveOptions) Run(ctx context.Context) error {
-	if err := o.complete(ctx); err != nil {
-		return err
-	}
-	defer o.close()
-	target, err := o.target(o.Member)
-	if err != nil {
-		return err
-	}
-	p, proceed, err := o.preflight(members.Change{Kind: members.Remove, Target: target.ID})
-	if !proceed {
-		return err
-	}
-	if err := o.op.Remove(ctx, target, p.Transferee); err != nil {
-		return o.failed(ctx, err)
-	}
-	fmt.Fprintf(o.Out, "Member %s removed\n", target.Label())
-	return nil
+	return o.changeMember(ctx, o.Member, members.Change{Kind: members.Remove}, "removed",
+		func(target members.View, p members.Preflight) error {
+			return o.op.Remove(ctx, target, p.Transferee)
+		})
 }
 
 // UpdateOptions are the options of `member update`.
@@ -342,23 +341,10 @@ func NewCmdUpdate(f *cmdutil.Factory) *cobra.Command {
 
 // Run updates the member.
 func (o *UpdateOptions) Run(ctx context.Context) error {
-	if err := o.complete(ctx); err != nil {
-		return err
-	}
-	defer o.close()
-	target, err := o.target(o.Member)
-	if err != nil {
-		return err
-	}
-	_, proceed, err := o.preflight(members.Change{Kind: members.Update, Target: target.ID, PeerURLs: o.PeerURLs})
-	if !proceed {
-		return err
-	}
-	if err := o.op.Update(ctx, target, o.PeerURLs); err != nil {
-		return o.failed(ctx, err)
-	}
-	fmt.Fprintf(o.Out, "Member %s now has peer URLs %s\n", target.Label(), strings.Join(o.PeerURLs, ","))
-	return nil
+	return o.changeMember(ctx, o.Member, members.Change{Kind: members.Update, PeerURLs: o.PeerURLs}, "now has peer URLs "+strings.Join(o.PeerURLs, ","),
+		func(target members.View, _ members.Preflight) error {
+			return o.op.Update(ctx, target, o.PeerURLs)
+		})
 }
 
 // MoveLeaderOptions are the options of `member move-leader`.

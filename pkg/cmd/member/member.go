@@ -64,14 +64,13 @@ func NewCmdList(f *cmdutil.Factory) *cobra.Command {
   kubectl etcd member list -o wide --via exec`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := output.Validate(o.Output, output.Table, output.Wide, output.JSON, output.YAML); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
+			if err := cmdutil.WideOutput.Validate(cmd, o.Output); err != nil {
+				return err
 			}
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table, wide, json or yaml")
-	cmd.Flags().BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	cmdutil.WideOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
 	return cmd
 }
 

@@ -157,8 +157,9 @@ func newCmdDown(f *cmdutil.Factory) *cobra.Command {
 // StatusOptions are the options of `sandbox status`.
 type StatusOptions struct {
 	*cmdutil.Factory
-	Dir    string
-	Output string
+	Dir       string
+	Output    string
+	NoHeaders bool
 }
 
 func newCmdStatus(f *cmdutil.Factory) *cobra.Command {
@@ -172,8 +173,8 @@ func newCmdStatus(f *cmdutil.Factory) *cobra.Command {
 			if err := requireDir(cmd, o.Dir); err != nil {
 				return err
 			}
-			if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
+			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+				return err
 			}
 			_, members, err := sandbox.Inspect(cmd.Context(), o.Dir)
 			if err != nil {
@@ -192,7 +193,7 @@ func newCmdStatus(f *cmdutil.Factory) *cobra.Command {
 					}
 					rows = append(rows, []string{m.Name, m.Endpoint, pid, strconv.FormatBool(m.Running), strconv.FormatBool(m.Healthy), errText})
 				}
-				return output.WriteTable(o.Out, []string{"NAME", "ENDPOINT", "PID", "RUNNING", "HEALTHY", "ERROR"}, rows, false)
+				return output.WriteTable(o.Out, []string{"NAME", "ENDPOINT", "PID", "RUNNING", "HEALTHY", "ERROR"}, rows, o.NoHeaders)
 			})
 			if err != nil {
 				return err
@@ -206,7 +207,7 @@ func newCmdStatus(f *cmdutil.Factory) *cobra.Command {
 		},
 	}
 	addDirFlag(cmd, &o.Dir)
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table, json or yaml")
+	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
 	return cmd
 }
 

@@ -59,8 +59,11 @@ directory so the kubelet stops etcd, wait until etcd stopped answering,
 restore into a new data directory (<data dir>-restore-<UTC time>, or
 --data-dir; the old data is never deleted), point the manifest's data
 volume and --data-dir at it, put the manifest back and wait until etcd
-serves. Name and peer URLs come from the manifest. When a step fails the
-original manifest is put back and the error says how things stand.
+serves. Name and peer URLs come from the manifest. When a step fails, or
+the command is interrupted (Ctrl-C), the original manifest is put back,
+the command waits for etcd to serve the old data again and the error says
+how things stand. A restore killed outright may leave the manifest in its
+backup directory: the next run names it and how to put it back.
 --dry-run shows the plan and the new manifest; --yes skips the question.`,
 		Example: `  # Restore the only member of a new cluster
   kubectl etcd snapshot restore etcd.db --data-dir /var/lib/etcd-restored --name node-1 \
@@ -118,8 +121,8 @@ func (o *RestoreOptions) Validate(cmd *cobra.Command) error {
 			return cmdutil.UsageErrorf(cmd, "--%s is for a restore through the static pod manifest: add --manifest", f)
 		}
 	}
-	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
-		return cmdutil.UsageErrorf(cmd, "%v", err)
+	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+		return err
 	}
 	if o.NoBumpRevision {
 		if cmd.Flags().Changed("bump-revision") || (cmd.Flags().Changed("mark-compacted") && o.MarkCompacted) {
@@ -184,8 +187,8 @@ func (o *RestoreOptions) ValidateManifest(cmd *cobra.Command) error {
 	if o.Manifest == manifestFromGlobal {
 		o.Manifest = o.Connect.EtcdManifest
 	}
-	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
-		return cmdutil.UsageErrorf(cmd, "%v", err)
+	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+		return err
 	}
 	for _, f := range []string{"name", "initial-advertise-peer-urls", "initial-cluster"} {
 		if cmd.Flags().Changed(f) {
@@ -206,6 +209,9 @@ func (o *RestoreOptions) ValidateManifest(cmd *cobra.Command) error {
 
 // RunManifest restores this node's member in place and prints each step.
 func (o *RestoreOptions) RunManifest(ctx context.Context) error {
+	if err := bootstrap.CheckInterruptedRestore(o.Manifest); err != nil {
+		return err
+	}
 	// The local member, as the manifest runs it: its client URL and
 	// certificates, whatever --endpoints or ETCDCTL_ENDPOINTS say.
 	flags := *o.Connect

@@ -76,8 +76,7 @@ the revision, key count, hashes, member and etcd version goes beside it.`,
 	cmd.Flags().IntVar(&o.Retain, "retain", 0, "when saving into a directory, keep this many snapshots and remove older ones (0 keeps all)")
 	cmd.Flags().BoolVar(&o.Overwrite, "overwrite", false, "replace FILE when it exists (only after the new snapshot is verified)")
 	cmd.Flags().BoolVar(&o.NoMetadata, "no-metadata", false, "do not write the FILE.json metadata file")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table, json or yaml")
-	cmd.Flags().BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
 	return cmd
 }
 
@@ -95,8 +94,8 @@ func (o *SaveOptions) Complete(cmd *cobra.Command, args []string) {
 
 // Validate checks the options.
 func (o *SaveOptions) Validate(cmd *cobra.Command) error {
-	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
-		return cmdutil.UsageErrorf(cmd, "%v", err)
+	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+		return err
 	}
 	if o.Compress != "" && o.Compress != snapshot.Gzip && o.Compress != snapshot.Zstd {
 		return cmdutil.UsageErrorf(cmd, "unknown --compress %q: use %s", o.Compress, strings.Join(snapshot.Compressions, " or "))

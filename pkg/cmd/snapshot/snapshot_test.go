@@ -22,10 +22,16 @@ import (
 // run executes the real root command in process, as main would.
 func run(t *testing.T, args ...string) (stdout, stderr string, code int, err error) {
 	t.Helper()
+	return runContext(t, context.Background(), args...)
+}
+
+// runContext is run with a context, which main cancels on Ctrl-C.
+func runContext(t *testing.T, ctx context.Context, args ...string) (stdout, stderr string, code int, err error) {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	root := cmd.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 	root.SetArgs(args)
-	err = root.ExecuteContext(context.Background())
+	err = root.ExecuteContext(ctx)
 	return out.String(), errOut.String(), cmdutil.ExitCode(err), err
 }
 

@@ -45,18 +45,14 @@ without the trailer unless --skip-hash-check.`,
 			return o.Run()
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table, json or yaml")
-	cmd.Flags().BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
 	cmd.Flags().BoolVar(&o.SkipHashCheck, "skip-hash-check", false, "accept a file without a sha256 trailer (member/snap/db copied out of a data directory)")
 	return cmd
 }
 
 // Validate checks the options.
 func (o *StatusOptions) Validate(cmd *cobra.Command) error {
-	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
-		return cmdutil.UsageErrorf(cmd, "%v", err)
-	}
-	return nil
+	return cmdutil.TableOutput.Validate(cmd, o.Output)
 }
 
 // Run checks the file and prints its status.

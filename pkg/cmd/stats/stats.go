@@ -50,8 +50,8 @@ old revisions, which compaction and defragmentation would free.`,
 			if len(args) == 1 {
 				o.Prefix = args[0]
 			}
-			if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
+			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+				return err
 			}
 			if o.Top < 0 {
 				return cmdutil.UsageErrorf(cmd, "--top must not be negative")
@@ -64,8 +64,7 @@ old revisions, which compaction and defragmentation would free.`,
 	fs.IntVar(&o.Top, "top", 0, "also list the N largest values")
 	fs.Int64Var(&o.Rev, "rev", 0, "read at this revision (default: the newest)")
 	fs.StringVar(&o.Snapshot, "snapshot", "", "read this snapshot or member db file instead of a live cluster")
-	fs.StringVarP(&o.Output, "output", "o", o.Output, "output format: table, json or yaml")
-	fs.BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
 	o.StorageFlags.AddFlags(fs)
 	return cmd
 }

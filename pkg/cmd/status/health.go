@@ -41,14 +41,13 @@ Exits with code 5 when any member is unhealthy.`,
 		Example: healthExample,
 		Args:    cmdutil.ValidateArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
+			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+				return err
 			}
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table, json or yaml")
-	cmd.Flags().BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
 	return cmd
 }
 

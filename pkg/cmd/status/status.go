@@ -53,15 +53,14 @@ exits with code 5 so scripts notice.`,
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table, wide, json or yaml")
-	cmd.Flags().BoolVar(&o.NoHeaders, "no-headers", false, "do not print table headers")
+	cmdutil.WideOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
 	return cmd
 }
 
 // Validate checks the options.
 func (o *StatusOptions) Validate(cmd *cobra.Command) error {
-	if err := output.Validate(o.Output, output.Table, output.Wide, output.JSON, output.YAML); err != nil {
-		return cmdutil.UsageErrorf(cmd, "%v", err)
+	if err := cmdutil.WideOutput.Validate(cmd, o.Output); err != nil {
+		return err
 	}
 	return nil
 }

@@ -56,14 +56,14 @@ func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
   kubectl etcd version --client`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
+			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+				return err
 			}
 			return o.Run(cmd.Context())
 		},
 	}
 	cmd.Flags().BoolVar(&o.ClientOnly, "client", false, "print the client version only")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table, json or yaml")
+	cmdutil.TableOutput.AddFlags(cmd, &o.Output, nil)
 	return cmd
 }
 

@@ -23,6 +23,7 @@ type Options struct {
 	get.StorageFlags
 	Prefix        bool
 	AllNamespaces bool
+	Namespace     string
 	Rev           int64
 	Output        string
 	MaxEvents     int
@@ -56,16 +57,13 @@ is watched as a prefix. --rev replays from a past revision first.`,
 			if !ok {
 				return cmdutil.UsageErrorf(cmd, "unknown output format %q: allowed formats are %s", o.Output, strings.Join(formats, ", "))
 			}
-			ns := "default"
-			if fl := cmd.Flags().Lookup("namespace"); fl != nil && fl.Changed {
-				ns = fl.Value.String()
-			}
-			return o.Run(cmd.Context(), args[0], ns)
+			return o.Run(cmd.Context(), args[0], get.ObjectNamespace(o.Namespace, o.Connect.KubeConfig))
 		},
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&o.Prefix, "prefix", false, "watch every key starting with KEY")
 	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "watch the resource in every namespace")
+	get.AddNamespaceFlag(fs, &o.Namespace)
 	fs.Int64Var(&o.Rev, "rev", 0, "start from this revision (default: now)")
 	fs.StringVarP(&o.Output, "output", "o", o.Output, "output format: text, json (one document per line) or keys")
 	fs.IntVar(&o.MaxEvents, "max-events", 0, "exit after this many events (0: run until interrupted)")

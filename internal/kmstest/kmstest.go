@@ -1,0 +1,157 @@
+// Package kmstest runs the test KMS plugin (package kmsplugin, command
+// kms-test-plugin) as a process for tests: no production KMS can run on the
+// test machines, so this plugin stands in for one, speaking the real KMS v2
+// (and v1beta1) gRPC API on a unix socket.
+package kmstest
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/internal/kmstest/kmsplugin"
+)
+
+// NewKey makes a random 32-byte key encryption key with that id.
+func NewKey(t testing.TB, id string) kmsplugin.Key {
+	t.Helper()
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		t.Fatal(err)
+	}
+	return kmsplugin.Key{ID: id, Secret: secret}
+}
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// Binary builds kms-test-plugin once per test process (go build's cache
+// makes it quick) into the user's cache directory, beside the reference
+// binaries, and returns its path. Building to a temporary name and renaming
+// lets test processes of several packages build at once.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		dir := filepath.Join(cache, "kubectl-etcd")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			buildErr = err
+			return
+		}
+		tmp, err := os.CreateTemp(dir, ".kms-test-plugin-*")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		tmp.Close()
+		defer os.Remove(tmp.Name())
+		cmd := exec.Command("go", "build", "-o", tmp.Name(), "./kms-test-plugin")
+		cmd.Dir = filepath.Dir(file)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building kms-test-plugin: %v\n%s", err, out)
+			return
+		}
+		binary = filepath.Join(dir, "kms-test-plugin")
+		buildErr = os.Rename(tmp.Name(), binary)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binary
+}
+
+// Plugin is a running kms-test-plugin process.
+type Plugin struct {
+	T testing.TB
+	// Socket is the unix socket path; Endpoint is the same as an
+	// EncryptionConfiguration's kms endpoint (unix:///...).
+	Socket   string
+	Endpoint string
+	Keys     []kmsplugin.Key
+	LogFile  string
+	cmd      *exec.Cmd
+}
+
+// Start starts the plugin on socket with keys (the first current) and
+// waits until it accepts connections. Cleanup kills it.
+func Start(t testing.TB, socket string, keys ...kmsplugin.Key) *Plugin {
+	t.Helper()
+	p := &Plugin{T: t, Socket: socket, Endpoint: "unix://" + socket, Keys: keys, LogFile: socket + ".log"}
+	t.Cleanup(p.Kill)
+	p.Start()
+	return p
+}
+
+// Start starts the stopped plugin again with its keys.
+func (p *Plugin) Start() {
+	p.T.Helper()
+	if p.cmd != nil {
+		return
+	}
+	args := []string{"--listen", p.Socket}
+	for _, k := range p.Keys {
+		args = append(args, "--key", k.ID+"="+base64.StdEncoding.EncodeToString(k.Secret))
+	}
+	log, err := os.OpenFile(p.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		p.T.Fatal(err)
+	}
+	defer log.Close()
+	cmd := exec.Command(Binary(p.T), args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	// Die with the test binary even when it is killed before cleanups run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		p.T.Fatalf("starting kms-test-plugin: %v", err)
+	}
+	p.cmd = cmd
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.Dial("unix", p.Socket)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			logText, _ := os.ReadFile(p.LogFile)
+			p.T.Fatalf("kms-test-plugin does not listen on %s: %v\n%s", p.Socket, err, logText)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill kills the plugin (resuming it first if paused); its socket file goes.
+func (p *Plugin) Kill() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGCONT)
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	_ = os.Remove(p.Socket)
+	p.cmd = nil
+}
+
+// Pause stops the plugin with SIGSTOP: its socket still accepts
+// connections, but nothing answers, like a hung plugin.
+func (p *Plugin) Pause() { _ = p.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused plugin.
+func (p *Plugin) Resume() { _ = p.cmd.Process.Signal(syscall.SIGCONT) }
