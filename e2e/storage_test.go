@@ -59,27 +59,27 @@ func TestStoredObjectsWithRealEtcdctl(t *testing.T) {
 			for i := 0; i < bulk; i += 100 {
 				var ops []clientv3.Op
 				for j := i; j < i+100; j++ {
-					v, _, err := storage.Encode([]byte(fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-%04d, namespace: bulk}\ndata: {n: \"%d\"}\n", j, j)))
+					v, _, err := storage.Encode([]byte(fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-%04d, namespace: stream}\ndata: {n: \"%d\"}\n", j, j)))
 					if err != nil {
 						t.Fatal(err)
 					}
-					ops = append(ops, clientv3.OpPut(fmt.Sprintf("/registry/configmaps/bulk/cm-%04d", j), string(v)))
+					ops = append(ops, clientv3.OpPut(fmt.Sprintf("/registry/configmaps/stream/cm-%04d", j), string(v)))
 				}
 				if _, err := cli.Txn(context.Background()).Then(ops...).Commit(); err != nil {
 					t.Fatal(err)
 				}
 			}
-			r = plugin(t, nil, append(conn, "get", "configmaps", "-n", "bulk", "-o", "name", "--chunk-size", "100")...)
+			r = plugin(t, nil, append(conn, "get", "configmaps", "-n", "stream", "-o", "name", "--chunk-size", "100")...)
 			names := strings.Split(strings.TrimSpace(r.stdout), "\n")
 			if r.code != 0 || len(names) != bulk || names[0] != "configmap/cm-0000" || names[bulk-1] != fmt.Sprintf("configmap/cm-%04d", bulk-1) {
-				t.Fatalf("get -n bulk -o name: exit %d, %d names\n%s", r.code, len(names), r.stderr)
+				t.Fatalf("get -n stream -o name: exit %d, %d names\n%s", r.code, len(names), r.stderr)
 			}
 			for i, n := range names {
 				if want := fmt.Sprintf("configmap/cm-%04d", i); n != want {
 					t.Fatalf("name %d is %s, want %s", i, n, want)
 				}
 			}
-			r = plugin(t, nil, append(conn, "stats", "/registry/configmaps/bulk/", "-o", "json")...)
+			r = plugin(t, nil, append(conn, "stats", "/registry/configmaps/stream/", "-o", "json")...)
 			var st storage.Stats
 			if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil || st.Keys != bulk {
 				t.Errorf("stats: exit %d, %v, %d keys\n%s%s", r.code, err, st.Keys, r.stdout, r.stderr)

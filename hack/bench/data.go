@@ -147,5 +147,31 @@ func fragment(ctx context.Context, c *cluster, target, bytes int64, progress io.
 	if _, err := c.cli.Compact(rctx, resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
 		return written, fmt.Errorf("compacting: %w", err)
 	}
-	return written, nil
+	return written, c.settle(ctx)
+}
+
+// settle waits until every member's database size in use stays the same
+// for two seconds (at most a minute): the pages a compaction frees are
+// counted free a little after it returns.
+func (c *cluster) settle(ctx context.Context) error {
+	var last []int64
+	stable := 0
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && stable < 2; {
+		time.Sleep(time.Second)
+		sts, err := c.status(ctx)
+		if err != nil {
+			return err
+		}
+		var now []int64
+		for _, st := range sts {
+			now = append(now, st.DbSizeInUse)
+		}
+		if fmt.Sprint(now) == fmt.Sprint(last) {
+			stable++
+		} else {
+			stable = 0
+		}
+		last = now
+	}
+	return nil
 }

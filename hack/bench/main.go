@@ -290,9 +290,11 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 		os.RemoveAll(dirA)
 		os.RemoveAll(dirB)
 	}
-	os.Remove(snapA)
-	os.Remove(snapA + ".json")
-	os.Remove(snapB)
+	if !o.keep {
+		os.Remove(snapA)
+		os.Remove(snapA + ".json")
+		os.Remove(snapB)
+	}
 
 	if o.wants("defrag") {
 		defrags := []tool{

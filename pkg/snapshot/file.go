@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -101,6 +102,22 @@ func (t *trailerHash) Write(p []byte) (int, error) {
 		t.tail = t.tail[:copy(t.tail, t.tail[over:])]
 	}
 	return len(p), nil
+}
+
+// fileSum is the sha256 of everything written, trailer included: the
+// hash of the rest, continued over the trailer, so the file is hashed
+// once.
+func (t *trailerHash) fileSum() []byte {
+	state, err := t.h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic(err) // crypto/sha256 always marshals its state
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+		panic(err)
+	}
+	h.Write(t.tail)
+	return h.Sum(nil)
 }
 
 // errNoTrailer: the data does not end in a sha256 trailer.

@@ -2,6 +2,8 @@ package snapshot_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
+	"go.uber.org/zap"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
@@ -74,6 +78,20 @@ func TestSaveStatusAndCorruption(t *testing.T) {
 			}
 			if st.Revision != rev || st.TotalKeys != 49 || st.SHA256 != res.SHA256 || st.Hash != res.Hash || st.Compression != compression || st.HashCheck != snapshot.HashOK {
 				t.Errorf("Status = %+v, want what Save reported %+v", st, res.FileStatus)
+			}
+
+			if compression == snapshot.None {
+				t.Log("the status is etcdutl's, number for number")
+				ds, err := etcdutl.NewV3(zap.NewNop()).Status(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ds.Hash != res.Hash || ds.Revision != res.Revision || ds.TotalKey != res.TotalKeys || ds.TotalSize != res.TotalSize || ds.Version != res.StorageVersion {
+					t.Errorf("etcdutl snapshot status says %+v, Save reported %+v", ds, res.FileStatus)
+				}
+				if sum := sha256.Sum256(mustRead(t, path)); hex.EncodeToString(sum[:]) != res.SHA256 {
+					t.Errorf("sha256 of the file %x, Save reported %s", sum, res.SHA256)
+				}
 			}
 
 			t.Log("A truncated copy is reported as truncated or corrupt")
@@ -279,4 +297,13 @@ func assertOnly(t *testing.T, dir string, want ...string) {
 			t.Errorf("%s holds %v, want %v", dir, got, want)
 		}
 	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -129,8 +129,21 @@ func (s *Saver) Save(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := inspect(rawPart, rawPart, st); err != nil {
-		return nil, fmt.Errorf("checking the snapshot from %s: %w", src.name, err)
+	// The disk writes the file while the database is checked from the page
+	// cache. A download that is compressed next is read back and removed:
+	// only the file that keeps the snapshot is synced.
+	synced := make(chan error, 1)
+	if s.Compression == None {
+		go func() { synced <- syncFile(rawPart) }()
+	} else {
+		synced <- nil
+	}
+	inspectErr := inspect(rawPart, rawPart, st)
+	if err := <-synced; err != nil {
+		return nil, fmt.Errorf("syncing %s: %w", rawPart, err)
+	}
+	if inspectErr != nil {
+		return nil, fmt.Errorf("checking the snapshot from %s: %w", src.name, inspectErr)
 	}
 	if s.Compression != None {
 		if err := compressFile(rawPart, part, s.Compression, st); err != nil {
@@ -175,8 +188,9 @@ func (s *Saver) Save(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
-// download streams the snapshot into path, syncs it and checks its sha256
-// trailer. It returns the status of what it wrote so far.
+// download streams the snapshot into path and checks its sha256 trailer.
+// It returns the status of what it wrote so far. The file is not synced
+// yet.
 func (s *Saver) download(ctx context.Context, src source, path string, res *Result) (_ *FileStatus, err error) {
 	cli, err := s.Config.ClientFor(src.endpoint)
 	if err != nil {
@@ -210,8 +224,7 @@ func (s *Saver) download(ctx context.Context, src source, path string, res *Resu
 	defer f.Close()
 	bw := bufio.NewWriterSize(f, 1<<20)
 	th := newTrailerHash()
-	fileHash := sha256.New()
-	sinks := []io.Writer{bw, th, fileHash}
+	sinks := []io.Writer{bw, th}
 	if s.Progress != nil {
 		// The stream is the database plus the 32-byte trailer.
 		p := s.Progress(src.name, src.dbSize+sha256.Size)
@@ -225,20 +238,26 @@ func (s *Saver) download(ctx context.Context, src source, path string, res *Resu
 	if err := bw.Flush(); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
-	// A download that is compressed next is read back from the page cache
-	// and then removed: only the file that keeps the snapshot is synced.
-	if s.Compression == None {
-		if err := f.Sync(); err != nil {
-			return nil, fmt.Errorf("syncing %s: %w", path, err)
-		}
-	}
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := th.check(); err != nil {
 		return nil, fmt.Errorf("the snapshot stream from %s (%d bytes) ended early or was damaged: %v; nothing was saved", src.name, n, err)
 	}
-	return &FileStatus{Path: path, FileSize: n, SHA256: hex.EncodeToString(fileHash.Sum(nil)), HashCheck: HashOK}, nil
+	return &FileStatus{Path: path, FileSize: n, SHA256: hex.EncodeToString(th.fileSum()), HashCheck: HashOK}, nil
+}
+
+// syncFile flushes a written file to disk.
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func streamError(ctx context.Context, src source, err error) error {

@@ -10,9 +10,7 @@ import (
 	"os"
 
 	bolt "go.etcd.io/bbolt"
-	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.etcd.io/etcd/server/v3/storage/schema"
-	"go.uber.org/zap"
 )
 
 // Hash check results in FileStatus.HashCheck.
@@ -137,13 +135,13 @@ func inspect(raw, path string, st *FileStatus) (err error) {
 			err = &CorruptError{Path: path, Reason: fmt.Sprint(r)}
 		}
 	}()
-	ds, err := etcdutl.NewV3(zap.NewNop()).Status(raw)
+	ds, err := readDBStatus(raw)
 	if err != nil {
 		return &CorruptError{Path: path, Reason: err.Error()}
 	}
 	st.Hash = ds.Hash
 	st.Revision = ds.Revision
-	st.TotalKeys = ds.TotalKey
+	st.TotalKeys = ds.TotalKeys
 	st.TotalSize = ds.TotalSize
 	st.StorageVersion = ds.Version
 	return nil

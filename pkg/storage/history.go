@@ -101,17 +101,22 @@ func SnapshotHistory(path, key string) ([]Event, error) {
 		if b == nil {
 			return fmt.Errorf("%s is a bbolt file without the bucket \"key\": not an etcd database", path)
 		}
+		// One pass over every revision in the file: let go of the pages
+		// read (see ReadSnapshotRange).
+		resident := residentLimit{db: db, size: tx.Size(), every: 64 << 20}
 		return b.ForEach(func(k, v []byte) error {
+			resident.read(len(k) + len(v))
 			if len(k) < revBytesLen {
 				return fmt.Errorf("%s: key bucket entry %x is not an etcd revision", path, k)
 			}
-			kv, err := parseKeyValue(v)
+			rawKey, kv, err := parseRecord(v)
 			if err != nil {
 				return fmt.Errorf("%s: revision %d: %w", path, binary.BigEndian.Uint64(k[:8]), err)
 			}
-			if kv.Key != key {
+			if string(rawKey) != key {
 				return nil
 			}
+			kv.Key = key
 			e := Event{KV: kv}
 			switch {
 			case len(k) == revBytesLen+1 && k[revBytesLen] == 't':

@@ -78,11 +78,15 @@ func ReadSnapshotRange(path string, rev int64, start, end string) (*Snapshot, er
 		if b == nil {
 			return fmt.Errorf("%s is a bbolt file without the bucket \"key\": not an etcd database", path)
 		}
-		// Values stay in the memory map until the transaction ends; only
-		// the survivors are copied.
+		// Values are copied out of the memory map as the pass reads them,
+		// in file order, and the pages read are let go of as it goes on:
+		// memory holds the range's values, not the file.
+		resident := residentLimit{db: db, size: st.Size(), every: 64 << 20}
+		var values valueArena
 		live := map[string]KV{}
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
+			resident.read(len(k) + len(v))
 			if len(k) != revBytesLen && len(k) != revBytesLen+1 || k[8] != '_' {
 				return fmt.Errorf("%s: key bucket entry %x is not an etcd revision", path, k)
 			}
@@ -98,25 +102,31 @@ func ReadSnapshotRange(path string, rev int64, start, end string) (*Snapshot, er
 				}
 				break
 			}
-			kv, err := parseKeyValue(v)
+			key, kv, err := parseRecord(v)
 			if err != nil {
 				return fmt.Errorf("%s: revision %d: bad key-value record: %w", path, main, err)
 			}
-			if kv.Key < start || end != "" && kv.Key >= end {
+			if string(key) < start || end != "" && string(key) >= end {
 				continue
 			}
-			if prev, ok := live[kv.Key]; ok {
-				s.OldBytes[kv.Key] += int64(len(prev.Value))
+			prev, seen := live[string(key)]
+			if seen {
+				s.OldBytes[prev.Key] += int64(len(prev.Value))
+				values.garbage += len(prev.Value)
+				kv.Key = prev.Key
+			} else {
+				kv.Key = string(key)
 			}
 			if len(k) == revBytesLen+1 && k[revBytesLen] == 't' {
 				delete(live, kv.Key)
 				continue
 			}
+			kv.Value = values.copy(kv.Value)
 			live[kv.Key] = kv
+			values.compactIfWasteful(live)
 		}
 		s.KVs = make([]KV, 0, len(live))
 		for _, kv := range live {
-			kv.Value = append([]byte(nil), kv.Value...)
 			s.KVs = append(s.KVs, kv)
 		}
 		return nil
@@ -136,6 +146,23 @@ func ReadSnapshotRange(path string, rev int64, start, end string) (*Snapshot, er
 	}
 	sort.Slice(s.KVs, func(i, j int) bool { return s.KVs[i].Key < s.KVs[j].Key })
 	return s, nil
+}
+
+// residentLimit lets go of the database file's pages mapped into memory
+// every so many bytes read: they stay in the page cache, and a later read
+// maps them back. Without it, reading a file makes all of it resident.
+type residentLimit struct {
+	db    *bolt.DB
+	size  int64
+	every int
+	n     int
+}
+
+func (r *residentLimit) read(n int) {
+	if r.n += n; r.n >= r.every {
+		releaseMapped(r.db, r.size)
+		r.n = 0
+	}
 }
 
 // Range returns the keys in [start, end); end "" means the key start
@@ -164,24 +191,63 @@ func (s *Snapshot) HasPrefix(prefix string) bool {
 	return i < len(s.KVs) && strings.HasPrefix(s.KVs[i].Key, prefix)
 }
 
+// valueArena holds copies of values in large chunks. A value that a newer
+// revision replaces stays behind as garbage until the live ones are moved
+// to a new arena, which happens when the garbage outgrows them.
+type valueArena struct {
+	chunk         []byte
+	used, garbage int
+}
+
+const arenaChunk = 8 << 20
+
+func (a *valueArena) copy(v []byte) []byte {
+	if cap(a.chunk)-len(a.chunk) < len(v) {
+		a.chunk = make([]byte, 0, max(arenaChunk, len(v)))
+	}
+	a.chunk = append(a.chunk, v...)
+	a.used += len(v)
+	return a.chunk[len(a.chunk)-len(v) : len(a.chunk) : len(a.chunk)]
+}
+
+func (a *valueArena) compactIfWasteful(live map[string]KV) {
+	if a.garbage < 64<<20 || a.garbage < a.used-a.garbage {
+		return
+	}
+	var fresh valueArena
+	for key, kv := range live {
+		kv.Value = fresh.copy(kv.Value)
+		live[key] = kv
+	}
+	*a = fresh
+}
+
 // parseKeyValue reads an mvccpb.KeyValue record: key 1, create_revision 2,
 // mod_revision 3, version 4, value 5, lease 6. Value aliases b.
 func parseKeyValue(b []byte) (KV, error) {
+	key, kv, err := parseRecord(b)
+	kv.Key = string(key)
+	return kv, err
+}
+
+// parseRecord is parseKeyValue with the key left in b, not copied.
+func parseRecord(b []byte) ([]byte, KV, error) {
 	var kv KV
+	var key []byte
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return kv, protowire.ParseError(n)
+			return nil, kv, protowire.ParseError(n)
 		}
 		b = b[n:]
 		switch {
 		case (num == 1 || num == 5) && typ == protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
-				return kv, protowire.ParseError(n)
+				return nil, kv, protowire.ParseError(n)
 			}
 			if num == 1 {
-				kv.Key = string(v)
+				key = v
 			} else {
 				kv.Value = v
 			}
@@ -189,7 +255,7 @@ func parseKeyValue(b []byte) (KV, error) {
 		case num >= 2 && num <= 4 && typ == protowire.VarintType:
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
-				return kv, protowire.ParseError(n)
+				return nil, kv, protowire.ParseError(n)
 			}
 			switch num {
 			case 2:
@@ -203,13 +269,13 @@ func parseKeyValue(b []byte) (KV, error) {
 		default:
 			n := protowire.ConsumeFieldValue(num, typ, b)
 			if n < 0 {
-				return kv, protowire.ParseError(n)
+				return nil, kv, protowire.ParseError(n)
 			}
 			b = b[n:]
 		}
 	}
-	if kv.Key == "" {
-		return kv, errors.New("record without a key")
+	if len(key) == 0 {
+		return nil, kv, errors.New("record without a key")
 	}
-	return kv, nil
+	return key, kv, nil
 }

@@ -13,6 +13,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Etcdctl answers etcd client calls by running etcdctl in the members'
@@ -218,8 +220,10 @@ func (kv *execKV) Range(ctx context.Context, in *pb.RangeRequest, _ ...grpc.Call
 	return resp, nil
 }
 
+// RangeStream answers as a server before etcd 3.7 does, so readers fall
+// back to paged Get requests, which etcdctl serves.
 func (kv *execKV) RangeStream(context.Context, *pb.RangeRequest, ...grpc.CallOption) (grpc.ServerStreamingClient[pb.RangeStreamResponse], error) {
-	return nil, unsupported("a streamed range")
+	return nil, status.Error(codes.Unimplemented, "etcdctl in the etcd pod has no streamed range")
 }
 
 func (kv *execKV) Put(context.Context, *pb.PutRequest, ...grpc.CallOption) (*pb.PutResponse, error) {

@@ -1,0 +1,141 @@
+package snapshot
+
+import (
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
+	"go.etcd.io/etcd/server/v3/storage/schema"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// dbStatus is what `etcdutl snapshot status` reports of a database file.
+type dbStatus struct {
+	Hash      uint32
+	Revision  int64
+	TotalKeys int
+	TotalSize int64
+	Version   string
+}
+
+// readDBStatus computes etcdutl's snapshot status, the same numbers, in
+// two passes that run at once: bbolt's integrity check, and the CRC-32C of
+// every bucket's name, keys and values with the newest revision and the
+// number of live keys. etcdutl does both in one goroutine and decodes
+// every stored value into a fresh copy to read its key; this reads the key
+// in place, which on a 1 GiB database takes a fraction of the time.
+func readDBStatus(path string) (ds dbStatus, err error) {
+	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		return ds, err
+	}
+	defer db.Close()
+	checked := make(chan error, 1)
+	go func() {
+		checked <- db.View(func(tx *bolt.Tx) error {
+			var problems []string
+			for err := range tx.Check() {
+				problems = append(problems, err.Error())
+			}
+			if len(problems) > 0 {
+				return fmt.Errorf("snapshot file integrity check failed. %d errors found.\n%s", len(problems), strings.Join(problems, "\n"))
+			}
+			return nil
+		})
+	}()
+	err = db.View(func(tx *bolt.Tx) error {
+		ds.TotalSize = tx.Size()
+		if v := schema.ReadStorageVersionFromSnapshot(tx); v != nil {
+			ds.Version = v.String()
+		}
+		h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+		live := map[string]struct{}{}
+		c := tx.Cursor()
+		for name, _ := c.First(); name != nil; name, _ = c.Next() {
+			b := tx.Bucket(name)
+			if b == nil {
+				return fmt.Errorf("nil bucket: %q", string(name))
+			}
+			h.Write(name)
+			isKeys := bytes.Equal(name, schema.Key.Name())
+			if isKeys {
+				// Every revision of every key: room for the live keys at
+				// once, instead of growing the map a million keys long.
+				live = make(map[string]struct{}, b.Stats().KeyN)
+			}
+			err := b.ForEach(func(k, v []byte) error {
+				h.Write(k)
+				h.Write(v)
+				if !isKeys {
+					return nil
+				}
+				rev, err := revisionOf(k)
+				if err != nil {
+					return fmt.Errorf("cannot parse revision key: %q err: %w", k, err)
+				}
+				ds.Revision = rev.Main
+				key, err := storedKey(v)
+				if err != nil {
+					return fmt.Errorf("cannot unmarshal value, key: %q err: %w", k, err)
+				}
+				if mvcc.IsTombstone(k) {
+					delete(live, string(key))
+				} else {
+					live[string(key)] = struct{}{}
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("error during bucket key iteration, name: %q err: %w", string(name), err)
+			}
+		}
+		ds.Hash = h.Sum32()
+		ds.TotalKeys = len(live)
+		return nil
+	})
+	if cerr := <-checked; cerr != nil {
+		return ds, cerr
+	}
+	return ds, err
+}
+
+// revisionOf parses a key of the key bucket: 8-byte main revision, '_',
+// 8-byte sub revision, and a 't' on a deletion.
+func revisionOf(k []byte) (rev mvcc.Revision, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return mvcc.BytesToRev(k), nil
+}
+
+// storedKey reads the key (field 1; the last one if repeated, as a
+// protobuf decoder would) of an mvccpb.KeyValue record in place.
+func storedKey(b []byte) ([]byte, error) {
+	var key []byte
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return nil, protowire.ParseError(n)
+			}
+			key, b = v, b[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	return key, nil
+}
