@@ -28,7 +28,7 @@ type kubectlUser struct {
 func newKubectlUser(t *testing.T, cp *kubetest.EtcdControlPlane, kubeconfig string) *kubectlUser {
 	t.Helper()
 	bin := t.TempDir()
-	for name, target := range map[string]string{"kubectl": cp.API.Binaries.Kubectl(), "kubectl-etcd": pluginBin} {
+	for name, target := range map[string]string{"kubectl": cp.API.Binaries.Kubectl(), "kubectl-etcd": pluginBin, "kubectl_complete-etcd": pluginBin} {
 		if err := os.Symlink(target, filepath.Join(bin, name)); err != nil {
 			t.Fatal(err)
 		}
@@ -80,6 +80,10 @@ func TestKubectlPluginThroughTheAPI(t *testing.T) {
 	t.Log("kubectl finds the plugin on PATH")
 	if out := admin.ok("plugin", "list"); !strings.Contains(out, "kubectl-etcd") {
 		t.Errorf("kubectl plugin list does not show kubectl-etcd:\n%s", out)
+	}
+	t.Log("kubectl completes the plugin's commands through kubectl_complete-etcd")
+	if out := admin.ok("__complete", "etcd", "mem"); !strings.Contains(out, "member") {
+		t.Errorf("kubectl __complete etcd mem does not offer member:\n%s", out)
 	}
 
 	t.Log("Through port-forward, with the etcd client certificate: status of every member")
