@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/crc32"
+	"hash/maphash"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -52,7 +53,11 @@ func readDBStatus(path string) (ds dbStatus, err error) {
 			ds.Version = v.String()
 		}
 		h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
-		live := map[string]struct{}{}
+		// The live keys by a 128-bit hash of the key: no copy of a million
+		// keys, and two keys would have to collide in 128 bits to be
+		// counted as one.
+		seeds := [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+		live := map[[2]uint64]struct{}{}
 		c := tx.Cursor()
 		for name, _ := c.First(); name != nil; name, _ = c.Next() {
 			b := tx.Bucket(name)
@@ -64,7 +69,7 @@ func readDBStatus(path string) (ds dbStatus, err error) {
 			if isKeys {
 				// Every revision of every key: room for the live keys at
 				// once, instead of growing the map a million keys long.
-				live = make(map[string]struct{}, b.Stats().KeyN)
+				live = make(map[[2]uint64]struct{}, b.Stats().KeyN)
 			}
 			err := b.ForEach(func(k, v []byte) error {
 				h.Write(k)
@@ -81,10 +86,11 @@ func readDBStatus(path string) (ds dbStatus, err error) {
 				if err != nil {
 					return fmt.Errorf("cannot unmarshal value, key: %q err: %w", k, err)
 				}
+				id := [2]uint64{maphash.Bytes(seeds[0], key), maphash.Bytes(seeds[1], key)}
 				if mvcc.IsTombstone(k) {
-					delete(live, string(key))
+					delete(live, id)
 				} else {
-					live[string(key)] = struct{}{}
+					live[id] = struct{}{}
 				}
 				return nil
 			})
