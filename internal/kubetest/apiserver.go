@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -115,9 +114,7 @@ type APIServer struct {
 	ca   *pki.KeyPair
 	args []string
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	process
 }
 
 // StartAPIServer starts kube-apiserver on a free 127.0.0.1 port against
@@ -346,29 +343,12 @@ func failedChecks(body string) string {
 // Stop stops kube-apiserver (SIGTERM, then SIGKILL after 10 seconds). It
 // is safe to call more than once.
 func (s *APIServer) Stop() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	s.stop()
 }
 
 // LogTail returns the last n lines of kube-apiserver's log.
 func (s *APIServer) LogTail(n int) string {
-	data, err := os.ReadFile(s.LogFile)
-	if err != nil {
-		return err.Error()
-	}
-	return tail(string(data), n)
+	return logTail(s.LogFile, n)
 }
 
 // KubeconfigFor writes a kubeconfig for user in groups, authenticated by a

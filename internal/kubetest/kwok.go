@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,9 +30,7 @@ type KWOK struct {
 	args []string
 	env  []string
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	process
 }
 
 // KubeletOnLoopback makes kube-apiserver reach kubelets by their
@@ -213,27 +210,10 @@ func (k *KWOK) Start() {
 // Stop stops kwok; the fake nodes and pods stay as they are, and every
 // port-forward and exec through it breaks, as when a kubelet restarts.
 func (k *KWOK) Stop() {
-	k.mu.Lock()
-	cmd, done := k.cmd, k.done
-	k.cmd = nil
-	k.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	k.stop()
 }
 
 // LogTail returns the last n lines of kwok's log.
 func (k *KWOK) LogTail(n int) string {
-	data, err := os.ReadFile(k.LogFile)
-	if err != nil {
-		return err.Error()
-	}
-	return tail(string(data), n)
+	return logTail(k.LogFile, n)
 }
