@@ -323,6 +323,9 @@ func TestBackupCronJob(t *testing.T) {
 	} else if n, _ := sub.Flags().GetInt("retain"); n < 1 {
 		t.Errorf("--retain %d keeps everything", n)
 	}
+	if v, _ := sub.Flags().GetString("verify"); v != "full" {
+		t.Errorf("--verify %s: a scheduled backup should check every page of the database it keeps", v)
+	}
 	dest := sub.Flags().Args()[0]
 	if !strings.HasSuffix(dest, "/") {
 		t.Errorf("destination %q does not end in /: --retain needs a directory", dest)

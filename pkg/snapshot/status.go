@@ -33,9 +33,9 @@ type FileStatus struct {
 	HashCheck string `json:"hashCheck"`
 	// Hash, Revision, TotalKeys, TotalSize and StorageVersion are what
 	// `etcdutl snapshot status` reports: Hash is its CRC-32C of every
-	// bucket, TotalSize the database size, StorageVersion empty for
-	// snapshots of etcd before 3.6.
-	Hash           uint32 `json:"hash"`
+	// bucket (left out by a quick check after a save), TotalSize the
+	// database size, StorageVersion empty for snapshots of etcd before 3.6.
+	Hash           uint32 `json:"hash,omitempty"`
 	Revision       int64  `json:"revision"`
 	TotalKeys      int    `json:"totalKeys"`
 	TotalSize      int64  `json:"totalSize"`
