@@ -26,7 +26,7 @@ type cluster struct {
 	etcd  string
 }
 
-func startCluster(ctx context.Context, dir, etcdDir string, quota int64) (*cluster, error) {
+func startCluster(ctx context.Context, dir, etcdDir string, quota int64, stopServingOnDefrag bool) (*cluster, error) {
 	state, err := sandbox.Prepare(sandbox.Spec{
 		Dir:               filepath.Join(dir, "cluster"),
 		Members:           3,
@@ -46,7 +46,13 @@ func startCluster(ctx context.Context, dir, etcdDir string, quota int64) (*clust
 		if err != nil {
 			return nil, err
 		}
-		_, err = f.WriteString("max-txn-ops: 1000\n")
+		conf := "max-txn-ops: 1000\n"
+		if stopServingOnDefrag {
+			// A member tells health-checking clients to go elsewhere while
+			// it defragments.
+			conf += "feature-gates: StopGRPCServiceOnDefrag=true\n"
+		}
+		_, err = f.WriteString(conf)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

@@ -33,6 +33,7 @@ type options struct {
 	only                     string
 	jsonOut                  string
 	keep                     bool
+	stopServingOnDefrag      bool
 }
 
 func main() {
@@ -50,6 +51,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "comma-separated comparisons to run (get-yaml,get-json,get-name,stats,snapshot-save,get-snapshot,snapshot-restore,defrag); default all")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results to this file as JSON")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	flag.BoolVar(&o.stopServingOnDefrag, "stop-serving-on-defrag", true, "start the members with --feature-gates=StopGRPCServiceOnDefrag=true (the write load's client checks health and avoids a defragmenting member)")
 	writeLoadRate := flag.Int("write-load", 0, "internal: be the write-load process at this rate")
 	flag.Parse()
 
@@ -148,10 +150,10 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 		defer os.RemoveAll(work)
 	}
 	res := &results{Machine: machine(), Command: strings.Join(os.Args, " "),
-		Sizes: fmt.Sprintf("%d pods, %d small keys, database fragmented to %d MiB", o.pods, o.smallKeys, o.fragmentBytes>>20)}
+		Sizes: fmt.Sprintf("%d pods, %d small keys, database fragmented to %d MiB; members stop serving while they defragment (StopGRPCServiceOnDefrag): %v", o.pods, o.smallKeys, o.fragmentBytes>>20, o.stopServingOnDefrag)}
 
 	fmt.Fprintf(out, "== starting a 3-member cluster of etcd from %s in %s\n", o.etcdDir, work)
-	c, err := startCluster(ctx, work, o.etcdDir, 16<<30)
+	c, err := startCluster(ctx, work, o.etcdDir, 16<<30, o.stopServingOnDefrag)
 	if err != nil {
 		return err
 	}

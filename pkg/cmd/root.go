@@ -2,6 +2,8 @@
 package cmd
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -96,19 +98,29 @@ which way was taken and why.`,
 		watch.NewCmdHistory(f),
 		lock.NewCmdLock(f),
 	)
-	finishEvery(root, f)
+	p := &profiling{}
+	p.addFlags(root)
+	finishEvery(root, f, p)
 	return root
 }
 
 // finishEvery makes each command close what it opened to reach etcd (the
-// port-forward tunnels) when it ends, pass or fail.
-func finishEvery(cmd *cobra.Command, f *cmdutil.Factory) {
+// port-forward tunnels) when it ends, pass or fail, and profiles it when
+// asked.
+func finishEvery(cmd *cobra.Command, f *cmdutil.Factory, p *profiling) {
 	if run := cmd.RunE; run != nil {
 		cmd.RunE = func(c *cobra.Command, args []string) error {
-			return f.Finish(run(c, args))
+			if err := p.start(); err != nil {
+				return cmdutil.UsageErrorf(c, "%v", err)
+			}
+			err := f.Finish(run(c, args))
+			if perr := p.stop(); err == nil && perr != nil {
+				err = fmt.Errorf("writing the profile: %w", perr)
+			}
+			return err
 		}
 	}
 	for _, sub := range cmd.Commands() {
-		finishEvery(sub, f)
+		finishEvery(sub, f, p)
 	}
 }

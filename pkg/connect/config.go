@@ -12,6 +12,9 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	// Registers gRPC's client-side health checking (healthChecked).
+	_ "google.golang.org/grpc/health"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect/kube"
 )
@@ -185,11 +188,36 @@ func (c *Config) ClientFor(endpoints ...string) (*clientv3.Client, error) {
 		// Keep-alives notice a member that stops answering mid-operation.
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: c.DialTimeout,
+		DialOptions:          healthChecked(endpoints),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating etcd client for %s: %w", strings.Join(endpoints, ","), err)
 	}
 	return cli, nil
+}
+
+// healthCheckedServiceConfig is etcd's client balancing (round robin over
+// the endpoints) plus gRPC client-side health checking: a member that
+// reports NOT_SERVING on the gRPC health service gets no new requests.
+// etcd reports that while it defragments when started with
+// --feature-gates=StopGRPCServiceOnDefrag=true; etcd's client does not ask
+// for health checks itself, so without this requests keep going to a
+// member that blocks them until its defragmentation ends.
+const healthCheckedServiceConfig = `{"loadBalancingPolicy": "round_robin", "healthCheckConfig": {"serviceName": ""}}`
+
+// healthChecked returns the dial options that turn health checking on for
+// a client of several endpoints. A client of one endpoint keeps waiting
+// for it: it has nowhere else to go.
+func healthChecked(endpoints []string) []grpc.DialOption {
+	if len(endpoints) < 2 {
+		return nil
+	}
+	return []grpc.DialOption{
+		// The service config etcd's resolver supplies has no health
+		// checking; this one replaces it.
+		grpc.WithDisableServiceConfig(),
+		grpc.WithDefaultServiceConfig(healthCheckedServiceConfig),
+	}
 }
 
 // WithCommandTimeout bounds one request by --command-timeout.

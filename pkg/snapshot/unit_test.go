@@ -270,3 +270,24 @@ func TestRemoveStalePartsOnlyRemovesOldPartialFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestBackgroundWriterDeliversEveryByteInOrder(t *testing.T) {
+	data := make([]byte, 3*backgroundBlockSize*backgroundBlocks+12345)
+	for i := range data {
+		data[i] = byte(rand.IntN(256))
+	}
+	for _, chunk := range []int{1, 4096, 32 << 10, backgroundBlockSize, backgroundBlockSize + 1, len(data)} {
+		var got bytes.Buffer
+		b := newBackgroundWriter(&got)
+		for off := 0; off < len(data); off += chunk {
+			if n, err := b.Write(data[off:min(off+chunk, len(data))]); err != nil || n != min(chunk, len(data)-off) {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+		}
+		b.Close()
+		b.Close()
+		if !bytes.Equal(got.Bytes(), data) {
+			t.Errorf("chunks of %d: %d bytes arrived, want the %d written, in order", chunk, got.Len(), len(data))
+		}
+	}
+}
