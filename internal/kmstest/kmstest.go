@@ -137,6 +137,16 @@ func (p *Plugin) Start() {
 	}
 }
 
+// Restart kills the plugin and starts it with keys, the first current: a
+// KMS rotating its key encryption key (new first, old ones still there to
+// decrypt) or retiring one (left out).
+func (p *Plugin) Restart(keys ...kmsplugin.Key) {
+	p.T.Helper()
+	p.Kill()
+	p.Keys = keys
+	p.Start()
+}
+
 // Kill kills the plugin (resuming it first if paused); its socket file goes.
 func (p *Plugin) Kill() {
 	if p.cmd == nil {

@@ -16,7 +16,6 @@ import (
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/kmstest"
-	"github.com/kubectl-etcd/kubectl-etcd/internal/kmstest/kmsplugin"
 )
 
 // The KMS plugin in these tests is kms-test-plugin, a test plugin speaking
@@ -124,19 +123,15 @@ func TestKMSValuesOfTheAPIServerDecode(t *testing.T) {
 			}
 
 			t.Log("rotation: key-2 becomes current, key-1 values still decode")
-			plugin.Kill()
 			key2 := kmstest.NewKey(t, "key-2")
-			plugin.Keys = []kmsplugin.Key{key2, key1}
-			plugin.Start()
+			plugin.Restart(key2, key1)
 			d = &Decoder{Encryption: ourConfig(t, config)}
 			if o, err := d.Decode(key, stored, 9); err != nil || !bytes.Equal(o.Value, plain) {
 				t.Fatalf("after rotation: %v", err)
 			}
 
 			t.Log("a plugin that lost key-1")
-			plugin.Kill()
-			plugin.Keys = plugin.Keys[:1]
-			plugin.Start()
+			plugin.Restart(key2)
 			_, err = (&Decoder{Encryption: ourConfig(t, config)}).Decode(key, stored, 9)
 			wants := []string{key, "KMS " + version + ` provider "` + name + `"`, plugin.Endpoint, `unknown key id "key-1"`}
 			if version == "v2" {
