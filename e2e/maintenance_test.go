@@ -67,6 +67,11 @@ func TestRollingDefragAgainstRealEtcd(t *testing.T) {
 			if len(plan.Targets()) != 3 || !plan.Steps[2].Leader {
 				t.Fatalf("plan %+v: want 3 targets, leader last", plan.Steps)
 			}
+			// These members run with etcd's default feature gates: they
+			// keep taking requests while they defragment.
+			if len(plan.Notes) != 1 || !strings.Contains(plan.Notes[0], strings.Join(plan.Targets(), ", ")) || !strings.Contains(plan.Notes[0], "StopGRPCServiceOnDefrag=true") {
+				t.Errorf("dry run notes %q: want one naming %v and the feature gate that turns clients away", plan.Notes, plan.Targets())
+			}
 
 			t.Log("Writers write through every endpoint during a rolling defrag with compaction; none fails")
 			stop := make(chan struct{})
@@ -306,5 +311,109 @@ func TestNoSpaceRecoveryAgainstRealEtcd(t *testing.T) {
 	}
 	if _, err := cli.Put(context.Background(), "/after", "ok"); err != nil {
 		t.Errorf("write after recovery: %v", err)
+	}
+}
+
+// sequentialWriter puts one key after another through cli, each with its
+// own deadline, until stop closes; it returns how many writes there were
+// and which failed.
+func sequentialWriter(cli *clientv3.Client, prefix string, deadline time.Duration, stop <-chan struct{}) func() (writes int, failed []string) {
+	done := make(chan struct{})
+	var n int
+	var errs []string
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			start := time.Now()
+			_, err := cli.Put(ctx, fmt.Sprintf("%s/%d", prefix, i%20), "v")
+			cancel()
+			n++
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s after %s", err, time.Since(start).Round(time.Millisecond)))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return func() (int, []string) { <-done; return n, errs }
+}
+
+// With --feature-gates=StopGRPCServiceOnDefrag=true a member reports
+// NOT_SERVING on the gRPC health service while it defragments. kubectl
+// etcd's own clients check health and go to the other members; etcd's
+// client as it comes (kube-apiserver's) does not, and its requests wait
+// out the defragmentation.
+func TestDefragTurnsHealthCheckingClientsAway(t *testing.T) {
+	versions := etcdtest.Versions(t)
+	version := versions[len(versions)-1]
+	c := etcdtest.StartProcesses(t, version, etcdtest.WithFeatureGates("StopGRPCServiceOnDefrag=true"))
+	conn := c.ConnectArgs()
+	cli := c.Client()
+
+	t.Log("Members that turn clients away while they defragment get no note in the plan")
+	r := plugin(t, nil, append(conn, "defrag", "--all", "--dry-run", "-o", "json")...)
+	var plan maintenance.Plan
+	if err := json.Unmarshal([]byte(r.stdout), &plan); r.code != 0 || err != nil {
+		t.Fatalf("dry run: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if len(plan.Notes) != 0 {
+		t.Errorf("dry run notes %q: want none, every member stops serving while it defragments", plan.Notes)
+	}
+
+	t.Log("About 200 MiB of data: each member's defragmentation copies it and takes a while")
+	val := strings.Repeat("x", 1<<20)
+	for i := range 200 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := cli.Put(ctx, fmt.Sprintf("/big/%04d", i), val)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cfg := c.Config()
+	raw, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, TLS: cfg.TLS(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+
+	const deadline = 500 * time.Millisecond
+	t.Logf("Two writers, one key after another with a %s deadline, during a rolling defrag", deadline)
+	stop := make(chan struct{})
+	checked := sequentialWriter(cli, "/writers/health-checked", deadline, stop)
+	plain := sequentialWriter(raw, "/writers/plain", deadline, stop)
+	r = plugin(t, nil, append(conn, "defrag", "--all", "--yes", "--wait", "1s", "-o", "json")...)
+	close(stop)
+	checkedWrites, checkedFailed := checked()
+	plainWrites, plainFailed := plain()
+	var report maintenance.Report
+	if err := json.Unmarshal([]byte(r.stdout), &report); r.code != 0 || err != nil {
+		t.Fatalf("defrag: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	shortest := time.Hour
+	for _, m := range report.Members {
+		if m.Action != maintenance.ActionDefragmented {
+			t.Errorf("%s: %s (%s); want defragmented", m.Name, m.Action, m.Reason)
+		}
+		shortest = min(shortest, m.Took)
+	}
+	t.Logf("defragmentations took %s or more; health-checked client: %d of %d writes failed %q; etcd's plain client: %d of %d failed %q",
+		shortest, len(checkedFailed), checkedWrites, checkedFailed, len(plainFailed), plainWrites, plainFailed)
+	// A member turns new requests away when its defragmentation starts;
+	// the one write the client may have sent it just before waits. So at
+	// most one failure per member.
+	if len(checkedFailed) > len(report.Members) || checkedWrites == 0 {
+		t.Errorf("the health-checked client: %d of %d writes failed (%q); want at most one per member (%d)", len(checkedFailed), checkedWrites, checkedFailed, len(report.Members))
+	}
+	// The comparison shows what the health check changes, when the
+	// defragmentations outlast the deadline (they do on CI's disks).
+	if shortest > 2*deadline && len(plainFailed) <= len(checkedFailed) {
+		t.Errorf("etcd's plain client failed %d writes, the health-checked one %d: the health check made no difference", len(plainFailed), len(checkedFailed))
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/sandbox"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // cluster is a 3-member cluster of real etcd binaries on 127.0.0.1-3 with
@@ -27,12 +28,19 @@ type cluster struct {
 }
 
 func startCluster(ctx context.Context, dir, etcdDir string, quota int64, stopServingOnDefrag bool) (*cluster, error) {
+	featureGates := ""
+	if stopServingOnDefrag {
+		// A member tells health-checking clients to go elsewhere while it
+		// defragments.
+		featureGates = status.FeatureStopGRPCServiceOnDefrag + "=true"
+	}
 	state, err := sandbox.Prepare(sandbox.Spec{
 		Dir:               filepath.Join(dir, "cluster"),
 		Members:           3,
 		ClientPort:        20000 + rand.IntN(30000),
 		Token:             fmt.Sprintf("bench-%d", rand.Int()),
 		QuotaBackendBytes: quota,
+		FeatureGates:      featureGates,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("preparing the cluster: %w", err)
@@ -46,13 +54,7 @@ func startCluster(ctx context.Context, dir, etcdDir string, quota int64, stopSer
 		if err != nil {
 			return nil, err
 		}
-		conf := "max-txn-ops: 1000\n"
-		if stopServingOnDefrag {
-			// A member tells health-checking clients to go elsewhere while
-			// it defragments.
-			conf += "feature-gates: StopGRPCServiceOnDefrag=true\n"
-		}
-		_, err = f.WriteString(conf)
+		_, err = f.WriteString("max-txn-ops: 1000\n")
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

@@ -31,6 +31,8 @@ type Options struct {
 	Members int
 	// QuotaBackendBytes is each member's database quota, 0 for etcd's default.
 	QuotaBackendBytes int64
+	// FeatureGates is etcd's --feature-gates, for etcd processes.
+	FeatureGates string
 }
 
 // Option changes Options.
@@ -42,6 +44,9 @@ func WithClusterSize(n int) Option { return func(o *Options) { o.Members = n } }
 // WithQuotaBackendBytes sets each member's database quota, so a test can
 // fill it and raise the NOSPACE alarm with a few megabytes.
 func WithQuotaBackendBytes(n int64) Option { return func(o *Options) { o.QuotaBackendBytes = n } }
+
+// WithFeatureGates starts etcd processes with --feature-gates=gates.
+func WithFeatureGates(gates string) Option { return func(o *Options) { o.FeatureGates = gates } }
 
 func options(opts []Option) Options {
 	o := Options{Members: 3}
@@ -62,6 +67,7 @@ func prepare(t testing.TB, o Options) *sandbox.State {
 		Token:      fmt.Sprintf("test-%d", rand.Int()),
 
 		QuotaBackendBytes: o.QuotaBackendBytes,
+		FeatureGates:      o.FeatureGates,
 	})
 	if err != nil {
 		t.Fatalf("preparing cluster: %v", err)

@@ -2,17 +2,12 @@ package doctor
 
 import (
 	"context"
-	"fmt"
 	"math"
-	"net"
-	"net/http"
 	"sort"
 	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
@@ -116,40 +111,16 @@ func scrapeAll(ctx context.Context, cfg *connect.Config, members []status.Member
 	return out
 }
 
-// scrape reads one member's /metrics over the connection's TLS settings
-// (the client certificate etcd asks for on its client URLs).
+// scrape reads what the checks need from one member's /metrics.
 func scrape(ctx context.Context, cfg *connect.Config, endpoint string) Metrics {
 	m := Metrics{Endpoint: endpoint, At: time.Now()}
 	fail := func(err error) Metrics {
 		m.Error = err.Error()
 		return m
 	}
-	transport := &http.Transport{
-		TLSClientConfig:       cfg.TLS(),
-		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
-		TLSHandshakeTimeout:   cfg.DialTimeout,
-		ResponseHeaderTimeout: cfg.CommandTimeout,
-		DisableKeepAlives:     true,
-	}
-	defer transport.CloseIdleConnections()
-	rctx, cancel := cfg.WithCommandTimeout(ctx)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, endpoint+"/metrics", nil)
+	families, err := status.ScrapeMetrics(ctx, cfg, endpoint)
 	if err != nil {
 		return fail(err)
-	}
-	resp, err := (&http.Client{Transport: transport}).Do(req)
-	if err != nil {
-		return fail(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fail(fmt.Errorf("GET %s/metrics: HTTP %d", endpoint, resp.StatusCode))
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return fail(fmt.Errorf("reading %s/metrics: %w", endpoint, err))
 	}
 	m.WALFsync = histogram(families[metricWALFsync])
 	m.BackendCommit = histogram(families[metricBackendCommit])

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -84,7 +85,9 @@ type Plan struct {
 	Rule string `json:"rule,omitempty"`
 	// Problems are health problems that --force chose to ignore.
 	Problems []string `json:"problems,omitempty"`
-	Steps    []Step   `json:"members"`
+	// Notes say what clients of the cluster will notice.
+	Notes []string `json:"notes,omitempty"`
+	Steps []Step   `json:"members"`
 }
 
 // Targets names the members the plan defragments, in order.
@@ -156,7 +159,43 @@ func (d *Defragmenter) Plan(ctx context.Context) (*Plan, error) {
 	if p.Steps, err = BuildSteps(statuses, d.Rule); err != nil {
 		return nil, err
 	}
+	if blocking := d.blockingMembers(ctx, p.Steps); len(blocking) > 0 {
+		p.Notes = append(p.Notes, fmt.Sprintf("requests sent to a member while it defragments wait until it is done, and writes that wait longer than etcd's request timeout (7 s by default) fail; "+
+			"%s do not turn such clients away. Members started with --feature-gates=%s=true (etcd 3.6 and later) report NOT_SERVING on the gRPC health service meanwhile, "+
+			"and clients that check health (kubectl etcd's own do) go to the other members",
+			strings.Join(blocking, ", "), status.FeatureStopGRPCServiceOnDefrag))
+	}
 	return p, nil
+}
+
+// blockingMembers names the members to defragment whose metrics say they
+// do not stop serving while they defragment. Members whose metrics cannot
+// be read (no HTTP path to them, etcd before 3.6) are left out: nothing
+// is known of them.
+func (d *Defragmenter) blockingMembers(ctx context.Context, steps []Step) []string {
+	blocking := make([]bool, len(steps))
+	var wg sync.WaitGroup
+	for i, s := range steps {
+		if !s.Defrag || s.Endpoint == "" {
+			continue
+		}
+		wg.Go(func() {
+			families, err := status.ScrapeMetrics(ctx, d.Config, s.Endpoint)
+			if err != nil {
+				return
+			}
+			enabled, known := status.FeatureEnabled(families, status.FeatureStopGRPCServiceOnDefrag)
+			blocking[i] = known && !enabled
+		})
+	}
+	wg.Wait()
+	var names []string
+	for i, b := range blocking {
+		if b {
+			names = append(names, steps[i].Name)
+		}
+	}
+	return names
 }
 
 // BuildSteps decides for each member whether it is defragmented and why,

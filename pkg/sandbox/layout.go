@@ -118,6 +118,9 @@ type Spec struct {
 	// QuotaBackendBytes is each member's database quota; 0 keeps etcd's
 	// default. A small quota lets tests and demos reach NOSPACE quickly.
 	QuotaBackendBytes int64
+	// FeatureGates is etcd's --feature-gates (3.6 and later), such as
+	// "StopGRPCServiceOnDefrag=true"; empty keeps etcd's defaults.
+	FeatureGates string
 }
 
 // MemberIP returns the loopback address of the i-th member: 127.0.0.1,
@@ -233,6 +236,9 @@ func writeMemberConfig(m Member, certDir, caCert, initialCluster, clusterState s
 	}
 	if spec.QuotaBackendBytes > 0 {
 		cfg["quota-backend-bytes"] = spec.QuotaBackendBytes
+	}
+	if spec.FeatureGates != "" {
+		cfg["feature-gates"] = spec.FeatureGates
 	}
 	data, err := yaml.Marshal(cfg)
 	if err != nil {

@@ -143,6 +143,9 @@ func (o *DefragOptions) Run(ctx context.Context) error {
 	for _, p := range plan.Problems {
 		fmt.Fprintf(o.ErrOut, "warning: %s (going ahead: --force)\n", p)
 	}
+	for _, n := range plan.Notes {
+		fmt.Fprintf(o.ErrOut, "note: %s\n", n)
+	}
 	targets := plan.Targets()
 	if o.DryRun || len(targets) == 0 {
 		if err := output.Write(o.Out, o.Output, plan, func(bool) error {
