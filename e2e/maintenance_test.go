@@ -344,10 +344,10 @@ func sequentialWriter(cli *clientv3.Client, prefix string, deadline time.Duratio
 }
 
 // With --feature-gates=StopGRPCServiceOnDefrag=true a member reports
-// NOT_SERVING on the gRPC health service while it defragments. kubectl
-// etcd's own clients check health and go to the other members; etcd's
-// client as it comes (kube-apiserver's) does not, and its requests wait
-// out the defragmentation.
+// NOT_SERVING on the gRPC health service while it defragments. A
+// health-checked client (connect.Config.HealthCheckedClient) goes to the
+// other members; etcd's client as it comes (kube-apiserver's) does not,
+// and its requests wait out the defragmentation.
 func TestDefragTurnsHealthCheckingClientsAway(t *testing.T) {
 	versions := etcdtest.Versions(t)
 	version := versions[len(versions)-1]
@@ -377,6 +377,11 @@ func TestDefragTurnsHealthCheckingClientsAway(t *testing.T) {
 	}
 
 	cfg := c.Config()
+	checkedCli, err := cfg.HealthCheckedClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer checkedCli.Close()
 	raw, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, TLS: cfg.TLS(), DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -386,7 +391,7 @@ func TestDefragTurnsHealthCheckingClientsAway(t *testing.T) {
 	const deadline = 500 * time.Millisecond
 	t.Logf("Two writers, one key after another with a %s deadline, during a rolling defrag", deadline)
 	stop := make(chan struct{})
-	checked := sequentialWriter(cli, "/writers/health-checked", deadline, stop)
+	checked := sequentialWriter(checkedCli, "/writers/health-checked", deadline, stop)
 	plain := sequentialWriter(raw, "/writers/plain", deadline, stop)
 	r = plugin(t, nil, append(conn, "defrag", "--all", "--yes", "--wait", "1s", "-o", "json")...)
 	close(stop)

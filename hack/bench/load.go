@@ -36,7 +36,9 @@ func runWriteLoad(rate int) error {
 	if err != nil {
 		return err
 	}
-	cli, err := cfg.Client()
+	// Health-checked: with StopGRPCServiceOnDefrag on the members, writes
+	// go to the members that are not defragmenting.
+	cli, err := cfg.HealthCheckedClient()
 	if err != nil {
 		return err
 	}

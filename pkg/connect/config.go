@@ -13,7 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
-	// Registers gRPC's client-side health checking (healthChecked).
+	// Registers gRPC's client-side health checking (HealthCheckedClient).
 	_ "google.golang.org/grpc/health"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect/kube"
@@ -177,6 +177,33 @@ func (c *Config) Client() (*clientv3.Client, error) {
 
 // ClientFor returns a client pinned to the given endpoints.
 func (c *Config) ClientFor(endpoints ...string) (*clientv3.Client, error) {
+	return c.client(endpoints, nil)
+}
+
+// HealthCheckedClient returns a client balanced over all endpoints that
+// sends no new request to a member reporting NOT_SERVING on the gRPC
+// health service, as a member started with
+// --feature-gates=StopGRPCServiceOnDefrag=true does while it defragments;
+// etcd's client does not ask for health checks itself, so without this
+// requests keep going to a member that holds them until its
+// defragmentation ends. It is for requests to the cluster as a whole (a
+// steady stream of writes). Not for calls to one member such as
+// Status(endpoint): a learner refuses the health check's stream, so such a
+// call would never find a learner ready.
+func (c *Config) HealthCheckedClient() (*clientv3.Client, error) {
+	return c.client(c.Endpoints, []grpc.DialOption{
+		// The service config etcd's resolver supplies has no health
+		// checking; this one replaces it.
+		grpc.WithDisableServiceConfig(),
+		grpc.WithDefaultServiceConfig(healthCheckedServiceConfig),
+	})
+}
+
+// healthCheckedServiceConfig is etcd's client balancing (round robin over
+// the endpoints) plus gRPC client-side health checking.
+const healthCheckedServiceConfig = `{"loadBalancingPolicy": "round_robin", "healthCheckConfig": {"serviceName": ""}}`
+
+func (c *Config) client(endpoints []string, dialOptions []grpc.DialOption) (*clientv3.Client, error) {
 	if c.etcdctl != nil {
 		return c.etcdctl.Client(endpoints...), nil
 	}
@@ -188,36 +215,12 @@ func (c *Config) ClientFor(endpoints ...string) (*clientv3.Client, error) {
 		// Keep-alives notice a member that stops answering mid-operation.
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: c.DialTimeout,
-		DialOptions:          healthChecked(endpoints),
+		DialOptions:          dialOptions,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating etcd client for %s: %w", strings.Join(endpoints, ","), err)
 	}
 	return cli, nil
-}
-
-// healthCheckedServiceConfig is etcd's client balancing (round robin over
-// the endpoints) plus gRPC client-side health checking: a member that
-// reports NOT_SERVING on the gRPC health service gets no new requests.
-// etcd reports that while it defragments when started with
-// --feature-gates=StopGRPCServiceOnDefrag=true; etcd's client does not ask
-// for health checks itself, so without this requests keep going to a
-// member that blocks them until its defragmentation ends.
-const healthCheckedServiceConfig = `{"loadBalancingPolicy": "round_robin", "healthCheckConfig": {"serviceName": ""}}`
-
-// healthChecked returns the dial options that turn health checking on for
-// a client of several endpoints. A client of one endpoint keeps waiting
-// for it: it has nowhere else to go.
-func healthChecked(endpoints []string) []grpc.DialOption {
-	if len(endpoints) < 2 {
-		return nil
-	}
-	return []grpc.DialOption{
-		// The service config etcd's resolver supplies has no health
-		// checking; this one replaces it.
-		grpc.WithDisableServiceConfig(),
-		grpc.WithDefaultServiceConfig(healthCheckedServiceConfig),
-	}
 }
 
 // WithCommandTimeout bounds one request by --command-timeout.
