@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -72,6 +74,18 @@ func TestStatusHealthAndMemberListAgainstEmbeddedCluster(t *testing.T) {
 	}
 }
 
+func TestProfileIsWritten(t *testing.T) {
+	for _, name := range []string{"cpu", "heap"} {
+		file := filepath.Join(t.TempDir(), name+".pprof")
+		if _, _, code, err := run(t, "version", "--client", "--profile", name, "--profile-output", file); code != 0 {
+			t.Fatalf("--profile %s: exit %d, %v", name, code, err)
+		}
+		if fi, err := os.Stat(file); err != nil || fi.Size() == 0 {
+			t.Errorf("--profile %s wrote no profile to %s: %v", name, file, err)
+		}
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -93,6 +107,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"encode"}, "-f is required"},
 		{[]string{"stats", "-o", "wide"}, `unknown output format "wide"`},
 		{[]string{"watch", "/k", "-o", "yaml"}, `unknown output format "yaml"`},
+		{[]string{"version", "--client", "--profile", "block"}, `unknown --profile "block"`},
+		{[]string{"snapshot", "save", "x.db", "--verify", "some"}, `unknown --verify "some"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
