@@ -201,13 +201,20 @@ func TestManifestsAgainstRealAPIServer(t *testing.T) {
 			{"create", "pods/exec", "kube-system", true},
 			{"list", "nodes", "", true},
 			{"get", "secrets", "kube-system", false},
+			{"get", "secrets:etcd-client", "kube-system", true},
+			{"list", "secrets:etcd-client", "kube-system", false},
+			{"get", "secrets:etcd-client", "default", false},
 			{"delete", "pods", "kube-system", false},
 			{"create", "pods/exec", "default", false},
 			{"update", "nodes", "", false},
 		} {
 			// can-i reads pods/exec as the pod named exec: the
 			// subresource has its own flag.
+			// secrets:NAME asks about the one object NAME.
 			resource, sub, _ := strings.Cut(tc.resource, "/")
+			if kind, name, ok := strings.Cut(resource, ":"); ok {
+				resource = kind + "/" + name
+			}
 			args := []string{"auth", "can-i", tc.verb, resource, "--subresource=" + sub}
 			if tc.ns != "" {
 				args = append(args, "-n", tc.ns)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path"
@@ -640,7 +641,21 @@ func TestRBAC(t *testing.T) {
 	const file = "rbac.yaml"
 	docs := loadAll(t)
 	rules := map[string][]string{}
-	role := only[*rbacv1.Role](t, docs, file)
+	roles := map[string]*rbacv1.Role{}
+	for _, d := range docs {
+		if r, ok := d.obj.(*rbacv1.Role); ok && d.file == file {
+			roles[r.Name] = r
+		}
+	}
+	role, certRole := roles["kubectl-etcd"], roles["kubectl-etcd-client-cert"]
+	if role == nil || certRole == nil || len(roles) != 2 {
+		t.Fatalf("%s: Roles %v, want kubectl-etcd and kubectl-etcd-client-cert", file, slices.Collect(maps.Keys(roles)))
+	}
+	// --cert-secret reads one secret; nothing else in the namespace.
+	if len(certRole.Rules) != 1 || !slices.Equal(certRole.Rules[0].Resources, []string{"secrets"}) ||
+		!slices.Equal(certRole.Rules[0].Verbs, []string{"get"}) || len(certRole.Rules[0].ResourceNames) != 1 {
+		t.Errorf("Role %s rules %+v: want get on one named secret only", certRole.Name, certRole.Rules)
+	}
 	for _, r := range role.Rules {
 		for _, res := range r.Resources {
 			rules[res] = append(rules[res], r.Verbs...)
@@ -669,17 +684,17 @@ func TestRBAC(t *testing.T) {
 			bound[b.RoleRef.Kind+"/"+b.RoleRef.Name] = true
 		}
 	}
-	var roles []string
+	var all []string
 	for _, d := range docs {
 		switch r := d.obj.(type) {
 		case *rbacv1.Role:
-			roles = append(roles, "Role/"+r.Name)
+			all = append(all, "Role/"+r.Name)
 		case *rbacv1.ClusterRole:
-			roles = append(roles, "ClusterRole/"+r.Name)
+			all = append(all, "ClusterRole/"+r.Name)
 		}
 	}
-	sort.Strings(roles)
-	for _, r := range roles {
+	sort.Strings(all)
+	for _, r := range all {
 		if !bound[r] {
 			t.Errorf("%s is bound by nothing", r)
 		}
