@@ -85,55 +85,105 @@ func (w *writer) finish() {
 	<-w.done
 }
 
-// downWatch samples which nodes' etcd processes run and keeps the most
-// that were down at the same time.
-type downWatch struct {
-	stop    chan struct{}
-	done    chan struct{}
-	mu      sync.Mutex
-	maxDown int
-	when    string
+// serveWatch opens a TLS connection to each member's client port every
+// 50ms and records the windows in which a member did not complete the
+// handshake. etcd completes handshakes only once it is ready to serve
+// (before, the kernel queues the connection) and closes its listener as
+// soon as it begins to stop, so a handshake says "serving" without the
+// reconnect back-off a long-lived client would add to the time a member
+// looks down.
+type serveWatch struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	down map[string][][2]time.Time
 }
 
-func watchDown(nodes []*bootNode) *downWatch {
-	d := &downWatch{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(d.done)
-		for {
-			select {
-			case <-d.stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			var down []string
-			for _, n := range nodes {
-				if !n.kubelet.Running() {
-					down = append(down, n.name)
+func watchServing(t *testing.T, nodes []*bootNode) *serveWatch {
+	t.Helper()
+	sw := &serveWatch{stop: make(chan struct{}), down: map[string][][2]time.Time{}}
+	for _, n := range nodes {
+		tlsCfg := n.config(t, n).TLS()
+		sw.wg.Add(1)
+		go func() {
+			defer sw.wg.Done()
+			var since time.Time // zero while the member answers
+			for {
+				select {
+				case <-sw.stop:
+					if !since.IsZero() {
+						sw.record(n.name, since, time.Now())
+					}
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				at := time.Now()
+				ok := handshakes(net.JoinHostPort(n.ip, n.client), tlsCfg)
+				switch {
+				case !ok && since.IsZero():
+					since = at
+				case ok && !since.IsZero():
+					// Back when the handshake completed: a connection
+					// queued before etcd was ready completes once it is.
+					sw.record(n.name, since, time.Now())
+					since = time.Time{}
 				}
 			}
-			d.mu.Lock()
-			if len(down) > d.maxDown {
-				d.maxDown = len(down)
-				d.when = time.Now().Format("15:04:05.000") + ": " + strings.Join(down, ",")
-			}
-			d.mu.Unlock()
-		}
-	}()
-	return d
+		}()
+	}
+	return sw
 }
 
-func (d *downWatch) finish() (int, string) {
-	close(d.stop)
-	<-d.done
-	return d.maxDown, d.when
+func handshakes(addr string, tlsCfg *tls.Config) bool {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, tlsCfg)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+func (sw *serveWatch) record(name string, from, to time.Time) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.down[name] = append(sw.down[name], [2]time.Time{from, to})
+}
+
+// finish stops watching and checks that each node was down (its restart
+// happened) and no two were down at the same time.
+func (sw *serveWatch) finish(t *testing.T, nodes []*bootNode) {
+	t.Helper()
+	close(sw.stop)
+	sw.wg.Wait()
+	clock := func(at time.Time) string { return at.Format("15:04:05.000") }
+	for _, n := range nodes {
+		for _, d := range sw.down[n.name] {
+			t.Logf("%s did not answer from %s for %s", n.name, clock(d[0]), d[1].Sub(d[0]).Round(time.Millisecond))
+		}
+		if len(sw.down[n.name]) == 0 {
+			t.Errorf("%s answered throughout: was it restarted?", n.name)
+		}
+	}
+	for i, a := range nodes {
+		for _, b := range nodes[i+1:] {
+			for _, da := range sw.down[a.name] {
+				for _, db := range sw.down[b.name] {
+					if da[0].Before(db[1]) && db[0].Before(da[1]) {
+						t.Errorf("%s (%s-%s) and %s (%s-%s) were down at the same time", a.name, clock(da[0]), clock(da[1]), b.name, clock(db[0]), clock(db[1]))
+					}
+				}
+			}
+		}
+	}
 }
 
 // rollingRenewal renews the certificates of every node and restarts its
 // etcd with `certs renew all --restart`: the first node alone, then two
 // nodes at once, as a script run on every node would. A writer writes
-// through every endpoint all along. Every write must succeed, no two
-// members may be down at once, each member must serve its renewed
-// certificate afterwards, and all must hold the same data.
+// through every endpoint all along. Every write must succeed (but for what
+// etcd itself loses when leadership moves), no two members may be down at
+// once, each member must serve its renewed certificate afterwards, and all
+// must hold the same data.
 func rollingRenewal(t *testing.T, nodes []*bootNode) {
 	all := nodes[0].config(t, nodes...)
 	before := map[string]time.Time{}
@@ -145,12 +195,29 @@ func rollingRenewal(t *testing.T, nodes []*bootNode) {
 	// Certificates carry whole seconds: make sure the renewed ones are later.
 	time.Sleep(time.Until(latest(before).Add(time.Second)))
 
-	w := startWriter(t, all, "/rolling/")
-	down := watchDown(nodes)
+	t.Logf("dry run on %s: the preflight and the steps, nothing renewed or restarted", nodes[0].name)
+	r := mustPlugin(t, nodes[0].renewArgs("--dry-run")...)
+	for _, want := range []string{
+		"Preflight: restart member " + nodes[0].name,
+		"verdict: safe",
+		"[dry-run] would take lock " + restartLock + " through " + nodes[1].url() + ", " + nodes[2].url() + " (free now)",
+		"[dry-run] would move " + filepath.Join(nodes[0].dir, "manifests", "etcd.yaml") + " away",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("dry run: stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if nodes[0].kubelet.Starts() != starts[nodes[0].name] || !servedNotBefore(t, nodes[0]).Equal(before[nodes[0].name]) {
+		t.Error("the dry run restarted etcd or renewed its certificate")
+	}
+
 	began := time.Now()
+	w := startWriter(t, all, "/rolling/")
+	sw := watchServing(t, nodes)
 
 	t.Logf("renew and restart %s alone", nodes[0].name)
-	r := mustPlugin(t, nodes[0].renewArgs()...)
+	r = mustPlugin(t, nodes[0].renewArgs()...)
+	t.Logf("%s:\n%s", nodes[0].name, r.stderr)
 	for _, want := range []string{
 		"Preflight: restart member " + nodes[0].name,
 		"quorum: 2 -> 2 (healthy voters: 3 -> 2)",
@@ -185,6 +252,7 @@ func rollingRenewal(t *testing.T, nodes []*bootNode) {
 		if errs[i] != nil {
 			t.Fatal(errs[i])
 		}
+		t.Logf("%s:\n%s", n.name, results[i].stderr)
 		if results[i].code != 0 {
 			t.Errorf("%s: exit %d\n%s", n.name, results[i].code, results[i].stderr)
 		}
@@ -200,18 +268,27 @@ func rollingRenewal(t *testing.T, nodes []*bootNode) {
 		t.Errorf("%d of the two concurrent restarts waited for the lock, want exactly 1:\n%s\n---\n%s", waiters, results[0].stderr, results[1].stderr)
 	}
 
-	maxDown, when := down.finish()
 	w.finish()
-	t.Logf("%d writes during the %s of rolling restarts, %d failed; at most %d member(s) down at once (%s)",
-		w.ok, time.Since(began).Round(100*time.Millisecond), len(w.failures), maxDown, when)
-	if maxDown > 1 {
-		t.Errorf("%d members were down at the same time (%s)", maxDown, when)
-	}
-	if maxDown == 0 {
-		t.Error("no member was ever seen down: did the restarts happen?")
-	}
+	t.Logf("%d writes during the %s of rolling restarts, %d failed", w.ok, time.Since(began).Round(100*time.Millisecond), len(w.failures))
+	sw.finish(t, nodes)
+	// A member that stops gracefully finishes what it serves, and clients
+	// fail over to the others: no write may fail for that. What etcd does
+	// lose is a proposal a follower forwards to the leader while
+	// leadership moves (raft drops proposals during a transfer; the
+	// follower's request then times out, etcd-io/etcd#5214). Restarting
+	// the leader needs one move, so allow at most one such loss per move.
+	moves := strings.Count(r.stderr+results[0].stderr+results[1].stderr, "Moving leadership from")
+	lost := 0
 	for _, f := range w.failures {
+		if strings.Contains(f, "etcdserver: request timed out") || strings.Contains(f, "etcdserver: leader changed") {
+			lost++
+			t.Logf("write lost to a leadership move: %s", f)
+			continue
+		}
 		t.Errorf("write failed: %s", f)
+	}
+	if lost > moves {
+		t.Errorf("%d writes lost to leadership moves, but leadership moved only %d times", lost, moves)
 	}
 	if w.ok < 40 {
 		t.Errorf("only %d writes succeeded", w.ok)
