@@ -123,14 +123,15 @@ certificate is served without a restart. With --restart the etcd static
 pod of this node is restarted afterwards, one node at a time, so the
 cluster serves throughout:
 
-  1. Preflight: every other member must be healthy, and the others must
-     keep quorum while this member is stopped; otherwise the command
-     refuses and names the member that is down (--force overrides).
-  2. Lock: the etcd lock ` + bootstrap.RestartLockName + ` is taken through
-     the other members. A node that finds it held waits (up to
-     --lock-timeout) and says which node holds it, then runs the preflight
-     again. So the command may run on every control-plane node at once (a
-     script, Ansible in parallel): the nodes take turns.
+  1. Lock: the etcd lock ` + bootstrap.RestartLockName + ` is taken
+     through the other members. A node that finds it held says which node
+     holds it and waits (up to --lock-timeout). So the command may run on
+     every control-plane node at once (a script, Ansible in parallel): the
+     nodes take turns.
+  2. Preflight, printed: every other member must be healthy, and the
+     others must keep quorum while this member is stopped; otherwise the
+     command refuses and names the member that is down (--force
+     overrides).
   3. If this member leads, leadership moves to another member first.
   4. The manifest is moved out of the manifests directory until etcd
      stops, then put back; the kubelet starts etcd again.
