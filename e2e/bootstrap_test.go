@@ -186,8 +186,8 @@ func putKey(t *testing.T, cfg *connect.Config, key, value string) {
 }
 
 // TestNodeBootstrap plays three control-plane nodes: init one, join two,
-// take one out and back in, checking after each step that every member
-// holds the same data.
+// take one out and back in, renew certificates with rolling restarts,
+// checking after each step that every member holds the same data.
 func TestNodeBootstrap(t *testing.T) {
 	for _, version := range etcdtest.Versions(t) {
 		t.Run("etcd-"+version, func(t *testing.T) {
@@ -236,6 +236,12 @@ func TestNodeBootstrap(t *testing.T) {
 			if strings.Count(r.stdout, "true") != 3 {
 				t.Errorf("health:\n%s", r.stdout)
 			}
+
+			t.Log("renew certificates and restart the members one by one (two of them started at once) while a writer writes throughout")
+			rollingRenewal(t, []*bootNode{n1, n2, n3})
+
+			t.Log("the restart preflight refuses while another member hangs")
+			restartRefusedWhileDown(t, n1, n3, all)
 		})
 	}
 }

@@ -49,6 +49,16 @@ type result struct {
 // and no kubeconfig from the developer's shell) plus extraEnv.
 func plugin(t *testing.T, extraEnv []string, args ...string) result {
 	t.Helper()
+	r, err := runPlugin(t, extraEnv, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// runPlugin is plugin for other goroutines than the test's: it returns
+// the failure to start instead of ending the test.
+func runPlugin(t *testing.T, extraEnv []string, args ...string) (result, error) {
 	cmd := exec.Command(pluginBin, args...)
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, "ETCDCTL_") && !strings.HasPrefix(e, "KUBECONFIG=") {
@@ -64,10 +74,10 @@ func plugin(t *testing.T, extraEnv []string, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("running kubectl-etcd %s: %v", strings.Join(args, " "), err)
+		return result{}, fmt.Errorf("running kubectl-etcd %s: %v", strings.Join(args, " "), err)
 	}
 	t.Logf("kubectl etcd %s -> exit %d", strings.Join(args, " "), code)
-	return result{out.String(), errOut.String(), code}
+	return result{out.String(), errOut.String(), code}, nil
 }
 
 // oneErrorLine checks the promise for bad input: one "error: " line naming

@@ -19,6 +19,10 @@ import (
 // /etc/kubernetes/manifests: when the manifest appears or changes it
 // (re)starts the pod, when it is deleted it stops the pod, and when etcd
 // exits it starts it again after a back-off, as restartPolicy Always does.
+// Like the kubelet it stops a pod with SIGTERM and kills it only when it
+// has not exited after a grace period, so etcd shuts down gracefully
+// (finishing requests in flight, handing over leadership) as it does on a
+// real node.
 //
 // The "pod" is a process of the real etcd binary run with the container's
 // command line. Each hostPath volume is mounted by rewriting the arguments
@@ -30,8 +34,12 @@ type Kubelet struct {
 	Binary       string
 	ManifestPath string
 	LogFile      string
+	// GracePeriod is how long a stopped pod may take to exit after SIGTERM
+	// before it is killed (the pod's terminationGracePeriodSeconds).
+	GracePeriod time.Duration
 
 	mu       sync.Mutex
+	paused   bool
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	running  []byte
@@ -49,6 +57,7 @@ func StartKubelet(t testing.TB, version, manifestPath string) *Kubelet {
 		Binary:       filepath.Join(EtcdBinaries(t, version), "etcd"),
 		ManifestPath: manifestPath,
 		LogFile:      manifestPath + ".etcd.log",
+		GracePeriod:  10 * time.Second,
 		stop:         make(chan struct{}),
 		finished:     make(chan struct{}),
 	}
@@ -56,7 +65,7 @@ func StartKubelet(t testing.TB, version, manifestPath string) *Kubelet {
 		close(k.stop)
 		<-k.finished
 		k.mu.Lock()
-		k.killLocked()
+		k.killLocked(false)
 		k.mu.Unlock()
 		if t.Failed() {
 			k.dumpLog()
@@ -82,10 +91,10 @@ func (k *Kubelet) loop() {
 		switch {
 		case err != nil:
 			// Deleted: stop the pod.
-			k.killLocked()
+			k.killLocked(true)
 		case k.cmd != nil && !bytes.Equal(data, k.running):
 			// Changed: restart with the new command line.
-			k.killLocked()
+			k.killLocked(true)
 			k.startLocked(data)
 		case k.cmd != nil && k.hasExitedLocked():
 			k.cmd = nil
@@ -172,20 +181,33 @@ func (k *Kubelet) startLocked(data []byte) bool {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	k.cmd, k.exited, k.running = cmd, exited, data
+	k.cmd, k.exited, k.running, k.paused = cmd, exited, data, false
 	k.starts++
 	return true
 }
 
-func (k *Kubelet) killLocked() {
+// killLocked stops the pod: gracefully (SIGTERM, then SIGKILL after the
+// grace period) when the kubelet would, at once at the end of the test. A
+// paused (hung) pod is killed at once: the kubelet would kill it after the
+// grace period, which a test need not wait out.
+func (k *Kubelet) killLocked(graceful bool) {
 	if k.cmd == nil {
 		return
+	}
+	if graceful && !k.paused {
+		terminate(k.cmd.Process)
+		select {
+		case <-k.exited:
+		case <-time.After(k.GracePeriod):
+			k.T.Logf("kubelet stand-in: etcd of %s did not exit within %s of SIGTERM; killing it", k.ManifestPath, k.GracePeriod)
+		}
 	}
 	resume(k.cmd.Process)
 	_ = k.cmd.Process.Kill()
 	<-k.exited
 	k.cmd = nil
 	k.running = nil
+	k.paused = false
 }
 
 // Running reports whether the pod's etcd process is running.
@@ -214,6 +236,17 @@ func (k *Kubelet) Pause() {
 	defer k.mu.Unlock()
 	if k.cmd != nil {
 		pause(k.cmd.Process)
+		k.paused = true
+	}
+}
+
+// Resume continues a paused etcd.
+func (k *Kubelet) Resume() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cmd != nil {
+		resume(k.cmd.Process)
+		k.paused = false
 	}
 }
 

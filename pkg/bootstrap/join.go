@@ -32,6 +32,21 @@ type ClusterAccess struct {
 	CommandTimeout time.Duration
 }
 
+// AccessFromFlags takes the cluster access from the global connection
+// flags (and ETCDCTL_ENDPOINTS); empty certificate paths mean this node's.
+func AccessFromFlags(c *connect.Flags) ClusterAccess {
+	endpoints := c.Endpoints
+	if len(endpoints) == 0 && c.Getenv != nil {
+		if env := c.Getenv(connect.EnvEndpoints); env != "" {
+			endpoints = strings.Split(env, ",")
+		}
+	}
+	return ClusterAccess{
+		Endpoints: endpoints, CACert: c.CACert, Cert: c.Cert, Key: c.Key,
+		DialTimeout: c.DialTimeout, CommandTimeout: c.CommandTimeout,
+	}
+}
+
 // Config resolves the access into a connection configuration.
 func (n *Node) clusterConfig(a ClusterAccess) (*connect.Config, error) {
 	etcdDir := filepath.Join(n.PKIDir, "etcd")

@@ -271,7 +271,7 @@ func (n *Node) cleanLocal(ctx context.Context, localURL string, stopTimeout time
 				stopTimeout = 30 * time.Second
 			}
 			if err := n.waitStopped(ctx, localURL, stopTimeout); err != nil {
-				return cleaned, err
+				return cleaned, fmt.Errorf("%w; the data directory %s was kept", err, n.DataDir)
 			}
 		}
 	}
@@ -287,7 +287,8 @@ func (n *Node) cleanLocal(ctx context.Context, localURL string, stopTimeout time
 }
 
 // waitStopped waits until nothing accepts connections on the local client
-// URL, so the data directory is not cleared under a running etcd.
+// URL after the manifest was taken away, so the data directory is not
+// cleared (or etcd started again) under a running etcd.
 func (n *Node) waitStopped(ctx context.Context, localURL string, timeout time.Duration) error {
 	u, err := url.Parse(localURL)
 	if err != nil {
@@ -303,7 +304,7 @@ func (n *Node) waitStopped(ctx context.Context, localURL string, timeout time.Du
 			conn.Close()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("etcd still listens on %s %s after its manifest was deleted: is the kubelet running? the data directory %s was kept", localURL, timeout, n.DataDir)
+			return fmt.Errorf("etcd still listens on %s %s after its manifest was taken away: is the kubelet running?", localURL, timeout)
 		}
 		select {
 		case <-ctx.Done():

@@ -23,6 +23,10 @@ const (
 	Remove     Kind = "remove"
 	Update     Kind = "update"
 	MoveLeader Kind = "move-leader"
+	// Restart stops a member for a while and starts it again (a static
+	// pod restart after a certificate renewal): the membership stays, but
+	// the member does not vote while it is down.
+	Restart Kind = "restart"
 )
 
 // View is what the preflight knows of one member.
@@ -66,7 +70,8 @@ type Change struct {
 }
 
 // Preflight is the verdict on a change: the cluster before and after, and
-// what would go wrong.
+// what would go wrong. For a Restart, "after" is while the member is
+// stopped.
 type Preflight struct {
 	Change Change
 	// Target is the member changed (zero for Add).
@@ -197,6 +202,31 @@ func Check(members []View, ch Change) Preflight {
 		if target != nil && !target.Healthy {
 			note("member %s is down: restart it with the new peer URLs after the update", target.Label())
 		}
+	case Restart:
+		if target == nil {
+			break
+		}
+		// Any other member down, and this restart makes two: refuse, so an
+		// operator restarting node after node (or a script on every node
+		// at once) never stops a second member before the first is back.
+		for _, m := range members {
+			if m.ID != target.ID && !m.Healthy {
+				reason := m.Reason
+				if reason == "" {
+					reason = "not healthy"
+				}
+				refuse("member %s is not healthy (%s): restart %s only once every other member serves", m.Label(), reason, target.Label())
+			}
+		}
+		if !target.Learner && target.Healthy {
+			p.HealthyVotersAfter--
+		}
+		if target.Leader {
+			if t := Healthiest(members, target.ID); t != nil {
+				p.Transferee = t
+				note("member %s leads: leadership moves to %s before it stops", target.Label(), t.Label())
+			}
+		}
 	case MoveLeader:
 		if target == nil {
 			break
@@ -215,7 +245,13 @@ func Check(members []View, ch Change) Preflight {
 	if p.HealthyVotersBefore < p.QuorumBefore {
 		refuse("the cluster has no quorum now: %d of %d voters healthy, %d needed", p.HealthyVotersBefore, p.VotersBefore, p.QuorumBefore)
 	} else if p.VotersAfter > 0 && p.HealthyVotersAfter < p.QuorumAfter {
-		refuse("the change would lose quorum: %d healthy of %d voters after it, %d needed", p.HealthyVotersAfter, p.VotersAfter, p.QuorumAfter)
+		if ch.Kind == Restart {
+			refuse("the cluster would stop serving: %d of %d voters healthy while %s is stopped, %d needed", p.HealthyVotersAfter, p.VotersAfter, p.Target.Label(), p.QuorumAfter)
+		} else {
+			refuse("the change would lose quorum: %d healthy of %d voters after it, %d needed", p.HealthyVotersAfter, p.VotersAfter, p.QuorumAfter)
+		}
+	} else if ch.Kind == Restart && target != nil {
+		note("while %s is stopped, %d of %d voters serve (quorum %d)", target.Label(), p.HealthyVotersAfter, p.VotersAfter, p.QuorumAfter)
 	}
 	return p
 }

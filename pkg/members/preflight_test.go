@@ -90,6 +90,17 @@ func TestCheck(t *testing.T) {
 
 		{"update a down member", "LVD", Change{Kind: Update, Target: "3"}, [2]int{3, 3}, [2]int{2, 2}, "", "restart it with the new peer URLs", ""},
 		{"update without quorum", "LDD", Change{Kind: Update, Target: "3"}, [2]int{3, 3}, [2]int{2, 2}, "no quorum now", "", ""},
+
+		{"restart a follower of 3", "LVV", Change{Kind: Restart, Target: "2"}, [2]int{3, 3}, [2]int{2, 2}, "", "while m2 (2) is stopped, 2 of 3 voters serve (quorum 2)", ""},
+		{"restart the leader of 3 moves leadership", "LVV", Change{Kind: Restart, Target: "1"}, [2]int{3, 3}, [2]int{2, 2}, "", "leadership moves to m2 (2) before it stops", "m2"},
+		{"restart with another member down", "LVD", Change{Kind: Restart, Target: "2"}, [2]int{3, 3}, [2]int{2, 2}, "member m3 (3) is not healthy (connection refused): restart m2 (2) only once every other member serves", "", ""},
+		{"restart with a learner down", "LVVd", Change{Kind: Restart, Target: "2"}, [2]int{3, 3}, [2]int{2, 2}, "member m4 (4) is not healthy", "", ""},
+		{"restart with a learner pending", "LVVu", Change{Kind: Restart, Target: "2"}, [2]int{3, 3}, [2]int{2, 2}, "<unstarted> (4) is not healthy (not started)", "", ""},
+		{"restart the down member itself", "LVD", Change{Kind: Restart, Target: "3"}, [2]int{3, 3}, [2]int{2, 2}, "", "2 of 3 voters serve", ""},
+		{"restart the only member", "L", Change{Kind: Restart, Target: "1"}, [2]int{1, 1}, [2]int{1, 1}, "the cluster would stop serving: 0 of 1 voters healthy while m1 (1) is stopped, 1 needed", "", ""},
+		{"restart one of 2", "LV", Change{Kind: Restart, Target: "2"}, [2]int{2, 2}, [2]int{2, 2}, "would stop serving: 1 of 2 voters healthy", "", ""},
+		{"restart a learner", "LVl", Change{Kind: Restart, Target: "3"}, [2]int{2, 2}, [2]int{2, 2}, "", "2 of 2 voters serve", ""},
+		{"restart an unknown ID", "LVV", Change{Kind: Restart, Target: "ff"}, [2]int{3, 3}, [2]int{2, 2}, "no member with ID ff", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -101,14 +101,16 @@ type RenewOptions struct {
 	Names        []string
 	DryRun       bool
 	Restart      bool
+	Force        bool
 	ManifestsDir string
 	Timeout      time.Duration
+	LockTimeout  time.Duration
 	Now          func() time.Time
 }
 
 // NewCmdRenew returns the renew command.
 func NewCmdRenew(f *cmdutil.Factory) *cobra.Command {
-	o := &RenewOptions{Factory: f, Now: time.Now, ManifestsDir: staticpod.DefaultManifestsDir, Timeout: 2 * time.Minute}
+	o := &RenewOptions{Factory: f, Now: time.Now, ManifestsDir: staticpod.DefaultManifestsDir, Timeout: 2 * time.Minute, LockTimeout: 10 * time.Minute}
 	cmd := &cobra.Command{
 		Use:   "renew all|NAME...",
 		Short: "Renew etcd certificates with the etcd CA, keeping their names, usages and keys",
@@ -118,31 +120,73 @@ is not renewed. Names: all, ` + strings.Join(bootstrap.CertNames(), ", ") + `.
 
 etcd reads its certificate files for every new connection, so a renewed
 certificate is served without a restart. With --restart the etcd static
-pod of this node is restarted and the command waits until it serves again:
-run it on one node after the other and the cluster keeps its quorum.`,
+pod of this node is restarted afterwards, one node at a time, so the
+cluster serves throughout:
+
+  1. Lock: the etcd lock ` + bootstrap.RestartLockName + ` is taken
+     through the other members. A node that finds it held says which node
+     holds it and waits (up to --lock-timeout). So the command may run on
+     every control-plane node at once (a script, Ansible in parallel): the
+     nodes take turns.
+  2. Preflight, printed: every other member must be healthy, and the
+     others must keep quorum while this member is stopped; otherwise the
+     command refuses and names the member that is down (--force
+     overrides).
+  3. If this member leads, leadership moves to another member first.
+  4. The manifest is moved out of the manifests directory until etcd
+     stops, then put back; the kubelet starts etcd again.
+  5. Once this member serves and every member is healthy again, the lock
+     is released and the next node goes.
+
+Run it on one control-plane node after the other, or on all of them at
+once. --dry-run prints the certificates, the preflight and the steps, and
+changes nothing.`,
 		Example: `  # Renew every etcd certificate of this node
   sudo kubectl etcd certs renew all
 
   # Only the server certificate
   sudo kubectl etcd certs renew etcd-server
 
-  # Renew and restart this node's etcd; then do the next node
-  sudo kubectl etcd certs renew all --restart`,
+  # Renew and restart this node's etcd; then do the next node (or run it on
+  # every node at once: the restarts take turns)
+  sudo kubectl etcd certs renew all --restart
+
+  # What would happen, without changing anything
+  sudo kubectl etcd certs renew all --restart --dry-run`,
 		ValidArgs: append([]string{"all"}, bootstrap.CertNames()...),
 		Args:      cmdutil.ValidateArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Names = args
+			if err := o.Validate(); err != nil {
+				return cmdutil.UsageErrorf(cmd, "%v", err)
+			}
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the renewed certificates instead of writing them")
-	cmd.Flags().BoolVar(&o.Restart, "restart", false, "restart this node's etcd static pod afterwards and wait until it serves again")
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the renewed certificates, and with --restart the preflight and the steps, instead of changing anything")
+	cmd.Flags().BoolVar(&o.Restart, "restart", false, "restart this node's etcd static pod afterwards, after a preflight and under a cluster-wide lock, and wait until the cluster is healthy again")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "with --restart: restart even when the preflight refuses, or when the cluster cannot be read or locked (a lock another node holds is still waited for)")
 	cmd.Flags().StringVar(&o.ManifestsDir, "manifests-dir", o.ManifestsDir, "directory of the kubelet's static pod manifests, for --restart")
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "how long --restart waits for etcd to stop, and then to serve")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "how long --restart waits for etcd to stop, then to serve, then for every member to be healthy")
+	cmd.Flags().DurationVar(&o.LockTimeout, "lock-timeout", o.LockTimeout, "how long --restart waits for another node's restart to finish (0: no limit)")
 	return cmd
 }
 
-// Run renews.
+// Validate checks the options.
+func (o *RenewOptions) Validate() error {
+	if !o.Restart && o.Force {
+		return fmt.Errorf("--force only applies with --restart")
+	}
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive")
+	}
+	if o.LockTimeout < 0 {
+		return fmt.Errorf("--lock-timeout must not be negative")
+	}
+	return nil
+}
+
+// Run renews, and restarts when asked.
 func (o *RenewOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -161,8 +205,19 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 			fmt.Fprintf(o.Out, "%s renewed, valid until %s\n", c.Name, c.NotAfter.UTC().Format(time.RFC3339))
 		}
 	}
-	if o.Restart {
-		return n.RestartEtcd(ctx, o.Timeout)
+	if !o.Restart {
+		return nil
+	}
+	if err := n.RestartEtcd(ctx, bootstrap.RestartOptions{
+		ClusterAccess: bootstrap.AccessFromFlags(o.Connect),
+		Timeout:       o.Timeout,
+		Force:         o.Force,
+		LockTimeout:   o.LockTimeout,
+	}); err != nil {
+		return err
+	}
+	if !o.DryRun {
+		fmt.Fprintln(o.Out, "etcd restarted")
 	}
 	return nil
 }

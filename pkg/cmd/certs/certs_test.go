@@ -32,3 +32,23 @@ apiserver-etcd-client   <missing>    <none>                     <none>          
 		t.Errorf("table:\n%s\nwant:\n%s", buf.String(), want)
 	}
 }
+
+func TestRenewValidate(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		o    RenewOptions
+		want string
+	}{
+		{"restart", RenewOptions{Restart: true, Timeout: time.Minute, LockTimeout: time.Minute}, ""},
+		{"force without restart", RenewOptions{Force: true, Timeout: time.Minute}, "--force only applies with --restart"},
+		{"no timeout", RenewOptions{Restart: true}, "--timeout must be positive"},
+		{"negative lock timeout", RenewOptions{Restart: true, Timeout: time.Minute, LockTimeout: -time.Second}, "--lock-timeout must not be negative"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.o.Validate()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || err.Error() != tt.want) {
+				t.Errorf("Validate() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ package lock
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"time"
 
@@ -53,9 +54,12 @@ command's.`,
 			}
 			defer cli.Close()
 			r := &lock.Runner{
-				Client: cli, Name: args[0], TTL: o.TTL, Timeout: o.Timeout,
+				Client: cli,
+				Options: lock.Options{
+					Name: args[0], TTL: o.TTL, Timeout: o.Timeout, Owner: owner(),
+					Waiting: func(h string) { fmt.Fprintf(o.ErrOut, "waiting for lock %s, held by %s\n", args[0], h) },
+				},
 				Stdin: o.In, Stdout: o.Out, Stderr: o.ErrOut,
-				Waiting: func(h string) { fmt.Fprintf(o.ErrOut, "waiting for lock %s, held by %s\n", args[0], h) },
 			}
 			err = r.Run(cmd.Context(), args[1:])
 			var ee *exec.ExitError
@@ -68,4 +72,10 @@ command's.`,
 	cmd.Flags().DurationVar(&o.TTL, "ttl", o.TTL, "lease time to live: how long a dead holder keeps the lock")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 0, "give up waiting for the lock after this long (0: wait forever)")
 	return cmd
+}
+
+// owner tells those who wait who holds the lock: this host and process.
+func owner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("kubectl etcd lock, pid %d on %s", os.Getpid(), host)
 }

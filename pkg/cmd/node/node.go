@@ -6,7 +6,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 )
 
@@ -75,17 +73,7 @@ func (o *nodeOptions) validateNode() error {
 // access is how to reach the cluster: the global connection flags, with
 // the certificates defaulting to this node's.
 func (o *nodeOptions) access() bootstrap.ClusterAccess {
-	c := o.Connect
-	endpoints := c.Endpoints
-	if len(endpoints) == 0 && c.Getenv != nil {
-		if env := c.Getenv(connect.EnvEndpoints); env != "" {
-			endpoints = strings.Split(env, ",")
-		}
-	}
-	return bootstrap.ClusterAccess{
-		Endpoints: endpoints, CACert: c.CACert, Cert: c.Cert, Key: c.Key,
-		DialTimeout: c.DialTimeout, CommandTimeout: c.CommandTimeout,
-	}
+	return bootstrap.AccessFromFlags(o.Connect)
 }
 
 // InitOptions are the options of `kubectl etcd init`.

@@ -161,10 +161,20 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 		t.Errorf("check-expiration: %+v", infos)
 	}
 
-	t.Log("certs renew all --restart on cp-2: new certificates, served after the restart, cluster healthy")
+	t.Log("certs renew all --restart on cp-2 is refused: with two voters, one stopped loses quorum")
 	oldSerial := servedSerial(t, dir2, url2)
 	k2starts := k2.Starts()
-	out, stderr, err = run(t, "certs", "renew", "all", "--restart", "--pki-dir", filepath.Join(dir2, "pki"), "--manifests-dir", filepath.Join(dir2, "manifests"))
+	renew := []string{"certs", "renew", "all", "--restart", "--pki-dir", filepath.Join(dir2, "pki"), "--manifests-dir", filepath.Join(dir2, "manifests")}
+	_, stderr, err = run(t, renew...)
+	if err == nil || !strings.Contains(err.Error(), "the cluster would stop serving: 1 of 2 voters healthy while cp-2") || !strings.Contains(stderr, "Preflight: restart member cp-2") {
+		t.Errorf("restart of one of two members: %v\n%s", err, stderr)
+	}
+	if k2.Starts() != k2starts {
+		t.Error("the refused restart restarted cp-2's etcd")
+	}
+
+	t.Log("with --force it restarts: new certificates, served after the restart, cluster healthy")
+	out, stderr, err = run(t, append(renew, "--force")...)
 	if err != nil {
 		t.Fatalf("renew --restart: %v\n%s", err, stderr)
 	}

@@ -1,0 +1,360 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+)
+
+const restartLock = "/kubectl-etcd/locks/etcd-restart"
+
+// renewArgs renews every etcd certificate of n and restarts its etcd.
+func (n *bootNode) renewArgs(extra ...string) []string {
+	return append([]string{"certs", "renew", "all", "--restart", "--timeout", "1m", "--lock-timeout", "2m",
+		"--pki-dir", filepath.Join(n.dir, "pki"), "--manifests-dir", filepath.Join(n.dir, "manifests")}, extra...)
+}
+
+// servedNotBefore is the NotBefore of the server certificate n's etcd
+// presents to a new client connection, read as a client sees it.
+func servedNotBefore(t *testing.T, n *bootNode) time.Time {
+	t.Helper()
+	cfg := n.config(t, n).TLS()
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", net.JoinHostPort(n.ip, n.client), cfg)
+	if err != nil {
+		t.Fatalf("TLS to %s: %v", n.name, err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].NotBefore
+}
+
+// writer puts a new key every 50ms through a client balanced over every
+// endpoint, as the kube-apiserver does with --etcd-servers, and records
+// each write that fails.
+type writer struct {
+	stop     chan struct{}
+	done     chan struct{}
+	ok       int
+	failures []string
+}
+
+func startWriter(t *testing.T, cfg *connect.Config, prefix string) *writer {
+	t.Helper()
+	cli, err := cfg.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &writer{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		defer cli.Close()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			start := time.Now()
+			_, err := cli.Put(ctx, fmt.Sprintf("%s%06d", prefix, i), "v")
+			cancel()
+			if err != nil {
+				w.failures = append(w.failures, fmt.Sprintf("%s put %d after %s: %v", start.Format("15:04:05.000"), i, time.Since(start).Round(time.Millisecond), err))
+			} else {
+				w.ok++
+			}
+		}
+	}()
+	return w
+}
+
+func (w *writer) finish() {
+	close(w.stop)
+	<-w.done
+}
+
+// serveWatch opens a TLS connection to each member's client port every
+// 50ms and records the windows in which a member did not complete the
+// handshake. etcd completes handshakes only once it is ready to serve
+// (before, the kernel queues the connection) and closes its listener as
+// soon as it begins to stop, so a handshake says "serving" without the
+// reconnect back-off a long-lived client would add to the time a member
+// looks down.
+type serveWatch struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	down map[string][][2]time.Time
+}
+
+func watchServing(t *testing.T, nodes []*bootNode) *serveWatch {
+	t.Helper()
+	sw := &serveWatch{stop: make(chan struct{}), down: map[string][][2]time.Time{}}
+	for _, n := range nodes {
+		tlsCfg := n.config(t, n).TLS()
+		sw.wg.Add(1)
+		go func() {
+			defer sw.wg.Done()
+			var since time.Time // zero while the member answers
+			for {
+				select {
+				case <-sw.stop:
+					if !since.IsZero() {
+						sw.record(n.name, since, time.Now())
+					}
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				at := time.Now()
+				ok := handshakes(net.JoinHostPort(n.ip, n.client), tlsCfg)
+				switch {
+				case !ok && since.IsZero():
+					since = at
+				case ok && !since.IsZero():
+					// Back when the handshake completed: a connection
+					// queued before etcd was ready completes once it is.
+					sw.record(n.name, since, time.Now())
+					since = time.Time{}
+				}
+			}
+		}()
+	}
+	return sw
+}
+
+func handshakes(addr string, tlsCfg *tls.Config) bool {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, tlsCfg)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+func (sw *serveWatch) record(name string, from, to time.Time) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.down[name] = append(sw.down[name], [2]time.Time{from, to})
+}
+
+// finish stops watching and checks that each node was down (its restart
+// happened) and no two were down at the same time.
+func (sw *serveWatch) finish(t *testing.T, nodes []*bootNode) {
+	t.Helper()
+	close(sw.stop)
+	sw.wg.Wait()
+	clock := func(at time.Time) string { return at.Format("15:04:05.000") }
+	for _, n := range nodes {
+		for _, d := range sw.down[n.name] {
+			t.Logf("%s did not answer from %s for %s", n.name, clock(d[0]), d[1].Sub(d[0]).Round(time.Millisecond))
+		}
+		if len(sw.down[n.name]) == 0 {
+			t.Errorf("%s answered throughout: was it restarted?", n.name)
+		}
+	}
+	for i, a := range nodes {
+		for _, b := range nodes[i+1:] {
+			for _, da := range sw.down[a.name] {
+				for _, db := range sw.down[b.name] {
+					if da[0].Before(db[1]) && db[0].Before(da[1]) {
+						t.Errorf("%s (%s-%s) and %s (%s-%s) were down at the same time", a.name, clock(da[0]), clock(da[1]), b.name, clock(db[0]), clock(db[1]))
+					}
+				}
+			}
+		}
+	}
+}
+
+// rollingRenewal renews the certificates of every node and restarts its
+// etcd with `certs renew all --restart`: the first node alone, then two
+// nodes at once, as a script run on every node would. A writer writes
+// through every endpoint all along. Every write must succeed (but for what
+// etcd itself loses when leadership moves), no two members may be down at
+// once, each member must serve its renewed certificate afterwards, and all
+// must hold the same data.
+func rollingRenewal(t *testing.T, nodes []*bootNode) {
+	all := nodes[0].config(t, nodes...)
+	before := map[string]time.Time{}
+	starts := map[string]int{}
+	for _, n := range nodes {
+		before[n.name] = servedNotBefore(t, n)
+		starts[n.name] = n.kubelet.Starts()
+	}
+	// Certificates carry whole seconds: make sure the renewed ones are later.
+	time.Sleep(time.Until(latest(before).Add(time.Second)))
+
+	t.Logf("dry run on %s: the preflight and the steps, nothing renewed or restarted", nodes[0].name)
+	r := mustPlugin(t, nodes[0].renewArgs("--dry-run")...)
+	for _, want := range []string{
+		"Preflight: restart member " + nodes[0].name,
+		"verdict: safe",
+		"[dry-run] would take lock " + restartLock + " through " + nodes[1].url() + ", " + nodes[2].url() + " (free now)",
+		"[dry-run] would move " + filepath.Join(nodes[0].dir, "manifests", "etcd.yaml") + " away",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("dry run: stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if nodes[0].kubelet.Starts() != starts[nodes[0].name] || !servedNotBefore(t, nodes[0]).Equal(before[nodes[0].name]) {
+		t.Error("the dry run restarted etcd or renewed its certificate")
+	}
+
+	began := time.Now()
+	w := startWriter(t, all, "/rolling/")
+	sw := watchServing(t, nodes)
+
+	t.Logf("renew and restart %s alone", nodes[0].name)
+	r = mustPlugin(t, nodes[0].renewArgs()...)
+	t.Logf("%s:\n%s", nodes[0].name, r.stderr)
+	for _, want := range []string{
+		"Preflight: restart member " + nodes[0].name,
+		"quorum: 2 -> 2 (healthy voters: 3 -> 2)",
+		"verdict: safe",
+		"Took lock " + restartLock,
+		"Released lock " + restartLock,
+		"Every member serves",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("%s: stderr lacks %q:\n%s", nodes[0].name, want, r.stderr)
+		}
+	}
+	if !strings.Contains(r.stdout, "etcd-server renewed") || !strings.Contains(r.stdout, "etcd restarted") {
+		t.Errorf("%s: stdout:\n%s", nodes[0].name, r.stdout)
+	}
+
+	t.Logf("renew and restart %s and %s at the same time: the lock makes them take turns", nodes[1].name, nodes[2].name)
+	pair := nodes[1:3]
+	results := make([]result, len(pair))
+	errs := make([]error, len(pair))
+	var wg sync.WaitGroup
+	for i, n := range pair {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = runPlugin(t, nil, n.renewArgs()...)
+		}()
+	}
+	wg.Wait()
+	waiters := 0
+	for i, n := range pair {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		t.Logf("%s:\n%s", n.name, results[i].stderr)
+		if results[i].code != 0 {
+			t.Errorf("%s: exit %d\n%s", n.name, results[i].code, results[i].stderr)
+		}
+		if strings.Contains(results[i].stderr, "Waiting for lock "+restartLock) {
+			waiters++
+			other := pair[1-i]
+			if !strings.Contains(results[i].stderr, "member "+other.name+" on host") {
+				t.Errorf("%s waited without naming %s, which held the lock:\n%s", n.name, other.name, results[i].stderr)
+			}
+		}
+	}
+	if waiters != 1 {
+		t.Errorf("%d of the two concurrent restarts waited for the lock, want exactly 1:\n%s\n---\n%s", waiters, results[0].stderr, results[1].stderr)
+	}
+
+	w.finish()
+	t.Logf("%d writes during the %s of rolling restarts, %d failed", w.ok, time.Since(began).Round(100*time.Millisecond), len(w.failures))
+	sw.finish(t, nodes)
+	// A member that stops gracefully finishes what it serves, and clients
+	// fail over to the others: no write may fail for that. What etcd does
+	// lose is a proposal a follower forwards to the leader while
+	// leadership moves (raft drops proposals during a transfer; the
+	// follower's request then times out, etcd-io/etcd#5214). Restarting
+	// the leader needs one move, so allow at most one such loss per move.
+	moves := strings.Count(r.stderr+results[0].stderr+results[1].stderr, "Moving leadership from")
+	lost := 0
+	for _, f := range w.failures {
+		if strings.Contains(f, "etcdserver: request timed out") || strings.Contains(f, "etcdserver: leader changed") {
+			lost++
+			t.Logf("write lost to a leadership move: %s", f)
+			continue
+		}
+		t.Errorf("write failed: %s", f)
+	}
+	if lost > moves {
+		t.Errorf("%d writes lost to leadership moves, but leadership moved only %d times", lost, moves)
+	}
+	if w.ok < 40 {
+		t.Errorf("only %d writes succeeded", w.ok)
+	}
+
+	for _, n := range nodes {
+		if got := n.kubelet.Starts() - starts[n.name]; got != 1 {
+			t.Errorf("%s's etcd was started %d times, want 1", n.name, got)
+		}
+		after := servedNotBefore(t, n)
+		if !after.After(before[n.name]) {
+			t.Errorf("%s serves a certificate from %s, not later than the one before renewal (%s)", n.name, after, before[n.name])
+		}
+	}
+	cli, err := all.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, "/rolling/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(resp.Count) != w.ok {
+		t.Errorf("%d keys stored, %d writes succeeded", resp.Count, w.ok)
+	}
+	sameData(t, all)
+}
+
+func latest(times map[string]time.Time) time.Time {
+	var l time.Time
+	for _, t := range times {
+		if t.After(l) {
+			l = t
+		}
+	}
+	return l
+}
+
+// restartRefusedWhileDown hangs the etcd of down and checks that a
+// restart on n is refused with one error line naming it, leaving n's etcd
+// running, then lets down continue.
+func restartRefusedWhileDown(t *testing.T, n, down *bootNode, all *connect.Config) {
+	starts := n.kubelet.Starts()
+	down.kubelet.Pause()
+	r := plugin(t, nil, n.renewArgs()...)
+	down.kubelet.Resume()
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	last := lines[len(lines)-1]
+	if r.code == 0 || !strings.HasPrefix(last, "error: refusing to restart member "+n.name) ||
+		!strings.Contains(last, "member "+down.name+" (") || !strings.Contains(last, "--force") {
+		t.Errorf("restart with %s hung: exit %d, stderr:\n%s", down.name, r.code, r.stderr)
+	}
+	if strings.Count(r.stderr, "error: ") != 1 {
+		t.Errorf("want one error line:\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "REFUSED: member "+down.name) {
+		t.Errorf("the preflight does not name %s:\n%s", down.name, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(n.dir, "manifests", "etcd.yaml")); err != nil {
+		t.Errorf("manifest after a refused restart: %v", err)
+	}
+	if n.kubelet.Starts() != starts || !n.kubelet.Running() {
+		t.Errorf("%s's etcd was restarted although the preflight refused", n.name)
+	}
+	sameData(t, all)
+}

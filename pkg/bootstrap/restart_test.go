@@ -1,0 +1,45 @@
+package bootstrap
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRecoverParkedManifest(t *testing.T) {
+	n := NewNode()
+	n.ManifestsDir = t.TempDir()
+	parked := n.parkedManifestPath()
+	if filepath.Dir(parked) != n.ManifestsDir || !strings.HasPrefix(filepath.Base(parked), ".") {
+		t.Fatalf("parked manifest %s is not a hidden file beside the manifest", parked)
+	}
+
+	t.Log("a restart killed while the manifest was away: it is put back")
+	if err := os.WriteFile(parked, []byte("pod"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.recoverParkedManifest(); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(n.ManifestPath()); err != nil || string(data) != "pod" {
+		t.Errorf("manifest after recovery: %q, %v", data, err)
+	}
+	if _, err := os.Stat(parked); !os.IsNotExist(err) {
+		t.Errorf("parked copy still there: %v", err)
+	}
+
+	t.Log("a stale parked copy beside a manifest written since: the manifest wins")
+	if err := os.WriteFile(parked, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.recoverParkedManifest(); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(n.ManifestPath()); string(data) != "pod" {
+		t.Errorf("manifest overwritten by a stale copy: %q", data)
+	}
+	if _, err := os.Stat(parked); !os.IsNotExist(err) {
+		t.Errorf("stale parked copy kept: %v", err)
+	}
+}
