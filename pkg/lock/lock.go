@@ -11,8 +11,10 @@ import (
 	"os/exec"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.etcd.io/raft/v3"
 )
 
 // Options say which lock to take and how.
@@ -82,7 +84,11 @@ func Acquire(ctx context.Context, cli *clientv3.Client, opts Options) (*Held, er
 		grantTimeout = 15 * time.Second
 	}
 	gctx, gcancel := context.WithTimeout(ctx, grantTimeout)
-	lease, err := cli.Grant(gctx, int64(ttl))
+	var lease *clientv3.LeaseGrantResponse
+	err := retryTransient(gctx, func() (err error) {
+		lease, err = cli.Grant(gctx, int64(ttl))
+		return err
+	})
 	gcancel()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
@@ -96,7 +102,10 @@ func Acquire(ctx context.Context, cli *clientv3.Client, opts Options) (*Held, er
 	}
 	if opts.Owner != "" {
 		octx, ocancel := context.WithTimeout(ctx, grantTimeout)
-		_, err := cli.Put(octx, ownerKey(opts.Name, lease.ID), opts.Owner, clientv3.WithLease(lease.ID))
+		err := retryTransient(octx, func() error {
+			_, err := cli.Put(octx, ownerKey(opts.Name, lease.ID), opts.Owner, clientv3.WithLease(lease.ID))
+			return err
+		})
 		ocancel()
 		if err != nil {
 			session.Close()
@@ -110,7 +119,7 @@ func Acquire(ctx context.Context, cli *clientv3.Client, opts Options) (*Held, er
 		lctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 	}
 	defer cancel()
-	if err := m.TryLock(lctx); err != nil {
+	if err := retryTransient(lctx, func() error { return m.TryLock(lctx) }); err != nil {
 		if !errors.Is(err, concurrency.ErrLocked) {
 			session.Close()
 			return nil, fmt.Errorf("taking lock %s: %w", opts.Name, err)
@@ -118,7 +127,7 @@ func Acquire(ctx context.Context, cli *clientv3.Client, opts Options) (*Held, er
 		if opts.Waiting != nil {
 			opts.Waiting(Holder(lctx, cli, opts.Name))
 		}
-		if err := m.Lock(lctx); err != nil {
+		if err := retryTransient(lctx, func() error { return m.Lock(lctx) }); err != nil {
 			session.Close()
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 				return nil, fmt.Errorf("lock %s: %w after %s (held by %s)", opts.Name, ErrTimeout, opts.Timeout, Holder(ctx, cli, opts.Name))
@@ -127,6 +136,37 @@ func Acquire(ctx context.Context, cli *clientv3.Client, opts Options) (*Held, er
 		}
 	}
 	return &Held{name: opts.Name, session: session, mutex: m}, nil
+}
+
+// retryTransient runs op until it succeeds, fails for good, or ctx ends.
+// While leadership moves, the cluster drops or times out proposals for a
+// moment (a rolling restart moves it on purpose); that is no reason to give
+// up a lock the caller is willing to wait for. Every step of taking the
+// lock can be repeated: the waiter's key is named by the session's lease.
+func retryTransient(ctx context.Context, op func() error) error {
+	for {
+		err := op()
+		if err == nil || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// transient reports the errors of a cluster between two leaders.
+func transient(err error) bool {
+	for _, e := range []error{rpctypes.ErrLeaderChanged, rpctypes.ErrNoLeader, rpctypes.ErrTimeout, rpctypes.ErrTimeoutDueToLeaderFail} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	// etcd's client has no typed error for this one: the server passes
+	// raft's own along.
+	return rpctypes.ErrorDesc(err) == raft.ErrProposalDropped.Error()
 }
 
 // NoHolder is what Holder says when it finds no holder (or cannot ask).

@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 )
@@ -64,5 +67,24 @@ func TestAcquireNamesTheOwnerToWaiters(t *testing.T) {
 	}
 	if err := second.Release(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestTransientErrorsAreThoseOfALeaderChange(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{status.Error(codes.Unknown, "raft proposal dropped"), true},
+		{rpctypes.ErrLeaderChanged, true},
+		{rpctypes.ErrNoLeader, true},
+		{rpctypes.ErrTimeout, true},
+		{rpctypes.ErrPermissionDenied, false},
+		{context.DeadlineExceeded, false},
+		{errors.New("raft proposal"), false},
+	} {
+		if got := transient(tc.err); got != tc.want {
+			t.Errorf("transient(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
