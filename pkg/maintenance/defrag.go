@@ -160,9 +160,8 @@ func (d *Defragmenter) Plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	if blocking := d.blockingMembers(ctx, p.Steps); len(blocking) > 0 {
-		p.Notes = append(p.Notes, fmt.Sprintf("requests sent to a member while it defragments wait until it is done, and writes that wait longer than etcd's request timeout (7 s by default) fail; "+
-			"%s do not turn such clients away. Members started with --feature-gates=%s=true (etcd 3.6 and later) report NOT_SERVING on the gRPC health service meanwhile, "+
-			"and clients that check gRPC health go to the other members (kube-apiserver's etcd client does not check: its requests to that member wait)",
+		p.Notes = append(p.Notes, fmt.Sprintf("%s keep taking requests while they defragment: requests sent there wait until it is done, and writes waiting over etcd's request timeout (7s) fail. "+
+			"Members started with --feature-gates=%s=true (etcd 3.6+) turn away clients that check gRPC health meanwhile (kube-apiserver's etcd client does not check)",
 			strings.Join(blocking, ", "), status.FeatureStopGRPCServiceOnDefrag))
 	}
 	return p, nil
