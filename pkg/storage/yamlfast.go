@@ -332,11 +332,24 @@ func (w *yamlWriter) plain(s []byte, allowBreaks bool) {
 		w.whitespace, w.indention = false, false
 		return
 	}
+	w.foldedRun(s, allowBreaks, false)
+	w.whitespace, w.indention = false, false
+}
+
+// foldedRun writes the characters of a plain or single-quoted scalar,
+// folding long lines at a space as the YAML emitter does. The two styles
+// differ only in where a fold may go (a quoted scalar never folds at its
+// first or last character) and in the quote doubled inside quotes.
+func (w *yamlWriter) foldedRun(s []byte, allowBreaks, quoted bool) {
 	spaces, breaks := false, false
 	for i := 0; i < len(s); {
 		switch {
 		case s[i] == ' ':
-			if allowBreaks && !spaces && w.column > yamlWidth && !(i+1 < len(s) && s[i+1] == ' ') {
+			canFold := i+1 >= len(s) || s[i+1] != ' '
+			if quoted {
+				canFold = i > 0 && i < len(s)-1 && s[i+1] != ' '
+			}
+			if allowBreaks && !spaces && w.column > yamlWidth && canFold {
 				w.writeIndent()
 				i++
 			} else {
@@ -354,12 +367,15 @@ func (w *yamlWriter) plain(s []byte, allowBreaks bool) {
 			if breaks {
 				w.writeIndent()
 			}
+			if quoted && s[i] == '\'' {
+				w.out = append(w.out, '\'')
+				w.column++
+			}
 			i = w.char(s, i)
 			w.indention = false
 			spaces, breaks = false, false
 		}
 	}
-	w.whitespace, w.indention = false, false
 }
 
 // runeCount counts characters as the emitter's column does: one per
@@ -387,37 +403,7 @@ func (w *yamlWriter) lineBreak(s []byte, i int) int {
 
 func (w *yamlWriter) singleQuoted(s []byte, allowBreaks bool) {
 	w.indicator("'", true, false, false)
-	spaces, breaks := false, false
-	for i := 0; i < len(s); {
-		switch {
-		case s[i] == ' ':
-			if allowBreaks && !spaces && w.column > yamlWidth && i > 0 && i < len(s)-1 && s[i+1] != ' ' {
-				w.writeIndent()
-				i++
-			} else {
-				i = w.char(s, i)
-			}
-			spaces = true
-		case isBreakAt(s, i):
-			if !breaks && s[i] == '\n' {
-				w.newline()
-			}
-			i = w.lineBreak(s, i)
-			w.indention = true
-			breaks = true
-		default:
-			if breaks {
-				w.writeIndent()
-			}
-			if s[i] == '\'' {
-				w.out = append(w.out, '\'')
-				w.column++
-			}
-			i = w.char(s, i)
-			w.indention = false
-			spaces, breaks = false, false
-		}
-	}
+	w.foldedRun(s, allowBreaks, true)
 	w.indicator("'", false, false, false)
 	w.whitespace, w.indention = false, false
 }
