@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/proc"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/sandbox"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
@@ -133,14 +134,8 @@ func (c *cluster) stop() {
 		if p == nil {
 			continue
 		}
-		_ = p.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { _ = p.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = p.Process.Kill()
-			<-done
-		}
+		proc.Stop(p.Process, done)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/proc"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/sandbox"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
@@ -241,15 +242,9 @@ func (c *Process) Stop(i int) {
 		return
 	}
 	resume(cmd.Process)
-	terminate(cmd.Process)
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	proc.Stop(cmd.Process, done)
 	c.procs[i] = nil
 }
 

@@ -4,8 +4,8 @@ import (
 	"os"
 	"os/exec"
 	"sync"
-	"syscall"
-	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/internal/proc"
 )
 
 // process is a program a test runs in the background (kube-apiserver,
@@ -16,8 +16,8 @@ type process struct {
 	done chan struct{}
 }
 
-// stop sends SIGTERM, then SIGKILL after 10 seconds, and waits for the
-// exit. It is safe to call more than once.
+// stop stops the program (proc.Stop) and waits for the exit. It is safe
+// to call more than once.
 func (p *process) stop() {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
@@ -26,13 +26,7 @@ func (p *process) stop() {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	proc.Stop(cmd.Process, done)
 }
 
 // logTail returns the last n lines of a log file.
