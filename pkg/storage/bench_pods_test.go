@@ -12,10 +12,10 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 )
 
-// benchPods are stored values of the benchmark's pods.
-func benchPods(b *testing.B) []storage.KV {
+// benchPods are the stored values of n of the benchmark's pods.
+func benchPods(b *testing.B, n int) []storage.KV {
 	var kvs []storage.KV
-	for i := range 64 {
+	for i := range n {
 		v, err := benchdata.PodValue(i)
 		if err != nil {
 			b.Fatal(err)
@@ -28,7 +28,7 @@ func benchPods(b *testing.B) []storage.KV {
 // benchmarkPrint is the per-pod cost of get --prefix -o FORMAT on one
 // core: decode and print in a List.
 func benchmarkPrint(b *testing.B, format string) {
-	kvs := benchPods(b)
+	kvs := benchPods(b, 64)
 	var d storage.Decoder
 	p := &storage.Printer{Out: io.Discard, ErrOut: io.Discard, Format: format, List: true, Prefix: storage.DefaultPrefix}
 	var bytes int64
@@ -57,7 +57,7 @@ func BenchmarkPrintPodName(b *testing.B) { benchmarkPrint(b, storage.OutputName)
 
 // BenchmarkDecodePodOnly is the protobuf decoding alone.
 func BenchmarkDecodePodOnly(b *testing.B) {
-	kvs := benchPods(b)
+	kvs := benchPods(b, 64)
 	var d storage.Decoder
 	i := 0
 	for b.Loop() {
@@ -72,7 +72,7 @@ func BenchmarkDecodePodOnly(b *testing.B) {
 // BenchmarkPrintPodYAMLGeneral is the general path the fast printer
 // replaces (sigs.k8s.io/yaml), for comparison.
 func BenchmarkPrintPodYAMLGeneral(b *testing.B) {
-	kvs := benchPods(b)
+	kvs := benchPods(b, 64)
 	var d storage.Decoder
 	i := 0
 	for b.Loop() {
@@ -94,14 +94,7 @@ func BenchmarkPrintRangeYAML(b *testing.B) { benchmarkPrintRange(b, storage.Outp
 func BenchmarkPrintRangeJSON(b *testing.B) { benchmarkPrintRange(b, storage.OutputJSON) }
 
 func benchmarkPrintRange(b *testing.B, format string) {
-	var kvs []storage.KV
-	for i := range 1000 {
-		v, err := benchdata.PodValue(i)
-		if err != nil {
-			b.Fatal(err)
-		}
-		kvs = append(kvs, storage.KV{Key: benchdata.PodKey(storage.DefaultPrefix, i), Value: v, ModRevision: int64(100 + i)})
-	}
+	kvs := benchPods(b, 1000)
 	sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key })
 	src := &storage.SnapshotSource{Snapshot: &storage.Snapshot{Revision: 2000, KVs: kvs}}
 	b.ReportAllocs()
