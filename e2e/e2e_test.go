@@ -67,6 +67,17 @@ func runPlugin(t *testing.T, extraEnv []string, args ...string) (result, error) 
 	}
 	cmd.Env = append(cmd.Env, "KUBECONFIG="+os.DevNull)
 	cmd.Env = append(cmd.Env, extraEnv...)
+	r, err := execute(cmd)
+	if err != nil {
+		return result{}, fmt.Errorf("running kubectl-etcd %s: %v", strings.Join(args, " "), err)
+	}
+	t.Logf("kubectl etcd %s -> exit %d", strings.Join(args, " "), r.code)
+	return r, nil
+}
+
+// execute runs cmd and returns its output and exit code; the error is a
+// failure to run it at all.
+func execute(cmd *exec.Cmd) (result, error) {
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -74,9 +85,8 @@ func runPlugin(t *testing.T, extraEnv []string, args ...string) (result, error) 
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		return result{}, fmt.Errorf("running kubectl-etcd %s: %v", strings.Join(args, " "), err)
+		return result{}, err
 	}
-	t.Logf("kubectl etcd %s -> exit %d", strings.Join(args, " "), code)
 	return result{out.String(), errOut.String(), code}, nil
 }
 

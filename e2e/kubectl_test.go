@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -41,17 +40,12 @@ func (u *kubectlUser) run(args ...string) result {
 	cmd := exec.Command("kubectl", args...)
 	cmd.Path = filepath.Join(strings.Split(u.path, string(os.PathListSeparator))[0], "kubectl")
 	cmd.Env = []string{"PATH=" + u.path, "HOME=" + u.home, "KUBECONFIG=" + u.kubeconfig}
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
+	r, err := execute(cmd)
+	if err != nil {
 		u.t.Fatalf("running kubectl %s: %v", strings.Join(args, " "), err)
 	}
-	u.t.Logf("kubectl %s -> exit %d", strings.Join(args, " "), code)
-	return result{out.String(), errOut.String(), code}
+	u.t.Logf("kubectl %s -> exit %d", strings.Join(args, " "), r.code)
+	return r
 }
 
 func (u *kubectlUser) ok(args ...string) string {
