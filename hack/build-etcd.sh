@@ -51,9 +51,11 @@ echo "building etcd v$version into $out" >&2
 go get "go.etcd.io/etcd/server/v3@v$version" "go.etcd.io/etcd/etcdctl/v3@v$version" "go.etcd.io/etcd/etcdutl/v3@v$version" >&2
 go mod tidy >&2
 mkdir -p "$out.tmp"
-go build -trimpath -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3 >&2
-go build -trimpath -o "$out.tmp/etcdctl" go.etcd.io/etcd/etcdctl/v3 >&2
-go build -trimpath -o "$out.tmp/etcdutl" go.etcd.io/etcd/etcdutl/v3 >&2
+# Static (no cgo), so the same binaries go into the etcd images the real
+# kubelet runs.
+for b in etcd:server etcdctl:etcdctl etcdutl:etcdutl; do
+  CGO_ENABLED=0 go build -trimpath -o "$out.tmp/${b%%:*}" "go.etcd.io/etcd/${b#*:}/v3" >&2
+done
 rm -rf "$out"
 mv "$out.tmp" "$out"
 echo "$out"

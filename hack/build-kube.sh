@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds reference kube-apiserver, kubectl and kubeadm of one Kubernetes
-# release, and KWOK (the kubelet stand-in), from the Go module proxy, cached
-# outside the repository keyed by version.
+# Builds reference kube-apiserver, kubectl, kubeadm and kubelet of one
+# Kubernetes release, and KWOK (the API-only kubelet stand-in), from the Go
+# module proxy, cached outside the repository keyed by version.
 #
 #   hack/build-kube.sh [K8S_VERSION [KWOK_VERSION]]   # prints the directory
 #
@@ -16,7 +16,7 @@ kwok_version="${2:-0.8.0}"
 kwok_version="${kwok_version#v}"
 cache="${KUBECTL_ETCD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-etcd}"
 out="$cache/kube-v$version-kwok-v$kwok_version"
-bins=(kube-apiserver kubectl kubeadm kwok)
+bins=(kube-apiserver kubectl kubeadm kubelet kwok)
 
 complete() {
   for b in "${bins[@]}"; do [[ -x "$out/$b" ]] || return 1; done
@@ -31,7 +31,7 @@ if complete; then echo "$out"; exit 0; fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-echo "building kube-apiserver, kubectl, kubeadm v$version and kwok v$kwok_version into $out (about 10 minutes)" >&2
+echo "building kube-apiserver, kubectl, kubeadm, kubelet v$version and kwok v$kwok_version into $out (about 10 minutes)" >&2
 
 staging="0.${version#1.}"
 modfile="$(go mod download -json "k8s.io/kubernetes@v$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
@@ -55,11 +55,12 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kubeadm"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
 go mod tidy >&2
 mkdir -p "$out.tmp"
-for b in kube-apiserver kubectl kubeadm; do
+for b in kube-apiserver kubectl kubeadm kubelet; do
   go build -trimpath -ldflags "-X k8s.io/component-base/version.gitVersion=v$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$version")" \
     -o "$out.tmp/$b" "k8s.io/kubernetes/cmd/$b" >&2
 done

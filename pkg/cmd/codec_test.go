@@ -1,9 +1,8 @@
 package cmd_test
 
 import (
-	"github.com/kubectl-etcd/kubectl-etcd/internal/shareddata"
-
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -16,8 +15,8 @@ func TestDecodeCommandOnCapturedValues(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			// The .bin files end with a newline, as etcdctl --print-value-only
 			// output does: decode accepts it.
-			out, _ := mustRun(t, "decode", "-f", shareddata.Path(t, "stored-values", name+".bin"), "-o", "json")
-			want, err := os.ReadFile(shareddata.Path(t, "stored-values", name+".yaml"))
+			out, _ := mustRun(t, "decode", "-f", testdataPath("stored-values", name+".bin"), "-o", "json")
+			want, err := os.ReadFile(testdataPath("stored-values", name+".yaml"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -33,12 +32,12 @@ func TestDecodeCommandOnCapturedValues(t *testing.T) {
 			}
 		})
 	}
-	out, _ := mustRun(t, "decode", "-f", shareddata.Path(t, "encrypted", "aescbc-secret.bin"),
-		"--encryption-provider-config", shareddata.Path(t, "encrypted", "encryption-config.yaml"))
+	out, _ := mustRun(t, "decode", "-f", testdataPath("encrypted", "aescbc-secret.bin"),
+		"--encryption-provider-config", testdataPath("encrypted", "encryption-config.yaml"))
 	if !strings.Contains(out, "mykey: bXlzdXBlcnNlY3JldA==") {
 		t.Errorf("decode of the aescbc secret:\n%s", out)
 	}
-	_, _, code, err := runIn(t, nil, "decode", "-f", shareddata.Path(t, "encrypted", "aescbc-secret.bin"))
+	_, _, code, err := runIn(t, nil, "decode", "-f", testdataPath("encrypted", "aescbc-secret.bin"))
 	if code != 1 || !strings.Contains(err.Error(), `aescbc key "simon"`) {
 		t.Errorf("without the config: exit %d, %v", code, err)
 	}
@@ -59,4 +58,10 @@ func TestEncodeDecodeCommandsRoundTrip(t *testing.T) {
 	if err != nil || value != cr+"\n" {
 		t.Errorf("custom resources are stored as JSON: %v %q", err, value)
 	}
+}
+
+// testdataPath names a file under the repository's testdata/, the values
+// real clusters stored (testdata/README.md says where each came from).
+func testdataPath(parts ...string) string {
+	return filepath.Join(append([]string{"..", "..", "testdata"}, parts...)...)
 }

@@ -1,8 +1,6 @@
 package storage
 
 import (
-	"github.com/kubectl-etcd/kubectl-etcd/internal/shareddata"
-
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +8,7 @@ import (
 )
 
 func TestReadSnapshotSmallDB(t *testing.T) {
-	s, err := ReadSnapshot(shareddata.Path(t, "bolt", "small.db"), 0)
+	s, err := ReadSnapshot(testdataPath("bolt", "small.db"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -18,7 +16,7 @@ func TestReadSnapshotSmallDB(t *testing.T) {
 	for _, kv := range s.KVs {
 		keys = append(keys, kv.Key)
 	}
-	want := strings.Fields(string(readFile(t, shareddata.Path(t, "bolt", "small-keys.txt"))))
+	want := strings.Fields(string(readFile(t, testdataPath("bolt", "small-keys.txt"))))
 	if strings.Join(keys, " ") != strings.Join(want, " ") {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
@@ -49,7 +47,7 @@ func TestReadSnapshotSmallDB(t *testing.T) {
 	// existed) is an older one.
 	pod := s.Range("/registry/pods/default/pi-dqtsw", "")[0]
 	if pod.ModRevision > s.CompactRevision && pod.ModRevision-1 >= s.CompactRevision {
-		old, err := ReadSnapshot(shareddata.Path(t, "bolt", "small.db"), pod.ModRevision-1)
+		old, err := ReadSnapshot(testdataPath("bolt", "small.db"), pod.ModRevision-1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +57,7 @@ func TestReadSnapshotSmallDB(t *testing.T) {
 			}
 		}
 	}
-	if _, err := ReadSnapshot(shareddata.Path(t, "bolt", "small.db"), s.LastRevision+1); err == nil {
+	if _, err := ReadSnapshot(testdataPath("bolt", "small.db"), s.LastRevision+1); err == nil {
 		t.Error("a revision after the last was accepted")
 	}
 }

@@ -1,12 +1,11 @@
 package storage
 
 import (
-	"github.com/kubectl-etcd/kubectl-etcd/internal/shareddata"
-
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -29,7 +28,7 @@ func readFile(t *testing.T, path string) []byte {
 // storedValue reads a captured .bin value without its trailing newline,
 // which the capture added.
 func storedValue(t *testing.T, name string) []byte {
-	b := readFile(t, shareddata.Path(t, "stored-values", name))
+	b := readFile(t, testdataPath("stored-values", name))
 	if !bytes.HasSuffix(b, []byte("\n")) {
 		t.Fatalf("%s does not end with the newline the README describes", name)
 	}
@@ -75,7 +74,7 @@ func TestDecodeCapturedValues(t *testing.T) {
 			}
 			got := objectMap(t, o.Object)
 			for _, want := range []string{tt.yaml, tt.json} {
-				exp := yamlMap(t, readFile(t, shareddata.Path(t, "stored-values", want)))
+				exp := yamlMap(t, readFile(t, testdataPath("stored-values", want)))
 				if !reflect.DeepEqual(got, exp) {
 					gb, _ := yaml.Marshal(got)
 					t.Errorf("decoded %s differs from %s:\n%s", tt.bin, want, gb)
@@ -93,11 +92,11 @@ func TestDecodeCapturedValues(t *testing.T) {
 }
 
 func TestDecodeAESCBCSecret(t *testing.T) {
-	cfg, err := LoadEncryptionConfig(shareddata.Path(t, "encrypted", "encryption-config.yaml"))
+	cfg, err := LoadEncryptionConfig(testdataPath("encrypted", "encryption-config.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	value := readFile(t, shareddata.Path(t, "encrypted", "aescbc-secret.bin"))
+	value := readFile(t, testdataPath("encrypted", "aescbc-secret.bin"))
 	key := "/kubernetes.io/secrets/simon-project/my-secret"
 
 	_, err = (&Decoder{}).Decode(key, value, 7)
@@ -122,7 +121,7 @@ func TestDecodeAESCBCSecret(t *testing.T) {
 	}
 
 	// A config without that key names the missing key.
-	other := strings.Replace(string(readFile(t, shareddata.Path(t, "encrypted", "encryption-config.yaml"))), "name: simon", "name: other", 1)
+	other := strings.Replace(string(readFile(t, testdataPath("encrypted", "encryption-config.yaml"))), "name: simon", "name: other", 1)
 	cfg2, err := ParseEncryptionConfig([]byte(other))
 	if err != nil {
 		t.Fatal(err)
@@ -415,4 +414,10 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, value []byte) {
 		_, _ = (&Decoder{Encryption: cfg}).Decode("/registry/secrets/a/b", value, 1)
 	})
+}
+
+// testdataPath names a file under the repository's testdata/, the values
+// real clusters stored (testdata/README.md says where each came from).
+func testdataPath(parts ...string) string {
+	return filepath.Join(append([]string{"..", "..", "testdata"}, parts...)...)
 }
