@@ -109,3 +109,29 @@ func benchmarkPrintRange(b *testing.B, format string) {
 		p.End()
 	}
 }
+
+// benchmarkRenderStored is the per-pod cost of a listing's worker: the
+// stored value to its text (from the wire where it can), on one core.
+func benchmarkRenderStored(b *testing.B, format string) {
+	kvs := benchPods(b, 64)
+	p := &storage.Printer{Format: format, List: true, Prefix: storage.DefaultPrefix}
+	var bytes int64
+	for _, kv := range kvs {
+		bytes += int64(len(kv.Value))
+	}
+	b.SetBytes(bytes / int64(len(kvs)))
+	b.ReportAllocs()
+	render := p.StoredRenderer(&storage.Decoder{})
+	i := 0
+	for b.Loop() {
+		kv := kvs[i%len(kvs)]
+		i++
+		if _, _, err := render(kv); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRenderStoredYAML(b *testing.B) { benchmarkRenderStored(b, storage.OutputYAML) }
+func BenchmarkRenderStoredJSON(b *testing.B) { benchmarkRenderStored(b, storage.OutputJSON) }
+func BenchmarkRenderStoredName(b *testing.B) { benchmarkRenderStored(b, storage.OutputName) }

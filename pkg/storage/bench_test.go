@@ -3,12 +3,11 @@ package storage
 import (
 	"io"
 	"os"
-	"path/filepath"
 	"testing"
 )
 
 func benchValue(b *testing.B) []byte {
-	v, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "testdata", "stored-values", "pod.bin"))
+	v, err := os.ReadFile(testdataPath("stored-values", "pod.bin"))
 	if err != nil {
 		b.Skip("shared test data:", err)
 	}
@@ -37,7 +36,7 @@ func BenchmarkDecodePod(b *testing.B) {
 
 // BenchmarkReadSnapshot is one pass over a small backend file.
 func BenchmarkReadSnapshot(b *testing.B) {
-	path := filepath.Join("..", "..", "..", "shared", "testdata", "bolt", "small.db")
+	path := testdataPath("bolt", "small.db")
 	if _, err := os.Stat(path); err != nil {
 		b.Skip("shared test data:", err)
 	}

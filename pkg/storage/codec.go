@@ -72,12 +72,15 @@ type Object struct {
 	Partial error
 	// Value is the stored value after decryption.
 	Value []byte
+	// gvk is the kind of a value a listing printed from its wire form,
+	// without decoding it into Object.
+	gvk schema.GroupVersionKind
 }
 
 // GVK is the object's group, version and kind; empty for plain values.
 func (o *Object) GVK() schema.GroupVersionKind {
 	if o.Object == nil {
-		return schema.GroupVersionKind{}
+		return o.gvk
 	}
 	return o.Object.GetObjectKind().GroupVersionKind()
 }

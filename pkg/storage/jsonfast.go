@@ -25,6 +25,8 @@ func appendIndentedJSON(dst []byte, t *jsonTree, n int32, prefix string, depth i
 		step := 1
 		if nd.kind == jsonObject {
 			step = 2
+		}
+		if nd.kind == jsonObject && !nd.sorted {
 			sortPairs(kids, func(a, b int32) bool { return bytes.Compare(t.strBytes(t.nodes[a]), t.strBytes(t.nodes[b])) < 0 })
 		}
 		for k := 0; k < len(kids); k += step {
@@ -67,6 +69,9 @@ func jsonNewline(dst []byte, prefix string, depth int) []byte {
 // back as that character.
 func appendJSONString(dst []byte, t *jsonTree, n int32) []byte {
 	nd := t.nodes[n]
+	if t.escape {
+		return appendJSONEscaped(dst, t.strBytes(nd))
+	}
 	raw := t.rawBytes(nd)
 	if nd.decoded && (bytes.Contains(raw, []byte(`\ufffd`)) || bytes.Contains(raw, []byte(`\uFFFD`))) {
 		b, err := json.Marshal(string(t.strBytes(nd)))

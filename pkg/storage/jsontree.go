@@ -17,6 +17,10 @@ type jsonTree struct {
 	// text holds the decoded form of strings that have escapes.
 	text  []byte
 	stack []int32
+	// escape says strings are to be escaped as encoding/json does when
+	// printed as JSON: the tree was built from values, not parsed from
+	// encoding/json's text (wiretree.go).
+	escape bool
 }
 
 type jsonKind uint8
@@ -36,8 +40,11 @@ const (
 // also has its decoded form in text[textFrom:textTo]. Arrays and objects
 // span kids[from:to].
 type jsonNode struct {
-	kind     jsonKind
-	decoded  bool
+	kind    jsonKind
+	decoded bool
+	// sorted says an object's keys are already in the order of the
+	// printer the tree was built for.
+	sorted   bool
 	from     int32
 	to       int32
 	textFrom int32
@@ -59,6 +66,7 @@ const maxYAMLKeyChars = 1024
 
 func (t *jsonTree) parse(src []byte) error {
 	t.src = src
+	t.escape = false
 	t.nodes = t.nodes[:0]
 	t.kids = t.kids[:0]
 	t.text = t.text[:0]

@@ -65,6 +65,11 @@ func appendYAMLItem(dst []byte, t *jsonTree, doc []byte, listItem bool) ([]byte,
 	if err := t.parse(doc); err != nil {
 		return dst, err
 	}
+	return appendYAMLTree(dst, t, listItem), nil
+}
+
+// appendYAMLTree is appendYAMLItem of a tree already built.
+func appendYAMLTree(dst []byte, t *jsonTree, listItem bool) []byte {
 	w := yamlWriter{out: dst, tree: t, indent: -1, whitespace: true, indention: true}
 	if listItem {
 		w.out = append(w.out, '-', ' ')
@@ -72,7 +77,7 @@ func appendYAMLItem(dst []byte, t *jsonTree, doc []byte, listItem bool) ([]byte,
 	}
 	w.node(0, false, false, false)
 	w.writeIndent() // the document end
-	return w.out[:len(w.out)-len(w.prefix)], nil
+	return w.out[:len(w.out)-len(w.prefix)]
 }
 
 func (w *yamlWriter) pushIndent(flow, indentless bool) {
@@ -176,7 +181,9 @@ func (w *yamlWriter) node(n int32, inSequence, inMapping, simpleKey bool) {
 		}
 		w.pushIndent(false, false)
 		kids := t.kids[nd.from:nd.to]
-		w.sortKeys(kids)
+		if !nd.sorted {
+			w.sortKeys(kids)
+		}
 		for k := 0; k < len(kids); k += 2 {
 			w.writeIndent()
 			key := t.strBytes(t.nodes[kids[k]])

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -294,7 +293,7 @@ func TestPrinterOutputIsUnchanged(t *testing.T) {
 	var objs []*Object
 	var kvs []KV
 	for _, name := range []string{"pod.bin", "job.bin"} {
-		v, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "testdata", "stored-values", name))
+		v, err := os.ReadFile(testdataPath("stored-values", name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -368,7 +367,7 @@ func TestPrinterOutputIsUnchanged(t *testing.T) {
 // (whole objects, a plain value, a corrupt value, an unknown kind) with
 // several workers and with one, and compares output and warnings.
 func TestPrintRangeInParallelKeepsOrderAndWarnings(t *testing.T) {
-	pod, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "testdata", "stored-values", "pod.bin"))
+	pod, err := os.ReadFile(testdataPath("stored-values", "pod.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
