@@ -44,11 +44,14 @@ type jsonNode struct {
 	decoded bool
 	// sorted says an object's keys are already in the order of the
 	// printer the tree was built for.
-	sorted   bool
-	from     int32
-	to       int32
-	textFrom int32
-	textTo   int32
+	sorted bool
+	// timestamp marks a string that is an RFC 3339 time in UTC to the
+	// second: it reads as a timestamp, so YAML double-quotes it.
+	timestamp bool
+	from      int32
+	to        int32
+	textFrom  int32
+	textTo    int32
 }
 
 // errUnusual marks input the fast printers leave to the general path:

@@ -458,7 +458,11 @@ func (b *wireBuilder) value(v *valuePlan, r *wireRec, push bool) error {
 			return nil
 		}
 		b.scratch = time.Unix(sec, 0).UTC().AppendFormat(b.scratch[:0], time.RFC3339)
-		return b.stringNode(b.scratch)
+		err = b.stringNode(b.scratch)
+		if len(b.scratch) == len("2006-01-02T15:04:05Z") && b.scratch[4] == '-' {
+			b.t.nodes[len(b.t.nodes)-1].timestamp = true
+		}
+		return err
 	case wkSpecial:
 		return b.special(v, b.data[r.from:r.to])
 	default:

@@ -200,6 +200,12 @@ func (w *yamlWriter) node(n int32, inSequence, inMapping, simpleKey bool) {
 		}
 		w.popIndent()
 	case jsonString:
+		if nd.timestamp {
+			w.pushIndent(true, false)
+			w.doubleQuoted(t.strBytes(nd), !simpleKey)
+			w.popIndent()
+			return
+		}
 		w.str(t.strBytes(nd), simpleKey)
 	case jsonNumber:
 		w.number(t.rawBytes(nd), simpleKey)
