@@ -126,7 +126,7 @@ func benchmarkRenderStored(b *testing.B, format string) {
 	for b.Loop() {
 		kv := kvs[i%len(kvs)]
 		i++
-		if _, _, err := render(kv); err != nil {
+		if _, out, err := render(kv); err != nil || out == nil {
 			b.Fatal(err)
 		}
 	}

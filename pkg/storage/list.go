@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"sync"
 )
@@ -186,29 +185,31 @@ func (p *Printer) printItem(it *listItem, check func(KV, *Object, error) (bool, 
 	return p.printRendered(it.out)
 }
 
-// StoredRenderer returns a function that renders one stored value as a
-// listing's worker does (decoded, or printed from its wire form), for one
-// goroutine: the text of the item and whether it came from the wire. It is
-// what the benchmarks and the watch command measure and use.
-func (p *Printer) StoredRenderer(d *Decoder) func(KV) ([]byte, bool, error) {
+// StoredRenderer returns a function that renders stored values one by
+// one as a listing's workers do: from the wire form where it can, else
+// decoded. It returns the value's object (without a decoded Object where
+// the wire form was printed) and its text, nil for a plain value; err is
+// why the value does not decode. The text is valid until the next call.
+// One goroutine's: watch renders its events with it.
+func (p *Printer) StoredRenderer(d *Decoder) func(KV) (*Object, []byte, error) {
 	r := &renderer{}
 	var last []byte
-	return func(kv KV) ([]byte, bool, error) {
+	return func(kv KV) (*Object, []byte, error) {
 		putRenderBuffer(last)
 		last = nil
-		if _, out, ok := p.renderWire(r, d, kv); ok {
+		if obj, out, ok := p.renderWire(r, d, kv); ok {
 			last = out
-			return out, true, nil
+			return obj, out, nil
 		}
 		o, err := d.Decode(kv.Key, kv.Value, kv.ModRevision)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, err
 		}
 		if o.Object == nil && p.Format != OutputName {
-			return nil, false, fmt.Errorf("%s holds a plain value, not a Kubernetes object", kv.Key)
+			return o, nil, nil
 		}
 		out, err := p.render(r, kv, o)
 		last = out
-		return out, false, err
+		return o, out, err
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/get"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
@@ -119,8 +118,11 @@ func (o *Options) Run(ctx context.Context, target, namespace string) error {
 		end = storage.PrefixEnd(start)
 	}
 	n := 0
+	// YAML events are rendered as listings are, from the wire form where
+	// it can: a busy prefix is thousands of events a second.
+	renderYAML := (&storage.Printer{Format: storage.OutputYAML}).StoredRenderer(d)
 	err = storage.Watch(ctx, cli, start, end, o.Rev, func(e storage.Event) error {
-		if err := o.print(d, e); err != nil {
+		if err := o.print(d, renderYAML, e); err != nil {
 			return err
 		}
 		n++
@@ -135,23 +137,19 @@ func (o *Options) Run(ctx context.Context, target, namespace string) error {
 	return err
 }
 
-func (o *Options) print(d *storage.Decoder, e storage.Event) error {
+func (o *Options) print(d *storage.Decoder, renderYAML func(storage.KV) (*storage.Object, []byte, error), e storage.Event) error {
 	rev := e.KV.ModRevision
-	var obj *storage.Object
-	var decodeErr error
-	if o.Output != storage.OutputKeys && len(e.KV.Value) > 0 {
-		obj, decodeErr = d.Decode(e.KV.Key, e.KV.Value, rev)
-		if decodeErr != nil {
-			fmt.Fprintf(o.ErrOut, "warning: %v\n", decodeErr)
-		} else if obj.Partial != nil {
-			fmt.Fprintf(o.ErrOut, "warning: %s: %v\n", e.KV.Key, obj.Partial)
-		}
-	}
 	switch o.Output {
 	case storage.OutputKeys:
 		_, err := fmt.Fprintf(o.Out, "%s %s %d\n", e.Type, e.KV.Key, rev)
 		return err
 	case storage.OutputJSON:
+		var obj *storage.Object
+		var decodeErr error
+		if len(e.KV.Value) > 0 {
+			obj, decodeErr = d.Decode(e.KV.Key, e.KV.Value, rev)
+			o.warn(e.KV.Key, obj, decodeErr)
+		}
 		ev := EventJSON{Type: e.Type, Key: e.KV.Key, Revision: rev}
 		switch {
 		case decodeErr != nil:
@@ -172,24 +170,32 @@ func (o *Options) print(d *storage.Decoder, e storage.Event) error {
 		_, err = fmt.Fprintf(o.Out, "%s\n", b)
 		return err
 	}
+	var obj *storage.Object
+	var doc []byte
+	if len(e.KV.Value) > 0 {
+		var decodeErr error
+		obj, doc, decodeErr = renderYAML(storage.KV{Key: e.KV.Key, Value: e.KV.Value, ModRevision: rev})
+		o.warn(e.KV.Key, obj, decodeErr)
+	}
 	if _, err := fmt.Fprintf(o.Out, "%s %s (revision %d)\n", e.Type, e.KV.Key, rev); err != nil {
 		return err
 	}
 	switch {
-	case obj != nil && obj.Object != nil:
-		m, err := storage.ToMap(obj.Object)
-		if err != nil {
-			return err
-		}
-		b, err := yaml.Marshal(m)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
+	case doc != nil:
+		_, err := o.Out.Write(doc)
 		return err
 	case obj != nil:
 		_, err := fmt.Fprintf(o.Out, "%s\n", obj.Value)
 		return err
 	}
 	return nil
+}
+
+// warn writes why a value did not decode, or decoded only in part.
+func (o *Options) warn(key string, obj *storage.Object, decodeErr error) {
+	if decodeErr != nil {
+		fmt.Fprintf(o.ErrOut, "warning: %v\n", decodeErr)
+	} else if obj != nil && obj.Partial != nil {
+		fmt.Fprintf(o.ErrOut, "warning: %s: %v\n", key, obj.Partial)
+	}
 }
