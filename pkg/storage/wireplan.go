@@ -126,7 +126,9 @@ type objPlan struct {
 	// and, in its plan, of resourceVersion, where the decoder sets the
 	// key's revision (-1: the type has none).
 	metadata, resourceVersion int
-	err                       error
+	// nameField is the index of name in the plan of metadata (-1: none).
+	nameField int
+	err       error
 }
 
 var (
@@ -185,8 +187,15 @@ func (p *objPlan) findResourceVersion() {
 		for j, g := range f.val.msg.fields {
 			if g.name == "resourceVersion" && g.val.kind == wkString && !g.repeated && !g.pointer {
 				p.metadata, p.resourceVersion = i, j
-				return
 			}
+		}
+		if p.metadata == i {
+			for j, g := range f.val.msg.fields {
+				if g.name == "name" && g.val.kind == wkString && !g.repeated && !g.pointer {
+					f.val.msg.nameField = j
+				}
+			}
+			return
 		}
 	}
 	p.err = errors.New("metadata.resourceVersion not found")
@@ -197,7 +206,7 @@ func structPlan(t reflect.Type) *objPlan {
 	if p, ok := planFor[t]; ok {
 		return p
 	}
-	p := &objPlan{typ: t, metadata: -1, resourceVersion: -1}
+	p := &objPlan{typ: t, metadata: -1, resourceVersion: -1, nameField: -1}
 	planFor[t] = p // before the fields: types may refer to themselves
 	if err := p.addFields(t, &p.scan); err != nil {
 		p.err = fmt.Errorf("%s: %w", t, err)

@@ -53,6 +53,18 @@ func (p *Printer) renderWire(r *renderer, d *Decoder, kv KV) (obj *Object, out [
 	if k.plan == nil {
 		return nil, nil, false
 	}
+	if p.Format == OutputName {
+		meta := k.plan.fields[max(k.plan.metadata, 0)].val.msg
+		if k.plan.metadata < 0 || meta.nameField < 0 {
+			return nil, nil, false
+		}
+		name, err := r.wire.objectName(k.plan, raw)
+		if err != nil {
+			return nil, nil, false
+		}
+		out = p.appendName(getRenderBuffer(), kv, k.gvk, name)
+		return &Object{Key: kv.Key, ModRevision: kv.ModRevision, Format: FormatProtobuf, Encryption: how, Value: value, gvk: k.gvk}, out, true
+	}
 	if err := r.wire.build(&r.tree, k.plan, raw, k.apiVersion, k.kind, kv.ModRevision, p.Format == OutputYAML); err != nil {
 		return nil, nil, false
 	}
@@ -65,8 +77,6 @@ func (p *Printer) renderWire(r *renderer, d *Decoder, kv KV) (obj *Object, out [
 			prefix, suffix = "        ", ""
 		}
 		out = append(appendIndentedJSON(getRenderBuffer(), &r.tree, 0, prefix, 0), suffix...)
-	case OutputName:
-		out = p.appendName(getRenderBuffer(), kv, k.gvk, treeName(&r.tree))
 	}
 	return &Object{Key: kv.Key, ModRevision: kv.ModRevision, Format: FormatProtobuf, Encryption: how, Value: value, gvk: k.gvk}, out, true
 }
@@ -145,29 +155,4 @@ func parseEnvelope(b []byte) (typeMeta, raw []byte, ok bool) {
 		b = b[n:]
 	}
 	return typeMeta, raw, seen == 3
-}
-
-// treeName is metadata.name of the object in t, "" without one.
-func treeName(t *jsonTree) []byte {
-	if meta := treeField(t, 0, "metadata"); meta >= 0 {
-		if name := treeField(t, meta, "name"); name >= 0 && t.nodes[name].kind == jsonString {
-			return t.strBytes(t.nodes[name])
-		}
-	}
-	return nil
-}
-
-// treeField is the value node of key in object node n, -1 without it.
-func treeField(t *jsonTree, n int32, key string) int32 {
-	nd := t.nodes[n]
-	if nd.kind != jsonObject {
-		return -1
-	}
-	kids := t.kids[nd.from:nd.to]
-	for k := 0; k+1 < len(kids); k += 2 {
-		if string(t.strBytes(t.nodes[kids[k]])) == key {
-			return kids[k+1]
-		}
-	}
-	return -1
 }

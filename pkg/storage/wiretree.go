@@ -58,7 +58,10 @@ type wireBuilder struct {
 	// int-or-strings) by their bytes.
 	specialCache map[string][]byte
 	keys         map[string]struct{}
-	scratch      []byte
+	// name and nameSeen are what objectName found.
+	name     []byte
+	nameSeen int
+	scratch  []byte
 }
 
 // build fills t with the object stored as raw (the protobuf message of a
