@@ -13,7 +13,7 @@ import (
 )
 
 // benchPods are the stored values of n of the benchmark's pods.
-func benchPods(b *testing.B, n int) []storage.KV {
+func benchPods(b testing.TB, n int) []storage.KV {
 	var kvs []storage.KV
 	for i := range n {
 		v, err := benchdata.PodValue(i)

@@ -57,8 +57,10 @@ func appendIndentedJSON(dst []byte, t *jsonTree, n int32, prefix string, depth i
 func jsonNewline(dst []byte, prefix string, depth int) []byte {
 	dst = append(dst, '\n')
 	dst = append(dst, prefix...)
-	for range depth {
-		dst = append(dst, "    "...)
+	for n := 4 * depth; n > 0; {
+		k := min(n, len(spaces))
+		dst = append(dst, spaces[:k]...)
+		n -= k
 	}
 	return dst
 }

@@ -122,15 +122,24 @@ func (b *wireBuilder) checkValue(v *valuePlan, data []byte, level int) error {
 		b.data = saved
 		return err
 	case wkSpecial:
-		if len(data) <= 64 {
+		// Small values (quantities, int-or-strings) repeat: each is
+		// decoded once.
+		small := len(data) <= 64
+		if small {
 			b.scratch = append(append(b.scratch[:0], v.specialID), data...)
-			if _, ok := b.specialCache[string(b.scratch)]; ok {
+			if _, ok := b.checked[string(b.scratch)]; ok {
 				return nil
 			}
 		}
 		obj := reflect.New(v.special).Interface()
 		if obj.(protoUnmarshaler).Unmarshal(data) != nil {
 			return errWireFallback
+		}
+		if small {
+			if b.checked == nil || len(b.checked) > 4096 {
+				b.checked = map[string]struct{}{}
+			}
+			b.checked[string(b.scratch)] = struct{}{}
 		}
 		return nil
 	case wkMap:

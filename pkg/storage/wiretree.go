@@ -61,6 +61,7 @@ type wireBuilder struct {
 	// name and nameSeen are what objectName found.
 	name     []byte
 	nameSeen int
+	checked  map[string]struct{}
 	scratch  []byte
 }
 
@@ -730,6 +731,15 @@ func (b *wireBuilder) mapNode(v *valuePlan, head int32) error {
 	return nil
 }
 
+// jsonSafe marks the ASCII bytes encoding/json writes as they are (with
+// HTML escaping on).
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendJSONEscaped appends s as encoding/json writes a string (with its
 // default HTML escaping), between quotes.
 func appendJSONEscaped(dst, s []byte) []byte {
@@ -739,7 +749,7 @@ func appendJSONEscaped(dst, s []byte) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if jsonSafe[c] {
 				i++
 				continue
 			}
