@@ -21,6 +21,9 @@ type jsonTree struct {
 	// printed as JSON: the tree was built from values, not parsed from
 	// encoding/json's text (wiretree.go).
 	escape bool
+	// static holds the field names of the wire plans, which key nodes
+	// marked static span instead of src.
+	static []byte
 }
 
 type jsonKind uint8
@@ -48,10 +51,15 @@ type jsonNode struct {
 	// timestamp marks a string that is an RFC 3339 time in UTC to the
 	// second: it reads as a timestamp, so YAML double-quotes it.
 	timestamp bool
-	from      int32
-	to        int32
-	textFrom  int32
-	textTo    int32
+	// static: the string spans static, not src.
+	static bool
+	// plainKey marks a key YAML writes plain as it is (a field name
+	// checked when its plan was made).
+	plainKey bool
+	from     int32
+	to       int32
+	textFrom int32
+	textTo   int32
 }
 
 // errUnusual marks input the fast printers leave to the general path:
@@ -70,6 +78,7 @@ const maxYAMLKeyChars = 1024
 func (t *jsonTree) parse(src []byte) error {
 	t.src = src
 	t.escape = false
+	t.static = nil
 	t.nodes = t.nodes[:0]
 	t.kids = t.kids[:0]
 	t.text = t.text[:0]
@@ -290,11 +299,17 @@ func (t *jsonTree) strBytes(n jsonNode) []byte {
 	if n.decoded {
 		return t.text[n.textFrom:n.textTo]
 	}
+	if n.static {
+		return t.static[n.from:n.to]
+	}
 	return t.src[n.from:n.to]
 }
 
 // rawBytes returns a number's text, or a string's text as it appears in
 // the source with its escapes (without the quotes).
 func (t *jsonTree) rawBytes(n jsonNode) []byte {
+	if n.static {
+		return t.static[n.from:n.to]
+	}
 	return t.src[n.from:n.to]
 }

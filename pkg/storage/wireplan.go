@@ -69,12 +69,16 @@ func (p *valuePlan) wireType() protowire.Type {
 
 // jsonField is one field of a JSON object.
 type jsonField struct {
-	name      string
-	val       valuePlan
-	repeated  bool // a slice of val, one wire record per item
-	pointer   bool // absent on the wire means nil
-	omitEmpty bool
-	omitZero  bool
+	name string
+	// nameFrom, nameTo span the name in planNames; plainKey is
+	// isPlainKey(name).
+	nameFrom, nameTo int32
+	plainKey         bool
+	val              valuePlan
+	repeated         bool // a slice of val, one wire record per item
+	pointer          bool // absent on the wire means nil
+	omitEmpty        bool
+	omitZero         bool
 	// typeMeta is 1 for apiVersion and 2 for kind of an embedded
 	// TypeMeta: never on the wire, set from the envelope at the top.
 	typeMeta uint8
@@ -136,8 +140,17 @@ var (
 	planFor = map[reflect.Type]*objPlan{}
 	// gvkPlans caches the plan of each kind met, nil for kinds left to
 	// the typed path.
-	gvkPlans sync.Map // schema.GroupVersionKind → *objPlan
+	gvkPlans sync.Map // schema.GroupVersionKind → kindPlanEntry
+	// planNames holds the field names of every plan, so trees point at
+	// them instead of copying them. It is only appended to: a slice of it
+	// taken after a plan was made covers that plan's names for good.
+	planNames []byte
 )
+
+type kindPlanEntry struct {
+	plan  *objPlan
+	names []byte
+}
 
 var (
 	typeMetaType   = reflect.TypeOf(metav1.TypeMeta{})
@@ -148,28 +161,28 @@ var (
 )
 
 // kindPlan returns the plan for a kind of Scheme, or nil when its objects
-// keep the typed path.
-func kindPlan(gvk schema.GroupVersionKind) *objPlan {
-	if p, ok := gvkPlans.Load(gvk); ok {
-		return p.(*objPlan)
+// keep the typed path, and the names its trees point at.
+func kindPlan(gvk schema.GroupVersionKind) (*objPlan, []byte) {
+	if e, ok := gvkPlans.Load(gvk); ok {
+		return e.(kindPlanEntry).plan, e.(kindPlanEntry).names
 	}
-	var plan *objPlan
+	var e kindPlanEntry
 	if obj, err := Scheme.New(gvk); err == nil {
 		if _, ok := obj.(protoUnmarshaler); ok {
 			t := reflect.TypeOf(obj).Elem()
 			planMu.Lock()
-			plan = structPlan(t)
-			planMu.Unlock()
+			plan := structPlan(t)
 			if plan.err == nil {
 				plan.findResourceVersion()
 			}
-			if plan.err != nil {
-				plan = nil
+			if plan.err == nil {
+				e = kindPlanEntry{plan: plan, names: planNames}
 			}
+			planMu.Unlock()
 		}
 	}
-	gvkPlans.Store(gvk, plan)
-	return plan
+	gvkPlans.Store(gvk, e)
+	return e.plan, e.names
 }
 
 // findResourceVersion finds where Decoder.Decode sets the revision.
@@ -213,7 +226,12 @@ func structPlan(t reflect.Type) *objPlan {
 		return p
 	}
 	seen := map[string]bool{}
-	for i, f := range p.fields {
+	for i := range p.fields {
+		f := &p.fields[i]
+		f.nameFrom = int32(len(planNames))
+		planNames = append(planNames, f.name...)
+		f.nameTo = int32(len(planNames))
+		f.plainKey = isPlainKey([]byte(f.name))
 		if seen[f.name] {
 			// encoding/json's rules for clashing embedded names: leave it.
 			p.err = fmt.Errorf("%s: field name %q twice", t, f.name)

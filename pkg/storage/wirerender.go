@@ -10,6 +10,7 @@ import (
 // wireKindEntry is what a renderer knows of one envelope type.
 type wireKindEntry struct {
 	plan             *objPlan
+	names            []byte
 	apiVersion, kind string
 	gvk              schema.GroupVersionKind
 }
@@ -65,6 +66,7 @@ func (p *Printer) renderWire(r *renderer, d *Decoder, kv KV) (obj *Object, out [
 		out = p.appendName(getRenderBuffer(), kv, k.gvk, name)
 		return &Object{Key: kv.Key, ModRevision: kv.ModRevision, Format: FormatProtobuf, Encryption: how, Value: value, gvk: k.gvk}, out, true
 	}
+	r.tree.static = k.names
 	if err := r.wire.build(&r.tree, k.plan, raw, k.apiVersion, k.kind, kv.ModRevision, p.Format == OutputYAML); err != nil {
 		return nil, nil, false
 	}
@@ -115,7 +117,8 @@ func newWireKindEntry(typeMeta []byte) wireKindEntry {
 	if gvk.Kind == "" || gvk.Version == "" {
 		return wireKindEntry{}
 	}
-	return wireKindEntry{plan: kindPlan(gvk), apiVersion: gvk.GroupVersion().String(), kind: gvk.Kind, gvk: gvk}
+	plan, names := kindPlan(gvk)
+	return wireKindEntry{plan: plan, names: names, apiVersion: gvk.GroupVersion().String(), kind: gvk.Kind, gvk: gvk}
 }
 
 // parseEnvelope reads runtime.Unknown: its TypeMeta message (field 1) and

@@ -123,7 +123,7 @@ func (b *wireBuilder) object(p *objPlan, from, to int32, top bool) error {
 		f := &p.fields[fi]
 		head := b.heads[base+int32(fi)]
 		if int(fi) == rvIdx {
-			b.key(f.name)
+			b.key(f)
 			b.stringNode(b.rv)
 			continue
 		}
@@ -139,7 +139,7 @@ func (b *wireBuilder) object(p *objPlan, from, to int32, top bool) error {
 				}
 			}
 			if v != "" {
-				b.key(f.name)
+				b.key(f)
 				b.stringNode([]byte(v))
 			}
 			continue
@@ -222,12 +222,10 @@ func (b *wireBuilder) scan(s *scanTable, base, from, to int32) error {
 
 // key appends a key node and pushes it as the next key of the object
 // being built.
-func (b *wireBuilder) key(name string) {
+func (b *wireBuilder) key(f *jsonField) {
 	t := b.t
 	t.stack = append(t.stack, int32(len(t.nodes)))
-	from := len(t.src)
-	t.src = append(t.src, name...)
-	t.nodes = append(t.nodes, jsonNode{kind: jsonString, from: int32(from), to: int32(len(t.src))})
+	t.nodes = append(t.nodes, jsonNode{kind: jsonString, static: true, plainKey: f.plainKey, from: f.nameFrom, to: f.nameTo})
 	t.stack = append(t.stack, int32(len(t.nodes)))
 }
 
@@ -238,12 +236,12 @@ func (b *wireBuilder) field(f *jsonField, head int32) error {
 	if f.repeated {
 		if head < 0 {
 			if !f.omitEmpty && !f.omitZero {
-				b.key(f.name)
+				b.key(f)
 				b.leaf(jsonNull)
 			}
 			return nil
 		}
-		b.key(f.name)
+		b.key(f)
 		t.stack = t.stack[:len(t.stack)-1]
 		return b.array(&f.val, head, true)
 	}
@@ -251,18 +249,18 @@ func (b *wireBuilder) field(f *jsonField, head int32) error {
 	case wkMap:
 		if head < 0 {
 			if !f.omitEmpty && !f.omitZero {
-				b.key(f.name)
+				b.key(f)
 				b.leaf(jsonNull)
 			}
 			return nil
 		}
-		b.key(f.name)
+		b.key(f)
 		t.stack = t.stack[:len(t.stack)-1]
 		return b.mapNode(f.val.elem, head)
 	case wkWrapped:
 		if head < 0 {
 			if !f.omitEmpty && !f.omitZero {
-				b.key(f.name)
+				b.key(f)
 				b.leaf(jsonNull)
 			}
 			return nil
@@ -301,7 +299,7 @@ func (b *wireBuilder) field(f *jsonField, head int32) error {
 			}
 		}
 	}
-	b.key(f.name)
+	b.key(f)
 	t.stack = t.stack[:len(t.stack)-1]
 	return b.value(&f.val, r, true)
 }
@@ -312,7 +310,7 @@ func (b *wireBuilder) absent(f *jsonField) error {
 	omit := f.omitEmpty || f.omitZero
 	if f.pointer {
 		if !omit {
-			b.key(f.name)
+			b.key(f)
 			b.leaf(jsonNull)
 		}
 		return nil
@@ -320,36 +318,36 @@ func (b *wireBuilder) absent(f *jsonField) error {
 	switch f.val.kind {
 	case wkString:
 		if !omit {
-			b.key(f.name)
+			b.key(f)
 			b.stringNode(nil)
 		}
 	case wkBool:
 		if !omit {
-			b.key(f.name)
+			b.key(f)
 			b.leaf(jsonFalse)
 		}
 	case wkInt32, wkInt64, wkUint32, wkUint64:
 		if !omit {
-			b.key(f.name)
+			b.key(f)
 			b.number([]byte("0"))
 		}
 	case wkBytes:
 		if !omit {
-			b.key(f.name)
+			b.key(f)
 			b.leaf(jsonNull)
 		}
 	case wkTime:
 		if !f.omitZero {
-			b.key(f.name)
+			b.key(f)
 			b.leaf(jsonNull)
 		}
 	case wkMessage:
-		b.key(f.name)
+		b.key(f)
 		b.t.stack = b.t.stack[:len(b.t.stack)-1]
 		b.t.stack = append(b.t.stack, int32(len(b.t.nodes)))
 		return b.object(f.val.msg, 0, 0, false)
 	case wkSpecial:
-		b.key(f.name)
+		b.key(f)
 		b.t.stack = b.t.stack[:len(b.t.stack)-1]
 		return b.rawJSON(f.zeroJSON, true)
 	default:

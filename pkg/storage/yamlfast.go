@@ -68,6 +68,16 @@ func appendYAMLItem(dst []byte, t *jsonTree, doc []byte, listItem bool) ([]byte,
 	return appendYAMLTree(dst, t, listItem), nil
 }
 
+// isPlainKey reports whether the YAML printer writes s as a simple key
+// plain and as it is (what str decides for it).
+func isPlainKey(s []byte) bool {
+	if len(s) == 0 || len(s) > yamlSimpleKeyMax || hasLineBreak(s) || containsNewline(s) || !readsAsString(s) || isBase60Float(s) {
+		return false
+	}
+	a := analyzeScalar(s)
+	return !a.multiline && a.blockPlainAllowed
+}
+
 // appendYAMLTree is appendYAMLItem of a tree already built.
 func appendYAMLTree(dst []byte, t *jsonTree, listItem bool) []byte {
 	w := yamlWriter{out: dst, tree: t, indent: -1, whitespace: true, indention: true}
@@ -186,8 +196,14 @@ func (w *yamlWriter) node(n int32, inSequence, inMapping, simpleKey bool) {
 		}
 		for k := 0; k < len(kids); k += 2 {
 			w.writeIndent()
-			key := t.strBytes(t.nodes[kids[k]])
-			if len(key) <= yamlSimpleKeyMax && !hasLineBreak(key) {
+			keyNode := t.nodes[kids[k]]
+			key := t.strBytes(keyNode)
+			if keyNode.plainKey {
+				w.pushIndent(true, false)
+				w.plain(key, false)
+				w.popIndent()
+				w.indicator(":", false, false, false)
+			} else if len(key) <= yamlSimpleKeyMax && !hasLineBreak(key) {
 				w.str(key, true)
 				w.indicator(":", false, false, false)
 			} else {
