@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -164,4 +165,29 @@ func TestWirePrinterMatchesOnEveryKind(t *testing.T) {
 	if wire < typed*4 {
 		t.Errorf("the wire printer took only %d of %d values", wire, wire+typed)
 	}
+}
+
+// FuzzWirePrinter mutates stored values (a pod, a job) and checks that
+// whatever the wire printer prints, the typed path prints the same, and
+// that it prints nothing the typed decoder refuses.
+func FuzzWirePrinter(f *testing.F) {
+	for _, name := range []string{"pod.bin", "job.bin"} {
+		v, err := os.ReadFile(testdataPath("stored-values", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(v[:len(v)-1])
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		kv := KV{Key: "/registry/pods/default/fuzz", Value: value, ModRevision: 5}
+		if _, err := (&Decoder{}).Decode(kv.Key, kv.Value, kv.ModRevision); err != nil {
+			for _, format := range []string{OutputYAML, OutputJSON, OutputName} {
+				if _, out, ok := (&Printer{Format: format, List: true}).renderWire(&renderer{}, &Decoder{}, kv); ok {
+					t.Fatalf("-o %s printed a value the decoder refuses (%v):\n%s", format, err, out)
+				}
+			}
+			return
+		}
+		compareWire(t, "fuzzed value", kv)
+	})
 }
