@@ -1,14 +1,9 @@
 package storage
 
 import (
-	"bytes"
-	"context"
-	"fmt"
-	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/yaml"
 )
 
 func TestParseKey(t *testing.T) {
