@@ -72,7 +72,7 @@ type Entry struct {
 	Revision mvcc.Revision
 	// Tombstone marks a deletion: KeyValue holds only the key.
 	Tombstone bool
-	KeyValue KeyValue
+	KeyValue  KeyValue
 }
 
 // KeyValue is an mvccpb.KeyValue record read in place: Key and Value alias
