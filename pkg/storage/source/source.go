@@ -1,3 +1,8 @@
+// Package source reads keys from where they are kept: a live cluster
+// (paged or streamed ranges, watches, the history of a key replayed from
+// the compaction point) or an etcd backend file (a snapshot, a member's db)
+// read in one pass. It also learns where a resource is stored from the
+// keys themselves (Resolve, Segments).
 package source
 
 import (
