@@ -1,8 +1,0 @@
-//go:build !linux
-
-package storage
-
-import bolt "go.etcd.io/bbolt"
-
-// releaseMapped does nothing where madvise is not at hand.
-func releaseMapped(*bolt.DB, int64) {}
