@@ -207,13 +207,15 @@ func (o *Options) open() error {
 		if end == "\x00" {
 			end = "" // no key sorts after the prefix: read to the end
 		}
-		s, err := source.ReadSnapshotRange(o.Snapshot, o.Rev, start, end)
+		// The values stay in the file's memory map until the listing is
+		// printed: memory holds the keys, not the values.
+		s, err := source.OpenSnapshotRange(o.Snapshot, o.Rev, start, end)
 		if err != nil {
 			return err
 		}
 		o.source = &source.SnapshotSource{Snapshot: s}
 		o.Rev = 0
-		o.close = func() {}
+		o.close = func() { s.Close() }
 		return nil
 	}
 	cfg, cli, err := o.Client()

@@ -4,6 +4,13 @@
 // `get -o yaml|json`. Its contract is its differential tests and fuzzers
 // against those two libraries; input it does not handle exactly the same
 // way it refuses with ErrUnusual, and the caller takes the general path.
+//
+// It also builds its trees straight from stored protobuf objects
+// (PlanFor, Wire.Build): per-type plans read from the types' struct tags
+// say which wire field becomes which JSON field and when encoding/json
+// would leave it out, so a listing prints without decoding typed objects
+// or running encoding/json at all. Its contract is a differential test
+// against the typed path on every kind of the scheme, and a fuzzer.
 package emit
 
 import (
