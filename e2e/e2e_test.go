@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/sandbox"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 var pluginBin string
@@ -116,7 +116,7 @@ func TestStatusAndHealthAgainstRealEtcd(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("status exit %d: %s", r.code, r.stderr)
 			}
-			var statuses []status.MemberStatus
+			var statuses []cluster.MemberStatus
 			if err := json.Unmarshal([]byte(r.stdout), &statuses); err != nil {
 				t.Fatalf("status -o json: %v\n%s", err, r.stdout)
 			}
@@ -155,7 +155,7 @@ func TestStatusAndHealthAgainstRealEtcd(t *testing.T) {
 			t.Log("Kill member-2: connection refused, exit 5; the others stay healthy")
 			c.Kill(1)
 			r = plugin(t, nil, append(conn, "health", "-o", "json")...)
-			var health []status.Health
+			var health []cluster.Health
 			if err := json.Unmarshal([]byte(r.stdout), &health); err != nil {
 				t.Fatalf("health -o json: %v\n%s", err, r.stdout)
 			}

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/members"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // refusedAfterPreflight checks a refused or failed change: the preflight
@@ -189,7 +189,7 @@ func TestMemberKilledMidPromotionAgainstRealEtcd(t *testing.T) {
 
 	t.Log("The voters are healthy and the dead learner can be removed")
 	r = plugin(t, nil, append(conn, "health", "-o", "json")...)
-	var health []status.Health
+	var health []cluster.Health
 	if err := json.Unmarshal([]byte(r.stdout), &health); err != nil || len(health) != 4 {
 		t.Fatalf("health -o json: %v\n%s", err, r.stdout)
 	}

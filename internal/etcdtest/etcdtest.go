@@ -22,9 +22,9 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/proc"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/sandbox"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // Options shape a test cluster.
@@ -118,7 +118,7 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
-		hs, err := status.CheckHealth(context.Background(), cfg, cli)
+		hs, err := cluster.CheckHealth(context.Background(), cfg, cli)
 		if err == nil && len(hs) == len(c.State.Members) {
 			ok := true
 			for _, h := range hs {

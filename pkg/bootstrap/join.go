@@ -15,10 +15,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // ClusterAccess says how to reach the existing members. Empty certificate
@@ -149,11 +149,11 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 			return nil, fmt.Errorf("a member named %s already exists with peer URLs %s, not %s: remove it first (it may be this node under an old address)", n.Name, strings.Join(m.PeerURLs, ","), peerURL)
 		}
 		if m.Name == "" && (self == nil || m.ID != self.ID) {
-			return nil, fmt.Errorf("member %s (%s) was added but never started: finish or undo that join first, etcd refuses a second pending member", status.FormatID(m.ID), strings.Join(m.PeerURLs, ","))
+			return nil, fmt.Errorf("member %s (%s) was added but never started: finish or undo that join first, etcd refuses a second pending member", cluster.FormatID(m.ID), strings.Join(m.PeerURLs, ","))
 		}
 	}
 	if self != nil && self.Name != "" && self.Name != n.Name {
-		return nil, fmt.Errorf("peer URL %s belongs to member %s (%s), not %s: remove that member first if its node is gone", peerURL, self.Name, status.FormatID(self.ID), n.Name)
+		return nil, fmt.Errorf("peer URL %s belongs to member %s (%s), not %s: remove that member first if its node is gone", peerURL, self.Name, cluster.FormatID(self.ID), n.Name)
 	}
 	_, manifestErr := os.Stat(n.ManifestPath())
 	haveManifest := manifestErr == nil
@@ -161,8 +161,8 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 	switch {
 	case self == nil:
 	case !self.IsLearner:
-		n.logf("[etcd] %s is already a voting member %s", n.Name, status.FormatID(self.ID))
-		res.MemberID = status.FormatID(self.ID)
+		n.logf("[etcd] %s is already a voting member %s", n.Name, cluster.FormatID(self.ID))
+		res.MemberID = cluster.FormatID(self.ID)
 		if haveManifest {
 			// Rewriting it would only restart a working member.
 			return res, nil
@@ -176,7 +176,7 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 		if self.Name == "" {
 			state = "never started"
 		}
-		n.logf("[etcd] Resuming an earlier join: learner %s (%s) is already in the cluster", status.FormatID(self.ID), state)
+		n.logf("[etcd] Resuming an earlier join: learner %s (%s) is already in the cluster", cluster.FormatID(self.ID), state)
 		res.Reused = true
 	}
 
@@ -204,9 +204,9 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 			return nil, fmt.Errorf("adding %s as a learner via %s: %w", n.Name, strings.Join(cfg.Endpoints, ","), err)
 		}
 		self, members = resp.Member, resp.Members
-		n.logf("[etcd] Added %s as learner %s with peer URL %s", n.Name, status.FormatID(self.ID), peerURL)
+		n.logf("[etcd] Added %s as learner %s with peer URL %s", n.Name, cluster.FormatID(self.ID), peerURL)
 	}
-	res.MemberID = status.FormatID(self.ID)
+	res.MemberID = cluster.FormatID(self.ID)
 
 	if err := n.prepareDataDir(); err != nil {
 		return res, err
@@ -281,7 +281,7 @@ func (n *Node) writeJoinManifest(spec staticpod.EtcdPodSpec, members []*etcdserv
 func (n *Node) waitAndPromote(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, id uint64, opts JoinOptions) error {
 	wctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	hexID := status.FormatID(id)
+	hexID := cluster.FormatID(id)
 	var last string
 	said := map[string]bool{}
 	say := func(msg string) {
@@ -366,7 +366,7 @@ func (n *Node) undoJoin(ctx context.Context, cfg *connect.Config, cli *clientv3.
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	var failed []string
-	hexID := status.FormatID(id)
+	hexID := cluster.FormatID(id)
 	if err := removeMember(uctx, cfg, cli, id); err != nil {
 		failed = append(failed, fmt.Sprintf("removing learner %s: %v", hexID, err))
 	} else {
@@ -411,11 +411,11 @@ func removeMember(ctx context.Context, cfg *connect.Config, cli *clientv3.Client
 			return nil
 		case errors.Is(err, rpctypes.ErrUnhealthy) && time.Now().Before(deadline):
 		default:
-			return fmt.Errorf("removing member %s: %w", status.FormatID(id), err)
+			return fmt.Errorf("removing member %s: %w", cluster.FormatID(id), err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("removing member %s: %w", status.FormatID(id), ctx.Err())
+			return fmt.Errorf("removing member %s: %w", cluster.FormatID(id), ctx.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}

@@ -13,9 +13,9 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // LeaveOptions shape a leave.
@@ -81,7 +81,7 @@ func (n *Node) Leave(ctx context.Context, opts LeaveOptions) (*LeaveResult, erro
 	if self == nil {
 		n.logf("[etcd] %s is not a member of the cluster; cleaning up locally", name)
 	} else {
-		res.MemberID = status.FormatID(self.ID)
+		res.MemberID = cluster.FormatID(self.ID)
 		if err := n.removeSelf(ctx, cfg, cli, members, self, opts, res); err != nil {
 			return res, err
 		}
@@ -132,7 +132,7 @@ func findSelf(members []*etcdserverpb.Member, name string, peerURLs []string) *e
 }
 
 func (n *Node) removeSelf(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, members []*etcdserverpb.Member, self *etcdserverpb.Member, opts LeaveOptions, res *LeaveResult) error {
-	hexID := status.FormatID(self.ID)
+	hexID := cluster.FormatID(self.ID)
 	if len(members) == 1 {
 		if !opts.Force {
 			return fmt.Errorf("%s (%s) is the last member: removing it destroys the cluster and its data; pass --force to clean up this node anyway", self.Name, hexID)
@@ -141,14 +141,14 @@ func (n *Node) removeSelf(ctx context.Context, cfg *connect.Config, cli *clientv
 		return nil
 	}
 	// Quorum after removal, counted on the voters that answer now.
-	health, err := status.CheckHealth(ctx, cfg, cli)
+	health, err := cluster.CheckHealth(ctx, cfg, cli)
 	if err != nil {
 		return err
 	}
 	healthy := map[uint64]bool{}
 	for _, m := range members {
 		for _, h := range health {
-			if h.ID == status.FormatID(m.ID) {
+			if h.ID == cluster.FormatID(m.ID) {
 				healthy[m.ID] = h.Healthy
 			}
 		}
@@ -353,6 +353,6 @@ func (n *Node) warnIfStillMember(ctx context.Context, name string, peerURLs []st
 		return
 	}
 	if self := findSelf(members, name, peerURLs); self != nil {
-		n.logf("[etcd] Warning: %s (%s) is still a member of a %d-member cluster; the others will count it as down until it is removed ('kubectl etcd leave' removes it first)", name, status.FormatID(self.ID), len(members))
+		n.logf("[etcd] Warning: %s (%s) is still a member of a %d-member cluster; the others will count it as down until it is removed ('kubectl etcd leave' removes it first)", name, cluster.FormatID(self.ID), len(members))
 	}
 }

@@ -13,9 +13,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // These tests run the real etcd binary as the kubelet would run the
@@ -90,7 +90,7 @@ func copyCA(t *testing.T, from, to *e2eNode) {
 
 // waitHealthy waits until the cluster reached through cfg has want members,
 // all healthy voters.
-func waitHealthy(t *testing.T, cfg *connect.Config, want int, timeout time.Duration) []status.Member {
+func waitHealthy(t *testing.T, cfg *connect.Config, want int, timeout time.Duration) []cluster.Member {
 	t.Helper()
 	cli, err := cfg.Client()
 	if err != nil {
@@ -100,7 +100,7 @@ func waitHealthy(t *testing.T, cfg *connect.Config, want int, timeout time.Durat
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for time.Now().Before(deadline) {
-		hs, err := status.CheckHealth(context.Background(), cfg, cli)
+		hs, err := cluster.CheckHealth(context.Background(), cfg, cli)
 		if err != nil {
 			last = err.Error()
 		} else {
@@ -113,7 +113,7 @@ func waitHealthy(t *testing.T, cfg *connect.Config, want int, timeout time.Durat
 				}
 			}
 			if ok {
-				ms, err := status.ListMembers(context.Background(), cfg, cli)
+				ms, err := cluster.ListMembers(context.Background(), cfg, cli)
 				if err == nil {
 					return ms
 				}
@@ -126,7 +126,7 @@ func waitHealthy(t *testing.T, cfg *connect.Config, want int, timeout time.Durat
 	return nil
 }
 
-func voters(ms []status.Member) int {
+func voters(ms []cluster.Member) int {
 	v := 0
 	for _, m := range ms {
 		if !m.Learner && m.Started {
@@ -143,7 +143,7 @@ func memberCount(t *testing.T, cfg *connect.Config) int {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	ms, err := status.ListMembers(context.Background(), cfg, cli)
+	ms, err := cluster.ListMembers(context.Background(), cfg, cli)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("join: %v\n%s", err, n2.log)
 	}
-	if !res.Reused || res.MemberID != status.FormatID(added.Member.ID) {
+	if !res.Reused || res.MemberID != cluster.FormatID(added.Member.ID) {
 		t.Errorf("join result %+v, want learner %x reused", res, added.Member.ID)
 	}
 	both := n1.config(t)
@@ -371,7 +371,7 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resumed join: %v\n%s", err, n2.log)
 	}
-	if !res.Reused || res.MemberID != status.FormatID(resp.Member.ID) {
+	if !res.Reused || res.MemberID != cluster.FormatID(resp.Member.ID) {
 		t.Errorf("resumed join %+v, want learner %x reused", res, resp.Member.ID)
 	}
 	if ms := waitHealthy(t, both, 2, 60*time.Second); voters(ms) != 2 {

@@ -12,8 +12,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 func parseID(id string) (uint64, error) {
@@ -55,7 +55,7 @@ type Consistency struct {
 // since the last compaction, so members that disagree on the compaction
 // revision (a compaction in progress) are asked again.
 func CheckConsistency(ctx context.Context, cfg *connect.Config, cli *clientv3.Client) (*Consistency, error) {
-	members, err := status.ListMembers(ctx, cfg, cli)
+	members, err := cluster.ListMembers(ctx, cfg, cli)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func sameCompaction(ms []MemberHash) bool {
 	return true
 }
 
-func hashAll(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, members []status.Member) (*Consistency, error) {
+func hashAll(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, members []cluster.Member) (*Consistency, error) {
 	c := &Consistency{}
 	hashes := make([]MemberHash, len(members))
 	var asked []int

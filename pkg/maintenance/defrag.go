@@ -14,9 +14,9 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // Defaults of a rolling defragmentation.
@@ -162,7 +162,7 @@ func (d *Defragmenter) Plan(ctx context.Context) (*Plan, error) {
 	if blocking := d.blockingMembers(ctx, p.Steps); len(blocking) > 0 {
 		p.Notes = append(p.Notes, fmt.Sprintf("%s keep taking requests while they defragment: requests sent there wait until it is done, and writes waiting over etcd's request timeout (7s) fail. "+
 			"Members started with --feature-gates=%s=true (etcd 3.6+) turn away clients that check gRPC health meanwhile (kube-apiserver's etcd client does not check)",
-			strings.Join(blocking, ", "), status.FeatureStopGRPCServiceOnDefrag))
+			strings.Join(blocking, ", "), cluster.FeatureStopGRPCServiceOnDefrag))
 	}
 	return p, nil
 }
@@ -179,11 +179,11 @@ func (d *Defragmenter) blockingMembers(ctx context.Context, steps []Step) []stri
 			continue
 		}
 		wg.Go(func() {
-			families, err := status.ScrapeMetrics(ctx, d.Config, s.Endpoint)
+			families, err := cluster.ScrapeMetrics(ctx, d.Config, s.Endpoint)
 			if err != nil {
 				return
 			}
-			enabled, known := status.FeatureEnabled(families, status.FeatureStopGRPCServiceOnDefrag)
+			enabled, known := cluster.FeatureEnabled(families, cluster.FeatureStopGRPCServiceOnDefrag)
 			blocking[i] = known && !enabled
 		})
 	}
@@ -200,7 +200,7 @@ func (d *Defragmenter) blockingMembers(ctx context.Context, steps []Step) []stri
 // BuildSteps decides for each member whether it is defragmented and why,
 // and orders them: followers by name, the leader last. Members that cannot
 // be reached and learners are kept, with the reason they are skipped.
-func BuildSteps(statuses []status.MemberStatus, rule *Rule) ([]Step, error) {
+func BuildSteps(statuses []cluster.MemberStatus, rule *Rule) ([]Step, error) {
 	var steps []Step
 	for _, s := range statuses {
 		step := Step{
@@ -269,7 +269,7 @@ func (d *Defragmenter) Run(ctx context.Context, plan *Plan) (*Report, error) {
 	}
 	for n := 0; n < len(todo); n++ {
 		// Leadership may have moved since the plan: keep the leader last.
-		if leader := status.LeaderID(ctx, d.Config, d.Client); leader != "" {
+		if leader := cluster.LeaderID(ctx, d.Config, d.Client); leader != "" {
 			for k := n; k < len(todo)-1; k++ {
 				if r.Members[todo[k]].ID == leader {
 					todo = append(append(todo[:k:k], todo[k+1:]...), todo[k])
@@ -295,7 +295,7 @@ func (d *Defragmenter) Run(ctx context.Context, plan *Plan) (*Report, error) {
 				return r, &UnhealthyError{Doing: "stopped before defragmenting " + remaining(), Problems: problems}
 			}
 		}
-		if d.MoveLeader && m.ID == status.LeaderID(ctx, d.Config, d.Client) {
+		if d.MoveLeader && m.ID == cluster.LeaderID(ctx, d.Config, d.Client) {
 			to, err := d.moveLeader(ctx, r, m)
 			if err != nil {
 				return r, fmt.Errorf("moving leadership away from %s before defragmenting it: %w (not defragmented: %s)", m.Name, err, remaining())
@@ -486,11 +486,11 @@ func (d *Defragmenter) waitServing(ctx context.Context, ep string) (*clientv3.St
 // moveLeader hands leadership from m to another voting member, preferring
 // one already defragmented, and waits until the cluster follows it.
 func (d *Defragmenter) moveLeader(ctx context.Context, r *Report, m *MemberResult) (string, error) {
-	members, err := status.ListMembers(ctx, d.Config, d.Client)
+	members, err := cluster.ListMembers(ctx, d.Config, d.Client)
 	if err != nil {
 		return "", err
 	}
-	var candidates []status.Member
+	var candidates []cluster.Member
 	for _, c := range members {
 		if c.ID != m.ID && c.Started && !c.Learner {
 			candidates = append(candidates, c)
@@ -500,7 +500,7 @@ func (d *Defragmenter) moveLeader(ctx context.Context, r *Report, m *MemberResul
 	for _, res := range r.Members {
 		done[res.ID] = res.Action == ActionDefragmented
 	}
-	slices.SortStableFunc(candidates, func(a, b status.Member) int {
+	slices.SortStableFunc(candidates, func(a, b cluster.Member) int {
 		if done[a.ID] != done[b.ID] {
 			if done[a.ID] {
 				return -1
@@ -533,7 +533,7 @@ func (d *Defragmenter) moveLeader(ctx context.Context, r *Report, m *MemberResul
 			return "", fmt.Errorf("to %s: %w", c.Name, err)
 		}
 		deadline := time.Now().Add(30 * time.Second)
-		for status.LeaderID(ctx, d.Config, d.Client) != c.ID {
+		for cluster.LeaderID(ctx, d.Config, d.Client) != c.ID {
 			if time.Now().After(deadline) {
 				return "", fmt.Errorf("%s did not become leader within 30s", c.Name)
 			}

@@ -13,12 +13,12 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // Views turns collected statuses into what the preflight reads.
-func Views(statuses []status.MemberStatus) []View {
+func Views(statuses []cluster.MemberStatus) []View {
 	out := make([]View, len(statuses))
 	for i, s := range statuses {
 		out[i] = View{
@@ -39,8 +39,8 @@ func Views(statuses []status.MemberStatus) []View {
 // Resolve finds the member named ref, or else the member whose hex ID is
 // ref. Names are matched exactly; a name two members share, or no match at
 // all, is an error that lists the members so the user can pick by ID.
-func Resolve(members []status.Member, ref string) (status.Member, error) {
-	var byName []status.Member
+func Resolve(members []cluster.Member, ref string) (cluster.Member, error) {
+	var byName []cluster.Member
 	for _, m := range members {
 		if m.Name == ref {
 			byName = append(byName, m)
@@ -51,7 +51,7 @@ func Resolve(members []status.Member, ref string) (status.Member, error) {
 		return byName[0], nil
 	case 0:
 	default:
-		return status.Member{}, fmt.Errorf("member name %q is ambiguous: %d members have it; name one by ID (members: %s)", ref, len(byName), List(members))
+		return cluster.Member{}, fmt.Errorf("member name %q is ambiguous: %d members have it; name one by ID (members: %s)", ref, len(byName), List(members))
 	}
 	want := strings.TrimPrefix(strings.ToLower(ref), "0x")
 	for _, m := range members {
@@ -59,11 +59,11 @@ func Resolve(members []status.Member, ref string) (status.Member, error) {
 			return m, nil
 		}
 	}
-	return status.Member{}, fmt.Errorf("no member named or with ID %q (members: %s)", ref, List(members))
+	return cluster.Member{}, fmt.Errorf("no member named or with ID %q (members: %s)", ref, List(members))
 }
 
 // List names every member for an error message: "m1 (id), m2 (id)".
-func List(members []status.Member) string {
+func List(members []cluster.Member) string {
 	var parts []string
 	for _, m := range members {
 		parts = append(parts, View{ID: m.ID, Name: m.Name}.Label())
@@ -117,12 +117,12 @@ func (o *Operator) progress(format string, args ...any) {
 // Collect asks every member for its status. Whether a member is a learner
 // is taken from the member list, which is the cluster's word: a member just
 // promoted may still call itself a learner until it applies the change.
-func (o *Operator) Collect(ctx context.Context) ([]status.MemberStatus, error) {
-	statuses, err := status.Collect(ctx, o.Config, o.Client)
+func (o *Operator) Collect(ctx context.Context) ([]cluster.MemberStatus, error) {
+	statuses, err := cluster.Collect(ctx, o.Config, o.Client)
 	if err != nil {
 		return nil, err
 	}
-	list, err := status.ListMembers(ctx, o.Config, o.Client)
+	list, err := cluster.ListMembers(ctx, o.Config, o.Client)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func (o *Operator) Add(ctx context.Context, name string, peerURLs []string, vote
 	if err != nil {
 		return nil, fmt.Errorf("adding member %s: %w", name, err)
 	}
-	res := &AddResult{ID: status.FormatID(resp.Member.ID), Name: name, Learner: !voter}
+	res := &AddResult{ID: cluster.FormatID(resp.Member.ID), Name: name, Learner: !voter}
 	var initial []string
 	for _, m := range resp.Members {
 		n := m.Name
@@ -225,7 +225,7 @@ func (o *Operator) Remove(ctx context.Context, target View, transferee *View) er
 // gone reports whether the member list, read now, lacks the member with ID
 // id; false when it cannot be read.
 func (o *Operator) gone(ctx context.Context, id string) bool {
-	list, err := status.ListMembers(ctx, o.Config, o.Client)
+	list, err := cluster.ListMembers(ctx, o.Config, o.Client)
 	if err != nil {
 		return false
 	}
@@ -263,7 +263,7 @@ func (o *Operator) MoveLeader(ctx context.Context, to View) error {
 	if err != nil {
 		return err
 	}
-	var leader *status.MemberStatus
+	var leader *cluster.MemberStatus
 	for i := range statuses {
 		if statuses[i].Leader {
 			leader = &statuses[i]
@@ -295,7 +295,7 @@ func (o *Operator) waitLeader(ctx context.Context, want View, timeout time.Durat
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for {
-		if last = status.LeaderID(ctx, o.Config, o.Client); last == want.ID {
+		if last = cluster.LeaderID(ctx, o.Config, o.Client); last == want.ID {
 			return nil
 		}
 		if time.Now().After(deadline) {

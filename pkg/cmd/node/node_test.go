@@ -18,9 +18,9 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -140,7 +140,7 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var members []status.Member
+	var members []cluster.Member
 	if err := json.Unmarshal([]byte(out), &members); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
