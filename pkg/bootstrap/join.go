@@ -18,6 +18,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
@@ -228,21 +229,28 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 // re-adding a URL removed within the same second collides with the
 // removed ID.
 func addLearner(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, peerURL string) (*clientv3.MemberAddResponse, error) {
-	deadline := time.Now().Add(unhealthyRetry)
-	for {
+	var added *clientv3.MemberAddResponse
+	err := poll.Until(ctx, "etcd to accept the learner", 500*time.Millisecond, unhealthyRetry, func(ctx context.Context) error {
 		actx, cancel := cfg.WithCommandTimeout(ctx)
 		resp, err := cli.MemberAddAsLearner(actx, []string{peerURL})
 		cancel()
-		retry := errors.Is(err, rpctypes.ErrMemberNotFound) || errors.Is(err, rpctypes.ErrUnhealthy)
-		if err == nil || !retry || time.Now().After(deadline) {
-			return resp, err
+		if err != nil && !errors.Is(err, rpctypes.ErrMemberNotFound) && !errors.Is(err, rpctypes.ErrUnhealthy) {
+			return poll.Stop(err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
+		added = resp
+		return err
+	})
+	return added, lastRefusal(err)
+}
+
+// lastRefusal gives etcd's last refusal of a change retried until a
+// timeout, which the caller puts its own words around.
+func lastRefusal(err error) error {
+	var te *poll.TimeoutError
+	if errors.As(err, &te) && te.Last != nil {
+		return te.Last
 	}
+	return err
 }
 
 // writeJoinManifest writes the manifest listing every member, this one
@@ -279,10 +287,7 @@ func (n *Node) writeJoinManifest(spec staticpod.EtcdPodSpec, members []*etcdserv
 // waitAndPromote waits until the learner has started and promotes it,
 // retrying while etcd says it has not caught up with the leader.
 func (n *Node) waitAndPromote(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, id uint64, opts JoinOptions) error {
-	wctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
 	hexID := cluster.FormatID(id)
-	var last string
 	said := map[string]bool{}
 	say := func(msg string) {
 		if !said[msg] {
@@ -290,45 +295,45 @@ func (n *Node) waitAndPromote(ctx context.Context, cfg *connect.Config, cli *cli
 			n.logf("[etcd] %s", msg)
 		}
 	}
-	tick := time.NewTicker(opts.PollInterval)
-	defer tick.Stop()
-	for {
+	err := poll.Until(ctx, "learner "+hexID+" to be promoted", opts.PollInterval, opts.Timeout, func(wctx context.Context) error {
 		members, err := memberList(wctx, cfg, cli)
 		if err != nil {
-			last = err.Error()
-		} else if m := findByID(members, id); m == nil {
-			return fmt.Errorf("learner %s disappeared from the member list: someone removed it", hexID)
-		} else if !m.IsLearner {
+			return err
+		}
+		m := findByID(members, id)
+		switch {
+		case m == nil:
+			return poll.Stop(fmt.Errorf("learner %s disappeared from the member list: someone removed it", hexID))
+		case !m.IsLearner:
 			return nil
-		} else if m.Name == "" {
-			last = "the new member has not started: is the kubelet running the manifest, and can it reach the other members' peer URLs?"
+		case m.Name == "":
 			say(fmt.Sprintf("Waiting for learner %s to start", hexID))
-		} else {
-			pctx, pcancel := cfg.WithCommandTimeout(wctx)
-			_, err := cli.MemberPromote(pctx, id)
-			pcancel()
-			switch {
-			case err == nil:
-				n.logf("[etcd] Promoted learner %s to a voting member", hexID)
-				return nil
-			case errors.Is(err, rpctypes.ErrMemberNotLearner):
-				return nil
-			case isLearnerNotReady(err):
-				last = "the learner has not caught up with the leader: " + n.behind(wctx, cfg, cli, m)
-				say(fmt.Sprintf("Learner %s started; waiting for it to catch up with the leader", hexID))
-			default:
-				last = fmt.Sprintf("promoting: %v", err)
-			}
+			return errors.New("the new member has not started: is the kubelet running the manifest, and can it reach the other members' peer URLs?")
 		}
-		select {
-		case <-wctx.Done():
-			if ctx.Err() != nil {
-				return fmt.Errorf("join interrupted: %w", ctx.Err())
-			}
-			return fmt.Errorf("learner %s was not promoted within %s: %s", hexID, opts.Timeout, last)
-		case <-tick.C:
+		pctx, pcancel := cfg.WithCommandTimeout(wctx)
+		_, err = cli.MemberPromote(pctx, id)
+		pcancel()
+		switch {
+		case err == nil:
+			n.logf("[etcd] Promoted learner %s to a voting member", hexID)
+			return nil
+		case errors.Is(err, rpctypes.ErrMemberNotLearner):
+			return nil
+		case isLearnerNotReady(err):
+			say(fmt.Sprintf("Learner %s started; waiting for it to catch up with the leader", hexID))
+			return errors.New("the learner has not caught up with the leader: " + n.behind(wctx, cfg, cli, m))
+		default:
+			return fmt.Errorf("promoting: %w", err)
 		}
+	})
+	var te *poll.TimeoutError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Errorf("learner %s was not promoted within %s: %v", hexID, opts.Timeout, te.Last)
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("join interrupted: %w", err)
 	}
+	return err
 }
 
 // behind says how far the learner's applied index trails the leader's.
@@ -401,24 +406,23 @@ func orNothing(list []string) string {
 // because a peer connected too recently to count as healthy (etcd wants
 // every remaining voter connected for five seconds).
 func removeMember(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, id uint64) error {
-	deadline := time.Now().Add(unhealthyRetry)
-	for {
+	err := poll.Until(ctx, "etcd to accept the removal", 500*time.Millisecond, unhealthyRetry, func(ctx context.Context) error {
 		rctx, cancel := cfg.WithCommandTimeout(ctx)
 		_, err := cli.MemberRemove(rctx, id)
 		cancel()
 		switch {
 		case err == nil || errors.Is(err, rpctypes.ErrMemberNotFound):
 			return nil
-		case errors.Is(err, rpctypes.ErrUnhealthy) && time.Now().Before(deadline):
+		case errors.Is(err, rpctypes.ErrUnhealthy):
+			return err
 		default:
-			return fmt.Errorf("removing member %s: %w", cluster.FormatID(id), err)
+			return poll.Stop(err)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("removing member %s: %w", cluster.FormatID(id), ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
+	})
+	if err != nil {
+		return fmt.Errorf("removing member %s: %w", cluster.FormatID(id), lastRefusal(err))
 	}
+	return nil
 }
 
 // unhealthyRetry bounds retries of a membership change etcd refuses as

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
@@ -294,24 +295,21 @@ func (n *Node) waitStopped(ctx context.Context, localURL string, timeout time.Du
 	if err != nil {
 		return fmt.Errorf("local client URL %q: %w", localURL, err)
 	}
-	deadline := time.Now().Add(timeout)
-	for {
-		conn, err := net.DialTimeout("tcp", u.Host, time.Second)
+	err = poll.Until(ctx, "etcd to stop", 250*time.Millisecond, timeout, func(ctx context.Context) error {
+		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", u.Host)
 		if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
 			return nil
 		}
 		if conn != nil {
 			conn.Close()
+			return errors.New("it accepts connections")
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("etcd still listens on %s %s after its manifest was taken away: is the kubelet running?", localURL, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
+		return err
+	})
+	if errors.As(err, new(*poll.TimeoutError)) {
+		return fmt.Errorf("etcd still listens on %s %s after its manifest was taken away: is the kubelet running?", localURL, timeout)
 	}
+	return err
 }
 
 // Reset undoes init or join on this node only: it deletes the manifest and

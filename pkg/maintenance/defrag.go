@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 // Defaults of a rolling defragmentation.
@@ -463,24 +464,19 @@ func (d *Defragmenter) memberStatus(ctx context.Context, ep string) (*clientv3.S
 
 // waitServing waits until the member answers Status and knows a leader.
 func (d *Defragmenter) waitServing(ctx context.Context, ep string) (*clientv3.StatusResponse, error) {
-	deadline := time.Now().Add(d.timeout())
-	for {
+	var serving *clientv3.StatusResponse
+	err := poll.Until(ctx, ep+" to serve with a leader", 200*time.Millisecond, d.timeout(), func(ctx context.Context) error {
 		resp, err := d.memberStatus(ctx, ep)
-		if err == nil && resp.Leader != 0 {
-			return resp, nil
+		if err != nil {
+			return err
 		}
-		if err == nil {
-			err = errors.New("no leader")
+		if resp.Leader == 0 {
+			return errors.New("no leader")
 		}
-		if time.Now().After(deadline) {
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		serving = resp
+		return nil
+	})
+	return serving, err
 }
 
 // moveLeader hands leadership from m to another voting member, preferring
@@ -532,12 +528,17 @@ func (d *Defragmenter) moveLeader(ctx context.Context, r *Report, m *MemberResul
 			}
 			return "", fmt.Errorf("to %s: %w", c.Name, err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for cluster.LeaderID(ctx, d.Config, d.Client) != c.ID {
-			if time.Now().After(deadline) {
-				return "", fmt.Errorf("%s did not become leader within 30s", c.Name)
+		if err := poll.Until(ctx, c.Name+" to lead", 100*time.Millisecond, 30*time.Second, func(ctx context.Context) error {
+			switch leader := cluster.LeaderID(ctx, d.Config, d.Client); leader {
+			case c.ID:
+				return nil
+			case "":
+				return errors.New("no member answers with a leader")
+			default:
+				return fmt.Errorf("the leader is %s", leader)
 			}
-			time.Sleep(100 * time.Millisecond)
+		}); err != nil {
+			return "", err
 		}
 		d.progress("%s: moved leadership to %s", m.Name, c.Name)
 		return c.Name, nil

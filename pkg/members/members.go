@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 // Views turns collected statuses into what the preflight reads.
@@ -292,21 +293,12 @@ func (o *Operator) MoveLeader(ctx context.Context, to View) error {
 }
 
 func (o *Operator) waitLeader(ctx context.Context, want View, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		if last = cluster.LeaderID(ctx, o.Config, o.Client); last == want.ID {
-			return nil
+	return poll.Until(ctx, "leadership to move to "+want.Label(), 200*time.Millisecond, timeout, func(ctx context.Context) error {
+		if leader := cluster.LeaderID(ctx, o.Config, o.Client); leader != want.ID {
+			return fmt.Errorf("leader now: %q", leader)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("leadership did not move to %s within %s (leader now: %q)", want.Label(), timeout, last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		return nil
+	})
 }
 
 // Lag is how far a learner trails the leader.
@@ -369,21 +361,25 @@ const unhealthyWait = 15 * time.Second
 // retryUnhealthy runs fn with the command timeout, again while etcd says
 // the cluster is unhealthy, for up to unhealthyWait.
 func (o *Operator) retryUnhealthy(ctx context.Context, fn func(context.Context) error) error {
-	deadline := time.Now().Add(unhealthyWait)
-	for {
+	attempts := 0
+	err := poll.Until(ctx, "etcd to accept the change", time.Second, unhealthyWait, func(ctx context.Context) error {
+		if attempts++; attempts > 1 {
+			o.progress("etcd says the cluster is unhealthy (a peer connected less than 5s ago, or one is down); retrying")
+		}
 		rctx, cancel := o.Config.WithCommandTimeout(ctx)
 		err := fn(rctx)
 		cancel()
-		if err == nil || !strings.Contains(err.Error(), unhealthy) || time.Now().After(deadline) {
-			return err
+		if err != nil && !strings.Contains(err.Error(), unhealthy) {
+			return poll.Stop(err)
 		}
-		o.progress("etcd says the cluster is unhealthy (a peer connected less than 5s ago, or one is down); retrying")
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
+		return err
+	})
+	// Callers put the change's own words around etcd's refusal.
+	var te *poll.TimeoutError
+	if errors.As(err, &te) && te.Last != nil {
+		return te.Last
 	}
+	return err
 }
 
 // notInSync is in the server's answer to promoting a learner that trails.
@@ -405,8 +401,10 @@ func (o *Operator) Promote(ctx context.Context, target View) error {
 	if interval <= 0 {
 		interval = time.Second
 	}
-	deadline := time.Now().Add(timeout)
-	for attempt := 1; ; attempt++ {
+	attempt := 0
+	var lag Lag
+	err = poll.Until(ctx, "learner "+target.Label()+" to catch up", interval, timeout, func(ctx context.Context) error {
+		attempt++
 		rctx, cancel := o.Config.WithCommandTimeout(ctx)
 		_, err := o.Client.MemberPromote(rctx, id)
 		cancel()
@@ -414,18 +412,19 @@ func (o *Operator) Promote(ctx context.Context, target View) error {
 			return nil
 		}
 		if !strings.Contains(err.Error(), notInSync) && !strings.Contains(err.Error(), unhealthy) {
-			return fmt.Errorf("promoting member %s: %w", target.Label(), err)
+			return poll.Stop(fmt.Errorf("promoting member %s: %w", target.Label(), err))
 		}
-		lag := o.LagOf(ctx, target.ID)
-		if time.Now().Add(interval).After(deadline) {
-			return fmt.Errorf("promoting member %s: not in sync with the leader after %s (%s); the cluster is unchanged: check the member's log and network, then retry, or remove it with 'kubectl etcd member remove %s'",
-				target.Label(), timeout, lag, target.ID)
-		}
+		lag = o.LagOf(ctx, target.ID)
 		o.progress("Waiting for learner %s to catch up (attempt %d): %s", target.Label(), attempt, lag)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("promoting member %s: %w", target.Label(), ctx.Err())
-		case <-time.After(interval):
-		}
+		return err
+	})
+	var te *poll.TimeoutError
+	if errors.As(err, &te) {
+		return fmt.Errorf("promoting member %s: not in sync with the leader after %s (%s); the cluster is unchanged: check the member's log and network, then retry, or remove it with 'kubectl etcd member remove %s'",
+			target.Label(), timeout, lag, target.ID)
 	}
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("promoting member %s: %w", target.Label(), err)
+	}
+	return err
 }
