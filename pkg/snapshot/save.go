@@ -190,8 +190,8 @@ func (s *Saver) Save(ctx context.Context) (*Result, error) {
 	if err := os.Rename(part, final); err != nil {
 		return nil, fmt.Errorf("renaming %s to %s: %w", part, final, err)
 	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
-		return nil, fmt.Errorf("syncing %s: %w", filepath.Dir(final), err)
+	if err := fileutil.SyncDir(filepath.Dir(final)); err != nil {
+		return nil, err
 	}
 	if !s.NoMetadata {
 		res.MetadataFile = final + ".json"
