@@ -12,10 +12,12 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 func TestRule(t *testing.T) {
@@ -139,6 +141,38 @@ func dbSizes(t *testing.T, c *etcdtest.Embedded) map[string]int64 {
 	return out
 }
 
+// commitBackends writes every member's pending batch to its database file,
+// which etcd otherwise does every 100ms, so the database sizes read next
+// are the ones the data makes.
+func commitBackends(c *etcdtest.Embedded) {
+	for i := range c.State.Members {
+		if e := c.Server(i); e != nil {
+			e.Server.Backend().ForceCommit()
+		}
+	}
+}
+
+// waitApplied waits until every member serves key from its own store.
+func waitApplied(t *testing.T, c *etcdtest.Embedded, key string) {
+	t.Helper()
+	for i, m := range c.State.Members {
+		kv := c.Server(i).Server.KV()
+		err := poll.Until(context.Background(), m.Name+" to apply "+key, 10*time.Millisecond, 10*time.Second, func(context.Context) error {
+			r, err := kv.Range(context.Background(), []byte(key), nil, mvcc.RangeOptions{})
+			if err != nil {
+				return err
+			}
+			if len(r.KVs) == 0 {
+				return errors.New("not there yet")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestRollingDefragReclaimsSpaceLeaderLastWithoutFailedWrites(t *testing.T) {
 	c := etcdtest.StartEmbedded(t)
 	cfg, cli := c.Config(), c.Client()
@@ -146,7 +180,7 @@ func TestRollingDefragReclaimsSpaceLeaderLastWithoutFailedWrites(t *testing.T) {
 	ctx := context.Background()
 
 	t.Log("The plan (a dry run) names every member, the leader last, and changes nothing")
-	time.Sleep(time.Second) // let the backend commit its batch, so sizes settle
+	commitBackends(c) // so the sizes the plan reads settle
 	rev0, _ := maintenance.CurrentRevision(ctx, cfg, cli)
 	before := dbSizes(t, c)
 	d := &maintenance.Defragmenter{Config: cfg, Client: cli, Compact: true, Wait: 300 * time.Millisecond}
@@ -409,7 +443,7 @@ func TestCheckConsistencyNamesTheMemberThatDiffers(t *testing.T) {
 	if _, err := cli.Put(ctx, "/real", "everywhere"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	waitApplied(t, c, "/real")
 	res, err = maintenance.CheckConsistency(ctx, cfg, cli)
 	if err != nil {
 		t.Fatal(err)
