@@ -107,13 +107,15 @@ func Until(ctx context.Context, what string, interval, timeout time.Duration, ch
 		if err == nil {
 			return true, nil
 		}
+		// A check cut short by the end of the wait says only that, even
+		// when it would give up on such an error: the wait ends as a
+		// timeout or an interruption, with the reason from before.
+		cut := pctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 		var stop *stopError
-		if errors.As(err, &stop) {
+		if errors.As(err, &stop) && !cut {
 			return false, err
 		}
-		// A check cut short by the end of the wait says only that: keep the
-		// reason from before.
-		if pctx.Err() == nil || last == nil {
+		if !cut || last == nil {
 			last = err
 		}
 		return false, nil

@@ -3,6 +3,7 @@ package poll_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -90,6 +91,24 @@ func TestUntilCutsASlowCheckShortAndKeepsTheReasonFromBefore(t *testing.T) {
 	}
 	if got := poll.Last(err); got == nil || got.Error() != "hung: no answer" {
 		t.Errorf("last error %v, want the reason from before the cut (%v)", got, err)
+	}
+}
+
+func TestUntilTimesOutWhenAGivingUpCheckIsCutShort(t *testing.T) {
+	calls := 0
+	err := poll.Until(context.Background(), "the learner to catch up", time.Millisecond, 100*time.Millisecond, func(ctx context.Context) error {
+		calls++
+		if calls == 1 {
+			return errors.New("not in sync with the leader")
+		}
+		<-ctx.Done()
+		// A check that gives up on errors it does not know, as a request
+		// cut short by the wait's own deadline returns.
+		return poll.Stop(fmt.Errorf("promoting: %w", ctx.Err()))
+	})
+	var te *poll.TimeoutError
+	if !errors.As(err, &te) || te.Last == nil || te.Last.Error() != "not in sync with the leader" {
+		t.Errorf("Until = %v, want a timeout with the reason from before the cut", err)
 	}
 }
 
