@@ -240,17 +240,7 @@ func addLearner(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, 
 		added = resp
 		return err
 	})
-	return added, lastRefusal(err)
-}
-
-// lastRefusal gives etcd's last refusal of a change retried until a
-// timeout, which the caller puts its own words around.
-func lastRefusal(err error) error {
-	var te *poll.TimeoutError
-	if errors.As(err, &te) && te.Last != nil {
-		return te.Last
-	}
-	return err
+	return added, poll.Last(err)
 }
 
 // writeJoinManifest writes the manifest listing every member, this one
@@ -420,7 +410,7 @@ func removeMember(ctx context.Context, cfg *connect.Config, cli *clientv3.Client
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("removing member %s: %w", cluster.FormatID(id), lastRefusal(err))
+		return fmt.Errorf("removing member %s: %w", cluster.FormatID(id), poll.Last(err))
 	}
 	return nil
 }

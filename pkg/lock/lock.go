@@ -146,15 +146,13 @@ func Acquire(ctx context.Context, cli *clientv3.Client, opts Options) (*Held, er
 // up a lock the caller is willing to wait for. Every step of taking the
 // lock can be repeated: the waiter's key is named by the session's lease.
 func retryTransient(ctx context.Context, op func() error) error {
-	err := poll.Until(ctx, "the cluster to elect a leader", 200*time.Millisecond, 0, func(context.Context) error {
+	return poll.Until(ctx, "the cluster to elect a leader", 200*time.Millisecond, 0, func(context.Context) error {
 		err := op()
 		if err != nil && !transient(err) {
 			return poll.Stop(err)
 		}
 		return err
 	})
-	// The caller tells a timeout from a failure by op's own error.
-	return poll.Last(err)
 }
 
 // transient reports the errors of a cluster between two leaders.

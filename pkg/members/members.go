@@ -375,11 +375,7 @@ func (o *Operator) retryUnhealthy(ctx context.Context, fn func(context.Context) 
 		return err
 	})
 	// Callers put the change's own words around etcd's refusal.
-	var te *poll.TimeoutError
-	if errors.As(err, &te) && te.Last != nil {
-		return te.Last
-	}
-	return err
+	return poll.Last(err)
 }
 
 // notInSync is in the server's answer to promoting a learner that trails.

@@ -142,17 +142,14 @@ func Until(ctx context.Context, what string, interval, timeout time.Duration, ch
 	return err
 }
 
-// Last gives the last reason a wait that Until gave up on saw, or err
-// itself when it is no such wait's error. Callers with their own words for
-// a timeout use it to keep the reason.
+// Last gives the last reason the condition did not hold when err is a
+// wait's timeout, and err itself otherwise (an interruption stays one).
+// A caller with its own words for running out of time, such as a change
+// etcd kept refusing, puts them around that reason.
 func Last(err error) error {
 	var te *TimeoutError
 	if errors.As(err, &te) && te.Last != nil {
 		return te.Last
-	}
-	var ie *InterruptedError
-	if errors.As(err, &ie) && ie.Last != nil {
-		return ie.Last
 	}
 	return err
 }
