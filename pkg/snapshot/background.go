@@ -30,9 +30,12 @@ func newBackgroundWriter(w io.Writer) *backgroundWriter {
 		b.free <- make([]byte, 0, backgroundBlockSize)
 	}
 	b.block = make([]byte, 0, backgroundBlockSize)
+	// The goroutine holds the channel itself: Close clears the field, and
+	// may do so before the goroutine first runs.
+	full := b.full
 	go func() {
 		defer close(b.done)
-		for block := range b.full {
+		for block := range full {
 			// The writers this serves (hashes) never fail.
 			_, _ = b.w.Write(block)
 			b.free <- block[:0]
