@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 // These tests run the real etcd binary as the kubelet would run the
@@ -97,33 +99,27 @@ func waitHealthy(t *testing.T, cfg *connect.Config, want int, timeout time.Durat
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		hs, err := cluster.CheckHealth(context.Background(), cfg, cli)
+	var members []cluster.Member
+	err = poll.Until(context.Background(), fmt.Sprintf("%d healthy members at %s", want, strings.Join(cfg.Endpoints, ",")), 200*time.Millisecond, timeout, func(ctx context.Context) error {
+		hs, err := cluster.CheckHealth(ctx, cfg, cli)
 		if err != nil {
-			last = err.Error()
-		} else {
-			ok := len(hs) == want
-			last = fmt.Sprintf("%d members", len(hs))
-			for _, h := range hs {
-				if !h.Healthy {
-					ok = false
-					last = h.Name + ": " + h.Error
-				}
-			}
-			if ok {
-				ms, err := cluster.ListMembers(context.Background(), cfg, cli)
-				if err == nil {
-					return ms
-				}
-				last = err.Error()
+			return err
+		}
+		for _, h := range hs {
+			if !h.Healthy {
+				return errors.New(h.Name + ": " + h.Error)
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
+		if len(hs) != want {
+			return fmt.Errorf("%d members", len(hs))
+		}
+		members, err = cluster.ListMembers(ctx, cfg, cli)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("cluster at %s not %d healthy members within %s: %s", strings.Join(cfg.Endpoints, ","), want, timeout, last)
-	return nil
+	return members
 }
 
 func voters(ms []cluster.Member) int {
@@ -386,10 +382,13 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 	if err := os.Rename(n1.ManifestPath(), parked); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); k1.Running(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the kubelet stand-in did not stop cp-1")
+	if err := poll.Until(ctx, "the kubelet stand-in to stop cp-1", 100*time.Millisecond, 30*time.Second, func(context.Context) error {
+		if k1.Running() {
+			return errors.New("still running")
 		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	n2only := ClusterAccess{Endpoints: []string{n2.clientURL()}, CommandTimeout: 2 * time.Second}
 	if lres, err := n2.Leave(ctx, LeaveOptions{ClusterAccess: n2only}); err == nil || (lres != nil && lres.Removed) {
@@ -415,10 +414,13 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 		_, err := n2.Join(ctx, JoinOptions{ClusterAccess: access, Timeout: 2 * time.Minute}, time.Now())
 		joined <- err
 	}()
-	for deadline := time.Now().Add(60 * time.Second); k2.Starts() == starts; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("cp-2 never started")
+	if err := poll.Until(ctx, "the kubelet stand-in to start cp-2", 50*time.Millisecond, 60*time.Second, func(context.Context) error {
+		if k2.Starts() == starts {
+			return errors.New("not started")
 		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	k2.Kill()
 	if err := <-joined; err != nil {
