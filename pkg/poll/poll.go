@@ -112,8 +112,11 @@ func Until(ctx context.Context, what string, interval, timeout time.Duration, ch
 		// timeout or an interruption, with the reason from before.
 		cut := pctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 		var stop *stopError
-		if errors.As(err, &stop) && !cut {
-			return false, err
+		if errors.As(err, &stop) {
+			if !cut {
+				return false, err
+			}
+			err = stop.err
 		}
 		if !cut || last == nil {
 			last = err
