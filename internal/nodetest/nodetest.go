@@ -55,8 +55,9 @@ const Subnet = "10.250.0.0/24"
 type Options struct {
 	// Nodes is how many nodes to start (default 3).
 	Nodes int
-	// EtcdVersion is the etcd release whose image the nodes hold (default
-	// the newest reference release).
+	// EtcdVersion is the etcd release tests run on the nodes by default
+	// (default the newest reference release). The nodes hold the images
+	// of every reference release.
 	EtcdVersion string
 	// Plugin is the kubectl-etcd binary Node.Kubectl runs.
 	Plugin string
@@ -68,7 +69,7 @@ type Option func(*Options)
 // WithNodes sets the number of nodes.
 func WithNodes(n int) Option { return func(o *Options) { o.Nodes = n } }
 
-// WithEtcdVersion sets the etcd release of the nodes' etcd image.
+// WithEtcdVersion sets the etcd release tests run by default.
 func WithEtcdVersion(v string) Option { return func(o *Options) { o.EtcdVersion = v } }
 
 // WithPlugin sets the kubectl-etcd binary the nodes run.
@@ -291,7 +292,13 @@ func (n *Node) start(kubelet, images string) error {
 	if err := n.waitFor(30*time.Second, "containerd to serve", func() error { return n.ctr("version") }); err != nil {
 		return err
 	}
-	for _, img := range []string{filepath.Join(images, "pause-3.10.tar"), filepath.Join(images, "etcd-"+n.cluster.Options.EtcdVersion+"-0.tar")} {
+	// Every reference etcd release, so a test can change a node's image
+	// (an older etcd on a restored newer data dir); about 1.5 s each.
+	tarballs, _ := filepath.Glob(filepath.Join(images, "etcd-*-0.tar"))
+	if len(tarballs) == 0 {
+		return fmt.Errorf("no etcd images in %s", images)
+	}
+	for _, img := range append([]string{filepath.Join(images, "pause-3.10.tar")}, tarballs...) {
 		if err := n.ctr("image", "import", img); err != nil {
 			return err
 		}
@@ -380,7 +387,9 @@ func (n *Node) Dial(ctx context.Context, addr string) (net.Conn, error) {
 // whose certificate is self-signed.
 func (n *Node) HTTPClient(timeout time.Duration) *http.Client {
 	return &http.Client{Timeout: timeout, Transport: &http.Transport{
-		DialContext:     func(ctx context.Context, network, addr string) (net.Conn, error) { return dialIn(ctx, n.NetNS, network, addr) },
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialIn(ctx, n.NetNS, network, addr)
+		},
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
 	}}
 }
