@@ -2,6 +2,7 @@ package nodetest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,5 +106,85 @@ func TestNodeRunsEtcdStaticPodAndLeavesNothing(t *testing.T) {
 		if strings.Contains(line, n.Dir) {
 			t.Errorf("a process of the node still runs: %s", line)
 		}
+	}
+}
+
+// TestLeftoversOfAKilledRunAreRemoved kills a test process (SIGKILL, no
+// cleanup runs) whose node runs etcd, and checks that what it left (the
+// namespaces, the etcd container and its shim, mounts, cgroups, files) is
+// there and that RemoveLeftovers, which every Start runs first, removes
+// all of it.
+func TestLeftoversOfAKilledRunAreRemoved(t *testing.T) {
+	if marker := os.Getenv("NODETEST_HELPER_MARKER"); marker != "" {
+		c := Start(t, WithNodes(1), WithPlugin(os.Getenv("NODETEST_HELPER_PLUGIN")))
+		n := c.Nodes[0]
+		run(t, n.Kubectl(append([]string{"init", "--name", n.Name, "--advertise-address", n.IP, "--image", EtcdImage(c.Options.EtcdVersion)}, n.DirFlags()...)...))
+		n.WaitEtcd(true, 60*time.Second)
+		if err := os.WriteFile(marker, []byte(c.ID()+"\n"+n.Dir), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		select {} // until killed
+	}
+	plugin := buildPlugin(t)
+	marker := filepath.Join(t.TempDir(), "started")
+	helper := exec.Command(os.Args[0], "-test.run", "^TestLeftoversOfAKilledRunAreRemoved$", "-test.timeout", "5m")
+	helper.Env = append(os.Environ(), "NODETEST_HELPER_MARKER="+marker, "NODETEST_HELPER_PLUGIN="+plugin)
+	var out bytes.Buffer
+	helper.Stdout, helper.Stderr = &out, &out
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	var data []byte
+	for {
+		var err error
+		if data, err = os.ReadFile(marker); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			helper.Process.Kill()
+			helper.Wait()
+			t.Fatalf("the helper run did not start its node:\n%s", out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	id, dir, _ := strings.Cut(string(data), "\n")
+	t.Logf("kill the test process that runs %s, before its cleanup", id)
+	helper.Process.Kill()
+	helper.Wait()
+	nsPath := filepath.Join(netnsDir, id+"-1")
+	if _, err := os.Stat(nsPath); err != nil {
+		t.Fatalf("the killed run left no namespace %s: %v", nsPath, err)
+	}
+	left := processesIn(nsPath)
+	t.Logf("left behind: namespaces %s-br and -1, %d processes in it, %s", id, len(left), dir)
+	if len(left) == 0 {
+		t.Error("the killed run's etcd container and shim should outlive it")
+	}
+
+	RemoveLeftovers(t)
+	for _, ns := range []string{id + "-br", id + "-1"} {
+		if _, err := os.Stat(filepath.Join(netnsDir, ns)); !os.IsNotExist(err) {
+			t.Errorf("namespace %s is still there", ns)
+		}
+	}
+	for _, pid := range left {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			t.Errorf("process %d (%s) of the killed run still runs", pid, strings.TrimSpace(string(comm)))
+		}
+	}
+	for _, m := range mountInfo() {
+		if strings.HasPrefix(m.point, dir) {
+			t.Errorf("mount %s is left", m.point)
+		}
+	}
+	for _, mp := range cgroupMounts() {
+		if _, err := os.Stat(filepath.Join(mp, id+"-1")); !os.IsNotExist(err) {
+			t.Errorf("cgroup %s is left", filepath.Join(mp, id+"-1"))
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s is left", dir)
 	}
 }
