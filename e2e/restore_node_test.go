@@ -33,6 +33,18 @@ func getKey(t *testing.T, cfg *connect.Config, key string) string {
 	return string(resp.Kvs[0].Value)
 }
 
+// resetNode takes the node back to no etcd: kubectl etcd reset, then the
+// data dirs restores left beside the data dir.
+func resetNode(t *testing.T, n *bootNode) {
+	t.Helper()
+	n.mustKubectl(t, append([]string{"reset", "--yes"}, n.dirs()...)...)
+	n.node.WaitEtcd(false, 30*time.Second)
+	restored, _ := filepath.Glob(n.node.DataDir() + "-restore-*")
+	for _, d := range restored {
+		os.RemoveAll(d)
+	}
+}
+
 // lastErrorLine is oneErrorLine for commands that report progress on
 // stderr before they fail: one "error: " line, the last, naming the cause.
 func lastErrorLine(t *testing.T, r result, want string) {
@@ -60,8 +72,10 @@ func TestSnapshotRestoreManifestOnRealKubelets(t *testing.T) {
 		t.Run("etcd-"+version, func(t *testing.T) {
 			n := nodes[0]
 			n.version = version
+			t.Cleanup(func() { resetNode(t, n) })
 			t.Logf("init %s with etcd %s; a snapshot, then more writes", n.name, version)
 			n.mustKubectl(t, append([]string{"init"}, n.identity()...)...)
+			n.node.WaitEtcd(true, 60*time.Second)
 			cfg := n.config(t, n)
 			waitVoters(t, cfg, 1)
 			putKey(t, cfg, "/registry/a", "in-snapshot")
@@ -129,22 +143,23 @@ func TestSnapshotRestoreManifestOnRealKubelets(t *testing.T) {
 				t.Errorf("old data dir not kept: %v", err)
 			}
 			putKey(t, cfg, "/registry/d", "after-restore")
-
-			t.Log("clean the node for the next case")
-			n.mustKubectl(t, append([]string{"reset", "--yes"}, n.dirs()...)...)
-			n.node.WaitEtcd(false, 30*time.Second)
-			restored, _ := filepath.Glob(n.node.DataDir() + "-restore-*")
-			for _, d := range restored {
-				os.RemoveAll(d)
-			}
 		})
 	}
 
 	t.Run("rollback", func(t *testing.T) {
 		n := nodes[1]
-		n.version = older
-		t.Logf("init %s with etcd %s and restore a snapshot of etcd %s there: it cannot start, the restore rolls back", n.name, older, newer)
+		t.Logf("a snapshot of etcd %s on %s", newer, n.name)
+		n.version = newer
 		n.mustKubectl(t, append([]string{"init"}, n.identity()...)...)
+		waitVoters(t, n.config(t, n), 1)
+		file := filepath.Join(dir, "etcd-"+newer+"-rollback.db")
+		n.mustKubectl(t, "snapshot", "save", file)
+		resetNode(t, n)
+
+		n.version = older
+		t.Logf("init %s with etcd %s and restore the snapshot of etcd %s there: it cannot start, the restore rolls back", n.name, older, newer)
+		n.mustKubectl(t, append([]string{"init"}, n.identity()...)...)
+		n.node.WaitEtcd(true, 60*time.Second)
 		cfg := n.config(t, n)
 		waitVoters(t, cfg, 1)
 		putKey(t, cfg, "/registry/a", "old")
@@ -152,7 +167,7 @@ func TestSnapshotRestoreManifestOnRealKubelets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := n.kubectl(t, "snapshot", "restore", filepath.Join(dir, "etcd-"+newer+".db"), "--manifest", "--yes", "--timeout", "20s")
+		r, err := n.kubectl(t, "snapshot", "restore", file, "--manifest", "--yes", "--timeout", "20s")
 		if err != nil {
 			t.Fatal(err)
 		}

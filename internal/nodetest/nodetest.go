@@ -451,7 +451,9 @@ func (n *Node) RunningPods() ([]RunningPod, error) {
 // node: the manifest's pod name and the node name.
 func (n *Node) EtcdPodName() string { return "etcd-" + n.Name }
 
-// EtcdRunning reports whether the kubelet runs the node's etcd container.
+// EtcdRunning reports whether the kubelet runs the node's etcd container,
+// as the kubelet last saw the runtime (its cache is up to 2 s old: a
+// container started a moment ago may not show yet; WaitEtcd waits).
 func (n *Node) EtcdRunning() (bool, error) {
 	pods, err := n.RunningPods()
 	if err != nil {
