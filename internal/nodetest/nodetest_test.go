@@ -169,9 +169,11 @@ func TestLeftoversOfAKilledRunAreRemoved(t *testing.T) {
 		}
 	}
 	for _, pid := range left {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-			t.Errorf("process %d (%s) of the killed run still runs", pid, strings.TrimSpace(string(comm)))
+		// A killed process whose parent has not reaped it yet is a
+		// zombie: it has stopped running.
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if i := bytes.LastIndexByte(stat, ')'); err == nil && i > 0 && i+2 < len(stat) && stat[i+2] != 'Z' {
+			t.Errorf("process %d (%s) of the killed run still runs", pid, stat[:i+1])
 		}
 	}
 	for _, m := range mountInfo() {
