@@ -28,14 +28,20 @@ type bootNode struct {
 }
 
 // startBootNodes starts n real nodes holding the etcd image of version.
-func startBootNodes(t *testing.T, version string, n int) []*bootNode {
+func startBootNodes(t *testing.T, version string, n int, opts ...nodetest.Option) []*bootNode {
 	t.Helper()
-	c := nodetest.Start(t, nodetest.WithNodes(n), nodetest.WithEtcdVersion(version), nodetest.WithPlugin(pluginBin))
+	_, nodes := startBootCluster(t, version, n, opts...)
+	return nodes
+}
+
+func startBootCluster(t *testing.T, version string, n int, opts ...nodetest.Option) (*nodetest.Cluster, []*bootNode) {
+	t.Helper()
+	c := nodetest.Start(t, append([]nodetest.Option{nodetest.WithNodes(n), nodetest.WithEtcdVersion(version), nodetest.WithPlugin(pluginBin)}, opts...)...)
 	var nodes []*bootNode
 	for _, nd := range c.Nodes {
 		nodes = append(nodes, &bootNode{name: nd.Name, ip: nd.IP, version: version, client: "2379", node: nd})
 	}
-	return nodes
+	return c, nodes
 }
 
 func (n *bootNode) url() string { return "https://" + n.ip + ":" + n.client }

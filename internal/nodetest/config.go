@@ -73,9 +73,10 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 //     change a 20 s wait;
 //   - crashLoopBackOff.maxContainerRestartPeriod 1s: a pod moved out and
 //     back keeps its UID and so its restart back-off;
-//   - the server on the node's loopback with anonymous access: tests ask
-//     it what runs (/runningpods/).
-func kubeletConfig(d nodeDirs, cgroupRoot string) string {
+//   - the server on the node's loopback (or its address, for a
+//     kube-apiserver to reach) with anonymous access: tests ask it what
+//     runs (/runningpods/).
+func kubeletConfig(d nodeDirs, cgroupRoot, address string) string {
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 staticPodPath: %[1]q
@@ -86,7 +87,7 @@ cgroupRoot: %[2]q
 failCgroupV1: false
 failSwapOn: false
 containerRuntimeEndpoint: %[3]q
-address: 127.0.0.1
+address: %[8]s
 port: %[6]d
 healthzBindAddress: 127.0.0.1
 healthzPort: %[7]d
@@ -114,7 +115,7 @@ crashLoopBackOff:
 featureGates:
   KubeletCrashLoopBackOffMax: true
 `, d.manifests(), cgroupRoot, "unix://"+d.containerdSocket(), filepath.Join(d.root, "volume-plugins"), filepath.Join(d.root, "pod-logs"),
-		KubeletPort, kubeletHealthzPort)
+		KubeletPort, kubeletHealthzPort, address)
 }
 
 // KubeletPort is the kubelet's server port on each node's loopback.

@@ -61,6 +61,12 @@ type Options struct {
 	EtcdVersion string
 	// Plugin is the kubectl-etcd binary Node.Kubectl runs.
 	Plugin string
+	// APIServerURL and APIServerToken, when set, register the kubelets
+	// with that kube-apiserver (WithAPIServer).
+	APIServerURL, APIServerToken string
+	// EgressProxy, when set, is pointed at the nodes' network so the
+	// kube-apiserver reaches the kubelets (WithEgressProxy).
+	EgressProxy *EgressProxy
 }
 
 // Option changes Options.
@@ -85,6 +91,8 @@ type Cluster struct {
 	id       string // Prefix + pid + "-" + sequence
 	bridge   string // the namespace holding the bridge
 	stopOnce sync.Once
+	// stopForward ends the forwarding to the kube-apiserver.
+	stopForward func()
 }
 
 // Node is one control-plane machine.
@@ -158,6 +166,19 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	t.Cleanup(c.Stop)
 	if err := c.makeNetwork(); err != nil {
 		t.Fatal(err)
+	}
+	if o.APIServerURL != "" {
+		if err := c.writeKubeconfig(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.forwardAPIServer(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.EgressProxy != nil {
+		o.EgressProxy.mu.Lock()
+		o.EgressProxy.bridge = filepath.Join(netnsDir, c.bridge)
+		o.EgressProxy.mu.Unlock()
 	}
 	for i := 1; i <= o.Nodes; i++ {
 		n := &Node{
@@ -282,10 +303,20 @@ func (n *Node) start(kubelet, images string) error {
 	if err := os.WriteFile(filepath.Join(n.Dir, "containerd.toml"), []byte(containerdConfig(n.dirs)), 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(n.Dir, "kubelet.yaml"), []byte(kubeletConfig(n.dirs, "/"+n.cgroupName)), 0o600); err != nil {
+	// Registered with an API server, the kubelet serves on the node's
+	// address too: the server reaches it there for exec and port-forward.
+	address := "127.0.0.1"
+	if n.cluster.Options.APIServerURL != "" {
+		address = n.IP
+	}
+	if err := os.WriteFile(filepath.Join(n.Dir, "kubelet.yaml"), []byte(kubeletConfig(n.dirs, "/"+n.cgroupName, address)), 0o600); err != nil {
 		return err
 	}
 	var err error
+	var kubeconfig []string
+	if n.cluster.Options.APIServerURL != "" {
+		kubeconfig = []string{"--kubeconfig", n.cluster.Kubeconfig()}
+	}
 	if n.containerd, err = n.spawn("containerd.log", "containerd", "--config", filepath.Join(n.Dir, "containerd.toml")); err != nil {
 		return err
 	}
@@ -303,13 +334,13 @@ func (n *Node) start(kubelet, images string) error {
 			return err
 		}
 	}
-	if n.kubelet, err = n.spawn("kubelet.log", kubelet,
+	if n.kubelet, err = n.spawn("kubelet.log", kubelet, append(kubeconfig,
 		"--config", filepath.Join(n.Dir, "kubelet.yaml"),
 		"--root-dir", n.dirs.kubeletRoot(),
 		"--cert-dir", filepath.Join(n.Dir, "kubelet-pki"),
 		"--hostname-override", n.Name,
 		"--node-ip", n.IP,
-		"-v", "2"); err != nil {
+		"-v", "2")...); err != nil {
 		return err
 	}
 	return n.waitFor(60*time.Second, "the kubelet to be healthy", func() error {
@@ -423,7 +454,7 @@ type RunningPod struct {
 
 // RunningPods asks the node's kubelet which pods have running containers.
 func (n *Node) RunningPods() ([]RunningPod, error) {
-	resp, err := n.HTTPClient(5 * time.Second).Get(fmt.Sprintf("https://127.0.0.1:%d/runningpods/", KubeletPort))
+	resp, err := n.HTTPClient(5 * time.Second).Get(fmt.Sprintf("https://%s/runningpods/", net.JoinHostPort(n.kubeletAddress(), fmt.Sprint(KubeletPort))))
 	if err != nil {
 		return nil, fmt.Errorf("%s: asking the kubelet for running pods: %w", n.Name, err)
 	}
@@ -445,6 +476,13 @@ func (n *Node) RunningPods() ([]RunningPod, error) {
 		pods = append(pods, rp)
 	}
 	return pods, nil
+}
+
+func (n *Node) kubeletAddress() string {
+	if n.cluster.Options.APIServerURL != "" {
+		return n.IP
+	}
+	return "127.0.0.1"
 }
 
 // EtcdPodName is the name the kubelet gives the etcd static pod of the
@@ -588,10 +626,13 @@ func (c *Cluster) teardown() {
 			<-n.exited[n.containerd]
 		}
 	}
+	if c.stopForward != nil {
+		c.stopForward()
+	}
 	if err := ip("netns", "delete", c.bridge); err != nil && !strings.Contains(err.Error(), "No such file") {
 		problems = append(problems, err.Error())
 	}
-	_ = os.Remove(filepath.Join(baseDir, strings.TrimPrefix(c.id, Prefix)))
+	_ = os.RemoveAll(filepath.Join(baseDir, strings.TrimPrefix(c.id, Prefix)))
 	for _, p := range problems {
 		c.T.Errorf("tearing down nodes: %s", p)
 	}
