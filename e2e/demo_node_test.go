@@ -73,6 +73,12 @@ func TestThreeNodeControlPlane(t *testing.T) {
 		}
 	}
 	pki := filepath.Join(nodes[2].node.PKIDir(), "etcd")
+	certs := []string{"--cacert", filepath.Join(pki, "ca.crt"), "--cert", filepath.Join(pki, "healthcheck-client.crt"), "--key", filepath.Join(pki, "healthcheck-client.key")}
+	t.Log("through the Kubernetes API with a client certificate: a port-forward tunnel to each etcd pod")
+	r = show(nodes[2], append([]string{"health", "--via", "port-forward", "--kubeconfig", c.Kubeconfig()}, certs...)...)
+	if strings.Count(r.stdout, "true") != 3 {
+		t.Errorf("health through port-forward does not show three healthy members:\n%s", r.stdout)
+	}
 	r = show(nodes[2], "status", "--endpoints", nodes[0].url()+","+nodes[1].url()+","+nodes[2].url(),
 		"--cacert", filepath.Join(pki, "ca.crt"), "--cert", filepath.Join(pki, "healthcheck-client.crt"), "--key", filepath.Join(pki, "healthcheck-client.key"))
 	if strings.Count(r.stdout, "true") < 1 || strings.Count(r.stdout, "\n") != 4 {

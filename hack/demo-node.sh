@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The etcd of a three-node control plane on real kubelets (one network
 # namespace, containerd and kubelet 1.37 per node; internal/nodetest):
-# kubectl etcd init on cp-1, join on cp-2 and cp-3, then member list -o wide
-# and status, and everything torn down. Needs root; builds what is missing
+# kubectl etcd init on cp-1, join on cp-2 and cp-3, the kubelets registered
+# with a kube-apiserver, then member list -o wide --via exec (nodes and
+# mirror pods), health --via port-forward and status, and everything torn
+# down. Needs root; builds what is missing
 # (hack/reference-binaries.sh) first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
