@@ -64,7 +64,9 @@ func (c *Cluster) forwardAPIServer() error {
 // the nodes (WithAPIServer); its token is the one the cluster was given.
 // The server's certificate does not name the forwarded address, so the
 // file skips verifying it: it is a test's own server on a private network.
-func (c *Cluster) Kubeconfig() string { return filepath.Join(baseDir, c.id[len(Prefix):], "kubeconfig") }
+func (c *Cluster) Kubeconfig() string {
+	return filepath.Join(baseDir, c.id[len(Prefix):], "kubeconfig")
+}
 
 func (c *Cluster) writeKubeconfig() error {
 	if err := os.MkdirAll(filepath.Dir(c.Kubeconfig()), 0o700); err != nil {
