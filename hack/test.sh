@@ -33,7 +33,8 @@ if [[ "$what" == all || "$what" == e2e ]]; then
   # should the cache vanish between stages.
   if ((${#kube_pkgs[@]})); then go test -count=1 -timeout 30m "${kube_pkgs[@]}"; fi
   echo "== end-to-end tests (real etcd binaries, the built plugin)"
-  go test -count=1 -timeout 30m ./e2e/...
+  # The node tests on real kubelets add about 8 minutes here.
+  go test -count=1 -timeout 40m ./e2e/...
 fi
 if [[ "$what" == all || "$what" == bench ]]; then
   echo "== benchmark smoke run (every comparison runs once on tiny data; numbers not judged)"

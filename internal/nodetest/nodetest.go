@@ -623,7 +623,11 @@ func (c *Cluster) teardown() {
 	for _, n := range c.Nodes {
 		problems = append(problems, removeNode(n.NetNS, n.Dir, n.cgroupName)...)
 		if n.containerd != nil {
-			<-n.exited[n.containerd]
+			select {
+			case <-n.exited[n.containerd]:
+			case <-time.After(15 * time.Second):
+				problems = append(problems, fmt.Sprintf("%s: containerd (pid %d) did not exit", n.Name, n.containerd.Process.Pid))
+			}
 		}
 	}
 	if c.stopForward != nil {
