@@ -5,13 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 )
 
 func TestExpirationTable(t *testing.T) {
 	notAfter := time.Date(2027, 11, 25, 12, 0, 0, 0, time.UTC)
-	infos := []bootstrap.CertInfo{
+	infos := []pki.CertInfo{
 		{Name: "etcd-ca", Subject: "CN=etcd-ca", SANs: []string{"etcd-ca"}, NotAfter: notAfter.AddDate(9, 0, 0), Residual: 9 * 366 * 24 * time.Hour, IsCA: true},
 		{Name: "etcd-server", Subject: "CN=cp-1", SANs: []string{"cp-1", "localhost", "10.0.0.11"}, NotAfter: notAfter, Residual: 30 * 24 * time.Hour, CA: "etcd-ca"},
 		{Name: "etcd-peer", Subject: "CN=cp-1", NotAfter: notAfter, Residual: -time.Hour, CA: "etcd-ca"},

@@ -17,9 +17,9 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
@@ -153,7 +153,7 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var infos []bootstrap.CertInfo
+	var infos []pki.CertInfo
 	if err := json.Unmarshal([]byte(out), &infos); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/version"
 )
@@ -18,7 +17,7 @@ import (
 type Options struct {
 	*cmdutil.Factory
 	ClientOnly bool
-	Output     string
+	Print      *cmdutil.PrintFlags
 }
 
 // Info is what the command prints.
@@ -45,7 +44,7 @@ type MemberVersion struct {
 
 // NewCmdVersion returns the version command.
 func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{Factory: f, Output: output.Table}
+	o := &Options{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the client version and each member's server version",
@@ -55,17 +54,21 @@ func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
   # This binary only, without contacting etcd
   kubectl etcd version --client`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().BoolVar(&o.ClientOnly, "client", false, "print the client version only")
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, nil)
+	o.Print.AddFlags(cmd, false)
 	return cmd
 }
+
+// Complete binds the factory and reads a template file.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return o.Print.Complete()
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error { return o.Print.Validate() }
 
 // Run prints the versions.
 func (o *Options) Run(ctx context.Context) error {
@@ -74,7 +77,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if !o.ClientOnly {
 		collectErr = o.collect(ctx, &info)
 	}
-	err := output.Write(o.Out, o.Output, info, func(bool) error {
+	err := o.Print.Printer().Print(o.Out, info, func(bool) error {
 		fmt.Fprintf(o.Out, "Client Version: %s (%s, %s)\n", info.Client.Version, info.Client.GoVersion, info.Client.Platform)
 		for _, m := range info.Members {
 			if m.Error != "" {
