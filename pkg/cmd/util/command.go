@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Options is the shape of every command, as kubectl has it: Complete
@@ -39,4 +40,12 @@ func RunE(f *Factory, o Options) func(cmd *cobra.Command, args []string) error {
 		}
 		return o.Run(ctx)
 	}
+}
+
+// ChangedFlags is the set of flags given on the command line, for a
+// Complete to hand to a Validate that must tell a default from a choice.
+func ChangedFlags(cmd *cobra.Command) map[string]bool {
+	changed := map[string]bool{}
+	cmd.Flags().Visit(func(f *pflag.Flag) { changed[f.Name] = true })
+	return changed
 }

@@ -94,6 +94,12 @@ func (p *PrintFlags) AddFlags(cmd *cobra.Command, noHeaders bool) {
 	p.formats.AddFlags(cmd, &p.Output, nil)
 }
 
+// Help lists the formats after the default one, as a command's own -o
+// help ends: "json, yaml, jsonpath=TEMPLATE, ...".
+func (p *PrintFlags) Help() string {
+	return OutputFormats(p.formats[1:]).String()
+}
+
 // Complete reads the template file of -o jsonpath-file= or
 // go-template-file=: the one part of the flags that needs I/O.
 func (p *PrintFlags) Complete() error {

@@ -16,7 +16,7 @@ func TestOutputFormats(t *testing.T) {
 	if format != "table" || cmd.Flags().Lookup("no-headers") == nil || cmd.Flags().ShorthandLookup("o") == nil {
 		t.Fatalf("default %q, flags registered: %v", format, cmd.Flags().Lookup("no-headers") != nil)
 	}
-	if got := cmd.Flags().Lookup("output").Usage; got != "output format: table, wide, json or yaml" {
+	if got := cmd.Flags().Lookup("output").Usage; got != "output format: table, wide, json, yaml, jsonpath=TEMPLATE, jsonpath-file=FILE, go-template=TEMPLATE or go-template-file=FILE" {
 		t.Errorf("help %q", got)
 	}
 	if err := cmd.Flags().Parse([]string{"-o", "json", "--no-headers"}); err != nil || format != "json" || !noHeaders {
