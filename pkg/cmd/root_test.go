@@ -1,8 +1,6 @@
 package cmd_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -10,30 +8,17 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/cli-runtime/pkg/genericiooptions"
-
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
-
-// run executes the real root command in process and returns its output and
-// the exit code main would use.
-func run(t *testing.T, args ...string) (stdout, stderr string, code int, err error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	root := cmd.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	root.SetArgs(args)
-	err = root.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), cmdutil.ExitCode(err), err
-}
 
 func TestStatusHealthAndMemberListAgainstEmbeddedCluster(t *testing.T) {
 	c := etcdtest.StartEmbedded(t)
 	conn := c.ConnectArgs()
 
-	out, _, code, err := run(t, append(conn, "status", "-o", "json")...)
+	out, _, code, err := cmdtest.Run(t, append(conn, "status", "-o", "json")...)
 	if err != nil {
 		t.Fatalf("status: %v", err)
 	}
@@ -45,7 +30,7 @@ func TestStatusHealthAndMemberListAgainstEmbeddedCluster(t *testing.T) {
 		t.Fatalf("status: %d members, exit %d; want 3 and 0", len(statuses), code)
 	}
 
-	out, _, _, err = run(t, append(conn, "member", "list")...)
+	out, _, _, err = cmdtest.Run(t, append(conn, "member", "list")...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +42,7 @@ func TestStatusHealthAndMemberListAgainstEmbeddedCluster(t *testing.T) {
 	}
 
 	c.Stop(1)
-	out, _, code, err = run(t, append(conn, "health")...)
+	out, _, code, err = cmdtest.Run(t, append(conn, "health")...)
 	if code != cmdutil.ExitUnhealthy {
 		t.Fatalf("health with a member down exited %d (%v), want %d", code, err, cmdutil.ExitUnhealthy)
 	}
@@ -68,7 +53,7 @@ func TestStatusHealthAndMemberListAgainstEmbeddedCluster(t *testing.T) {
 		t.Errorf("health table should give the reason:\n%s", out)
 	}
 
-	_, _, code, err = run(t, append(conn, "status")...)
+	_, _, code, err = cmdtest.Run(t, append(conn, "status")...)
 	if code != cmdutil.ExitUnhealthy || !strings.Contains(err.Error(), "member-2") {
 		t.Errorf("status with a member down: exit %d, %v; want %d naming member-2", code, err, cmdutil.ExitUnhealthy)
 	}
@@ -77,7 +62,7 @@ func TestStatusHealthAndMemberListAgainstEmbeddedCluster(t *testing.T) {
 func TestProfileIsWritten(t *testing.T) {
 	for _, name := range []string{"cpu", "heap"} {
 		file := filepath.Join(t.TempDir(), name+".pprof")
-		if _, _, code, err := run(t, "version", "--client", "--profile", name, "--profile-output", file); code != 0 {
+		if _, _, code, err := cmdtest.Run(t, "version", "--client", "--profile", name, "--profile-output", file); code != 0 {
 			t.Fatalf("--profile %s: exit %d, %v", name, code, err)
 		}
 		if fi, err := os.Stat(file); err != nil || fi.Size() == 0 {
@@ -112,7 +97,7 @@ func TestUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			_, _, code, err := run(t, tt.args...)
+			_, _, code, err := cmdtest.Run(t, tt.args...)
 			if code == 0 || err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("exit %d, error %v; want non-zero with %q", code, err, tt.want)
 			}
