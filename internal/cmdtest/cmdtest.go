@@ -1,14 +1,11 @@
 // Package cmdtest runs the real kubectl-etcd command tree in process for
-// tests, as main does, and compares output with golden files.
+// tests, as main does.
 package cmdtest
 
 import (
 	"bytes"
 	"context"
-	"flag"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -62,30 +59,4 @@ func execute(ctx context.Context, stdin io.Reader, args []string) (string, strin
 func Root() *cobra.Command {
 	var out, errOut bytes.Buffer
 	return cmd.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-}
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/ with what the tests print")
-
-// Golden compares got with the file testdata/name (relative to the test's
-// package), or rewrites that file when the test runs with -update, as
-// helm's tests do. Review the diff of a rewrite like any change.
-func Golden(t testing.TB, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run the test with -update to write it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run with -update to rewrite it, then review the diff):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/util/homedir"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/internal/golden"
 )
 
 // TestHelpGolden prints the --help of every command of the real tree,
@@ -43,7 +44,7 @@ func TestHelpGolden(t *testing.T) {
 			}
 			// cli-runtime's --cache-dir defaults under the home directory.
 			out = strings.ReplaceAll(out, homedir.HomeDir(), "$HOME")
-			cmdtest.Golden(t, "help/"+name+".golden", out)
+			golden.Assert(t, "help/"+name+".golden", out)
 		})
 	}
 }

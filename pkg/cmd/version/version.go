@@ -4,6 +4,7 @@ package version
 import (
 	"context"
 	"fmt"
+	"io"
 	"runtime"
 
 	"github.com/spf13/cobra"
@@ -77,21 +78,27 @@ func (o *Options) Run(ctx context.Context) error {
 	if !o.ClientOnly {
 		collectErr = o.collect(ctx, &info)
 	}
-	err := o.Print.Printer().Print(o.Out, info, func(bool) error {
-		fmt.Fprintf(o.Out, "Client Version: %s (%s, %s)\n", info.Client.Version, info.Client.GoVersion, info.Client.Platform)
-		for _, m := range info.Members {
-			if m.Error != "" {
-				fmt.Fprintf(o.Out, "Server Version: %s (%s): unknown, %s\n", m.Name, m.Endpoint, m.Error)
-				continue
-			}
-			fmt.Fprintf(o.Out, "Server Version: %s (%s): %s, storage %s\n", m.Name, m.Endpoint, m.Version, m.StorageVersion)
-		}
-		return nil
-	})
+	err := o.Print.Printer().Print(o.Out, info, func(bool) error { return WriteText(o.Out, info) })
 	if err != nil {
 		return err
 	}
 	return collectErr
+}
+
+// WriteText prints the versions as lines: the client's, then each
+// member's.
+func WriteText(w io.Writer, info Info) error {
+	fmt.Fprintf(w, "Client Version: %s (%s, %s)\n", info.Client.Version, info.Client.GoVersion, info.Client.Platform)
+	for _, m := range info.Members {
+		if m.Error != "" {
+			fmt.Fprintf(w, "Server Version: %s (%s): unknown, %s\n", m.Name, m.Endpoint, m.Error)
+			continue
+		}
+		if _, err := fmt.Fprintf(w, "Server Version: %s (%s): %s, storage %s\n", m.Name, m.Endpoint, m.Version, m.StorageVersion); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (o *Options) collect(ctx context.Context, info *Info) error {
