@@ -108,3 +108,71 @@ func TestUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// indentUnit is the indentation of the first indented line of a document.
+func indentUnit(doc string) string {
+	for _, line := range strings.Split(doc, "\n") {
+		if trimmed := strings.TrimLeft(line, " "); trimmed != line {
+			return line[:len(line)-len(trimmed)]
+		}
+	}
+	return ""
+}
+
+func TestOutputTemplatesAndJSONAsGet(t *testing.T) {
+	c := etcdtest.StartEmbedded(t)
+	conn := c.ConnectArgs()
+	put(t, c.Client(), "/registry/configmaps/default/app", encode(t, cm("default", "app", "x")))
+	run := func(args ...string) string {
+		t.Helper()
+		out, _ := cmdtest.MustRun(t, append(append([]string{}, conn...), args...)...)
+		return out
+	}
+
+	t.Log("status -o json indents as get -o json does (kubectl's four spaces)")
+	statusJSON, getJSON := run("status", "-o", "json"), run("get", "configmaps", "app", "-o", "json")
+	if indentUnit(statusJSON) != "    " || indentUnit(statusJSON) != indentUnit(getJSON) {
+		t.Errorf("status -o json indents %q, get -o json %q; want four spaces for both:\n%s\n%s", indentUnit(statusJSON), indentUnit(getJSON), statusJSON, getJSON)
+	}
+
+	t.Log("-o jsonpath= and -o go-template= read the fields -o json shows")
+	if got := run("status", "-o", "jsonpath={[*].name}"); got != "member-1 member-2 member-3" {
+		t.Errorf("status -o jsonpath: %q", got)
+	}
+	if got := run("member", "list", "-o", `jsonpath={[?(@.leader==true)].name}`); !strings.HasPrefix(got, "member-") || strings.Contains(got, " ") {
+		t.Errorf("member list -o jsonpath for the leader: %q, want one member", got)
+	}
+	out := run("health", "-o", `go-template={{range .}}{{.name}} {{.healthy}}{{"\n"}}{{end}}`)
+	if out != "member-1 true\nmember-2 true\nmember-3 true\n" {
+		t.Errorf("health -o go-template:\n%s", out)
+	}
+	tmpl := filepath.Join(t.TempDir(), "versions.tmpl")
+	if err := os.WriteFile(tmpl, []byte(`{{range .members}}{{.name}}={{.version}} {{end}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := run("version", "-o", "go-template-file="+tmpl); strings.Count(got, "=3.7.3 ") != 3 {
+		t.Errorf("version -o go-template-file: %q", got)
+	}
+
+	t.Log("--no-headers drops the header row only")
+	if out := run("member", "list", "--no-headers"); len(strings.Split(strings.TrimSpace(out), "\n")) != 3 || strings.Contains(out, "PEER URLS") {
+		t.Errorf("member list --no-headers:\n%s", out)
+	}
+
+	t.Log("a broken template is a usage error before anything is asked of etcd")
+	for _, args := range [][]string{
+		{"status", "-o", "jsonpath={.name"},
+		{"doctor", "-o", "go-template={{.x"},
+		{"alarm", "list", "-o", "jsonpath"},
+		{"defrag", "-o", "go-template-file=/nonexistent.tmpl"},
+	} {
+		_, _, code, err := cmdtest.Run(t, append(append([]string{}, conn...), args...)...)
+		if code != 1 || err == nil || !strings.Contains(err.Error(), "-o ") {
+			t.Errorf("%v: exit %d, %v; want an error about -o", args, code, err)
+		}
+		var ue *cmdutil.UsageError
+		if args[0] != "defrag" && (!errors.As(err, &ue) || !strings.Contains(err.Error(), "See 'kubectl etcd "+strings.Join(args[:len(args)-2], " ")+" -h'")) {
+			t.Errorf("%v: %v is not a usage error with the help hint", args, err)
+		}
+	}
+}
