@@ -23,6 +23,8 @@ type nodeOptions struct {
 	Node *bootstrap.Node
 	// Now is the time certificates are checked against; tests pin it.
 	Now func() time.Time
+
+	cluster bootstrap.ClusterAccess
 }
 
 func newNodeOptions() nodeOptions {
@@ -51,6 +53,7 @@ func (o *nodeOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string)
 	o.Node.PKIDir = o.Connect.PKIDir
 	o.Node.Out = o.Out
 	o.Node.Log = o.ErrOut
+	o.cluster = bootstrap.AccessFromFlags(o.Connect)
 	return nil
 }
 
@@ -72,11 +75,10 @@ func (o *nodeOptions) validateNode() error {
 	return nil
 }
 
-// access is how to reach the cluster: the global connection flags, with
-// the certificates defaulting to this node's.
-func (o *nodeOptions) access() bootstrap.ClusterAccess {
-	return bootstrap.AccessFromFlags(o.Connect)
-}
+// access is how to reach the cluster: the global connection flags (and
+// ETCDCTL_ENDPOINTS, read by Complete), with the certificates defaulting
+// to this node's.
+func (o *nodeOptions) access() bootstrap.ClusterAccess { return o.cluster }
 
 // InitOptions are the options of `kubectl etcd init`.
 type InitOptions struct{ nodeOptions }
