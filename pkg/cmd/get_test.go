@@ -23,6 +23,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/stats"
 )
 
 func encode(t *testing.T, doc string) []byte {
@@ -261,7 +262,7 @@ resources:
 
 	t.Log("stats counts per resource, and from a snapshot the bytes of old revisions")
 	out, _ = cmdtest.MustRun(t, "stats", "--snapshot", snap, "-o", "json", "--top", "1")
-	var st storage.Stats
+	var st stats.Stats
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
