@@ -41,15 +41,6 @@ func (f OutputFormats) AddFlags(cmd *cobra.Command, format *string, noHeaders *b
 	}
 }
 
-// Validate refuses a format not in f, as a usage error naming the allowed
-// ones.
-func (f OutputFormats) Validate(cmd *cobra.Command, format string) error {
-	if _, err := output.NewPrinter(output.Spec{Format: format}, false, f, false); err != nil {
-		return UsageErrorf(cmd, "%v", err)
-	}
-	return nil
-}
-
 // String lists the formats as the help says them: "table, json or yaml".
 func (f OutputFormats) String() string {
 	all := []string(f)
