@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pmezard/go-difflib/difflib"
+
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 )
 
@@ -36,7 +38,11 @@ func Assert(t testing.TB, name, got string) {
 		t.Fatalf("%v (run the test with -update to write it)", err)
 	}
 	if got != string(want) {
-		t.Errorf("output differs from %s (run with -update to rewrite it, then review the diff):\n--- got\n%s\n--- want\n%s", path, got, want)
+		diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+			A: difflib.SplitLines(string(want)), B: difflib.SplitLines(got),
+			FromFile: path, ToFile: "got", Context: 2,
+		})
+		t.Errorf("output differs from %s (run with -update to rewrite it, then review the diff):\n%s", path, diff)
 	}
 }
 
