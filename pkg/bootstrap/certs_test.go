@@ -246,15 +246,3 @@ func TestRenewKeepsSANsUsagesAndKey(t *testing.T) {
 		t.Errorf("residual after renewal = %s, want about a year", got)
 	}
 }
-
-func TestCheckExpirationReportsMissing(t *testing.T) {
-	infos := pki.CheckExpiration(t.TempDir(), time.Now())
-	if len(infos) != len(Certs) {
-		t.Fatalf("%d rows, want %d", len(infos), len(Certs))
-	}
-	for _, i := range infos {
-		if !i.Missing || i.ResidualString() != "<none>" {
-			t.Errorf("%s: missing=%v residual=%s", i.Name, i.Missing, i.ResidualString())
-		}
-	}
-}
