@@ -62,7 +62,6 @@ type PrintFlags struct {
 	NoHeaders bool
 
 	formats  OutputFormats
-	headers  bool
 	spec     output.Spec
 	complete bool
 	printer  *output.Printer
@@ -77,7 +76,6 @@ func NewPrintFlags(formats OutputFormats) *PrintFlags {
 // AddFlags registers -o and, for a command that prints tables,
 // --no-headers.
 func (p *PrintFlags) AddFlags(cmd *cobra.Command, noHeaders bool) {
-	p.headers = noHeaders
 	if noHeaders {
 		p.formats.AddFlags(cmd, &p.Output, &p.NoHeaders)
 		return
