@@ -10,8 +10,8 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 func TestStatusHealthAndMemberListAgainstEmbeddedCluster(t *testing.T) {
@@ -22,7 +22,7 @@ func TestStatusHealthAndMemberListAgainstEmbeddedCluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status: %v", err)
 	}
-	var statuses []status.MemberStatus
+	var statuses []cluster.MemberStatus
 	if err := json.Unmarshal([]byte(out), &statuses); err != nil {
 		t.Fatalf("status -o json is not JSON: %v\n%s", err, out)
 	}

@@ -15,9 +15,9 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -128,7 +128,7 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var members []status.Member
+	var members []cluster.Member
 	if err := json.Unmarshal([]byte(out), &members); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
