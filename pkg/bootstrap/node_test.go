@@ -23,7 +23,12 @@ import (
 // These tests run the real etcd binary as the kubelet would run the
 // manifests the library writes (etcdtest.Kubelet), each node on its own
 // 127.0.0.x address with its own ports, so they need no root and run
-// beside other tests.
+// beside other tests in the unit stage. The stand-in stays here for what
+// a real kubelet cannot give a library test: steps of the library's own
+// (a join undone halfway, a learner added by hand) checked in process, in
+// seconds, without root or the kubelet build. The same flows through the
+// plugin on real kubelets are e2e/bootstrap_test.go and
+// e2e/restore_node_test.go.
 
 // freePorts returns n ports free on the loopback network.
 func freePorts(t *testing.T, n int) []int {

@@ -71,6 +71,10 @@ func nodeArgs(t *testing.T, dir, name, ip string) (args []string, clientURL stri
 	}, "https://" + ip + ":" + p[0]
 }
 
+// TestInitJoinCertsLeaveCommands runs the commands in process against the
+// kubelet stand-in (etcdtest.Kubelet), so the unit stage checks their
+// wiring without root or the kubelet build; e2e/bootstrap_test.go runs
+// the same commands on real kubelets.
 func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real etcd binaries")
