@@ -10,7 +10,6 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 
@@ -19,7 +18,7 @@ type RestoreOptions struct {
 	*cmdutil.Factory
 	snapshot.Restorer
 	NoBumpRevision bool
-	Output         string
+	Print          *cmdutil.PrintFlags
 
 	// Manifest, when set, restores this node's member in place: the etcd
 	// static pod manifest at this path is stopped, pointed at the restored
@@ -28,11 +27,13 @@ type RestoreOptions struct {
 	Yes      bool
 	DryRun   bool
 	Timeout  time.Duration
+
+	changed map[string]bool
 }
 
 // NewCmdRestore returns the snapshot restore command.
 func NewCmdRestore(f *cmdutil.Factory) *cobra.Command {
-	o := &RestoreOptions{Factory: f, Output: output.Table}
+	o := &RestoreOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
 	o.BumpRevision = snapshot.DefaultBumpRevision
 	o.MarkCompacted = true
 	cmd := &cobra.Command{
@@ -81,19 +82,7 @@ backup directory: the next run names it and how to put it back.
   # Outside Kubernetes, keep the snapshot's revisions
   kubectl etcd snapshot restore etcd.db --data-dir ./m1.etcd --name m1 --initial-advertise-peer-urls http://127.0.0.1:2380 --no-bump-revision`,
 		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.SnapshotPath = args[0]
-			if o.Manifest != "" {
-				if err := o.ValidateManifest(cmd); err != nil {
-					return err
-				}
-				return o.RunManifest(cmd.Context())
-			}
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.DataDir, "data-dir", "", "new data directory for the member (must not exist or be empty)")
@@ -105,7 +94,8 @@ backup directory: the next run names it and how to put it back.
 	fs.Uint64Var(&o.BumpRevision, "bump-revision", o.BumpRevision, "raise the revision by this much, so it is above any a watcher saw")
 	fs.BoolVar(&o.MarkCompacted, "mark-compacted", o.MarkCompacted, "mark the bumped revision compacted, so watchers re-list")
 	fs.BoolVar(&o.NoBumpRevision, "no-bump-revision", false, "keep the snapshot's revisions: neither bump nor mark compacted (not for Kubernetes)")
-	fs.StringVarP(&o.Output, "output", "o", o.Output, "output format: table (the next steps), json or yaml")
+	o.Print.AddFlags(cmd, false)
+	fs.Lookup("output").Usage = "output format: table (the next steps), " + o.Print.Help()
 	fs.StringVar(&o.Manifest, "manifest", "", "restore this node's member in place through its etcd static pod manifest (bare --manifest: the --etcd-manifest path)")
 	fs.Lookup("manifest").NoOptDefVal = manifestFromGlobal
 	fs.BoolVar(&o.Yes, "yes", false, "with --manifest: do not ask for confirmation")
@@ -114,44 +104,59 @@ backup directory: the next run names it and how to put it back.
 	return cmd
 }
 
-// Validate checks the options.
-func (o *RestoreOptions) Validate(cmd *cobra.Command) error {
+// Complete takes the snapshot file, the flags given, the path of a bare
+// --manifest, and reads a template file.
+func (o *RestoreOptions) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	o.Factory, o.SnapshotPath = f, args[0]
+	o.changed = cmdutil.ChangedFlags(cmd)
+	if o.Manifest == manifestFromGlobal {
+		o.Manifest = o.Connect.EtcdManifest
+	}
+	return o.Print.Complete()
+}
+
+// Validate checks the options of the restore asked for: into a new data
+// directory, or through the manifest.
+func (o *RestoreOptions) Validate() error {
+	if o.Manifest != "" {
+		return o.validateManifest()
+	}
 	for _, f := range []string{"yes", "dry-run", "timeout"} {
-		if cmd.Flags().Changed(f) {
-			return cmdutil.UsageErrorf(cmd, "--%s is for a restore through the static pod manifest: add --manifest", f)
+		if o.changed[f] {
+			return fmt.Errorf("--%s is for a restore through the static pod manifest: add --manifest", f)
 		}
 	}
-	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+	if err := o.Print.Validate(); err != nil {
 		return err
 	}
+	bumpSet, markSet := o.changed["bump-revision"], o.changed["mark-compacted"]
 	if o.NoBumpRevision {
-		if cmd.Flags().Changed("bump-revision") || (cmd.Flags().Changed("mark-compacted") && o.MarkCompacted) {
-			return cmdutil.UsageErrorf(cmd, "--no-bump-revision contradicts --bump-revision and --mark-compacted")
+		if bumpSet || (markSet && o.MarkCompacted) {
+			return fmt.Errorf("--no-bump-revision contradicts --bump-revision and --mark-compacted")
 		}
 		o.BumpRevision, o.MarkCompacted = 0, false
 	}
 	// One of the pair turned off alone means both: etcdutl bumps only a
 	// revision it also marks compacted.
-	bumpSet, markSet := cmd.Flags().Changed("bump-revision"), cmd.Flags().Changed("mark-compacted")
 	if bumpSet && o.BumpRevision == 0 && !markSet {
 		o.MarkCompacted = false
 	}
 	if markSet && !o.MarkCompacted && !bumpSet {
 		o.BumpRevision = 0
 	}
-	if err := o.Restorer.Validate(); err != nil {
-		return cmdutil.UsageErrorf(cmd, "%v", err)
-	}
-	return nil
+	return o.Restorer.Validate()
 }
 
-// Run restores and prints the next steps.
-func (o *RestoreOptions) Run() error {
+// Run restores, into a new data directory or through the manifest.
+func (o *RestoreOptions) Run(ctx context.Context) error {
+	if o.Manifest != "" {
+		return o.runManifest(ctx)
+	}
 	res, err := o.Restore()
 	if err != nil {
 		return err
 	}
-	return output.Write(o.Out, o.Output, res, func(bool) error {
+	return o.Print.Printer().Print(o.Out, res, func(bool) error {
 		fmt.Fprint(o.Out, RestoreSummary(res, o.BumpRevision, o.MarkCompacted))
 		return nil
 	})
@@ -182,33 +187,30 @@ func RestoreSummary(res *snapshot.RestoreResult, bump uint64, compacted bool) st
 // global --etcd-manifest flag.
 const manifestFromGlobal = "(--etcd-manifest)"
 
-// ValidateManifest checks the options of a restore through the manifest.
-func (o *RestoreOptions) ValidateManifest(cmd *cobra.Command) error {
-	if o.Manifest == manifestFromGlobal {
-		o.Manifest = o.Connect.EtcdManifest
-	}
-	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+// validateManifest checks the options of a restore through the manifest.
+func (o *RestoreOptions) validateManifest() error {
+	if err := o.Print.Validate(); err != nil {
 		return err
 	}
 	for _, f := range []string{"name", "initial-advertise-peer-urls", "initial-cluster"} {
-		if cmd.Flags().Changed(f) {
-			return cmdutil.UsageErrorf(cmd, "--%s comes from the manifest with --manifest: the member is restored as the manifest runs it, alone", f)
+		if o.changed[f] {
+			return fmt.Errorf("--%s comes from the manifest with --manifest: the member is restored as the manifest runs it, alone", f)
 		}
 	}
 	if o.NoBumpRevision {
 		o.BumpRevision, o.MarkCompacted = 0, false
 	}
 	if o.BumpRevision > 0 != o.MarkCompacted {
-		return cmdutil.UsageErrorf(cmd, "--bump-revision and --mark-compacted go together: use --no-bump-revision to turn both off")
+		return fmt.Errorf("--bump-revision and --mark-compacted go together: use --no-bump-revision to turn both off")
 	}
 	if o.Timeout <= 0 {
-		return cmdutil.UsageErrorf(cmd, "--timeout must be positive, got %s", o.Timeout)
+		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
 	}
 	return nil
 }
 
-// RunManifest restores this node's member in place and prints each step.
-func (o *RestoreOptions) RunManifest(ctx context.Context) error {
+// runManifest restores this node's member in place and prints each step.
+func (o *RestoreOptions) runManifest(ctx context.Context) error {
 	if err := bootstrap.CheckInterruptedRestore(o.Manifest); err != nil {
 		return err
 	}
@@ -252,7 +254,7 @@ func (o *RestoreOptions) RunManifest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return output.Write(o.Out, o.Output, res, func(bool) error {
+	return o.Print.Printer().Print(o.Out, res, func(bool) error {
 		fmt.Fprintf(o.Out, "Restored member %s from %s: it serves revision %d from %s.\n", res.Name, res.Snapshot.Path, res.ServedRevision, res.DataDir)
 		fmt.Fprintf(o.Out, "The original manifest is kept in %s and the old data in %s; remove them once the cluster is as it should be.\n", res.ManifestBackup, res.OldDataDir)
 		fmt.Fprintln(o.Out, "Next: kubectl etcd health; restart kube-apiserver, kube-controller-manager, kube-scheduler and the kubelets; add the other control-plane nodes back with 'kubectl etcd reset' and 'kubectl etcd join' on each.")

@@ -43,14 +43,13 @@ type SaveOptions struct {
 	Overwrite   bool
 	NoMetadata  bool
 	Verify      string
-	Output      string
-	NoHeaders   bool
+	Print       *cmdutil.PrintFlags
 	retainIsSet bool
 }
 
 // NewCmdSave returns the snapshot save command.
 func NewCmdSave(f *cmdutil.Factory) *cobra.Command {
-	o := &SaveOptions{Factory: f, Output: output.Table, Verify: snapshot.VerifyQuick}
+	o := &SaveOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput), Verify: snapshot.VerifyQuick}
 	cmd := &cobra.Command{
 		Use:   "save FILE|DIR",
 		Short: "Save a verified snapshot of the healthiest member to a file",
@@ -76,13 +75,7 @@ there are removed after a day. A metadata file FILE.json with
 the revision, key count, hashes, member and etcd version goes beside it.`,
 		Example: saveExample,
 		Args:    cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Complete(cmd, args)
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cmdutil.RunE(f, o),
 	}
 	cmd.Flags().StringVar(&o.Endpoint, "endpoint", "", "client URL of the member to stream from (default: the healthiest member)")
 	cmd.Flags().StringVar(&o.Compress, "compress", "", "compress the file: gzip or zstd")
@@ -90,41 +83,42 @@ the revision, key count, hashes, member and etcd version goes beside it.`,
 	cmd.Flags().BoolVar(&o.Overwrite, "overwrite", false, "replace FILE when it exists (only after the new snapshot is verified)")
 	cmd.Flags().BoolVar(&o.NoMetadata, "no-metadata", false, "do not write the FILE.json metadata file")
 	cmd.Flags().StringVar(&o.Verify, "verify", o.Verify, "how to check the saved file: quick (sha256 trailer, header, revision) or full (also every page of the database)")
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	o.Print.AddFlags(cmd, true)
 	return cmd
 }
 
 // Complete reads the argument: a directory when it exists as one or ends
 // in a path separator.
-func (o *SaveOptions) Complete(cmd *cobra.Command, args []string) {
-	o.Path = args[0]
+func (o *SaveOptions) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	o.Factory, o.Path = f, args[0]
 	o.retainIsSet = cmd.Flags().Changed("retain")
 	if strings.HasSuffix(o.Path, "/") || strings.HasSuffix(o.Path, string(os.PathSeparator)) {
 		o.Dir = true
 	} else if fi, err := os.Stat(o.Path); err == nil && fi.IsDir() {
 		o.Dir = true
 	}
+	return o.Print.Complete()
 }
 
 // Validate checks the options.
-func (o *SaveOptions) Validate(cmd *cobra.Command) error {
-	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+func (o *SaveOptions) Validate() error {
+	if err := o.Print.Validate(); err != nil {
 		return err
 	}
 	if o.Compress != "" && o.Compress != snapshot.Gzip && o.Compress != snapshot.Zstd {
-		return cmdutil.UsageErrorf(cmd, "unknown --compress %q: use %s", o.Compress, strings.Join(snapshot.Compressions, " or "))
+		return fmt.Errorf("unknown --compress %q: use %s", o.Compress, strings.Join(snapshot.Compressions, " or "))
 	}
 	if o.Verify != snapshot.VerifyQuick && o.Verify != snapshot.VerifyFull {
-		return cmdutil.UsageErrorf(cmd, "unknown --verify %q: use %s", o.Verify, strings.Join(snapshot.Verifications, " or "))
+		return fmt.Errorf("unknown --verify %q: use %s", o.Verify, strings.Join(snapshot.Verifications, " or "))
 	}
 	if o.Retain < 0 {
-		return cmdutil.UsageErrorf(cmd, "--retain must be 0 or more, got %d", o.Retain)
+		return fmt.Errorf("--retain must be 0 or more, got %d", o.Retain)
 	}
 	if o.retainIsSet && !o.Dir {
-		return cmdutil.UsageErrorf(cmd, "--retain needs a directory: %s is not one (end it with / to create it)", o.Path)
+		return fmt.Errorf("--retain needs a directory: %s is not one (end it with / to create it)", o.Path)
 	}
 	if o.Dir && o.Overwrite {
-		return cmdutil.UsageErrorf(cmd, "--overwrite is for a file: a directory gets a new name each time")
+		return fmt.Errorf("--overwrite is for a file: a directory gets a new name each time")
 	}
 	return nil
 }
@@ -163,8 +157,8 @@ func (o *SaveOptions) Run(ctx context.Context) error {
 }
 
 func (o *SaveOptions) print(res *snapshot.Result) error {
-	return output.Write(o.Out, o.Output, res, func(bool) error {
-		return output.WriteTable(o.Out, []string{"FIELD", "VALUE"}, SaveRows(res), o.NoHeaders)
+	return o.Print.Printer().PrintTable(o.Out, res, func(bool) ([]string, [][]string) {
+		return []string{"FIELD", "VALUE"}, SaveRows(res)
 	})
 }
 

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -14,14 +15,13 @@ import (
 type StatusOptions struct {
 	*cmdutil.Factory
 	Path          string
-	Output        string
-	NoHeaders     bool
+	Print         *cmdutil.PrintFlags
 	SkipHashCheck bool
 }
 
 // NewCmdStatus returns the snapshot status command.
 func NewCmdStatus(f *cmdutil.Factory) *cobra.Command {
-	o := &StatusOptions{Factory: f, Output: output.Table}
+	o := &StatusOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:   "status FILE",
 		Short: "Check a snapshot file and show its revision, keys, size and storage version",
@@ -37,26 +37,24 @@ without the trailer unless --skip-hash-check.`,
   # A compressed one, as JSON
   kubectl etcd snapshot status etcd-snapshot-20261125T120000Z-rev1234.db.zst -o json`,
 		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Path = args[0]
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	o.Print.AddFlags(cmd, true)
 	cmd.Flags().BoolVar(&o.SkipHashCheck, "skip-hash-check", false, "accept a file without a sha256 trailer (member/snap/db copied out of a data directory)")
 	return cmd
 }
 
-// Validate checks the options.
-func (o *StatusOptions) Validate(cmd *cobra.Command) error {
-	return cmdutil.TableOutput.Validate(cmd, o.Output)
+// Complete takes the file and reads a template file.
+func (o *StatusOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory, o.Path = f, args[0]
+	return o.Print.Complete()
 }
 
+// Validate checks the options.
+func (o *StatusOptions) Validate() error { return o.Print.Validate() }
+
 // Run checks the file and prints its status.
-func (o *StatusOptions) Run() error {
+func (o *StatusOptions) Run(context.Context) error {
 	st, err := snapshot.Status(o.Path, "")
 	if err != nil {
 		return err
@@ -64,9 +62,8 @@ func (o *StatusOptions) Run() error {
 	if st.HashCheck != snapshot.HashOK && !o.SkipHashCheck {
 		return &snapshot.CorruptError{Path: o.Path, Reason: "it has no sha256 trailer, so its integrity cannot be checked: a file saved by etcd has one; for member/snap/db copied out of a data directory pass --skip-hash-check"}
 	}
-	return output.Write(o.Out, o.Output, st, func(bool) error {
-		headers, rows := StatusTable(st)
-		return output.WriteTable(o.Out, headers, rows, o.NoHeaders)
+	return o.Print.Printer().PrintTable(o.Out, st, func(bool) ([]string, [][]string) {
+		return StatusTable(st)
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/printer"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/source"
@@ -27,13 +28,18 @@ type Options struct {
 	Rev           int64
 	Output        string
 	MaxEvents     int
+	// Target is the key, prefix or resource to watch.
+	Target string
+
+	// objectNamespace is -n, else the kubeconfig context's namespace.
+	objectNamespace string
 }
 
 var formats = []string{printer.OutputText, printer.OutputJSON, printer.OutputKeys}
 
 // NewCmdWatch returns the watch command.
 func NewCmdWatch(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{Factory: f, Output: printer.OutputText}
+	o := &Options{Output: printer.OutputText}
 	cmd := &cobra.Command{
 		Use:   "watch (KEY [--prefix] | PREFIX/ | RESOURCE [-n NAMESPACE | -A])",
 		Short: "Print changes to keys or Kubernetes objects as they happen, decoded",
@@ -49,16 +55,7 @@ is watched as a prefix. --rev replays from a past revision first.`,
   # One JSON document per event, from revision 1000, stop after 10
   kubectl etcd watch /registry/leases/ -o json --rev 1000 --max-events 10`,
 		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ok := false
-			for _, f := range formats {
-				ok = ok || f == o.Output
-			}
-			if !ok {
-				return cmdutil.UsageErrorf(cmd, "unknown output format %q: allowed formats are %s", o.Output, strings.Join(formats, ", "))
-			}
-			return o.Run(cmd.Context(), args[0], cmdutil.ObjectNamespace(o.Namespace, o.Connect.KubeConfig))
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&o.Prefix, "prefix", false, "watch every key starting with KEY")
@@ -70,6 +67,20 @@ is watched as a prefix. --rev replays from a past revision first.`,
 	o.StorageFlags.AddFlags(fs)
 	return cmd
 }
+
+// Complete takes what to watch and finds the namespace in the kubeconfig.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory, o.Target = f, args[0]
+	o.objectNamespace = cmdutil.ObjectNamespace(o.Namespace, o.Connect.KubeConfig)
+	return nil
+}
+
+// Validate checks the format.
+func (o *Options) Validate() error { return output.Validate(o.Output, formats...) }
+
+// Run watches and prints each event until the context ends or
+// --max-events.
+func (o *Options) Run(ctx context.Context) error { return o.watch(ctx, o.Target, o.objectNamespace) }
 
 // EventJSON is one event in -o json.
 type EventJSON struct {
@@ -84,7 +95,7 @@ type EventJSON struct {
 var errEnough = errors.New("enough events")
 
 // Run watches until interrupted or --max-events.
-func (o *Options) Run(ctx context.Context, target, namespace string) error {
+func (o *Options) watch(ctx context.Context, target, namespace string) error {
 	d, err := o.Decoder()
 	if err != nil {
 		return err
