@@ -9,3 +9,5 @@ done < hack/etcd-versions.txt
 # kube-apiserver, kubectl, kubeadm and kwok for the tests that import
 # internal/kubetest (about ten minutes the first time).
 hack/build-kube.sh
+# SeaweedFS's weed, the S3 store for the tests that import internal/s3test.
+hack/build-weed.sh

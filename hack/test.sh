@@ -5,19 +5,21 @@
 #   benchmark smoke run.
 #   hack/test.sh [unit|e2e|bench]     (default: everything)
 # Packages whose tests import internal/kubetest need the Kubernetes binaries
-# (a cold build takes about ten minutes), so they run after the reference
-# binaries are built, not in the unit stage.
+# (a cold build takes about ten minutes), and those that import
+# internal/s3test need SeaweedFS's weed (a big build too), so they run after
+# the reference binaries are built, not in the unit stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
 
 pkgs=(./cmd/... ./pkg/... ./internal/... ./manifests/...)
 kubetest=github.com/kubectl-etcd/kubectl-etcd/internal/kubetest
-# Each line: the package, then what its tests import; internal/kubetest
-# itself counts as needing the binaries.
+s3test=github.com/kubectl-etcd/kubectl-etcd/internal/s3test
+# Each line: the package, then what its tests import; internal/kubetest and
+# internal/s3test themselves count as needing the binaries.
 listing="$(go list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' "${pkgs[@]}")"
-mapfile -t kube_pkgs < <(awk -v k="$kubetest" '{ for (i = 1; i <= NF; i++) if ($i == k) { print $1; next } }' <<<"$listing")
-mapfile -t unit_pkgs < <(awk -v k="$kubetest" '{ for (i = 1; i <= NF; i++) if ($i == k) next; print $1 }' <<<"$listing")
+mapfile -t kube_pkgs < <(awk -v k="$kubetest" -v s="$s3test" '{ for (i = 1; i <= NF; i++) if ($i == k || $i == s) { print $1; next } }' <<<"$listing")
+mapfile -t unit_pkgs < <(awk -v k="$kubetest" -v s="$s3test" '{ for (i = 1; i <= NF; i++) if ($i == k || $i == s) next; print $1 }' <<<"$listing")
 
 if [[ "$what" == all || "$what" == unit ]]; then
   hack/lint.sh
@@ -27,7 +29,7 @@ fi
 if [[ "$what" == all || "$what" == e2e ]]; then
   echo "== reference binaries"
   hack/reference-binaries.sh
-  echo "== tests against real kube-apiserver, kubectl and kubeadm"
+  echo "== tests against real kube-apiserver, kubectl, kubeadm and a real S3 store (weed)"
   # The binaries are built by now; the timeout still allows a cold build
   # should the cache vanish between stages.
   if ((${#kube_pkgs[@]})); then go test -count=1 -timeout 30m "${kube_pkgs[@]}"; fi
