@@ -41,6 +41,8 @@ type StoreSaver struct {
 	// TempDir holds the temporary copy --verify full checks (os.TempDir
 	// when empty).
 	TempDir string
+	// Name, when set, is the object's name instead of ObjectName's.
+	Name string
 }
 
 // EncryptedExtension ends the name of an age-encrypted snapshot.
@@ -84,7 +86,10 @@ func (s *StoreSaver) Save(ctx context.Context) (res *Result, err error) {
 	}
 	defer cli.Close()
 
-	name := ObjectName(taken, src.id, s.Compression, s.Encrypt != nil)
+	name := s.Name
+	if name == "" {
+		name = ObjectName(taken, src.id, s.Compression, s.Encrypt != nil)
+	}
 	res = &Result{Member: src.name, MemberID: src.id, Endpoint: src.endpoint, Taken: taken, Verified: s.verify(),
 		Encryption: s.Encryption, Recipients: s.Recipients}
 	up, err := s.Store.Create(ctx, name)
