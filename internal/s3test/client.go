@@ -60,3 +60,17 @@ func (s *Server) Uploads(ctx context.Context, bucket string) []string {
 	}
 	return keys
 }
+
+// AbortUploads aborts every unfinished multipart upload in bucket.
+func (s *Server) AbortUploads(ctx context.Context, bucket string) {
+	s.T.Helper()
+	out, err := s.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		s.T.Fatalf("listing uploads in %s: %v", bucket, err)
+	}
+	for _, u := range out.Uploads {
+		if _, err := s.Client().AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: u.Key, UploadId: u.UploadId}); err != nil {
+			s.T.Fatalf("aborting %s: %v", aws.ToString(u.Key), err)
+		}
+	}
+}

@@ -90,6 +90,17 @@ func (s *StoreSaver) Save(ctx context.Context) (res *Result, err error) {
 	if name == "" {
 		name = ObjectName(taken, src.id, s.Compression, s.Encrypt != nil)
 	}
+	// S3 replaces an object of the same name without a word: refuse, as
+	// a save to a file does without --overwrite.
+	if objs, err := s.Store.List(ctx); err != nil {
+		return nil, err
+	} else if !s.Overwrite {
+		for _, o := range objs {
+			if o.Name == name {
+				return nil, fmt.Errorf("%s already exists: another save of this member ran in the same second", s.Store.URL(name))
+			}
+		}
+	}
 	res = &Result{Member: src.name, MemberID: src.id, Endpoint: src.endpoint, Taken: taken, Verified: s.verify(),
 		Encryption: s.Encryption, Recipients: s.Recipients}
 	up, err := s.Store.Create(ctx, name)

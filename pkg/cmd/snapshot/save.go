@@ -328,7 +328,7 @@ func (o *SaveOptions) runStore(ctx context.Context) error {
 	}
 	defer cli.Close()
 	s := &snapshot.StoreSaver{
-		Saver: snapshot.Saver{Config: cfg, Client: cli, Endpoint: o.Endpoint, Compression: o.Compress, NoMetadata: o.NoMetadata, Verify: o.Verify},
+		Saver: snapshot.Saver{Config: cfg, Client: cli, Endpoint: o.Endpoint, Compression: o.Compress, NoMetadata: o.NoMetadata, Verify: o.Verify, Overwrite: o.Overwrite},
 		Store: st, Name: name,
 	}
 	if recipients != nil {
