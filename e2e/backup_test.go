@@ -171,8 +171,14 @@ func TestBackupsInObjectStore(t *testing.T) {
 		t.Errorf("drill report %+v", rep)
 	}
 
+	name := func(u string) string { return strings.TrimPrefix(u, "s3://"+backupBucket+"/") }
 	t.Log("prune --retain 2: refused without --yes, a dry run removes nothing, then exactly 2 are kept")
-	oneErrorLine(t, plugin(t, env, "snapshot", "prune", loc, "--s3-path-style", "--retain", "2"), "pass --yes")
+	r = plugin(t, env, "snapshot", "prune", loc, "--s3-path-style", "--retain", "2")
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if last := lines[len(lines)-1]; r.code == 0 || !strings.HasPrefix(last, "error: ") || !strings.Contains(last, "pass --yes") ||
+		!strings.Contains(r.stderr, "This removes 1 of the 3 snapshots") || !strings.Contains(r.stderr, name(encrypted.Path)[len("prod/"):]) {
+		t.Errorf("prune without --yes: exit %d, stderr %q; want the snapshot it would remove, then an error asking for --yes", r.code, r.stderr)
+	}
 	if r := plugin(t, env, "snapshot", "prune", loc, "--s3-path-style", "--retain", "2", "--dry-run"); r.code != 0 || !strings.Contains(r.stdout, "would remove") {
 		t.Errorf("dry run exit %d:\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -183,7 +189,6 @@ func TestBackupsInObjectStore(t *testing.T) {
 		t.Fatalf("prune exit %d: %s", r.code, r.stderr)
 	}
 	keys = srv.Keys(ctx, backupBucket, "prod/")
-	name := func(u string) string { return strings.TrimPrefix(u, "s3://"+backupBucket+"/") }
 	want := []string{name(saved[1].Path), name(saved[1].Path) + ".json", name(saved[2].Path), name(saved[2].Path) + ".json"}
 	slices.Sort(want)
 	if !slices.Equal(keys, want) {

@@ -23,18 +23,33 @@ import (
 // counts from the element itself. A leaf element with flag 1 is a bucket:
 // its value starts with the bucket's root page id (0 for an inline bucket,
 // whose page follows the 16-byte bucket header in the value).
+//
+// A page with overflow spans the pages after it, but a freed page keeps
+// its header while those pages are reused on their own: every page-sized
+// chunk is read as a page of its own, and what a page needs from beyond
+// its first chunk is fetched as the stream passes that offset (a want).
 type boltScan struct {
 	off      int64 // bytes seen
 	pageSize int64
-	buf      []byte // the page being collected
-	need     int64  // its length, header included, once known
+	head     []byte // the first bytes, until the page size is known
+	prev     []byte // the chunk before cur, for a want across the boundary
+	cur      []byte // the chunk being collected
 
 	metas      [2]boltMeta
-	rootPage   []byte // the root bucket's page, copied when seen
+	rootPage   []byte // the root bucket's page with its overflow, once whole
+	rootNeed   int64
 	rootPgid   uint64
 	branchLast map[uint64]uint64
 	leafLast   map[uint64]int64
+	wants      []want
 	err        error
+}
+
+// want is n bytes at stream offset off that a page needs, handed to fn.
+type want struct {
+	off int64
+	n   int
+	fn  func([]byte)
 }
 
 type boltMeta struct {
@@ -48,7 +63,6 @@ const (
 	elementSize      = 16
 	branchPageFlag   = 0x01
 	leafPageFlag     = 0x02
-	metaPageFlag     = 0x04
 	bucketLeafFlag   = 0x01
 	boltMagic        = 0xED0CDAED
 	metaFieldsLength = 64
@@ -60,49 +74,87 @@ func newBoltScan() *boltScan {
 
 func (b *boltScan) Write(p []byte) (int, error) {
 	n := len(p)
+	if b.pageSize == 0 && b.err == nil {
+		// The first meta page says how big pages are.
+		want := pageHeaderSize + metaFieldsLength
+		c := min(want-len(b.head), len(p))
+		b.head = append(b.head, p[:c]...)
+		if len(b.head) < want {
+			return n, nil
+		}
+		m := readBoltMeta(b.head)
+		if !m.ok || m.pageSize < 512 || m.pageSize&(m.pageSize-1) != 0 {
+			b.err = errors.New("it is not a bbolt database (the first meta page is not valid)")
+			return n, nil
+		}
+		b.pageSize = int64(m.pageSize)
+		b.cur = make([]byte, 0, b.pageSize)
+		b.prev = make([]byte, 0, b.pageSize)
+		// Replay what was held back as the start of the first chunk.
+		p = append(b.head, p[c:]...)
+	}
 	for len(p) > 0 && b.err == nil {
-		if b.pageSize == 0 {
-			// The first meta page says how big pages are.
-			want := pageHeaderSize + metaFieldsLength
-			c := min(want-len(b.buf), len(p))
-			b.buf = append(b.buf, p[:c]...)
-			p = p[c:]
-			b.off += int64(c)
-			if len(b.buf) < want {
-				continue
-			}
-			m := readBoltMeta(b.buf)
-			if !m.ok || m.pageSize < 512 || m.pageSize&(m.pageSize-1) != 0 {
-				b.err = errors.New("it is not a bbolt database (the first meta page is not valid)")
-				return n, nil
-			}
-			b.pageSize = int64(m.pageSize)
-			b.need = b.pageSize
-			continue
-		}
-		if b.need == 0 {
-			b.need = pageHeaderSize
-		}
-		c := min(int(b.need)-len(b.buf), len(p))
-		b.buf = append(b.buf, p[:c]...)
+		c := min(int(b.pageSize)-len(b.cur), len(p))
+		b.cur = append(b.cur, p[:c]...)
 		p = p[c:]
-		b.off += int64(c)
-		if int64(len(b.buf)) < b.need {
+		if int64(len(b.cur)) < b.pageSize {
 			continue
 		}
-		if b.need == pageHeaderSize {
-			// The header tells how many pages this one spans.
-			overflow := int64(binary.LittleEndian.Uint32(b.buf[12:16]))
-			b.need = (overflow + 1) * b.pageSize
-			if int64(len(b.buf)) < b.need {
-				continue
-			}
-		}
-		b.page(b.buf)
-		b.buf = b.buf[:0]
-		b.need = 0
+		b.off += b.pageSize
+		b.chunk()
+		b.prev, b.cur = b.cur, b.prev[:0]
 	}
 	return n, nil
+}
+
+// chunk handles the page-sized chunk just completed (b.cur, ending at
+// b.off): the wants it satisfies, then the chunk read as a page.
+func (b *boltScan) chunk() {
+	start := b.off - b.pageSize
+	if len(b.wants) > 0 {
+		kept := b.wants[:0]
+		var due []want
+		for _, w := range b.wants {
+			if w.off+int64(w.n) <= b.off {
+				due = append(due, w)
+			} else {
+				kept = append(kept, w)
+			}
+		}
+		b.wants = kept
+		for _, w := range due {
+			b.satisfy(w, start)
+		}
+	}
+	pgid := uint64(start / b.pageSize)
+	if b.rootPage != nil && int64(len(b.rootPage)) < b.rootNeed {
+		b.rootPage = append(b.rootPage, b.cur...)
+	}
+	b.page(pgid, start, b.cur)
+}
+
+// satisfy hands a want its bytes from prev and cur (cur starts at start).
+func (b *boltScan) satisfy(w want, start int64) {
+	lo := start - int64(len(b.prev))
+	if w.off < lo {
+		return // a want too far back: the page it served was not sound
+	}
+	joined := append(append(make([]byte, 0, len(b.prev)+len(b.cur)), b.prev...), b.cur...)
+	at := w.off - lo
+	w.fn(joined[at : at+int64(w.n)])
+}
+
+// need asks for n bytes at offset off: now when they are in this chunk,
+// else when the stream gets there.
+func (b *boltScan) need(start int64, page []byte, off int64, n int, fn func([]byte)) {
+	if rel := off - start; rel >= 0 && rel+int64(n) <= int64(len(page)) {
+		fn(page[rel : rel+int64(n)])
+		return
+	}
+	if off < start {
+		return
+	}
+	b.wants = append(b.wants, want{off: off, n: n, fn: fn})
 }
 
 func readBoltMeta(page []byte) boltMeta {
@@ -127,11 +179,12 @@ func readBoltMeta(page []byte) boltMeta {
 	}
 }
 
-// page records what the scan needs of one whole page (with its overflow).
-func (b *boltScan) page(p []byte) {
-	pgid := uint64((b.off - int64(len(p))) / b.pageSize)
+// page records what the scan needs of the page whose first chunk is p, at
+// stream offset start.
+func (b *boltScan) page(pgid uint64, start int64, p []byte) {
 	flags := binary.LittleEndian.Uint16(p[8:10])
-	count := int(binary.LittleEndian.Uint16(p[10:12]))
+	count := int64(binary.LittleEndian.Uint16(p[10:12]))
+	overflow := int64(binary.LittleEndian.Uint32(p[12:16]))
 	switch {
 	case pgid < 2:
 		b.metas[pgid] = readBoltMeta(p)
@@ -143,25 +196,34 @@ func (b *boltScan) page(p []byte) {
 			}
 			b.rootPgid = m.root
 		}
+		return
 	case pgid == b.rootPgid:
+		// The root bucket's page is live: its overflow is its own.
 		b.rootPage = append([]byte(nil), p...)
-		fallthrough
-	default:
-		if count == 0 && flags&leafPageFlag != 0 {
+		b.rootNeed = (overflow + 1) * b.pageSize
+	}
+	if count == 0 {
+		if flags&leafPageFlag != 0 {
 			b.leafLast[pgid] = 0
 		}
-		if count == 0 || pageHeaderSize+count*elementSize > len(p) {
-			return
-		}
-		last := p[pageHeaderSize+(count-1)*elementSize:]
-		switch {
-		case flags&branchPageFlag != 0:
-			b.branchLast[pgid] = binary.LittleEndian.Uint64(last[8:16])
-		case flags&leafPageFlag != 0:
-			if rev, ok := leafLastRevision(p); ok {
-				b.leafLast[pgid] = rev
+		return
+	}
+	size := (overflow + 1) * b.pageSize
+	last := start + pageHeaderSize + (count-1)*elementSize
+	if last+elementSize > start+size {
+		return // not a sound page
+	}
+	switch {
+	case flags&branchPageFlag != 0:
+		b.need(start, p, last+8, 8, func(v []byte) { b.branchLast[pgid] = binary.LittleEndian.Uint64(v) })
+	case flags&leafPageFlag != 0:
+		b.need(start, p, last, elementSize, func(e []byte) {
+			pos, ksize := int64(binary.LittleEndian.Uint32(e[4:8])), binary.LittleEndian.Uint32(e[8:12])
+			if ksize < 8 || last+pos+8 > start+size {
+				return
 			}
-		}
+			b.need(b.off-b.pageSize, b.cur, last+pos, 8, func(k []byte) { b.leafLast[pgid] = int64(binary.BigEndian.Uint64(k)) })
+		})
 	}
 }
 
@@ -246,7 +308,7 @@ func (b *boltScan) result(n int64) (boltScanResult, error) {
 		return boltScanResult{}, fmt.Errorf("it ends mid-page: %d bytes is not a whole number of %d-byte pages", n, b.pageSize)
 	}
 	res := boltScanResult{Size: size}
-	if b.rootPage == nil || binary.LittleEndian.Uint16(b.rootPage[8:10])&leafPageFlag == 0 {
+	if b.rootPage == nil || int64(len(b.rootPage)) < b.rootNeed || binary.LittleEndian.Uint16(b.rootPage[8:10])&leafPageFlag == 0 {
 		return res, errors.New("the root bucket page is missing or not a leaf")
 	}
 	v, ok := bucketValue(b.rootPage, []byte("key"))
