@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"sort"
@@ -151,6 +152,12 @@ func (s *S3) describe(what, name string, err error) error {
 			msg = "the store refused the request"
 		}
 		return fmt.Errorf("%s %s: %s (%s)", what, target, msg, ae.ErrorCode())
+	}
+	// A store that cannot be reached: the network error says it all,
+	// without the SDK's retry and request details around it.
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return fmt.Errorf("%s %s: %v", what, target, oe)
 	}
 	return fmt.Errorf("%s %s: %w", what, target, err)
 }
