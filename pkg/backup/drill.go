@@ -22,6 +22,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/encryption"
 )
 
 // DefaultQuotaBackendBytes is etcd's default --quota-backend-bytes, 2 GiB.
@@ -37,7 +38,7 @@ type Drill struct {
 	Fetcher *Fetcher
 	// Encryption is the apiserver's encryption config the restored
 	// cluster will run with, nil for none.
-	Encryption *storage.EncryptionConfig
+	Encryption *encryption.Config
 	// StoragePrefix is the apiserver's --etcd-prefix (default /registry).
 	StoragePrefix string
 	// EtcdVersion, when set ("3.6", "3.6.16"), is the etcd the restored
@@ -207,7 +208,7 @@ func (d *Drill) decodeAll(ctx context.Context, cli *clientv3.Client, prefix stri
 		}
 		for _, kv := range resp.Kvs {
 			rep.Keys++
-			encrypted := storage.IsEncrypted(kv.Value)
+			encrypted := encryption.IsEncrypted(kv.Value)
 			if encrypted {
 				rep.Encrypted++
 			}

@@ -16,9 +16,10 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/backup"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/encryption"
 )
 
-func aescbcConfig(t *testing.T, keys ...[2]string) *storage.EncryptionConfig {
+func aescbcConfig(t *testing.T, keys ...[2]string) *encryption.Config {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc:\n      keys:\n")
@@ -26,7 +27,7 @@ func aescbcConfig(t *testing.T, keys ...[2]string) *storage.EncryptionConfig {
 		fmt.Fprintf(&b, "      - name: %s\n        secret: %s\n", k[0], k[1])
 	}
 	b.WriteString("  - identity: {}\n")
-	cfg, err := storage.ParseEncryptionConfig([]byte(b.String()))
+	cfg, err := encryption.Parse([]byte(b.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestDrill(t *testing.T) {
 	old, current := [2]string{"old", newKey(t)}, [2]string{"current", newKey(t)}
 	before := aescbcConfig(t, old)
 	after := aescbcConfig(t, current, old)
-	put := func(cfg *storage.EncryptionConfig, name string) {
+	put := func(cfg *encryption.Config, name string) {
 		key := "/registry/secrets/default/" + name
 		plain, _, err := storage.Encode([]byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: " + name + "\n  namespace: default\ndata:\n  password: c2VjcmV0\n"))
 		if err != nil {
@@ -77,7 +78,7 @@ func TestDrill(t *testing.T) {
 	if _, err := (&snapshot.Saver{Config: c.Config(), Client: cli, Path: file}).Save(ctx); err != nil {
 		t.Fatal(err)
 	}
-	drill := func(enc *storage.EncryptionConfig, mod func(*backup.Drill)) (*backup.DrillReport, error) {
+	drill := func(enc *encryption.Config, mod func(*backup.Drill)) (*backup.DrillReport, error) {
 		d := &backup.Drill{Fetcher: &backup.Fetcher{}, Encryption: enc}
 		if mod != nil {
 			mod(d)

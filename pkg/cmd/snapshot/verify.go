@@ -11,6 +11,7 @@ import (
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/encryption"
 )
 
 // VerifyOptions are the options of `kubectl etcd snapshot verify`.
@@ -93,7 +94,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 		d.Log = o.ErrOut
 	}
 	if o.EncryptionConfig != "" {
-		enc, err := storage.LoadEncryptionConfig(o.EncryptionConfig)
+		enc, err := encryption.Load(o.EncryptionConfig)
 		if err != nil {
 			return err
 		}
