@@ -222,8 +222,8 @@ func TestInterruptedUploadsLeaveNoObject(t *testing.T) {
 	ctx := context.Background()
 	loc := "s3://" + backupBucket + "/prod/"
 
-	start := func() (*exec.Cmd, *strings.Builder) {
-		cmd := exec.Command(pluginBin, append(c.ConnectArgs(), "snapshot", "save", loc, "--s3-path-style")...)
+	start := func(extra ...string) (*exec.Cmd, *strings.Builder) {
+		cmd := exec.Command(pluginBin, append(append(c.ConnectArgs(), "snapshot", "save", loc, "--s3-path-style"), extra...)...)
 		cmd.Env = append(os.Environ(), env...)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
@@ -293,6 +293,28 @@ func TestInterruptedUploadsLeaveNoObject(t *testing.T) {
 	if r := plugin(t, env, "snapshot", "list", loc, "--s3-path-style", "-o", "json"); r.code != 0 || strings.TrimSpace(r.stdout) != "[]" {
 		t.Errorf("catalog after a killed save: exit %d %q", r.code, r.stdout)
 	}
+
+	t.Log("The member streaming the snapshot is killed mid-stream: the save names it, no object appears")
+	abortAll(t, srv)
+	cmd, stderr = start("--endpoint", c.State.Members[2].ClientURL)
+	c.Pause(2)
+	c.Kill(2)
+	err = wait(cmd)
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+		t.Errorf("save from a killed member: %v, want a non-zero exit", err)
+	}
+	t.Logf("the plugin said: %s", strings.TrimSpace(stderr.String()))
+	if msg := stderr.String(); !strings.HasPrefix(msg, "error: ") || !strings.Contains(msg, "member-3") || !strings.Contains(msg, "nothing was saved") {
+		t.Errorf("stderr %q, want one error line naming member-3 and saying nothing was saved", msg)
+	}
+	if keys := srv.Keys(ctx, backupBucket, "prod/"); len(keys) != 0 {
+		t.Errorf("after the member was killed mid-stream the bucket holds %v", keys)
+	}
+	if ups := srv.Uploads(ctx, backupBucket); len(ups) != 0 {
+		t.Errorf("the failed save left its upload unaborted: %v", ups)
+	}
+	c.Start(2)
+	c.WaitHealthy(60 * time.Second)
 
 	t.Log("With the store healthy a save completes")
 	abortAll(t, srv)

@@ -103,17 +103,21 @@ func (s *StoreSaver) Save(ctx context.Context) (res *Result, err error) {
 	}
 	res = &Result{Member: src.name, MemberID: src.id, Endpoint: src.endpoint, Taken: taken, Verified: s.verify(),
 		Encryption: s.Encryption, Recipients: s.Recipients}
-	up, err := s.Store.Create(ctx, name)
-	if err != nil {
-		return nil, err
-	}
+	// The upload starts once the member streams, so a member that fails
+	// first leaves nothing to abort.
+	var up objectstore.Upload
 	committed := false
 	defer func() {
-		if !committed {
+		if up != nil && !committed {
 			up.Abort()
 		}
 	}()
-	st, err := s.stream(ctx, cli, src, up, res)
+	create := func() (io.Writer, error) {
+		var err error
+		up, err = s.Store.Create(ctx, name)
+		return up, err
+	}
+	st, err := s.stream(ctx, cli, src, create, res)
 	if err != nil {
 		return nil, err
 	}
@@ -137,14 +141,14 @@ func (s *StoreSaver) Save(ctx context.Context) (res *Result, err error) {
 }
 
 // stream copies the snapshot from the member into up and checks it.
-func (s *StoreSaver) stream(ctx context.Context, cli *clientv3.Client, src source, up io.Writer, res *Result) (_ *FileStatus, err error) {
+func (s *StoreSaver) stream(ctx context.Context, cli *clientv3.Client, src source, create func() (io.Writer, error), res *Result) (_ *FileStatus, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rctx, rcancel := s.Config.WithCommandTimeout(ctx)
 	sresp, err := cli.Status(rctx, src.endpoint)
 	rcancel()
 	if err != nil {
-		return nil, fmt.Errorf("status of %s (%s): %w", src.name, src.endpoint, err)
+		return nil, fmt.Errorf("status of %s (%s): %w; nothing was saved", src.name, src.endpoint, err)
 	}
 	res.EtcdVersion = sresp.Version
 	res.ClusterID = status.FormatID(sresp.Header.ClusterId)
@@ -155,6 +159,10 @@ func (s *StoreSaver) stream(ctx context.Context, cli *clientv3.Client, src sourc
 	}
 	defer resp.Snapshot.Close()
 	res.SnapshotVersion = resp.Version
+	up, err := create()
+	if err != nil {
+		return nil, fmt.Errorf("%w; nothing was saved", err)
+	}
 
 	// What is stored: compressed, then encrypted; its sha256 is what a
 	// download is checked against.
