@@ -18,6 +18,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/internal/kubetest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/s3test"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/backup"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
@@ -374,4 +375,87 @@ func startEtcdOn(t *testing.T, version, dataDir, peer, client string) *clientv3.
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// TestVerifyDrillOnKubeAPIServerSnapshot runs the restore drill on a
+// snapshot of a real kube-apiserver's etcd: Secrets written under an aescbc
+// key, then more after a rotation to a new key. With the config that
+// dropped the old key, the drill names exactly the Secrets that would not
+// read after a restore; the same 3.7 snapshot checked for etcd 3.6 says it
+// will not start; a truncated copy is corrupt.
+func TestVerifyDrillOnKubeAPIServerSnapshot(t *testing.T) {
+	versions := etcdtest.Versions(t)
+	etcd := etcdtest.StartProcesses(t, versions[len(versions)-1], etcdtest.WithClusterSize(1))
+	dir := t.TempDir()
+	oldKey, newKey := encryptionKey(t), encryptionKey(t)
+	config := func(name string, keys ...string) string {
+		return writeIn(t, dir, name, `apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+- resources: [secrets]
+  providers:
+  - aescbc: {keys: [`+strings.Join(keys, ", ")+`]}
+  - identity: {}
+`)
+	}
+	before := config("before.yaml", "{name: old, secret: "+oldKey+"}")
+	rotated := config("rotated.yaml", "{name: new, secret: "+newKey+"}", "{name: old, secret: "+oldKey+"}")
+	after := config("after.yaml", "{name: new, secret: "+newKey+"}")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	t.Log("Secrets db and api are written under the old key")
+	s := kubetest.StartAPIServer(t, etcd.State.Endpoints(), kubetest.EtcdTLSOf(etcd.State), kubetest.EncryptionProviderConfig(before))
+	for _, name := range []string{"db", "api"} {
+		if _, err := s.Kubectl(ctx, "create", "secret", "generic", name, "-n", "default", "--from-literal=password=p-"+name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Stop()
+	t.Log("After a rotation (new key first, old kept to read), Secret web is written under the new key")
+	s = kubetest.StartAPIServer(t, etcd.State.Endpoints(), kubetest.EtcdTLSOf(etcd.State), kubetest.EncryptionProviderConfig(rotated))
+	if _, err := s.Kubectl(ctx, "create", "secret", "generic", "web", "-n", "default", "--from-literal=password=p-web"); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+
+	file := filepath.Join(dir, "etcd.db")
+	if r := plugin(t, nil, append(etcd.ConnectArgs(), "snapshot", "save", file)...); r.code != 0 {
+		t.Fatalf("save exit %d: %s", r.code, r.stderr)
+	}
+
+	t.Log("With the rotated config (both keys) the drill passes")
+	var rep backup.DrillReport
+	decodeJSON(t, plugin(t, nil, "snapshot", "verify", file, "--encryption-provider-config", rotated, "-o", "json"), &rep)
+	if !rep.OK || rep.Encrypted != 3 || rep.Decrypted != 3 || rep.Keys != rep.Decoded {
+		t.Errorf("drill with both keys: %+v", rep)
+	}
+
+	t.Log("With the old key removed: db and api are named, web is not")
+	r := plugin(t, nil, "snapshot", "verify", file, "--encryption-provider-config", after)
+	if r.code == 0 || !strings.HasPrefix(r.stderr, "error: restore drill of "+file+" failed") {
+		t.Errorf("drill without the old key: exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, want := range []string{"cannot read /registry/secrets/default/api:", "cannot read /registry/secrets/default/db:", `aescbc key "old"`, "2 of "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("drill report lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "/registry/secrets/default/web") {
+		t.Errorf("the drill names web, which the new key reads:\n%s", r.stdout)
+	}
+
+	t.Log("The 3.7 snapshot checked for etcd 3.6 will not start")
+	r = plugin(t, nil, "snapshot", "verify", file, "--encryption-provider-config", rotated, "--etcd-version", "3.6")
+	if r.code == 0 || !strings.Contains(r.stdout, "etcd 3.6 will not start this data: it needs etcd 3.7 or newer") {
+		t.Errorf("drill for etcd 3.6: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	t.Log("A truncated copy is corrupt")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := writeIn(t, dir, "truncated.db", string(data[:len(data)/3]))
+	oneErrorLine(t, plugin(t, nil, "snapshot", "verify", truncated), "is truncated or corrupt")
 }
