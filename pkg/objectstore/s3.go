@@ -44,10 +44,12 @@ type S3Options struct {
 	Concurrency int
 }
 
-// Multipart upload defaults: 16 MiB parts, four in flight, so a save holds
-// about 80 MiB and a 1 GiB database takes 64 parts (S3 allows 10,000).
+// Multipart upload defaults: 8 MiB parts, four in flight, so a save holds
+// about 40 MiB of parts and a 1 GiB database takes 128 (S3 allows 10,000;
+// at 8 MiB that is 80 GiB, ten times etcd's largest quota). 16 MiB parts
+// doubled the save's memory (270 MB resident) for no speed seen here.
 const (
-	DefaultPartSize    = 16 << 20
+	DefaultPartSize    = 8 << 20
 	DefaultConcurrency = 4
 	// minPartSize is S3's smallest part but the last.
 	minPartSize = 5 << 20
