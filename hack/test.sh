@@ -14,12 +14,14 @@ what="${1:-all}"
 
 pkgs=(./cmd/... ./pkg/... ./internal/... ./manifests/...)
 kubetest=github.com/kubectl-etcd/kubectl-etcd/internal/kubetest
+nodetest=github.com/kubectl-etcd/kubectl-etcd/internal/nodetest
 s3test=github.com/kubectl-etcd/kubectl-etcd/internal/s3test
-# Each line: the package, then what its tests import; internal/kubetest and
-# internal/s3test themselves count as needing the binaries.
+# Each line: the package, then what its tests import; internal/kubetest,
+# internal/nodetest (real kubelets) and internal/s3test (a real S3 store)
+# count as needing the binaries.
 listing="$(go list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' "${pkgs[@]}")"
-mapfile -t kube_pkgs < <(awk -v k="$kubetest" -v s="$s3test" '{ for (i = 1; i <= NF; i++) if ($i == k || $i == s) { print $1; next } }' <<<"$listing")
-mapfile -t unit_pkgs < <(awk -v k="$kubetest" -v s="$s3test" '{ for (i = 1; i <= NF; i++) if ($i == k || $i == s) next; print $1 }' <<<"$listing")
+mapfile -t kube_pkgs < <(awk -v k="$kubetest" -v n="$nodetest" -v s="$s3test" '{ if ($1 == n || $1 == s) { print $1; next } for (i = 1; i <= NF; i++) if ($i == k || $i == n || $i == s) { print $1; next } }' <<<"$listing")
+mapfile -t unit_pkgs < <(awk -v k="$kubetest" -v n="$nodetest" -v s="$s3test" '{ if ($1 == n || $1 == s) next; for (i = 1; i <= NF; i++) if ($i == k || $i == n || $i == s) next; print $1 }' <<<"$listing")
 
 if [[ "$what" == all || "$what" == unit ]]; then
   hack/lint.sh
@@ -34,7 +36,8 @@ if [[ "$what" == all || "$what" == e2e ]]; then
   # should the cache vanish between stages.
   if ((${#kube_pkgs[@]})); then go test -count=1 -timeout 30m "${kube_pkgs[@]}"; fi
   echo "== end-to-end tests (real etcd binaries, the built plugin)"
-  go test -count=1 -timeout 30m ./e2e/...
+  # The node tests on real kubelets add about 8 minutes here.
+  go test -count=1 -timeout 40m ./e2e/...
 fi
 if [[ "$what" == all || "$what" == bench ]]; then
   echo "== benchmark smoke run (every comparison runs once on tiny data; numbers not judged)"

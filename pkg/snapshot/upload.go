@@ -15,9 +15,9 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/objectstore"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // StoreSaver streams a snapshot of one member into a backup location as it
@@ -151,7 +151,7 @@ func (s *StoreSaver) stream(ctx context.Context, cli *clientv3.Client, src sourc
 		return nil, fmt.Errorf("status of %s (%s): %w; nothing was saved", src.name, src.endpoint, err)
 	}
 	res.EtcdVersion = sresp.Version
-	res.ClusterID = status.FormatID(sresp.Header.ClusterId)
+	res.ClusterID = cluster.FormatID(sresp.Header.ClusterId)
 	src.dbSize = sresp.DbSize
 	resp, err := cli.SnapshotWithVersion(ctx)
 	if err != nil {
