@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -402,32 +403,28 @@ func readDB(path string) *DB {
 	}
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
-		d.InUse = tx.Size() - int64(db.Stats().FreePageN+db.Stats().PendingPageN)*int64(db.Info().PageSize)
-		r := boltReader{tx}
-		if v := schema.ReadStorageVersionFromSnapshot(tx); v != nil {
-			d.StorageVersion = semver.Version{Major: v.Major, Minor: v.Minor}.String()
-		}
-		d.ConsistentIndex, d.Term = schema.UnsafeReadConsistentIndex(r)
-		_ = r.UnsafeForEach(schema.Members, func(k, v []byte) error {
-			var m membership.Member
-			if err := json.Unmarshal(v, &m); err != nil {
-				d.CheckErrors = append(d.CheckErrors, fmt.Sprintf("members bucket: key %s: %v", k, err))
-				return nil
-			}
-			d.Members = append(d.Members, Member{ID: string(k), Name: m.Name, PeerURLs: m.PeerURLs, IsLearner: m.IsLearner})
+		// A file shorter than its pages is truncated: reading them would
+		// fault, so say so and read nothing more.
+		if tx.Size() > d.Size {
+			d.CheckErrors = append(d.CheckErrors, fmt.Sprintf("truncated: the file is %d bytes but its pages reach %d", d.Size, tx.Size()))
 			return nil
-		})
-		_ = r.UnsafeForEach(schema.MembersRemoved, func(k, _ []byte) error {
-			d.Removed = append(d.Removed, string(k))
-			return nil
-		})
-		for cerr := range tx.Check() {
-			d.CheckErrors = append(d.CheckErrors, cerr.Error())
-			if len(d.CheckErrors) >= 10 {
-				break
-			}
 		}
-		return nil
+		stats := db.Stats()
+		d.InUse = tx.Size() - int64(stats.FreePageN+stats.PendingPageN)*int64(db.Info().PageSize)
+		if perr := guarded(func() {
+			for cerr := range tx.Check() {
+				d.CheckErrors = append(d.CheckErrors, cerr.Error())
+			}
+		}); perr != nil {
+			d.CheckErrors = append(d.CheckErrors, perr.Error())
+		}
+		if len(d.CheckErrors) > 10 {
+			d.CheckErrors = append(d.CheckErrors[:10], fmt.Sprintf("and %d more", len(d.CheckErrors)-10))
+		}
+		if len(d.CheckErrors) > 0 {
+			return nil // what follows would read the broken pages
+		}
+		return guarded(func() { readSchema(tx, d) })
 	})
 	if err != nil {
 		d.CheckErrors = append(d.CheckErrors, err.Error())
@@ -435,6 +432,41 @@ func readDB(path string) *DB {
 	sort.Slice(d.Members, func(i, j int) bool { return d.Members[i].ID < d.Members[j].ID })
 	sort.Strings(d.Removed)
 	return d
+}
+
+// readSchema reads what etcd's schema keeps in a sound database.
+func readSchema(tx *bolt.Tx, d *DB) {
+	r := boltReader{tx}
+	if v := schema.ReadStorageVersionFromSnapshot(tx); v != nil {
+		d.StorageVersion = semver.Version{Major: v.Major, Minor: v.Minor}.String()
+	}
+	d.ConsistentIndex, d.Term = schema.UnsafeReadConsistentIndex(r)
+	_ = r.UnsafeForEach(schema.Members, func(k, v []byte) error {
+		var m membership.Member
+		if err := json.Unmarshal(v, &m); err != nil {
+			d.CheckErrors = append(d.CheckErrors, fmt.Sprintf("members bucket: key %s: %v", k, err))
+			return nil
+		}
+		d.Members = append(d.Members, Member{ID: string(k), Name: m.Name, PeerURLs: m.PeerURLs, IsLearner: m.IsLearner})
+		return nil
+	})
+	_ = r.UnsafeForEach(schema.MembersRemoved, func(k, _ []byte) error {
+		d.Removed = append(d.Removed, string(k))
+		return nil
+	})
+}
+
+// guarded runs fn, turning a panic of bbolt on a damaged page (it asserts,
+// or faults on a page past the end of the mapping) into an error.
+func guarded(fn func()) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the database is damaged: %v", r)
+		}
+	}()
+	fn()
+	return nil
 }
 
 // boltReader lets etcd's schema functions read a read-only bbolt

@@ -103,7 +103,7 @@ func walFindings(ins *datadir.Inspection, add adder) {
 		}
 		add(doctor.OK, "raft", msg, "")
 	}
-	if s := ins.Snapshot; s != nil {
+	if s := ins.Snapshot; s != nil && w.Tail != datadir.TailCorrupt {
 		switch {
 		case s.Error != "":
 			add(doctor.Error, "snapshot", "the newest raft snapshot cannot be loaded: "+s.Error+"; etcd will not start", rebuildFix)
@@ -139,7 +139,7 @@ func dbFindings(ins *datadir.Inspection, add adder) {
 
 func membershipFindings(ins *datadir.Inspection, add adder) {
 	w, d := ins.WAL, ins.DB
-	if w == nil || w.Error != "" || w.Tail == datadir.TailCorrupt || d == nil || d.OpenError != "" || len(ins.WALMembers) == 0 {
+	if w == nil || w.Error != "" || w.Tail == datadir.TailCorrupt || !sound(d) || len(ins.WALMembers) == 0 {
 		return
 	}
 	inRaft := map[string]datadir.Member{}
@@ -181,6 +181,10 @@ func membershipFindings(ins *datadir.Inspection, add adder) {
 		add(doctor.OK, "membership", msg, "")
 	}
 }
+
+// sound says the database opened and passed its check, so what was read
+// from its buckets can be trusted.
+func sound(d *datadir.DB) bool { return d != nil && d.OpenError == "" && len(d.CheckErrors) == 0 }
 
 func upTo(ins *datadir.Inspection) uint64 {
 	if ins.DB != nil && ins.DB.ConsistentIndex > 0 && ins.DB.ConsistentIndex < ins.WAL.Commit {
@@ -227,7 +231,7 @@ func manifestFindings(ins *datadir.Inspection, m *Manifest, add adder) {
 				}
 			}
 		}
-		if ins.DB != nil && ins.DB.StorageVersion != "" {
+		if sound(ins.DB) && ins.DB.StorageVersion != "" {
 			consider(ins.DB.StorageVersion, "the database's storage version")
 		}
 		if ins.WAL != nil && ins.WAL.MinimalVersion != "" {
@@ -237,7 +241,7 @@ func manifestFindings(ins *datadir.Inspection, m *Manifest, add adder) {
 			add(doctor.Error, "storage-version", fmt.Sprintf("the manifest's image %s runs etcd %d.%d, older than this data: %s; it refuses it at start (`version \"%s\" is not supported`)",
 				m.Image, image.Major, image.Minor, strings.Join(needs, ", "), need.String()),
 				fmt.Sprintf("run etcd %d.%d (set the manifest's image to registry.k8s.io/etcd:%d.%d.x-0), or downgrade the data with etcdutl %d.%d: `etcdutl migrate --data-dir %s --target-version %d.%d`", need.Major, need.Minor, need.Major, need.Minor, need.Major, need.Minor, ins.DataDir, image.Major, image.Minor))
-		} else if ins.DB != nil && ins.DB.OpenError == "" {
+		} else if sound(ins.DB) {
 			sv := ins.DB.StorageVersion
 			if sv == "" {
 				sv = "3.5 (none recorded)"
