@@ -282,6 +282,26 @@ func (r *QuorumRecovery) reachMembers(ctx context.Context, m *staticpod.EtcdMani
 		cli.Close()
 	}
 	if len(listed) == 0 {
+		// A member restarted without quorum serves nobody (it waits to
+		// publish itself through raft): its WAL knows the members.
+		for _, wm := range datadir.Inspect(p.OldDataDir).WALMembers {
+			name := wm.Name
+			if name == "" {
+				name = "<unstarted " + wm.ID + ">"
+			}
+			mr := MemberReach{Name: name}
+			if len(wm.PeerURLs) > 0 {
+				mr.PeerURL = wm.PeerURLs[0]
+			}
+			if name == p.Name {
+				mr.ClientURL = p.ClientURL
+			} else if len(wm.ClientURLs) > 0 {
+				mr.ClientURL = r.Config.MemberEndpoint(wm.ClientURLs)
+			}
+			listed = append(listed, mr)
+		}
+	}
+	if len(listed) == 0 {
 		for _, pair := range m.List("initial-cluster") {
 			name, peer, _ := strings.Cut(pair, "=")
 			mr := MemberReach{Name: name, PeerURL: peer}
@@ -381,9 +401,12 @@ func (r *QuorumRecovery) printPreflight(p *RecoverPlan) {
 			r.logf("[preflight] member %s (%s): unreachable: %s", m.Name, m.PeerURL, m.Error)
 		}
 	}
-	if p.QuorumAnswers {
+	switch {
+	case p.QuorumAnswers:
 		r.logf("[preflight] a quorum answers: recovering anyway (--force)")
-	} else {
+	case !p.Running:
+		r.logf("[preflight] no quorum: this member does not answer at %s (a member restarted without quorum serves nobody until it reaches one)", p.ClientURL)
+	default:
 		r.logf("[preflight] no quorum: a linearizable read through %s got no answer", p.ClientURL)
 	}
 	r.logf("[preflight] this member's committed index: %d", p.Committed)

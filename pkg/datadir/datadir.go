@@ -89,10 +89,11 @@ type Snapshot struct {
 
 // Member is one member as the WAL (raft) or the backend knows it.
 type Member struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name,omitempty"`
-	PeerURLs  []string `json:"peerURLs,omitempty"`
-	IsLearner bool     `json:"isLearner,omitempty"`
+	ID         string   `json:"id"`
+	Name       string   `json:"name,omitempty"`
+	PeerURLs   []string `json:"peerURLs,omitempty"`
+	ClientURLs []string `json:"clientURLs,omitempty"`
+	IsLearner  bool     `json:"isLearner,omitempty"`
 }
 
 // DB is what the bbolt backend (member/snap/db) says.
@@ -343,11 +344,25 @@ func membersFromRaft(cs *raftpb.ConfState, ents []*raftpb.Entry, upTo, commit ui
 	}
 	pending := 0
 	for _, e := range ents {
-		if e.GetType() != raftpb.EntryConfChange || e.GetIndex() > commit {
+		if e.GetIndex() > upTo {
+			if e.GetType() == raftpb.EntryConfChange && e.GetIndex() <= commit {
+				pending++
+			}
 			continue
 		}
-		if e.GetIndex() > upTo {
-			pending++
+		if e.GetType() == raftpb.EntryNormal {
+			// A member names itself once it starts: the attributes it
+			// publishes through raft.
+			var req etcdserverpb.InternalRaftRequest
+			if proto.Unmarshal(e.GetData(), &req) == nil && req.GetClusterMemberAttrSet() != nil {
+				set := req.GetClusterMemberAttrSet()
+				if m, ok := members[set.GetMember_ID()]; ok {
+					m.Name, m.ClientURLs = set.GetMemberAttributes().GetName(), set.GetMemberAttributes().GetClientUrls()
+				}
+			}
+			continue
+		}
+		if e.GetType() != raftpb.EntryConfChange {
 			continue
 		}
 		var cc raftpb.ConfChange
