@@ -372,12 +372,19 @@ func membersFromRaft(cs *raftpb.ConfState, ents []*raftpb.Entry, upTo, commit ui
 		id := cc.GetNodeId()
 		switch cc.GetType() {
 		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
-			m := &Member{ID: types.ID(id).String(), IsLearner: cc.GetType() == raftpb.ConfChangeAddLearnerNode}
-			var mm membership.Member
-			if json.Unmarshal(cc.GetContext(), &mm) == nil {
-				m.Name, m.PeerURLs = mm.Name, mm.PeerURLs
+			learner := cc.GetType() == raftpb.ConfChangeAddLearnerNode
+			// etcd 3.5+ wraps the member in a context saying whether the
+			// change promotes a learner; older entries hold the member.
+			var ctx membership.ConfigChangeContext
+			if json.Unmarshal(cc.GetContext(), &ctx) != nil || ctx.Member.ID == 0 {
+				ctx = membership.ConfigChangeContext{}
+				_ = json.Unmarshal(cc.GetContext(), &ctx.Member)
 			}
-			members[id] = m
+			if m, ok := members[id]; ok && (ctx.IsPromote || !learner) {
+				m.IsLearner = learner
+				continue
+			}
+			members[id] = &Member{ID: types.ID(id).String(), IsLearner: learner, Name: ctx.Member.Name, PeerURLs: ctx.Member.PeerURLs, ClientURLs: ctx.Member.ClientURLs}
 		case raftpb.ConfChangeRemoveNode:
 			delete(members, id)
 		case raftpb.ConfChangeUpdateNode:
