@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/stats"
 )
 
 // etcdctl runs the release's etcdctl with stdin.
@@ -80,7 +81,7 @@ func TestStoredObjectsWithRealEtcdctl(t *testing.T) {
 				}
 			}
 			r = plugin(t, nil, append(conn, "stats", "/registry/configmaps/stream/", "-o", "json")...)
-			var st storage.Stats
+			var st stats.Stats
 			if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil || st.Keys != bulk {
 				t.Errorf("stats: exit %d, %v, %d keys\n%s%s", r.code, err, st.Keys, r.stdout, r.stderr)
 			}

@@ -25,6 +25,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/stats"
 )
 
 // runIn is run with standard input.
@@ -282,7 +283,7 @@ resources:
 
 	t.Log("stats counts per resource, and from a snapshot the bytes of old revisions")
 	out, _ = mustRun(t, "stats", "--snapshot", snap, "-o", "json", "--top", "1")
-	var st storage.Stats
+	var st stats.Stats
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

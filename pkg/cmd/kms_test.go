@@ -9,7 +9,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/kmstest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/cas"
 )
 
 // The KMS plugin here is kms-test-plugin, a test plugin speaking the real
@@ -60,7 +60,7 @@ resources:
 		t.Fatal(err)
 	}
 	mustRun(t, append(conn, "put", key, "-f", changed, "--yes", "--encryption-provider-config", encConfig)...)
-	kv, err := storage.ReadKey(context.Background(), cli, key)
+	kv, err := cas.ReadKey(context.Background(), cli, key)
 	if err != nil || !strings.HasPrefix(string(kv.Value), "k8s:enc:kms:v2:vault:") {
 		t.Fatalf("stored after put: %v %q", err, kv.Value[:min(len(kv.Value), 40)])
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/cas"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/diff"
 )
 
 func TestPutAndDelAreCareful(t *testing.T) {
@@ -42,7 +44,7 @@ func TestPutAndDelAreCareful(t *testing.T) {
 	if err != nil || !strings.Contains(out, key+" written at revision") {
 		t.Fatalf("put: %v %q", err, out)
 	}
-	cur, err := storage.ReadKey(context.Background(), cli, key)
+	cur, err := cas.ReadKey(context.Background(), cli, key)
 	if err != nil || cur == nil {
 		t.Fatal(cur, err)
 	}
@@ -56,13 +58,13 @@ func TestPutAndDelAreCareful(t *testing.T) {
 	if err != nil || !strings.Contains(out, `-   v: one`) || !strings.Contains(out, `+   v: two`) {
 		t.Errorf("dry run: %v\n%s", err, out)
 	}
-	if now, _ := storage.ReadKey(context.Background(), cli, key); now.ModRevision != cur.ModRevision {
+	if now, _ := cas.ReadKey(context.Background(), cli, key); now.ModRevision != cur.ModRevision {
 		t.Error("dry run wrote")
 	}
 
 	t.Log("a stale --if-mod-revision is refused")
 	_, _, _, err = etcd("put", key, "-f", v2, "--yes", "--if-mod-revision", strconv.FormatInt(cur.ModRevision-1, 10))
-	if !errors.Is(err, storage.ErrConflict) {
+	if !errors.Is(err, cas.ErrConflict) {
 		t.Errorf("stale revision: %v", err)
 	}
 	if _, _, _, err = etcd("put", key, "-f", v2, "--yes", "--if-mod-revision", strconv.FormatInt(cur.ModRevision, 10)); err != nil {
@@ -99,7 +101,7 @@ func TestPutAndDelAreCareful(t *testing.T) {
 	if _, _, _, err := etcd("del", key, "--yes"); err != nil {
 		t.Fatal(err)
 	}
-	if now, _ := storage.ReadKey(context.Background(), cli, key); now != nil {
+	if now, _ := cas.ReadKey(context.Background(), cli, key); now != nil {
 		t.Error("key still there")
 	}
 	if _, _, _, err := etcd("del", key, "--yes"); err == nil || !strings.Contains(err.Error(), "not found") {
@@ -108,7 +110,7 @@ func TestPutAndDelAreCareful(t *testing.T) {
 }
 
 func TestDiff(t *testing.T) {
-	got := storage.Diff("a\nb\nc\n", "a\nc\nd\n")
+	got := diff.Lines("a\nb\nc\n", "a\nc\nd\n")
 	if got != "  a\n- b\n  c\n+ d\n" {
 		t.Errorf("diff:\n%s", got)
 	}

@@ -30,12 +30,16 @@ func newBackgroundWriter(w io.Writer) *backgroundWriter {
 		b.free <- make([]byte, 0, backgroundBlockSize)
 	}
 	b.block = make([]byte, 0, backgroundBlockSize)
+	// The goroutine takes the channels now: Close sets b.full to nil, and a
+	// goroutine that first ran after that ranged over a nil channel forever
+	// (seen on a loaded machine, a short snapshot's Save hanging in Close).
+	full, free, done := b.full, b.free, b.done
 	go func() {
-		defer close(b.done)
-		for block := range b.full {
+		defer close(done)
+		for block := range full {
 			// The writers this serves (hashes) never fail.
-			_, _ = b.w.Write(block)
-			b.free <- block[:0]
+			_, _ = w.Write(block)
+			free <- block[:0]
 		}
 	}()
 	return b

@@ -7,10 +7,9 @@ import (
 	"hash/maphash"
 	"strings"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/backend"
 	bolt "go.etcd.io/bbolt"
-	"go.etcd.io/etcd/server/v3/storage/mvcc"
 	"go.etcd.io/etcd/server/v3/storage/schema"
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // dbStatus is what `etcdutl snapshot status` reports of a database file.
@@ -77,17 +76,18 @@ func readDBStatus(path string) (ds dbStatus, err error) {
 				if !isKeys {
 					return nil
 				}
-				rev, err := revisionOf(k)
+				rev, tombstone, err := backend.ParseRevision(k)
 				if err != nil {
 					return fmt.Errorf("cannot parse revision key: %q err: %w", k, err)
 				}
 				ds.Revision = rev.Main
-				key, err := storedKey(v)
+				kv, err := backend.ParseKeyValue(v)
 				if err != nil {
 					return fmt.Errorf("cannot unmarshal value, key: %q err: %w", k, err)
 				}
+				key := kv.Key
 				id := [2]uint64{maphash.Bytes(seeds[0], key), maphash.Bytes(seeds[1], key)}
-				if mvcc.IsTombstone(k) {
+				if tombstone {
 					delete(live, id)
 				} else {
 					live[id] = struct{}{}
@@ -106,42 +106,4 @@ func readDBStatus(path string) (ds dbStatus, err error) {
 		return ds, cerr
 	}
 	return ds, err
-}
-
-// revisionOf parses a key of the key bucket: 8-byte main revision, '_',
-// 8-byte sub revision, and a 't' on a deletion.
-func revisionOf(k []byte) (rev mvcc.Revision, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	return mvcc.BytesToRev(k), nil
-}
-
-// storedKey reads the key (field 1; the last one if repeated, as a
-// protobuf decoder would) of an mvccpb.KeyValue record in place.
-func storedKey(b []byte) ([]byte, error) {
-	var key []byte
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, protowire.ParseError(n)
-		}
-		b = b[n:]
-		if num == 1 && typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, protowire.ParseError(n)
-			}
-			key, b = v, b[n:]
-			continue
-		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			return nil, protowire.ParseError(n)
-		}
-		b = b[n:]
-	}
-	return key, nil
 }

@@ -1,7 +1,13 @@
-// Package storage is the Kubernetes storage codec for etcd values: the
-// protobuf envelope kube-apiserver writes (`k8s\x00` + runtime.Unknown),
-// JSON for custom resources, encryption at rest, the /registry key layout,
-// and reading etcd backend (bbolt) files directly.
+// Package storage is the Kubernetes storage codec for etcd values and the
+// key layout under /registry: the protobuf envelope kube-apiserver writes
+// (`k8s\x00` + runtime.Unknown), JSON for custom resources, decryption of
+// values encrypted at rest (through package encryption), and how keys name
+// resources, namespaces and objects.
+//
+// Its sub-packages build on it, never the reverse: encryption (at rest,
+// with KMS), backend (the key bucket of a bbolt file), source (live etcd
+// and backend files, watch and history), printer (yaml, json, table and
+// the other listings), stats, cas (compare-and-swap writes) and diff.
 package storage
 
 import (
@@ -24,6 +30,8 @@ import (
 	apiregv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	apiregv1beta1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1beta1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/encryption"
 )
 
 // ProtobufPrefix starts every protobuf value kube-apiserver stores.
@@ -85,7 +93,7 @@ func (o *Object) GVK() schema.GroupVersionKind {
 // Decoder turns stored values into objects. Its zero value decodes values
 // stored in the clear; set Encryption to decrypt.
 type Decoder struct {
-	Encryption *EncryptionConfig
+	Encryption *encryption.Config
 }
 
 // Decode decodes the value stored at key. modRevision, when not zero,
@@ -102,7 +110,7 @@ func (d *Decoder) Decode(key string, value []byte, modRevision int64) (obj *Obje
 		}
 	}()
 	o := &Object{Key: key, ModRevision: modRevision}
-	if IsEncrypted(value) {
+	if encryption.IsEncrypted(value) {
 		plain, how, err := d.Encryption.Decrypt(key, value)
 		if err != nil {
 			return nil, fmt.Errorf("decrypting %s: %w", key, err)

@@ -1,10 +1,13 @@
 package storage
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/yaml"
 )
 
 // DefaultPrefix is kube-apiserver's default --etcd-prefix.
@@ -196,4 +199,113 @@ func PrefixEnd(prefix string) string {
 		}
 	}
 	return "\x00"
+}
+
+// shortNames are kubectl's short names for built-in resources.
+var shortNames = map[string]string{
+	"po": "pods", "svc": "services", "deploy": "deployments.apps", "ds": "daemonsets.apps",
+	"sts": "statefulsets.apps", "rs": "replicasets.apps", "cm": "configmaps", "ns": "namespaces",
+	"no": "nodes", "pv": "persistentvolumes", "pvc": "persistentvolumeclaims", "sa": "serviceaccounts",
+	"ep": "endpoints", "ing": "ingresses.networking.k8s.io", "crd": "customresourcedefinitions.apiextensions.k8s.io",
+	"crds": "customresourcedefinitions.apiextensions.k8s.io", "cj": "cronjobs.batch", "hpa": "horizontalpodautoscalers.autoscaling",
+	"pdb": "poddisruptionbudgets.policy", "pc": "priorityclasses.scheduling.k8s.io", "sc": "storageclasses.storage.k8s.io",
+	"rc": "replicationcontrollers", "ev": "events", "limits": "limitranges", "quota": "resourcequotas",
+	"netpol": "networkpolicies.networking.k8s.io", "csr": "certificatesigningrequests.certificates.k8s.io",
+}
+
+var builtins = BuiltinResources()
+
+// IsBuiltin reports whether resource (plural[.group]) is a built-in one.
+func IsBuiltin(resource string) bool { _, ok := builtins[resource]; return ok }
+
+// CanonicalResource turns what a user types into plural[.group]: short
+// names, singular kinds and plurals of built-in resources gain their group;
+// anything else is returned lower-cased.
+func CanonicalResource(name string) string {
+	name = strings.ToLower(name)
+	if s, ok := shortNames[name]; ok {
+		return s
+	}
+	if IsBuiltin(name) {
+		return name
+	}
+	plural, group, _ := strings.Cut(name, ".")
+	var match []string
+	for r, gvks := range builtins {
+		p, g, _ := strings.Cut(r, ".")
+		if group != "" && g != group {
+			continue
+		}
+		if p == plural || strings.ToLower(gvks[0].Kind) == plural {
+			match = append(match, r)
+		}
+	}
+	if len(match) > 0 {
+		// Prefer the core group, then the shortest group name (events
+		// before events.events.k8s.io), as kubectl prefers the core group.
+		best := match[0]
+		for _, m := range match[1:] {
+			if len(m) < len(best) || len(m) == len(best) && m < best {
+				best = m
+			}
+		}
+		return best
+	}
+	return name
+}
+
+// ResourceNames are the built-in resources by the names kubectl users
+// type: the plural, with its group only where the plural is ambiguous.
+func ResourceNames() []string {
+	count := map[string]int{}
+	for r := range builtins {
+		p, _, _ := strings.Cut(r, ".")
+		count[p]++
+	}
+	var out []string
+	for r := range builtins {
+		p, _, _ := strings.Cut(r, ".")
+		if count[p] > 1 {
+			out = append(out, r)
+		} else {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CheckMatchesKey refuses an object stored under a key meant for another
+// kind, namespace or name: the apiserver would serve it confusingly or not
+// at all.
+func CheckMatchesKey(prefix, key string, gvk schema.GroupVersionKind, doc []byte) error {
+	k, ok := ParseKey(prefix, key)
+	if !ok {
+		return fmt.Errorf("%s is not an object key under %s (PATH/[NAMESPACE/]NAME)", key, prefix)
+	}
+	data, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(data); err != nil {
+		return err
+	}
+	if u.GetName() != k.Name || u.GetNamespace() != k.Namespace {
+		return fmt.Errorf("the object is %s/%s but the key %s is for %s/%s", orNone(u.GetNamespace()), u.GetName(), key, orNone(k.Namespace), k.Name)
+	}
+	resource, _ := ResourceFor(gvk)
+	want, _, _ := strings.Cut(resource, ".")
+	have, _, _ := strings.Cut(k.Resource(), ".")
+	if want != have {
+		return fmt.Errorf("a %s is stored as %s, but the key %s holds %s", gvk.Kind, want, key, have)
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "<cluster>"
+	}
+	return s
 }

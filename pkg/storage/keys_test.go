@@ -1,14 +1,9 @@
 package storage
 
 import (
-	"bytes"
-	"context"
-	"fmt"
-	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/yaml"
 )
 
 func TestParseKey(t *testing.T) {
@@ -84,118 +79,3 @@ func TestCanonicalResourceAndPaths(t *testing.T) {
 		}
 	}
 }
-
-func TestResolveAndSegmentsOnASnapshot(t *testing.T) {
-	s := &Snapshot{Revision: 9}
-	for _, k := range []string{
-		"/registry/apiregistration.k8s.io/apiservices/v1.",
-		"/registry/example.com/widgets/ns1/w1",
-		"/registry/health",
-		"/registry/minions/n1",
-		"/registry/namespaces/ns1",
-		"/registry/services/specs/ns1/svc",
-		"/registry/stable.io/crontabs/c1",
-	} {
-		s.KVs = append(s.KVs, KV{Key: k, ModRevision: 1})
-	}
-	src := &SnapshotSource{Snapshot: s}
-	ctx := context.Background()
-	segs, err := Segments(ctx, src, "/registry/", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(segs, " "); got != "apiregistration.k8s.io example.com health minions namespaces services stable.io" {
-		t.Errorf("segments %q", got)
-	}
-	for _, tt := range []struct {
-		in   string
-		want Resolved
-	}{
-		{"nodes", Resolved{"nodes", "minions", false, true}},
-		{"svc", Resolved{"services", "services/specs", true, true}},
-		{"widgets", Resolved{"widgets.example.com", "example.com/widgets", true, true}},
-		{"crontabs", Resolved{"crontabs.stable.io", "stable.io/crontabs", false, true}},
-		{"widgets.example.com", Resolved{"widgets.example.com", "example.com/widgets", true, true}},
-		{"pods", Resolved{"pods", "pods", false, false}},
-	} {
-		r, err := Resolve(ctx, src, "/registry", tt.in, 0)
-		if err != nil || r != tt.want {
-			t.Errorf("Resolve(%q) = %+v, %v; want %+v", tt.in, r, err, tt.want)
-		}
-	}
-}
-
-func TestPrinterFormats(t *testing.T) {
-	value := encodeT(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}\n")
-	kvs := []KV{
-		{Key: "/registry/deployments/prod/web", Value: value, ModRevision: 5},
-		{Key: "/registry/deployments/prod/web2", Value: value, ModRevision: 6},
-	}
-	var d Decoder
-	print := func(format string, list bool) (string, string) {
-		var out, errOut bytes.Buffer
-		p := &Printer{Out: &out, ErrOut: &errOut, Format: format, List: list, Prefix: "/registry"}
-		if err := p.Begin(); err != nil {
-			t.Fatal(err)
-		}
-		for _, kv := range kvs {
-			o, err := d.Decode(kv.Key, kv.Value, kv.ModRevision)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := p.Print(kv, o); err != nil {
-				return out.String(), err.Error()
-			}
-		}
-		if err := p.End(); err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), errOut.String()
-	}
-	out, _ := print(OutputTable, true)
-	if want := "RESOURCE      NAMESPACE   NAME   SIZE   MODREV\ndeployments   prod        web    "; !strings.HasPrefix(out, want) {
-		t.Errorf("table:\n%s", out)
-	}
-	out, _ = print(OutputName, true)
-	if out != "deployment.apps/web\ndeployment.apps/web\n" {
-		t.Errorf("name: %q", out)
-	}
-	out, _ = print(OutputKeys, true)
-	if out != "/registry/deployments/prod/web\n/registry/deployments/prod/web2\n" {
-		t.Errorf("keys: %q", out)
-	}
-	if out, _ := print(OutputRaw, true); out != fmt.Sprintf("30 %d\n/registry/deployments/prod/web%s\n31 %d\n/registry/deployments/prod/web2%s\n", len(kvs[0].Value), kvs[0].Value, len(kvs[1].Value), kvs[1].Value) {
-		t.Errorf("raw of two keys, framed: %q", out)
-	}
-	for _, f := range []string{OutputYAML, OutputJSON} {
-		out, _ = print(f, true)
-		var l struct {
-			Kind  string           `json:"kind"`
-			Items []map[string]any `json:"items"`
-		}
-		if err := yamlUnmarshal(out, &l); err != nil || l.Kind != "List" || len(l.Items) != 2 || l.Items[1]["metadata"].(map[string]any)["resourceVersion"] != "6" {
-			t.Errorf("%s list (%v):\n%s", f, err, out)
-		}
-	}
-	kvs = nil
-	out, _ = print(OutputYAML, true)
-	if out != "apiVersion: v1\nitems: []\nkind: List\nmetadata:\n  resourceVersion: \"\"\n" {
-		t.Errorf("empty yaml list: %q", out)
-	}
-	out, _ = print(OutputJSON, true)
-	var l struct{ Items []any }
-	if err := yamlUnmarshal(out, &l); err != nil || l.Items == nil {
-		t.Errorf("empty json list (%v): %q", err, out)
-	}
-}
-
-func encodeT(t *testing.T, doc string) []byte {
-	t.Helper()
-	v, _, err := Encode([]byte(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func yamlUnmarshal(s string, v any) error { return yaml.Unmarshal([]byte(s), v) }

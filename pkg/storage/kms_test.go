@@ -16,6 +16,8 @@ import (
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/kmstest"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/encryption"
 )
 
 // The KMS plugin in these tests is kms-test-plugin, a test plugin speaking
@@ -55,9 +57,9 @@ func apiserverTransformer(t *testing.T, config string) value.Transformer {
 	return loaded.Transformers[schema.GroupResource{Resource: "secrets"}]
 }
 
-func ourConfig(t *testing.T, config string) *EncryptionConfig {
+func ourConfig(t *testing.T, config string) *encryption.Config {
 	t.Helper()
-	cfg, err := ParseEncryptionConfig([]byte(config))
+	cfg, err := encryption.Parse([]byte(config))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/encryption"
 )
 
 func readFile(t *testing.T, path string) []byte {
@@ -92,7 +94,7 @@ func TestDecodeCapturedValues(t *testing.T) {
 }
 
 func TestDecodeAESCBCSecret(t *testing.T) {
-	cfg, err := LoadEncryptionConfig(testdataPath("encrypted", "encryption-config.yaml"))
+	cfg, err := encryption.Load(testdataPath("encrypted", "encryption-config.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,7 @@ func TestDecodeAESCBCSecret(t *testing.T) {
 
 	// A config without that key names the missing key.
 	other := strings.Replace(string(readFile(t, testdataPath("encrypted", "encryption-config.yaml"))), "name: simon", "name: other", 1)
-	cfg2, err := ParseEncryptionConfig([]byte(other))
+	cfg2, err := encryption.Parse([]byte(other))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +158,7 @@ data:
 	key := "/registry/secrets/ns1/s1"
 	for _, provider := range []string{"aescbc", "aesgcm", "secretbox"} {
 		t.Run(provider, func(t *testing.T) {
-			cfg, err := ParseEncryptionConfig([]byte(`apiVersion: apiserver.config.k8s.io/v1
+			cfg, err := encryption.Parse([]byte(`apiVersion: apiserver.config.k8s.io/v1
 kind: EncryptionConfiguration
 resources:
 - resources: [secrets, configmaps]
@@ -410,7 +412,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("k8s:enc:kms:v2:p:\x12\x02id"))
 	// The kms provider's socket does not exist: KMS values go as far as
 	// parsing the EncryptedObject and dialling.
-	cfg, _ := ParseEncryptionConfig([]byte("kind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc: {keys: [{name: k, secret: " + base64.StdEncoding.EncodeToString(make([]byte, 32)) + "}]}\n  - kms: {apiVersion: v2, name: p, endpoint: unix:///nonexistent/kms.sock}\n"))
+	cfg, _ := encryption.Parse([]byte("kind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc: {keys: [{name: k, secret: " + base64.StdEncoding.EncodeToString(make([]byte, 32)) + "}]}\n  - kms: {apiVersion: v2, name: p, endpoint: unix:///nonexistent/kms.sock}\n"))
 	f.Fuzz(func(t *testing.T, value []byte) {
 		_, _ = (&Decoder{Encryption: cfg}).Decode("/registry/secrets/a/b", value, 1)
 	})

@@ -7,19 +7,18 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/get"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/printer"
 )
 
 // DecodeOptions are the options of `kubectl etcd decode`.
 type DecodeOptions struct {
 	*cmdutil.Factory
-	get.StorageFlags
+	cmdutil.StorageFlags
 	File string
 	// StorageKey is the etcd key the value was stored under: aesgcm and kms
 	// authenticates it.
@@ -30,7 +29,7 @@ type DecodeOptions struct {
 
 // NewCmdDecode returns the decode command.
 func NewCmdDecode(f *cmdutil.Factory) *cobra.Command {
-	o := &DecodeOptions{Factory: f, Output: storage.OutputYAML}
+	o := &DecodeOptions{Factory: f, Output: printer.OutputYAML}
 	cmd := &cobra.Command{
 		Use:   "decode [-f FILE]",
 		Short: "Decode one stored etcd value into YAML or JSON",
@@ -44,7 +43,7 @@ The value is read from standard input, or from -f.`,
   kubectl etcd decode -f secret.bin -o json --encryption-provider-config enc.yaml --storage-key /registry/secrets/default/db`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.Output != storage.OutputYAML && o.Output != storage.OutputJSON {
+			if o.Output != printer.OutputYAML && o.Output != printer.OutputJSON {
 				return cmdutil.UsageErrorf(cmd, "unknown output format %q: allowed formats are yaml, json", o.Output)
 			}
 			return o.Run()
@@ -95,14 +94,14 @@ func (o *DecodeOptions) Run() error {
 	if obj.Partial != nil {
 		fmt.Fprintf(o.ErrOut, "warning: %v\n", obj.Partial)
 	}
-	p := &storage.Printer{Out: o.Out, ErrOut: o.ErrOut, Format: o.Output}
+	p := &printer.Printer{Out: o.Out, ErrOut: o.ErrOut, Format: o.Output}
 	return p.Print(storage.KV{Key: key, Value: value, ModRevision: o.ModRevision}, obj)
 }
 
 // EncodeOptions are the options of `kubectl etcd encode`.
 type EncodeOptions struct {
 	*cmdutil.Factory
-	get.StorageFlags
+	cmdutil.StorageFlags
 	File       string
 	StorageKey string
 }
@@ -147,36 +146,10 @@ func (o *EncodeOptions) Run() error {
 	if err != nil {
 		return err
 	}
-	value, err := EncodeFor(d, o.StoragePrefix, o.StorageKey, doc)
+	value, err := storage.EncodeFor(d, o.StoragePrefix, o.StorageKey, doc)
 	if err != nil {
 		return err
 	}
 	_, err = o.Out.Write(value)
 	return err
-}
-
-// EncodeFor encodes doc and encrypts it for its key when d has an
-// encryption config. key "" is where the apiserver would store the object.
-func EncodeFor(d *storage.Decoder, prefix, key string, doc []byte) ([]byte, error) {
-	value, gvk, err := storage.Encode(doc)
-	if err != nil {
-		return nil, err
-	}
-	if d.Encryption == nil {
-		return value, nil
-	}
-	resource, path := storage.ResourceFor(gvk)
-	if key == "" {
-		ns, name, err := namespaceName(doc)
-		if err != nil {
-			return nil, err
-		}
-		key = storage.ObjectKey(prefix, path, ns, name)
-	} else if k, ok := storage.ParseKey(prefix, key); ok {
-		resource = k.Resource()
-		if !strings.Contains(resource, ".") && gvk.Group != "" && !strings.Contains(path, ".") {
-			resource += "." + gvk.Group
-		}
-	}
-	return d.Encryption.Encrypt(resource, key, value)
 }

@@ -9,74 +9,17 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/client-go/tools/clientcmd"
 
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/printer"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/source"
 )
-
-// StorageFlags are the flags of every command that reads stored objects.
-type StorageFlags struct {
-	// EncryptionConfig is the apiserver's --encryption-provider-config.
-	EncryptionConfig string
-	// StoragePrefix is the apiserver's --etcd-prefix.
-	StoragePrefix string
-}
-
-// AddFlags registers the storage flags.
-func (s *StorageFlags) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&s.EncryptionConfig, "encryption-provider-config", s.EncryptionConfig, "the apiserver's EncryptionConfiguration file, to decrypt (and encrypt) values encrypted at rest: aescbc, aesgcm, secretbox, and kms through the KMS plugin's socket named in the file")
-	fs.StringVar(&s.StoragePrefix, "storage-prefix", storage.DefaultPrefix, "the apiserver's --etcd-prefix: where Kubernetes objects are stored")
-}
-
-// Decoder loads the encryption config, if any, into a decoder.
-func (s *StorageFlags) Decoder() (*storage.Decoder, error) {
-	d := &storage.Decoder{}
-	if s.EncryptionConfig != "" {
-		cfg, err := storage.LoadEncryptionConfig(s.EncryptionConfig)
-		if err != nil {
-			return nil, fmt.Errorf("reading the encryption config: %w", err)
-		}
-		d.Encryption = cfg
-	}
-	return d, nil
-}
-
-// AddNamespaceFlag registers -n/--namespace on a command that reads
-// Kubernetes objects: the namespace of those objects. It shadows the global
-// -n, which names where the etcd pods run when etcd is reached through the
-// Kubernetes API, so that reading pods of "prod" never looks for etcd there.
-func AddNamespaceFlag(fs *pflag.FlagSet, namespace *string) {
-	fs.StringVarP(namespace, "namespace", "n", "", `namespace of the objects (default: the kubeconfig context's namespace, else "default", as kubectl does)`)
-}
-
-// ObjectNamespace is the namespace to read objects in, as kubectl picks it:
-// -n when given, else the namespace of the kubeconfig context (--kubeconfig,
-// KUBECONFIG, --context), else "default".
-func ObjectNamespace(namespace string, kube *genericclioptions.ConfigFlags) string {
-	if namespace != "" {
-		return namespace
-	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	overrides := &clientcmd.ConfigOverrides{}
-	if kube != nil && kube.KubeConfig != nil {
-		rules.ExplicitPath = *kube.KubeConfig
-	}
-	if kube != nil && kube.Context != nil {
-		overrides.CurrentContext = *kube.Context
-	}
-	if ns, _, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).Namespace(); err == nil && ns != "" {
-		return ns
-	}
-	return "default"
-}
 
 // Options are the options of `kubectl etcd get`.
 type Options struct {
 	*cmdutil.Factory
-	StorageFlags
+	cmdutil.StorageFlags
 
 	Output        string
 	Prefix        bool
@@ -93,7 +36,7 @@ type Options struct {
 	Name     string
 	Key      string
 
-	source  storage.Source
+	source  source.Source
 	decoder *storage.Decoder
 	close   func()
 }
@@ -124,7 +67,7 @@ Values that do not decode (encrypted without the config, corrupt) and kinds
 this build does not know do not stop a listing: each gets a warning on
 stderr, and the command exits 1 at the end if any value failed.
 
-` + storage.RawFraming,
+` + printer.RawFraming,
 		Example: `  # Pods of every namespace, as a table of keys, sizes and revisions
   kubectl etcd get pods -A
 
@@ -170,10 +113,10 @@ stderr, and the command exits 1 at the end if any value failed.
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVarP(&o.Output, "output", "o", "", "output format: "+strings.Join(storage.OutputFormats, ", ")+" (default: table for a resource list, yaml for objects, text for other keys)")
+	fs.StringVarP(&o.Output, "output", "o", "", "output format: "+strings.Join(printer.OutputFormats, ", ")+" (default: table for a resource list, yaml for objects, text for other keys)")
 	fs.BoolVar(&o.Prefix, "prefix", false, "get every key starting with KEY")
 	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "list the resource in every namespace")
-	AddNamespaceFlag(fs, &o.Namespace)
+	cmdutil.AddNamespaceFlag(fs, &o.Namespace)
 	fs.Int64Var(&o.Rev, "rev", 0, "read at this revision (default: the newest)")
 	fs.Int64Var(&o.Limit, "limit", 0, "print at most this many keys (0: all)")
 	fs.Int64Var(&o.ChunkSize, "chunk-size", o.ChunkSize, "keys fetched per request")
@@ -199,15 +142,15 @@ func (o *Options) Complete(cmd *cobra.Command, args []string) error {
 			o.Name = args[1]
 		}
 	}
-	o.Namespace = ObjectNamespace(o.Namespace, o.Connect.KubeConfig)
+	o.Namespace = cmdutil.ObjectNamespace(o.Namespace, o.Connect.KubeConfig)
 	if o.Output == "" {
 		switch {
 		case o.Resource != "" && o.Name == "":
-			o.Output = storage.OutputTable
+			o.Output = printer.OutputTable
 		case o.Key != "" && !strings.HasPrefix(o.Key, strings.TrimSuffix(o.StoragePrefix, "/")+"/"):
-			o.Output = storage.OutputText
+			o.Output = printer.OutputText
 		default:
-			o.Output = storage.OutputYAML
+			o.Output = printer.OutputYAML
 		}
 	}
 	return nil
@@ -234,12 +177,12 @@ func (o *Options) Validate() error {
 }
 
 func validateFormat(format string) error {
-	for _, f := range storage.OutputFormats {
+	for _, f := range printer.OutputFormats {
 		if f == format {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown output format %q: allowed formats are %s", format, strings.Join(storage.OutputFormats, ", "))
+	return fmt.Errorf("unknown output format %q: allowed formats are %s", format, strings.Join(printer.OutputFormats, ", "))
 }
 
 // open sets up the decoder and the source: the snapshot file or the cluster.
@@ -264,11 +207,11 @@ func (o *Options) open() error {
 		if end == "\x00" {
 			end = "" // no key sorts after the prefix: read to the end
 		}
-		s, err := storage.ReadSnapshotRange(o.Snapshot, o.Rev, start, end)
+		s, err := source.ReadSnapshotRange(o.Snapshot, o.Rev, start, end)
 		if err != nil {
 			return err
 		}
-		o.source = &storage.SnapshotSource{Snapshot: s}
+		o.source = &source.SnapshotSource{Snapshot: s}
 		o.Rev = 0
 		o.close = func() {}
 		return nil
@@ -277,10 +220,10 @@ func (o *Options) open() error {
 	if err != nil {
 		return err
 	}
-	o.source = &storage.Etcd{
+	o.source = &source.Etcd{
 		Client:         cli,
 		PageSize:       o.ChunkSize,
-		KeysOnly:       o.Output == storage.OutputKeys,
+		KeysOnly:       o.Output == printer.OutputKeys,
 		RequestContext: cfg.WithCommandTimeout,
 		ChunkTimeout:   cfg.CommandTimeout,
 	}
@@ -301,7 +244,7 @@ func (o *Options) Run(ctx context.Context) error {
 		end = storage.PrefixEnd(o.Key)
 	}
 	if o.Resource != "" {
-		r, err := storage.Resolve(ctx, o.source, prefix, o.Resource, o.Rev)
+		r, err := source.Resolve(ctx, o.source, prefix, o.Resource, o.Rev)
 		if err != nil {
 			return err
 		}
@@ -330,13 +273,13 @@ func (o *Options) Run(ctx context.Context) error {
 	// Output is buffered: a listing writes one small piece per key.
 	out := bufio.NewWriterSize(o.Out, 256<<10)
 	defer out.Flush()
-	p := &storage.Printer{Out: out, ErrOut: o.ErrOut, Format: o.Output, List: !single, NoHeaders: o.NoHeaders, Prefix: prefix}
+	p := &printer.Printer{Out: out, ErrOut: o.ErrOut, Format: o.Output, List: !single, NoHeaders: o.NoHeaders, Prefix: prefix}
 	if err := p.Begin(); err != nil {
 		return err
 	}
 	var failed []string
 	found := 0
-	err := p.PrintRange(ctx, storage.ListOptions{
+	err := p.PrintRange(ctx, printer.ListOptions{
 		Source: o.source, Start: start, End: end, Rev: o.Rev, Limit: o.Limit, Decoder: o.decoder,
 		Check: func(kv storage.KV, d *storage.Object, decodeErr error) (bool, error) {
 			found++
@@ -366,7 +309,7 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("key %s not found", start)
 	}
-	if !single && found == 0 && o.Output != storage.OutputYAML && o.Output != storage.OutputJSON {
+	if !single && found == 0 && o.Output != printer.OutputYAML && o.Output != printer.OutputJSON {
 		fmt.Fprintf(o.ErrOut, "No resources found under %s\n", start)
 	}
 	if len(failed) > 0 {

@@ -12,15 +12,15 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/codec"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/get"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/cas"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/diff"
 )
 
 // WriteFlags are the safety flags of put and del.
 type WriteFlags struct {
-	get.StorageFlags
+	cmdutil.StorageFlags
 	// IfModRevision is the mod revision the key must have (0: must not
 	// exist); -1 takes the one read just before writing.
 	IfModRevision int64
@@ -134,7 +134,7 @@ func (o *PutOptions) Run(ctx context.Context) error {
 			if err := storage.CheckMatchesKey(o.StoragePrefix, o.Key, gvk, value); err != nil {
 				return err
 			}
-			if value, err = codec.EncodeFor(d, o.StoragePrefix, o.Key, value); err != nil {
+			if value, err = storage.EncodeFor(d, o.StoragePrefix, o.Key, value); err != nil {
 				return err
 			}
 		}
@@ -147,7 +147,7 @@ func (o *PutOptions) Run(ctx context.Context) error {
 	}
 	defer cli.Close()
 	rctx, cancel := cfg.WithCommandTimeout(ctx)
-	cur, err := storage.ReadKey(rctx, cli, o.Key)
+	cur, err := cas.ReadKey(rctx, cli, o.Key)
 	cancel()
 	if err != nil {
 		return err
@@ -157,9 +157,9 @@ func (o *PutOptions) Run(ctx context.Context) error {
 		expect, old = cur.ModRevision, cur.Value
 	}
 	if o.IfModRevision >= 0 && o.IfModRevision != expect {
-		return fmt.Errorf("%w: %s is at mod revision %d, not %d; nothing was written", storage.ErrConflict, o.Key, expect, o.IfModRevision)
+		return fmt.Errorf("%w: %s is at mod revision %d, not %d; nothing was written", cas.ErrConflict, o.Key, expect, o.IfModRevision)
 	}
-	diff := storage.Diff(render(d, o.Key, old), render(d, o.Key, value))
+	diff := diff.Lines(render(d, o.Key, old), render(d, o.Key, value))
 	if o.DryRun {
 		fmt.Fprintf(o.Out, "%s", diff)
 		fmt.Fprintf(o.ErrOut, "dry run: %s not written (mod revision %d)\n", o.Key, expect)
@@ -175,7 +175,7 @@ func (o *PutOptions) Run(ctx context.Context) error {
 	}
 	wctx, cancel := cfg.WithCommandTimeout(ctx)
 	defer cancel()
-	rev, err := storage.CompareAndPut(wctx, cli, o.Key, value, expect)
+	rev, err := cas.CompareAndPut(wctx, cli, o.Key, value, expect)
 	if err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func (o *DelOptions) Run(ctx context.Context) error {
 	}
 	defer cli.Close()
 	rctx, cancel := cfg.WithCommandTimeout(ctx)
-	cur, err := storage.ReadKey(rctx, cli, o.Key)
+	cur, err := cas.ReadKey(rctx, cli, o.Key)
 	cancel()
 	if err != nil {
 		return err
@@ -234,9 +234,9 @@ func (o *DelOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("key %s not found", o.Key)
 	}
 	if o.IfModRevision >= 0 && o.IfModRevision != cur.ModRevision {
-		return fmt.Errorf("%w: %s is at mod revision %d, not %d; nothing was deleted", storage.ErrConflict, o.Key, cur.ModRevision, o.IfModRevision)
+		return fmt.Errorf("%w: %s is at mod revision %d, not %d; nothing was deleted", cas.ErrConflict, o.Key, cur.ModRevision, o.IfModRevision)
 	}
-	diff := storage.Diff(render(d, o.Key, cur.Value), "")
+	diff := diff.Lines(render(d, o.Key, cur.Value), "")
 	if o.DryRun {
 		fmt.Fprintf(o.Out, "%s", diff)
 		fmt.Fprintf(o.ErrOut, "dry run: %s not deleted (mod revision %d)\n", o.Key, cur.ModRevision)
@@ -249,7 +249,7 @@ func (o *DelOptions) Run(ctx context.Context) error {
 	}
 	wctx, cancel := cfg.WithCommandTimeout(ctx)
 	defer cancel()
-	rev, err := storage.CompareAndDelete(wctx, cli, o.Key, cur.ModRevision)
+	rev, err := cas.CompareAndDelete(wctx, cli, o.Key, cur.ModRevision)
 	if err != nil {
 		return err
 	}

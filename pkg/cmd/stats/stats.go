@@ -10,16 +10,17 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/get"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/source"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/stats"
 )
 
 // Options are the options of `kubectl etcd stats`.
 type Options struct {
 	*cmdutil.Factory
-	get.StorageFlags
+	cmdutil.StorageFlags
 	Prefix      string
 	ByNamespace bool
 	Top         int
@@ -71,28 +72,28 @@ old revisions, which compaction and defragmentation would free.`,
 
 // Run collects and prints.
 func (o *Options) Run(ctx context.Context) error {
-	var src storage.Source
-	so := storage.StatsOptions{Prefix: strings.TrimSuffix(o.StoragePrefix, "/"), ByNamespace: o.ByNamespace, Top: o.Top}
+	var src source.Source
+	so := stats.Options{Prefix: strings.TrimSuffix(o.StoragePrefix, "/"), ByNamespace: o.ByNamespace, Top: o.Top}
 	rev := o.Rev
 	if o.Snapshot != "" {
 		end := storage.PrefixEnd(o.Prefix)
 		if end == "\x00" {
 			end = "" // every key, or no key sorts after the prefix
 		}
-		s, err := storage.ReadSnapshotRange(o.Snapshot, o.Rev, o.Prefix, end)
+		s, err := source.ReadSnapshotRange(o.Snapshot, o.Rev, o.Prefix, end)
 		if err != nil {
 			return err
 		}
-		src, rev, so.OldBytes = &storage.SnapshotSource{Snapshot: s}, 0, s.OldBytes
+		src, rev, so.OldBytes = &source.SnapshotSource{Snapshot: s}, 0, s.OldBytes
 	} else {
 		cfg, cli, err := o.Client()
 		if err != nil {
 			return err
 		}
 		defer cli.Close()
-		src = &storage.Etcd{Client: cli, RequestContext: cfg.WithCommandTimeout, ChunkTimeout: cfg.CommandTimeout}
+		src = &source.Etcd{Client: cli, RequestContext: cfg.WithCommandTimeout, ChunkTimeout: cfg.CommandTimeout}
 	}
-	st, err := storage.CollectStats(ctx, src, o.Prefix, storage.PrefixEnd(o.Prefix), rev, so)
+	st, err := stats.Collect(ctx, src, o.Prefix, storage.PrefixEnd(o.Prefix), rev, so)
 	if err != nil {
 		return err
 	}
@@ -114,7 +115,7 @@ func (o *Options) Run(ctx context.Context) error {
 }
 
 // Table builds the stats rows, with a total row last.
-func Table(st *storage.Stats, byNamespace, old bool) ([]string, [][]string) {
+func Table(st *stats.Stats, byNamespace, old bool) ([]string, [][]string) {
 	headers := []string{"RESOURCE"}
 	if byNamespace {
 		headers = append(headers, "NAMESPACE")

@@ -8,16 +8,18 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/get"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/diff"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/printer"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/source"
 )
 
 // HistoryOptions are the options of `kubectl etcd history`.
 type HistoryOptions struct {
 	*cmdutil.Factory
-	get.StorageFlags
+	cmdutil.StorageFlags
 	Diff     bool
 	Output   string
 	Snapshot string
@@ -25,7 +27,7 @@ type HistoryOptions struct {
 
 // NewCmdHistory returns the history command.
 func NewCmdHistory(f *cmdutil.Factory) *cobra.Command {
-	o := &HistoryOptions{Factory: f, Output: storage.OutputText}
+	o := &HistoryOptions{Factory: f, Output: printer.OutputText}
 	cmd := &cobra.Command{
 		Use:   "history KEY",
 		Short: "Show every retained revision of one key, decoded",
@@ -39,7 +41,7 @@ compaction), oldest first: creations, changes and deletions, each decoded.
   kubectl etcd history /registry/configmaps/kube-system/kubeadm-config --snapshot backup.db`,
 		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := output.Validate(o.Output, storage.OutputText, storage.OutputJSON, storage.OutputYAML); err != nil {
+			if err := output.Validate(o.Output, printer.OutputText, printer.OutputJSON, printer.OutputYAML); err != nil {
 				return cmdutil.UsageErrorf(cmd, "%v", err)
 			}
 			return o.Run(cmd.Context(), args[0])
@@ -59,9 +61,9 @@ func (o *HistoryOptions) Run(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	var events []storage.Event
+	var events []source.Event
 	if o.Snapshot != "" {
-		events, err = storage.SnapshotHistory(o.Snapshot, key)
+		events, err = source.SnapshotHistory(o.Snapshot, key)
 	} else {
 		cfg, cli, cerr := o.Client()
 		if cerr != nil {
@@ -71,7 +73,7 @@ func (o *HistoryOptions) Run(ctx context.Context, key string) error {
 		if err := cfg.RequireConnection("history (a watch from the oldest revision)"); err != nil {
 			return err
 		}
-		events, err = storage.History(ctx, cli, key)
+		events, err = source.History(ctx, cli, key)
 	}
 	if err != nil {
 		return err
@@ -104,21 +106,21 @@ func (o *HistoryOptions) Run(ctx context.Context, key string) error {
 			}
 		}
 		docs = append(docs, ev)
-		if o.Output != storage.OutputText {
+		if o.Output != printer.OutputText {
 			continue
 		}
 		fmt.Fprintf(o.Out, "# revision %d: %s (version %d)\n", e.KV.ModRevision, e.Type, e.KV.Version)
 		if o.Diff && prev != "" {
-			fmt.Fprint(o.Out, onlyChanges(storage.Diff(withoutRV(prev), withoutRV(text))))
+			fmt.Fprint(o.Out, onlyChanges(diff.Lines(withoutRV(prev), withoutRV(text))))
 		} else {
 			fmt.Fprint(o.Out, text)
 		}
 		prev = text
 	}
 	switch o.Output {
-	case storage.OutputJSON:
+	case printer.OutputJSON:
 		return output.WriteJSON(o.Out, docs)
-	case storage.OutputYAML:
+	case printer.OutputYAML:
 		return output.WriteYAML(o.Out, docs)
 	}
 	return nil

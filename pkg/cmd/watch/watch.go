@@ -12,15 +12,16 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/get"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/printer"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/source"
 )
 
 // Options are the options of `kubectl etcd watch`.
 type Options struct {
 	*cmdutil.Factory
-	get.StorageFlags
+	cmdutil.StorageFlags
 	Prefix        bool
 	AllNamespaces bool
 	Namespace     string
@@ -29,11 +30,11 @@ type Options struct {
 	MaxEvents     int
 }
 
-var formats = []string{storage.OutputText, storage.OutputJSON, storage.OutputKeys}
+var formats = []string{printer.OutputText, printer.OutputJSON, printer.OutputKeys}
 
 // NewCmdWatch returns the watch command.
 func NewCmdWatch(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{Factory: f, Output: storage.OutputText}
+	o := &Options{Factory: f, Output: printer.OutputText}
 	cmd := &cobra.Command{
 		Use:   "watch (KEY [--prefix] | PREFIX/ | RESOURCE [-n NAMESPACE | -A])",
 		Short: "Print changes to keys or Kubernetes objects as they happen, decoded",
@@ -57,13 +58,13 @@ is watched as a prefix. --rev replays from a past revision first.`,
 			if !ok {
 				return cmdutil.UsageErrorf(cmd, "unknown output format %q: allowed formats are %s", o.Output, strings.Join(formats, ", "))
 			}
-			return o.Run(cmd.Context(), args[0], get.ObjectNamespace(o.Namespace, o.Connect.KubeConfig))
+			return o.Run(cmd.Context(), args[0], cmdutil.ObjectNamespace(o.Namespace, o.Connect.KubeConfig))
 		},
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&o.Prefix, "prefix", false, "watch every key starting with KEY")
 	fs.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "watch the resource in every namespace")
-	get.AddNamespaceFlag(fs, &o.Namespace)
+	cmdutil.AddNamespaceFlag(fs, &o.Namespace)
 	fs.Int64Var(&o.Rev, "rev", 0, "start from this revision (default: now)")
 	fs.StringVarP(&o.Output, "output", "o", o.Output, "output format: text, json (one document per line) or keys")
 	fs.IntVar(&o.MaxEvents, "max-events", 0, "exit after this many events (0: run until interrupted)")
@@ -104,8 +105,8 @@ func (o *Options) Run(ctx context.Context, target, namespace string) error {
 		end = storage.PrefixEnd(target)
 	case strings.Contains(target, "/"):
 	default:
-		src := &storage.Etcd{Client: cli, RequestContext: cfg.WithCommandTimeout}
-		r, err := storage.Resolve(ctx, src, prefix, target, o.Rev)
+		src := &source.Etcd{Client: cli, RequestContext: cfg.WithCommandTimeout}
+		r, err := source.Resolve(ctx, src, prefix, target, o.Rev)
 		if err != nil {
 			return err
 		}
@@ -119,7 +120,7 @@ func (o *Options) Run(ctx context.Context, target, namespace string) error {
 		end = storage.PrefixEnd(start)
 	}
 	n := 0
-	err = storage.Watch(ctx, cli, start, end, o.Rev, func(e storage.Event) error {
+	err = source.Watch(ctx, cli, start, end, o.Rev, func(e source.Event) error {
 		if err := o.print(d, e); err != nil {
 			return err
 		}
@@ -135,11 +136,11 @@ func (o *Options) Run(ctx context.Context, target, namespace string) error {
 	return err
 }
 
-func (o *Options) print(d *storage.Decoder, e storage.Event) error {
+func (o *Options) print(d *storage.Decoder, e source.Event) error {
 	rev := e.KV.ModRevision
 	var obj *storage.Object
 	var decodeErr error
-	if o.Output != storage.OutputKeys && len(e.KV.Value) > 0 {
+	if o.Output != printer.OutputKeys && len(e.KV.Value) > 0 {
 		obj, decodeErr = d.Decode(e.KV.Key, e.KV.Value, rev)
 		if decodeErr != nil {
 			fmt.Fprintf(o.ErrOut, "warning: %v\n", decodeErr)
@@ -148,10 +149,10 @@ func (o *Options) print(d *storage.Decoder, e storage.Event) error {
 		}
 	}
 	switch o.Output {
-	case storage.OutputKeys:
+	case printer.OutputKeys:
 		_, err := fmt.Fprintf(o.Out, "%s %s %d\n", e.Type, e.KV.Key, rev)
 		return err
-	case storage.OutputJSON:
+	case printer.OutputJSON:
 		ev := EventJSON{Type: e.Type, Key: e.KV.Key, Revision: rev}
 		switch {
 		case decodeErr != nil:

@@ -1,4 +1,4 @@
-package storage
+package source
 
 import (
 	bolt "go.etcd.io/bbolt"

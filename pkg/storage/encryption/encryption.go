@@ -1,4 +1,8 @@
-package storage
+// Package encryption decrypts and encrypts etcd values as kube-apiserver's
+// encryption at rest does, from its EncryptionConfiguration file: aescbc,
+// aesgcm and secretbox with the keys in the file, and kms (v1 and v2)
+// through the KMS plugin's socket. It knows nothing of the values' codec.
+package encryption
 
 import (
 	"bytes"
@@ -27,13 +31,13 @@ const EncryptedPrefix = "k8s:enc:"
 // other than identity.
 func IsEncrypted(value []byte) bool { return bytes.HasPrefix(value, []byte(EncryptedPrefix)) }
 
-// EncryptionConfig is the apiserver's EncryptionConfiguration
+// Config is the apiserver's EncryptionConfiguration
 // (--encryption-provider-config) ready to decrypt and encrypt values. The
 // ciphers are k8s.io/apiserver's own transformers, so values come out
 // byte-compatible with what kube-apiserver reads and writes. KMS plugins are
 // dialled on first use, not when the file is loaded, so a config with a KMS
 // provider costs nothing until a KMS value is met; Close hangs up.
-type EncryptionConfig struct {
+type Config struct {
 	// Resources are the config's entries in order.
 	Resources []ResourceEncryption
 
@@ -71,23 +75,23 @@ type ProviderKey struct {
 	transformer value.Transformer
 }
 
-// LoadEncryptionConfig reads an EncryptionConfiguration file.
-func LoadEncryptionConfig(path string) (*EncryptionConfig, error) {
+// Load reads an EncryptionConfiguration file.
+func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	c, err := ParseEncryptionConfig(data)
+	c, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
 }
 
-// ParseEncryptionConfig parses an EncryptionConfiguration document into the
+// Parse parses an EncryptionConfiguration document into the
 // apiserver's own v1 types, applies the apiserver's defaults and checks
 // every key's size.
-func ParseEncryptionConfig(data []byte) (*EncryptionConfig, error) {
+func Parse(data []byte) (*Config, error) {
 	var fc apiserverv1.EncryptionConfiguration
 	if err := yaml.UnmarshalStrict(data, &fc); err != nil {
 		// Fields a newer apiserver knows must not stop us reading the rest.
@@ -100,7 +104,7 @@ func ParseEncryptionConfig(data []byte) (*EncryptionConfig, error) {
 	}
 	apiserverv1.SetObjectDefaults_EncryptionConfiguration(&fc)
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &EncryptionConfig{ctx: ctx, cancel: cancel}
+	c := &Config{ctx: ctx, cancel: cancel}
 	plugins := map[string]*kmsProvider{}
 	for i, r := range fc.Resources {
 		re := ResourceEncryption{Resources: r.Resources}
@@ -192,7 +196,7 @@ func keyTransformer(provider string, secret []byte) (value.Transformer, error) {
 }
 
 // Close hangs up the KMS plugins the config has dialled.
-func (c *EncryptionConfig) Close() {
+func (c *Config) Close() {
 	if c != nil && c.cancel != nil {
 		c.cancel()
 	}
@@ -220,7 +224,7 @@ func (r *ResourceEncryption) covers(resource string) bool {
 }
 
 // kmsProvider finds the kms provider of that API version and name.
-func (c *EncryptionConfig) kmsProvider(version, name string) *Provider {
+func (c *Config) kmsProvider(version, name string) *Provider {
 	for _, r := range c.Resources {
 		for _, p := range r.Providers {
 			if p.KMS != nil && p.KMS.APIVersion == version && p.KMS.Name == name {
@@ -233,7 +237,7 @@ func (c *EncryptionConfig) kmsProvider(version, name string) *Provider {
 
 // kmsNames lists the config's kms providers of that API version, for
 // errors.
-func (c *EncryptionConfig) kmsNames(version string) []string {
+func (c *Config) kmsNames(version string) []string {
 	var names []string
 	for _, r := range c.Resources {
 		for _, p := range r.Providers {
@@ -250,7 +254,7 @@ func (c *EncryptionConfig) kmsNames(version string) []string {
 // "provider:keyname" ("kms:NAME" for KMS). A nil config, a key or KMS
 // provider not in the config, or a KMS plugin that cannot be reached is an
 // error that says which key, provider or plugin is needed.
-func (c *EncryptionConfig) Decrypt(key string, value []byte) ([]byte, string, error) {
+func (c *Config) Decrypt(key string, value []byte) ([]byte, string, error) {
 	rest := string(value[len(EncryptedPrefix):])
 	parts := strings.SplitN(rest, ":", 4)
 	if len(parts) < 4 || parts[1] != "v1" && parts[1] != "v2" {
@@ -336,7 +340,7 @@ func kmsV2KeyID(body []byte) string {
 // first provider of the first entry that covers resource ("secrets",
 // "deployments.apps"), and its first key; a KMS write provider asks its
 // plugin. Identity, or no entry, returns value unchanged.
-func (c *EncryptionConfig) Encrypt(resource, key string, value []byte) ([]byte, error) {
+func (c *Config) Encrypt(resource, key string, value []byte) ([]byte, error) {
 	if c == nil {
 		return value, nil
 	}

@@ -1,11 +1,12 @@
-package storage
+package source
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/backend"
 	bolt "go.etcd.io/bbolt"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -61,7 +62,7 @@ func replay(ctx context.Context, w clientv3.Watcher, key string, start, until in
 				return nil, 0, fmt.Errorf("watching %s: %w", key, err)
 			}
 			for _, ev := range resp.Events {
-				e := Event{KV: KV{Key: string(ev.Kv.Key), Value: ev.Kv.Value, CreateRevision: ev.Kv.CreateRevision, ModRevision: ev.Kv.ModRevision, Version: ev.Kv.Version}}
+				e := Event{KV: storage.KV{Key: string(ev.Kv.Key), Value: ev.Kv.Value, CreateRevision: ev.Kv.CreateRevision, ModRevision: ev.Kv.ModRevision, Version: ev.Kv.Version}}
 				switch {
 				case ev.Type == clientv3.EventTypeDelete:
 					e.Type = EventDeleted
@@ -90,47 +91,43 @@ func lastRev(events []Event) int64 {
 // SnapshotHistory reads every revision of key an etcd backend file keeps,
 // oldest first, in one pass.
 func SnapshotHistory(path, key string) ([]Event, error) {
-	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	db, err := backend.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not an etcd database file: %w", path, err)
+		return nil, err
 	}
 	defer db.Close()
 	var events []Event
 	err = db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("key"))
-		if b == nil {
-			return fmt.Errorf("%s is a bbolt file without the bucket \"key\": not an etcd database", path)
+		b, err := backend.KeyBucket(tx, path)
+		if err != nil {
+			return err
 		}
 		// One pass over every revision in the file: let go of the pages
 		// read (see ReadSnapshotRange).
 		resident := residentLimit{db: db, size: tx.Size(), every: 64 << 20}
-		return b.ForEach(func(k, v []byte) error {
+		err = backend.ForEach(b, func(k, v []byte, entry backend.Entry) error {
 			resident.read(len(k) + len(v))
-			if len(k) < revBytesLen {
-				return fmt.Errorf("%s: key bucket entry %x is not an etcd revision", path, k)
-			}
-			rawKey, kv, err := parseRecord(v)
-			if err != nil {
-				return fmt.Errorf("%s: revision %d: %w", path, binary.BigEndian.Uint64(k[:8]), err)
-			}
-			if string(rawKey) != key {
+			kv := entry.KeyValue
+			if string(kv.Key) != key {
 				return nil
 			}
-			kv.Key = key
-			e := Event{KV: kv}
+			e := Event{KV: storage.KV{Key: key, Value: append([]byte(nil), kv.Value...), CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version}}
 			switch {
-			case len(k) == revBytesLen+1 && k[revBytesLen] == 't':
+			case entry.Tombstone:
 				e.Type = EventDeleted
-				e.KV.ModRevision = int64(binary.BigEndian.Uint64(k[:8]))
+				e.KV.ModRevision = entry.Revision.Main
 			case kv.Version == 1:
 				e.Type = EventAdded
 			default:
 				e.Type = EventModified
 			}
-			e.KV.Value = append([]byte(nil), kv.Value...)
 			events = append(events, e)
 			return nil
 		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
 	})
 	return events, err
 }

@@ -1,14 +1,19 @@
-package storage
+// Package source reads keys from where they are kept: a live cluster
+// (paged or streamed ranges, watches, the history of a key replayed from
+// the compaction point) or an etcd backend file (a snapshot, a member's db)
+// read in one pass. It also learns where a resource is stored from the
+// keys themselves (Resolve, Segments).
+package source
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -19,13 +24,13 @@ type Source interface {
 	// Range calls fn for every key in [start, end) at rev (0: the newest)
 	// in key order, at most limit keys (0: all); end "" means the key start
 	// alone. It returns the revision read.
-	Range(ctx context.Context, start, end string, rev, limit int64, fn func(KV) error) (int64, error)
+	Range(ctx context.Context, start, end string, rev, limit int64, fn func(storage.KV) error) (int64, error)
 }
 
 // FirstKey returns the first key starting with prefix at rev, "" when none.
 func FirstKey(ctx context.Context, src Source, prefix string, rev int64) (string, error) {
 	var first string
-	_, err := src.Range(ctx, prefix, PrefixEnd(prefix), rev, 1, func(kv KV) error {
+	_, err := src.Range(ctx, prefix, storage.PrefixEnd(prefix), rev, 1, func(kv storage.KV) error {
 		first = kv.Key
 		return nil
 	})
@@ -55,7 +60,7 @@ type Etcd struct {
 }
 
 // Range implements Source.
-func (e *Etcd) Range(ctx context.Context, start, end string, rev, limit int64, fn func(KV) error) (int64, error) {
+func (e *Etcd) Range(ctx context.Context, start, end string, rev, limit int64, fn func(storage.KV) error) (int64, error) {
 	page := e.PageSize
 	if page <= 0 {
 		page = 500
@@ -97,7 +102,7 @@ func (e *Etcd) Range(ctx context.Context, start, end string, rev, limit int64, f
 			rev = resp.Header.Revision
 		}
 		for _, kv := range resp.Kvs {
-			if err := fn(KV{Key: string(kv.Key), Value: kv.Value, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version}); err != nil {
+			if err := fn(storage.KV{Key: string(kv.Key), Value: kv.Value, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version}); err != nil {
 				return rev, err
 			}
 			n++
@@ -114,7 +119,7 @@ var errNoRangeStream = errors.New("the server does not know RangeStream")
 
 // rangeStream reads [start, end) with one RangeStream request. It returns
 // errNoRangeStream, before calling fn, when the server does not know it.
-func (e *Etcd) rangeStream(ctx context.Context, start, end string, rev, limit int64, fn func(KV) error) (int64, error) {
+func (e *Etcd) rangeStream(ctx context.Context, start, end string, rev, limit int64, fn func(storage.KV) error) (int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	opts := []clientv3.OpOption{clientv3.WithRange(end)}
@@ -162,7 +167,7 @@ func (e *Etcd) rangeStream(ctx context.Context, start, end string, rev, limit in
 			return rev, fail(err)
 		}
 		for _, kv := range resp.Kvs {
-			if err := fn(KV{Key: string(kv.Key), Value: kv.Value, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version}); err != nil {
+			if err := fn(storage.KV{Key: string(kv.Key), Value: kv.Value, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version}); err != nil {
 				return rev, err
 			}
 		}
@@ -180,7 +185,7 @@ func describeRange(start, end string) string {
 	switch {
 	case end == "":
 		return start
-	case end == PrefixEnd(start):
+	case end == storage.PrefixEnd(start):
 		return start + "*"
 	}
 	return fmt.Sprintf("[%s, %s)", start, end)
@@ -191,7 +196,7 @@ type SnapshotSource struct{ Snapshot *Snapshot }
 
 // Range implements Source. rev must be 0 or the snapshot's revision: the
 // file was read at one revision.
-func (s *SnapshotSource) Range(_ context.Context, start, end string, rev, limit int64, fn func(KV) error) (int64, error) {
+func (s *SnapshotSource) Range(_ context.Context, start, end string, rev, limit int64, fn func(storage.KV) error) (int64, error) {
 	if rev != 0 && rev != s.Snapshot.Revision {
 		return 0, fmt.Errorf("the snapshot was read at revision %d, not %d", s.Snapshot.Revision, rev)
 	}
@@ -214,7 +219,7 @@ func Segments(ctx context.Context, src Source, dir string, rev int64) ([]string,
 	start := dir
 	for {
 		var key string
-		_, err := src.Range(ctx, start, PrefixEnd(dir), rev, 1, func(kv KV) error {
+		_, err := src.Range(ctx, start, storage.PrefixEnd(dir), rev, 1, func(kv storage.KV) error {
 			key = kv.Key
 			return nil
 		})
@@ -227,7 +232,7 @@ func Segments(ctx context.Context, src Source, dir string, rev int64) ([]string,
 			out = append(out, seg)
 		}
 		if nested {
-			start = PrefixEnd(dir + seg + "/")
+			start = storage.PrefixEnd(dir + seg + "/")
 		} else {
 			start = key + "\x00"
 		}
@@ -250,14 +255,14 @@ type Resolved struct {
 // without .group) is stored under prefix, by looking at the keys.
 func Resolve(ctx context.Context, src Source, prefix, resource string, rev int64) (Resolved, error) {
 	prefix = strings.TrimSuffix(prefix, "/")
-	canonical := CanonicalResource(resource)
+	canonical := storage.CanonicalResource(resource)
 	r := Resolved{Resource: canonical}
-	candidates := CandidatePaths(canonical)
+	candidates := storage.CandidatePaths(canonical)
 	plural, group, _ := strings.Cut(canonical, ".")
-	if group != "" && !isBuiltin(canonical) {
+	if group != "" && !storage.IsBuiltin(canonical) {
 		candidates = []string{group + "/" + plural}
 	}
-	if group == "" && !isBuiltin(canonical) {
+	if group == "" && !storage.IsBuiltin(canonical) {
 		// A custom resource named by its plural: find the group among the
 		// stored group directories.
 		segs, err := Segments(ctx, src, prefix+"/", rev)
@@ -280,84 +285,11 @@ func Resolve(ctx context.Context, src Source, prefix, resource string, rev int64
 		}
 		r.Path, r.Found = p, true
 		r.Namespaced = strings.Count(first[len(prefix)+len(p)+2:], "/") >= 1
-		if k, ok := ParseKey(prefix, first); ok && strings.Contains(p, ".") {
+		if k, ok := storage.ParseKey(prefix, first); ok && strings.Contains(p, ".") {
 			r.Resource = k.Resource()
 		}
 		return r, nil
 	}
 	r.Path = candidates[0]
 	return r, nil
-}
-
-// shortNames are kubectl's short names for built-in resources.
-var shortNames = map[string]string{
-	"po": "pods", "svc": "services", "deploy": "deployments.apps", "ds": "daemonsets.apps",
-	"sts": "statefulsets.apps", "rs": "replicasets.apps", "cm": "configmaps", "ns": "namespaces",
-	"no": "nodes", "pv": "persistentvolumes", "pvc": "persistentvolumeclaims", "sa": "serviceaccounts",
-	"ep": "endpoints", "ing": "ingresses.networking.k8s.io", "crd": "customresourcedefinitions.apiextensions.k8s.io",
-	"crds": "customresourcedefinitions.apiextensions.k8s.io", "cj": "cronjobs.batch", "hpa": "horizontalpodautoscalers.autoscaling",
-	"pdb": "poddisruptionbudgets.policy", "pc": "priorityclasses.scheduling.k8s.io", "sc": "storageclasses.storage.k8s.io",
-	"rc": "replicationcontrollers", "ev": "events", "limits": "limitranges", "quota": "resourcequotas",
-	"netpol": "networkpolicies.networking.k8s.io", "csr": "certificatesigningrequests.certificates.k8s.io",
-}
-
-var builtins = BuiltinResources()
-
-func isBuiltin(resource string) bool { _, ok := builtins[resource]; return ok }
-
-// CanonicalResource turns what a user types into plural[.group]: short
-// names, singular kinds and plurals of built-in resources gain their group;
-// anything else is returned lower-cased.
-func CanonicalResource(name string) string {
-	name = strings.ToLower(name)
-	if s, ok := shortNames[name]; ok {
-		return s
-	}
-	if isBuiltin(name) {
-		return name
-	}
-	plural, group, _ := strings.Cut(name, ".")
-	var match []string
-	for r, gvks := range builtins {
-		p, g, _ := strings.Cut(r, ".")
-		if group != "" && g != group {
-			continue
-		}
-		if p == plural || strings.ToLower(gvks[0].Kind) == plural {
-			match = append(match, r)
-		}
-	}
-	if len(match) > 0 {
-		// Prefer the core group, then the shortest group name (events
-		// before events.events.k8s.io), as kubectl prefers the core group.
-		best := match[0]
-		for _, m := range match[1:] {
-			if len(m) < len(best) || len(m) == len(best) && m < best {
-				best = m
-			}
-		}
-		return best
-	}
-	return name
-}
-
-// ResourceNames are the built-in resources by the names kubectl users
-// type: the plural, with its group only where the plural is ambiguous.
-func ResourceNames() []string {
-	count := map[string]int{}
-	for r := range builtins {
-		p, _, _ := strings.Cut(r, ".")
-		count[p]++
-	}
-	var out []string
-	for r := range builtins {
-		p, _, _ := strings.Cut(r, ".")
-		if count[p] > 1 {
-			out = append(out, r)
-		} else {
-			out = append(out, p)
-		}
-	}
-	sort.Strings(out)
-	return out
 }

@@ -1,4 +1,4 @@
-package storage
+package emit
 
 import (
 	"regexp"
@@ -43,7 +43,7 @@ type yamlWriter struct {
 	out []byte
 	// prefix goes after every '\n': "  " for an item of a List.
 	prefix     string
-	tree       *jsonTree
+	tree       *Tree
 	column     int
 	indent     int
 	indents    []int
@@ -53,16 +53,16 @@ type yamlWriter struct {
 	keys       []sortKey
 }
 
-// appendYAML appends the YAML of the JSON object doc to dst. It returns
-// errUnusual for input the general path must handle.
-func appendYAML(dst []byte, t *jsonTree, doc []byte) ([]byte, error) {
-	return appendYAMLItem(dst, t, doc, false)
+// AppendYAML appends the YAML of the JSON object doc to dst. It returns
+// ErrUnusual for input the general path must handle.
+func AppendYAML(dst []byte, t *Tree, doc []byte) ([]byte, error) {
+	return AppendYAMLItem(dst, t, doc, false)
 }
 
-// appendYAMLItem is appendYAML, and with listItem the document as an item
+// AppendYAMLItem is AppendYAML, and with listItem the document as an item
 // of a List: "- " before its first line, "  " before the others.
-func appendYAMLItem(dst []byte, t *jsonTree, doc []byte, listItem bool) ([]byte, error) {
-	if err := t.parse(doc); err != nil {
+func AppendYAMLItem(dst []byte, t *Tree, doc []byte, listItem bool) ([]byte, error) {
+	if err := t.Parse(doc); err != nil {
 		return dst, err
 	}
 	w := yamlWriter{out: dst, tree: t, indent: -1, whitespace: true, indention: true}

@@ -1,9 +1,10 @@
-package storage
+package source
 
 import (
 	"context"
 	"fmt"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -17,9 +18,9 @@ const (
 // Event is one change of a key.
 type Event struct {
 	Type string
-	// KV is the new value; for DELETED the key and the deletion revision,
+	// storage.KV is the new value; for DELETED the key and the deletion revision,
 	// with Value the last value when the server still had it.
-	KV KV
+	KV storage.KV
 }
 
 // Watch calls fn for every change in [start, end) (end "": the key start
@@ -42,7 +43,7 @@ func Watch(ctx context.Context, cli *clientv3.Client, start, end string, rev int
 			return fmt.Errorf("watching %s: %w", describeRange(start, end), err)
 		}
 		for _, ev := range resp.Events {
-			e := Event{KV: KV{Key: string(ev.Kv.Key), Value: ev.Kv.Value, CreateRevision: ev.Kv.CreateRevision, ModRevision: ev.Kv.ModRevision, Version: ev.Kv.Version}}
+			e := Event{KV: storage.KV{Key: string(ev.Kv.Key), Value: ev.Kv.Value, CreateRevision: ev.Kv.CreateRevision, ModRevision: ev.Kv.ModRevision, Version: ev.Kv.Version}}
 			switch {
 			case ev.Type == clientv3.EventTypeDelete:
 				e.Type = EventDeleted

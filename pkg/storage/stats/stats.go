@@ -1,23 +1,29 @@
-package storage
+// Package stats counts keys and bytes of a key space per resource (and
+// namespace), with the largest values, from a live cluster or a backend
+// file.
+package stats
 
 import (
 	"context"
 	"sort"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/source"
 )
 
 // Stats summarises a key space per resource (and namespace).
 type Stats struct {
-	Revision int64        `json:"revision"`
-	Groups   []StatsGroup `json:"groups"`
-	Largest  []KeySize    `json:"largest,omitempty"`
-	Keys     int64        `json:"keys"`
-	Bytes    int64        `json:"bytes"`
+	Revision int64     `json:"revision"`
+	Groups   []Group   `json:"groups"`
+	Largest  []KeySize `json:"largest,omitempty"`
+	Keys     int64     `json:"keys"`
+	Bytes    int64     `json:"bytes"`
 	// OldBytes is only known for snapshot files.
 	OldBytes int64 `json:"oldBytes,omitempty"`
 }
 
-// StatsGroup is one resource (and namespace with ByNamespace).
-type StatsGroup struct {
+// Group is one resource (and namespace with ByNamespace).
+type Group struct {
 	Resource  string `json:"resource"`
 	Namespace string `json:"namespace,omitempty"`
 	Count     int64  `json:"count"`
@@ -31,8 +37,8 @@ type KeySize struct {
 	Bytes int64  `json:"bytes"`
 }
 
-// StatsOptions shape Collect.
-type StatsOptions struct {
+// Options shape Collect.
+type Options struct {
 	// Prefix is the storage prefix, for grouping keys by resource.
 	Prefix      string
 	ByNamespace bool
@@ -42,14 +48,14 @@ type StatsOptions struct {
 	OldBytes map[string]int64
 }
 
-// CollectStats reads [start, end) at rev and groups it. Keys outside the
+// Collect reads [start, end) at rev and groups it. Keys outside the
 // storage prefix group under their first path segment.
-func CollectStats(ctx context.Context, src Source, start, end string, rev int64, o StatsOptions) (*Stats, error) {
-	groups := map[[2]string]*StatsGroup{}
+func Collect(ctx context.Context, src source.Source, start, end string, rev int64, o Options) (*Stats, error) {
+	groups := map[[2]string]*Group{}
 	st := &Stats{}
-	r, err := src.Range(ctx, start, end, rev, 0, func(kv KV) error {
+	r, err := src.Range(ctx, start, end, rev, 0, func(kv storage.KV) error {
 		resource, ns := "(other)", ""
-		if k, ok := ParseKey(o.Prefix, kv.Key); ok {
+		if k, ok := storage.ParseKey(o.Prefix, kv.Key); ok {
 			resource, ns = k.Resource(), k.Namespace
 		} else if k.Path != "" {
 			resource = k.Path
@@ -59,7 +65,7 @@ func CollectStats(ctx context.Context, src Source, start, end string, rev int64,
 		}
 		g := groups[[2]string{resource, ns}]
 		if g == nil {
-			g = &StatsGroup{Resource: resource, Namespace: ns}
+			g = &Group{Resource: resource, Namespace: ns}
 			groups[[2]string{resource, ns}] = g
 		}
 		size := int64(len(kv.Value))
@@ -81,7 +87,7 @@ func CollectStats(ctx context.Context, src Source, start, end string, rev int64,
 			continue
 		}
 		resource, ns := "(other)", ""
-		if k, ok := ParseKey(o.Prefix, key); ok {
+		if k, ok := storage.ParseKey(o.Prefix, key); ok {
 			resource, ns = k.Resource(), k.Namespace
 		} else if k.Path != "" {
 			resource = k.Path
@@ -92,7 +98,7 @@ func CollectStats(ctx context.Context, src Source, start, end string, rev int64,
 		g := groups[[2]string{resource, ns}]
 		if g == nil {
 			// Every version of these keys is deleted.
-			g = &StatsGroup{Resource: resource, Namespace: ns}
+			g = &Group{Resource: resource, Namespace: ns}
 			groups[[2]string{resource, ns}] = g
 		}
 		g.OldBytes += n

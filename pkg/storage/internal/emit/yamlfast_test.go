@@ -1,18 +1,15 @@
-package storage
+package emit
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 	"k8s.io/apimachinery/pkg/api/apitesting/fuzzer"
 	metafuzzer "k8s.io/apimachinery/pkg/apis/meta/fuzzer"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -34,38 +31,60 @@ func referenceYAML(obj any) ([]byte, error) { return yaml.Marshal(obj) }
 // referenceJSON is what -o json printed for one object (in a List when
 // prefix is not empty) before the fast printer.
 func referenceJSON(obj runtime.Object, prefix string) ([]byte, error) {
-	m, err := ToMap(obj)
+	m, err := storage.ToMap(obj)
 	if err != nil {
 		return nil, err
 	}
 	return json.MarshalIndent(m, prefix, "    ")
 }
 
-// fastCount counts the objects the fast printer printed itself, so the
-// tests can check they did not all fall back to the general path.
-var fastCount, fallbackCount int
+// fastPathCounts counts the objects the fast printer printed itself, so a
+// test can check they did not all fall back to the general path. Each test
+// keeps its own, so tests run in any order and any number of times.
+type fastPathCounts struct{ fast, fallback int }
 
-func compareRenderings(t *testing.T, what string, obj runtime.Object) {
+// marshal is the JSON the printer hands the fast printers: encoding/json
+// through an Encoder, without the trailing newline.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// compareRenderings checks the fast YAML and JSON of obj against the
+// reference wherever the fast printers take it; counts (may be nil) learns
+// how often they did.
+func compareRenderings(t *testing.T, what string, obj runtime.Object, counts *fastPathCounts) {
 	t.Helper()
-	var r renderer
-	if data, err := r.marshal(obj); err == nil {
-		if _, err := appendYAML(nil, &r.tree, data); err == nil {
-			fastCount++
+	if counts == nil {
+		counts = &fastPathCounts{}
+	}
+	var tree Tree
+	if data, err := marshal(obj); err == nil {
+		got, gerr := AppendYAML(nil, &tree, data)
+		if gerr == nil {
+			counts.fast++
+			want, werr := referenceYAML(obj)
+			if werr != nil || !bytes.Equal(want, got) {
+				t.Fatalf("%s: YAML differs (reference error %v)\n%s", what, werr, firstDifference(want, got))
+			}
 		} else {
-			fallbackCount++
+			counts.fallback++
 		}
 	}
-	want, werr := referenceYAML(obj)
-	got, gerr := r.renderYAML(nil, obj, false)
-	if (werr == nil) != (gerr == nil) || !bytes.Equal(want, got) {
-		t.Fatalf("%s: YAML differs (reference error %v, fast error %v)\n%s", what, werr, gerr, firstDifference(want, got))
+	var v any = obj
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		v = u.Object
+	}
+	data, err := marshal(v)
+	if err != nil || tree.Parse(data) != nil {
+		return // the general path prints it: nothing to compare
 	}
 	for _, prefix := range []string{"", "        "} {
 		want, werr := referenceJSON(obj, prefix)
-		got, ok := r.renderJSON(nil, obj, prefix)
-		if !ok {
-			continue // the general path prints it: nothing to compare
-		}
+		got := AppendIndentedJSON(nil, &tree, prefix)
 		if werr != nil || !bytes.Equal(want, got) {
 			t.Fatalf("%s: JSON differs (reference error %v)\n%s", what, werr, firstDifference(want, got))
 		}
@@ -84,15 +103,16 @@ func firstDifference(want, got []byte) string {
 // TestFastPrintersMatchOnEveryKind fills each kind of the scheme with
 // random values (random Unicode strings included) and compares.
 func TestFastPrintersMatchOnEveryKind(t *testing.T) {
-	codecs := serializer.NewCodecFactory(Scheme)
+	codecs := serializer.NewCodecFactory(storage.Scheme)
 	var gvks []schema.GroupVersionKind
-	for gvk := range Scheme.AllKnownTypes() {
+	for gvk := range storage.Scheme.AllKnownTypes() {
 		if gvk.Version == runtime.APIVersionInternal || strings.HasSuffix(gvk.Kind, "List") {
 			continue
 		}
 		gvks = append(gvks, gvk)
 	}
 	sort.Slice(gvks, func(i, j int) bool { return gvks[i].String() < gvks[j].String() })
+	var counts fastPathCounts
 	rounds := 3
 	if testing.Short() {
 		rounds = 1
@@ -100,7 +120,7 @@ func TestFastPrintersMatchOnEveryKind(t *testing.T) {
 	for seed := range rounds {
 		filler := fuzzer.FuzzerFor(metafuzzer.Funcs, rand.NewSource(int64(seed)), codecs).NilChance(0.2).NumElements(1, 2).MaxDepth(10)
 		for _, gvk := range gvks {
-			obj, err := Scheme.New(gvk)
+			obj, err := storage.Scheme.New(gvk)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,12 +133,12 @@ func TestFastPrintersMatchOnEveryKind(t *testing.T) {
 				continue
 			}
 			obj.GetObjectKind().SetGroupVersionKind(gvk)
-			compareRenderings(t, fmt.Sprintf("%s (seed %d)", gvk, seed), obj)
+			compareRenderings(t, fmt.Sprintf("%s (seed %d)", gvk, seed), obj, &counts)
 		}
 	}
-	t.Logf("%d kinds; %d objects printed by the fast printer, %d left to the general one", len(gvks), fastCount, fallbackCount)
-	if fastCount < fallbackCount*4 {
-		t.Errorf("the fast printer took only %d of %d objects", fastCount, fastCount+fallbackCount)
+	t.Logf("%d kinds; %d objects printed by the fast printer, %d left to the general one", len(gvks), counts.fast, counts.fallback)
+	if counts.fast < counts.fallback*4 {
+		t.Errorf("the fast printer took only %d of %d objects", counts.fast, counts.fast+counts.fallback)
 	}
 }
 
@@ -191,16 +211,16 @@ func TestFastYAMLMatchesOnNumbersAndKeys(t *testing.T) {
 
 func compareJSONDoc(t *testing.T, what string, doc map[string]any) {
 	t.Helper()
-	compareRenderings(t, what, &unstructured.Unstructured{Object: doc})
+	compareRenderings(t, what, &unstructured.Unstructured{Object: doc}, nil)
 	// JSONToYAML on the text, as sigs.k8s.io/yaml.Marshal does it.
 	data, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want, werr := yaml.JSONToYAML(data)
-	var tree jsonTree
-	got, gerr := appendYAML(nil, &tree, data)
-	if gerr == errUnusual {
+	var tree Tree
+	got, gerr := AppendYAML(nil, &tree, data)
+	if gerr == ErrUnusual {
 		return
 	}
 	if werr != nil || gerr != nil || !bytes.Equal(want, got) {
@@ -209,7 +229,7 @@ func compareJSONDoc(t *testing.T, what string, doc map[string]any) {
 	// As an item of a List.
 	ref := &referencePrinter{list: true, n: 1}
 	ref.yamlItem(want)
-	item, err := appendYAMLItem(nil, &tree, data, true)
+	item, err := AppendYAMLItem(nil, &tree, data, true)
 	if err != nil || !bytes.Equal(ref.out.Bytes(), item) {
 		t.Fatalf("%s: List item differs (%v)\n%s", what, err, firstDifference(ref.out.Bytes(), item))
 	}
@@ -228,9 +248,9 @@ func FuzzFastYAML(f *testing.F) {
 			return
 		}
 		want, werr := yaml.JSONToYAML(data)
-		var tree jsonTree
-		got, gerr := appendYAML(nil, &tree, data)
-		if gerr == errUnusual {
+		var tree Tree
+		got, gerr := AppendYAML(nil, &tree, data)
+		if gerr == ErrUnusual {
 			if werr == nil {
 				// Fine: the general printer handles it and prints this.
 				return
@@ -271,182 +291,4 @@ func (p *referencePrinter) yamlItem(b []byte) {
 		p.out.WriteString(line)
 	}
 	p.out.WriteString("\n")
-}
-
-func (p *referencePrinter) jsonItem(m map[string]any) {
-	if !p.list {
-		b, _ := json.MarshalIndent(m, "", "    ")
-		fmt.Fprintf(&p.out, "%s\n", b)
-		return
-	}
-	b, _ := json.MarshalIndent(m, "        ", "    ")
-	sep := "\n        "
-	if p.n > 0 {
-		sep = ",\n        "
-	}
-	fmt.Fprintf(&p.out, "%s%s", sep, b)
-}
-
-// TestPrinterOutputIsUnchanged prints captured values and pods of the
-// benchmark's shape through the Printer, as lists and one by one, and
-// compares with the framing and encoders used before.
-func TestPrinterOutputIsUnchanged(t *testing.T) {
-	var objs []*Object
-	var kvs []KV
-	for _, name := range []string{"pod.bin", "job.bin"} {
-		v, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "testdata", "stored-values", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		kv := KV{Key: "/registry/x/default/" + name, Value: v[:len(v)-1], ModRevision: 7}
-		o, err := (&Decoder{}).Decode(kv.Key, kv.Value, kv.ModRevision)
-		if err != nil {
-			t.Fatal(err)
-		}
-		objs, kvs = append(objs, o), append(kvs, kv)
-	}
-	cr := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "example.com/v1", "kind": "Widget",
-		"metadata": map[string]any{"name": "w1", "namespace": "a"}, "spec": map[string]any{"size": json.Number("3"), "ratio": 0.5, "note": "multi\nline\n"}}}
-	objs = append(objs, &Object{Key: "/registry/example.com/widgets/a/w1", Object: cr})
-	kvs = append(kvs, KV{Key: "/registry/example.com/widgets/a/w1"})
-
-	for _, format := range []string{OutputYAML, OutputJSON, OutputName} {
-		for _, list := range []bool{true, false} {
-			var got, errOut bytes.Buffer
-			p := &Printer{Out: &got, ErrOut: &errOut, Format: format, List: list, Prefix: DefaultPrefix}
-			ref := &referencePrinter{list: list}
-			if err := p.Begin(); err != nil {
-				t.Fatal(err)
-			}
-			if list && format == OutputYAML {
-				ref.out.WriteString("apiVersion: v1\n")
-			}
-			if list && format == OutputJSON {
-				ref.out.WriteString("{\n    \"apiVersion\": \"v1\",\n    \"items\": [")
-			}
-			for i, o := range objs {
-				if err := p.Print(kvs[i], o); err != nil {
-					t.Fatal(err)
-				}
-				switch format {
-				case OutputYAML:
-					b, err := yaml.Marshal(o.Object)
-					if err != nil {
-						t.Fatal(err)
-					}
-					ref.yamlItem(b)
-				case OutputJSON:
-					m, err := ToMap(o.Object)
-					if err != nil {
-						t.Fatal(err)
-					}
-					ref.jsonItem(m)
-				case OutputName:
-					m, _ := ToMap(o.Object)
-					fmt.Fprintf(&ref.out, "%s/%s\n", strings.ToLower(o.GVK().Kind)+map[bool]string{true: "", false: "." + o.GVK().Group}[o.GVK().Group == ""],
-						m["metadata"].(map[string]any)["name"])
-				}
-				ref.n++
-			}
-			if err := p.End(); err != nil {
-				t.Fatal(err)
-			}
-			if list && format == OutputYAML {
-				ref.out.WriteString("kind: List\nmetadata:\n  resourceVersion: \"\"\n")
-			}
-			if list && format == OutputJSON {
-				ref.out.WriteString("\n    ],\n    \"kind\": \"List\",\n    \"metadata\": {\n        \"resourceVersion\": \"\"\n    }\n}\n")
-			}
-			if !bytes.Equal(got.Bytes(), ref.out.Bytes()) {
-				t.Errorf("-o %s (list %v) changed:\n%s", format, list, firstDifference(ref.out.Bytes(), got.Bytes()))
-			}
-		}
-	}
-}
-
-// TestPrintRangeInParallelKeepsOrderAndWarnings lists a few hundred keys
-// (whole objects, a plain value, a corrupt value, an unknown kind) with
-// several workers and with one, and compares output and warnings.
-func TestPrintRangeInParallelKeepsOrderAndWarnings(t *testing.T) {
-	pod, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "testdata", "stored-values", "pod.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod = pod[:len(pod)-1]
-	var kvs []KV
-	for i := range 300 {
-		key := fmt.Sprintf("/registry/pods/default/p%04d", i)
-		v := pod
-		switch i {
-		case 7:
-			v = []byte("plain text")
-		case 100:
-			v = append([]byte(nil), pod[:40]...) // corrupt
-		case 201:
-			var unk runtime.Unknown
-			if err := unk.Unmarshal(pod[4:]); err != nil {
-				t.Fatal(err)
-			}
-			unk.APIVersion, unk.Kind = "future.k8s.io/v1", "Gizmo"
-			b, _ := unk.Marshal()
-			v = append([]byte("k8s\x00"), b...)
-		}
-		kvs = append(kvs, KV{Key: key, Value: v, ModRevision: int64(10 + i)})
-	}
-	src := &SnapshotSource{Snapshot: &Snapshot{Revision: 400, KVs: kvs}}
-	run := func(format string, workers int) (string, string) {
-		var out, errOut bytes.Buffer
-		p := &Printer{Out: &out, ErrOut: &errOut, Format: format, List: true, Prefix: DefaultPrefix}
-		if err := p.Begin(); err != nil {
-			t.Fatal(err)
-		}
-		err := p.PrintRange(context.Background(), ListOptions{
-			Source: src, Start: "/registry/pods/", End: PrefixEnd("/registry/pods/"), Decoder: &Decoder{}, Workers: workers,
-			Check: func(kv KV, o *Object, decodeErr error) (bool, error) {
-				if decodeErr != nil {
-					fmt.Fprintf(&errOut, "warning: %v\n", decodeErr)
-					return false, nil
-				}
-				if o.Partial != nil {
-					fmt.Fprintf(&errOut, "warning: %s: %v\n", kv.Key, o.Partial)
-				}
-				return true, nil
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.End(); err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), errOut.String()
-	}
-	for _, format := range []string{OutputYAML, OutputJSON, OutputName} {
-		seqOut, seqErr := run(format, 1)
-		parOut, parErr := run(format, 4)
-		// One worker still goes through the pipeline; print key by key too.
-		var ref bytes.Buffer
-		p := &Printer{Out: &ref, ErrOut: io.Discard, Format: format, List: true, Prefix: DefaultPrefix}
-		p.Begin()
-		for _, kv := range kvs {
-			o, err := (&Decoder{}).Decode(kv.Key, kv.Value, kv.ModRevision)
-			if err != nil {
-				continue
-			}
-			if err := p.Print(kv, o); err != nil {
-				t.Fatal(err)
-			}
-		}
-		p.End()
-		if parOut != seqOut || parOut != ref.String() || parErr != seqErr {
-			t.Errorf("-o %s: parallel listing differs:\n%s", format, firstDifference([]byte(ref.String()), []byte(parOut)))
-		}
-		if !strings.Contains(parErr, "p0100: not a Kubernetes protobuf envelope") || !strings.Contains(parErr, "p0201: kind Gizmo") ||
-			format != OutputName && !strings.Contains(parErr, "p0007 holds a plain value") {
-			t.Errorf("-o %s: warnings:\n%s", format, parErr)
-		}
-		if strings.Index(parErr, "p0007") > strings.Index(parErr, "p0100") || strings.Index(parErr, "p0100") > strings.Index(parErr, "p0201") {
-			t.Errorf("-o %s: warnings out of order:\n%s", format, parErr)
-		}
-	}
 }

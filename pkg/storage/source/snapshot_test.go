@@ -1,10 +1,12 @@
-package storage
+package source
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 )
 
 func TestReadSnapshotSmallDB(t *testing.T) {
@@ -23,14 +25,17 @@ func TestReadSnapshotSmallDB(t *testing.T) {
 	if s.Revision != 232274 || s.LastRevision != 232274 {
 		t.Errorf("revision %d (last %d), want 232274", s.Revision, s.LastRevision)
 	}
-	var d Decoder
-	for _, kv := range s.Range("/registry/", PrefixEnd("/registry/")) {
+	var d storage.Decoder
+	for _, kv := range s.Range("/registry/", storage.PrefixEnd("/registry/")) {
 		o, err := d.Decode(kv.Key, kv.Value, kv.ModRevision)
 		if err != nil {
 			t.Fatal(err)
 		}
-		k, _ := ParseKey(DefaultPrefix, kv.Key)
-		m := objectMap(t, o.Object)
+		k, _ := storage.ParseKey(storage.DefaultPrefix, kv.Key)
+		m, err := storage.ToMap(o.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
 		meta := m["metadata"].(map[string]any)
 		if meta["name"] != k.Name || o.Partial != nil || kv.ModRevision <= 0 || kv.ModRevision > s.Revision {
 			t.Errorf("%s decoded as %v %v (mod revision %d)", kv.Key, meta["name"], o.Partial, kv.ModRevision)

@@ -1,4 +1,4 @@
-package storage
+package encryption
 
 import (
 	"context"

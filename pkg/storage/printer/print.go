@@ -1,4 +1,9 @@
-package storage
+// Package printer writes keys and decoded objects as they stream from a
+// source: yaml and json (one kubectl List, or the objects alone), name,
+// keys, raw, table and text. A listing decodes and renders in parallel and
+// prints in key order; yaml and json go through the fast emitters where
+// they print exactly what sigs.k8s.io/yaml and encoding/json would.
+package printer
 
 import (
 	"bytes"
@@ -8,6 +13,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/internal/emit"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -91,7 +98,7 @@ func (p *Printer) Begin() error {
 // Print writes one key. o is its decoded value, nil for formats that do
 // not decode or when decoding failed (then the key is skipped in yaml and
 // json).
-func (p *Printer) Print(kv KV, o *Object) error {
+func (p *Printer) Print(kv storage.KV, o *storage.Object) error {
 	defer func() { p.n++ }()
 	switch p.Format {
 	case OutputKeys:
@@ -113,7 +120,7 @@ func (p *Printer) Print(kv KV, o *Object) error {
 			fmt.Fprintln(p.table.w, "RESOURCE\tNAMESPACE\tNAME\tSIZE\tMODREV")
 		}
 		resource, ns, name := "<none>", "", kv.Key
-		if k, ok := ParseKey(p.Prefix, kv.Key); ok {
+		if k, ok := storage.ParseKey(p.Prefix, kv.Key); ok {
 			resource, ns, name = k.Resource(), k.Namespace, k.Name
 		}
 		_, err := fmt.Fprintf(p.table.w, "%s\t%s\t%s\t%d\t%d\n", resource, ns, name, len(kv.Value), kv.ModRevision)
@@ -137,7 +144,7 @@ func (p *Printer) Print(kv KV, o *Object) error {
 			return err
 		}
 		if o != nil && o.Object != nil {
-			m, err := ToMap(o.Object)
+			m, err := storage.ToMap(o.Object)
 			if err != nil {
 				return err
 			}
@@ -172,7 +179,7 @@ func (p *Printer) Print(kv KV, o *Object) error {
 }
 
 // skip warns about a key that yaml and json do not print.
-func (p *Printer) skip(kv KV, o *Object) {
+func (p *Printer) skip(kv storage.KV, o *storage.Object) {
 	if o != nil {
 		fmt.Fprintf(p.ErrOut, "warning: %s holds a plain value, not a Kubernetes object: shown with -o text or -o raw\n", kv.Key)
 	}
@@ -203,7 +210,7 @@ func (p *Printer) printRendered(b []byte) error {
 
 // renderer holds one goroutine's scratch buffers for render.
 type renderer struct {
-	tree jsonTree
+	tree emit.Tree
 	json bytes.Buffer
 }
 
@@ -232,7 +239,7 @@ func putRenderBuffer(b []byte) {
 // format, independent of its place in the listing, so several goroutines
 // can render while one prints. The result comes from getRenderBuffer. r
 // may be nil.
-func (p *Printer) render(r *renderer, kv KV, o *Object) ([]byte, error) {
+func (p *Printer) render(r *renderer, kv storage.KV, o *storage.Object) ([]byte, error) {
 	if r == nil {
 		r = &renderer{}
 	}
@@ -253,7 +260,7 @@ func (p *Printer) render(r *renderer, kv KV, o *Object) ([]byte, error) {
 		if b, ok := r.renderJSON(getRenderBuffer(), o.Object, prefix); ok {
 			return append(b, suffix...), nil
 		}
-		m, err := ToMap(o.Object)
+		m, err := storage.ToMap(o.Object)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", kv.Key, err)
 		}
@@ -271,7 +278,7 @@ func (p *Printer) render(r *renderer, kv KV, o *Object) ([]byte, error) {
 // before the first line, "  " before the others.
 func (r *renderer) renderYAML(dst []byte, obj any, listItem bool) ([]byte, error) {
 	if data, err := r.marshal(obj); err == nil {
-		if b, err := appendYAMLItem(dst, &r.tree, data, listItem); err == nil {
+		if b, err := emit.AppendYAMLItem(dst, &r.tree, data, listItem); err == nil {
 			return b, nil
 		}
 	}
@@ -297,7 +304,7 @@ func (r *renderer) renderYAML(dst []byte, obj any, listItem bool) ([]byte, error
 	return append(dst, '\n'), nil
 }
 
-// renderJSON appends json.MarshalIndent(ToMap(obj), prefix, "    ") to dst
+// renderJSON appends json.MarshalIndent(storage.ToMap(obj), prefix, "    ") to dst
 // through the fast printer; ok is false where the general path must do it.
 func (r *renderer) renderJSON(dst []byte, obj runtime.Object, prefix string) ([]byte, bool) {
 	var v any = obj
@@ -305,15 +312,15 @@ func (r *renderer) renderJSON(dst []byte, obj runtime.Object, prefix string) ([]
 		v = u.Object
 	}
 	data, err := r.marshal(v)
-	if err != nil || r.tree.parse(data) != nil {
+	if err != nil || r.tree.Parse(data) != nil {
 		return nil, false
 	}
-	return appendIndentedJSON(dst, &r.tree, 0, prefix, 0), true
+	return emit.AppendIndentedJSON(dst, &r.tree, prefix), true
 }
 
 // renderName is kind[.group]/name, the name from the object's metadata or,
 // without one, from the key.
-func (p *Printer) renderName(kv KV, o *Object) []byte {
+func (p *Printer) renderName(kv storage.KV, o *storage.Object) []byte {
 	if o == nil || o.Object == nil {
 		return []byte(kv.Key + "\n")
 	}
@@ -323,7 +330,7 @@ func (p *Printer) renderName(kv KV, o *Object) []byte {
 		kind += "." + gvk.Group
 	}
 	name := ""
-	if k, ok := ParseKey(p.Prefix, kv.Key); ok {
+	if k, ok := storage.ParseKey(p.Prefix, kv.Key); ok {
 		name = k.Name
 	}
 	_, isUnstructured := o.Object.(*unstructured.Unstructured)
@@ -331,7 +338,7 @@ func (p *Printer) renderName(kv KV, o *Object) []byte {
 		if s := m.GetName(); s != "" {
 			name = s
 		}
-	} else if m, err := ToMap(o.Object); err == nil {
+	} else if m, err := storage.ToMap(o.Object); err == nil {
 		if md, ok := m["metadata"].(map[string]any); ok {
 			if s, ok := md["name"].(string); ok && s != "" {
 				name = s

@@ -1,25 +1,28 @@
-package storage
+package printer
 
 import (
 	"context"
 	"runtime"
 	"sync"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/source"
 )
 
 // ListOptions shape Printer.PrintRange.
 type ListOptions struct {
-	Source     Source
+	Source     source.Source
 	Start, End string
 	Rev, Limit int64
 	// Decoder decodes values for the formats that print objects.
-	Decoder *Decoder
+	Decoder *storage.Decoder
 	// Workers is how many goroutines decode and render (default
 	// GOMAXPROCS).
 	Workers int
 	// Check sees every key in key order before it is printed, with its
 	// decoded value or why it did not decode. It returns whether to print
 	// the key, or an error that stops the listing.
-	Check func(kv KV, o *Object, decodeErr error) (bool, error)
+	Check func(kv storage.KV, o *storage.Object, decodeErr error) (bool, error)
 }
 
 // listBatchSize is how many keys a worker takes at once: enough to make
@@ -27,8 +30,8 @@ type ListOptions struct {
 const listBatchSize = 64
 
 type listItem struct {
-	kv        KV
-	obj       *Object
+	kv        storage.KV
+	obj       *storage.Object
 	decodeErr error
 	out       []byte
 	renderErr error
@@ -54,8 +57,8 @@ func (p *Printer) PrintRange(ctx context.Context, o ListOptions) error {
 	}
 	parallel := p.List && (p.Format == OutputYAML || p.Format == OutputJSON || p.Format == OutputName)
 	if !parallel {
-		_, err := o.Source.Range(ctx, o.Start, o.End, o.Rev, o.Limit, func(kv KV) error {
-			var obj *Object
+		_, err := o.Source.Range(ctx, o.Start, o.End, o.Rev, o.Limit, func(kv storage.KV) error {
+			var obj *storage.Object
 			var decodeErr error
 			if decode {
 				obj, decodeErr = o.Decoder.Decode(kv.Key, kv.Value, kv.ModRevision)
@@ -114,7 +117,7 @@ func (p *Printer) PrintRange(ctx context.Context, o ListOptions) error {
 				return ctx.Err()
 			}
 		}
-		_, rangeErr = o.Source.Range(ctx, o.Start, o.End, o.Rev, o.Limit, func(kv KV) error {
+		_, rangeErr = o.Source.Range(ctx, o.Start, o.End, o.Rev, o.Limit, func(kv storage.KV) error {
 			if cur == nil {
 				cur = &listBatch{items: make([]listItem, 0, listBatchSize), done: make(chan struct{})}
 			}
@@ -154,7 +157,7 @@ func (p *Printer) PrintRange(ctx context.Context, o ListOptions) error {
 }
 
 // printItem prints one decoded and rendered item as Print would.
-func (p *Printer) printItem(it *listItem, check func(KV, *Object, error) (bool, error)) error {
+func (p *Printer) printItem(it *listItem, check func(storage.KV, *storage.Object, error) (bool, error)) error {
 	print, err := check(it.kv, it.obj, it.decodeErr)
 	if err != nil || !print {
 		return err

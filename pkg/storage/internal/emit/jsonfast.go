@@ -1,15 +1,22 @@
-package storage
+package emit
 
 import (
 	"bytes"
 	"encoding/json"
 )
 
+// AppendIndentedJSON appends the document t holds (Parse) as
+// json.MarshalIndent(m, prefix, "    ") writes the map m that encoding/json
+// decodes it to.
+func AppendIndentedJSON(dst []byte, t *Tree, prefix string) []byte {
+	return appendIndentedJSON(dst, t, 0, prefix, 0)
+}
+
 // appendIndentedJSON appends node n of t as json.MarshalIndent(m, prefix,
 // "    ") writes the map m that encoding/json decodes it to (with
 // UseNumber): object keys sorted, numbers as they were. depth is the
 // nesting level n starts at.
-func appendIndentedJSON(dst []byte, t *jsonTree, n int32, prefix string, depth int) []byte {
+func appendIndentedJSON(dst []byte, t *Tree, n int32, prefix string, depth int) []byte {
 	nd := t.nodes[n]
 	switch nd.kind {
 	case jsonObject, jsonArray:
@@ -65,7 +72,7 @@ func jsonNewline(dst []byte, prefix string, depth int) []byte {
 // value: the text as it is, since encoding/json wrote it, except where it
 // stood for invalid UTF-8 (\ufffd), which decodes to U+FFFD and is written
 // back as that character.
-func appendJSONString(dst []byte, t *jsonTree, n int32) []byte {
+func appendJSONString(dst []byte, t *Tree, n int32) []byte {
 	nd := t.nodes[n]
 	raw := t.rawBytes(nd)
 	if nd.decoded && (bytes.Contains(raw, []byte(`\ufffd`)) || bytes.Contains(raw, []byte(`\uFFFD`))) {

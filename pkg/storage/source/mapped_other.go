@@ -1,6 +1,6 @@
 //go:build !linux
 
-package storage
+package source
 
 import bolt "go.etcd.io/bbolt"
 

@@ -1,4 +1,4 @@
-package storage_test
+package printer_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/benchdata"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/printer"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/source"
 )
 
 // benchPods are the stored values of n of the benchmark's pods.
@@ -30,7 +32,7 @@ func benchPods(b *testing.B, n int) []storage.KV {
 func benchmarkPrint(b *testing.B, format string) {
 	kvs := benchPods(b, 64)
 	var d storage.Decoder
-	p := &storage.Printer{Out: io.Discard, ErrOut: io.Discard, Format: format, List: true, Prefix: storage.DefaultPrefix}
+	p := &printer.Printer{Out: io.Discard, ErrOut: io.Discard, Format: format, List: true, Prefix: storage.DefaultPrefix}
 	var bytes int64
 	for _, kv := range kvs {
 		bytes += int64(len(kv.Value))
@@ -51,9 +53,9 @@ func benchmarkPrint(b *testing.B, format string) {
 	}
 }
 
-func BenchmarkPrintPodYAML(b *testing.B) { benchmarkPrint(b, storage.OutputYAML) }
-func BenchmarkPrintPodJSON(b *testing.B) { benchmarkPrint(b, storage.OutputJSON) }
-func BenchmarkPrintPodName(b *testing.B) { benchmarkPrint(b, storage.OutputName) }
+func BenchmarkPrintPodYAML(b *testing.B) { benchmarkPrint(b, printer.OutputYAML) }
+func BenchmarkPrintPodJSON(b *testing.B) { benchmarkPrint(b, printer.OutputJSON) }
+func BenchmarkPrintPodName(b *testing.B) { benchmarkPrint(b, printer.OutputName) }
 
 // BenchmarkDecodePodOnly is the protobuf decoding alone.
 func BenchmarkDecodePodOnly(b *testing.B) {
@@ -90,18 +92,18 @@ func BenchmarkPrintPodYAMLGeneral(b *testing.B) {
 
 // BenchmarkPrintRangeYAML is one listing of 1,000 pods from memory
 // through the parallel printer, as get --prefix -o yaml runs it.
-func BenchmarkPrintRangeYAML(b *testing.B) { benchmarkPrintRange(b, storage.OutputYAML) }
-func BenchmarkPrintRangeJSON(b *testing.B) { benchmarkPrintRange(b, storage.OutputJSON) }
+func BenchmarkPrintRangeYAML(b *testing.B) { benchmarkPrintRange(b, printer.OutputYAML) }
+func BenchmarkPrintRangeJSON(b *testing.B) { benchmarkPrintRange(b, printer.OutputJSON) }
 
 func benchmarkPrintRange(b *testing.B, format string) {
 	kvs := benchPods(b, 1000)
 	sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key })
-	src := &storage.SnapshotSource{Snapshot: &storage.Snapshot{Revision: 2000, KVs: kvs}}
+	src := &source.SnapshotSource{Snapshot: &source.Snapshot{Revision: 2000, KVs: kvs}}
 	b.ReportAllocs()
 	for b.Loop() {
-		p := &storage.Printer{Out: io.Discard, ErrOut: io.Discard, Format: format, List: true, Prefix: storage.DefaultPrefix}
+		p := &printer.Printer{Out: io.Discard, ErrOut: io.Discard, Format: format, List: true, Prefix: storage.DefaultPrefix}
 		p.Begin()
-		err := p.PrintRange(context.Background(), storage.ListOptions{Source: src, Start: "/registry/pods/", End: "/registry/pods0", Decoder: &storage.Decoder{},
+		err := p.PrintRange(context.Background(), printer.ListOptions{Source: src, Start: "/registry/pods/", End: "/registry/pods0", Decoder: &storage.Decoder{},
 			Check: func(storage.KV, *storage.Object, error) (bool, error) { return true, nil }})
 		if err != nil {
 			b.Fatal(err)

@@ -1,26 +1,14 @@
-package storage
+package source
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
-	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/backend"
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/encoding/protowire"
 )
-
-// KV is one key with its value at a revision.
-type KV struct {
-	Key            string
-	Value          []byte
-	CreateRevision int64
-	ModRevision    int64
-	Version        int64
-}
 
 // Snapshot is the key space of an etcd backend file (a snapshot saved with
 // `etcdctl snapshot save`, or a member's member/snap/db) at one revision,
@@ -32,14 +20,12 @@ type Snapshot struct {
 	LastRevision int64
 	// CompactRevision is the revision the file was compacted at.
 	CompactRevision int64
-	KVs             []KV
+	KVs             []storage.KV
 	// OldBytes is, per key, the bytes of the values the file still holds
 	// for revisions before the one read (older versions and deleted keys,
 	// kept until compaction).
 	OldBytes map[string]int64
 }
-
-const revBytesLen = 17 // 8-byte main revision, '_', 8-byte sub revision
 
 // ReadSnapshot reads the etcd backend file at path in one pass over its
 // `key` bucket and returns every live key at rev (0: the newest): for each
@@ -52,63 +38,37 @@ func ReadSnapshot(path string, rev int64) (*Snapshot, error) {
 // (end "": no upper bound), and their old revisions' bytes: the pass over
 // the file is the same, memory holds only what the caller reads.
 func ReadSnapshotRange(path string, rev int64, start, end string) (*Snapshot, error) {
-	st, err := os.Stat(path)
+	db, err := backend.Open(path)
 	if err != nil {
 		return nil, err
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory: give the db file (member/snap/db) or a snapshot file", path)
-	}
-	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("%s is locked, probably by a running etcd: copy it, or save a snapshot, and read that", path)
-		}
-		return nil, fmt.Errorf("%s is not an etcd database file: %w", path, err)
 	}
 	defer db.Close()
 	s := &Snapshot{OldBytes: map[string]int64{}}
 	err = db.View(func(tx *bolt.Tx) error {
-		if meta := tx.Bucket([]byte("meta")); meta != nil {
-			if v := meta.Get([]byte("finishedCompactRev")); len(v) >= 8 {
-				s.CompactRevision = int64(binary.BigEndian.Uint64(v))
-			}
-		}
-		b := tx.Bucket([]byte("key"))
-		if b == nil {
-			return fmt.Errorf("%s is a bbolt file without the bucket \"key\": not an etcd database", path)
+		s.CompactRevision = backend.CompactRevision(tx)
+		b, err := backend.KeyBucket(tx, path)
+		if err != nil {
+			return err
 		}
 		// Values are copied out of the memory map as the pass reads them,
 		// in file order, and the pages read are let go of as it goes on:
 		// memory holds the range's values, not the file.
-		resident := residentLimit{db: db, size: st.Size(), every: 64 << 20}
+		resident := residentLimit{db: db, size: tx.Size(), every: 64 << 20}
 		var values valueArena
-		live := map[string]KV{}
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		live := map[string]storage.KV{}
+		err = backend.ForEach(b, func(k, v []byte, e backend.Entry) error {
 			resident.read(len(k) + len(v))
-			if len(k) != revBytesLen && len(k) != revBytesLen+1 || k[8] != '_' {
-				return fmt.Errorf("%s: key bucket entry %x is not an etcd revision", path, k)
-			}
-			main := int64(binary.BigEndian.Uint64(k[:8]))
-			s.LastRevision = main
-			if rev > 0 && main > rev {
+			s.LastRevision = e.Revision.Main
+			if rev > 0 && e.Revision.Main > rev {
 				// Revisions are in order: later entries are all newer.
-				for k2, _ := c.Last(); k2 != nil; k2, _ = c.Prev() {
-					if len(k2) >= 8 {
-						s.LastRevision = int64(binary.BigEndian.Uint64(k2[:8]))
-						break
-					}
-				}
-				break
+				s.LastRevision = backend.LastRevision(b)
+				return backend.ErrStop
 			}
-			key, kv, err := parseRecord(v)
-			if err != nil {
-				return fmt.Errorf("%s: revision %d: bad key-value record: %w", path, main, err)
-			}
+			key := e.KeyValue.Key
 			if string(key) < start || end != "" && string(key) >= end {
-				continue
+				return nil
 			}
+			kv := storage.KV{CreateRevision: e.KeyValue.CreateRevision, ModRevision: e.KeyValue.ModRevision, Version: e.KeyValue.Version}
 			prev, seen := live[string(key)]
 			if seen {
 				s.OldBytes[prev.Key] += int64(len(prev.Value))
@@ -117,15 +77,19 @@ func ReadSnapshotRange(path string, rev int64, start, end string) (*Snapshot, er
 			} else {
 				kv.Key = string(key)
 			}
-			if len(k) == revBytesLen+1 && k[revBytesLen] == 't' {
+			if e.Tombstone {
 				delete(live, kv.Key)
-				continue
+				return nil
 			}
-			kv.Value = values.copy(kv.Value)
+			kv.Value = values.copy(e.KeyValue.Value)
 			live[kv.Key] = kv
 			values.compactIfWasteful(live)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
 		}
-		s.KVs = make([]KV, 0, len(live))
+		s.KVs = make([]storage.KV, 0, len(live))
 		for _, kv := range live {
 			s.KVs = append(s.KVs, kv)
 		}
@@ -167,7 +131,7 @@ func (r *residentLimit) read(n int) {
 
 // Range returns the keys in [start, end); end "" means the key start
 // alone, end "\x00" every key from start.
-func (s *Snapshot) Range(start, end string) []KV {
+func (s *Snapshot) Range(start, end string) []storage.KV {
 	i := sort.Search(len(s.KVs), func(i int) bool { return s.KVs[i].Key >= start })
 	if end == "" {
 		if i < len(s.KVs) && s.KVs[i].Key == start {
@@ -210,7 +174,7 @@ func (a *valueArena) copy(v []byte) []byte {
 	return a.chunk[len(a.chunk)-len(v) : len(a.chunk) : len(a.chunk)]
 }
 
-func (a *valueArena) compactIfWasteful(live map[string]KV) {
+func (a *valueArena) compactIfWasteful(live map[string]storage.KV) {
 	if a.garbage < 64<<20 || a.garbage < a.used-a.garbage {
 		return
 	}
@@ -220,62 +184,4 @@ func (a *valueArena) compactIfWasteful(live map[string]KV) {
 		live[key] = kv
 	}
 	*a = fresh
-}
-
-// parseKeyValue reads an mvccpb.KeyValue record: key 1, create_revision 2,
-// mod_revision 3, version 4, value 5, lease 6. Value aliases b.
-func parseKeyValue(b []byte) (KV, error) {
-	key, kv, err := parseRecord(b)
-	kv.Key = string(key)
-	return kv, err
-}
-
-// parseRecord is parseKeyValue with the key left in b, not copied.
-func parseRecord(b []byte) ([]byte, KV, error) {
-	var kv KV
-	var key []byte
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, kv, protowire.ParseError(n)
-		}
-		b = b[n:]
-		switch {
-		case (num == 1 || num == 5) && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, kv, protowire.ParseError(n)
-			}
-			if num == 1 {
-				key = v
-			} else {
-				kv.Value = v
-			}
-			b = b[n:]
-		case num >= 2 && num <= 4 && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return nil, kv, protowire.ParseError(n)
-			}
-			switch num {
-			case 2:
-				kv.CreateRevision = int64(v)
-			case 3:
-				kv.ModRevision = int64(v)
-			case 4:
-				kv.Version = int64(v)
-			}
-			b = b[n:]
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return nil, kv, protowire.ParseError(n)
-			}
-			b = b[n:]
-		}
-	}
-	if len(key) == 0 {
-		return nil, kv, errors.New("record without a key")
-	}
-	return key, kv, nil
 }

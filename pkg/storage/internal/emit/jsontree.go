@@ -1,14 +1,20 @@
-package storage
+// Package emit writes JSON documents as YAML and as indented JSON, byte
+// for byte as sigs.k8s.io/yaml.Marshal and encoding/json.MarshalIndent
+// (through a map) write them, without their reflection: the fast path of
+// `get -o yaml|json`. Its contract is its differential tests and fuzzers
+// against those two libraries; input it does not handle exactly the same
+// way it refuses with ErrUnusual, and the caller takes the general path.
+package emit
 
 import (
 	"errors"
 	"unicode/utf8"
 )
 
-// jsonTree is a parsed JSON document kept as spans of its text: the fast
+// Tree is a parsed JSON document kept as spans of its text: the fast
 // printers re-emit it with sorted keys as YAML or indented JSON without
 // building maps of interfaces. It is reused from object to object.
-type jsonTree struct {
+type Tree struct {
 	src   []byte
 	nodes []jsonNode
 	// kids holds the children of arrays and, as key, value pairs, of
@@ -44,11 +50,11 @@ type jsonNode struct {
 	textTo   int32
 }
 
-// errUnusual marks input the fast printers leave to the general path:
+// ErrUnusual marks input the fast printers leave to the general path:
 // characters the YAML reader refuses, deep nesting, a top level that is
 // not an object. The general path then prints it, or fails, as it
 // always did.
-var errUnusual = errors.New("left to the general printer")
+var ErrUnusual = errors.New("left to the general printer")
 
 const maxJSONDepth = 1000
 
@@ -57,7 +63,10 @@ const maxJSONDepth = 1000
 // keys.
 const maxYAMLKeyChars = 1024
 
-func (t *jsonTree) parse(src []byte) error {
+// Parse reads the JSON object src into t, reusing t's memory; src must
+// outlive t's use. Input the printers leave to the general path is
+// ErrUnusual.
+func (t *Tree) Parse(src []byte) error {
 	t.src = src
 	t.nodes = t.nodes[:0]
 	t.kids = t.kids[:0]
@@ -65,7 +74,7 @@ func (t *jsonTree) parse(src []byte) error {
 	t.stack = t.stack[:0]
 	i := skipSpace(src, 0)
 	if i >= len(src) || src[i] != '{' {
-		return errUnusual
+		return ErrUnusual
 	}
 	i, err := t.value(i, 0)
 	if err != nil {
@@ -88,13 +97,13 @@ var errBadJSON = errors.New("invalid JSON")
 
 // value parses the value at src[i] and returns the index after it; the
 // node is appended to nodes.
-func (t *jsonTree) value(i, depth int) (int, error) {
+func (t *Tree) value(i, depth int) (int, error) {
 	src := t.src
 	if i >= len(src) {
 		return i, errBadJSON
 	}
 	if depth > maxJSONDepth {
-		return i, errUnusual
+		return i, ErrUnusual
 	}
 	switch c := src[i]; {
 	case c == '{' || c == '[':
@@ -122,7 +131,7 @@ func (t *jsonTree) value(i, depth int) (int, error) {
 						return i, err
 					}
 					if i-keyStart > maxYAMLKeyChars && utf8.RuneCount(src[keyStart:i]) > maxYAMLKeyChars {
-						return i, errUnusual
+						return i, ErrUnusual
 					}
 					i = skipSpace(src, i)
 					if i >= len(src) || src[i] != ':' {
@@ -182,7 +191,7 @@ func hasAt(b []byte, i int, word string) bool {
 }
 
 // str parses the string at src[i] (the opening quote).
-func (t *jsonTree) str(i int) (int, error) {
+func (t *Tree) str(i int) (int, error) {
 	src := t.src
 	start := i + 1
 	escaped := false
@@ -200,13 +209,13 @@ func (t *jsonTree) str(i int) (int, error) {
 		case c < 0x20:
 			return j, errBadJSON
 		case c == 0x7F:
-			return j, errUnusual
+			return j, ErrUnusual
 		case c >= 0x80:
 			// The YAML reader refuses DEL, C1 controls and U+FFFE,
 			// U+FFFF in its input, and takes NEL for a line break.
 			if c == 0xC2 && j+1 < len(src) && src[j+1] >= 0x80 && src[j+1] <= 0x9F ||
 				c == 0xEF && j+2 < len(src) && src[j+1] == 0xBF && src[j+2] >= 0xBE {
-				return j, errUnusual
+				return j, ErrUnusual
 			}
 		}
 	}
@@ -215,7 +224,7 @@ func (t *jsonTree) str(i int) (int, error) {
 
 // decodeStr decodes the string src[start:end], which has escapes, into
 // text.
-func (t *jsonTree) decodeStr(start, end int) (int, error) {
+func (t *Tree) decodeStr(start, end int) (int, error) {
 	src := t.src[:end]
 	from := len(t.text)
 	for j := start; j < len(src); j++ {
@@ -262,7 +271,7 @@ func (t *jsonTree) decodeStr(start, end int) (int, error) {
 			if r >= 0xD800 && r <= 0xDFFF {
 				// A surrogate pair: YAML escapes name code points, so
 				// the general path decides.
-				return j, errUnusual
+				return j, ErrUnusual
 			}
 			t.text = utf8.AppendRune(t.text, r)
 			j += 4
@@ -275,7 +284,7 @@ func (t *jsonTree) decodeStr(start, end int) (int, error) {
 }
 
 // strBytes returns the (decoded) text of a string node.
-func (t *jsonTree) strBytes(n jsonNode) []byte {
+func (t *Tree) strBytes(n jsonNode) []byte {
 	if n.decoded {
 		return t.text[n.textFrom:n.textTo]
 	}
@@ -284,6 +293,6 @@ func (t *jsonTree) strBytes(n jsonNode) []byte {
 
 // rawBytes returns a number's text, or a string's text as it appears in
 // the source with its escapes (without the quotes).
-func (t *jsonTree) rawBytes(n jsonNode) []byte {
+func (t *Tree) rawBytes(n jsonNode) []byte {
 	return t.src[n.from:n.to]
 }
