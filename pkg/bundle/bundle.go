@@ -20,6 +20,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/fileutil"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/source"
 )
 
 // Bundle collects files in memory, in the order added.
@@ -104,7 +105,7 @@ type Resource struct {
 
 // KeySizes lists every key of src at rev with its value's length, grouped
 // per resource of the storage prefix. It keeps no byte of any value.
-func KeySizes(ctx context.Context, src storage.Source, prefix string, rev int64) ([]Resource, error) {
+func KeySizes(ctx context.Context, src source.Source, prefix string, rev int64) ([]Resource, error) {
 	groups := map[string]*Resource{}
 	_, err := src.Range(ctx, "\x00", "\x00", rev, 0, func(kv storage.KV) error {
 		resource := "(other)"

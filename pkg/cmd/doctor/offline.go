@@ -16,7 +16,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor/offline"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/source"
 )
 
 // DefaultDataDir is kubeadm's etcd data directory on a node.
@@ -97,11 +97,11 @@ func (o *Options) writeBundle(ctx context.Context, offFacts *offline.Facts, offR
 		return err
 	}
 
-	var keysSrc storage.Source
+	var keysSrc source.Source
 	keysFrom := ""
 	if db := offFacts.Inspection.DB; db != nil && db.OpenError == "" {
-		if snap, err := storage.ReadSnapshot(db.Path, 0); err == nil {
-			keysSrc, keysFrom = &storage.SnapshotSource{Snapshot: snap}, db.Path
+		if snap, err := source.ReadSnapshot(db.Path, 0); err == nil {
+			keysSrc, keysFrom = &source.SnapshotSource{Snapshot: snap}, db.Path
 		}
 	}
 
@@ -117,7 +117,7 @@ func (o *Options) writeBundle(ctx context.Context, offFacts *offline.Facts, offR
 			online = doctor.Gather(gctx, cfg, cli, doctor.GatherOptions{PKIDir: o.Connect.PKIDir, ManifestPath: o.Connect.EtcdManifest, Now: o.Now(),
 				WALFsyncP99: o.WALFsyncP99, BackendCommitP99: o.BackendCommitP99})
 			if keysSrc == nil && online.ListError == "" {
-				keysSrc, keysFrom = &storage.Etcd{Client: cli, RequestContext: cfg.WithCommandTimeout, ChunkTimeout: cfg.CommandTimeout}, strings.Join(cfg.Endpoints, ",")
+				keysSrc, keysFrom = &source.Etcd{Client: cli, RequestContext: cfg.WithCommandTimeout, ChunkTimeout: cfg.CommandTimeout}, strings.Join(cfg.Endpoints, ",")
 			}
 		}
 	}
