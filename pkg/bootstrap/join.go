@@ -278,6 +278,9 @@ func (n *Node) staleMember(members []*etcdserverpb.Member, self *etcdserverpb.Me
 	if self == nil || self.Name == "" {
 		return nil, "", nil // nothing to replace, or an earlier join to resume
 	}
+	if self.Name != n.Name {
+		return nil, "", nil // another node's member: refused by the caller
+	}
 	entries, err := dirEntries(n.DataDir)
 	if err != nil {
 		return nil, "", err
