@@ -162,12 +162,12 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 		if entries, err := dirEntries(n.DataDir); err != nil {
 			return nil, err
 		} else if len(entries) > 0 {
-			return nil, fmt.Errorf("data directory %s is not empty: it holds the data of member %s's old self or another etcd; run 'kubectl etcd reset' first, then join again to replace it", n.DataDir, status.FormatID(stale.ID))
+			return nil, fmt.Errorf("data directory %s is not empty: it holds the data of member %s's old self or another etcd; run 'kubectl etcd reset' first, then join again to replace it", n.DataDir, cluster.FormatID(stale.ID))
 		}
 		if err := n.removeStale(ctx, cfg, cli, stale, why, opts); err != nil {
 			return nil, err
 		}
-		res.Replaced = status.FormatID(stale.ID)
+		res.Replaced = cluster.FormatID(stale.ID)
 		if n.DryRun {
 			members = withoutMember(members, stale.ID)
 		} else if members, err = memberList(ctx, cfg, cli); err != nil {
@@ -264,7 +264,7 @@ func (n *Node) staleMember(members []*etcdserverpb.Member, self *etcdserverpb.Me
 	for _, m := range members {
 		if m.Name == n.Name && (self == nil || m.ID != self.ID) {
 			if stale != nil {
-				return nil, "", fmt.Errorf("two members are named %s (%s and %s): remove the stale one by ID with 'kubectl etcd member remove'", n.Name, status.FormatID(stale.ID), status.FormatID(m.ID))
+				return nil, "", fmt.Errorf("two members are named %s (%s and %s): remove the stale one by ID with 'kubectl etcd member remove'", n.Name, cluster.FormatID(stale.ID), cluster.FormatID(m.ID))
 			}
 			stale = m
 			why = fmt.Sprintf("it has this node's name but peer URLs %s, not %s: this node under its old address", strings.Join(m.PeerURLs, ","), peerURL)
@@ -272,7 +272,7 @@ func (n *Node) staleMember(members []*etcdserverpb.Member, self *etcdserverpb.Me
 	}
 	if stale != nil {
 		if self != nil && self.Name != "" {
-			return nil, "", fmt.Errorf("a member named %s already exists with peer URLs %s, and peer URL %s belongs to member %s (%s): remove one of them first", n.Name, strings.Join(stale.PeerURLs, ","), peerURL, self.Name, status.FormatID(self.ID))
+			return nil, "", fmt.Errorf("a member named %s already exists with peer URLs %s, and peer URL %s belongs to member %s (%s): remove one of them first", n.Name, strings.Join(stale.PeerURLs, ","), peerURL, self.Name, cluster.FormatID(self.ID))
 		}
 		return stale, why, nil
 	}
@@ -299,12 +299,12 @@ func (n *Node) staleMember(members []*etcdserverpb.Member, self *etcdserverpb.Me
 // of that removal, printed: the others must keep quorum without it. A
 // member that still answers is only removed with --replace.
 func (n *Node) removeStale(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, stale *etcdserverpb.Member, why string, opts JoinOptions) error {
-	statuses, err := status.Collect(ctx, cfg, cli)
+	statuses, err := cluster.Collect(ctx, cfg, cli)
 	if err != nil {
 		return err
 	}
 	views := members.Views(statuses)
-	id := status.FormatID(stale.ID)
+	id := cluster.FormatID(stale.ID)
 	p := members.Check(views, members.Change{Kind: members.Remove, Target: id})
 	p.Notes = append(p.Notes, fmt.Sprintf("%s replaces member %s: %s", n.Name, p.Target.Label(), why))
 	if p.Target.Healthy && !opts.Replace {

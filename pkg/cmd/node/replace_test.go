@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 )
 
 // copyCA gives a (re)built node the cluster's CA, as an operator copies it.
@@ -44,13 +44,13 @@ func waitHealthy(t *testing.T, conn []string) {
 	}
 }
 
-func memberList(t *testing.T, conn []string) []status.Member {
+func memberList(t *testing.T, conn []string) []cluster.Member {
 	t.Helper()
 	out, _, err := run(t, append(conn, "member", "list", "-o", "json")...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ms []status.Member
+	var ms []cluster.Member
 	if err := json.Unmarshal([]byte(out), &ms); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -164,7 +164,7 @@ func TestJoinReplacesStaleMember(t *testing.T) {
 	waitHealthy(t, conn1)
 }
 
-func byName(t *testing.T, ms []status.Member, name string) status.Member {
+func byName(t *testing.T, ms []cluster.Member, name string) cluster.Member {
 	t.Helper()
 	for _, m := range ms {
 		if m.Name == name {
@@ -172,5 +172,5 @@ func byName(t *testing.T, ms []status.Member, name string) status.Member {
 		}
 	}
 	t.Fatalf("no member %s in %+v", name, ms)
-	return status.Member{}
+	return cluster.Member{}
 }
