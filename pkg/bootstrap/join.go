@@ -17,6 +17,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/members"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
@@ -79,6 +80,12 @@ type JoinOptions struct {
 	Timeout time.Duration
 	// PollInterval between checks; 500ms by default.
 	PollInterval time.Duration
+	// Replace removes the member this node replaces (one with its name,
+	// or with its peer URL) even when that member still answers: the
+	// operator says it is this node's old self.
+	Replace bool
+	// Force overrides the preflight of that removal.
+	Force bool
 }
 
 // JoinResult says what a join did.
@@ -87,6 +94,8 @@ type JoinResult struct {
 	// Reused is true when a learner added by an earlier, interrupted join
 	// was taken over instead of adding a second member.
 	Reused bool
+	// Replaced is the stale member removed first: this node's old self.
+	Replaced string
 	// CleanedUp lists what was undone after a failure.
 	CleanedUp []string
 }
@@ -145,10 +154,30 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 	}
 	res := &JoinResult{}
 	self := findMember(members, peerURL)
-	for _, m := range members {
-		if m.Name == n.Name && (self == nil || m.ID != self.ID) {
-			return nil, fmt.Errorf("a member named %s already exists with peer URLs %s, not %s: remove it first (it may be this node under an old address)", n.Name, strings.Join(m.PeerURLs, ","), peerURL)
+	stale, why, err := n.staleMember(members, self, peerURL, opts.Replace)
+	if err != nil {
+		return nil, err
+	}
+	if stale != nil {
+		if entries, err := dirEntries(n.DataDir); err != nil {
+			return nil, err
+		} else if len(entries) > 0 {
+			return nil, fmt.Errorf("data directory %s is not empty: it holds the data of member %s's old self or another etcd; run 'kubectl etcd reset' first, then join again to replace it", n.DataDir, cluster.FormatID(stale.ID))
 		}
+		if err := n.removeStale(ctx, cfg, cli, stale, why, opts); err != nil {
+			return nil, err
+		}
+		res.Replaced = cluster.FormatID(stale.ID)
+		if n.DryRun {
+			members = withoutMember(members, stale.ID)
+		} else if members, err = memberList(ctx, cfg, cli); err != nil {
+			return res, err
+		}
+		if self != nil && self.ID == stale.ID {
+			self = nil
+		}
+	}
+	for _, m := range members {
 		if m.Name == "" && (self == nil || m.ID != self.ID) {
 			return nil, fmt.Errorf("member %s (%s) was added but never started: finish or undo that join first, etcd refuses a second pending member", cluster.FormatID(m.ID), strings.Join(m.PeerURLs, ","))
 		}
@@ -220,6 +249,92 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 	}
 	n.logf("[etcd] %s is a voting member", n.Name)
 	return res, nil
+}
+
+// staleMember finds the member this node replaces: one with this node's
+// name under other peer URLs (the node came back with a new address), or
+// the started member with this node's peer URL while this node's data
+// directory is empty (the node was rebuilt: the member cannot start again
+// without its data, it would only crash on the leader's first message).
+// With replace, the member with this peer URL is replaced whatever its
+// data.
+func (n *Node) staleMember(members []*etcdserverpb.Member, self *etcdserverpb.Member, peerURL string, replace bool) (*etcdserverpb.Member, string, error) {
+	var stale *etcdserverpb.Member
+	var why string
+	for _, m := range members {
+		if m.Name == n.Name && (self == nil || m.ID != self.ID) {
+			if stale != nil {
+				return nil, "", fmt.Errorf("two members are named %s (%s and %s): remove the stale one by ID with 'kubectl etcd member remove'", n.Name, cluster.FormatID(stale.ID), cluster.FormatID(m.ID))
+			}
+			stale = m
+			why = fmt.Sprintf("it has this node's name but peer URLs %s, not %s: this node under its old address", strings.Join(m.PeerURLs, ","), peerURL)
+		}
+	}
+	if stale != nil {
+		if self != nil && self.Name != "" {
+			return nil, "", fmt.Errorf("a member named %s already exists with peer URLs %s, and peer URL %s belongs to member %s (%s): remove one of them first", n.Name, strings.Join(stale.PeerURLs, ","), peerURL, self.Name, cluster.FormatID(self.ID))
+		}
+		return stale, why, nil
+	}
+	if self == nil || self.Name == "" {
+		return nil, "", nil // nothing to replace, or an earlier join to resume
+	}
+	if self.Name != n.Name {
+		return nil, "", nil // another node's member: refused by the caller
+	}
+	entries, err := dirEntries(n.DataDir)
+	if err != nil {
+		return nil, "", err
+	}
+	switch {
+	case len(entries) == 0:
+		return self, fmt.Sprintf("it has this node's peer URL %s but this node's data directory %s is empty: the member's data is gone", peerURL, n.DataDir), nil
+	case replace:
+		return self, fmt.Sprintf("it has this node's peer URL %s and --replace was given", peerURL), nil
+	}
+	return nil, "", nil
+}
+
+// removeStale removes the member this node replaces after the preflight
+// of that removal, printed: the others must keep quorum without it. A
+// member that still answers is only removed with --replace.
+func (n *Node) removeStale(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, stale *etcdserverpb.Member, why string, opts JoinOptions) error {
+	statuses, err := cluster.Collect(ctx, cfg, cli)
+	if err != nil {
+		return err
+	}
+	views := members.Views(statuses)
+	id := cluster.FormatID(stale.ID)
+	p := members.Check(views, members.Change{Kind: members.Remove, Target: id})
+	p.Notes = append(p.Notes, fmt.Sprintf("%s replaces member %s: %s", n.Name, p.Target.Label(), why))
+	if p.Target.Healthy && !opts.Replace {
+		p.Refusals = append(p.Refusals, fmt.Sprintf("member %s still answers at %s: if it is this node's old self, pass --replace", p.Target.Label(), p.Target.Endpoint))
+	}
+	if n.Log != nil {
+		p.Write(n.Log, opts.Force)
+	}
+	if p.Refused() && !opts.Force {
+		return fmt.Errorf("not joining: %w", p.Err())
+	}
+	if n.DryRun {
+		n.logf("[dry-run] would remove stale member %s, then add %s as a learner", p.Target.Label(), n.Name)
+		return nil
+	}
+	if err := removeMember(ctx, cfg, cli, stale.ID); err != nil {
+		return fmt.Errorf("removing stale member %s: %w", p.Target.Label(), err)
+	}
+	n.logf("[etcd] Removed stale member %s", p.Target.Label())
+	return nil
+}
+
+func withoutMember(ms []*etcdserverpb.Member, id uint64) []*etcdserverpb.Member {
+	var out []*etcdserverpb.Member
+	for _, m := range ms {
+		if m.ID != id {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // addLearner adds a learner, retrying what etcd refuses only for a while:

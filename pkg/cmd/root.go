@@ -16,6 +16,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/node"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/put"
+	recovercmd "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/recover"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/sandbox"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/snapshot"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/stats"
@@ -78,6 +79,7 @@ which way was taken and why.`,
 		version.NewCmdVersion(f),
 		sandbox.NewCmdSandbox(f),
 		snapshot.NewCmdSnapshot(f),
+		recovercmd.NewCmdRecover(f),
 		maintenance.NewCmdDefrag(f),
 		maintenance.NewCmdCompact(f),
 		maintenance.NewCmdAlarm(f),

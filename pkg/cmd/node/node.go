@@ -134,6 +134,8 @@ func (o *InitOptions) Run(context.Context) error {
 type JoinOptions struct {
 	nodeOptions
 	Timeout time.Duration
+	Replace bool
+	Force   bool
 }
 
 // NewCmdJoin returns the join command.
@@ -150,15 +152,28 @@ started it and it has caught up with the leader, then promote it.
 
 Run it again after a failure: it takes over the learner it added instead
 of adding a second member. When --timeout passes, the learner is removed
-and the manifest and data deleted, leaving the cluster as it was.`,
+and the manifest and data deleted, leaving the cluster as it was.
+
+A rebuilt node joins under its old name: when a member has this node's
+name under another peer URL, or this node's peer URL while the data
+directory is empty (its data is gone), that stale member is removed first,
+after a preflight printed on stderr (the others must keep quorum without
+it; --force overrides). A stale member that still answers is removed only
+with --replace, which also replaces the member of this peer URL whatever
+the data directory holds (reset it first). --dry-run prints the preflight.`,
 		Example: `  # Join the second control-plane node
-  sudo kubectl etcd join --name cp-2 --advertise-address 10.0.0.12 --endpoints https://10.0.0.11:2379`,
+  sudo kubectl etcd join --name cp-2 --advertise-address 10.0.0.12 --endpoints https://10.0.0.11:2379
+
+  # cp-2 was rebuilt: its old member is down and its data gone
+  sudo kubectl etcd join --name cp-2 --advertise-address 10.0.0.12 --endpoints https://10.0.0.11:2379 --replace`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
 		RunE: cmdutil.RunE(f, o),
 	}
 	o.addIdentityFlags(cmd.Flags())
 	o.addDirFlags(cmd.Flags())
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for the new member to start, catch up and be promoted")
+	cmd.Flags().BoolVar(&o.Replace, "replace", false, "replace the member with this node's name or peer URL (its old self), even if it still answers")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "replace the stale member even when the preflight refuses (quorum)")
 	return cmd
 }
 
@@ -184,12 +199,19 @@ func (o *JoinOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	res, err := o.Node.Join(ctx, bootstrap.JoinOptions{ClusterAccess: o.access(), Timeout: o.Timeout}, o.Now())
+	res, err := o.Node.Join(ctx, bootstrap.JoinOptions{ClusterAccess: o.access(), Timeout: o.Timeout, Replace: o.Replace, Force: o.Force}, o.Now())
 	if err != nil {
+		if res != nil && res.Replaced != "" {
+			return fmt.Errorf("%w (stale member %s was removed before)", err, res.Replaced)
+		}
 		return err
 	}
 	if !o.Node.DryRun {
-		fmt.Fprintf(o.Out, "member %s (%s) joined as a voting member\n", o.Node.Name, res.MemberID)
+		replaced := ""
+		if res.Replaced != "" {
+			replaced = ", replacing stale member " + res.Replaced
+		}
+		fmt.Fprintf(o.Out, "member %s (%s) joined as a voting member%s\n", o.Node.Name, res.MemberID, replaced)
 	}
 	return nil
 }

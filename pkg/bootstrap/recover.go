@@ -1,0 +1,732 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	etcdversion "go.etcd.io/etcd/api/v3/version"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/datadir"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
+)
+
+// QuorumRecovery starts a cluster whose quorum is lost for good again from
+// the most advanced data this node has: this member's, or a copy of
+// another member's data directory. The original data directory is never
+// written: the data is copied, the copy made a one-member cluster (etcd's
+// force-new-cluster, through the embedded server, which applies every
+// committed entry of the WAL), saved as a snapshot and restored with the
+// revision bumped and compacted (so kube-apiserver's watch caches re-list),
+// and the manifest pointed at the result with this member alone.
+type QuorumRecovery struct {
+	// ManifestPath is this node's etcd static pod manifest.
+	ManifestPath string
+	// Config reaches the members (the manifest's client URL and
+	// certificates).
+	Config *connect.Config
+	// Compare lists data directories copied from other nodes: the most
+	// advanced copy (by committed index) is recovered from.
+	Compare []string
+	// Force recovers even when a quorum answers.
+	Force bool
+	// DataDir is the new data directory; <old>-recover-<UTC time> by
+	// default.
+	DataDir string
+	// BackupDir receives the original manifest; etcd-recover-<UTC time>
+	// beside the manifests directory by default.
+	BackupDir string
+	// BumpRevision is added to the revision, which is marked compacted.
+	BumpRevision uint64
+	// Timeout bounds each wait (etcd stopping, serving); 5 minutes.
+	Timeout time.Duration
+	Now     func() time.Time
+	DryRun  bool
+	Node    *Node
+	// AfterStep, when set, is called after each step with its name; tests
+	// interrupt the recovery there.
+	AfterStep func(step string)
+}
+
+// MemberReach is one member of the cluster as the preflight saw it.
+type MemberReach struct {
+	Name      string `json:"name"`
+	PeerURL   string `json:"peerURL"`
+	ClientURL string `json:"clientURL,omitempty"`
+	Reachable bool   `json:"reachable"`
+	Error     string `json:"error,omitempty"`
+	// RaftIndex is the committed index the member reports.
+	RaftIndex uint64 `json:"raftIndex,omitempty"`
+}
+
+// Candidate is one data directory the recovery could start from.
+type Candidate struct {
+	Dir string `json:"dir"`
+	// Member is the member whose data it is, by name when known.
+	Member string `json:"member"`
+	Commit uint64 `json:"commit"`
+	Term   uint64 `json:"term"`
+	Error  string `json:"error,omitempty"`
+}
+
+// RecoverPlan is what the recovery will do.
+type RecoverPlan struct {
+	ManifestPath   string        `json:"manifestPath"`
+	ManifestBackup string        `json:"manifestBackup"`
+	OldDataDir     string        `json:"oldDataDir"`
+	WorkDir        string        `json:"workDir"`
+	DataDir        string        `json:"dataDir"`
+	Name           string        `json:"name"`
+	PeerURLs       []string      `json:"peerURLs"`
+	ClientURL      string        `json:"clientURL"`
+	Members        []MemberReach `json:"members"`
+	QuorumAnswers  bool          `json:"quorumAnswers"`
+	// Committed is this member's committed index.
+	Committed  uint64      `json:"committed"`
+	Candidates []Candidate `json:"candidates"`
+	// Source is the data directory recovered from.
+	Source   string   `json:"source"`
+	MayLose  []string `json:"mayLose,omitempty"`
+	Running  bool     `json:"running"`
+	Warnings []string `json:"warnings,omitempty"`
+
+	original []byte
+	manifest []byte
+	token    string
+	others   []MemberReach
+}
+
+// RecoverOutcome is what the recovery did.
+type RecoverOutcome struct {
+	RecoverPlan
+	// Revision is the revision the recovered member serves at.
+	Revision int64 `json:"revision"`
+	// JoinSteps are the commands to run on the other nodes.
+	JoinSteps []string      `json:"joinSteps"`
+	Took      time.Duration `json:"took"`
+}
+
+func (r *QuorumRecovery) logf(format string, args ...any) { r.Node.logf(format, args...) }
+
+func (r *QuorumRecovery) timeout() time.Duration {
+	if r.Timeout <= 0 {
+		return 5 * time.Minute
+	}
+	return r.Timeout
+}
+
+// recoverBackupGlob finds manifests an interrupted recovery moved aside.
+func recoverBackups(manifestPath string) []string {
+	backups, _ := filepath.Glob(filepath.Join(filepath.Dir(filepath.Dir(manifestPath)), "etcd-recover-*", filepath.Base(manifestPath)))
+	sort.Strings(backups)
+	return backups
+}
+
+// UndoInterrupted puts back the manifest of a recovery that was killed
+// while it was moved aside (the data directory was never touched), and
+// says so. It does nothing when the manifest is in place.
+func UndoInterrupted(manifestPath string) (string, error) {
+	if _, err := os.Stat(manifestPath); !errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	backups := recoverBackups(manifestPath)
+	if len(backups) == 0 {
+		return "", nil
+	}
+	last := backups[len(backups)-1]
+	data, err := os.ReadFile(last)
+	if err != nil {
+		return "", err
+	}
+	if err := staticpod.WriteFile(manifestPath, data); err != nil {
+		return "", err
+	}
+	return last, nil
+}
+
+// Preflight checks that quorum is really lost, finds the most advanced
+// data and plans the recovery, changing nothing.
+func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
+	if r.Node == nil {
+		r.Node = NewNode()
+	}
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	stamp := now().UTC().Format("20060102T150405Z")
+	if err := CheckInterruptedRestore(r.ManifestPath); err != nil {
+		return nil, err
+	}
+	if backup, err := UndoInterrupted(r.ManifestPath); err != nil {
+		return nil, fmt.Errorf("preflight: putting back the manifest of an interrupted recovery: %w", err)
+	} else if backup != "" {
+		return nil, fmt.Errorf("preflight: an earlier recovery was interrupted with the manifest moved aside: it is back in %s from %s, and etcd starts on its untouched data; run the recovery again once it has", r.ManifestPath, backup)
+	}
+	original, err := os.ReadFile(r.ManifestPath)
+	if err != nil {
+		return nil, fmt.Errorf("preflight: reading the etcd manifest: %w", err)
+	}
+	m, err := staticpod.Parse(r.ManifestPath, original)
+	if err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
+	p := &RecoverPlan{ManifestPath: r.ManifestPath, original: original, Name: m.Flags["name"], PeerURLs: m.List("initial-advertise-peer-urls"), token: m.Flags["initial-cluster-token"]}
+	if p.Name == "" || len(p.PeerURLs) == 0 {
+		return nil, fmt.Errorf("preflight: %s: the etcd command lacks --name or --initial-advertise-peer-urls", r.ManifestPath)
+	}
+	if p.ClientURL, err = m.LocalClientURL(); err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
+	if p.OldDataDir, err = m.HostDataDir(); err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
+	p.DataDir = r.DataDir
+	if p.DataDir == "" {
+		p.DataDir = filepath.Clean(p.OldDataDir) + "-recover-" + stamp
+	}
+	if p.DataDir, err = filepath.Abs(p.DataDir); err != nil {
+		return nil, err
+	}
+	if p.DataDir == filepath.Clean(p.OldDataDir) {
+		return nil, fmt.Errorf("preflight: --data-dir %s is the current data directory: the recovery goes into a new one, so the old data stays", p.DataDir)
+	}
+	if entries, err := os.ReadDir(p.DataDir); err == nil && len(entries) > 0 {
+		return nil, fmt.Errorf("preflight: the new data directory %s is not empty: choose another --data-dir", p.DataDir)
+	}
+	p.WorkDir = p.DataDir + ".work"
+	backupDir := r.BackupDir
+	if backupDir == "" {
+		backupDir = filepath.Join(filepath.Dir(filepath.Dir(r.ManifestPath)), "etcd-recover-"+stamp)
+	}
+	p.ManifestBackup = filepath.Join(backupDir, filepath.Base(r.ManifestPath))
+
+	// The one-member cluster is made by this program's etcd: data it
+	// touches gets its storage version, which an older image refuses.
+	if have := imageMinor(m); have != "" && olderMinor(have, embeddedMinor()) {
+		return nil, fmt.Errorf("preflight: the manifest runs etcd %s and this kubectl-etcd's etcd is %s, whose storage version etcd %s refuses: upgrade the image to etcd %s first, or recover with etcd %s's own --force-new-cluster", have, embeddedMinor(), have, embeddedMinor(), have)
+	}
+	r.reachMembers(ctx, m, p)
+	if p.QuorumAnswers && !r.Force {
+		return p, fmt.Errorf("preflight: refusing to recover: a quorum answers (%s), so the cluster is not lost; fix or replace the members that are down with 'kubectl etcd member remove' and 'kubectl etcd join' (pass --force to recover anyway, dropping the other members)", reachableNames(p.Members))
+	}
+	if err := r.pickSource(p); err != nil {
+		return p, err
+	}
+	// The new manifest: the new data directory and this member alone.
+	if err := m.MoveDataDir(p.DataDir); err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
+	pairs := make([]string, 0, len(p.PeerURLs))
+	for _, u := range p.PeerURLs {
+		pairs = append(pairs, p.Name+"="+u)
+	}
+	m.SetFlag("initial-cluster", strings.Join(pairs, ","))
+	m.SetFlag("initial-cluster-state", "")
+	if p.manifest, err = m.Marshal(); err != nil {
+		return nil, err
+	}
+	r.printPreflight(p)
+	return p, nil
+}
+
+// reachMembers asks every member listed in the manifest: this member's
+// status (it answers without quorum), then a linearizable read, which
+// only a quorum can serve.
+func (r *QuorumRecovery) reachMembers(ctx context.Context, m *staticpod.EtcdManifest, p *RecoverPlan) {
+	// Who the members are: this member's own list (a serializable read,
+	// which needs no quorum), else the manifest's --initial-cluster.
+	var listed []MemberReach
+	if cli, err := r.Config.ClientFor(p.ClientURL); err == nil {
+		sctx, cancel := r.Config.WithCommandTimeout(ctx)
+		if st, err := cli.Status(sctx, p.ClientURL); err == nil {
+			p.Running = true
+			p.Committed = st.RaftIndex
+		}
+		if resp, err := cli.MemberList(sctx, clientv3.WithSerializable()); err == nil {
+			for _, mm := range resp.Members {
+				name := mm.Name
+				if name == "" {
+					name = "<unstarted " + fmt.Sprintf("%x", mm.ID) + ">"
+				}
+				mr := MemberReach{Name: name}
+				if len(mm.PeerURLs) > 0 {
+					mr.PeerURL = mm.PeerURLs[0]
+				}
+				if len(mm.ClientURLs) > 0 {
+					mr.ClientURL = r.Config.MemberEndpoint(mm.ClientURLs)
+				}
+				listed = append(listed, mr)
+			}
+		}
+		cancel()
+		gctx, gcancel := r.Config.WithCommandTimeout(ctx)
+		if _, err := cli.Get(gctx, "health"); err == nil {
+			p.QuorumAnswers = true
+		}
+		gcancel()
+		cli.Close()
+	}
+	if len(listed) == 0 {
+		// A member restarted without quorum serves nobody (it waits to
+		// publish itself through raft): its WAL knows the members.
+		for _, wm := range datadir.Inspect(p.OldDataDir).WALMembers {
+			name := wm.Name
+			if name == "" {
+				name = "<unstarted " + wm.ID + ">"
+			}
+			mr := MemberReach{Name: name}
+			if len(wm.PeerURLs) > 0 {
+				mr.PeerURL = wm.PeerURLs[0]
+			}
+			if name == p.Name {
+				mr.ClientURL = p.ClientURL
+			} else if len(wm.ClientURLs) > 0 {
+				mr.ClientURL = r.Config.MemberEndpoint(wm.ClientURLs)
+			}
+			listed = append(listed, mr)
+		}
+	}
+	if len(listed) == 0 {
+		for _, pair := range m.List("initial-cluster") {
+			name, peer, _ := strings.Cut(pair, "=")
+			mr := MemberReach{Name: name, PeerURL: peer}
+			if name == p.Name {
+				mr.ClientURL = p.ClientURL
+			}
+			listed = append(listed, mr)
+		}
+	}
+	sort.Slice(listed, func(i, j int) bool { return listed[i].Name < listed[j].Name })
+	for _, mr := range listed {
+		switch {
+		case mr.ClientURL == "":
+			mr.Error = "client URL unknown (it never started, or this member's list is not readable)"
+		default:
+			if cli, err := r.Config.ClientFor(mr.ClientURL); err != nil {
+				mr.Error = err.Error()
+			} else {
+				sctx, cancel := r.Config.WithCommandTimeout(ctx)
+				st, err := cli.Status(sctx, mr.ClientURL)
+				cancel()
+				cli.Close()
+				if err != nil {
+					mr.Error = err.Error()
+				} else {
+					mr.Reachable, mr.RaftIndex = true, st.RaftIndex
+				}
+			}
+		}
+		p.Members = append(p.Members, mr)
+		if mr.Name != p.Name {
+			p.others = append(p.others, mr)
+		}
+	}
+}
+
+// pickSource compares this member's data with the --compare copies and
+// takes the most advanced.
+func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
+	dirs := append([]string{p.OldDataDir}, r.Compare...)
+	best := -1
+	for i, dir := range dirs {
+		ins := datadir.Inspect(dir)
+		c := Candidate{Dir: dir}
+		switch {
+		case ins.Error != "":
+			c.Error = ins.Error
+		case ins.WAL == nil || ins.WAL.Error != "":
+			c.Error = "WAL unreadable: " + ins.WAL.Error
+		case ins.WAL.Tail == datadir.TailCorrupt:
+			c.Error = "WAL damaged: " + ins.WAL.TailError
+		default:
+			c.Commit, c.Term = ins.WAL.Commit, ins.WAL.Term
+			c.Member = ins.WAL.MemberID
+			for _, m := range ins.WALMembers {
+				if m.ID == ins.WAL.MemberID && m.Name != "" {
+					c.Member = m.Name
+				}
+			}
+		}
+		if i == 0 && !p.Running && c.Error == "" {
+			p.Committed = c.Commit
+		}
+		p.Candidates = append(p.Candidates, c)
+		if c.Error == "" && (best < 0 || c.Commit > p.Candidates[best].Commit) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return fmt.Errorf("preflight: no usable data: %s", candidateErrors(p.Candidates))
+	}
+	p.Source = p.Candidates[best].Dir
+	top := p.Candidates[best]
+	if best > 0 {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("the copy %s (member %s) is the most advanced, committed index %d against this member's %d: recovering from it (or run the recovery on %s's node)", top.Dir, top.Member, top.Commit, p.Candidates[0].Commit, top.Member))
+	}
+	compared := map[string]bool{}
+	for _, c := range p.Candidates {
+		if c.Error == "" {
+			compared[c.Member] = true
+		}
+	}
+	for _, o := range p.others {
+		if !compared[o.Name] {
+			p.MayLose = append(p.MayLose, fmt.Sprintf("%s was not compared: entries it committed past index %d are lost (copy its data dir here and pass --compare to check)", o.Name, top.Commit))
+		}
+	}
+	return nil
+}
+
+func (r *QuorumRecovery) printPreflight(p *RecoverPlan) {
+	r.logf("[preflight] %s runs member %s (%s), data in %s; etcd answering: %v", p.ManifestPath, p.Name, p.ClientURL, p.OldDataDir, p.Running)
+	for _, m := range p.Members {
+		if m.Reachable {
+			r.logf("[preflight] member %s: reachable at %s, raft index %d", m.Name, m.ClientURL, m.RaftIndex)
+		} else {
+			r.logf("[preflight] member %s (%s): unreachable: %s", m.Name, m.PeerURL, m.Error)
+		}
+	}
+	switch {
+	case p.QuorumAnswers:
+		r.logf("[preflight] a quorum answers: recovering anyway (--force)")
+	case !p.Running:
+		r.logf("[preflight] no quorum: this member does not answer at %s (a member restarted without quorum serves nobody until it reaches one)", p.ClientURL)
+	default:
+		r.logf("[preflight] no quorum: a linearizable read through %s got no answer", p.ClientURL)
+	}
+	r.logf("[preflight] this member's committed index: %d", p.Committed)
+	for _, c := range p.Candidates {
+		if c.Error != "" {
+			r.logf("[preflight] data %s: unusable: %s", c.Dir, c.Error)
+		} else {
+			r.logf("[preflight] data %s: member %s, term %d, committed index %d", c.Dir, c.Member, c.Term, c.Commit)
+		}
+	}
+	r.logf("[preflight] recovering from %s", p.Source)
+	for _, l := range p.MayLose {
+		r.logf("[preflight] may be lost: %s", l)
+	}
+	for _, w := range p.Warnings {
+		r.logf("[preflight] warning: %s", w)
+	}
+}
+
+// Run recovers: preflight, then the steps of RunPlan.
+func (r *QuorumRecovery) Run(ctx context.Context) (*RecoverOutcome, error) {
+	p, err := r.Preflight(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.RunPlan(ctx, p)
+}
+
+// RunPlan runs the steps: stop the static pod (the manifest moved
+// aside), copy the data, make a one-member cluster of the copy, save it and
+// restore it with the revision bumped and compacted, point the manifest at
+// it, wait until etcd serves. A failed step, an interruption or a member
+// that will not start puts the original manifest back; the original data
+// was never written.
+func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverOutcome, error) {
+	start := time.Now()
+	out := &RecoverOutcome{RecoverPlan: *p}
+	out.JoinSteps = r.joinSteps(p)
+	bump := r.BumpRevision
+	if bump == 0 {
+		bump = snapshot.DefaultBumpRevision
+	}
+	if r.DryRun {
+		r.logf("[dry-run] 1. move %s to %s and wait until etcd stops", p.ManifestPath, p.ManifestBackup)
+		r.logf("[dry-run] 2. copy %s to %s (the original is never written)", p.Source, p.WorkDir)
+		r.logf("[dry-run] 3. make a one-member cluster of the copy (force-new-cluster) and save it as a snapshot")
+		r.logf("[dry-run] 4. restore the snapshot into %s as member %s alone, revision bumped by %d and marked compacted", p.DataDir, p.Name, bump)
+		r.logf("[dry-run] 5. write %s with --initial-cluster %s alone and the data on %s, and wait until etcd serves", p.ManifestPath, p.Name, p.DataDir)
+		r.logf("[dry-run] 6. then on the other nodes:")
+		for _, s := range out.JoinSteps {
+			r.logf("[dry-run]      %s", s)
+		}
+		if r.Node.Out != nil {
+			fmt.Fprintf(r.Node.Out, "# [dry-run] would write %s\n%s", p.ManifestPath, p.manifest)
+		}
+		return out, nil
+	}
+	step := func(name string) {
+		if r.AfterStep != nil {
+			r.AfterStep(name)
+		}
+	}
+	node := &Node{DataDir: p.OldDataDir, Log: r.Node.Log}
+	rollback := func(cause error, state string) error {
+		if werr := staticpod.WriteFile(p.ManifestPath, p.original); werr != nil {
+			return fmt.Errorf("%w; putting the original manifest back failed too: %v: copy %s to %s by hand (the data in %s is untouched)", cause, werr, p.ManifestBackup, p.ManifestPath, p.OldDataDir)
+		}
+		r.logf("[rollback] Put the original manifest back in %s: the kubelet starts etcd again on the untouched data in %s", p.ManifestPath, p.OldDataDir)
+		return fmt.Errorf("%w; the original manifest is back in place and the data in %s was not changed; %s", cause, p.OldDataDir, state)
+	}
+	interrupted := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("recovery interrupted: %w", err)
+		}
+		return nil
+	}
+
+	// 1. Stop the static pod.
+	if err := os.MkdirAll(filepath.Dir(p.ManifestBackup), 0o700); err != nil {
+		return nil, fmt.Errorf("creating the manifest backup directory: %w", err)
+	}
+	if err := os.Rename(p.ManifestPath, p.ManifestBackup); err != nil {
+		return nil, fmt.Errorf("moving %s aside: %w (nothing was changed)", p.ManifestPath, err)
+	}
+	r.logf("[1/5 stop] Moved %s to %s; waiting for etcd to stop", p.ManifestPath, p.ManifestBackup)
+	if err := node.waitStopped(ctx, p.ClientURL, r.timeout()); err != nil {
+		return nil, rollback(err, "nothing was recovered")
+	}
+	step("stop")
+	if err := interrupted(); err != nil {
+		return nil, rollback(err, "nothing was recovered")
+	}
+
+	// 2. Copy the data.
+	if err := os.RemoveAll(p.WorkDir); err != nil {
+		return nil, rollback(err, "nothing was recovered")
+	}
+	if err := copyTree(p.Source, p.WorkDir); err != nil {
+		return nil, rollback(fmt.Errorf("copying %s: %w", p.Source, err), "the partial copy is in "+p.WorkDir)
+	}
+	r.logf("[2/5 copy] Copied %s to %s", p.Source, p.WorkDir)
+	step("copy")
+	if err := interrupted(); err != nil {
+		return nil, rollback(err, "the copy is in "+p.WorkDir)
+	}
+
+	// 3. A one-member cluster of the copy, saved as a snapshot.
+	snap := p.WorkDir + ".snapshot.db"
+	if err := forceNewCluster(ctx, p.WorkDir, p.Name, snap, r.timeout()); err != nil {
+		return nil, rollback(fmt.Errorf("making a one-member cluster of the copy: %w", err), "the copy is in "+p.WorkDir)
+	}
+	r.logf("[3/5 force-new-cluster] The copy started as a one-member cluster with every committed entry applied; saved it to %s", snap)
+	step("force-new-cluster")
+	if err := interrupted(); err != nil {
+		return nil, rollback(err, "the copy is in "+p.WorkDir)
+	}
+
+	// 4. Restore with the revision bumped and marked compacted.
+	rs := snapshot.Restorer{SnapshotPath: snap, DataDir: p.DataDir, Name: p.Name, PeerURLs: p.PeerURLs, InitialClusterToken: p.token, BumpRevision: bump, MarkCompacted: true}
+	res, err := rs.Restore()
+	if err != nil {
+		return nil, rollback(fmt.Errorf("restoring the recovered snapshot: %w", err), "the copy is in "+p.WorkDir)
+	}
+	r.logf("[4/5 restore] Restored into %s at revision %d (bumped by %d, marked compacted)", p.DataDir, res.Revision, bump)
+	step("restore")
+	if err := interrupted(); err != nil {
+		return nil, rollback(err, "the recovered data is in "+p.DataDir)
+	}
+
+	// 5. The manifest on the new data, this member alone.
+	if err := staticpod.WriteFile(p.ManifestPath, p.manifest); err != nil {
+		return nil, rollback(err, "the recovered data is in "+p.DataDir)
+	}
+	r.logf("[5/5 start] Wrote %s with --initial-cluster %s alone and the data on %s; waiting for etcd to serve", p.ManifestPath, p.Name, p.DataDir)
+	if err := node.waitServingWith(ctx, r.Config, p.ClientURL, r.timeout()); err != nil {
+		return nil, rollback(fmt.Errorf("waiting for etcd on the recovered data: %w", err), fmt.Sprintf("the recovered data is kept in %s for a look (the etcd container log says why it did not serve)", p.DataDir))
+	}
+	step("start")
+	os.RemoveAll(p.WorkDir)
+	os.Remove(snap)
+	out.Revision = servedRevision(ctx, r.Config, p.ClientURL)
+	out.Took = time.Since(start).Round(time.Millisecond)
+	r.logf("[done] Member %s serves alone at revision %d; the original manifest is kept in %s and the original data in %s", p.Name, out.Revision, p.ManifestBackup, p.OldDataDir)
+	r.logf("[next] On each other node, one at a time:")
+	for _, s := range out.JoinSteps {
+		r.logf("  %s", s)
+	}
+	return out, nil
+}
+
+// joinSteps are the commands that bring the other nodes back.
+func (r *QuorumRecovery) joinSteps(p *RecoverPlan) []string {
+	var steps []string
+	for _, o := range p.others {
+		ip := "IP"
+		if u, err := url.Parse(o.PeerURL); err == nil && u.Hostname() != "" {
+			ip = u.Hostname()
+		}
+		steps = append(steps, fmt.Sprintf("on %s: sudo kubectl etcd reset --yes && sudo kubectl etcd join --name %s --advertise-address %s --endpoints %s", o.Name, o.Name, ip, p.ClientURLAdvertised()))
+	}
+	return steps
+}
+
+// ClientURLAdvertised is the client URL other nodes reach this member on:
+// the manifest's non-loopback one when there is one.
+func (p *RecoverPlan) ClientURLAdvertised() string {
+	m, err := staticpod.Parse(p.ManifestPath, p.original)
+	if err != nil {
+		return p.ClientURL
+	}
+	for _, u := range m.List("advertise-client-urls") {
+		return u
+	}
+	return p.ClientURL
+}
+
+// forceNewCluster starts the embedded etcd on dir with force-new-cluster on
+// loopback ports nobody else uses, waits until it serves, saves its
+// database to snapPath and stops it.
+func forceNewCluster(ctx context.Context, dir, name, snapPath string, timeout time.Duration) error {
+	ports, err := freeLoopbackPorts(2)
+	if err != nil {
+		return err
+	}
+	cfg := embed.NewConfig()
+	cfg.Dir, cfg.Name, cfg.ForceNewCluster = dir, name, true
+	cfg.Logger, cfg.LogLevel = "zap", "error"
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	cu, _ := url.Parse("http://127.0.0.1:" + ports[0])
+	pu, _ := url.Parse("http://127.0.0.1:" + ports[1])
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	cfg.InitialCluster = name + "=" + pu.String()
+	cfg.ListenMetricsUrls = nil
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(timeout):
+		return fmt.Errorf("the embedded etcd did not serve within %s", timeout)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{cu.String()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	rc, err := cli.Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("saving the one-member cluster: %w", err)
+	}
+	defer rc.Close()
+	f, err := os.OpenFile(snapPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return fmt.Errorf("saving the one-member cluster: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func freeLoopbackPorts(n int) ([]string, error) {
+	var ports []string
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+	}
+	return ports, nil
+}
+
+// copyTree copies a data directory, modes kept, each file synced.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			return os.MkdirAll(target, info.Mode().Perm()|0o700)
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, info.Mode().Perm())
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		if err := out.Sync(); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
+}
+
+// imageMinor is the etcd minor version of the manifest's image tag.
+func imageMinor(m *staticpod.EtcdManifest) string {
+	image := m.Pod.Spec.Containers[m.Container].Image
+	if _, tag, ok := strings.Cut(image[strings.LastIndex(image, "/")+1:], ":"); ok {
+		return snapshot.MinorVersion(strings.TrimPrefix(tag, "v"))
+	}
+	return ""
+}
+
+// embeddedMinor is the minor version of the etcd server linked in.
+func embeddedMinor() string { return snapshot.MinorVersion(etcdversion.Version) }
+
+func reachableNames(ms []MemberReach) string {
+	var names []string
+	for _, m := range ms {
+		if m.Reachable {
+			names = append(names, m.Name)
+		}
+	}
+	return strings.Join(names, ", ") + " reachable"
+}
+
+func candidateErrors(cs []Candidate) string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Dir+": "+c.Error)
+	}
+	return strings.Join(out, "; ")
+}

@@ -1,0 +1,439 @@
+package recover_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
+)
+
+func freePorts(t *testing.T, n int) []string {
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out = append(out, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+	}
+	return out
+}
+
+// testNode is a control-plane node whose etcd static pod the kubelet
+// stand-in runs with the real etcd binary.
+type testNode struct {
+	name, ip, dir string
+	args          []string // node layout flags
+	url           string
+	kubelet       *etcdtest.Kubelet
+}
+
+func (n *testNode) manifest() string { return filepath.Join(n.dir, "manifests", "etcd.yaml") }
+func (n *testNode) dataDir() string  { return filepath.Join(n.dir, "data") }
+
+// conn reaches the node's member through its manifest and certificates.
+func (n *testNode) conn() []string {
+	return []string{"--etcd-manifest", n.manifest(), "--pki-dir", filepath.Join(n.dir, "pki")}
+}
+
+func newNode(t *testing.T, root, name, ip string) *testNode {
+	p := freePorts(t, 3)
+	dir := filepath.Join(root, name)
+	return &testNode{name: name, ip: ip, dir: dir, url: "https://" + ip + ":" + p[0], args: []string{
+		"--name", name, "--advertise-address", ip, "--key-algorithm", "ECDSA-P256",
+		"--pki-dir", filepath.Join(dir, "pki"), "--manifests-dir", filepath.Join(dir, "manifests"), "--data-dir", filepath.Join(dir, "data"),
+		"--client-port", p[0], "--peer-port", p[1], "--metrics-port", p[2],
+	}}
+}
+
+func copyCA(t *testing.T, from, to *testNode) {
+	t.Helper()
+	for _, f := range []string{"ca.crt", "ca.key"} {
+		data, err := os.ReadFile(filepath.Join(from.dir, "pki", "etcd", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(to.dir, "pki", "etcd"), 0o700)
+		if err := os.WriteFile(filepath.Join(to.dir, "pki", "etcd", f), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func waitHealthy(t *testing.T, n *testNode) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, _, code, _ := cmdtest.Run(t, append(n.conn(), "health")...); code == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not healthy", n.name)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// cluster starts three nodes: init on the first, join on the others.
+func cluster(t *testing.T, version string) []*testNode {
+	t.Helper()
+	root := t.TempDir()
+	nodes := []*testNode{newNode(t, root, "cp-1", "127.0.0.41"), newNode(t, root, "cp-2", "127.0.0.42"), newNode(t, root, "cp-3", "127.0.0.43")}
+	if _, stderr, _, err := cmdtest.Run(t, append([]string{"init"}, nodes[0].args...)...); err != nil {
+		t.Fatalf("init: %v\n%s", err, stderr)
+	}
+	nodes[0].kubelet = etcdtest.StartKubelet(t, version, nodes[0].manifest())
+	waitHealthy(t, nodes[0])
+	for _, n := range nodes[1:] {
+		copyCA(t, nodes[0], n)
+		n.kubelet = etcdtest.StartKubelet(t, version, n.manifest())
+		if _, stderr, _, err := cmdtest.Run(t, append([]string{"join", "--endpoints", nodes[0].url, "--timeout", "2m"}, n.args...)...); err != nil {
+			t.Fatalf("join %s: %v\n%s", n.name, err, stderr)
+		}
+	}
+	return nodes
+}
+
+// client reaches one node's member.
+func client(t *testing.T, n *testNode) (*connect.Config, *clientv3.Client) {
+	t.Helper()
+	f := connect.NewFlags()
+	f.EtcdManifest, f.PKIDir = n.manifest(), filepath.Join(n.dir, "pki")
+	f.Getenv = func(string) string { return "" }
+	cfg, err := f.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := cfg.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cfg, cli
+}
+
+// write puts keys through n and returns the acknowledged ones with the
+// highest revision handed out.
+func write(t *testing.T, n *testNode, prefix string, count int) (map[string]string, int64) {
+	t.Helper()
+	_, cli := client(t, n)
+	acked := map[string]string{}
+	var rev int64
+	for i := range count {
+		k, v := fmt.Sprintf("/registry/configmaps/default/%s-%d", prefix, i), fmt.Sprintf("value-%d", i)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := cli.Put(ctx, k, v)
+		cancel()
+		if err != nil {
+			t.Fatalf("put %s: %v", k, err)
+		}
+		acked[k] = v
+		rev = resp.Header.Revision
+	}
+	return acked, rev
+}
+
+// lose kills a node's etcd (kill -9) and deletes its manifest and data:
+// the node is gone for good.
+func lose(t *testing.T, n *testNode) {
+	t.Helper()
+	n.kubelet.Kill()
+	if err := os.Remove(n.manifest()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(n.dataDir()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// treeHash is the sha256 of every file's path and bytes under dir.
+func treeHash(t *testing.T, dir string) string {
+	t.Helper()
+	h := sha256.New()
+	var paths []string
+	_ = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	sort.Strings(paths)
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(h, "%s %d\n", p, len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func TestRecoverQuorum(t *testing.T) {
+	versions := etcdtest.Versions(t)
+	version := versions[len(versions)-1] // the recovery's etcd is 3.7: so is the image
+	nodes := cluster(t, version)
+	cp1 := nodes[0]
+	acked, lastRev := write(t, cp1, "before", 200)
+
+	t.Log("a quorum answers: the recovery is refused")
+	_, stderr, code, err := cmdtest.Run(t, append(cp1.conn(), "recover", "quorum", "--yes")...)
+	if code != 1 || err == nil || !strings.Contains(err.Error(), "a quorum answers") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("recover with quorum: exit %d, %v\n%s", code, err, stderr)
+	}
+
+	t.Log("cp-2 and cp-3 are lost for good: kill -9, manifests and data deleted")
+	lose(t, nodes[1])
+	lose(t, nodes[2])
+	original, err := os.ReadFile(cp1.manifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Log("--dry-run prints the preflight and the plan, and changes nothing")
+	out, stderr, code, err := cmdtest.Run(t, append(cp1.conn(), "recover", "quorum", "--dry-run", "--command-timeout", "2s")...)
+	if code != 0 {
+		t.Fatalf("dry run: exit %d, %v\n%s", code, err, stderr)
+	}
+	for _, want := range []string{"no quorum", "member cp-2 (", "unreachable", "this member's committed index", "recovering from " + cp1.dataDir(), "may be lost: cp-2 was not compared",
+		"1. move " + cp1.manifest(), "force-new-cluster", "marked compacted", "sudo kubectl etcd join --name cp-3 --advertise-address 127.0.0.43 --endpoints " + cp1.url} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("dry run does not say %q:\n%s", want, stderr)
+		}
+	}
+	if !strings.Contains(out, "--initial-cluster=cp-1=") {
+		t.Errorf("dry run does not print the new manifest:\n%s", out)
+	}
+	if now, _ := os.ReadFile(cp1.manifest()); !bytes.Equal(now, original) {
+		t.Error("the dry run changed the manifest")
+	}
+
+	t.Log("without --yes and no terminal: refused")
+	if _, _, code, err := cmdtest.Run(t, append(cp1.conn(), "recover", "quorum", "--command-timeout", "2s")...); code != 1 || !strings.Contains(err.Error(), "pass --yes") {
+		t.Errorf("no confirmation: exit %d, %v", code, err)
+	}
+
+	t.Log("recover quorum on cp-1")
+	start := time.Now()
+	out, stderr, code, err = cmdtest.Run(t, append(cp1.conn(), "recover", "quorum", "--yes", "--command-timeout", "2s", "--timeout", "2m", "-o", "json")...)
+	if code != 0 {
+		t.Fatalf("recover: exit %d, %v\n%s", code, err, stderr)
+	}
+	t.Logf("recovered in %s:\n%s", time.Since(start).Round(time.Millisecond), stderr)
+	var res bootstrap.RecoverOutcome
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, step := range []string{"[1/5 stop]", "[2/5 copy]", "[3/5 force-new-cluster]", "[4/5 restore]", "[5/5 start]", "[done]"} {
+		if !strings.Contains(stderr, step) {
+			t.Errorf("step %s not printed", step)
+		}
+	}
+	if res.Revision <= lastRev+1_000_000_000-1 {
+		t.Errorf("revision %d is not bumped above %d by 1e9", res.Revision, lastRev)
+	}
+	if len(res.JoinSteps) != 2 || !strings.Contains(res.JoinSteps[0], "kubectl etcd reset --yes && sudo kubectl etcd join --name cp-2 --advertise-address 127.0.0.42") {
+		t.Errorf("join steps: %q", res.JoinSteps)
+	}
+
+	t.Log("every acknowledged write is there; the member is alone; the old revisions are compacted")
+	_, cli := client(t, cp1)
+	ctx := context.Background()
+	resp, err := cli.Get(ctx, "/registry/configmaps/default/before-", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, kv := range resp.Kvs {
+		got[string(kv.Key)] = string(kv.Value)
+	}
+	for k, v := range acked {
+		if got[k] != v {
+			t.Errorf("%s = %q after the recovery, want %q", k, got[k], v)
+		}
+	}
+	if resp.Header.Revision < lastRev+1_000_000_000 {
+		t.Errorf("served revision %d", resp.Header.Revision)
+	}
+	if _, err := cli.Get(ctx, "/registry/configmaps/default/before-1", clientv3.WithRev(lastRev)); err == nil || !strings.Contains(err.Error(), "compacted") {
+		t.Errorf("a read at the old revision %d: %v, want compacted", lastRev, err)
+	}
+	ml, err := cli.MemberList(ctx)
+	if err != nil || len(ml.Members) != 1 || ml.Members[0].Name != "cp-1" {
+		t.Fatalf("members after the recovery: %v %+v", err, ml)
+	}
+	more, _ := write(t, cp1, "after", 20)
+
+	t.Log("cp-2 and cp-3 join back with the printed steps (reset, join)")
+	for _, n := range nodes[1:] {
+		if _, stderr, code, err := cmdtest.Run(t, "reset", "--yes", "--manifests-dir", filepath.Join(n.dir, "manifests"), "--data-dir", n.dataDir()); code != 0 {
+			t.Fatalf("reset %s: %v\n%s", n.name, err, stderr)
+		}
+		if _, stderr, _, err := cmdtest.Run(t, append([]string{"join", "--endpoints", cp1.url, "--timeout", "2m"}, n.args...)...); err != nil {
+			t.Fatalf("join %s back: %v\n%s", n.name, err, stderr)
+		}
+	}
+	cfg, cli := client(t, cp1)
+	var c *maintenance.Consistency
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+		c, err = maintenance.CheckConsistency(ctx, cfg, cli)
+		if err == nil && c.Consistent && len(c.Members) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HashKV after the joins: %v %+v", err, c)
+		}
+	}
+	_, cli3 := client(t, nodes[2])
+	for k, v := range more {
+		r, err := cli3.Get(ctx, k)
+		if err != nil || len(r.Kvs) != 1 || string(r.Kvs[0].Value) != v {
+			t.Errorf("%s on cp-3: %v %+v", k, err, r)
+		}
+	}
+}
+
+// TestRecoverQuorumCompareAndFaults: the survivor is behind and a copy of
+// another member's data is ahead; interruptions at each step leave the
+// original data as it was and the manifest back.
+func TestRecoverQuorumCompareAndFaults(t *testing.T) {
+	versions := etcdtest.Versions(t)
+	version := versions[len(versions)-1]
+	nodes := cluster(t, version)
+	cp1, cp2 := nodes[0], nodes[1]
+	write(t, cp1, "both", 50)
+
+	t.Log("cp-1 stops (its data frozen); cp-2 and cp-3 go on and commit more; then cp-3 is lost and cp-2 stopped, its data copied to cp-1's node")
+	cp1Manifest, _ := os.ReadFile(cp1.manifest())
+	if err := os.Rename(cp1.manifest(), cp1.manifest()+".away"); err != nil {
+		t.Fatal(err)
+	}
+	waitStopped(t, cp1)
+	ahead, _ := write(t, cp2, "ahead", 50)
+	cp2Manifest, _ := os.ReadFile(cp2.manifest())
+	lose(t, nodes[2])
+	if err := os.Remove(cp2.manifest()); err != nil {
+		t.Fatal(err)
+	}
+	waitStopped(t, cp2)
+	copyDir := filepath.Join(t.TempDir(), "cp-2-etcd")
+	if err := os.CopyFS(copyDir, os.DirFS(cp2.dataDir())); err != nil {
+		t.Fatal(err)
+	}
+	_ = cp2Manifest
+	if err := os.Rename(cp1.manifest()+".away", cp1.manifest()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // cp-1 runs again, without quorum
+
+	t.Log("kill the recovery after each step: the original data is unchanged and the manifest is back")
+	for _, at := range []string{"stop", "copy", "force-new-cluster", "restore"} {
+		t.Run("interrupted after "+at, func(t *testing.T) {
+			cfg, _ := client(t, cp1)
+			node := bootstrap.NewNode()
+			var log bytes.Buffer
+			node.Log = &log
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var hashAtStop string
+			r := &bootstrap.QuorumRecovery{ManifestPath: cp1.manifest(), Config: cfg, Compare: []string{copyDir}, Timeout: time.Minute, Node: node,
+				DataDir: filepath.Join(t.TempDir(), "new"),
+				AfterStep: func(step string) {
+					if step == "stop" {
+						hashAtStop = treeHash(t, cp1.dataDir())
+					}
+					if step == at {
+						if h := treeHash(t, cp1.dataDir()); h != hashAtStop {
+							t.Errorf("the original data changed between the stop and %s", at)
+						}
+						cancel()
+					}
+				}}
+			_, err := r.Run(ctx)
+			if err == nil || !strings.Contains(err.Error(), "interrupted") || !strings.Contains(err.Error(), "the original manifest is back") {
+				t.Fatalf("interrupted after %s: %v\n%s", at, err, log.String())
+			}
+			if now, _ := os.ReadFile(cp1.manifest()); !bytes.Equal(now, cp1Manifest) {
+				t.Errorf("the manifest is not the original after an interruption at %s", at)
+			}
+			waitRunning(t, cp1)
+		})
+	}
+
+	t.Log("a recovery killed with the manifest moved aside is undone by the next run")
+	backup := filepath.Join(filepath.Dir(filepath.Dir(cp1.manifest())), "etcd-recover-20260101T000000Z", "etcd.yaml")
+	os.MkdirAll(filepath.Dir(backup), 0o700)
+	if err := os.Rename(cp1.manifest(), backup); err != nil {
+		t.Fatal(err)
+	}
+	_, _, code, err := cmdtest.Run(t, append(cp1.conn(), "recover", "quorum", "--yes")...)
+	if code != 1 || !strings.Contains(err.Error(), "an earlier recovery was interrupted") {
+		t.Errorf("after a killed recovery: exit %d, %v", code, err)
+	}
+	if now, _ := os.ReadFile(cp1.manifest()); !bytes.Equal(now, cp1Manifest) {
+		t.Error("the manifest was not put back")
+	}
+	os.RemoveAll(filepath.Dir(backup))
+	waitRunning(t, cp1)
+
+	t.Log("--compare with cp-2's copy: it is the most advanced, the recovery uses it, cp-2's writes are there")
+	_, stderr, code, err := cmdtest.Run(t, append(cp1.conn(), "recover", "quorum", "--yes", "--compare", copyDir, "--command-timeout", "2s", "--timeout", "2m")...)
+	if code != 0 {
+		t.Fatalf("recover --compare: exit %d, %v\n%s", code, err, stderr)
+	}
+	if !strings.Contains(stderr, "the copy "+copyDir+" (member cp-2) is the most advanced") || !strings.Contains(stderr, "recovering from "+copyDir) {
+		t.Errorf("the preflight does not pick cp-2's copy:\n%s", stderr)
+	}
+	_, cli := client(t, cp1)
+	for k, v := range ahead {
+		r, err := cli.Get(context.Background(), k)
+		if err != nil || len(r.Kvs) != 1 || string(r.Kvs[0].Value) != v {
+			t.Errorf("%s (written while cp-1 was down): %v", k, err)
+		}
+	}
+}
+
+func waitStopped(t *testing.T, n *testNode) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for n.kubelet.Running() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's etcd did not stop", n.name)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitRunning waits until the kubelet runs the node's etcd again. A
+// member restarted without quorum answers nobody, so that is all there is
+// to see.
+func waitRunning(t *testing.T, n *testNode) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !n.kubelet.Running() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's etcd was not started again", n.name)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
