@@ -51,7 +51,15 @@ func lastErrorLine(t *testing.T, r result, want string) {
 	t.Helper()
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 	last := lines[len(lines)-1]
-	if r.code == 0 || !strings.HasPrefix(last, "error: ") || !strings.Contains(last, want) || strings.Count(r.stderr, "error: ") != 1 {
+	// Count lines that are errors, not the words: a wait's message quotes
+	// its "last error: ..." inside the one error line.
+	errorLines := 0
+	for _, l := range lines {
+		if strings.HasPrefix(l, "error: ") {
+			errorLines++
+		}
+	}
+	if r.code == 0 || !strings.HasPrefix(last, "error: ") || !strings.Contains(last, want) || errorLines != 1 {
 		t.Errorf("exit %d, stderr:\n%s\nwant one error line, the last, containing %q", r.code, r.stderr, want)
 	}
 }
