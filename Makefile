@@ -1,5 +1,5 @@
 # Thin wrappers over hack/; see README.md.
-.PHONY: build test test-unit test-e2e lint demo reference-binaries release clean bench bench-smoke
+.PHONY: build test test-unit test-e2e lint demo demo-node reference-binaries release clean bench bench-smoke
 
 build:
 	hack/build.sh
@@ -30,6 +30,11 @@ bench-smoke:
 
 demo: build
 	hack/demo.sh
+
+# Three control-plane nodes on real kubelets, bootstrapped with init and
+# join (needs root).
+demo-node:
+	hack/demo-node.sh
 
 clean:
 	rm -rf bin

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,81 +12,102 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/internal/nodetest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 )
 
-// bootNode is one control-plane "node" of the bootstrap suite: its own
-// directories, its own 127.0.0.x address and ports, and a kubelet stand-in
-// that runs whatever etcd manifest the plugin writes there.
+// bootNode is one control-plane node of the bootstrap suite: a real
+// kubelet and containerd in a network namespace of its own
+// (internal/nodetest), so etcd listens on the ports kubeadm gives it, on
+// the node's own 127.0.0.1 and its address 10.250.0.N. kubectl-etcd runs
+// inside the node, as an operator runs it there.
 type bootNode struct {
-	name, ip, dir         string
-	client, peer, metrics string
-	kubelet               *etcdtest.Kubelet
+	name, ip, version string
+	client            string
+	node              *nodetest.Node
 }
 
-func newBootNode(t *testing.T, root, version, name, ip string) *bootNode {
+// startBootNodes starts n real nodes holding the etcd image of version.
+func startBootNodes(t *testing.T, version string, n int, opts ...nodetest.Option) []*bootNode {
 	t.Helper()
-	var ports []string
-	for range 3 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+	_, nodes := startBootCluster(t, version, n, opts...)
+	return nodes
+}
+
+func startBootCluster(t *testing.T, version string, n int, opts ...nodetest.Option) (*nodetest.Cluster, []*bootNode) {
+	t.Helper()
+	c := nodetest.Start(t, append([]nodetest.Option{nodetest.WithNodes(n), nodetest.WithEtcdVersion(version), nodetest.WithPlugin(pluginBin)}, opts...)...)
+	var nodes []*bootNode
+	for _, nd := range c.Nodes {
+		nodes = append(nodes, &bootNode{name: nd.Name, ip: nd.IP, version: version, client: "2379", node: nd})
 	}
-	n := &bootNode{name: name, ip: ip, dir: filepath.Join(root, name), client: ports[0], peer: ports[1], metrics: ports[2]}
-	n.kubelet = etcdtest.StartKubelet(t, version, filepath.Join(n.dir, "manifests", "etcd.yaml"))
-	return n
+	return c, nodes
 }
 
 func (n *bootNode) url() string { return "https://" + n.ip + ":" + n.client }
 
-func (n *bootNode) dirs() []string {
-	return []string{"--pki-dir", filepath.Join(n.dir, "pki"), "--manifests-dir", filepath.Join(n.dir, "manifests"), "--data-dir", filepath.Join(n.dir, "data")}
-}
+// dirs are the node's directory flags (Kubectl adds --pki-dir).
+func (n *bootNode) dirs() []string { return n.node.DirFlags() }
 
 func (n *bootNode) identity() []string {
 	return append([]string{"--name", n.name, "--advertise-address", n.ip, "--key-algorithm", "ECDSA-P256",
-		"--client-port", n.client, "--peer-port", n.peer, "--metrics-port", n.metrics}, n.dirs()...)
+		"--image", nodetest.EtcdImage(n.version)}, n.dirs()...)
 }
 
 // copyCAFrom copies etcd/ca.{crt,key}, as an operator does before a join.
 func (n *bootNode) copyCAFrom(t *testing.T, from *bootNode) {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Join(n.dir, "pki", "etcd"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(n.node.PKIDir(), "etcd"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"ca.crt", "ca.key"} {
-		data, err := os.ReadFile(filepath.Join(from.dir, "pki", "etcd", f))
+		data, err := os.ReadFile(filepath.Join(from.node.PKIDir(), "etcd", f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(n.dir, "pki", "etcd", f), data, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(n.node.PKIDir(), "etcd", f), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
+// config reaches the etcd of nodes from inside n, with n's client
+// certificate.
 func (n *bootNode) config(t *testing.T, nodes ...*bootNode) *connect.Config {
 	t.Helper()
 	var eps []string
 	for _, o := range nodes {
 		eps = append(eps, o.url())
 	}
-	pki := filepath.Join(n.dir, "pki", "etcd")
+	pki := filepath.Join(n.node.PKIDir(), "etcd")
 	cfg, err := connect.NewConfig(eps, filepath.Join(pki, "ca.crt"), filepath.Join(pki, "healthcheck-client.crt"), filepath.Join(pki, "healthcheck-client.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Dial = n.node.Dial
 	return cfg
 }
 
-func mustPlugin(t *testing.T, args ...string) result {
+// kubectl runs kubectl etcd ARGS on the node; the error is a failure to
+// run it at all.
+func (n *bootNode) kubectl(t *testing.T, args ...string) (result, error) {
+	r, err := execute(n.node.Kubectl(args...))
+	if err != nil {
+		return result{}, fmt.Errorf("running kubectl etcd %s on %s: %v", strings.Join(args, " "), n.name, err)
+	}
+	t.Logf("%s: kubectl etcd %s -> exit %d", n.name, strings.Join(args, " "), r.code)
+	return r, nil
+}
+
+// mustKubectl runs kubectl etcd ARGS on the node and wants exit 0.
+func (n *bootNode) mustKubectl(t *testing.T, args ...string) result {
 	t.Helper()
-	r := plugin(t, nil, args...)
+	r, err := n.kubectl(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if r.code != 0 {
-		t.Fatalf("kubectl etcd %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
+		t.Fatalf("%s: kubectl etcd %s: exit %d\n%s\n%s", n.name, strings.Join(args, " "), r.code, r.stderr, n.node.Logs(20))
 	}
 	return r
 }
@@ -185,19 +205,18 @@ func putKey(t *testing.T, cfg *connect.Config, key, value string) {
 	}
 }
 
-// TestNodeBootstrap plays three control-plane nodes: init one, join two,
-// take one out and back in, renew certificates with rolling restarts,
-// checking after each step that every member holds the same data.
+// TestNodeBootstrap plays three control-plane nodes, each with a real
+// kubelet: init one, join two, take one out and back in, renew
+// certificates with rolling restarts, checking after each step that every
+// member holds the same data.
 func TestNodeBootstrap(t *testing.T) {
 	for _, version := range etcdtest.Versions(t) {
 		t.Run("etcd-"+version, func(t *testing.T) {
-			root := t.TempDir()
-			n1 := newBootNode(t, root, version, "cp-1", "127.0.0.11")
-			n2 := newBootNode(t, root, version, "cp-2", "127.0.0.12")
-			n3 := newBootNode(t, root, version, "cp-3", "127.0.0.13")
+			nodes := startBootNodes(t, version, 3)
+			n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 
 			t.Log("init cp-1; its kubelet starts etcd from the manifest")
-			mustPlugin(t, append([]string{"init"}, n1.identity()...)...)
+			n1.mustKubectl(t, append([]string{"init"}, n1.identity()...)...)
 			all1 := n1.config(t, n1)
 			waitVoters(t, all1, 1)
 			for i := range 50 {
@@ -207,7 +226,7 @@ func TestNodeBootstrap(t *testing.T) {
 			for _, n := range []*bootNode{n2, n3} {
 				t.Logf("join %s", n.name)
 				n.copyCAFrom(t, n1)
-				r := mustPlugin(t, append([]string{"join", "--endpoints", n1.url(), "--timeout", "2m"}, n.identity()...)...)
+				r := n.mustKubectl(t, append([]string{"join", "--endpoints", n1.url(), "--timeout", "2m"}, n.identity()...)...)
 				if !strings.Contains(r.stdout, "joined as a voting member") {
 					t.Errorf("join printed %q", r.stdout)
 				}
@@ -216,23 +235,24 @@ func TestNodeBootstrap(t *testing.T) {
 			waitVoters(t, all, 3)
 			sameData(t, all)
 
-			t.Log("leave cp-2; the cluster keeps serving with two members")
-			mustPlugin(t, append([]string{"leave", "--yes"}, n2.dirs()...)...)
-			if n2.kubelet.Running() {
-				t.Error("cp-2's etcd still runs after leave")
-			}
+			t.Log("leave cp-2; its kubelet stops etcd, the cluster keeps serving with two members")
+			n2.mustKubectl(t, append([]string{"leave", "--yes"}, n2.dirs()...)...)
+			// leave returns once nothing accepts connections on the
+			// member's client port; the kubelet reports the container
+			// gone a moment later.
+			n2.node.WaitEtcd(false, 30*time.Second)
 			two := n1.config(t, n1, n3)
 			waitVoters(t, two, 2)
 			putKey(t, two, "/registry/after-leave", "v")
 			sameData(t, two)
 
 			t.Log("rejoin cp-2")
-			mustPlugin(t, append([]string{"join", "--endpoints", n1.url() + "," + n3.url(), "--timeout", "2m"}, n2.identity()...)...)
+			n2.mustKubectl(t, append([]string{"join", "--endpoints", n1.url() + "," + n3.url(), "--timeout", "2m"}, n2.identity()...)...)
 			waitVoters(t, all, 3)
 			sameData(t, all)
 
 			t.Log("health through the plugin: every member healthy")
-			r := mustPlugin(t, "health", "--endpoints", strings.Join(all.Endpoints, ","), "--cacert", all.CACertFile, "--cert", all.CertFile, "--key", all.KeyFile)
+			r := n1.mustKubectl(t, "health", "--endpoints", strings.Join(all.Endpoints, ","), "--cacert", all.CACertFile, "--cert", all.CertFile, "--key", all.KeyFile)
 			if strings.Count(r.stdout, "true") != 3 {
 				t.Errorf("health:\n%s", r.stdout)
 			}
@@ -242,6 +262,18 @@ func TestNodeBootstrap(t *testing.T) {
 
 			t.Log("the restart preflight refuses while another member hangs")
 			restartRefusedWhileDown(t, n1, n3, all)
+
+			t.Log("reset cp-3: its kubelet stops etcd and its data is gone; cp-1 then removes its member")
+			n3.mustKubectl(t, append([]string{"reset", "--yes"}, n3.dirs()...)...)
+			n3.node.WaitEtcd(false, 30*time.Second)
+			if entries, _ := os.ReadDir(n3.node.DataDir()); len(entries) != 0 {
+				t.Errorf("reset left %d entries in the data dir", len(entries))
+			}
+			n1.mustKubectl(t, "member", "remove", n3.name, "--yes")
+			left := n1.config(t, n1, n2)
+			waitVoters(t, left, 2)
+			putKey(t, left, "/registry/after-reset", "v")
+			sameData(t, left)
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -8,7 +9,10 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 // doctorFindings runs doctor -o json and returns the findings of one check.
@@ -66,11 +70,11 @@ func TestDoctorDiskAndLeaderChangesAgainstRealEtcd(t *testing.T) {
 	}
 
 	t.Log("Leadership moved while the doctor watches: reported as a leader change during the window")
-	done := make(chan result)
-	go func() { done <- doctorJSON("--sample-window", "8s") }()
-	time.Sleep(3 * time.Second)
+	scrapes := scrapeCounter(t, c)
+	watching := startPlugin(t, append(conn, "doctor", "-o", "json", "--sample-window", "8s")...)
+	scrapes.waitScraped(t)
 	moveLeader(t, conn)
-	r = <-done
+	r = watching.wait()
 	lc := doctorFindings(t, r, "leader-changes")
 	if len(lc) == 0 || lc[0].Severity != doctor.Warning || !strings.Contains(lc[0].Message, "the leader changed during the 8s the doctor watched") {
 		t.Errorf("leader moved during the window: %+v", lc)
@@ -92,5 +96,71 @@ func moveLeader(t *testing.T, conn []string) {
 	t.Helper()
 	if r := plugin(t, nil, append(conn, "member", "move-leader", "--yes")...); r.code != 0 || !strings.Contains(r.stdout, "Leadership moved") {
 		t.Fatalf("move-leader: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// scrapes counts the reads of every member's /metrics, from etcd's own
+// promhttp_metric_handler_requests_total, so a test can tell when another
+// program (the doctor taking its first sample) has read them.
+type scrapes struct {
+	cfg  *connect.Config
+	eps  []string
+	base []float64
+	own  []float64
+}
+
+func scrapeCounter(t *testing.T, c *etcdtest.Process) *scrapes {
+	t.Helper()
+	s := &scrapes{cfg: c.Config()}
+	for _, m := range c.State.Members {
+		v, err := s.read(m.ClientURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.eps, s.base, s.own = append(s.eps, m.ClientURL), append(s.base, v), append(s.own, 1)
+	}
+	return s
+}
+
+func (s *scrapes) read(ep string) (float64, error) {
+	families, err := cluster.ScrapeMetrics(context.Background(), s.cfg, ep)
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range families["promhttp_metric_handler_requests_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "code" && l.GetValue() == "200" {
+				return m.GetCounter().GetValue(), nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("%s/metrics has no promhttp_metric_handler_requests_total{code=\"200\"}", ep)
+}
+
+// waitScraped waits until someone other than s read every member's
+// metrics. A read counts once it is answered, so each answer counts the
+// reads before it, s's own included.
+func (s *scrapes) waitScraped(t *testing.T) {
+	t.Helper()
+	done := make([]bool, len(s.eps))
+	err := poll.Until(context.Background(), "the doctor to read every member's metrics", 50*time.Millisecond, 30*time.Second, func(context.Context) error {
+		for i, ep := range s.eps {
+			if done[i] {
+				continue
+			}
+			v, err := s.read(ep)
+			if err != nil {
+				return err
+			}
+			done[i] = v-s.base[i]-s.own[i] >= 1
+			s.own[i]++
+			if !done[i] {
+				return fmt.Errorf("%s: not read yet", ep)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/sandbox"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 var pluginBin string
@@ -59,6 +59,17 @@ func plugin(t *testing.T, extraEnv []string, args ...string) result {
 // runPlugin is plugin for other goroutines than the test's: it returns
 // the failure to start instead of ending the test.
 func runPlugin(t *testing.T, extraEnv []string, args ...string) (result, error) {
+	r, err := execute(pluginCommand(extraEnv, args...))
+	if err != nil {
+		return result{}, fmt.Errorf("running kubectl-etcd %s: %v", strings.Join(args, " "), err)
+	}
+	t.Logf("kubectl etcd %s -> exit %d", strings.Join(args, " "), r.code)
+	return r, nil
+}
+
+// pluginCommand is kubectl-etcd with args in a clean environment plus
+// extraEnv.
+func pluginCommand(extraEnv []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(pluginBin, args...)
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, "ETCDCTL_") && !strings.HasPrefix(e, "KUBECONFIG=") {
@@ -67,12 +78,7 @@ func runPlugin(t *testing.T, extraEnv []string, args ...string) (result, error) 
 	}
 	cmd.Env = append(cmd.Env, "KUBECONFIG="+os.DevNull)
 	cmd.Env = append(cmd.Env, extraEnv...)
-	r, err := execute(cmd)
-	if err != nil {
-		return result{}, fmt.Errorf("running kubectl-etcd %s: %v", strings.Join(args, " "), err)
-	}
-	t.Logf("kubectl etcd %s -> exit %d", strings.Join(args, " "), r.code)
-	return r, nil
+	return cmd
 }
 
 // execute runs cmd and returns its output and exit code; the error is a
@@ -116,7 +122,7 @@ func TestStatusAndHealthAgainstRealEtcd(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("status exit %d: %s", r.code, r.stderr)
 			}
-			var statuses []status.MemberStatus
+			var statuses []cluster.MemberStatus
 			if err := json.Unmarshal([]byte(r.stdout), &statuses); err != nil {
 				t.Fatalf("status -o json: %v\n%s", err, r.stdout)
 			}
@@ -155,7 +161,7 @@ func TestStatusAndHealthAgainstRealEtcd(t *testing.T) {
 			t.Log("Kill member-2: connection refused, exit 5; the others stay healthy")
 			c.Kill(1)
 			r = plugin(t, nil, append(conn, "health", "-o", "json")...)
-			var health []status.Health
+			var health []cluster.Health
 			if err := json.Unmarshal([]byte(r.stdout), &health); err != nil {
 				t.Fatalf("health -o json: %v\n%s", err, r.stdout)
 			}

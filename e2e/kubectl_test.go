@@ -10,10 +10,10 @@ import (
 	"testing"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/kubetest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // kubectlUser runs the real kubectl, which finds the plugin on PATH, as a
@@ -82,7 +82,7 @@ func TestKubectlPluginThroughTheAPI(t *testing.T) {
 
 	t.Log("Through port-forward, with the etcd client certificate: status of every member")
 	r := admin.run(append([]string{"etcd", "status", "-o", "json", "-v"}, certs...)...)
-	var statuses []status.MemberStatus
+	var statuses []cluster.MemberStatus
 	if err := json.Unmarshal([]byte(r.stdout), &statuses); r.code != 0 || err != nil {
 		t.Fatalf("kubectl etcd status: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
 	}

@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/member"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/members"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 // refusedAfterPreflight checks a refused or failed change: the preflight
@@ -117,14 +118,13 @@ func testMemberAddPromoteRemove(t *testing.T, version string) {
 		t.Errorf("%d members after removal, want 3", len(ms))
 	}
 	// The new voter may be slow to answer for a moment on a loaded machine.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Second) {
-		r := plugin(t, nil, append(remaining, "health")...)
-		if r.code == 0 {
-			break
+	if err := poll.Until(context.Background(), "health to pass after the removal", time.Second, 20*time.Second, func(context.Context) error {
+		if r := plugin(t, nil, append(remaining, "health")...); r.code != 0 {
+			return fmt.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("health after removal: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 
 	t.Log("Pause member-1: removing another voter would leave 1 of 2 healthy, refused")
@@ -150,33 +150,28 @@ func TestMemberKilledMidPromotionAgainstRealEtcd(t *testing.T) {
 		t.Fatalf("member add: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	c.StartJoining(i4)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if err := poll.Until(context.Background(), "member-4 to start", 500*time.Millisecond, 30*time.Second, func(context.Context) error {
 		started := 0
 		for _, m := range memberList(t, conn) {
 			if m.Started {
 				started++
 			}
 		}
-		if started == 4 {
-			break
+		if started != 4 {
+			return fmt.Errorf("%d of 4 members started", started)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("member-4 did not start within 30s")
-		}
-		time.Sleep(500 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	c.Pause(i4)
 	putMany(t, c, "behind", 300)
 
 	t.Log("Promote it, and kill member-4 while promote waits for it")
-	done := make(chan result)
-	go func() {
-		done <- plugin(t, nil, append(conn, "member", "promote", added.ID, "--timeout", "15s", "--yes", "--dial-timeout", "1s")...)
-	}()
-	time.Sleep(4 * time.Second)
+	promote := startPlugin(t, append(conn, "member", "promote", added.ID, "--timeout", "15s", "--yes", "--dial-timeout", "1s")...)
+	promote.waitStderr("Waiting for learner member-4", 15*time.Second)
 	c.Kill(i4)
-	r = <-done
+	r = promote.wait()
 	refusedAfterPreflight(t, r, "not in sync with the leader after 15s")
 	for _, want := range []string{"the learner does not answer (connection refused", "the cluster is unchanged", "member remove " + added.ID, "the cluster now: 3 of 3 voters healthy (quorum 2), down: member-4"} {
 		if !strings.Contains(r.stderr, want) {
@@ -189,7 +184,7 @@ func TestMemberKilledMidPromotionAgainstRealEtcd(t *testing.T) {
 
 	t.Log("The voters are healthy and the dead learner can be removed")
 	r = plugin(t, nil, append(conn, "health", "-o", "json")...)
-	var health []status.Health
+	var health []cluster.Health
 	if err := json.Unmarshal([]byte(r.stdout), &health); err != nil || len(health) != 4 {
 		t.Fatalf("health -o json: %v\n%s", err, r.stdout)
 	}

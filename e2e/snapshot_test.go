@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/sandbox"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
@@ -97,7 +98,8 @@ func TestSnapshotSaveRestoreAgainstRealEtcd(t *testing.T) {
 				if r := plugin(t, nil, append(conn, "snapshot", "save", backups, "--compress", "zstd", "--retain", "1")...); r.code != 0 {
 					t.Fatalf("snapshot save into a directory: exit %d\n%s", r.code, r.stderr)
 				}
-				time.Sleep(1100 * time.Millisecond) // a new name each second
+				// Names have whole seconds: the next save must be in the next one.
+				time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 			}
 			entries, _ := os.ReadDir(backups)
 			if len(entries) != 2 {
@@ -201,24 +203,24 @@ func mustPut(t *testing.T, cli *clientv3.Client, k, v string) {
 // /registry/configmaps/.
 func readAll(t *testing.T, cli *clientv3.Client, logFile string) map[string]string {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	out := map[string]string{}
+	err := poll.Until(context.Background(), "the restored member to serve", 200*time.Millisecond, 60*time.Second, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		resp, err := cli.Get(ctx, "/registry/configmaps/", clientv3.WithPrefix())
-		cancel()
-		if err == nil {
-			out := map[string]string{}
-			for _, kv := range resp.Kvs {
-				out[string(kv.Key)] = string(kv.Value)
-			}
-			return out
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logFile)
-			t.Fatalf("the restored member does not serve: %v\n%s", err, log)
+		for _, kv := range resp.Kvs {
+			out[string(kv.Key)] = string(kv.Value)
 		}
-		time.Sleep(200 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		log, _ := os.ReadFile(logFile)
+		t.Fatalf("%v\n%s", err, log)
 	}
+	return out
 }
 
 func assertFiles(t *testing.T, dir string, want ...string) {
@@ -271,15 +273,11 @@ func TestSnapshotSaveMemberKilledMidStream(t *testing.T) {
 	})
 
 	t.Log("Stop member-3 the moment file.part appears, then kill it")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := os.Stat(file + ".part"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s.part never appeared", file)
-		}
-		time.Sleep(time.Millisecond)
+	if err := poll.Until(context.Background(), file+".part to appear", time.Millisecond, 60*time.Second, func(context.Context) error {
+		_, err := os.Stat(file + ".part")
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 	c.Pause(2)
 	c.Kill(2)

@@ -9,3 +9,6 @@ done < <(cat hack/etcd-versions.txt hack/etcd-upgrade-versions.txt)
 # kube-apiserver, kubectl, kubeadm and kwok for the tests that import
 # internal/kubetest (about ten minutes the first time).
 hack/build-kube.sh
+# containerd and runc, and the etcd and pause images the real kubelets of
+# internal/nodetest run.
+hack/node-prereqs.sh >/dev/null

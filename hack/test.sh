@@ -13,11 +13,12 @@ what="${1:-all}"
 
 pkgs=(./cmd/... ./pkg/... ./internal/... ./manifests/...)
 kubetest=github.com/kubectl-etcd/kubectl-etcd/internal/kubetest
+nodetest=github.com/kubectl-etcd/kubectl-etcd/internal/nodetest
 # Each line: the package, then what its tests import; internal/kubetest
-# itself counts as needing the binaries.
+# and internal/nodetest (real kubelets) count as needing the binaries.
 listing="$(go list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' "${pkgs[@]}")"
-mapfile -t kube_pkgs < <(awk -v k="$kubetest" '{ for (i = 1; i <= NF; i++) if ($i == k) { print $1; next } }' <<<"$listing")
-mapfile -t unit_pkgs < <(awk -v k="$kubetest" '{ for (i = 1; i <= NF; i++) if ($i == k) next; print $1 }' <<<"$listing")
+mapfile -t kube_pkgs < <(awk -v k="$kubetest" -v n="$nodetest" '{ if ($1 == n) { print $1; next } for (i = 1; i <= NF; i++) if ($i == k || $i == n) { print $1; next } }' <<<"$listing")
+mapfile -t unit_pkgs < <(awk -v k="$kubetest" -v n="$nodetest" '{ if ($1 == n) next; for (i = 1; i <= NF; i++) if ($i == k || $i == n) next; print $1 }' <<<"$listing")
 
 if [[ "$what" == all || "$what" == unit ]]; then
   hack/lint.sh
@@ -32,7 +33,8 @@ if [[ "$what" == all || "$what" == e2e ]]; then
   # should the cache vanish between stages.
   if ((${#kube_pkgs[@]})); then go test -count=1 -timeout 30m "${kube_pkgs[@]}"; fi
   echo "== end-to-end tests (real etcd binaries, the built plugin)"
-  go test -count=1 -timeout 30m ./e2e/...
+  # The node tests on real kubelets add about 8 minutes here.
+  go test -count=1 -timeout 40m ./e2e/...
 fi
 if [[ "$what" == all || "$what" == bench ]]; then
   echo "== benchmark smoke run (every comparison runs once on tiny data; numbers not judged)"

@@ -13,9 +13,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/proc"
+	etcdcluster "github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/sandbox"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // cluster is a 3-member cluster of real etcd binaries on 127.0.0.1-3 with
@@ -33,7 +33,7 @@ func startCluster(ctx context.Context, dir, etcdDir string, quota int64, stopSer
 	if stopServingOnDefrag {
 		// A member tells health-checking clients to go elsewhere while it
 		// defragments.
-		featureGates = status.FeatureStopGRPCServiceOnDefrag + "=true"
+		featureGates = etcdcluster.FeatureStopGRPCServiceOnDefrag + "=true"
 	}
 	state, err := sandbox.Prepare(sandbox.Spec{
 		Dir:               filepath.Join(dir, "cluster"),

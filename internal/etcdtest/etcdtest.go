@@ -7,6 +7,7 @@ package etcdtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -21,9 +22,10 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/proc"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/sandbox"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // Options shape a test cluster.
@@ -114,27 +116,28 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) {
 		c.T.Fatalf("client: %v", err)
 	}
 	defer cli.Close()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		hs, err := status.CheckHealth(context.Background(), cfg, cli)
-		if err == nil && len(hs) == len(c.State.Members) {
-			ok := true
-			for _, h := range hs {
-				if !h.Healthy {
-					ok = false
-					last = h.Name + ": " + h.Error
-				}
-			}
-			if ok {
-				return
-			}
-		} else if err != nil {
-			last = err.Error()
+	err = poll.Until(context.Background(), fmt.Sprintf("%d healthy members", len(c.State.Members)), 100*time.Millisecond, timeout, func(ctx context.Context) error {
+		hs, err := cluster.CheckHealth(ctx, cfg, cli)
+		if err != nil {
+			return err
 		}
-		time.Sleep(100 * time.Millisecond)
+		var unhealthy []string
+		for _, h := range hs {
+			if !h.Healthy {
+				unhealthy = append(unhealthy, h.Name+": "+h.Error)
+			}
+		}
+		if len(unhealthy) > 0 {
+			return errors.New(strings.Join(unhealthy, "; "))
+		}
+		if len(hs) != len(c.State.Members) {
+			return fmt.Errorf("%d members listed", len(hs))
+		}
+		return nil
+	})
+	if err != nil {
+		c.T.Fatalf("cluster not healthy: %v", err)
 	}
-	c.T.Fatalf("cluster not healthy within %s: %s", timeout, last)
 }
 
 // Embedded is a cluster whose members run inside the test process.

@@ -14,8 +14,9 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
-// Kubelet stands in for the kubelet of one test "node", which cannot run
-// here. It watches one etcd static pod manifest the way the kubelet watches
+// Kubelet stands in for the kubelet of one test "node" in tests that must
+// run without root or the kubelet build (the unit stage); internal/nodetest
+// runs real kubelets for the end-to-end tests. It watches one etcd static pod manifest the way the kubelet watches
 // /etc/kubernetes/manifests: when the manifest appears or changes it
 // (re)starts the pod, when it is deleted it stops the pod, and when etcd
 // exits it starts it again after a back-off, as restartPolicy Always does.

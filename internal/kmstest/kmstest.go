@@ -5,6 +5,7 @@
 package kmstest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/kmstest/kmsplugin"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 // NewKey makes a random 32-byte key encryption key with that id.
@@ -122,18 +124,16 @@ func (p *Plugin) Start() {
 		p.T.Fatalf("starting kms-test-plugin: %v", err)
 	}
 	p.cmd = cmd
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.Dial("unix", p.Socket)
+	err = poll.Until(context.Background(), "kms-test-plugin to listen on "+p.Socket, 20*time.Millisecond, 30*time.Second, func(ctx context.Context) error {
+		c, err := (&net.Dialer{}).DialContext(ctx, "unix", p.Socket)
 		if err == nil {
 			c.Close()
-			return
 		}
-		if time.Now().After(deadline) {
-			logText, _ := os.ReadFile(p.LogFile)
-			p.T.Fatalf("kms-test-plugin does not listen on %s: %v\n%s", p.Socket, err, logText)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err
+	})
+	if err != nil {
+		logText, _ := os.ReadFile(p.LogFile)
+		p.T.Fatalf("%v\n%s", err, logText)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/util/keyutil"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/sandbox"
 )
 
@@ -299,31 +300,26 @@ func (s *APIServer) waitReady(exited <-chan struct{}) error {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
 	}
 	defer hc.CloseIdleConnections()
-	deadline := time.Now().Add(s.Options.ReadyTimeout)
-	last := "no answer"
-	for time.Now().Before(deadline) {
+	return poll.Until(context.Background(), "kube-apiserver to be ready", 250*time.Millisecond, s.Options.ReadyTimeout, func(ctx context.Context) error {
 		select {
 		case <-exited:
-			return errors.New("kube-apiserver exited")
+			return poll.Stop(errors.New("kube-apiserver exited"))
 		default:
 		}
-		req, _ := http.NewRequest(http.MethodGet, s.URL+"/readyz?verbose", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/readyz?verbose", nil)
 		req.Header.Set("Authorization", "Bearer "+s.AdminToken)
 		resp, err := hc.Do(req)
-		if err == nil {
-			body := new(bytes.Buffer)
-			_, _ = body.ReadFrom(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Sprintf("/readyz %d: %s", resp.StatusCode, failedChecks(body.String()))
-		} else {
-			last = err.Error()
+		if err != nil {
+			return err
 		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	return fmt.Errorf("not ready within %s: %s", s.Options.ReadyTimeout, last)
+		body := new(bytes.Buffer)
+		_, _ = body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz %d: %s", resp.StatusCode, failedChecks(body.String()))
+		}
+		return nil
+	})
 }
 
 // failedChecks keeps the failing lines of a verbose /readyz answer.

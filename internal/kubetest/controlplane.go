@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/sandbox"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
@@ -92,16 +93,15 @@ func StartEtcdControlPlane(t testing.TB, version string, opts ...Option) *EtcdCo
 // WaitRunning waits until every etcd pod is Running and its node Ready.
 func (cp *EtcdControlPlane) WaitRunning(timeout time.Duration) {
 	cp.API.t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		last = cp.notRunning()
-		if last == "" {
-			return
+	err := poll.Until(context.Background(), "etcd pods to run", 200*time.Millisecond, timeout, func(context.Context) error {
+		if why := cp.notRunning(); why != "" {
+			return errors.New(why)
 		}
-		time.Sleep(200 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		cp.API.t.Fatalf("%v\nkwok log:\n%s", err, cp.KWOK.LogTail(30))
 	}
-	cp.API.t.Fatalf("etcd pods not running within %s: %s\nkwok log:\n%s", timeout, last, cp.KWOK.LogTail(30))
 }
 
 func (cp *EtcdControlPlane) notRunning() string {
@@ -215,18 +215,16 @@ func hostPort(rawURL string) (string, int, error) {
 // waitListening waits until addr accepts connections, the process behind
 // it exits (exited closes), or timeout passes.
 func waitListening(addr string, exited <-chan struct{}, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	return poll.Until(context.Background(), "a listener on "+addr, 100*time.Millisecond, timeout, func(ctx context.Context) error {
 		select {
 		case <-exited:
-			return errors.New("exited before listening on " + addr)
+			return poll.Stop(errors.New("exited before listening on " + addr))
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
+		if err == nil {
 			c.Close()
-			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("not listening on %s within %s", addr, timeout)
+		return err
+	})
 }

@@ -15,10 +15,11 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // ClusterAccess says how to reach the existing members. Empty certificate
@@ -149,11 +150,11 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 			return nil, fmt.Errorf("a member named %s already exists with peer URLs %s, not %s: remove it first (it may be this node under an old address)", n.Name, strings.Join(m.PeerURLs, ","), peerURL)
 		}
 		if m.Name == "" && (self == nil || m.ID != self.ID) {
-			return nil, fmt.Errorf("member %s (%s) was added but never started: finish or undo that join first, etcd refuses a second pending member", status.FormatID(m.ID), strings.Join(m.PeerURLs, ","))
+			return nil, fmt.Errorf("member %s (%s) was added but never started: finish or undo that join first, etcd refuses a second pending member", cluster.FormatID(m.ID), strings.Join(m.PeerURLs, ","))
 		}
 	}
 	if self != nil && self.Name != "" && self.Name != n.Name {
-		return nil, fmt.Errorf("peer URL %s belongs to member %s (%s), not %s: remove that member first if its node is gone", peerURL, self.Name, status.FormatID(self.ID), n.Name)
+		return nil, fmt.Errorf("peer URL %s belongs to member %s (%s), not %s: remove that member first if its node is gone", peerURL, self.Name, cluster.FormatID(self.ID), n.Name)
 	}
 	_, manifestErr := os.Stat(n.ManifestPath())
 	haveManifest := manifestErr == nil
@@ -161,8 +162,8 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 	switch {
 	case self == nil:
 	case !self.IsLearner:
-		n.logf("[etcd] %s is already a voting member %s", n.Name, status.FormatID(self.ID))
-		res.MemberID = status.FormatID(self.ID)
+		n.logf("[etcd] %s is already a voting member %s", n.Name, cluster.FormatID(self.ID))
+		res.MemberID = cluster.FormatID(self.ID)
 		if haveManifest {
 			// Rewriting it would only restart a working member.
 			return res, nil
@@ -176,7 +177,7 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 		if self.Name == "" {
 			state = "never started"
 		}
-		n.logf("[etcd] Resuming an earlier join: learner %s (%s) is already in the cluster", status.FormatID(self.ID), state)
+		n.logf("[etcd] Resuming an earlier join: learner %s (%s) is already in the cluster", cluster.FormatID(self.ID), state)
 		res.Reused = true
 	}
 
@@ -204,9 +205,9 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 			return nil, fmt.Errorf("adding %s as a learner via %s: %w", n.Name, strings.Join(cfg.Endpoints, ","), err)
 		}
 		self, members = resp.Member, resp.Members
-		n.logf("[etcd] Added %s as learner %s with peer URL %s", n.Name, status.FormatID(self.ID), peerURL)
+		n.logf("[etcd] Added %s as learner %s with peer URL %s", n.Name, cluster.FormatID(self.ID), peerURL)
 	}
-	res.MemberID = status.FormatID(self.ID)
+	res.MemberID = cluster.FormatID(self.ID)
 
 	if err := n.prepareDataDir(); err != nil {
 		return res, err
@@ -228,21 +229,18 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 // re-adding a URL removed within the same second collides with the
 // removed ID.
 func addLearner(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, peerURL string) (*clientv3.MemberAddResponse, error) {
-	deadline := time.Now().Add(unhealthyRetry)
-	for {
+	var added *clientv3.MemberAddResponse
+	err := poll.Until(ctx, "etcd to accept the learner", 500*time.Millisecond, unhealthyRetry, func(ctx context.Context) error {
 		actx, cancel := cfg.WithCommandTimeout(ctx)
 		resp, err := cli.MemberAddAsLearner(actx, []string{peerURL})
 		cancel()
-		retry := errors.Is(err, rpctypes.ErrMemberNotFound) || errors.Is(err, rpctypes.ErrUnhealthy)
-		if err == nil || !retry || time.Now().After(deadline) {
-			return resp, err
+		if err != nil && !errors.Is(err, rpctypes.ErrMemberNotFound) && !errors.Is(err, rpctypes.ErrUnhealthy) {
+			return poll.Stop(err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
+		added = resp
+		return err
+	})
+	return added, poll.Last(err)
 }
 
 // writeJoinManifest writes the manifest listing every member, this one
@@ -279,10 +277,7 @@ func (n *Node) writeJoinManifest(spec staticpod.EtcdPodSpec, members []*etcdserv
 // waitAndPromote waits until the learner has started and promotes it,
 // retrying while etcd says it has not caught up with the leader.
 func (n *Node) waitAndPromote(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, id uint64, opts JoinOptions) error {
-	wctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
-	hexID := status.FormatID(id)
-	var last string
+	hexID := cluster.FormatID(id)
 	said := map[string]bool{}
 	say := func(msg string) {
 		if !said[msg] {
@@ -290,45 +285,45 @@ func (n *Node) waitAndPromote(ctx context.Context, cfg *connect.Config, cli *cli
 			n.logf("[etcd] %s", msg)
 		}
 	}
-	tick := time.NewTicker(opts.PollInterval)
-	defer tick.Stop()
-	for {
+	err := poll.Until(ctx, "learner "+hexID+" to be promoted", opts.PollInterval, opts.Timeout, func(wctx context.Context) error {
 		members, err := memberList(wctx, cfg, cli)
 		if err != nil {
-			last = err.Error()
-		} else if m := findByID(members, id); m == nil {
-			return fmt.Errorf("learner %s disappeared from the member list: someone removed it", hexID)
-		} else if !m.IsLearner {
+			return err
+		}
+		m := findByID(members, id)
+		switch {
+		case m == nil:
+			return poll.Stop(fmt.Errorf("learner %s disappeared from the member list: someone removed it", hexID))
+		case !m.IsLearner:
 			return nil
-		} else if m.Name == "" {
-			last = "the new member has not started: is the kubelet running the manifest, and can it reach the other members' peer URLs?"
+		case m.Name == "":
 			say(fmt.Sprintf("Waiting for learner %s to start", hexID))
-		} else {
-			pctx, pcancel := cfg.WithCommandTimeout(wctx)
-			_, err := cli.MemberPromote(pctx, id)
-			pcancel()
-			switch {
-			case err == nil:
-				n.logf("[etcd] Promoted learner %s to a voting member", hexID)
-				return nil
-			case errors.Is(err, rpctypes.ErrMemberNotLearner):
-				return nil
-			case isLearnerNotReady(err):
-				last = "the learner has not caught up with the leader: " + n.behind(wctx, cfg, cli, m)
-				say(fmt.Sprintf("Learner %s started; waiting for it to catch up with the leader", hexID))
-			default:
-				last = fmt.Sprintf("promoting: %v", err)
-			}
+			return errors.New("the new member has not started: is the kubelet running the manifest, and can it reach the other members' peer URLs?")
 		}
-		select {
-		case <-wctx.Done():
-			if ctx.Err() != nil {
-				return fmt.Errorf("join interrupted: %w", ctx.Err())
-			}
-			return fmt.Errorf("learner %s was not promoted within %s: %s", hexID, opts.Timeout, last)
-		case <-tick.C:
+		pctx, pcancel := cfg.WithCommandTimeout(wctx)
+		_, err = cli.MemberPromote(pctx, id)
+		pcancel()
+		switch {
+		case err == nil:
+			n.logf("[etcd] Promoted learner %s to a voting member", hexID)
+			return nil
+		case errors.Is(err, rpctypes.ErrMemberNotLearner):
+			return nil
+		case isLearnerNotReady(err):
+			say(fmt.Sprintf("Learner %s started; waiting for it to catch up with the leader", hexID))
+			return errors.New("the learner has not caught up with the leader: " + n.behind(wctx, cfg, cli, m))
+		default:
+			return fmt.Errorf("promoting: %w", err)
 		}
+	})
+	var te *poll.TimeoutError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Errorf("learner %s was not promoted within %s: %v", hexID, opts.Timeout, te.Last)
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("join interrupted: %w", err)
 	}
+	return err
 }
 
 // behind says how far the learner's applied index trails the leader's.
@@ -366,7 +361,7 @@ func (n *Node) undoJoin(ctx context.Context, cfg *connect.Config, cli *clientv3.
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	var failed []string
-	hexID := status.FormatID(id)
+	hexID := cluster.FormatID(id)
 	if err := removeMember(uctx, cfg, cli, id); err != nil {
 		failed = append(failed, fmt.Sprintf("removing learner %s: %v", hexID, err))
 	} else {
@@ -401,24 +396,23 @@ func orNothing(list []string) string {
 // because a peer connected too recently to count as healthy (etcd wants
 // every remaining voter connected for five seconds).
 func removeMember(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, id uint64) error {
-	deadline := time.Now().Add(unhealthyRetry)
-	for {
+	err := poll.Until(ctx, "etcd to accept the removal", 500*time.Millisecond, unhealthyRetry, func(ctx context.Context) error {
 		rctx, cancel := cfg.WithCommandTimeout(ctx)
 		_, err := cli.MemberRemove(rctx, id)
 		cancel()
 		switch {
 		case err == nil || errors.Is(err, rpctypes.ErrMemberNotFound):
 			return nil
-		case errors.Is(err, rpctypes.ErrUnhealthy) && time.Now().Before(deadline):
+		case errors.Is(err, rpctypes.ErrUnhealthy):
+			return err
 		default:
-			return fmt.Errorf("removing member %s: %w", status.FormatID(id), err)
+			return poll.Stop(err)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("removing member %s: %w", status.FormatID(id), ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
+	})
+	if err != nil {
+		return fmt.Errorf("removing member %s: %w", cluster.FormatID(id), poll.Last(err))
 	}
+	return nil
 }
 
 // unhealthyRetry bounds retries of a membership change etcd refuses as

@@ -13,9 +13,10 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // LeaveOptions shape a leave.
@@ -81,7 +82,7 @@ func (n *Node) Leave(ctx context.Context, opts LeaveOptions) (*LeaveResult, erro
 	if self == nil {
 		n.logf("[etcd] %s is not a member of the cluster; cleaning up locally", name)
 	} else {
-		res.MemberID = status.FormatID(self.ID)
+		res.MemberID = cluster.FormatID(self.ID)
 		if err := n.removeSelf(ctx, cfg, cli, members, self, opts, res); err != nil {
 			return res, err
 		}
@@ -132,7 +133,7 @@ func findSelf(members []*etcdserverpb.Member, name string, peerURLs []string) *e
 }
 
 func (n *Node) removeSelf(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, members []*etcdserverpb.Member, self *etcdserverpb.Member, opts LeaveOptions, res *LeaveResult) error {
-	hexID := status.FormatID(self.ID)
+	hexID := cluster.FormatID(self.ID)
 	if len(members) == 1 {
 		if !opts.Force {
 			return fmt.Errorf("%s (%s) is the last member: removing it destroys the cluster and its data; pass --force to clean up this node anyway", self.Name, hexID)
@@ -141,14 +142,14 @@ func (n *Node) removeSelf(ctx context.Context, cfg *connect.Config, cli *clientv
 		return nil
 	}
 	// Quorum after removal, counted on the voters that answer now.
-	health, err := status.CheckHealth(ctx, cfg, cli)
+	health, err := cluster.CheckHealth(ctx, cfg, cli)
 	if err != nil {
 		return err
 	}
 	healthy := map[uint64]bool{}
 	for _, m := range members {
 		for _, h := range health {
-			if h.ID == status.FormatID(m.ID) {
+			if h.ID == cluster.FormatID(m.ID) {
 				healthy[m.ID] = h.Healthy
 			}
 		}
@@ -294,24 +295,21 @@ func (n *Node) waitStopped(ctx context.Context, localURL string, timeout time.Du
 	if err != nil {
 		return fmt.Errorf("local client URL %q: %w", localURL, err)
 	}
-	deadline := time.Now().Add(timeout)
-	for {
-		conn, err := net.DialTimeout("tcp", u.Host, time.Second)
+	err = poll.Until(ctx, "etcd to stop", 250*time.Millisecond, timeout, func(ctx context.Context) error {
+		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", u.Host)
 		if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
 			return nil
 		}
 		if conn != nil {
 			conn.Close()
+			return errors.New("it accepts connections")
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("etcd still listens on %s %s after its manifest was taken away: is the kubelet running?", localURL, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
+		return err
+	})
+	if errors.As(err, new(*poll.TimeoutError)) {
+		return fmt.Errorf("etcd still listens on %s %s after its manifest was taken away: is the kubelet running?", localURL, timeout)
 	}
+	return err
 }
 
 // Reset undoes init or join on this node only: it deletes the manifest and
@@ -353,6 +351,6 @@ func (n *Node) warnIfStillMember(ctx context.Context, name string, peerURLs []st
 		return
 	}
 	if self := findSelf(members, name, peerURLs); self != nil {
-		n.logf("[etcd] Warning: %s (%s) is still a member of a %d-member cluster; the others will count it as down until it is removed ('kubectl etcd leave' removes it first)", name, status.FormatID(self.ID), len(members))
+		n.logf("[etcd] Warning: %s (%s) is still a member of a %d-member cluster; the others will count it as down until it is removed ('kubectl etcd leave' removes it first)", name, cluster.FormatID(self.ID), len(members))
 	}
 }

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,15 +14,21 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 // These tests run the real etcd binary as the kubelet would run the
 // manifests the library writes (etcdtest.Kubelet), each node on its own
 // 127.0.0.x address with its own ports, so they need no root and run
-// beside other tests.
+// beside other tests in the unit stage. The stand-in stays here for what
+// a real kubelet cannot give a library test: steps of the library's own
+// (a join undone halfway, a learner added by hand) checked in process, in
+// seconds, without root or the kubelet build. The same flows through the
+// plugin on real kubelets are e2e/bootstrap_test.go and
+// e2e/restore_node_test.go.
 
 // freePorts returns n ports free on the loopback network.
 func freePorts(t *testing.T, n int) []int {
@@ -90,43 +97,37 @@ func copyCA(t *testing.T, from, to *e2eNode) {
 
 // waitHealthy waits until the cluster reached through cfg has want members,
 // all healthy voters.
-func waitHealthy(t *testing.T, cfg *connect.Config, want int, timeout time.Duration) []status.Member {
+func waitHealthy(t *testing.T, cfg *connect.Config, want int, timeout time.Duration) []cluster.Member {
 	t.Helper()
 	cli, err := cfg.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		hs, err := status.CheckHealth(context.Background(), cfg, cli)
+	var members []cluster.Member
+	err = poll.Until(context.Background(), fmt.Sprintf("%d healthy members at %s", want, strings.Join(cfg.Endpoints, ",")), 200*time.Millisecond, timeout, func(ctx context.Context) error {
+		hs, err := cluster.CheckHealth(ctx, cfg, cli)
 		if err != nil {
-			last = err.Error()
-		} else {
-			ok := len(hs) == want
-			last = fmt.Sprintf("%d members", len(hs))
-			for _, h := range hs {
-				if !h.Healthy {
-					ok = false
-					last = h.Name + ": " + h.Error
-				}
-			}
-			if ok {
-				ms, err := status.ListMembers(context.Background(), cfg, cli)
-				if err == nil {
-					return ms
-				}
-				last = err.Error()
+			return err
+		}
+		for _, h := range hs {
+			if !h.Healthy {
+				return errors.New(h.Name + ": " + h.Error)
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
+		if len(hs) != want {
+			return fmt.Errorf("%d members", len(hs))
+		}
+		members, err = cluster.ListMembers(ctx, cfg, cli)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("cluster at %s not %d healthy members within %s: %s", strings.Join(cfg.Endpoints, ","), want, timeout, last)
-	return nil
+	return members
 }
 
-func voters(ms []status.Member) int {
+func voters(ms []cluster.Member) int {
 	v := 0
 	for _, m := range ms {
 		if !m.Learner && m.Started {
@@ -143,7 +144,7 @@ func memberCount(t *testing.T, cfg *connect.Config) int {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	ms, err := status.ListMembers(context.Background(), cfg, cli)
+	ms, err := cluster.ListMembers(context.Background(), cfg, cli)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +348,7 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("join: %v\n%s", err, n2.log)
 	}
-	if !res.Reused || res.MemberID != status.FormatID(added.Member.ID) {
+	if !res.Reused || res.MemberID != cluster.FormatID(added.Member.ID) {
 		t.Errorf("join result %+v, want learner %x reused", res, added.Member.ID)
 	}
 	both := n1.config(t)
@@ -371,7 +372,7 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resumed join: %v\n%s", err, n2.log)
 	}
-	if !res.Reused || res.MemberID != status.FormatID(resp.Member.ID) {
+	if !res.Reused || res.MemberID != cluster.FormatID(resp.Member.ID) {
 		t.Errorf("resumed join %+v, want learner %x reused", res, resp.Member.ID)
 	}
 	if ms := waitHealthy(t, both, 2, 60*time.Second); voters(ms) != 2 {
@@ -386,10 +387,13 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 	if err := os.Rename(n1.ManifestPath(), parked); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); k1.Running(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the kubelet stand-in did not stop cp-1")
+	if err := poll.Until(ctx, "the kubelet stand-in to stop cp-1", 100*time.Millisecond, 30*time.Second, func(context.Context) error {
+		if k1.Running() {
+			return errors.New("still running")
 		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	n2only := ClusterAccess{Endpoints: []string{n2.clientURL()}, CommandTimeout: 2 * time.Second}
 	if lres, err := n2.Leave(ctx, LeaveOptions{ClusterAccess: n2only}); err == nil || (lres != nil && lres.Removed) {
@@ -415,10 +419,13 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 		_, err := n2.Join(ctx, JoinOptions{ClusterAccess: access, Timeout: 2 * time.Minute}, time.Now())
 		joined <- err
 	}()
-	for deadline := time.Now().Add(60 * time.Second); k2.Starts() == starts; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("cp-2 never started")
+	if err := poll.Until(ctx, "the kubelet stand-in to start cp-2", 50*time.Millisecond, 60*time.Second, func(context.Context) error {
+		if k2.Starts() == starts {
+			return errors.New("not started")
 		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	k2.Kill()
 	if err := <-joined; err != nil {

@@ -11,11 +11,11 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/lock"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/members"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // RestartLockName is the etcd lock a restart holds while this node's
@@ -44,7 +44,7 @@ type RestartOptions struct {
 
 // restartPlan is the cluster as the preflight found it.
 type restartPlan struct {
-	statuses  []status.MemberStatus
+	statuses  []cluster.MemberStatus
 	preflight members.Preflight
 }
 
@@ -107,7 +107,7 @@ func (n *Node) RestartEtcd(ctx context.Context, opts RestartOptions) error {
 		return n.restartPod(ctx, localURL, opts.Timeout)
 	}
 	// Who else is in the cluster: the lock is held through them.
-	list, err := status.ListMembers(ctx, cfg, cli)
+	list, err := cluster.ListMembers(ctx, cfg, cli)
 	if err != nil {
 		hint := ""
 		if localOnly {
@@ -161,7 +161,7 @@ func (n *Node) RestartEtcd(ctx context.Context, opts RestartOptions) error {
 			all = append(all, s.Endpoint)
 		}
 	}
-	if err := status.WaitServing(ctx, cfg, all, opts.Timeout, nil); err != nil {
+	if err := cluster.WaitServing(ctx, cfg, all, opts.Timeout, nil); err != nil {
 		return fmt.Errorf("the cluster after restarting %s: %w", name, err)
 	}
 	n.logf("[etcd] Every member serves: %s", strings.Join(all, ", "))
@@ -171,7 +171,7 @@ func (n *Node) RestartEtcd(ctx context.Context, opts RestartOptions) error {
 // restartPreflight reads every member's status and checks the restart of
 // this node's member, printing the verdict. A refused check is an error
 // unless force.
-func (n *Node) restartPreflight(ctx context.Context, op *members.Operator, self status.Member, force bool) (*restartPlan, error) {
+func (n *Node) restartPreflight(ctx context.Context, op *members.Operator, self cluster.Member, force bool) (*restartPlan, error) {
 	statuses, err := op.Collect(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("preflight of the restart of %s: %w", self.Name, err)
@@ -185,7 +185,7 @@ func (n *Node) restartPreflight(ctx context.Context, op *members.Operator, self 
 }
 
 // findSelfMember finds this node's member by its peer URLs, else its name.
-func findSelfMember(list []status.Member, name string, peerURLs []string) *status.Member {
+func findSelfMember(list []cluster.Member, name string, peerURLs []string) *cluster.Member {
 	for i, m := range list {
 		for _, u := range m.PeerURLs {
 			for _, want := range peerURLs {
@@ -347,7 +347,7 @@ func (n *Node) waitServing(ctx context.Context, url string, timeout time.Duratio
 
 // waitServingWith is waitServing through a given connection configuration.
 func (n *Node) waitServingWith(ctx context.Context, cfg *connect.Config, url string, timeout time.Duration) error {
-	if err := status.WaitServing(ctx, cfg, []string{url}, timeout, nil); err != nil {
+	if err := cluster.WaitServing(ctx, cfg, []string{url}, timeout, nil); err != nil {
 		return fmt.Errorf("etcd at %s after the restart: %w", url, err)
 	}
 	n.logf("[etcd] etcd at %s is serving", url)

@@ -2,6 +2,7 @@ package cmd_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 func TestLock(t *testing.T) {
@@ -55,7 +57,19 @@ func TestLock(t *testing.T) {
 		out, _, _, _ := lock("jobs", "--timeout", "20s", "--", "echo", "mine")
 		done <- out
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// The waiter queues a key of its own under the lock's prefix.
+	if err := poll.Until(context.Background(), "the waiter to queue", 20*time.Millisecond, 20*time.Second, func(ctx context.Context) error {
+		resp, err := cli.Get(ctx, "jobs/", withPrefix()...)
+		if err != nil {
+			return err
+		}
+		if len(resp.Kvs) < 2 {
+			return fmt.Errorf("%d keys under jobs/", len(resp.Kvs))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.Unlock(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/members"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // memberIDs maps member names to IDs and says which leads, from the
@@ -19,7 +19,7 @@ func memberState(t *testing.T, c *etcdtest.Embedded) (ids map[string]string, lea
 	t.Helper()
 	cfg := c.Config()
 	cli := c.Client()
-	ms, err := status.ListMembers(context.Background(), cfg, cli)
+	ms, err := cluster.ListMembers(context.Background(), cfg, cli)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func memberState(t *testing.T, c *etcdtest.Embedded) (ids map[string]string, lea
 		ids[m.Name] = m.ID
 		learners[m.Name] = m.Learner
 	}
-	leaderID := status.LeaderID(context.Background(), cfg, cli)
+	leaderID := cluster.LeaderID(context.Background(), cfg, cli)
 	for name, id := range ids {
 		if id == leaderID {
 			leader = name

@@ -13,9 +13,9 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // run executes the real root command in process and returns its output and
@@ -37,7 +37,7 @@ func TestStatusHealthAndMemberListAgainstEmbeddedCluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status: %v", err)
 	}
-	var statuses []status.MemberStatus
+	var statuses []cluster.MemberStatus
 	if err := json.Unmarshal([]byte(out), &statuses); err != nil {
 		t.Fatalf("status -o json is not JSON: %v\n%s", err, out)
 	}

@@ -77,7 +77,15 @@ func (c *Config) probe(ctx context.Context, endpoint string) (*ServerVersion, er
 	transport := &http.Transport{
 		TLSClientConfig: c.TLS(),
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := dialer.DialContext(ctx, network, addr)
+			dial := dialer.DialContext
+			if c.Dial != nil {
+				dial = func(ctx context.Context, _, addr string) (net.Conn, error) {
+					ctx, cancel := context.WithTimeout(ctx, c.DialTimeout)
+					defer cancel()
+					return c.Dial(ctx, addr)
+				}
+			}
+			conn, err := dial(ctx, network, addr)
 			if err == nil {
 				connected.Store(true)
 			}

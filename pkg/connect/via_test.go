@@ -13,9 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/kubetest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect/kube"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // flagsFor reaches the control plane through its API server, as a user
@@ -70,7 +70,7 @@ func TestThroughTheKubernetesAPI(t *testing.T) {
 		}
 
 		t.Log("Status, member list and health of every member, each in its own pod")
-		statuses, err := status.Collect(ctx, cfg, cli)
+		statuses, err := cluster.Collect(ctx, cfg, cli)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +130,7 @@ func TestThroughTheKubernetesAPI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			statuses, err := status.Collect(ctx, cfg, cli)
+			statuses, err := cluster.Collect(ctx, cfg, cli)
 			cli.Close()
 			cfg.Close()
 			if err != nil {
@@ -168,7 +168,7 @@ func TestThroughTheKubernetesAPI(t *testing.T) {
 		defer cli.Close()
 
 		t.Log("Each member is reached through its own tunnel, so status names three members")
-		statuses, err := status.Collect(ctx, cfg, cli)
+		statuses, err := cluster.Collect(ctx, cfg, cli)
 		if err != nil {
 			t.Fatal(err)
 		}

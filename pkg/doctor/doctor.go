@@ -22,11 +22,11 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // Severity of a finding.
@@ -102,13 +102,13 @@ type Facts struct {
 	Now time.Time `json:"now"`
 	// ListError is set when the member list could not be read; nothing
 	// else about the members is known then.
-	ListError  string                `json:"listError,omitempty"`
-	Members    []status.MemberStatus `json:"members"`
-	Health     []status.Health       `json:"health"`
-	Alarms     []maintenance.Alarm   `json:"alarms"`
-	AlarmError string                `json:"alarmError,omitempty"`
-	Certs      []Cert                `json:"certs"`
-	CertErrors []string              `json:"certErrors,omitempty"`
+	ListError  string                 `json:"listError,omitempty"`
+	Members    []cluster.MemberStatus `json:"members"`
+	Health     []cluster.Health       `json:"health"`
+	Alarms     []maintenance.Alarm    `json:"alarms"`
+	AlarmError string                 `json:"alarmError,omitempty"`
+	Certs      []Cert                 `json:"certs"`
+	CertErrors []string               `json:"certErrors,omitempty"`
 	// Consistency compares the members' hashes of the keyspace.
 	Consistency      *maintenance.Consistency `json:"consistency,omitempty"`
 	ConsistencyError string                   `json:"consistencyError,omitempty"`
@@ -164,13 +164,13 @@ type Report struct {
 // cluster that cannot answer: that is a finding.
 func Gather(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, o GatherOptions) *Facts {
 	f := &Facts{Now: o.Now, Endpoints: cfg.Endpoints, WALFsyncP99: o.WALFsyncP99, BackendCommitP99: o.BackendCommitP99}
-	statuses, err := status.Collect(ctx, cfg, cli)
+	statuses, err := cluster.Collect(ctx, cfg, cli)
 	if err != nil {
 		f.ListError = err.Error()
 	} else {
 		f.Members = statuses
 		f.Metrics = scrapeAll(ctx, cfg, statuses)
-		if hs, err := status.CheckHealth(ctx, cfg, cli); err == nil {
+		if hs, err := cluster.CheckHealth(ctx, cfg, cli); err == nil {
 			f.Health = hs
 		}
 		if alarms, err := maintenance.ListAlarms(ctx, cfg, cli); err != nil {
@@ -202,7 +202,7 @@ func Gather(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, o Ga
 	return f
 }
 
-func gatherCerts(ctx context.Context, cfg *connect.Config, members []status.MemberStatus, pkiDir string, now time.Time) ([]Cert, []string) {
+func gatherCerts(ctx context.Context, cfg *connect.Config, members []cluster.MemberStatus, pkiDir string, now time.Time) ([]Cert, []string) {
 	var certs []Cert
 	var errs []string
 	// The same certificate is often seen twice (a member on its loopback
@@ -310,7 +310,7 @@ func kubeadmName(path string) string {
 	return ""
 }
 
-func memberName(m status.Member) string {
+func memberName(m cluster.Member) string {
 	if m.Name != "" {
 		return m.Name
 	}

@@ -9,8 +9,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // Metric names the disk and election checks read from each member's
@@ -92,8 +92,8 @@ type Metrics struct {
 
 // scrapeAll reads the metrics of every member that answered Status, in
 // parallel, sorted as the members are.
-func scrapeAll(ctx context.Context, cfg *connect.Config, members []status.MemberStatus) []Metrics {
-	var targets []status.MemberStatus
+func scrapeAll(ctx context.Context, cfg *connect.Config, members []cluster.MemberStatus) []Metrics {
+	var targets []cluster.MemberStatus
 	for _, m := range members {
 		if answered(m) && m.Endpoint != "" {
 			targets = append(targets, m)
@@ -118,7 +118,7 @@ func scrape(ctx context.Context, cfg *connect.Config, endpoint string) Metrics {
 		m.Error = err.Error()
 		return m
 	}
-	families, err := status.ScrapeMetrics(ctx, cfg, endpoint)
+	families, err := cluster.ScrapeMetrics(ctx, cfg, endpoint)
 	if err != nil {
 		return fail(err)
 	}

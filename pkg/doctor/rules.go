@@ -10,8 +10,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/duration"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // Diagnose applies every rule to the facts. Each check that finds nothing
@@ -33,11 +33,11 @@ func Diagnose(f *Facts) *Report {
 }
 
 // answered reports whether a member answered the Status call.
-func answered(s status.MemberStatus) bool { return s.Version != "" }
+func answered(s cluster.MemberStatus) bool { return s.Version != "" }
 
 // problems are a member's errors other than alarms, which checkAlarms
 // reports.
-func problems(s status.MemberStatus) []string {
+func problems(s cluster.MemberStatus) []string {
 	var out []string
 	for _, e := range s.Errors {
 		if !strings.HasPrefix(e, "alarm: ") {
@@ -47,7 +47,7 @@ func problems(s status.MemberStatus) []string {
 	return out
 }
 
-func healthOf(f *Facts, id string) *status.Health {
+func healthOf(f *Facts, id string) *cluster.Health {
 	for i := range f.Health {
 		if f.Health[i].ID == id {
 			return &f.Health[i]
@@ -58,7 +58,7 @@ func healthOf(f *Facts, id string) *status.Health {
 
 // healthyMember: it answered, reports no error but alarms, and serves
 // quorum reads (or was refused one only for an alarm).
-func healthyMember(f *Facts, s status.MemberStatus) bool {
+func healthyMember(f *Facts, s cluster.MemberStatus) bool {
 	if !answered(s) || len(problems(s)) > 0 {
 		return false
 	}
@@ -156,7 +156,7 @@ func checkLeader(f *Facts) []Finding {
 	return []Finding{{Severity: OK, Check: "leader", Member: leaders[0], Message: fmt.Sprintf("%s leads (raft term %d)", leaders[0], term)}}
 }
 
-func leaderStatus(f *Facts) *status.MemberStatus {
+func leaderStatus(f *Facts) *cluster.MemberStatus {
 	for i := range f.Members {
 		if f.Members[i].Leader && answered(f.Members[i]) {
 			return &f.Members[i]
@@ -195,7 +195,7 @@ func checkLearners(f *Facts) []Finding {
 
 func checkRaft(f *Facts) []Finding {
 	var out []Finding
-	var ss []status.MemberStatus
+	var ss []cluster.MemberStatus
 	for _, s := range f.Members {
 		if answered(s) {
 			ss = append(ss, s)

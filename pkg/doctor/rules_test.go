@@ -5,16 +5,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 // member is a healthy voter of a three-member cluster; edit picks it apart.
-func member(name string, edit func(*status.MemberStatus)) status.MemberStatus {
-	s := status.MemberStatus{
-		Member:  status.Member{Name: name, ID: "id-" + name, Started: true, Endpoint: "https://" + name + ":2379"},
+func member(name string, edit func(*cluster.MemberStatus)) cluster.MemberStatus {
+	s := cluster.MemberStatus{
+		Member:  cluster.Member{Name: name, ID: "id-" + name, Started: true, Endpoint: "https://" + name + ":2379"},
 		Version: "3.6.16", DBSize: 20 << 20, DBSizeInUse: 18 << 20, DBQuota: 2 << 30,
 		RaftTerm: 3, RaftIndex: 5000, RaftAppliedIndex: 5000,
 	}
@@ -25,15 +25,15 @@ func member(name string, edit func(*status.MemberStatus)) status.MemberStatus {
 }
 
 func healthy() *Facts {
-	return &Facts{Now: now, Members: []status.MemberStatus{
-		member("a", func(s *status.MemberStatus) { s.Leader = true }),
+	return &Facts{Now: now, Members: []cluster.MemberStatus{
+		member("a", func(s *cluster.MemberStatus) { s.Leader = true }),
 		member("b", nil),
 		member("c", nil),
 	}}
 }
 
-func down(s *status.MemberStatus) {
-	*s = status.MemberStatus{Member: s.Member, Errors: []string{"connection refused: etcd is not running there"}}
+func down(s *cluster.MemberStatus) {
+	*s = cluster.MemberStatus{Member: s.Member, Errors: []string{"connection refused: etcd is not running there"}}
 }
 
 func TestDiagnose(t *testing.T) {
@@ -80,19 +80,19 @@ func TestDiagnose(t *testing.T) {
 		}},
 		{"answers but no quorum read", func() *Facts {
 			f := healthy()
-			f.Health = []status.Health{{ID: "id-b", Name: "b", Error: "no quorum read within 5s"}}
+			f.Health = []cluster.Health{{ID: "id-b", Name: "b", Error: "no quorum read within 5s"}}
 			return f
 		}, 1, 1, []want{{Error, "health", "b", "does not serve a quorum read", ""}}},
 		{"learner added, not started", func() *Facts {
 			f := healthy()
-			f.Members = append(f.Members, status.MemberStatus{Member: status.Member{ID: "id-d", Learner: true}, Errors: []string{"not started"}})
+			f.Members = append(f.Members, cluster.MemberStatus{Member: cluster.Member{ID: "id-d", Learner: true}, Errors: []string{"not started"}})
 			return f
 		}, 0, 1, []want{{Warning, "learners", "id-d", "added but has not started", "member remove id-d"}}},
 		{"learner behind and learner in sync", func() *Facts {
 			f := healthy()
 			f.Members = append(f.Members,
-				member("d", func(s *status.MemberStatus) { s.Learner = true; s.RaftIndex, s.RaftAppliedIndex = 100, 100 }),
-				member("e", func(s *status.MemberStatus) { s.Learner = true }))
+				member("d", func(s *cluster.MemberStatus) { s.Learner = true; s.RaftIndex, s.RaftAppliedIndex = 100, 100 }),
+				member("e", func(s *cluster.MemberStatus) { s.Learner = true }))
 			return f
 		}, 0, 2, []want{
 			{Warning, "learners", "d", "catching up: 4900 raft entries behind", "member promote d"},

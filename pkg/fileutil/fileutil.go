@@ -1,4 +1,5 @@
-// Package fileutil writes files so that readers never see them half written.
+// Package fileutil writes files so that readers never see them half
+// written, and so that a written file survives a crash.
 package fileutil
 
 import (
@@ -11,7 +12,8 @@ import (
 // reader (the kubelet, etcd loading a certificate) never sees half a file
 // and a crash never leaves one. Missing directories are created with
 // dirMode. The temporary file's name starts with a dot, which the kubelet
-// ignores.
+// ignores. The file and then its directory are synced, so once it returns
+// the new file is there after a power loss too, not an empty or old one.
 func WriteFileAtomic(path string, data []byte, mode, dirMode os.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, dirMode); err != nil {
@@ -37,6 +39,23 @@ func WriteFileAtomic(path string, data []byte, mode, dirMode os.FileMode) error 
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := SyncDir(dir); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// SyncDir makes a rename (or a creation, or a removal) in dir durable: a
+// file's own fsync covers its data, not the directory entry naming it.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
 	}
 	return nil
 }

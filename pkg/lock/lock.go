@@ -15,6 +15,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.etcd.io/raft/v3"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 // Options say which lock to take and how.
@@ -144,17 +146,13 @@ func Acquire(ctx context.Context, cli *clientv3.Client, opts Options) (*Held, er
 // up a lock the caller is willing to wait for. Every step of taking the
 // lock can be repeated: the waiter's key is named by the session's lease.
 func retryTransient(ctx context.Context, op func() error) error {
-	for {
+	return poll.Until(ctx, "the cluster to elect a leader", 200*time.Millisecond, 0, func(context.Context) error {
 		err := op()
-		if err == nil || !transient(err) {
-			return err
+		if err != nil && !transient(err) {
+			return poll.Stop(err)
 		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		return err
+	})
 }
 
 // transient reports the errors of a cluster between two leaders.

@@ -11,9 +11,9 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // Alarm names etcd raises.
@@ -31,7 +31,7 @@ type Alarm struct {
 
 // ListAlarms returns the active alarms, with member names, sorted.
 func ListAlarms(ctx context.Context, cfg *connect.Config, cli *clientv3.Client) ([]Alarm, error) {
-	members, err := status.ListMembers(ctx, cfg, cli)
+	members, err := cluster.ListMembers(ctx, cfg, cli)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func ListAlarms(ctx context.Context, cfg *connect.Config, cli *clientv3.Client) 
 	}
 	var out []Alarm
 	for _, a := range resp.Alarms {
-		id := status.FormatID(a.MemberID)
+		id := cluster.FormatID(a.MemberID)
 		name := names[id]
 		if name == "" {
 			name = id
@@ -163,7 +163,7 @@ func (r *Recovery) Run(ctx context.Context, alarms []Alarm) (*RecoveryReport, er
 	r.progress("step 2/4: %d members defragmented, %s reclaimed", rep.Defrag.Defragmented, output.Bytes(rep.Defrag.Reclaimed))
 
 	r.progress("step 3/4: checking that every member is back under its quota")
-	statuses, err := status.Collect(ctx, r.Config, r.Client)
+	statuses, err := cluster.Collect(ctx, r.Config, r.Client)
 	if err != nil {
 		return rep, fmt.Errorf("step 3/4 (check sizes): %w; the alarm stays armed", err)
 	}

@@ -2,6 +2,7 @@ package maintenance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -12,8 +13,9 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 func parseID(id string) (uint64, error) {
@@ -55,22 +57,27 @@ type Consistency struct {
 // since the last compaction, so members that disagree on the compaction
 // revision (a compaction in progress) are asked again.
 func CheckConsistency(ctx context.Context, cfg *connect.Config, cli *clientv3.Client) (*Consistency, error) {
-	members, err := status.ListMembers(ctx, cfg, cli)
+	members, err := cluster.ListMembers(ctx, cfg, cli)
 	if err != nil {
 		return nil, err
 	}
+	// A compaction between choosing the revision and hashing at it, or one
+	// applied by some members only, is no inconsistency: ask again, five
+	// times in all; the fifth answer stands.
 	var c *Consistency
-	for attempt := 0; attempt < 5; attempt++ {
-		c, err = hashAll(ctx, cfg, cli, members)
-		if err != nil {
-			return nil, err
+	attempts := 0
+	err = poll.Until(ctx, "members to agree on the compaction revision", hashRetryInterval, 0, func(ctx context.Context) error {
+		var err error
+		if c, err = hashAll(ctx, cfg, cli, members); err != nil {
+			return poll.Stop(err)
 		}
-		// A compaction between choosing the revision and hashing at it, or
-		// one applied by some members only, is no inconsistency: ask again.
-		if sameCompaction(c.Members) && !raced(c.Members) {
-			break
+		if attempts++; attempts == hashAttempts || (sameCompaction(c.Members) && !raced(c.Members)) {
+			return nil
 		}
-		time.Sleep(500 * time.Millisecond)
+		return errors.New("a compaction raced the hashes")
+	})
+	if err != nil {
+		return nil, err
 	}
 	groups := map[string][]string{}
 	answered := 0
@@ -94,6 +101,11 @@ func CheckConsistency(ctx context.Context, cfg *connect.Config, cli *clientv3.Cl
 	return c, nil
 }
 
+// Five hashes half a second apart outlast a compaction in progress.
+const hashAttempts = 5
+
+var hashRetryInterval = 500 * time.Millisecond
+
 func countAsked(ms []MemberHash) int {
 	n := 0
 	for _, m := range ms {
@@ -113,21 +125,24 @@ func raced(ms []MemberHash) bool {
 	return false
 }
 
+// sameCompaction reports whether every member that answered hashed since
+// the same compaction. A member never compacted answers -1.
 func sameCompaction(ms []MemberHash) bool {
-	var rev int64 = -1
+	first := true
+	var rev int64
 	for _, m := range ms {
 		if m.Error != "" || m.Skipped != "" {
 			continue
 		}
-		if rev >= 0 && m.CompactRevision != rev {
+		if !first && m.CompactRevision != rev {
 			return false
 		}
-		rev = m.CompactRevision
+		first, rev = false, m.CompactRevision
 	}
 	return true
 }
 
-func hashAll(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, members []status.Member) (*Consistency, error) {
+func hashAll(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, members []cluster.Member) (*Consistency, error) {
 	c := &Consistency{}
 	hashes := make([]MemberHash, len(members))
 	var asked []int
@@ -183,6 +198,11 @@ func hashAll(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, mem
 		}(&hashes[i])
 	}
 	wg.Wait()
+	// Members that failed because the caller gave up (Ctrl-C) are no
+	// finding about the cluster.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("checking consistency: %w", err)
+	}
 	c.Members = hashes
 	return c, nil
 }

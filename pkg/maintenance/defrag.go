@@ -14,9 +14,10 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 // Defaults of a rolling defragmentation.
@@ -162,7 +163,7 @@ func (d *Defragmenter) Plan(ctx context.Context) (*Plan, error) {
 	if blocking := d.blockingMembers(ctx, p.Steps); len(blocking) > 0 {
 		p.Notes = append(p.Notes, fmt.Sprintf("%s keep taking requests while they defragment: requests sent there wait until it is done, and writes waiting over etcd's request timeout (7s) fail. "+
 			"Members started with --feature-gates=%s=true (etcd 3.6+) turn away clients that check gRPC health meanwhile (kube-apiserver's etcd client does not check)",
-			strings.Join(blocking, ", "), status.FeatureStopGRPCServiceOnDefrag))
+			strings.Join(blocking, ", "), cluster.FeatureStopGRPCServiceOnDefrag))
 	}
 	return p, nil
 }
@@ -179,11 +180,11 @@ func (d *Defragmenter) blockingMembers(ctx context.Context, steps []Step) []stri
 			continue
 		}
 		wg.Go(func() {
-			families, err := status.ScrapeMetrics(ctx, d.Config, s.Endpoint)
+			families, err := cluster.ScrapeMetrics(ctx, d.Config, s.Endpoint)
 			if err != nil {
 				return
 			}
-			enabled, known := status.FeatureEnabled(families, status.FeatureStopGRPCServiceOnDefrag)
+			enabled, known := cluster.FeatureEnabled(families, cluster.FeatureStopGRPCServiceOnDefrag)
 			blocking[i] = known && !enabled
 		})
 	}
@@ -200,7 +201,7 @@ func (d *Defragmenter) blockingMembers(ctx context.Context, steps []Step) []stri
 // BuildSteps decides for each member whether it is defragmented and why,
 // and orders them: followers by name, the leader last. Members that cannot
 // be reached and learners are kept, with the reason they are skipped.
-func BuildSteps(statuses []status.MemberStatus, rule *Rule) ([]Step, error) {
+func BuildSteps(statuses []cluster.MemberStatus, rule *Rule) ([]Step, error) {
 	var steps []Step
 	for _, s := range statuses {
 		step := Step{
@@ -269,7 +270,7 @@ func (d *Defragmenter) Run(ctx context.Context, plan *Plan) (*Report, error) {
 	}
 	for n := 0; n < len(todo); n++ {
 		// Leadership may have moved since the plan: keep the leader last.
-		if leader := status.LeaderID(ctx, d.Config, d.Client); leader != "" {
+		if leader := cluster.LeaderID(ctx, d.Config, d.Client); leader != "" {
 			for k := n; k < len(todo)-1; k++ {
 				if r.Members[todo[k]].ID == leader {
 					todo = append(append(todo[:k:k], todo[k+1:]...), todo[k])
@@ -295,7 +296,7 @@ func (d *Defragmenter) Run(ctx context.Context, plan *Plan) (*Report, error) {
 				return r, &UnhealthyError{Doing: "stopped before defragmenting " + remaining(), Problems: problems}
 			}
 		}
-		if d.MoveLeader && m.ID == status.LeaderID(ctx, d.Config, d.Client) {
+		if d.MoveLeader && m.ID == cluster.LeaderID(ctx, d.Config, d.Client) {
 			to, err := d.moveLeader(ctx, r, m)
 			if err != nil {
 				return r, fmt.Errorf("moving leadership away from %s before defragmenting it: %w (not defragmented: %s)", m.Name, err, remaining())
@@ -463,34 +464,29 @@ func (d *Defragmenter) memberStatus(ctx context.Context, ep string) (*clientv3.S
 
 // waitServing waits until the member answers Status and knows a leader.
 func (d *Defragmenter) waitServing(ctx context.Context, ep string) (*clientv3.StatusResponse, error) {
-	deadline := time.Now().Add(d.timeout())
-	for {
+	var serving *clientv3.StatusResponse
+	err := poll.Until(ctx, ep+" to serve with a leader", 200*time.Millisecond, d.timeout(), func(ctx context.Context) error {
 		resp, err := d.memberStatus(ctx, ep)
-		if err == nil && resp.Leader != 0 {
-			return resp, nil
+		if err != nil {
+			return err
 		}
-		if err == nil {
-			err = errors.New("no leader")
+		if resp.Leader == 0 {
+			return errors.New("no leader")
 		}
-		if time.Now().After(deadline) {
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		serving = resp
+		return nil
+	})
+	return serving, err
 }
 
 // moveLeader hands leadership from m to another voting member, preferring
 // one already defragmented, and waits until the cluster follows it.
 func (d *Defragmenter) moveLeader(ctx context.Context, r *Report, m *MemberResult) (string, error) {
-	members, err := status.ListMembers(ctx, d.Config, d.Client)
+	members, err := cluster.ListMembers(ctx, d.Config, d.Client)
 	if err != nil {
 		return "", err
 	}
-	var candidates []status.Member
+	var candidates []cluster.Member
 	for _, c := range members {
 		if c.ID != m.ID && c.Started && !c.Learner {
 			candidates = append(candidates, c)
@@ -500,7 +496,7 @@ func (d *Defragmenter) moveLeader(ctx context.Context, r *Report, m *MemberResul
 	for _, res := range r.Members {
 		done[res.ID] = res.Action == ActionDefragmented
 	}
-	slices.SortStableFunc(candidates, func(a, b status.Member) int {
+	slices.SortStableFunc(candidates, func(a, b cluster.Member) int {
 		if done[a.ID] != done[b.ID] {
 			if done[a.ID] {
 				return -1
@@ -532,12 +528,17 @@ func (d *Defragmenter) moveLeader(ctx context.Context, r *Report, m *MemberResul
 			}
 			return "", fmt.Errorf("to %s: %w", c.Name, err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for status.LeaderID(ctx, d.Config, d.Client) != c.ID {
-			if time.Now().After(deadline) {
-				return "", fmt.Errorf("%s did not become leader within 30s", c.Name)
+		if err := poll.Until(ctx, c.Name+" to lead", 100*time.Millisecond, 30*time.Second, func(ctx context.Context) error {
+			switch leader := cluster.LeaderID(ctx, d.Config, d.Client); leader {
+			case c.ID:
+				return nil
+			case "":
+				return errors.New("no member answers with a leader")
+			default:
+				return fmt.Errorf("the leader is %s", leader)
 			}
-			time.Sleep(100 * time.Millisecond)
+		}); err != nil {
+			return "", err
 		}
 		d.progress("%s: moved leadership to %s", m.Name, c.Name)
 		return c.Name, nil

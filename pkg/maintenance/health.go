@@ -9,8 +9,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // UnhealthyError says the cluster was not healthy enough to go on; commands
@@ -29,8 +29,8 @@ func (e *UnhealthyError) Error() string {
 // healthy: every member answers Status and knows a leader, no alarm is
 // active except those in allowAlarms, and a quorum read succeeds. Learners
 // count too (they answer Status), though they serve no quorum read.
-func Problems(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, allowAlarms ...string) ([]status.MemberStatus, []string, error) {
-	statuses, err := status.Collect(ctx, cfg, cli)
+func Problems(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, allowAlarms ...string) ([]cluster.MemberStatus, []string, error) {
+	statuses, err := cluster.Collect(ctx, cfg, cli)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -66,7 +66,7 @@ func allowed(memberErr string, alarms []string) bool {
 	return false
 }
 
-func memberName(m status.Member) string {
+func memberName(m cluster.Member) string {
 	if m.Name == "" {
 		return m.ID
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/sandbox"
 )
 
@@ -35,14 +36,11 @@ func addLearner(t *testing.T, c *etcdtest.Embedded) {
 	// etcd refuses member changes until every member has been connected
 	// for a few seconds ("unhealthy cluster"): a fresh cluster must wait.
 	var resp *clientv3.MemberAddResponse
-	var err2 error
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
-		if resp, err2 = c.Client().MemberAddAsLearner(ctx, []string{peerURL}); err2 == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err2 != nil {
-		t.Fatalf("adding a learner: %v", err2)
+	if err := poll.Until(ctx, "etcd to accept a learner", time.Second, 30*time.Second, func(ctx context.Context) (err error) {
+		resp, err = c.Client().MemberAddAsLearner(ctx, []string{peerURL})
+		return err
+	}); err != nil {
+		t.Fatalf("adding a learner: %v", err)
 	}
 	var initial []string
 	for _, m := range resp.Members {
@@ -115,15 +113,11 @@ func TestLearnersAreSkippedAndReported(t *testing.T) {
 
 	d := &maintenance.Defragmenter{Config: cfg, Client: cli}
 	var plan *maintenance.Plan
-	var err error
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		// The learner needs a moment to catch up and answer Status.
-		if plan, err = d.Plan(ctx); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	// The learner needs a moment to catch up and answer Status.
+	err := poll.Until(ctx, "a plan with the learner", 500*time.Millisecond, 30*time.Second, func(ctx context.Context) (err error) {
+		plan, err = d.Plan(ctx)
+		return err
+	})
 	if err != nil {
 		t.Fatalf("plan with a learner: %v", err)
 	}

@@ -12,10 +12,12 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 func TestRule(t *testing.T) {
@@ -25,13 +27,13 @@ func TestRule(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		s    status.MemberStatus
+		s    cluster.MemberStatus
 		want bool
 	}{
-		{"small and tidy", status.MemberStatus{DBSize: 10 << 20, DBSizeInUse: 9 << 20, DBQuota: 2 << 30}, false},
-		{"near quota", status.MemberStatus{DBSize: 1700 << 20, DBSizeInUse: 1700 << 20, DBQuota: 2 << 30}, true},
-		{"fragmented", status.MemberStatus{DBSize: 500 << 20, DBSizeInUse: 100 << 20, DBQuota: 8 << 30}, true},
-		{"no quota reported", status.MemberStatus{DBSize: 10 << 20, DBSizeInUse: 1 << 20}, false},
+		{"small and tidy", cluster.MemberStatus{DBSize: 10 << 20, DBSizeInUse: 9 << 20, DBQuota: 2 << 30}, false},
+		{"near quota", cluster.MemberStatus{DBSize: 1700 << 20, DBSizeInUse: 1700 << 20, DBQuota: 2 << 30}, true},
+		{"fragmented", cluster.MemberStatus{DBSize: 500 << 20, DBSizeInUse: 100 << 20, DBQuota: 8 << 30}, true},
+		{"no quota reported", cluster.MemberStatus{DBSize: 10 << 20, DBSizeInUse: 1 << 20}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,7 +53,7 @@ func TestRule(t *testing.T) {
 	}
 	if r, err := maintenance.CompileRule("dbFreeRatio > 0.5 && !leader && name != 'member-1'"); err != nil {
 		t.Errorf("every documented variable should compile: %v", err)
-	} else if ok, _, _ := r.Eval(status.MemberStatus{Member: status.Member{Name: "member-2"}, DBSize: 10, DBSizeInUse: 2}); !ok {
+	} else if ok, _, _ := r.Eval(cluster.MemberStatus{Member: cluster.Member{Name: "member-2"}, DBSize: 10, DBSizeInUse: 2}); !ok {
 		t.Errorf("rule on ratio, leader and name: want true")
 	}
 }
@@ -69,12 +71,12 @@ func TestOrderLeaderLast(t *testing.T) {
 }
 
 func TestBuildStepsSkipsLearnersAndUnreachableMembers(t *testing.T) {
-	member := func(name string) status.Member { return status.Member{Name: name, ID: name + "-id", Started: true} }
-	statuses := []status.MemberStatus{
+	member := func(name string) cluster.Member { return cluster.Member{Name: name, ID: name + "-id", Started: true} }
+	statuses := []cluster.MemberStatus{
 		{Member: member("a"), Version: "3.7.3", Leader: true, DBSize: 300 << 20, DBSizeInUse: 10 << 20, DBQuota: 2 << 30},
 		{Member: member("b"), Version: "3.7.3", DBSize: 300 << 20, DBSizeInUse: 10 << 20, DBQuota: 2 << 30},
 		{Member: member("c"), Version: "3.7.3", DBSize: 20 << 20, DBSizeInUse: 10 << 20, DBQuota: 2 << 30},
-		{Member: func() status.Member { m := member("d"); m.Learner = true; return m }(), Version: "3.7.3", DBSize: 300 << 20},
+		{Member: func() cluster.Member { m := member("d"); m.Learner = true; return m }(), Version: "3.7.3", DBSize: 300 << 20},
 		{Member: member("e"), Errors: []string{"connection refused"}},
 	}
 	rule, err := maintenance.CompileRule(maintenance.DefaultRule)
@@ -128,7 +130,7 @@ func churn(t *testing.T, cli *clientv3.Client, n, size int) {
 
 func dbSizes(t *testing.T, c *etcdtest.Embedded) map[string]int64 {
 	t.Helper()
-	statuses, err := status.Collect(context.Background(), c.Config(), c.Client())
+	statuses, err := cluster.Collect(context.Background(), c.Config(), c.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +141,38 @@ func dbSizes(t *testing.T, c *etcdtest.Embedded) map[string]int64 {
 	return out
 }
 
+// commitBackends writes every member's pending batch to its database file,
+// which etcd otherwise does every 100ms, so the database sizes read next
+// are the ones the data makes.
+func commitBackends(c *etcdtest.Embedded) {
+	for i := range c.State.Members {
+		if e := c.Server(i); e != nil {
+			e.Server.Backend().ForceCommit()
+		}
+	}
+}
+
+// waitApplied waits until every member serves key from its own store.
+func waitApplied(t *testing.T, c *etcdtest.Embedded, key string) {
+	t.Helper()
+	for i, m := range c.State.Members {
+		kv := c.Server(i).Server.KV()
+		err := poll.Until(context.Background(), m.Name+" to apply "+key, 10*time.Millisecond, 10*time.Second, func(context.Context) error {
+			r, err := kv.Range(context.Background(), []byte(key), nil, mvcc.RangeOptions{})
+			if err != nil {
+				return err
+			}
+			if len(r.KVs) == 0 {
+				return errors.New("not there yet")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestRollingDefragReclaimsSpaceLeaderLastWithoutFailedWrites(t *testing.T) {
 	c := etcdtest.StartEmbedded(t)
 	cfg, cli := c.Config(), c.Client()
@@ -146,7 +180,7 @@ func TestRollingDefragReclaimsSpaceLeaderLastWithoutFailedWrites(t *testing.T) {
 	ctx := context.Background()
 
 	t.Log("The plan (a dry run) names every member, the leader last, and changes nothing")
-	time.Sleep(time.Second) // let the backend commit its batch, so sizes settle
+	commitBackends(c) // so the sizes the plan reads settle
 	rev0, _ := maintenance.CurrentRevision(ctx, cfg, cli)
 	before := dbSizes(t, c)
 	d := &maintenance.Defragmenter{Config: cfg, Client: cli, Compact: true, Wait: 300 * time.Millisecond}
@@ -260,7 +294,7 @@ func TestDefragMovesLeadershipAndRespectsTheRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newLeader := status.LeaderID(ctx, cfg, cli)
+	newLeader := cluster.LeaderID(ctx, cfg, cli)
 	if report.LeaderMovedTo == "" || newLeader == oldLeader || report.Defragmented != 3 {
 		t.Errorf("leader %s -> %s, moved to %q, %d defragmented; want leadership moved and 3 defragmented", oldLeader, newLeader, report.LeaderMovedTo, report.Defragmented)
 	}
@@ -409,7 +443,7 @@ func TestCheckConsistencyNamesTheMemberThatDiffers(t *testing.T) {
 	if _, err := cli.Put(ctx, "/real", "everywhere"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	waitApplied(t, c, "/real")
 	res, err = maintenance.CheckConsistency(ctx, cfg, cli)
 	if err != nil {
 		t.Fatal(err)

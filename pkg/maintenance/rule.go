@@ -13,8 +13,8 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // DefaultRule is the rule `kubectl etcd defrag` applies when none is given:
@@ -35,7 +35,7 @@ type Rule struct {
 }
 
 // ruleEnv is what a rule sees of one member.
-func ruleEnv(s status.MemberStatus) map[string]any {
+func ruleEnv(s cluster.MemberStatus) map[string]any {
 	var usage, freeRatio float64
 	free := s.DBSize - s.DBSizeInUse
 	if s.DBQuota > 0 {
@@ -63,7 +63,7 @@ func ruleEnv(s status.MemberStatus) map[string]any {
 // CompileRule checks a rule once, so a typo or an unknown variable is
 // reported before anything runs.
 func CompileRule(src string) (*Rule, error) {
-	p, err := expr.Compile(src, expr.Env(ruleEnv(status.MemberStatus{})), expr.AsBool())
+	p, err := expr.Compile(src, expr.Env(ruleEnv(cluster.MemberStatus{})), expr.AsBool())
 	if err != nil {
 		// expr's own message spans lines (a snippet with a caret); errors
 		// here are one line.
@@ -79,7 +79,7 @@ func CompileRule(src string) (*Rule, error) {
 
 // Eval says whether the member needs defragmentation and why, in words
 // that name the numbers the rule saw.
-func (r *Rule) Eval(s status.MemberStatus) (bool, string, error) {
+func (r *Rule) Eval(s cluster.MemberStatus) (bool, string, error) {
 	out, err := expr.Run(r.program, ruleEnv(s))
 	if err != nil {
 		return false, "", fmt.Errorf("rule %q on %s: %w", r.Source, s.Name, err)
@@ -93,7 +93,7 @@ func (r *Rule) Eval(s status.MemberStatus) (bool, string, error) {
 }
 
 // Describe sums up a member's storage: size, free pages, quota usage.
-func Describe(s status.MemberStatus) string {
+func Describe(s cluster.MemberStatus) string {
 	d := fmt.Sprintf("%s, %s free", output.Bytes(s.DBSize), output.Bytes(s.DBSize-s.DBSizeInUse))
 	if s.DBQuota > 0 {
 		d += fmt.Sprintf(", %.0f%% of quota", 100*float64(s.DBSize)/float64(s.DBQuota))

@@ -13,12 +13,13 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 // Views turns collected statuses into what the preflight reads.
-func Views(statuses []status.MemberStatus) []View {
+func Views(statuses []cluster.MemberStatus) []View {
 	out := make([]View, len(statuses))
 	for i, s := range statuses {
 		out[i] = View{
@@ -39,8 +40,8 @@ func Views(statuses []status.MemberStatus) []View {
 // Resolve finds the member named ref, or else the member whose hex ID is
 // ref. Names are matched exactly; a name two members share, or no match at
 // all, is an error that lists the members so the user can pick by ID.
-func Resolve(members []status.Member, ref string) (status.Member, error) {
-	var byName []status.Member
+func Resolve(members []cluster.Member, ref string) (cluster.Member, error) {
+	var byName []cluster.Member
 	for _, m := range members {
 		if m.Name == ref {
 			byName = append(byName, m)
@@ -51,7 +52,7 @@ func Resolve(members []status.Member, ref string) (status.Member, error) {
 		return byName[0], nil
 	case 0:
 	default:
-		return status.Member{}, fmt.Errorf("member name %q is ambiguous: %d members have it; name one by ID (members: %s)", ref, len(byName), List(members))
+		return cluster.Member{}, fmt.Errorf("member name %q is ambiguous: %d members have it; name one by ID (members: %s)", ref, len(byName), List(members))
 	}
 	want := strings.TrimPrefix(strings.ToLower(ref), "0x")
 	for _, m := range members {
@@ -59,11 +60,11 @@ func Resolve(members []status.Member, ref string) (status.Member, error) {
 			return m, nil
 		}
 	}
-	return status.Member{}, fmt.Errorf("no member named or with ID %q (members: %s)", ref, List(members))
+	return cluster.Member{}, fmt.Errorf("no member named or with ID %q (members: %s)", ref, List(members))
 }
 
 // List names every member for an error message: "m1 (id), m2 (id)".
-func List(members []status.Member) string {
+func List(members []cluster.Member) string {
 	var parts []string
 	for _, m := range members {
 		parts = append(parts, View{ID: m.ID, Name: m.Name}.Label())
@@ -117,12 +118,12 @@ func (o *Operator) progress(format string, args ...any) {
 // Collect asks every member for its status. Whether a member is a learner
 // is taken from the member list, which is the cluster's word: a member just
 // promoted may still call itself a learner until it applies the change.
-func (o *Operator) Collect(ctx context.Context) ([]status.MemberStatus, error) {
-	statuses, err := status.Collect(ctx, o.Config, o.Client)
+func (o *Operator) Collect(ctx context.Context) ([]cluster.MemberStatus, error) {
+	statuses, err := cluster.Collect(ctx, o.Config, o.Client)
 	if err != nil {
 		return nil, err
 	}
-	list, err := status.ListMembers(ctx, o.Config, o.Client)
+	list, err := cluster.ListMembers(ctx, o.Config, o.Client)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +163,7 @@ func (o *Operator) Add(ctx context.Context, name string, peerURLs []string, vote
 	if err != nil {
 		return nil, fmt.Errorf("adding member %s: %w", name, err)
 	}
-	res := &AddResult{ID: status.FormatID(resp.Member.ID), Name: name, Learner: !voter}
+	res := &AddResult{ID: cluster.FormatID(resp.Member.ID), Name: name, Learner: !voter}
 	var initial []string
 	for _, m := range resp.Members {
 		n := m.Name
@@ -225,7 +226,7 @@ func (o *Operator) Remove(ctx context.Context, target View, transferee *View) er
 // gone reports whether the member list, read now, lacks the member with ID
 // id; false when it cannot be read.
 func (o *Operator) gone(ctx context.Context, id string) bool {
-	list, err := status.ListMembers(ctx, o.Config, o.Client)
+	list, err := cluster.ListMembers(ctx, o.Config, o.Client)
 	if err != nil {
 		return false
 	}
@@ -263,7 +264,7 @@ func (o *Operator) MoveLeader(ctx context.Context, to View) error {
 	if err != nil {
 		return err
 	}
-	var leader *status.MemberStatus
+	var leader *cluster.MemberStatus
 	for i := range statuses {
 		if statuses[i].Leader {
 			leader = &statuses[i]
@@ -292,21 +293,12 @@ func (o *Operator) MoveLeader(ctx context.Context, to View) error {
 }
 
 func (o *Operator) waitLeader(ctx context.Context, want View, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		if last = status.LeaderID(ctx, o.Config, o.Client); last == want.ID {
-			return nil
+	return poll.Until(ctx, "leadership to move to "+want.Label(), 200*time.Millisecond, timeout, func(ctx context.Context) error {
+		if leader := cluster.LeaderID(ctx, o.Config, o.Client); leader != want.ID {
+			return fmt.Errorf("leader now: %q", leader)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("leadership did not move to %s within %s (leader now: %q)", want.Label(), timeout, last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		return nil
+	})
 }
 
 // Lag is how far a learner trails the leader.
@@ -369,21 +361,21 @@ const unhealthyWait = 15 * time.Second
 // retryUnhealthy runs fn with the command timeout, again while etcd says
 // the cluster is unhealthy, for up to unhealthyWait.
 func (o *Operator) retryUnhealthy(ctx context.Context, fn func(context.Context) error) error {
-	deadline := time.Now().Add(unhealthyWait)
-	for {
+	attempts := 0
+	err := poll.Until(ctx, "etcd to accept the change", time.Second, unhealthyWait, func(ctx context.Context) error {
+		if attempts++; attempts > 1 {
+			o.progress("etcd says the cluster is unhealthy (a peer connected less than 5s ago, or one is down); retrying")
+		}
 		rctx, cancel := o.Config.WithCommandTimeout(ctx)
 		err := fn(rctx)
 		cancel()
-		if err == nil || !strings.Contains(err.Error(), unhealthy) || time.Now().After(deadline) {
-			return err
+		if err != nil && !strings.Contains(err.Error(), unhealthy) {
+			return poll.Stop(err)
 		}
-		o.progress("etcd says the cluster is unhealthy (a peer connected less than 5s ago, or one is down); retrying")
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
+		return err
+	})
+	// Callers put the change's own words around etcd's refusal.
+	return poll.Last(err)
 }
 
 // notInSync is in the server's answer to promoting a learner that trails.
@@ -405,8 +397,10 @@ func (o *Operator) Promote(ctx context.Context, target View) error {
 	if interval <= 0 {
 		interval = time.Second
 	}
-	deadline := time.Now().Add(timeout)
-	for attempt := 1; ; attempt++ {
+	attempt := 0
+	var lag Lag
+	err = poll.Until(ctx, "learner "+target.Label()+" to catch up", interval, timeout, func(ctx context.Context) error {
+		attempt++
 		rctx, cancel := o.Config.WithCommandTimeout(ctx)
 		_, err := o.Client.MemberPromote(rctx, id)
 		cancel()
@@ -414,18 +408,19 @@ func (o *Operator) Promote(ctx context.Context, target View) error {
 			return nil
 		}
 		if !strings.Contains(err.Error(), notInSync) && !strings.Contains(err.Error(), unhealthy) {
-			return fmt.Errorf("promoting member %s: %w", target.Label(), err)
+			return poll.Stop(fmt.Errorf("promoting member %s: %w", target.Label(), err))
 		}
-		lag := o.LagOf(ctx, target.ID)
-		if time.Now().Add(interval).After(deadline) {
-			return fmt.Errorf("promoting member %s: not in sync with the leader after %s (%s); the cluster is unchanged: check the member's log and network, then retry, or remove it with 'kubectl etcd member remove %s'",
-				target.Label(), timeout, lag, target.ID)
-		}
+		lag = o.LagOf(ctx, target.ID)
 		o.progress("Waiting for learner %s to catch up (attempt %d): %s", target.Label(), attempt, lag)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("promoting member %s: %w", target.Label(), ctx.Err())
-		case <-time.After(interval):
-		}
+		return err
+	})
+	var te *poll.TimeoutError
+	if errors.As(err, &te) {
+		return fmt.Errorf("promoting member %s: not in sync with the leader after %s (%s); the cluster is unchanged: check the member's log and network, then retry, or remove it with 'kubectl etcd member remove %s'",
+			target.Label(), timeout, lag, target.ID)
 	}
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("promoting member %s: %w", target.Label(), err)
+	}
+	return err
 }

@@ -6,13 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 )
 
-// cluster builds views from a compact spec, one letter per member:
+// views builds views from a compact spec, one letter per member:
 // L leader, V healthy voter, D down voter, l healthy learner, d down
 // learner, u unstarted learner. Member i is named m<i+1> with ID <i+1>.
-func cluster(spec string) []View {
+func views(spec string) []View {
 	var out []View
 	for i, c := range spec {
 		v := View{ID: fmt.Sprintf("%x", i+1), Name: fmt.Sprintf("m%d", i+1), Started: true, Healthy: true, AppliedIndex: 100}
@@ -104,7 +104,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := Check(cluster(tt.cluster), tt.change)
+			p := Check(views(tt.cluster), tt.change)
 			if got := [2]int{p.VotersBefore, p.VotersAfter}; got != tt.voters {
 				t.Errorf("voters %v, want %v", got, tt.voters)
 			}
@@ -135,7 +135,7 @@ func TestCheck(t *testing.T) {
 func TestCheckOnlyHealthyMember(t *testing.T) {
 	// A voter and a learner; the voter is down, and the learner is the
 	// only member that answers: removing it leaves nothing that works.
-	members := cluster("Ll")
+	members := views("Ll")
 	members[0].Healthy, members[0].Reason = false, "hung"
 	p := Check(members, Change{Kind: Remove, Target: "2"})
 	if !strings.Contains(strings.Join(p.Refusals, ";"), "only healthy member") {
@@ -144,19 +144,19 @@ func TestCheckOnlyHealthyMember(t *testing.T) {
 }
 
 func TestHealthiestPrefersFurthestApplied(t *testing.T) {
-	members := cluster("LVVl")
+	members := views("LVVl")
 	members[1].AppliedIndex = 90
 	members[3].AppliedIndex = 500 // a learner never leads
 	if got := Healthiest(members, "1"); got == nil || got.Name != "m3" {
 		t.Errorf("Healthiest = %+v, want m3", got)
 	}
-	if got := Healthiest(cluster("LDl"), "1"); got != nil {
+	if got := Healthiest(views("LDl"), "1"); got != nil {
 		t.Errorf("Healthiest with no healthy voter = %+v, want nil", got)
 	}
 }
 
 func TestWriteAndErr(t *testing.T) {
-	p := Check(cluster("LVD"), Change{Kind: Remove, Target: "2"})
+	p := Check(views("LVD"), Change{Kind: Remove, Target: "2"})
 	var buf bytes.Buffer
 	p.Write(&buf, false)
 	out := buf.String()
@@ -173,13 +173,13 @@ func TestWriteAndErr(t *testing.T) {
 	if !strings.Contains(buf.String(), "overridden by --force") {
 		t.Errorf("forced preflight output:\n%s", buf.String())
 	}
-	if err := Check(cluster("LVV"), Change{Kind: Remove, Target: "2"}).Err(); err != nil {
+	if err := Check(views("LVV"), Change{Kind: Remove, Target: "2"}).Err(); err != nil {
 		t.Errorf("safe change Err() = %v", err)
 	}
 }
 
 func TestResolve(t *testing.T) {
-	ms := []status.Member{{Name: "a", ID: "10"}, {Name: "b", ID: "20"}, {Name: "b", ID: "30"}, {Name: "", ID: "40"}, {Name: "20", ID: "50"}}
+	ms := []cluster.Member{{Name: "a", ID: "10"}, {Name: "b", ID: "20"}, {Name: "b", ID: "30"}, {Name: "", ID: "40"}, {Name: "20", ID: "50"}}
 	tests := []struct {
 		ref, wantID, wantErr string
 	}{

@@ -12,7 +12,7 @@ import (
 
 	"go.etcd.io/etcd/server/v3/embed"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 )
 
 // StartEmbedded starts the member described by an etcd configuration file
@@ -161,7 +161,7 @@ func waitHealthy(ctx context.Context, s *State, timeout time.Duration) error {
 		}
 		return nil
 	}
-	if err := status.WaitServing(ctx, cfg, cfg.Endpoints, timeout, exited); err != nil {
+	if err := cluster.WaitServing(ctx, cfg, cfg.Endpoints, timeout, exited); err != nil {
 		if gaveUp || ctx.Err() != nil {
 			return err
 		}
@@ -274,10 +274,10 @@ func Inspect(ctx context.Context, dir string) (*State, []MemberState, error) {
 		return nil, nil, err
 	}
 	out := make([]MemberState, len(s.Members))
-	byName := map[string]status.Health{}
+	byName := map[string]cluster.Health{}
 	if cfg, err := s.Config(); err == nil {
 		if cli, err := cfg.Client(); err == nil {
-			if hs, err := status.CheckHealth(ctx, cfg, cli); err == nil {
+			if hs, err := cluster.CheckHealth(ctx, cfg, cli); err == nil {
 				for _, h := range hs {
 					byName[h.Name] = h
 				}

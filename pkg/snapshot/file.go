@@ -236,13 +236,3 @@ func openSniffed(path string) (*os.File, *bufio.Reader, string, error) {
 	head, _ := br.Peek(4)
 	return f, br, sniff(head), nil
 }
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

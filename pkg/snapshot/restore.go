@@ -9,6 +9,8 @@ import (
 
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/fileutil"
 )
 
 // DefaultBumpRevision is what the etcd recovery guide recommends for a
@@ -156,7 +158,7 @@ func (r *Restorer) Restore() (res *RestoreResult, err error) {
 	if err := os.Rename(staging, dataDir); err != nil {
 		return nil, fmt.Errorf("moving the restored data into %s: %w", dataDir, err)
 	}
-	if err := syncDir(parent); err != nil {
+	if err := fileutil.SyncDir(parent); err != nil {
 		return nil, err
 	}
 	res = &RestoreResult{

@@ -18,10 +18,10 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/fileutil"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // Saver saves a snapshot of one member into a file or a directory.
@@ -190,8 +190,8 @@ func (s *Saver) Save(ctx context.Context) (*Result, error) {
 	if err := os.Rename(part, final); err != nil {
 		return nil, fmt.Errorf("renaming %s to %s: %w", part, final, err)
 	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
-		return nil, fmt.Errorf("syncing %s: %w", filepath.Dir(final), err)
+	if err := fileutil.SyncDir(filepath.Dir(final)); err != nil {
+		return nil, err
 	}
 	if !s.NoMetadata {
 		res.MetadataFile = final + ".json"
@@ -271,7 +271,7 @@ func (s *Saver) download(ctx context.Context, cli *clientv3.Client, src source, 
 		return nil, fmt.Errorf("status of %s (%s): %w", src.name, src.endpoint, err)
 	}
 	res.EtcdVersion = sresp.Version
-	res.ClusterID = status.FormatID(sresp.Header.ClusterId)
+	res.ClusterID = cluster.FormatID(sresp.Header.ClusterId)
 	src.dbSize = sresp.DbSize
 	resp, err := cli.SnapshotWithVersion(ctx)
 	if err != nil {
@@ -380,7 +380,7 @@ func (s *Saver) source(ctx context.Context) (source, error) {
 	if s.Endpoint != "" {
 		return s.explicitSource(ctx)
 	}
-	statuses, err := status.Collect(ctx, s.Config, s.Client)
+	statuses, err := cluster.Collect(ctx, s.Config, s.Client)
 	if err != nil {
 		return source{}, err
 	}
@@ -412,7 +412,7 @@ func (s *Saver) explicitSource(ctx context.Context) (source, error) {
 	if err != nil {
 		return source{}, fmt.Errorf("status of %s: %w", ep, err)
 	}
-	src := source{name: ep, id: status.FormatID(resp.Header.MemberId), endpoint: ep, dbSize: resp.DbSize}
+	src := source{name: ep, id: cluster.FormatID(resp.Header.MemberId), endpoint: ep, dbSize: resp.DbSize}
 	if ml, err := cli.MemberList(rctx); err == nil {
 		for _, m := range ml.Members {
 			if m.ID == resp.Header.MemberId && m.Name != "" {
@@ -428,8 +428,8 @@ func (s *Saver) explicitSource(ctx context.Context) (source, error) {
 // applied (the freshest data), a follower rather than the leader (which
 // has the most work already), then by name. It fails when no member is
 // healthy, naming why each is not.
-func ChooseMember(statuses []status.MemberStatus) (status.MemberStatus, error) {
-	var ok []status.MemberStatus
+func ChooseMember(statuses []cluster.MemberStatus) (cluster.MemberStatus, error) {
+	var ok []cluster.MemberStatus
 	var why []string
 	for _, s := range statuses {
 		if s.Healthy() && s.Endpoint != "" {
@@ -440,9 +440,9 @@ func ChooseMember(statuses []status.MemberStatus) (status.MemberStatus, error) {
 	}
 	if len(ok) == 0 {
 		if len(why) == 0 {
-			return status.MemberStatus{}, errors.New("the cluster lists no members")
+			return cluster.MemberStatus{}, errors.New("the cluster lists no members")
 		}
-		return status.MemberStatus{}, fmt.Errorf("no healthy member to take a snapshot from: %s", strings.Join(why, ", "))
+		return cluster.MemberStatus{}, fmt.Errorf("no healthy member to take a snapshot from: %s", strings.Join(why, ", "))
 	}
 	sort.SliceStable(ok, func(i, j int) bool {
 		a, b := ok[i], ok[j]

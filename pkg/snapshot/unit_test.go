@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 )
 
 // withTrailer returns a page-sized database stand-in followed by its sha256,
@@ -159,20 +159,20 @@ func TestPruneKeepsTheNewestAndLeavesOtherFiles(t *testing.T) {
 }
 
 func TestChooseMember(t *testing.T) {
-	m := func(name string, applied uint64, leader, learner bool, errs ...string) status.MemberStatus {
-		return status.MemberStatus{Member: status.Member{Name: name, Endpoint: "https://" + name, Learner: learner}, RaftAppliedIndex: applied, Leader: leader, Errors: errs}
+	m := func(name string, applied uint64, leader, learner bool, errs ...string) cluster.MemberStatus {
+		return cluster.MemberStatus{Member: cluster.Member{Name: name, Endpoint: "https://" + name, Learner: learner}, RaftAppliedIndex: applied, Leader: leader, Errors: errs}
 	}
 	tests := []struct {
 		name    string
-		members []status.MemberStatus
+		members []cluster.MemberStatus
 		want    string
 		wantErr string
 	}{
-		{"a follower before the leader", []status.MemberStatus{m("a", 10, true, false), m("b", 10, false, false), m("c", 10, false, false)}, "b", ""},
-		{"the freshest data first", []status.MemberStatus{m("a", 10, true, false), m("b", 9, false, false), m("c", 10, false, false)}, "c", ""},
-		{"a voter before a learner", []status.MemberStatus{m("l", 20, false, true), m("a", 10, true, false)}, "a", ""},
-		{"never a member with errors", []status.MemberStatus{m("a", 30, false, false, "connection refused"), m("b", 10, true, false)}, "b", ""},
-		{"none healthy", []status.MemberStatus{m("a", 0, false, false, "connection refused"), m("b", 0, false, false, "no leader")}, "", "no healthy member to take a snapshot from: a: connection refused, b: no leader"},
+		{"a follower before the leader", []cluster.MemberStatus{m("a", 10, true, false), m("b", 10, false, false), m("c", 10, false, false)}, "b", ""},
+		{"the freshest data first", []cluster.MemberStatus{m("a", 10, true, false), m("b", 9, false, false), m("c", 10, false, false)}, "c", ""},
+		{"a voter before a learner", []cluster.MemberStatus{m("l", 20, false, true), m("a", 10, true, false)}, "a", ""},
+		{"never a member with errors", []cluster.MemberStatus{m("a", 30, false, false, "connection refused"), m("b", 10, true, false)}, "b", ""},
+		{"none healthy", []cluster.MemberStatus{m("a", 0, false, false, "connection refused"), m("b", 0, false, false, "no leader")}, "", "no healthy member to take a snapshot from: a: connection refused, b: no leader"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

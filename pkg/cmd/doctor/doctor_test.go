@@ -24,7 +24,7 @@ func run(t *testing.T, args ...string) (stdout, stderr string, code int, err err
 	return out.String(), errOut.String(), cmdutil.ExitCode(err), err
 }
 
-func doctorJSON(t *testing.T, c *etcdtest.Embedded) (*doctor.Report, int, error) {
+func doctorJSON(t *testing.T, c interface{ ConnectArgs() []string }) (*doctor.Report, int, error) {
 	t.Helper()
 	// The disks of a shared test machine are as slow as they are: judge
 	// them generously here; e2e tests the thresholds.
@@ -46,8 +46,13 @@ func find(r *doctor.Report, sev doctor.Severity, check string) *doctor.Finding {
 	return nil
 }
 
+// TestDoctorHealthyThenMemberStopped runs its members as etcd processes:
+// members embedded in one test process share one Prometheus registry, so
+// etcd_server_leader_changes_seen_total adds up the elections of every
+// cluster the process ran, and a second cluster looks like a flapping one.
 func TestDoctorHealthyThenMemberStopped(t *testing.T) {
-	c := etcdtest.StartEmbedded(t)
+	versions := etcdtest.Versions(t)
+	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
 
 	t.Log("a healthy cluster: no error, exit 0, the checks that passed are listed")
 	r, code, err := doctorJSON(t, c)

@@ -10,10 +10,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/members"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // ChangeOptions are what every membership change shares: the safety
@@ -25,7 +25,7 @@ type ChangeOptions struct {
 	Yes    bool
 
 	op       *members.Operator
-	statuses []status.MemberStatus
+	statuses []cluster.MemberStatus
 	views    []members.View
 }
 
@@ -60,7 +60,7 @@ func (o *ChangeOptions) close() {
 
 // target finds the member a NAME|ID argument names.
 func (o *ChangeOptions) target(ref string) (members.View, error) {
-	list := make([]status.Member, len(o.statuses))
+	list := make([]cluster.Member, len(o.statuses))
 	for i, s := range o.statuses {
 		list[i] = s.Member
 	}

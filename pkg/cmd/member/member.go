@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // NewCmdMember returns the member command group.
@@ -32,7 +32,7 @@ type ListOptions struct {
 
 // MemberInfo is a member with its leadership, as member list prints it.
 type MemberInfo struct {
-	status.Member
+	cluster.Member
 	Leader bool `json:"leader"`
 	// The fields below are filled for -o wide only, from each member's
 	// status.
@@ -85,7 +85,7 @@ func (o *ListOptions) Run(ctx context.Context) error {
 	if o.Output == output.Wide {
 		// Wide asks every member for its status: slower, but it shows how
 		// far each one has applied and what is wrong with it.
-		statuses, err := status.Collect(ctx, cfg, cli)
+		statuses, err := cluster.Collect(ctx, cfg, cli)
 		if err != nil {
 			return err
 		}
@@ -94,11 +94,11 @@ func (o *ListOptions) Run(ctx context.Context) error {
 				RaftIndex: s.RaftIndex, RaftAppliedIndex: s.RaftAppliedIndex, DBSize: s.DBSize, Errors: s.Errors})
 		}
 	} else {
-		members, err := status.ListMembers(ctx, cfg, cli)
+		members, err := cluster.ListMembers(ctx, cfg, cli)
 		if err != nil {
 			return err
 		}
-		leader := status.LeaderID(ctx, cfg, cli)
+		leader := cluster.LeaderID(ctx, cfg, cli)
 		for _, m := range members {
 			infos = append(infos, MemberInfo{Member: m, Leader: m.ID == leader})
 		}

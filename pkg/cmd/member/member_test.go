@@ -4,13 +4,13 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 )
 
 func TestListTable(t *testing.T) {
 	infos := []MemberInfo{
-		{Member: status.Member{ID: "4", Learner: true, PeerURLs: []string{"https://127.0.0.4:2380"}}, Errors: []string{"not started: added to the cluster but has not joined yet"}},
-		{Member: status.Member{ID: "1", Name: "m1", Started: true, PeerURLs: []string{"https://127.0.0.1:2380"}, ClientURLs: []string{"https://127.0.0.1:2379"}, Endpoint: "https://127.0.0.1:2379"},
+		{Member: cluster.Member{ID: "4", Learner: true, PeerURLs: []string{"https://127.0.0.4:2380"}}, Errors: []string{"not started: added to the cluster but has not joined yet"}},
+		{Member: cluster.Member{ID: "1", Name: "m1", Started: true, PeerURLs: []string{"https://127.0.0.1:2380"}, ClientURLs: []string{"https://127.0.0.1:2379"}, Endpoint: "https://127.0.0.1:2379"},
 			Leader: true, Version: "3.7.3", RaftIndex: 120, RaftAppliedIndex: 118, DBSize: 20480, Node: "cp-1", Pod: "etcd-cp-1"},
 	}
 	headers, rows := ListTable(infos, false)

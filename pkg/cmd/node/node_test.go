@@ -18,9 +18,9 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -83,6 +83,10 @@ func nodeArgs(t *testing.T, dir, name, ip string) (args []string, clientURL stri
 	}, "https://" + ip + ":" + p[0]
 }
 
+// TestInitJoinCertsLeaveCommands runs the commands in process against the
+// kubelet stand-in (etcdtest.Kubelet), so the unit stage checks their
+// wiring without root or the kubelet build; e2e/bootstrap_test.go runs
+// the same commands on real kubelets.
 func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real etcd binaries")
@@ -140,7 +144,7 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var members []status.Member
+	var members []cluster.Member
 	if err := json.Unmarshal([]byte(out), &members); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

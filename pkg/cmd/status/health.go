@@ -9,9 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 const healthExample = `  # Is every member healthy? Exit code 5 when one is not
@@ -58,7 +58,7 @@ func (o *HealthOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer cli.Close()
-	health, err := status.CheckHealth(ctx, cfg, cli)
+	health, err := cluster.CheckHealth(ctx, cfg, cli)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (o *HealthOptions) Run(ctx context.Context) error {
 }
 
 // HealthTable builds the health rows.
-func HealthTable(health []status.Health) ([]string, [][]string) {
+func HealthTable(health []cluster.Health) ([]string, [][]string) {
 	headers := []string{"NAME", "ID", "ENDPOINT", "HEALTHY", "TOOK", "ERROR"}
 	var rows [][]string
 	for _, h := range health {

@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 const statusExample = `  # Status of every member of the local control plane's etcd
@@ -72,7 +72,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer cli.Close()
-	statuses, err := status.Collect(ctx, cfg, cli)
+	statuses, err := cluster.Collect(ctx, cfg, cli)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 }
 
 // StatusTable builds the status rows; wide adds storage version and peers.
-func StatusTable(statuses []status.MemberStatus, wide bool) ([]string, [][]string) {
+func StatusTable(statuses []cluster.MemberStatus, wide bool) ([]string, [][]string) {
 	headers := []string{"NAME", "ID", "ENDPOINT", "VERSION", "DB SIZE", "IN USE", "QUOTA", "LEADER", "LEARNER", "RAFT TERM", "RAFT INDEX", "APPLIED", "ERRORS"}
 	if wide {
 		headers = append(headers, "STORAGE VERSION", "PEER URLS")

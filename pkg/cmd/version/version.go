@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/version"
 )
 
@@ -97,7 +97,7 @@ func (o *Options) collect(ctx context.Context, info *Info) error {
 		return err
 	}
 	defer cli.Close()
-	statuses, err := status.Collect(ctx, cfg, cli)
+	statuses, err := cluster.Collect(ctx, cfg, cli)
 	if err != nil {
 		return err
 	}

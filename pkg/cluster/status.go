@@ -1,8 +1,9 @@
-// Package status collects what every member of an etcd cluster reports
-// about itself: version, database size, raft position, leadership, alarms,
-// and whether it can serve a linearizable read. One member that is down or
-// hung is reported as such; it does not hide the others.
-package status
+// Package cluster is the read side of an etcd cluster: the member list,
+// what every member reports about itself (version, database size, raft
+// position, leadership, alarms), whether each can serve a linearizable
+// read, its metrics, and waiting until members serve. One member that is
+// down or hung is reported as such; it does not hide the others.
+package cluster
 
 import (
 	"context"

@@ -1,13 +1,13 @@
-package status
+package cluster
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 // WaitServing waits until every endpoint serves a quorum read, checked as
@@ -17,8 +17,7 @@ import (
 // exited. The timeout error names each endpoint that does not serve and
 // why: refused, hung, no leader.
 func WaitServing(ctx context.Context, cfg *connect.Config, endpoints []string, timeout time.Duration, giveUp func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
+	return poll.Until(ctx, "every member to serve", 250*time.Millisecond, timeout, func(ctx context.Context) error {
 		var failing []string
 		for _, ep := range endpoints {
 			if h := memberHealth(ctx, cfg, Member{Endpoint: ep, Started: true}); !h.Healthy {
@@ -30,16 +29,9 @@ func WaitServing(ctx context.Context, cfg *connect.Config, endpoints []string, t
 		}
 		if giveUp != nil {
 			if err := giveUp(); err != nil {
-				return err
+				return poll.Stop(err)
 			}
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not serving within %s: %s", timeout, strings.Join(failing, "; "))
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(ctx.Err(), errors.New(strings.Join(failing, "; ")))
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		return errors.New(strings.Join(failing, "; "))
+	})
 }

@@ -1,4 +1,4 @@
-package status_test
+package cluster_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 )
 
 func TestCollectAndHealthWithAMemberDown(t *testing.T) {
@@ -14,7 +14,7 @@ func TestCollectAndHealthWithAMemberDown(t *testing.T) {
 	cfg, cli := c.Config(), c.Client()
 	ctx := context.Background()
 
-	statuses, err := status.Collect(ctx, cfg, cli)
+	statuses, err := cluster.Collect(ctx, cfg, cli)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestCollectAndHealthWithAMemberDown(t *testing.T) {
 	}
 
 	c.Stop(2)
-	statuses, err = status.Collect(ctx, cfg, cli)
+	statuses, err = cluster.Collect(ctx, cfg, cli)
 	if err != nil {
 		t.Fatalf("a cluster with quorum must still report: %v", err)
 	}
@@ -52,7 +52,7 @@ func TestCollectAndHealthWithAMemberDown(t *testing.T) {
 		}
 	}
 
-	health, err := status.CheckHealth(ctx, cfg, cli)
+	health, err := cluster.CheckHealth(ctx, cfg, cli)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestCollectAndHealthWithAMemberDown(t *testing.T) {
 		}
 	}
 
-	members, err := status.ListMembers(ctx, cfg, cli)
+	members, err := cluster.ListMembers(ctx, cfg, cli)
 	if err != nil {
 		t.Fatal(err)
 	}

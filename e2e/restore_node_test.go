@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
+)
+
+func getKey(t *testing.T, cfg *connect.Config, key string) string {
+	t.Helper()
+	cli, err := cfg.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return ""
+	}
+	return string(resp.Kvs[0].Value)
+}
+
+// resetNode takes the node back to no etcd: kubectl etcd reset, then the
+// data dirs restores left beside the data dir.
+func resetNode(t *testing.T, n *bootNode) {
+	t.Helper()
+	n.mustKubectl(t, append([]string{"reset", "--yes"}, n.dirs()...)...)
+	n.node.WaitEtcd(false, 30*time.Second)
+	restored, _ := filepath.Glob(n.node.DataDir() + "-restore-*")
+	for _, d := range restored {
+		os.RemoveAll(d)
+	}
+}
+
+// lastErrorLine is oneErrorLine for commands that report progress on
+// stderr before they fail: one "error: " line, the last, naming the cause.
+func lastErrorLine(t *testing.T, r result, want string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	last := lines[len(lines)-1]
+	if r.code == 0 || !strings.HasPrefix(last, "error: ") || !strings.Contains(last, want) || strings.Count(r.stderr, "error: ") != 1 {
+		t.Errorf("exit %d, stderr:\n%s\nwant one error line, the last, containing %q", r.code, r.stderr, want)
+	}
+}
+
+// TestSnapshotRestoreManifestOnRealKubelets runs the disaster recovery of
+// `snapshot restore --manifest` on a node whose real kubelet runs etcd:
+// the kubelet must notice the manifest leave and come back, and the
+// member must serve the snapshot's data. A corrupt snapshot is refused
+// before anything changes, a dry run changes nothing, and a restore whose
+// etcd cannot start the data (a 3.7 snapshot on etcd 3.6) puts the
+// original manifest back and serves the old data again.
+func TestSnapshotRestoreManifestOnRealKubelets(t *testing.T) {
+	versions := etcdtest.Versions(t)
+	older, newer := versions[0], versions[len(versions)-1]
+	nodes := startBootNodes(t, newer, 2)
+	dir := t.TempDir()
+	for _, version := range versions {
+		t.Run("etcd-"+version, func(t *testing.T) {
+			n := nodes[0]
+			n.version = version
+			t.Cleanup(func() { resetNode(t, n) })
+			t.Logf("init %s with etcd %s; a snapshot, then more writes", n.name, version)
+			n.mustKubectl(t, append([]string{"init"}, n.identity()...)...)
+			n.node.WaitEtcd(true, 60*time.Second)
+			cfg := n.config(t, n)
+			waitVoters(t, cfg, 1)
+			putKey(t, cfg, "/registry/a", "in-snapshot")
+			putKey(t, cfg, "/registry/b", "in-snapshot")
+			file := filepath.Join(dir, "etcd-"+version+".db")
+			n.mustKubectl(t, "snapshot", "save", file)
+			putKey(t, cfg, "/registry/a", "after-snapshot")
+			putKey(t, cfg, "/registry/c", "after-snapshot")
+			original, err := os.ReadFile(n.node.EtcdManifest())
+			if err != nil {
+				t.Fatal(err)
+			}
+			starts := n.node.EtcdStarts()
+
+			t.Log("a corrupt snapshot is refused in the preflight: nothing changes")
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := filepath.Join(dir, "bad.db")
+			if err := os.WriteFile(bad, data[:len(data)-100], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r, err := n.kubectl(t, "snapshot", "restore", bad, "--manifest", "--yes")
+			if err != nil {
+				t.Fatal(err)
+			}
+			lastErrorLine(t, r, "truncated or corrupt")
+
+			t.Log("a dry run prints the plan and the new manifest and changes nothing")
+			r = n.mustKubectl(t, "snapshot", "restore", file, "--manifest", "--dry-run")
+			if !strings.Contains(r.stdout+r.stderr, "--data-dir="+n.node.DataDir()+"-restore-") {
+				t.Errorf("dry run does not show the new data dir:\n%s%s", r.stdout, r.stderr)
+			}
+			if now, _ := os.ReadFile(n.node.EtcdManifest()); !bytes.Equal(now, original) || n.node.EtcdStarts() != starts {
+				t.Fatal("the dry run changed the manifest or restarted etcd")
+			}
+			if running, err := n.node.EtcdRunning(); !running || err != nil {
+				t.Fatalf("etcd not running after the dry run: %v", err)
+			}
+
+			t.Log("restore: the kubelet stops etcd, then runs it on the restored data")
+			r = n.mustKubectl(t, "snapshot", "restore", file, "--manifest", "--yes", "--timeout", "2m")
+			t.Logf("restore:\n%s%s", r.stdout, r.stderr)
+			if got := getKey(t, cfg, "/registry/a"); got != "in-snapshot" {
+				t.Errorf("/registry/a = %q, want the value of the snapshot", got)
+			}
+			if got := getKey(t, cfg, "/registry/b"); got != "in-snapshot" {
+				t.Errorf("/registry/b = %q, want the value of the snapshot", got)
+			}
+			if got := getKey(t, cfg, "/registry/c"); got != "" {
+				t.Errorf("/registry/c = %q, written after the snapshot, want none", got)
+			}
+			if n.node.EtcdStarts() <= starts {
+				t.Error("the kubelet did not start a new etcd container")
+			}
+			m, err := staticpod.Read(n.node.EtcdManifest())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hostDir, _ := m.HostDataDir(); !strings.HasPrefix(hostDir, n.node.DataDir()+"-restore-") || m.Flags["data-dir"] != hostDir {
+				t.Errorf("manifest data dir %s (--data-dir %s), want one beside %s", hostDir, m.Flags["data-dir"], n.node.DataDir())
+			}
+			if _, err := os.Stat(filepath.Join(n.node.DataDir(), "member", "wal")); err != nil {
+				t.Errorf("old data dir not kept: %v", err)
+			}
+			putKey(t, cfg, "/registry/d", "after-restore")
+		})
+	}
+
+	t.Run("rollback", func(t *testing.T) {
+		n := nodes[1]
+		t.Logf("a snapshot of etcd %s on %s", newer, n.name)
+		n.version = newer
+		n.mustKubectl(t, append([]string{"init"}, n.identity()...)...)
+		waitVoters(t, n.config(t, n), 1)
+		file := filepath.Join(dir, "etcd-"+newer+"-rollback.db")
+		n.mustKubectl(t, "snapshot", "save", file)
+		resetNode(t, n)
+
+		n.version = older
+		t.Logf("init %s with etcd %s and restore the snapshot of etcd %s there: it cannot start, the restore rolls back", n.name, older, newer)
+		n.mustKubectl(t, append([]string{"init"}, n.identity()...)...)
+		n.node.WaitEtcd(true, 60*time.Second)
+		cfg := n.config(t, n)
+		waitVoters(t, cfg, 1)
+		putKey(t, cfg, "/registry/a", "old")
+		original, err := os.ReadFile(n.node.EtcdManifest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := n.kubectl(t, "snapshot", "restore", file, "--manifest", "--yes", "--timeout", "20s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("restore:\n%s", r.stderr)
+		lastErrorLine(t, r, "the original manifest is back in place")
+		if !strings.Contains(r.stderr, "restored data is kept in") {
+			t.Errorf("the error does not say where the restored data is:\n%s", r.stderr)
+		}
+		if now, _ := os.ReadFile(n.node.EtcdManifest()); !bytes.Equal(now, original) {
+			t.Error("the original manifest was not put back")
+		}
+		n.node.WaitEtcd(true, 60*time.Second)
+		waitVoters(t, cfg, 1)
+		if got := getKey(t, cfg, "/registry/a"); got != "old" {
+			t.Errorf("after the rollback /registry/a = %q, want the old data", got)
+		}
+	})
+}

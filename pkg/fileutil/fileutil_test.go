@@ -1,0 +1,43 @@
+package fileutil_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/fileutil"
+)
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "manifests")
+	path := filepath.Join(dir, "etcd.yaml")
+	for _, content := range []string{"first", "second, replacing it"} {
+		if err := fileutil.WriteFileAtomic(path, []byte(content), 0o600, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(path); err != nil || string(got) != content {
+			t.Fatalf("read %q, %v; want %q", got, err, content)
+		}
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("file mode %v, %v; want 0600", fi.Mode(), err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("created directory mode %v, %v; want 0700", fi.Mode(), err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("directory holds %v, want only etcd.yaml (no temporary file left)", entries)
+	}
+}
+
+func TestSyncDir(t *testing.T) {
+	if err := fileutil.SyncDir(t.TempDir()); err != nil {
+		t.Errorf("syncing a directory: %v", err)
+	}
+	missing := filepath.Join(t.TempDir(), "gone")
+	if err := fileutil.SyncDir(missing); err == nil || !strings.Contains(err.Error(), "syncing directory "+missing) {
+		t.Errorf("syncing a missing directory: %v, want an error naming it", err)
+	}
+}
