@@ -14,11 +14,11 @@ import (
 	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/util/version"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/members"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/upgrade"
 )
 
@@ -124,7 +124,7 @@ func (n *Node) UpgradeEtcd(ctx context.Context, opts UpgradeOptions) (*UpgradeRe
 	name, peerURLs := m.Flags["name"], m.List("initial-advertise-peer-urls")
 	n.logf("[upgrade] %s: %s -> %s", name, oldImage, newImage)
 
-	list, err := status.ListMembers(ctx, cfg, cli)
+	list, err := cluster.ListMembers(ctx, cfg, cli)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the cluster before upgrading %s: %w", name, err)
 	}
@@ -203,7 +203,7 @@ func (n *Node) UpgradeEtcd(ctx context.Context, opts UpgradeOptions) (*UpgradeRe
 			all = append(all, s.Endpoint)
 		}
 	}
-	if err := status.WaitServing(ctx, cfg, all, opts.Timeout, nil); err != nil {
+	if err := cluster.WaitServing(ctx, cfg, all, opts.Timeout, nil); err != nil {
 		return res, fmt.Errorf("the cluster after upgrading %s: %w", name, err)
 	}
 	n.logf("[upgrade] %s runs %s; every member serves", name, target.Version)
@@ -221,7 +221,7 @@ func withImage(m *staticpod.EtcdManifest, image string) ([]byte, error) {
 // restart preflight (health, quorum to spare, leadership), the versions
 // and storage versions of every member, the version rules, and the free
 // disk for the backup.
-func (n *Node) upgradePreflight(ctx context.Context, op *members.Operator, cli *clientv3.Client, self status.Member, target *version.Version, opts UpgradeOptions) (*restartPlan, error) {
+func (n *Node) upgradePreflight(ctx context.Context, op *members.Operator, cli *clientv3.Client, self cluster.Member, target *version.Version, opts UpgradeOptions) (*restartPlan, error) {
 	plan, err := n.restartPreflight(ctx, op, self, opts.Force)
 	if err != nil {
 		return nil, err
@@ -296,7 +296,7 @@ func downgradeTarget(ctx context.Context, cfg *connect.Config, cli *clientv3.Cli
 // backUp saves a verified snapshot of this member and the manifest into
 // dir, then checks the snapshot's v3 members bucket against the raft
 // membership (the #19557 trap) before anything changes.
-func (n *Node) backUp(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, self status.Member, localURL string, list []status.Member, manifest []byte, dir string) error {
+func (n *Node) backUp(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, self cluster.Member, localURL string, list []cluster.Member, manifest []byte, dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("backup directory: %w", err)
 	}
@@ -326,7 +326,7 @@ func (n *Node) backUp(ctx context.Context, cfg *connect.Config, cli *clientv3.Cl
 
 // upgradeGate waits until the member serves, reports the target version
 // and has applied what the leader had committed when it came back.
-func (n *Node) upgradeGate(ctx context.Context, cfg *connect.Config, op *members.Operator, self status.Member, localURL string, target *version.Version, timeout time.Duration) error {
+func (n *Node) upgradeGate(ctx context.Context, cfg *connect.Config, op *members.Operator, self cluster.Member, localURL string, target *version.Version, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	if err := n.waitServingWith(ctx, cfg, localURL, timeout); err != nil {
 		return err

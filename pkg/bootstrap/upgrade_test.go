@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // upgradeCluster starts three nodes on the image of release from, each
@@ -61,7 +61,7 @@ func memberVersions(t *testing.T, cfg *connect.Config) map[string]string {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	statuses, err := status.Collect(context.Background(), cfg, cli)
+	statuses, err := cluster.Collect(context.Background(), cfg, cli)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/util/version"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 )
 
 // Downgrade actions of etcd's downgrade API (etcd 3.6 and later).
@@ -79,7 +79,7 @@ func (d *Downgrader) WaitStorageVersion(ctx context.Context, target string, time
 	deadline := time.Now().Add(timeout)
 	seen := map[string]string{}
 	for {
-		statuses, err := status.Collect(ctx, d.Config, d.Client)
+		statuses, err := cluster.Collect(ctx, d.Config, d.Client)
 		var waiting []string
 		if err != nil {
 			waiting = []string{err.Error()}

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/status"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/upgrade"
 )
 
@@ -44,7 +44,7 @@ func TestDowngradeAndMembersBucketWithRealEtcd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := status.ListMembers(ctx, cfg, cli)
+	list, err := cluster.ListMembers(ctx, cfg, cli)
 	if err != nil {
 		t.Fatal(err)
 	}
