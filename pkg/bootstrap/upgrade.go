@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/members"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/upgrade"
@@ -331,45 +332,34 @@ func (n *Node) upgradeGate(ctx context.Context, cfg *connect.Config, op *members
 	if err := n.waitServingWith(ctx, cfg, localURL, timeout); err != nil {
 		return err
 	}
-	var last string
 	var leaderIndex uint64
-	for {
+	return poll.Until(ctx, fmt.Sprintf("%s to serve %s and catch up with the leader", self.Name, target), 500*time.Millisecond, time.Until(deadline), func(ctx context.Context) error {
 		statuses, err := op.Collect(ctx)
 		if err != nil {
-			last = err.Error()
-		} else {
-			last = fmt.Sprintf("%s is not in the member list", self.Name)
-			for _, s := range statuses {
-				if s.Leader && leaderIndex == 0 {
-					leaderIndex = s.RaftIndex
-				}
-			}
-			for _, s := range statuses {
-				if s.ID != self.ID {
-					continue
-				}
-				switch {
-				case !s.Healthy():
-					last = strings.Join(s.Errors, ", ")
-				case s.Version != target.String():
-					last = fmt.Sprintf("reports version %s, want %s", s.Version, target)
-				case leaderIndex == 0:
-					last = "no leader"
-				case s.RaftAppliedIndex < leaderIndex:
-					last = fmt.Sprintf("applied raft index %d, leader was at %d", s.RaftAppliedIndex, leaderIndex)
-				default:
-					n.logf("[upgrade] %s serves version %s and caught up with the leader (raft index %d)", self.Name, s.Version, s.RaftAppliedIndex)
-					return nil
-				}
+			return err
+		}
+		for _, s := range statuses {
+			if s.Leader && leaderIndex == 0 {
+				leaderIndex = s.RaftIndex
 			}
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not upgraded within %s: %s", timeout, last)
+		for _, s := range statuses {
+			if s.ID != self.ID {
+				continue
+			}
+			switch {
+			case !s.Healthy():
+				return errors.New(strings.Join(s.Errors, ", "))
+			case s.Version != target.String():
+				return fmt.Errorf("reports version %s, want %s", s.Version, target)
+			case leaderIndex == 0:
+				return errors.New("no leader")
+			case s.RaftAppliedIndex < leaderIndex:
+				return fmt.Errorf("applied raft index %d, leader was at %d", s.RaftAppliedIndex, leaderIndex)
+			}
+			n.logf("[upgrade] %s serves version %s and caught up with the leader (raft index %d)", self.Name, s.Version, s.RaftAppliedIndex)
+			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
+		return fmt.Errorf("%s is not in the member list", self.Name)
+	})
 }

@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 // Downgrade actions of etcd's downgrade API (etcd 3.6 and later).
@@ -76,14 +78,13 @@ func (d *Downgrader) Do(ctx context.Context, action, target string) (string, err
 // each member rewrites its data for the older release; only then may its
 // image be changed to that release.
 func (d *Downgrader) WaitStorageVersion(ctx context.Context, target string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
 	seen := map[string]string{}
-	for {
+	err := poll.Until(ctx, "every member to store version "+target, 500*time.Millisecond, timeout, func(ctx context.Context) error {
 		statuses, err := cluster.Collect(ctx, d.Config, d.Client)
-		var waiting []string
 		if err != nil {
-			waiting = []string{err.Error()}
+			return err
 		}
+		var waiting []string
 		for _, s := range statuses {
 			sv := s.StorageVersion
 			if !s.Healthy() {
@@ -97,19 +98,16 @@ func (d *Downgrader) WaitStorageVersion(ctx context.Context, target string, time
 				waiting = append(waiting, s.Name+" at "+sv)
 			}
 		}
-		if len(waiting) == 0 {
-			d.logf("[downgrade] every member stores version %s: change each node's image to %s with kubectl etcd upgrade --version", target, target)
-			return nil
+		if len(waiting) > 0 {
+			return errors.New(strings.Join(waiting, "; "))
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("storage version not %s on every member within %s: %s", target, timeout, strings.Join(waiting, "; "))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	d.logf("[downgrade] every member stores version %s: change each node's image to %s with kubectl etcd upgrade --version", target, target)
+	return nil
 }
 
 func majorMinor(v string) string {
