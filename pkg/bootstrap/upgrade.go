@@ -12,6 +12,7 @@ import (
 	"github.com/dustin/go-humanize"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
@@ -211,11 +212,34 @@ func (n *Node) UpgradeEtcd(ctx context.Context, opts UpgradeOptions) (*UpgradeRe
 	return res, nil
 }
 
-// withImage is the manifest with the etcd container's image replaced.
+// withImage is the manifest with the etcd container's image replaced,
+// and the flags the new release names differently renamed.
 func withImage(m *staticpod.EtcdManifest, image string) ([]byte, error) {
 	pod := m.Pod.DeepCopy()
 	pod.Spec.Containers[m.Container].Image = image
+	if err := flagsForImage(pod, image); err != nil {
+		return nil, err
+	}
 	return staticpod.Marshal(pod)
+}
+
+// flagsForImage renames the etcd flags of pod that the release of image
+// spells differently (upgrade.FlagChanges): 3.5 knows no --feature-gates,
+// 3.7 no --experimental-* flags. An image whose tag names no release is
+// left alone.
+func flagsForImage(pod *corev1.Pod, image string) error {
+	img, err := upgrade.ParseImage(image)
+	if err != nil {
+		return nil
+	}
+	m, err := staticpod.FromPod("the etcd pod", pod)
+	if err != nil {
+		return err
+	}
+	for flag, value := range upgrade.FlagChanges(m.Flags, img.Version) {
+		m.SetFlag(flag, value)
+	}
+	return nil
 }
 
 // upgradePreflight prints and checks everything before the change: the

@@ -151,16 +151,18 @@ func upgradeAll(t *testing.T, nodes []*e2eNode, version string) {
 }
 
 func TestRollingUpgradeWithRealEtcd(t *testing.T) {
-	// The manifests kubectl-etcd writes use 3.6 flags (--feature-gates),
-	// which 3.5 refuses, so the rolling upgrade starts on 3.6.
+	// 3.5.35 -> 3.6.16 passes too, but a 3.5-born cluster's member then
+	// did not serve on 3.7.3 within the timeout (rolled back; not yet
+	// understood), so the chain here starts on 3.6, and skipping a minor
+	// is asked of it as 3.6 -> 3.8.
 	vs := etcdtest.Versions(t)
-	from, to := vs[0], vs[len(vs)-1]
+	from, mid, to := vs[0], vs[len(vs)-1], "3.8.0"
 	nodes := upgradeCluster(t, from)
 	cfg := allConfig(t, nodes)
 	ctx := context.Background()
 
-	t.Logf("skipping a minor, %s -> 3.8.0, is refused and changes nothing", from)
-	_, err := nodes[0].UpgradeEtcd(ctx, UpgradeOptions{Version: "3.8.0"})
+	t.Logf("skipping a minor, %s -> %s, is refused and changes nothing", from, to)
+	_, err := nodes[0].UpgradeEtcd(ctx, UpgradeOptions{Version: to})
 	if err == nil || !strings.Contains(err.Error(), "skips a minor") {
 		t.Fatalf("skip-a-minor upgrade = %v, want a refusal", err)
 	}
@@ -168,21 +170,23 @@ func TestRollingUpgradeWithRealEtcd(t *testing.T) {
 		t.Fatalf("a refused upgrade changed the image to %s", got)
 	}
 
-	t.Logf("dry run of %s -> %s prints the new manifest and changes nothing", from, to)
+	t.Logf("dry run of %s -> %s prints the new manifest and changes nothing", from, mid)
 	dry := &strings.Builder{}
 	nodes[0].DryRun, nodes[0].Out = true, dry
-	if _, err := nodes[0].UpgradeEtcd(ctx, UpgradeOptions{Version: to}); err != nil {
+	if _, err := nodes[0].UpgradeEtcd(ctx, UpgradeOptions{Version: mid}); err != nil {
 		t.Fatalf("dry run: %v\n%s", err, nodes[0].log)
 	}
 	nodes[0].DryRun = false
-	if !strings.Contains(dry.String(), "image: "+etcdtest.Image(to)) || manifestImage(t, nodes[0]) != etcdtest.Image(from) {
+	if !strings.Contains(dry.String(), "image: "+etcdtest.Image(mid)) || !strings.Contains(dry.String(), "--feature-gates=InitialCorruptCheck=true") || manifestImage(t, nodes[0]) != etcdtest.Image(from) {
 		t.Fatalf("dry run printed %q and left image %s", dry, manifestImage(t, nodes[0]))
 	}
 
 	stop := writer(t, cfg)
-	start := time.Now()
-	upgradeAll(t, nodes, to)
-	t.Logf("3 nodes %s -> %s, all started at once, in %s", from, to, time.Since(start).Round(time.Second))
+	for _, step := range [][2]string{{from, mid}} {
+		start := time.Now()
+		upgradeAll(t, nodes, step[1])
+		t.Logf("3 nodes %s -> %s, all started at once, in %s", step[0], step[1], time.Since(start).Round(time.Second))
+	}
 	ok, failed := stop()
 	t.Logf("writer: %d writes, %d failed", ok, failed)
 	if ok == 0 || failed != 0 {
@@ -196,12 +200,12 @@ func TestRollingUpgradeWithRealEtcd(t *testing.T) {
 	}
 
 	t.Log("an image that never starts rolls back to the old manifest; the cluster stays healthy")
-	bad := "registry.k8s.io/etcd:" + to + "9-0"
+	bad := "registry.k8s.io/etcd:" + mid + "9-0"
 	res, err := nodes[2].UpgradeEtcd(ctx, UpgradeOptions{Image: bad, RestartOptions: RestartOptions{Timeout: 15 * time.Second}})
-	if err == nil || !strings.Contains(err.Error(), "rolled back to "+etcdtest.Image(to)) || res == nil || !res.RolledBack {
+	if err == nil || !strings.Contains(err.Error(), "rolled back to "+etcdtest.Image(mid)) || res == nil || !res.RolledBack {
 		t.Fatalf("bad image upgrade = %+v, %v, want a rollback\n%s", res, err, nodes[2].log)
 	}
-	if got := manifestImage(t, nodes[2]); got != etcdtest.Image(to) {
+	if got := manifestImage(t, nodes[2]); got != etcdtest.Image(mid) {
 		t.Fatalf("after the rollback the manifest has image %s", got)
 	}
 	if _, err := os.Stat(res.BackupDir + "/etcd.yaml"); err != nil {
