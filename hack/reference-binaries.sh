@@ -12,3 +12,5 @@ hack/build-kube.sh
 # containerd and runc, and the etcd and pause images the real kubelets of
 # internal/nodetest run.
 hack/node-prereqs.sh >/dev/null
+# SeaweedFS's weed, the S3 store for the tests that import internal/s3test.
+hack/build-weed.sh

@@ -5,8 +5,9 @@
 #   benchmark smoke run.
 #   hack/test.sh [unit|e2e|bench]     (default: everything)
 # Packages whose tests import internal/kubetest need the Kubernetes binaries
-# (a cold build takes about ten minutes), so they run after the reference
-# binaries are built, not in the unit stage.
+# (a cold build takes about ten minutes), and those that import
+# internal/s3test need SeaweedFS's weed (a big build too), so they run after
+# the reference binaries are built, not in the unit stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -14,11 +15,13 @@ what="${1:-all}"
 pkgs=(./cmd/... ./pkg/... ./internal/... ./manifests/...)
 kubetest=github.com/kubectl-etcd/kubectl-etcd/internal/kubetest
 nodetest=github.com/kubectl-etcd/kubectl-etcd/internal/nodetest
-# Each line: the package, then what its tests import; internal/kubetest
-# and internal/nodetest (real kubelets) count as needing the binaries.
+s3test=github.com/kubectl-etcd/kubectl-etcd/internal/s3test
+# Each line: the package, then what its tests import; internal/kubetest,
+# internal/nodetest (real kubelets) and internal/s3test (a real S3 store)
+# count as needing the binaries.
 listing="$(go list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' "${pkgs[@]}")"
-mapfile -t kube_pkgs < <(awk -v k="$kubetest" -v n="$nodetest" '{ if ($1 == n) { print $1; next } for (i = 1; i <= NF; i++) if ($i == k || $i == n) { print $1; next } }' <<<"$listing")
-mapfile -t unit_pkgs < <(awk -v k="$kubetest" -v n="$nodetest" '{ if ($1 == n) next; for (i = 1; i <= NF; i++) if ($i == k || $i == n) next; print $1 }' <<<"$listing")
+mapfile -t kube_pkgs < <(awk -v k="$kubetest" -v n="$nodetest" -v s="$s3test" '{ if ($1 == n || $1 == s) { print $1; next } for (i = 1; i <= NF; i++) if ($i == k || $i == n || $i == s) { print $1; next } }' <<<"$listing")
+mapfile -t unit_pkgs < <(awk -v k="$kubetest" -v n="$nodetest" -v s="$s3test" '{ if ($1 == n || $1 == s) next; for (i = 1; i <= NF; i++) if ($i == k || $i == n || $i == s) next; print $1 }' <<<"$listing")
 
 if [[ "$what" == all || "$what" == unit ]]; then
   hack/lint.sh
@@ -28,7 +31,7 @@ fi
 if [[ "$what" == all || "$what" == e2e ]]; then
   echo "== reference binaries"
   hack/reference-binaries.sh
-  echo "== tests against real kube-apiserver, kubectl and kubeadm"
+  echo "== tests against real kube-apiserver, kubectl, kubeadm and a real S3 store (weed)"
   # The binaries are built by now; the timeout still allows a cold build
   # should the cache vanish between stages.
   if ((${#kube_pkgs[@]})); then go test -count=1 -timeout 30m "${kube_pkgs[@]}"; fi

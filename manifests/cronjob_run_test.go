@@ -1,7 +1,6 @@
 package manifests
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
@@ -163,11 +163,8 @@ func TestBackupCronJobRuns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out, errOut bytes.Buffer
-		root := cmd.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-		root.SetArgs(args)
-		if err := root.ExecuteContext(context.Background()); err != nil {
-			t.Fatalf("run %d: %v\n%s%s", i+1, err, out.String(), errOut.String())
+		if out, errOut, _, err := cmdtest.Run(t, args...); err != nil {
+			t.Fatalf("run %d: %v\n%s%s", i+1, err, out, errOut)
 		}
 	}
 
@@ -192,11 +189,8 @@ func TestBackupCronJobRuns(t *testing.T) {
 		}
 	}
 	slices.Sort(snaps)
-	var out, errOut bytes.Buffer
-	status := cmd.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	status.SetArgs([]string{"snapshot", "status", filepath.Join(dir, snaps[len(snaps)-1])})
-	if err := status.ExecuteContext(context.Background()); err != nil {
-		t.Fatalf("the newest snapshot does not check out: %v\n%s", err, errOut.String())
+	if _, errOut, _, err := cmdtest.Run(t, "snapshot", "status", filepath.Join(dir, snaps[len(snaps)-1])); err != nil {
+		t.Fatalf("the newest snapshot does not check out: %v\n%s", err, errOut)
 	}
 }
 

@@ -775,3 +775,65 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupCronJobObjectStore checks the object-store form of the backup
+// CronJob: it streams to an s3:// location with retention, encrypts to the
+// recipients file it mounts, reads the store's credentials from a Secret
+// (the AWS SDK's variables), and keeps the directory form's node access.
+func TestBackupCronJobObjectStore(t *testing.T) {
+	const file = "backup-cronjob-s3.yaml"
+	docs := loadAll(t)
+	cj := only[*batchv1.CronJob](t, docs, file)
+	sa := only[*corev1.ServiceAccount](t, docs, file)
+	pod := cj.Spec.JobTemplate.Spec.Template.Spec
+	if cj.Namespace != "kube-system" || cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+		t.Errorf("CronJob %s/%s concurrency %q: want kube-system and Forbid", cj.Namespace, cj.Name, cj.Spec.ConcurrencyPolicy)
+	}
+	if !pod.HostNetwork || pod.ServiceAccountName != sa.Name || pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+		t.Errorf("pod: hostNetwork %v, service account %q (file's %q), token automount %v", pod.HostNetwork, pod.ServiceAccountName, sa.Name, pod.AutomountServiceAccountToken)
+	}
+	c := pod.Containers[0]
+	argv := append(slices.Clone(c.Command), c.Args...)
+	root := cmd.NewRootCommand(genericiooptions.NewTestIOStreamsDiscard())
+	sub, rest, err := root.Find(argv[1:])
+	if err != nil || sub.Name() != "save" || sub.Parent().Name() != "snapshot" {
+		t.Fatalf("%q does not run snapshot save: %v", argv, err)
+	}
+	if err := sub.ParseFlags(rest); err != nil {
+		t.Fatalf("the CronJob's flags %q: %v", rest, err)
+	}
+	args := sub.Flags().Args()
+	if len(args) != 1 || !strings.HasPrefix(args[0], "s3://") || !strings.HasSuffix(args[0], "/") {
+		t.Fatalf("destination %q, want one s3://BUCKET/PREFIX/", args)
+	}
+	if n, _ := sub.Flags().GetInt("retain"); n < 1 {
+		t.Errorf("--retain %d: the bucket would grow without end", n)
+	}
+	recipients, _ := sub.Flags().GetStringArray("encrypt-to")
+	if len(recipients) != 1 {
+		t.Fatalf("--encrypt-to %q, want the mounted recipients file", recipients)
+	}
+	m, v, ok := mountFor(pod, c, recipients[0])
+	if !ok || v.ConfigMap == nil || !m.ReadOnly || (v.ConfigMap.Optional != nil && *v.ConfigMap.Optional) {
+		t.Errorf("recipients file %s: mount %+v volume %+v; want a required ConfigMap mounted read-only", recipients[0], m, v)
+	}
+	fromSecret := false
+	for _, e := range c.EnvFrom {
+		if e.SecretRef != nil && (e.SecretRef.Optional == nil || !*e.SecretRef.Optional) {
+			fromSecret = true
+		}
+	}
+	if !fromSecret {
+		t.Error("the store's credentials do not come from a required Secret (envFrom secretRef)")
+	}
+	for _, e := range c.Env {
+		if strings.HasPrefix(e.Name, "AWS_SECRET") && e.Value != "" {
+			t.Errorf("a secret in plain env: %s", e.Name)
+		}
+	}
+	for _, p := range []string{"/etc/kubernetes/manifests/etcd.yaml", "/etc/kubernetes/pki/etcd/healthcheck-client.key"} {
+		if m, v, ok := mountFor(pod, c, p); !ok || v.HostPath == nil || !m.ReadOnly {
+			t.Errorf("%s is not on a read-only hostPath volume", p)
+		}
+	}
+}

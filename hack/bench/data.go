@@ -77,13 +77,23 @@ func putAll(ctx context.Context, cli *clientv3.Client, n, perTxn, workers int, k
 	return written.Load(), <-errs
 }
 
-// loadPods writes n pods under /registry/pods, each encoded by the
-// project's own encoder as kube-apiserver would store it.
-func loadPods(ctx context.Context, cli *clientv3.Client, n int) (int64, error) {
+// loadPods writes n pods under prefix + "/pods/" (storage.DefaultPrefix:
+// /registry/pods), each encoded by the project's own encoder as
+// kube-apiserver would store it.
+func loadPods(ctx context.Context, cli *clientv3.Client, prefix string, n int) (int64, error) {
 	return putAll(ctx, cli, n, putsPerTxn, 4, func(i int) (string, []byte, error) {
 		v, err := benchdata.PodValue(i)
-		return benchdata.PodKey(storage.DefaultPrefix, i), v, err
+		return benchdata.PodKey(prefix, i), v, err
 	})
+}
+
+// listPrefix is where the listing rows of n pods read: /registry for the
+// main set, /bench/pods-N for the smaller ones.
+func listPrefix(o options, n int) string {
+	if n == o.pods {
+		return storage.DefaultPrefix
+	}
+	return fmt.Sprintf("/bench/pods-%d", n)
 }
 
 func loadSmall(ctx context.Context, cli *clientv3.Client, n int) (int64, error) {
@@ -175,3 +185,6 @@ func (c *cluster) settle(ctx context.Context) error {
 	}
 	return nil
 }
+
+// registryPrefix is the storage prefix of the main set of pods.
+const registryPrefix = storage.DefaultPrefix

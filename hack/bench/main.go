@@ -19,6 +19,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +29,8 @@ import (
 type options struct {
 	etcdDir, plugin, workDir string
 	pods, smallKeys          int
+	listPods                 []int
+	augerctl                 string
 	fragmentBytes            int64
 	reps, defragReps         int
 	loadRate                 int
@@ -43,17 +47,30 @@ func main() {
 	flag.StringVar(&rusageHelper, "rusage", "bin/bench-rusage", "the helper that runs each measured command and reports its resource usage (hack/bench/rusage)")
 	flag.StringVar(&o.workDir, "work-dir", "", "where the cluster and files go (default: a new temporary directory, removed at the end)")
 	flag.IntVar(&o.pods, "pods", 100000, "pods written under /registry/pods")
+	listPods := flag.String("list-pods", "20000", "comma-separated smaller pod counts the listings also run at, each written under /bench/pods-N/pods/ (the listings always run at -pods too)")
 	flag.IntVar(&o.smallKeys, "small-keys", 1000000, "small keys written under "+smallPrefix)
 	flag.Int64Var(&o.fragmentBytes, "fragment-bytes", 1<<30, "rewrite keys until the database is this large, then compact, leaving it fragmented")
 	flag.IntVar(&o.reps, "reps", 3, "runs of each tool per comparison (alternating)")
 	flag.IntVar(&o.defragReps, "defrag-reps", 1, "runs of each defragmentation (each on a freshly fragmented database)")
 	flag.IntVar(&o.loadRate, "write-rate", 100, "writes per second of the load that runs during defragmentation")
-	flag.StringVar(&o.only, "only", "", "comma-separated comparisons to run (get-yaml,get-json,get-name,stats,snapshot-save,get-snapshot,snapshot-restore,defrag); default all")
+	flag.StringVar(&o.only, "only", "", "comma-separated comparisons to run (get-yaml,get-json,get-name,get-raw,stats,snapshot-save,get-snapshot,snapshot-restore,defrag); default all")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results to this file as JSON")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.BoolVar(&o.stopServingOnDefrag, "stop-serving-on-defrag", true, "start the members with --feature-gates=StopGRPCServiceOnDefrag=true (the write load's client checks health and avoids a defragmenting member)")
 	writeLoadRate := flag.Int("write-load", 0, "internal: be the write-load process at this rate")
 	flag.Parse()
+	o.augerctl = os.Getenv("AUGERCTL")
+	for _, f := range strings.Split(*listPods, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 || n >= o.pods {
+			fmt.Fprintf(os.Stderr, "error: -list-pods: %q is not a count of pods below -pods (%d)\n", f, o.pods)
+			os.Exit(1)
+		}
+		o.listPods = append(o.listPods, n)
+	}
 
 	if *writeLoadRate > 0 {
 		if err := runWriteLoad(*writeLoadRate); err != nil {
@@ -162,11 +179,17 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 
 	fmt.Fprintf(out, "== writing %d pods\n", o.pods)
 	t := time.Now()
-	podBytes, err := loadPods(ctx, c.cli, o.pods)
+	podBytes, err := loadPods(ctx, c.cli, registryPrefix, o.pods)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "   %d MiB of stored pods in %.1fs (%.1f KiB per pod)\n", podBytes>>20, time.Since(t).Seconds(), float64(podBytes)/float64(max(o.pods, 1))/1024)
+	for _, n := range o.listPods {
+		fmt.Fprintf(out, "== writing %d more pods under %s/pods/ for the listings of that size\n", n, listPrefix(o, n))
+		if _, err := loadPods(ctx, c.cli, listPrefix(o, n), n); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(out, "== writing %d small keys\n", o.smallKeys)
 	t = time.Now()
 	if _, err := loadSmall(ctx, c.cli, o.smallKeys); err != nil {
@@ -206,34 +229,22 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 		return func(r float64, _ sample) bool { return r <= limit }
 	}
 
-	// The listings share their baseline: etcdctl and each format run in
-	// turn, reps rounds.
-	fetch := tool{Name: "etcdctl get -w protobuf", Args: []string{etcdctl, "--command-timeout=10m", "get", "--prefix", "/registry/pods/", "-w", "protobuf"}}
-	type listing struct {
-		format, target string
-		limit          float64
-	}
-	var listings []listing
-	tools := []tool{fetch}
-	for _, l := range []listing{{"yaml", "<= 1.5", 1.5}, {"json", "<= 1.2", 1.2}, {"name", "", 0}} {
-		if o.wants("get-" + l.format) {
-			listings = append(listings, l)
-			tools = append(tools, tool{Name: "kubectl-etcd get -o " + l.format, Args: []string{plugin, "get", "/registry/pods/", "--prefix", "-o", l.format}})
+	// The listings of each size run in turn, reps rounds: etcdctl's fetch
+	// of the range in one response, our own fetch (-o raw, which decodes
+	// nothing), each format, and augerctl where AUGERCTL names it.
+	const listRSS = 150 << 20
+	sizes := append(append([]int{}, o.listPods...), o.pods)
+	sort.Ints(sizes)
+	for _, n := range sizes {
+		if !o.wants("get-yaml") && !o.wants("get-json") && !o.wants("get-name") && !o.wants("get-raw") {
+			break
+		}
+		if err := listingRows(ctx, o, env, n, plugin, etcdctl, out, addRow, listRSS); err != nil {
+			return err
 		}
 	}
-	if len(listings) > 0 {
-		fmt.Fprintf(out, "== list %d pods: etcdctl's raw fetch and each format in turn\n", o.pods)
-		samples, err := rotate(ctx, env, o.reps, tools, out)
-		if err != nil {
-			return fmt.Errorf("listing pods: %w", err)
-		}
-		for i, l := range listings {
-			var met func(float64, sample) bool
-			if l.limit > 0 {
-				met = ratioAtMost(l.limit)
-			}
-			addRow(fmt.Sprintf("list %d pods -o %s vs raw fetch", o.pods, l.format), l.target, tools[i+1], fetch, samples[i+1], samples[0], met)
-		}
+	if o.augerctl == "" && o.wants("get-yaml") {
+		fmt.Fprintln(out, "   (augerctl's rows skipped: set AUGERCTL to its path to add them)")
 	}
 	if o.wants("stats") {
 		const limit = 128 << 20
@@ -271,10 +282,10 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	if o.wants("get-snapshot") {
-		err := add(fmt.Sprintf("list %d pods -o table: snapshot file vs live", o.pods), "",
-			tool{Name: "kubectl-etcd get --snapshot", Args: []string{plugin, "get", "/registry/pods/", "--prefix", "-o", "table", "--snapshot", snapB}},
-			tool{Name: "kubectl-etcd get (live)", Args: []string{plugin, "get", "/registry/pods/", "--prefix", "-o", "table"}},
-			nil)
+		err := add(fmt.Sprintf("list %d pods -o yaml: snapshot file vs live", o.pods), "<= 1.2, peak < 150 MiB",
+			tool{Name: "kubectl-etcd get --snapshot -o yaml", Args: []string{plugin, "get", "/registry/pods/", "--prefix", "-o", "yaml", "--snapshot", snapB}},
+			tool{Name: "kubectl-etcd get -o yaml (live)", Args: []string{plugin, "get", "/registry/pods/", "--prefix", "-o", "yaml"}},
+			func(r float64, sa sample) bool { return r <= 1.2 && sa.maxRSS() < 150<<20 })
 		if err != nil {
 			return err
 		}
@@ -337,6 +348,81 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// listingRows runs the listings of the n pods under listPrefix(o, n) and
+// adds their rows: each format against -o raw (the targets), -o raw
+// against etcdctl's fetch, augerctl against the same format.
+func listingRows(ctx context.Context, o options, env []string, n int, plugin, etcdctl string, out io.Writer,
+	addRow func(name, target string, a, b tool, sa, sb sample, met func(float64, sample) bool), rssLimit int64) error {
+	prefix := listPrefix(o, n) + "/pods/"
+	get := func(format string) tool {
+		return tool{Name: "kubectl-etcd get -o " + format, Args: []string{plugin, "get", prefix, "--prefix", "-o", format}}
+	}
+	fetch := tool{Name: "etcdctl get -w protobuf", Args: []string{etcdctl, "--command-timeout=10m", "get", "--prefix", prefix, "-w", "protobuf"}}
+	raw := get("raw")
+	tools := []tool{raw, fetch}
+	type listing struct {
+		format, target string
+		limit          float64
+		at             int
+	}
+	var listings []listing
+	for _, l := range []listing{{format: "yaml", target: "<= 1.5", limit: 1.5}, {format: "json", target: "<= 1.2", limit: 1.2}, {format: "name", target: "<= 1.1", limit: 1.1}} {
+		if o.wants("get-" + l.format) {
+			l.at = len(tools)
+			listings = append(listings, l)
+			tools = append(tools, get(l.format))
+		}
+	}
+	// augerctl lists resources under /registry only; it reads every pod
+	// in one request when its chunk size covers them.
+	augerAt := map[string]int{}
+	if o.augerctl != "" && prefix == registryPrefix+"/pods/" {
+		for _, format := range []string{"yaml", "json"} {
+			if o.wants("get-" + format) {
+				augerAt[format] = len(tools)
+				tools = append(tools, tool{Name: "augerctl get pods -o " + format, Args: append([]string{o.augerctl, "get", "pods", "-A", "-o", format,
+					"--chunk-size", strconv.Itoa(n + 1)}, augerctlTLS(env)...)})
+			}
+		}
+	}
+	fmt.Fprintf(out, "== list %d pods under %s: -o raw, etcdctl's fetch and each format in turn\n", n, prefix)
+	samples, err := rotate(ctx, env, o.reps, tools, out)
+	if err != nil {
+		return fmt.Errorf("listing %d pods: %w", n, err)
+	}
+	for _, l := range listings {
+		limit := l.limit
+		met := func(r float64, sa sample) bool { return r <= limit && sa.maxRSS() < rssLimit }
+		addRow(fmt.Sprintf("list %d pods -o %s vs -o raw", n, l.format), l.target+", peak < 150 MiB", tools[l.at], raw, samples[l.at], samples[0], met)
+	}
+	addRow(fmt.Sprintf("list %d pods -o raw vs etcdctl's fetch", n), "", raw, fetch, samples[0], samples[1], nil)
+	for _, l := range listings {
+		if at, ok := augerAt[l.format]; ok {
+			addRow(fmt.Sprintf("list %d pods: augerctl -o %s vs kubectl-etcd", n, l.format), "", tools[at], tools[l.at], samples[at], samples[l.at], nil)
+		}
+	}
+	return nil
+}
+
+// augerctlTLS turns the ETCDCTL_* variables of env into augerctl's flags.
+func augerctlTLS(env []string) []string {
+	var args []string
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "ETCDCTL_ENDPOINTS":
+			args = append(args, "--endpoints="+v)
+		case "ETCDCTL_CACERT":
+			args = append(args, "--cacert="+v)
+		case "ETCDCTL_CERT":
+			args = append(args, "--cert="+v)
+		case "ETCDCTL_KEY":
+			args = append(args, "--key="+v)
+		}
+	}
+	return args
 }
 
 // defragUnderLoad runs one defragmentation while a separate process

@@ -10,43 +10,47 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/duration"
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 )
 
-// Cert is one etcd certificate of a control-plane node, under the name
-// `kubeadm certs` gives it.
+// Cert is one etcd certificate of a control-plane node (pki.EtcdCerts)
+// with what init creates for it.
 type Cert struct {
-	// Name is kubeadm's name for it: etcd-server, etcd-peer, ...
-	Name string
-	// BaseName is its file name without extension under the PKI directory.
-	BaseName string
+	pki.NamedCert
 	// config is what init creates for a node; nil for the CA.
 	config func(n *Node) pki.LeafConfig
 }
 
 // CACertName is kubeadm's name for the etcd CA.
-const CACertName = "etcd-ca"
+const CACertName = pki.CACertName
+
+// leafConfigs are what init creates for each certificate but the CA.
+var leafConfigs = map[string]func(n *Node) pki.LeafConfig{
+	"etcd-server": func(n *Node) pki.LeafConfig {
+		return pki.ServerConfig(n.Name, net.ParseIP(n.AdvertiseAddress))
+	},
+	"etcd-peer": func(n *Node) pki.LeafConfig {
+		return pki.ServerConfig(n.Name, net.ParseIP(n.AdvertiseAddress))
+	},
+	"etcd-healthcheck-client": func(*Node) pki.LeafConfig {
+		return pki.ClientConfig(pki.HealthcheckClientCommonName)
+	},
+	"apiserver-etcd-client": func(*Node) pki.LeafConfig {
+		return pki.ClientConfig(pki.APIServerClientCommonName)
+	},
+}
 
 // Certs lists the etcd certificates in kubeadm's order, CA first.
-var Certs = []Cert{
-	{Name: CACertName, BaseName: pki.CABaseName},
-	{Name: "etcd-server", BaseName: pki.ServerBaseName, config: func(n *Node) pki.LeafConfig {
-		return pki.ServerConfig(n.Name, net.ParseIP(n.AdvertiseAddress))
-	}},
-	{Name: "etcd-peer", BaseName: pki.PeerBaseName, config: func(n *Node) pki.LeafConfig {
-		return pki.ServerConfig(n.Name, net.ParseIP(n.AdvertiseAddress))
-	}},
-	{Name: "etcd-healthcheck-client", BaseName: pki.HealthcheckClientBaseName, config: func(*Node) pki.LeafConfig {
-		return pki.ClientConfig(pki.HealthcheckClientCommonName)
-	}},
-	{Name: "apiserver-etcd-client", BaseName: pki.APIServerClientBaseName, config: func(*Node) pki.LeafConfig {
-		return pki.ClientConfig(pki.APIServerClientCommonName)
-	}},
-}
+var Certs = func() []Cert {
+	var out []Cert
+	for _, c := range pki.EtcdCerts {
+		out = append(out, Cert{NamedCert: c, config: leafConfigs[c.Name]})
+	}
+	return out
+}()
 
 // CertNames lists the names certs renew accepts.
 func CertNames() []string {
@@ -251,79 +255,10 @@ func usageName(u x509.ExtKeyUsage) string {
 	}
 }
 
-// CertInfo describes one certificate for check-expiration.
-type CertInfo struct {
-	Name      string        `json:"name"`
-	Path      string        `json:"path"`
-	Subject   string        `json:"subject,omitempty"`
-	SANs      []string      `json:"sans,omitempty"`
-	NotAfter  time.Time     `json:"notAfter,omitzero"`
-	Residual  time.Duration `json:"residual"`
-	CA        string        `json:"ca,omitempty"`
-	IsCA      bool          `json:"isCA"`
-	Missing   bool          `json:"missing,omitempty"`
-	Error     string        `json:"error,omitempty"`
-	NotBefore time.Time     `json:"notBefore,omitzero"`
-}
-
-// CheckExpiration describes every etcd certificate under pkiDir, missing
-// ones included, in kubeadm's order.
-func CheckExpiration(pkiDir string, now time.Time) []CertInfo {
-	var out []CertInfo
-	for _, c := range Certs {
-		certFile, _ := pki.Paths(pkiDir, c.BaseName)
-		info := CertInfo{Name: c.Name, Path: certFile}
-		certs, err := certutil.CertsFromFile(certFile)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			info.Missing = true
-		case err != nil:
-			info.Error = err.Error()
-		default:
-			describe(&info, certs[0], now)
-			if c.Name != CACertName {
-				info.CA = CACertName
-			}
-		}
-		out = append(out, info)
-	}
-	return out
-}
-
-func describe(info *CertInfo, cert *x509.Certificate, now time.Time) {
-	info.Subject = cert.Subject.String()
-	info.SANs = sans(cert)
-	info.NotBefore = cert.NotBefore.UTC()
-	info.NotAfter = cert.NotAfter.UTC()
-	info.Residual = cert.NotAfter.Sub(now)
-	info.IsCA = cert.IsCA
-}
-
-func sans(cert *x509.Certificate) []string {
-	var out []string
-	out = append(out, cert.DNSNames...)
-	for _, ip := range cert.IPAddresses {
-		out = append(out, ip.String())
-	}
-	return out
-}
-
-// ResidualString prints the time left as kubeadm does, "<invalid>" once
-// expired.
-func (c CertInfo) ResidualString() string {
-	if c.Missing || c.NotAfter.IsZero() {
-		return "<none>"
-	}
-	if c.Residual <= 0 {
-		return "<invalid>"
-	}
-	return duration.ShortHumanDuration(c.Residual)
-}
-
 // Renew issues the named certificates again (names "all" or CertNames),
 // signed by the etcd CA, with the same subject, SANs, key usages and key,
 // valid for one year from now. The CA itself is never renewed.
-func (n *Node) Renew(names []string, now time.Time) ([]CertInfo, error) {
+func (n *Node) Renew(names []string, now time.Time) ([]pki.CertInfo, error) {
 	selected, err := selectCerts(names)
 	if err != nil {
 		return nil, err
@@ -335,7 +270,7 @@ func (n *Node) Renew(names []string, now time.Time) ([]CertInfo, error) {
 	if err := checkCA(ca, now); err != nil {
 		return nil, err
 	}
-	var out []CertInfo
+	var out []pki.CertInfo
 	var files []File
 	for _, c := range selected {
 		kp, err := pki.Load(n.PKIDir, c.BaseName)
@@ -362,8 +297,8 @@ func (n *Node) Renew(names []string, now time.Time) ([]CertInfo, error) {
 			return nil, err
 		}
 		files = append(files, f...)
-		info := CertInfo{Name: c.Name, Path: f[0].Path, CA: CACertName}
-		describe(&info, renewed.Cert, now)
+		info := pki.CertInfo{Name: c.Name, Path: f[0].Path, CA: CACertName}
+		info.Describe(renewed.Cert, now)
 		out = append(out, info)
 		n.logf("[certs] Renewed %s: valid until %s", c.Name, renewed.Cert.NotAfter.UTC().Format(time.RFC3339))
 	}

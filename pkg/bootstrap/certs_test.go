@@ -128,8 +128,8 @@ func TestEnsurePKIReusesCAAndNeverOverwrites(t *testing.T) {
 		}
 	}
 	server, _ := pki.Load(n.PKIDir, pki.ServerBaseName)
-	if !slices.Equal(sans(server.Cert), []string{"cp-1", "localhost", "10.0.0.11", "127.0.0.1", "::1"}) {
-		t.Errorf("server SANs = %v", sans(server.Cert))
+	if !slices.Equal(pki.SANs(server.Cert), []string{"cp-1", "localhost", "10.0.0.11", "127.0.0.1", "::1"}) {
+		t.Errorf("server SANs = %v", pki.SANs(server.Cert))
 	}
 
 	// A certificate for another address is not overwritten: it is an error.
@@ -199,7 +199,7 @@ func TestRenewKeepsSANsUsagesAndKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	before := CheckExpiration(n.PKIDir, now)
+	before := pki.CheckExpiration(n.PKIDir, now)
 	if _, err := n.Renew([]string{"etcd-ca"}, now); err == nil {
 		t.Error("renewing the CA was accepted")
 	}
@@ -213,7 +213,7 @@ func TestRenewKeepsSANsUsagesAndKey(t *testing.T) {
 	if len(renewed) != 4 {
 		t.Fatalf("renewed %d certificates, want 4", len(renewed))
 	}
-	after := CheckExpiration(n.PKIDir, now)
+	after := pki.CheckExpiration(n.PKIDir, now)
 	for i := range before {
 		b, a := before[i], after[i]
 		if b.Name == CACertName {
@@ -244,17 +244,5 @@ func TestRenewKeepsSANsUsagesAndKey(t *testing.T) {
 	}
 	if got := after[2].ResidualString(); got != "364d" && got != "365d" {
 		t.Errorf("residual after renewal = %s, want about a year", got)
-	}
-}
-
-func TestCheckExpirationReportsMissing(t *testing.T) {
-	infos := CheckExpiration(t.TempDir(), time.Now())
-	if len(infos) != len(Certs) {
-		t.Fatalf("%d rows, want %d", len(infos), len(Certs))
-	}
-	for _, i := range infos {
-		if !i.Missing || i.ResidualString() != "<none>" {
-			t.Errorf("%s: missing=%v residual=%s", i.Name, i.Missing, i.ResidualString())
-		}
 	}
 }

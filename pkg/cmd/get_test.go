@@ -18,34 +18,13 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd"
-	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/stats"
 )
-
-// runIn is run with standard input.
-func runIn(t *testing.T, stdin []byte, args ...string) (stdout, stderr string, code int, err error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	root := cmd.NewRootCommand(genericiooptions.IOStreams{In: bytes.NewReader(stdin), Out: &out, ErrOut: &errOut})
-	root.SetArgs(args)
-	err = root.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), cmdutil.ExitCode(err), err
-}
-
-func mustRun(t *testing.T, args ...string) (string, string) {
-	t.Helper()
-	out, errOut, _, err := runIn(t, nil, args...)
-	if err != nil {
-		t.Fatalf("kubectl etcd %s: %v\nstderr: %s", strings.Join(args, " "), err, errOut)
-	}
-	return out, errOut
-}
 
 func encode(t *testing.T, doc string) []byte {
 	t.Helper()
@@ -94,7 +73,7 @@ func TestGetAgainstEmbeddedCluster(t *testing.T) {
 	conn := c.ConnectArgs()
 	get := func(args ...string) (string, string) {
 		t.Helper()
-		return mustRun(t, append(append([]string{}, conn...), append([]string{"get"}, args...)...)...)
+		return cmdtest.MustRun(t, append(append([]string{}, conn...), append([]string{"get"}, args...)...)...)
 	}
 
 	t.Log("Kubernetes objects are written as kube-apiserver stores them")
@@ -189,7 +168,7 @@ current-context: in-b
 			t.Errorf("get %s: %q, want %q", strings.Join(tt.args, " "), out, tt.want)
 		}
 	}
-	if _, _, code, err := runIn(t, nil, append(conn, "get", "configmaps", "nope", "-n", "a")...); code != 1 || !strings.Contains(err.Error(), `"nope" not found`) {
+	if _, _, code, err := cmdtest.RunIn(t, nil, append(conn, "get", "configmaps", "nope", "-n", "a")...); code != 1 || !strings.Contains(err.Error(), `"nope" not found`) {
 		t.Errorf("missing object: exit %d, %v", code, err)
 	}
 
@@ -239,7 +218,7 @@ resources:
 	}
 
 	t.Log("encode writes what kube-apiserver would store, encrypted with the write key")
-	enc, _ := mustRun(t, "encode", "-f", secretFile, "--encryption-provider-config", encConfig)
+	enc, _ := cmdtest.MustRun(t, "encode", "-f", secretFile, "--encryption-provider-config", encConfig)
 	if !strings.HasPrefix(enc, "k8s:enc:aesgcm:v1:k1:") {
 		t.Fatalf("encode: %q", enc[:min(len(enc), 40)])
 	}
@@ -251,38 +230,38 @@ resources:
 	}
 
 	t.Log("without the config an encrypted value is an error naming the key; with it, it decodes")
-	_, errOut, code, err := runIn(t, nil, append(conn, "get", "secrets", "-A", "-o", "yaml")...)
+	_, errOut, code, err := cmdtest.RunIn(t, nil, append(conn, "get", "secrets", "-A", "-o", "yaml")...)
 	if code != 1 || !strings.Contains(errOut, `/registry/secrets/prod/db: value is encrypted with aesgcm key "k1"`) {
 		t.Errorf("without config: exit %d, %v, stderr %q", code, err, errOut)
 	}
-	out, _ := mustRun(t, append(conn, "get", "secrets", "db", "-n", "prod", "-o", "json", "--encryption-provider-config", encConfig)...)
+	out, _ := cmdtest.MustRun(t, append(conn, "get", "secrets", "db", "-n", "prod", "-o", "json", "--encryption-provider-config", encConfig)...)
 	if !strings.Contains(out, `"password": "aHVudGVyMg=="`) {
 		t.Errorf("decrypted secret:\n%s", out)
 	}
 
 	t.Log("decode reads a value from standard input")
-	out, _, _, err = runIn(t, []byte(enc), "decode", "--encryption-provider-config", encConfig, "--storage-key", "/registry/secrets/prod/db")
+	out, _, _, err = cmdtest.RunIn(t, []byte(enc), "decode", "--encryption-provider-config", encConfig, "--storage-key", "/registry/secrets/prod/db")
 	if err != nil || !strings.Contains(out, "password: aHVudGVyMg==") {
 		t.Errorf("decode: %v\n%s", err, out)
 	}
 
 	t.Log("a snapshot file reads like the cluster, deleted keys gone, --rev into its past")
 	snap := saveSnapshot(t, cli)
-	out, _ = mustRun(t, "get", "/registry/", "--prefix", "-o", "keys", "--snapshot", snap)
+	out, _ = cmdtest.MustRun(t, "get", "/registry/", "--prefix", "-o", "keys", "--snapshot", snap)
 	if strings.TrimSpace(out) != "/registry/configmaps/prod/keep\n/registry/secrets/prod/db" {
 		t.Errorf("snapshot keys:\n%s", out)
 	}
-	out, _ = mustRun(t, "get", "secrets", "-A", "-o", "name", "--snapshot", snap, "--rev", strconv.FormatInt(beforeDelete, 10), "--encryption-provider-config", encConfig)
+	out, _ = cmdtest.MustRun(t, "get", "secrets", "-A", "-o", "name", "--snapshot", snap, "--rev", strconv.FormatInt(beforeDelete, 10), "--encryption-provider-config", encConfig)
 	if strings.TrimSpace(out) != "secret/db\nsecret/gone" {
 		t.Errorf("snapshot at revision %d:\n%s", beforeDelete, out)
 	}
-	out, _ = mustRun(t, "get", "secrets", "-A", "--snapshot", snap)
+	out, _ = cmdtest.MustRun(t, "get", "secrets", "-A", "--snapshot", snap)
 	if !strings.Contains(out, "secrets    prod        db") {
 		t.Errorf("snapshot table:\n%s", out)
 	}
 
 	t.Log("stats counts per resource, and from a snapshot the bytes of old revisions")
-	out, _ = mustRun(t, "stats", "--snapshot", snap, "-o", "json", "--top", "1")
+	out, _ = cmdtest.MustRun(t, "stats", "--snapshot", snap, "-o", "json", "--top", "1")
 	var st stats.Stats
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -291,7 +270,7 @@ resources:
 		len(st.Largest) != 1 || st.Largest[0].Key != "/registry/secrets/prod/db" {
 		t.Errorf("stats: %s", out)
 	}
-	out, _ = mustRun(t, append(conn, "stats", "--by-namespace")...)
+	out, _ = cmdtest.MustRun(t, append(conn, "stats", "--by-namespace")...)
 	if !strings.Contains(out, "configmaps   prod        1") || !strings.Contains(out, "TOTAL") {
 		t.Errorf("stats table:\n%s", out)
 	}
@@ -363,22 +342,22 @@ func TestGetRawOfSeveralKeys(t *testing.T) {
 	}
 
 	t.Log("one key: the value as stored, nothing added")
-	out, _ := mustRun(t, append(conn, "get", "/registry/configmaps/b/odd", "-o", "raw")...)
+	out, _ := cmdtest.MustRun(t, append(conn, "get", "/registry/configmaps/b/odd", "-o", "raw")...)
 	if out != string(want["/registry/configmaps/b/odd"]) {
 		t.Errorf("-o raw of one key: %q", out)
 	}
 	t.Log("a prefix: every key framed, each value intact")
-	out, _ = mustRun(t, append(conn, "get", "/registry/configmaps/", "--prefix", "-o", "raw")...)
+	out, _ = cmdtest.MustRun(t, append(conn, "get", "/registry/configmaps/", "--prefix", "-o", "raw")...)
 	if got := readRawFrames(t, out); !reflect.DeepEqual(got, want) {
 		t.Errorf("-o raw --prefix read back %q, want %q", got, want)
 	}
 	t.Log("a resource listing is framed too, even when one key matches")
-	out, _ = mustRun(t, append(conn, "get", "configmaps", "-n", "a", "--limit", "1", "-o", "raw")...)
+	out, _ = cmdtest.MustRun(t, append(conn, "get", "configmaps", "-n", "a", "--limit", "1", "-o", "raw")...)
 	if got := readRawFrames(t, out); len(got) != 1 || !bytes.Equal(got["/registry/configmaps/a/one"], want["/registry/configmaps/a/one"]) {
 		t.Errorf("-o raw of configmaps -n a --limit 1: %q", out)
 	}
 	t.Log("the help documents the frame")
-	help, _ := mustRun(t, "get", "--help")
+	help, _ := cmdtest.MustRun(t, "get", "--help")
 	if !strings.Contains(help, `"<key length> <value length>"`) {
 		t.Errorf("get --help does not document the -o raw frame:\n%s", help)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/kmstest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/cas"
@@ -38,18 +39,18 @@ resources:
 	key := "/registry/secrets/prod/db"
 
 	t.Log("encode asks the plugin and writes a KMS v2 value")
-	enc, _ := mustRun(t, "encode", "-f", secretFile, "--encryption-provider-config", encConfig)
+	enc, _ := cmdtest.MustRun(t, "encode", "-f", secretFile, "--encryption-provider-config", encConfig)
 	if !strings.HasPrefix(enc, "k8s:enc:kms:v2:vault:") || strings.Contains(enc, "aHVudGVyMg") {
 		t.Fatalf("encode: %q", enc[:min(len(enc), 40)])
 	}
 	put(t, cli, key, []byte(enc))
 
 	t.Log("get and decode read it back through the plugin")
-	out, _ := mustRun(t, append(conn, "get", "secrets", "db", "-n", "prod", "-o", "json", "--encryption-provider-config", encConfig)...)
+	out, _ := cmdtest.MustRun(t, append(conn, "get", "secrets", "db", "-n", "prod", "-o", "json", "--encryption-provider-config", encConfig)...)
 	if !strings.Contains(out, `"password": "aHVudGVyMg=="`) {
 		t.Errorf("get:\n%s", out)
 	}
-	out, _, _, err := runIn(t, []byte(enc), "decode", "--encryption-provider-config", encConfig, "--storage-key", key)
+	out, _, _, err := cmdtest.RunIn(t, []byte(enc), "decode", "--encryption-provider-config", encConfig, "--storage-key", key)
 	if err != nil || !strings.Contains(out, "password: aHVudGVyMg==") {
 		t.Errorf("decode: %v\n%s", err, out)
 	}
@@ -59,7 +60,7 @@ resources:
 	if err := os.WriteFile(changed, []byte("apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: prod}\ndata: {password: czNjcjN0}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	mustRun(t, append(conn, "put", key, "-f", changed, "--yes", "--encryption-provider-config", encConfig)...)
+	cmdtest.MustRun(t, append(conn, "put", key, "-f", changed, "--yes", "--encryption-provider-config", encConfig)...)
 	kv, err := cas.ReadKey(context.Background(), cli, key)
 	if err != nil || !strings.HasPrefix(string(kv.Value), "k8s:enc:kms:v2:vault:") {
 		t.Fatalf("stored after put: %v %q", err, kv.Value[:min(len(kv.Value), 40)])
@@ -67,7 +68,7 @@ resources:
 
 	t.Log("without its plugin the error names the key, the provider and the socket")
 	plugin.Kill()
-	_, errOut, code, err := runIn(t, nil, append(conn, "get", "secrets", "-A", "-o", "yaml", "--encryption-provider-config", encConfig)...)
+	_, errOut, code, err := cmdtest.RunIn(t, nil, append(conn, "get", "secrets", "-A", "-o", "yaml", "--encryption-provider-config", encConfig)...)
 	if code != 1 || !strings.Contains(errOut, key+`: KMS v2 provider "vault": no KMS plugin listens at `+plugin.Endpoint) {
 		t.Errorf("without the plugin: exit %d, %v, stderr %q", code, err, errOut)
 	}

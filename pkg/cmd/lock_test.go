@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
@@ -20,7 +21,7 @@ func TestLock(t *testing.T) {
 	conn := c.ConnectArgs()
 	lock := func(args ...string) (string, string, int, error) {
 		t.Helper()
-		return runIn(t, nil, append(append([]string{}, conn...), append([]string{"lock"}, args...)...)...)
+		return cmdtest.RunIn(t, nil, append(append([]string{}, conn...), append([]string{"lock"}, args...)...)...)
 	}
 
 	t.Log("the command runs with the lock's key, and its exit code comes back")

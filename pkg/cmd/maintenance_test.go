@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
@@ -40,7 +41,7 @@ func TestDefragCommand(t *testing.T) {
 	overwrite(t, c.Client(), 150, 10<<10)
 
 	t.Log("--dry-run lists every member with a reason and changes nothing")
-	out, stderr, code, err := run(t, append(conn, "defrag", "--all", "--dry-run", "-o", "json")...)
+	out, stderr, code, err := cmdtest.Run(t, append(conn, "defrag", "--all", "--dry-run", "-o", "json")...)
 	if code != 0 {
 		t.Fatalf("dry run: exit %d, %v", code, err)
 	}
@@ -51,7 +52,7 @@ func TestDefragCommand(t *testing.T) {
 	if len(plan.Targets()) != 3 || !plan.Steps[2].Leader || !strings.Contains(stderr, "dry run: would defragment") {
 		t.Fatalf("dry run plan %+v, stderr %q: want 3 targets, leader last", plan.Steps, stderr)
 	}
-	out, _, _, _ = run(t, append(conn, "defrag", "--all", "--dry-run", "-o", "json")...)
+	out, _, _, _ = cmdtest.Run(t, append(conn, "defrag", "--all", "--dry-run", "-o", "json")...)
 	var again maintenance.Plan
 	_ = json.Unmarshal([]byte(out), &again)
 	for i := range plan.Steps {
@@ -61,19 +62,19 @@ func TestDefragCommand(t *testing.T) {
 	}
 
 	t.Log("The default rule finds nothing to do on a small cluster")
-	_, stderr, code, _ = run(t, append(conn, "defrag", "--yes")...)
+	_, stderr, code, _ = cmdtest.Run(t, append(conn, "defrag", "--yes")...)
 	if code != 0 || !strings.Contains(stderr, "no member needs defragmentation") {
 		t.Errorf("defrag by the default rule: exit %d, stderr %q", code, stderr)
 	}
 
 	t.Log("Without --yes and without a terminal it refuses")
-	_, _, code, err = run(t, append(conn, "defrag", "--all")...)
+	_, _, code, err = cmdtest.Run(t, append(conn, "defrag", "--all")...)
 	if code != 1 || !strings.Contains(err.Error(), "pass --yes") {
 		t.Errorf("defrag without --yes: exit %d, %v", code, err)
 	}
 
 	t.Log("--yes: every member defragmented, the leader last, bytes reclaimed")
-	out, stderr, code, err = run(t, append(conn, "defrag", "--all", "--compact", "--yes", "--wait", "100ms", "-o", "json")...)
+	out, stderr, code, err = cmdtest.Run(t, append(conn, "defrag", "--all", "--compact", "--yes", "--wait", "100ms", "-o", "json")...)
 	if code != 0 {
 		t.Fatalf("defrag: exit %d, %v\n%s", code, err, stderr)
 	}
@@ -99,18 +100,18 @@ func TestDefragCommand(t *testing.T) {
 	}
 
 	t.Log("Table output ends with the bytes reclaimed")
-	out, _, code, _ = run(t, append(conn, "defrag", "--all", "--yes", "--wait", "0s")...)
+	out, _, code, _ = cmdtest.Run(t, append(conn, "defrag", "--all", "--yes", "--wait", "0s")...)
 	if code != 0 || !strings.HasPrefix(out, "NAME ") || !strings.Contains(out, "reclaimed on 3 member(s)") {
 		t.Errorf("defrag table: exit %d\n%s", code, out)
 	}
 
 	t.Log("A member down: refused with exit 5 unless --force")
 	c.Stop(0)
-	_, _, code, err = run(t, append(conn, "defrag", "--all", "--yes", "--dial-timeout", "1s")...)
+	_, _, code, err = cmdtest.Run(t, append(conn, "defrag", "--all", "--yes", "--dial-timeout", "1s")...)
 	if code != cmdutil.ExitUnhealthy || !strings.Contains(err.Error(), "member-1") || !strings.Contains(err.Error(), "--force") {
 		t.Errorf("defrag with member-1 down: exit %d, %v; want 5 naming member-1 and --force", code, err)
 	}
-	out, _, code, err = run(t, append(conn, "defrag", "--all", "--yes", "--force", "--wait", "0s", "--dial-timeout", "1s", "-o", "json")...)
+	out, _, code, err = cmdtest.Run(t, append(conn, "defrag", "--all", "--yes", "--force", "--wait", "0s", "--dial-timeout", "1s", "-o", "json")...)
 	report = maintenance.Report{}
 	_ = json.Unmarshal([]byte(out), &report)
 	if code != 0 || report.Defragmented != 2 || report.Members[0].Action != maintenance.ActionSkipped {
@@ -134,7 +135,7 @@ func TestMaintenanceUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			_, _, code, err := run(t, tt.args...)
+			_, _, code, err := cmdtest.Run(t, tt.args...)
 			if code == 0 || err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("exit %d, error %v; want non-zero with %q", code, err, tt.want)
 			}
@@ -152,28 +153,28 @@ func TestCompactCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, _, code, err := run(t, append(conn, "compact", "--keep", "10", "--dry-run")...)
+	out, _, code, err := cmdtest.Run(t, append(conn, "compact", "--keep", "10", "--dry-run")...)
 	if code != 0 || !strings.Contains(out, "dry run: would compact to revision 21 (the cluster is at 31)") {
 		t.Fatalf("compact --dry-run: exit %d, %v\n%s", code, err, out)
 	}
 	if _, err := cli.Get(ctx, "k", clientv3.WithRev(2)); err != nil {
 		t.Errorf("a dry run compacted: %v", err)
 	}
-	if _, _, code, err := run(t, append(conn, "compact", "--keep", "10")...); code != 1 || !strings.Contains(err.Error(), "--yes") {
+	if _, _, code, err := cmdtest.Run(t, append(conn, "compact", "--keep", "10")...); code != 1 || !strings.Contains(err.Error(), "--yes") {
 		t.Errorf("compact without --yes: exit %d, %v", code, err)
 	}
-	out, _, code, err = run(t, append(conn, "compact", "--keep", "10", "--physical", "--yes")...)
+	out, _, code, err = cmdtest.Run(t, append(conn, "compact", "--keep", "10", "--physical", "--yes")...)
 	if code != 0 || !strings.Contains(out, "compacted to revision 21") {
 		t.Fatalf("compact: exit %d, %v\n%s", code, err, out)
 	}
 	if _, err := cli.Get(ctx, "k", clientv3.WithRev(20)); !errors.Is(err, rpctypes.ErrCompacted) {
 		t.Errorf("revision 20 after compacting to 21: %v, want compacted", err)
 	}
-	out, _, code, _ = run(t, append(conn, "compact", "--rev", "5", "--yes")...)
+	out, _, code, _ = cmdtest.Run(t, append(conn, "compact", "--rev", "5", "--yes")...)
 	if code != 0 || !strings.Contains(out, "already compacted") {
 		t.Errorf("compacting below the compaction: exit %d\n%s", code, out)
 	}
-	if _, _, code, err := run(t, append(conn, "compact", "--rev", "9999", "--yes")...); code != 1 || !strings.Contains(err.Error(), "in the future") {
+	if _, _, code, err := cmdtest.Run(t, append(conn, "compact", "--rev", "9999", "--yes")...); code != 1 || !strings.Contains(err.Error(), "in the future") {
 		t.Errorf("compact to a future revision: exit %d, %v", code, err)
 	}
 }
@@ -183,10 +184,10 @@ func TestAlarmRecoverAndConsistencyCommands(t *testing.T) {
 	conn := c.ConnectArgs()
 	cli := c.Client()
 
-	if _, stderr, code, _ := run(t, append(conn, "alarm", "list")...); code != 0 || !strings.Contains(stderr, "no alarm is active") {
+	if _, stderr, code, _ := cmdtest.Run(t, append(conn, "alarm", "list")...); code != 0 || !strings.Contains(stderr, "no alarm is active") {
 		t.Errorf("alarm list on a healthy cluster: exit %d, %q", code, stderr)
 	}
-	if out, stderr, code, err := run(t, append(conn, "check", "consistency")...); code != 0 || strings.Count(out, "member-") != 3 || !strings.Contains(stderr, "all 3 members agree") {
+	if out, stderr, code, err := cmdtest.Run(t, append(conn, "check", "consistency")...); code != 0 || strings.Count(out, "member-") != 3 || !strings.Contains(stderr, "all 3 members agree") {
 		t.Errorf("check consistency: exit %d, %v\n%s%s", code, err, out, stderr)
 	}
 
@@ -201,20 +202,20 @@ func TestAlarmRecoverAndConsistencyCommands(t *testing.T) {
 			t.Fatalf("put %d: %v", i, err)
 		}
 	}
-	out, _, code, err := run(t, append(conn, "alarm", "list")...)
+	out, _, code, err := cmdtest.Run(t, append(conn, "alarm", "list")...)
 	if code != cmdutil.ExitUnhealthy || !strings.Contains(out, "NOSPACE") || !strings.Contains(err.Error(), "NOSPACE on member-") {
 		t.Fatalf("alarm list under NOSPACE: exit %d, %v\n%s", code, err, out)
 	}
-	out, _, code, _ = run(t, append(conn, "alarm", "recover", "--dry-run")...)
+	out, _, code, _ = cmdtest.Run(t, append(conn, "alarm", "recover", "--dry-run")...)
 	if code != 0 || !strings.Contains(out, "alarm(s) active: NOSPACE on member-") {
 		t.Errorf("alarm recover --dry-run: exit %d\n%s", code, out)
 	}
-	if _, _, code, _ := run(t, append(conn, "alarm", "list")...); code != cmdutil.ExitUnhealthy {
+	if _, _, code, _ := cmdtest.Run(t, append(conn, "alarm", "list")...); code != cmdutil.ExitUnhealthy {
 		t.Errorf("the dry run disarmed the alarm")
 	}
 
 	t.Log("alarm recover: compact, defragment each member, disarm, each step reported")
-	out, stderr, code, err := run(t, append(conn, "alarm", "recover", "--yes", "--wait", "100ms")...)
+	out, stderr, code, err := cmdtest.Run(t, append(conn, "alarm", "recover", "--yes", "--wait", "100ms")...)
 	if code != 0 {
 		t.Fatalf("alarm recover: exit %d, %v\n%s%s", code, err, out, stderr)
 	}
@@ -233,10 +234,10 @@ func TestAlarmRecoverAndConsistencyCommands(t *testing.T) {
 	if _, err := cli.Put(context.Background(), "/after", "ok"); err != nil {
 		t.Errorf("write after recover: %v", err)
 	}
-	if _, _, code, _ := run(t, append(conn, "alarm", "list")...); code != 0 {
+	if _, _, code, _ := cmdtest.Run(t, append(conn, "alarm", "list")...); code != 0 {
 		t.Errorf("alarm list after recover: exit %d", code)
 	}
-	if out, _, code, _ := run(t, append(conn, "alarm", "recover", "--yes")...); code != 0 || !strings.Contains(out, "nothing to recover") {
+	if out, _, code, _ := cmdtest.Run(t, append(conn, "alarm", "recover", "--yes")...); code != 0 || !strings.Contains(out, "nothing to recover") {
 		t.Errorf("recover with no alarm: exit %d\n%s", code, out)
 	}
 
@@ -245,7 +246,7 @@ func TestAlarmRecoverAndConsistencyCommands(t *testing.T) {
 	if _, err := cli.Put(context.Background(), "/real", "y"); err != nil {
 		t.Fatal(err)
 	}
-	_, _, code, err = run(t, append(conn, "check", "consistency")...)
+	_, _, code, err = cmdtest.Run(t, append(conn, "check", "consistency")...)
 	if code != cmdutil.ExitUnhealthy || !strings.Contains(err.Error(), "member-1, member-3: hash") || !strings.Contains(err.Error(), "member-2: hash") {
 		t.Errorf("check consistency with member-2 corrupted: exit %d, %v", code, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
@@ -41,7 +42,7 @@ func TestMemberMoveLeaderAndRemove(t *testing.T) {
 	c := etcdtest.StartEmbedded(t)
 	conn := c.ConnectArgs()
 	member := func(args ...string) (string, string, int, error) {
-		return run(t, append(append([]string{}, conn...), append([]string{"member"}, args...)...)...)
+		return cmdtest.Run(t, append(append([]string{}, conn...), append([]string{"member"}, args...)...)...)
 	}
 
 	t.Log("member list -o wide shows version, raft and applied index")
@@ -153,7 +154,7 @@ func TestMemberAddRefusesAPendingLearner(t *testing.T) {
 	c := etcdtest.StartEmbedded(t)
 	conn := c.ConnectArgs()
 	member := func(args ...string) (string, string, int, error) {
-		return run(t, append(append([]string{}, conn...), append([]string{"member"}, args...)...)...)
+		return cmdtest.Run(t, append(append([]string{}, conn...), append([]string{"member"}, args...)...)...)
 	}
 
 	t.Log("peer URLs are checked before anything is asked of etcd")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/cas"
@@ -22,7 +23,7 @@ func TestPutAndDelAreCareful(t *testing.T) {
 	dir := t.TempDir()
 	etcd := func(args ...string) (string, string, int, error) {
 		t.Helper()
-		return runIn(t, nil, append(append([]string{}, conn...), args...)...)
+		return cmdtest.RunIn(t, nil, append(append([]string{}, conn...), args...)...)
 	}
 	file := func(name, doc string) string {
 		p := filepath.Join(dir, name)

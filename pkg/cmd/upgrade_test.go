@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 )
 
@@ -23,7 +24,7 @@ func TestUpgradeAndDowngradeUsageErrors(t *testing.T) {
 		{[]string{"downgrade", "validate", "three"}, `"three" is not a version`},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			_, _, code, err := run(t, tt.args...)
+			_, _, code, err := cmdtest.Run(t, tt.args...)
 			if code == 0 || err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("exit %d, error %v; want non-zero with %q", code, err, tt.want)
 			}
@@ -34,15 +35,15 @@ func TestUpgradeAndDowngradeUsageErrors(t *testing.T) {
 func TestDowngradeValidateAgainstEmbeddedCluster(t *testing.T) {
 	c := etcdtest.StartEmbedded(t)
 	conn := c.ConnectArgs()
-	out, _, code, err := run(t, append(conn, "downgrade", "validate", "3.6")...)
+	out, _, code, err := cmdtest.Run(t, append(conn, "downgrade", "validate", "3.6")...)
 	if err != nil || code != 0 || !strings.Contains(out, "can be downgraded to 3.6") {
 		t.Fatalf("downgrade validate 3.6: exit %d, %v, %q", code, err, out)
 	}
-	_, _, code, err = run(t, append(conn, "downgrade", "validate", "3.5")...)
+	_, _, code, err = cmdtest.Run(t, append(conn, "downgrade", "validate", "3.5")...)
 	if err == nil || code == 0 {
 		t.Fatalf("downgrade validate 3.5 (two minors down) = exit %d, %v; want refused", code, err)
 	}
-	_, _, code, err = run(t, append(conn, "downgrade", "enable", "3.6")...)
+	_, _, code, err = cmdtest.Run(t, append(conn, "downgrade", "enable", "3.6")...)
 	if err == nil || code == 0 || !strings.Contains(err.Error(), "pass --yes") {
 		t.Fatalf("downgrade enable without --yes = exit %d, %v; want a refusal asking for --yes", code, err)
 	}

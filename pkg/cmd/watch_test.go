@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/watch"
 )
@@ -26,7 +27,7 @@ func TestWatchReplaysAndFollows(t *testing.T) {
 	}
 
 	t.Log("--rev replays: ADDED, MODIFIED, DELETED of one namespace, decoded")
-	out, _ := mustRun(t, append(conn, "watch", "configmaps", "-n", "a", "-o", "json", "--rev", strconv.FormatInt(first, 10), "--max-events", "3")...)
+	out, _ := cmdtest.MustRun(t, append(conn, "watch", "configmaps", "-n", "a", "-o", "json", "--rev", strconv.FormatInt(first, 10), "--max-events", "3")...)
 	var events []watch.EventJSON
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
@@ -46,7 +47,7 @@ func TestWatchReplaysAndFollows(t *testing.T) {
 	t.Log("a live watch of a plain prefix sees a new key")
 	done := make(chan string)
 	go func() {
-		out, _, _, err := runIn(t, nil, append(conn, "watch", "/config/", "--max-events", "1")...)
+		out, _, _, err := cmdtest.RunIn(t, nil, append(conn, "watch", "/config/", "--max-events", "1")...)
 		if err != nil {
 			out = "error: " + err.Error()
 		}
@@ -103,23 +104,23 @@ func TestHistory(t *testing.T) {
 		}
 	}
 	t.Log("every revision of the key, deletion included, from the cluster")
-	out, _ := mustRun(t, append(conn, "history", key, "-o", "json")...)
+	out, _ := cmdtest.MustRun(t, append(conn, "history", key, "-o", "json")...)
 	check(out)
 
 	t.Log("the same from a snapshot file, in one pass")
 	snap := saveSnapshot(t, cli)
-	out, _ = mustRun(t, "history", key, "-o", "json", "--snapshot", snap)
+	out, _ = cmdtest.MustRun(t, "history", key, "-o", "json", "--snapshot", snap)
 	check(out)
 
 	t.Log("--diff shows what changed")
-	out, _ = mustRun(t, append(conn, "history", key, "--diff")...)
+	out, _ = cmdtest.MustRun(t, append(conn, "history", key, "--diff")...)
 	if !strings.Contains(out, "-   v: \"1\"") || !strings.Contains(out, "+   v: \"2\"") {
 		t.Errorf("history --diff:\n%s", out)
 	}
 	if _, err := cli.Compact(context.Background(), last); err != nil {
 		t.Fatal(err)
 	}
-	out, _ = mustRun(t, append(conn, "history", key, "-o", "json")...)
+	out, _ = cmdtest.MustRun(t, append(conn, "history", key, "-o", "json")...)
 	if strings.Count(out, `"type"`) != 1 {
 		t.Errorf("after compaction only the last revision is kept:\n%s", out)
 	}

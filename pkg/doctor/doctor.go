@@ -21,11 +21,11 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	certutil "k8s.io/client-go/util/cert"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
@@ -251,7 +251,7 @@ func gatherCerts(ctx context.Context, cfg *connect.Config, members []cluster.Mem
 	}
 	if pkiDir != "" {
 		if _, err := os.Stat(filepath.Join(pkiDir, "etcd")); err == nil {
-			for _, c := range bootstrap.CheckExpiration(pkiDir, now) {
+			for _, c := range pki.CheckExpiration(pkiDir, now) {
 				if c.Missing {
 					continue
 				}

@@ -131,7 +131,7 @@ func TestDiagnose(t *testing.T) {
 			f := healthy()
 			f.Members[1].DBSize, f.Members[1].DBSizeInUse = 500<<20, 100<<20
 			return f
-		}, 0, 1, []want{{Warning, "fragmentation", "b", "b holds 419.4 MB of free pages", "kubectl etcd defrag"}}},
+		}, 0, 1, []want{{Warning, "fragmentation", "b", "b holds 419 MB of free pages", "kubectl etcd defrag"}}},
 		{"mixed versions", func() *Facts {
 			f := healthy()
 			f.Members[2].Version = "3.7.3"

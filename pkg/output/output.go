@@ -1,14 +1,17 @@
 // Package output prints command results as kubectl does: aligned tables
-// with UPPERCASE headers, or JSON and YAML documents.
+// with UPPERCASE headers, JSON and YAML documents, and the jsonpath and
+// go-template outputs that scripts read one field with.
 package output
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/yaml"
 )
@@ -41,9 +44,13 @@ func WriteTable(w io.Writer, headers []string, rows [][]string, noHeaders bool) 
 	return tw.Flush()
 }
 
-// WriteJSON writes v as indented JSON.
+// JSONIndent is the indentation of every JSON document the commands
+// print: kubectl's (and so `get -o json`'s) four spaces.
+const JSONIndent = "    "
+
+// WriteJSON writes v as indented JSON, as kubectl does.
 func WriteJSON(w io.Writer, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
+	data, err := json.MarshalIndent(v, "", JSONIndent)
 	if err != nil {
 		return err
 	}
@@ -75,16 +82,28 @@ func Write(w io.Writer, format string, v any, table func(wide bool) error) error
 	}
 }
 
-// Bytes prints a size as etcdctl does: "25 MB", "1.2 kB".
+// Bytes prints a size as etcdctl does, through go-humanize: "25 MB",
+// "1.2 kB".
 func Bytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
+	if n < 0 {
+		return "-" + humanize.Bytes(uint64(-n))
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
+	return humanize.Bytes(uint64(n))
+}
+
+// toJSONValue turns v into what its JSON document holds (maps, slices,
+// strings, json.Number, booleans), so templates see the field names -o json
+// shows and numbers print as they are written there.
+func toJSONValue(v any) (any, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
 	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var out any
+	if err := dec.Decode(&out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -76,6 +76,11 @@ type Result struct {
 	Pruned       []string `json:"-"`
 	// Verified says how the file was checked: VerifyQuick or VerifyFull.
 	Verified string `json:"verified"`
+	// Encryption names how the stored bytes are encrypted ("age"), empty
+	// when they are not; Recipients are the public keys that can read
+	// them.
+	Encryption string   `json:"encryption,omitempty"`
+	Recipients []string `json:"recipients,omitempty"`
 }
 
 // How much of a saved snapshot is checked (--verify).

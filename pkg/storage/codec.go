@@ -80,12 +80,15 @@ type Object struct {
 	Partial error
 	// Value is the stored value after decryption.
 	Value []byte
+	// Kind is the kind of a value a listing printed straight from its
+	// protobuf wire form, without decoding it into Object (then nil).
+	Kind schema.GroupVersionKind
 }
 
 // GVK is the object's group, version and kind; empty for plain values.
 func (o *Object) GVK() schema.GroupVersionKind {
 	if o.Object == nil {
-		return schema.GroupVersionKind{}
+		return o.Kind
 	}
 	return o.Object.GetObjectKind().GroupVersionKind()
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
@@ -29,14 +29,13 @@ func NewCmdCerts(f *cmdutil.Factory) *cobra.Command {
 // CheckOptions are the options of `kubectl etcd certs check-expiration`.
 type CheckOptions struct {
 	*cmdutil.Factory
-	Output    string
-	NoHeaders bool
-	Now       func() time.Time
+	Print *cmdutil.PrintFlags
+	Now   func() time.Time
 }
 
 // NewCmdCheckExpiration returns the check-expiration command.
 func NewCmdCheckExpiration(f *cmdutil.Factory) *cobra.Command {
-	o := &CheckOptions{Factory: f, Output: output.Table, Now: time.Now}
+	o := &CheckOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput), Now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "check-expiration",
 		Short: "List every etcd certificate with its subject, SANs, expiry and CA",
@@ -46,28 +45,31 @@ func NewCmdCheckExpiration(f *cmdutil.Factory) *cobra.Command {
   # Elsewhere than /etc/kubernetes/pki
   kubectl etcd certs check-expiration --pki-dir /srv/pki -o json`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	o.Print.AddFlags(cmd, true)
 	return cmd
 }
 
+// Complete binds the factory and reads a template file.
+func (o *CheckOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return o.Print.Complete()
+}
+
+// Validate checks the options.
+func (o *CheckOptions) Validate() error { return o.Print.Validate() }
+
 // Run prints the certificates.
-func (o *CheckOptions) Run() error {
-	infos := bootstrap.CheckExpiration(o.Connect.PKIDir, o.Now())
-	return output.Write(o.Out, o.Output, infos, func(bool) error {
-		headers, rows := ExpirationTable(infos)
-		return output.WriteTable(o.Out, headers, rows, o.NoHeaders)
+func (o *CheckOptions) Run(context.Context) error {
+	infos := pki.CheckExpiration(o.Connect.PKIDir, o.Now())
+	return o.Print.Printer().PrintTable(o.Out, infos, func(bool) ([]string, [][]string) {
+		return ExpirationTable(infos)
 	})
 }
 
 // ExpirationTable builds the check-expiration rows.
-func ExpirationTable(infos []bootstrap.CertInfo) ([]string, [][]string) {
+func ExpirationTable(infos []pki.CertInfo) ([]string, [][]string) {
 	headers := []string{"NAME", "SUBJECT", "SANS", "EXPIRES", "RESIDUAL TIME", "CA"}
 	var rows [][]string
 	for _, c := range infos {
@@ -110,7 +112,7 @@ type RenewOptions struct {
 
 // NewCmdRenew returns the renew command.
 func NewCmdRenew(f *cmdutil.Factory) *cobra.Command {
-	o := &RenewOptions{Factory: f, Now: time.Now, ManifestsDir: staticpod.DefaultManifestsDir, Timeout: 2 * time.Minute, LockTimeout: 10 * time.Minute}
+	o := &RenewOptions{Now: time.Now, ManifestsDir: staticpod.DefaultManifestsDir, Timeout: 2 * time.Minute, LockTimeout: 10 * time.Minute}
 	cmd := &cobra.Command{
 		Use:   "renew all|NAME...",
 		Short: "Renew etcd certificates with the etcd CA, keeping their names, usages and keys",
@@ -155,13 +157,7 @@ changes nothing.`,
   sudo kubectl etcd certs renew all --restart --dry-run`,
 		ValidArgs: append([]string{"all"}, bootstrap.CertNames()...),
 		Args:      cmdutil.ValidateArgs(cobra.MinimumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Names = args
-			if err := o.Validate(); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:      cmdutil.RunE(f, o),
 	}
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the renewed certificates, and with --restart the preflight and the steps, instead of changing anything")
 	cmd.Flags().BoolVar(&o.Restart, "restart", false, "restart this node's etcd static pod afterwards, after a preflight and under a cluster-wide lock, and wait until the cluster is healthy again")
@@ -170,6 +166,12 @@ changes nothing.`,
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "how long --restart waits for etcd to stop, then to serve, then for every member to be healthy")
 	cmd.Flags().DurationVar(&o.LockTimeout, "lock-timeout", o.LockTimeout, "how long --restart waits for another node's restart to finish (0: no limit)")
 	return cmd
+}
+
+// Complete takes the certificate names.
+func (o *RenewOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory, o.Names = f, args
+	return nil
 }
 
 // Validate checks the options.

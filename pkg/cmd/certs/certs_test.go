@@ -5,13 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
+	"github.com/kubectl-etcd/kubectl-etcd/internal/golden"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 )
 
 func TestExpirationTable(t *testing.T) {
 	notAfter := time.Date(2027, 11, 25, 12, 0, 0, 0, time.UTC)
-	infos := []bootstrap.CertInfo{
+	infos := []pki.CertInfo{
 		{Name: "etcd-ca", Subject: "CN=etcd-ca", SANs: []string{"etcd-ca"}, NotAfter: notAfter.AddDate(9, 0, 0), Residual: 9 * 366 * 24 * time.Hour, IsCA: true},
 		{Name: "etcd-server", Subject: "CN=cp-1", SANs: []string{"cp-1", "localhost", "10.0.0.11"}, NotAfter: notAfter, Residual: 30 * 24 * time.Hour, CA: "etcd-ca"},
 		{Name: "etcd-peer", Subject: "CN=cp-1", NotAfter: notAfter, Residual: -time.Hour, CA: "etcd-ca"},
@@ -51,4 +52,16 @@ func TestRenewValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestExpirationTableGolden(t *testing.T) {
+	notAfter := time.Date(2027, 11, 25, 12, 0, 0, 0, time.UTC)
+	headers, rows := ExpirationTable([]pki.CertInfo{
+		{Name: "etcd-ca", Subject: "CN=etcd-ca", SANs: []string{"etcd-ca"}, NotAfter: notAfter.AddDate(9, 0, 0), Residual: 9 * 366 * 24 * time.Hour, IsCA: true},
+		{Name: "etcd-server", Subject: "CN=cp-1", SANs: []string{"cp-1", "localhost", "10.0.0.11", "127.0.0.1", "::1"}, NotAfter: notAfter, Residual: 30 * 24 * time.Hour, CA: "etcd-ca"},
+		{Name: "etcd-peer", Subject: "CN=cp-1", SANs: []string{"cp-1"}, NotAfter: notAfter, Residual: -time.Hour, CA: "etcd-ca"},
+		{Name: "etcd-healthcheck-client", Error: "tls: failed to find any PEM data in certificate input", CA: "etcd-ca"},
+		{Name: "apiserver-etcd-client", Missing: true, CA: "etcd-ca"},
+	})
+	golden.AssertTable(t, "check-expiration.golden", headers, rows)
 }

@@ -4,6 +4,8 @@ package codec
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/printer"
 )
@@ -29,7 +32,7 @@ type DecodeOptions struct {
 
 // NewCmdDecode returns the decode command.
 func NewCmdDecode(f *cmdutil.Factory) *cobra.Command {
-	o := &DecodeOptions{Factory: f, Output: printer.OutputYAML}
+	o := &DecodeOptions{Output: printer.OutputYAML}
 	cmd := &cobra.Command{
 		Use:   "decode [-f FILE]",
 		Short: "Decode one stored etcd value into YAML or JSON",
@@ -42,12 +45,7 @@ The value is read from standard input, or from -f.`,
   # An encrypted secret, as JSON
   kubectl etcd decode -f secret.bin -o json --encryption-provider-config enc.yaml --storage-key /registry/secrets/default/db`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.Output != printer.OutputYAML && o.Output != printer.OutputJSON {
-				return cmdutil.UsageErrorf(cmd, "unknown output format %q: allowed formats are yaml, json", o.Output)
-			}
-			return o.Run()
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().StringVarP(&o.File, "filename", "f", "-", "file holding the value; - for standard input")
 	cmd.Flags().StringVar(&o.StorageKey, "storage-key", "", "the etcd key the value was stored under (needed to decrypt aesgcm and kms values)")
@@ -64,8 +62,19 @@ func readInput(in io.Reader, file string) ([]byte, error) {
 	return os.ReadFile(file)
 }
 
+// Complete binds the factory.
+func (o *DecodeOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return nil
+}
+
+// Validate checks the format.
+func (o *DecodeOptions) Validate() error {
+	return output.Validate(o.Output, printer.OutputYAML, printer.OutputJSON)
+}
+
 // Run decodes and prints.
-func (o *DecodeOptions) Run() error {
+func (o *DecodeOptions) Run(context.Context) error {
 	d, err := o.Decoder()
 	if err != nil {
 		return err
@@ -108,7 +117,7 @@ type EncodeOptions struct {
 
 // NewCmdEncode returns the encode command.
 func NewCmdEncode(f *cmdutil.Factory) *cobra.Command {
-	o := &EncodeOptions{Factory: f}
+	o := &EncodeOptions{}
 	cmd := &cobra.Command{
 		Use:   "encode -f FILE",
 		Short: "Encode an object into the bytes kube-apiserver would store",
@@ -123,12 +132,7 @@ apiserver does. The bytes go to standard output.`,
   # Encrypted as the apiserver would, for its key
   kubectl etcd encode -f secret.yaml --encryption-provider-config enc.yaml`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.File == "" {
-				return cmdutil.UsageErrorf(cmd, "-f is required (- for standard input)")
-			}
-			return o.Run()
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().StringVarP(&o.File, "filename", "f", "", "file holding the object; - for standard input")
 	cmd.Flags().StringVar(&o.StorageKey, "storage-key", "", "the etcd key to encrypt for (default: where the apiserver stores the object)")
@@ -136,8 +140,22 @@ apiserver does. The bytes go to standard output.`,
 	return cmd
 }
 
+// Complete binds the factory.
+func (o *EncodeOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return nil
+}
+
+// Validate checks that there is a file.
+func (o *EncodeOptions) Validate() error {
+	if o.File == "" {
+		return errors.New("-f is required (- for standard input)")
+	}
+	return nil
+}
+
 // Run encodes and writes the bytes.
-func (o *EncodeOptions) Run() error {
+func (o *EncodeOptions) Run(context.Context) error {
 	d, err := o.Decoder()
 	if err != nil {
 		return err

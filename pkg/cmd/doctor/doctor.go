@@ -4,6 +4,7 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,14 +12,12 @@ import (
 
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 )
 
 // Options are the options of `kubectl etcd doctor`.
 type Options struct {
 	*cmdutil.Factory
-	Output    string
-	NoHeaders bool
+	Print *cmdutil.PrintFlags
 	// Now is the time certificates are checked against; tests pin it.
 	Now func() time.Time
 	// SampleWindow, WALFsyncP99 and BackendCommitP99 shape the disk and
@@ -30,7 +29,7 @@ type Options struct {
 
 // NewCmdDoctor returns the doctor command.
 func NewCmdDoctor(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{Factory: f, Output: output.Table, Now: time.Now,
+	o := &Options{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput), Now: time.Now,
 		SampleWindow: doctor.SampleWindow, WALFsyncP99: doctor.WALFsyncP99, BackendCommitP99: doctor.BackendCommitP99}
 	cmd := &cobra.Command{
 		Use:   "doctor",
@@ -64,30 +63,31 @@ Exit status: 5 when any finding is an error, 0 with warnings only.`,
   # Watch the leader and the disks for 30 seconds rather than 3
   kubectl etcd doctor --sample-window 30s`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	o.Print.AddFlags(cmd, true)
 	cmd.Flags().DurationVar(&o.SampleWindow, "sample-window", o.SampleWindow, "how long to watch the members' metrics for leader changes and disk latency (0: read them once)")
 	cmd.Flags().DurationVar(&o.WALFsyncP99, "wal-fsync-threshold", o.WALFsyncP99, "p99 WAL fsync duration above which a member's disk is reported slow")
 	cmd.Flags().DurationVar(&o.BackendCommitP99, "backend-commit-threshold", o.BackendCommitP99, "p99 backend commit duration above which a member's disk is reported slow")
 	return cmd
 }
 
+// Complete binds the factory and reads a template file.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return o.Print.Complete()
+}
+
 // Validate checks the options.
-func (o *Options) Validate(cmd *cobra.Command) error {
-	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+func (o *Options) Validate() error {
+	if err := o.Print.Validate(); err != nil {
 		return err
 	}
 	if o.SampleWindow < 0 {
-		return cmdutil.UsageErrorf(cmd, "--sample-window must not be negative, got %s", o.SampleWindow)
+		return fmt.Errorf("--sample-window must not be negative, got %s", o.SampleWindow)
 	}
 	if o.WALFsyncP99 <= 0 || o.BackendCommitP99 <= 0 {
-		return cmdutil.UsageErrorf(cmd, "--wal-fsync-threshold and --backend-commit-threshold must be positive")
+		return errors.New("--wal-fsync-threshold and --backend-commit-threshold must be positive")
 	}
 	return nil
 }
@@ -103,16 +103,16 @@ func (o *Options) Run(ctx context.Context) error {
 		PKIDir: o.Connect.PKIDir, ManifestPath: o.Connect.EtcdManifest, Now: o.Now(),
 		SampleWindow: o.SampleWindow, WALFsyncP99: o.WALFsyncP99, BackendCommitP99: o.BackendCommitP99,
 	}))
-	err = output.Write(o.Out, o.Output, report, func(bool) error {
-		return output.WriteTable(o.Out, doctor.Headers, report.Rows(), o.NoHeaders)
-	})
-	if err != nil {
+	printer := o.Print.Printer()
+	if err := printer.PrintTable(o.Out, report, func(bool) ([]string, [][]string) {
+		return doctor.Headers, report.Rows()
+	}); err != nil {
 		return err
 	}
 	if report.Errors > 0 {
 		return cmdutil.Unhealthy("%s: see the findings above", counts(report))
 	}
-	if o.Output == output.Table {
+	if printer.Human() {
 		fmt.Fprintln(o.ErrOut, counts(report))
 	}
 	return nil

@@ -1,34 +1,22 @@
 package doctor_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 
-	"k8s.io/cli-runtime/pkg/genericiooptions"
-
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
 )
-
-func run(t *testing.T, args ...string) (stdout, stderr string, code int, err error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	root := cmd.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	root.SetArgs(args)
-	err = root.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), cmdutil.ExitCode(err), err
-}
 
 func doctorJSON(t *testing.T, c interface{ ConnectArgs() []string }) (*doctor.Report, int, error) {
 	t.Helper()
 	// The disks of a shared test machine are as slow as they are: judge
 	// them generously here; e2e tests the thresholds.
-	out, _, code, err := run(t, append(c.ConnectArgs(), "doctor", "-o", "json", "--pki-dir", t.TempDir(),
+	out, _, code, err := cmdtest.Run(t, append(c.ConnectArgs(), "doctor", "-o", "json", "--pki-dir", t.TempDir(),
 		"--wal-fsync-threshold", "1m", "--backend-commit-threshold", "1m")...)
 	r := &doctor.Report{}
 	if jerr := json.Unmarshal([]byte(out), r); jerr != nil {
@@ -64,7 +52,7 @@ func TestDoctorHealthyThenMemberStopped(t *testing.T) {
 			t.Errorf("no OK finding for %s: %+v", check, r.Findings)
 		}
 	}
-	out, _, code, _ := run(t, append(c.ConnectArgs(), "doctor")...)
+	out, _, code, _ := cmdtest.Run(t, append(c.ConnectArgs(), "doctor")...)
 	if code != 0 || !strings.Contains(out, "SEVERITY") || !strings.Contains(out, "NEXT STEP") {
 		t.Errorf("table: exit %d\n%s", code, out)
 	}
@@ -80,7 +68,7 @@ func TestDoctorHealthyThenMemberStopped(t *testing.T) {
 	if f == nil || f.Member != name || !strings.Contains(f.Message, name) || !strings.Contains(f.Fix, "member remove "+name) {
 		t.Errorf("no error naming %s: %+v", name, r.Findings)
 	}
-	out, errOut, _, _ := run(t, append(c.ConnectArgs(), "doctor")...)
+	out, errOut, _, _ := cmdtest.Run(t, append(c.ConnectArgs(), "doctor")...)
 	t.Logf("doctor with a member stopped:\n%s%s", out, errOut)
 	if q := find(r, doctor.Warning, "quorum"); q == nil || !strings.Contains(q.Message, "one more failure loses quorum") {
 		t.Errorf("no quorum warning: %+v", r.Findings)

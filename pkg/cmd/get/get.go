@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/printer"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/source"
@@ -36,6 +37,9 @@ type Options struct {
 	Name     string
 	Key      string
 
+	// extra is a second argument after a key, which Validate refuses.
+	extra string
+
 	source  source.Source
 	decoder *storage.Decoder
 	close   func()
@@ -43,7 +47,7 @@ type Options struct {
 
 // NewCmdGet returns the get command.
 func NewCmdGet(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{Factory: f, ChunkSize: 500}
+	o := &Options{ChunkSize: 500}
 	cmd := &cobra.Command{
 		Use:   "get (KEY [--prefix] | RESOURCE [NAME] [-n NAMESPACE | -A])",
 		Short: "Show keys and the Kubernetes objects stored in etcd, decoded",
@@ -102,15 +106,7 @@ stderr, and the command exits 1 at the end if any value failed.
 			}
 			return storage.ResourceNames(), cobra.ShellCompDirectiveNoFileComp
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.StringVarP(&o.Output, "output", "o", "", "output format: "+strings.Join(printer.OutputFormats, ", ")+" (default: table for a resource list, yaml for objects, text for other keys)")
@@ -129,12 +125,14 @@ stderr, and the command exits 1 at the end if any value failed.
 // isKey tells the etcd shape (a key) from the kubectl shape (a resource).
 func isKey(arg string, prefix bool) bool { return prefix || strings.Contains(arg, "/") }
 
-// Complete parses the arguments and opens the source.
-func (o *Options) Complete(cmd *cobra.Command, args []string) error {
+// Complete parses the arguments, finds the namespace in the kubeconfig
+// and picks the default format.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory = f
 	if isKey(args[0], o.Prefix) {
 		o.Key = args[0]
 		if len(args) > 1 {
-			return cmdutil.UsageErrorf(cmd, "a key takes no second argument (got %q)", args[1])
+			o.extra = args[1]
 		}
 	} else {
 		o.Resource = args[0]
@@ -158,7 +156,10 @@ func (o *Options) Complete(cmd *cobra.Command, args []string) error {
 
 // Validate checks the options.
 func (o *Options) Validate() error {
-	if err := validateFormat(o.Output); err != nil {
+	if o.extra != "" {
+		return fmt.Errorf("a key takes no second argument (got %q)", o.extra)
+	}
+	if err := output.Validate(o.Output, printer.OutputFormats...); err != nil {
 		return err
 	}
 	if o.Key != "" && o.AllNamespaces {
@@ -174,15 +175,6 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--storage-prefix %q must start with /", o.StoragePrefix)
 	}
 	return nil
-}
-
-func validateFormat(format string) error {
-	for _, f := range printer.OutputFormats {
-		if f == format {
-			return nil
-		}
-	}
-	return fmt.Errorf("unknown output format %q: allowed formats are %s", format, strings.Join(printer.OutputFormats, ", "))
 }
 
 // open sets up the decoder and the source: the snapshot file or the cluster.
@@ -207,13 +199,15 @@ func (o *Options) open() error {
 		if end == "\x00" {
 			end = "" // no key sorts after the prefix: read to the end
 		}
-		s, err := source.ReadSnapshotRange(o.Snapshot, o.Rev, start, end)
+		// The values stay in the file's memory map until the listing is
+		// printed: memory holds the keys, not the values.
+		s, err := source.OpenSnapshotRange(o.Snapshot, o.Rev, start, end)
 		if err != nil {
 			return err
 		}
 		o.source = &source.SnapshotSource{Snapshot: s}
 		o.Rev = 0
-		o.close = func() {}
+		o.close = func() { s.Close() }
 		return nil
 	}
 	cfg, cli, err := o.Client()

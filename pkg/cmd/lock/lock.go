@@ -2,6 +2,7 @@
 package lock
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -19,11 +20,14 @@ type Options struct {
 	*cmdutil.Factory
 	TTL     time.Duration
 	Timeout time.Duration
+	// Name is the lock; Command what runs under it.
+	Name    string
+	Command []string
 }
 
 // NewCmdLock returns the lock command.
 func NewCmdLock(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{Factory: f, TTL: 60 * time.Second}
+	o := &Options{TTL: 60 * time.Second}
 	cmd := &cobra.Command{
 		Use:   "lock NAME [--ttl D] [--timeout D] -- COMMAND [ARGS...]",
 		Short: "Run a command while holding a lease-backed etcd lock",
@@ -44,34 +48,48 @@ command's.`,
 			}
 			return nil
 		}),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.TTL < time.Second {
-				return cmdutil.UsageErrorf(cmd, "--ttl must be at least 1s")
-			}
-			_, cli, err := o.ConnectedClient("a lock")
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			r := &lock.Runner{
-				Client: cli,
-				Options: lock.Options{
-					Name: args[0], TTL: o.TTL, Timeout: o.Timeout, Owner: owner(),
-					Waiting: func(h string) { fmt.Fprintf(o.ErrOut, "waiting for lock %s, held by %s\n", args[0], h) },
-				},
-				Stdin: o.In, Stdout: o.Out, Stderr: o.ErrOut,
-			}
-			err = r.Run(cmd.Context(), args[1:])
-			var ee *exec.ExitError
-			if errors.As(err, &ee) && ee.ExitCode() > 0 {
-				return &cmdutil.ExitError{Code: ee.ExitCode()}
-			}
-			return err
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().DurationVar(&o.TTL, "ttl", o.TTL, "lease time to live: how long a dead holder keeps the lock")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 0, "give up waiting for the lock after this long (0: wait forever)")
 	return cmd
+}
+
+// Complete takes the lock's name and the command.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory, o.Name, o.Command = f, args[0], args[1:]
+	return nil
+}
+
+// Validate checks the lease time.
+func (o *Options) Validate() error {
+	if o.TTL < time.Second {
+		return errors.New("--ttl must be at least 1s")
+	}
+	return nil
+}
+
+// Run takes the lock, runs the command and gives its exit code back.
+func (o *Options) Run(ctx context.Context) error {
+	_, cli, err := o.ConnectedClient("a lock")
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	r := &lock.Runner{
+		Client: cli,
+		Options: lock.Options{
+			Name: o.Name, TTL: o.TTL, Timeout: o.Timeout, Owner: owner(),
+			Waiting: func(h string) { fmt.Fprintf(o.ErrOut, "waiting for lock %s, held by %s\n", o.Name, h) },
+		},
+		Stdin: o.In, Stdout: o.Out, Stderr: o.ErrOut,
+	}
+	err = r.Run(ctx, o.Command)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() > 0 {
+		return &cmdutil.ExitError{Code: ee.ExitCode()}
+	}
+	return err
 }
 
 // owner tells those who wait who holds the lock: this host and process.

@@ -2,6 +2,7 @@ package maintenance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -29,28 +30,31 @@ is disarmed. 'alarm recover' does the whole job in order.`,
 // AlarmListOptions are the options of `kubectl etcd alarm list`.
 type AlarmListOptions struct {
 	*cmdutil.Factory
-	Output    string
-	NoHeaders bool
+	Print *cmdutil.PrintFlags
 }
 
 func newCmdAlarmList(f *cmdutil.Factory) *cobra.Command {
-	o := &AlarmListOptions{Factory: f, Output: output.Table}
+	o := &AlarmListOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the active alarms; exit 5 when there is one",
 		Example: `  # Any alarm? (exit code 5 when there is one)
   kubectl etcd alarm list`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	o.Print.AddFlags(cmd, true)
 	return cmd
 }
+
+// Complete binds the factory and reads a template file.
+func (o *AlarmListOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return o.Print.Complete()
+}
+
+// Validate checks the options.
+func (o *AlarmListOptions) Validate() error { return o.Print.Validate() }
 
 // Run lists the alarms.
 func (o *AlarmListOptions) Run(ctx context.Context) error {
@@ -66,13 +70,13 @@ func (o *AlarmListOptions) Run(ctx context.Context) error {
 	if alarms == nil {
 		alarms = []maintenance.Alarm{}
 	}
-	if len(alarms) == 0 && o.Output == output.Table {
+	printer := o.Print.Printer()
+	if len(alarms) == 0 && printer.Human() {
 		fmt.Fprintln(o.ErrOut, "no alarm is active")
 		return nil
 	}
-	if err := output.Write(o.Out, o.Output, alarms, func(bool) error {
-		headers, rows := AlarmTable(alarms)
-		return output.WriteTable(o.Out, headers, rows, o.NoHeaders)
+	if err := printer.PrintTable(o.Out, alarms, func(bool) ([]string, [][]string) {
+		return AlarmTable(alarms)
 	}); err != nil {
 		return err
 	}
@@ -106,7 +110,7 @@ type AlarmDisarmOptions struct {
 }
 
 func newCmdAlarmDisarm(f *cmdutil.Factory) *cobra.Command {
-	o := &AlarmDisarmOptions{Factory: f}
+	o := &AlarmDisarmOptions{}
 	cmd := &cobra.Command{
 		Use:   "disarm",
 		Short: "Disarm every active alarm",
@@ -116,11 +120,20 @@ first, or use 'kubectl etcd alarm recover', which does both.`,
 		Example: `  # Disarm every alarm without a prompt
   kubectl etcd alarm disarm --yes`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error { return o.Run(cmd.Context()) },
+		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
 }
+
+// Complete binds the factory.
+func (o *AlarmDisarmOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return nil
+}
+
+// Validate has nothing to check.
+func (o *AlarmDisarmOptions) Validate() error { return nil }
 
 // Run disarms the alarms.
 func (o *AlarmDisarmOptions) Run(ctx context.Context) error {
@@ -156,11 +169,11 @@ type AlarmRecoverOptions struct {
 	DryRun  bool
 	Wait    time.Duration
 	Timeout time.Duration
-	Output  string
+	Print   *cmdutil.PrintFlags
 }
 
 func newCmdAlarmRecover(f *cmdutil.Factory) *cobra.Command {
-	o := &AlarmRecoverOptions{Factory: f, Wait: maintenance.DefaultDefragWait, Timeout: maintenance.DefaultDefragTimeout, Output: output.Table}
+	o := &AlarmRecoverOptions{Wait: maintenance.DefaultDefragWait, Timeout: maintenance.DefaultDefragTimeout, Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:   "recover",
 		Short: "Recover from NOSPACE: compact, defragment every member one at a time, disarm",
@@ -180,23 +193,32 @@ alarm is not a space problem: it is refused.`,
   # Do it, without a prompt
   kubectl etcd alarm recover --yes`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
-				return err
-			}
-			if o.Wait < 0 || o.Timeout <= 0 {
-				return cmdutil.UsageErrorf(cmd, "--wait must not be negative and --timeout must be positive")
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "show the alarms and the steps; change nothing")
 	fs.DurationVar(&o.Wait, "wait", o.Wait, "pause between two members' defragmentation")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for one member's defragmentation, and for the compaction")
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, nil)
+	o.Print.AddFlags(cmd, false)
 	return cmd
+}
+
+// Complete binds the factory and reads a template file.
+func (o *AlarmRecoverOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return o.Print.Complete()
+}
+
+// Validate checks the options.
+func (o *AlarmRecoverOptions) Validate() error {
+	if err := o.Print.Validate(); err != nil {
+		return err
+	}
+	if o.Wait < 0 || o.Timeout <= 0 {
+		return errors.New("--wait must not be negative and --timeout must be positive")
+	}
+	return nil
 }
 
 // Run recovers from NOSPACE.
@@ -225,7 +247,7 @@ func (o *AlarmRecoverOptions) Run(ctx context.Context) error {
 	r := &maintenance.Recovery{Config: cfg, Client: cli, Wait: o.Wait, Timeout: o.Timeout,
 		Progress: func(line string) { fmt.Fprintln(o.ErrOut, line) }}
 	rep, runErr := r.Run(ctx, alarms)
-	if err := output.Write(o.Out, o.Output, rep, func(bool) error {
+	if err := o.Print.Printer().Print(o.Out, rep, func(bool) error {
 		if rep.Defrag != nil {
 			headers, rows := ReportTable(rep.Defrag)
 			if err := output.WriteTable(o.Out, headers, rows, false); err != nil {

@@ -10,7 +10,6 @@ import (
 
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 )
 
 // NewCmdCheck returns the check command group.
@@ -26,12 +25,11 @@ func NewCmdCheck(f *cmdutil.Factory) *cobra.Command {
 // ConsistencyOptions are the options of `kubectl etcd check consistency`.
 type ConsistencyOptions struct {
 	*cmdutil.Factory
-	Output    string
-	NoHeaders bool
+	Print *cmdutil.PrintFlags
 }
 
 func newCmdCheckConsistency(f *cmdutil.Factory) *cobra.Command {
-	o := &ConsistencyOptions{Factory: f, Output: output.Table}
+	o := &ConsistencyOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:   "consistency",
 		Short: "Compare every member's hash of the keyspace at the same revision",
@@ -44,16 +42,20 @@ Exits with code 5 when members differ or a member cannot be hashed.`,
 		Example: `  # Do all members hold the same data?
   kubectl etcd check consistency`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	o.Print.AddFlags(cmd, true)
 	return cmd
 }
+
+// Complete binds the factory and reads a template file.
+func (o *ConsistencyOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return o.Print.Complete()
+}
+
+// Validate checks the options.
+func (o *ConsistencyOptions) Validate() error { return o.Print.Validate() }
 
 // Run compares the hashes.
 func (o *ConsistencyOptions) Run(ctx context.Context) error {
@@ -66,9 +68,8 @@ func (o *ConsistencyOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := output.Write(o.Out, o.Output, c, func(bool) error {
-		headers, rows := ConsistencyTable(c)
-		return output.WriteTable(o.Out, headers, rows, o.NoHeaders)
+	if err := o.Print.Printer().PrintTable(o.Out, c, func(bool) ([]string, [][]string) {
+		return ConsistencyTable(c)
 	}); err != nil {
 		return err
 	}

@@ -30,11 +30,13 @@ type CompactOptions struct {
 	DryRun   bool
 	Yes      bool
 	Timeout  time.Duration
+
+	keepSet, revSet bool
 }
 
 // NewCmdCompact returns the compact command.
 func NewCmdCompact(f *cmdutil.Factory) *cobra.Command {
-	o := &CompactOptions{Factory: f, Timeout: maintenance.DefaultDefragTimeout}
+	o := &CompactOptions{Timeout: maintenance.DefaultDefragTimeout}
 	cmd := &cobra.Command{
 		Use:   "compact [--keep N | --rev R]",
 		Short: "Remove the history of keys before a revision",
@@ -51,12 +53,7 @@ The Kubernetes API server compacts every five minutes on its own; compact
 by hand to recover space (NOSPACE) or before a defragmentation.`,
 		Example: compactExample,
 		Args:    cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.Int64Var(&o.Keep, "keep", 0, "keep this many revisions before the current one")
@@ -68,16 +65,23 @@ by hand to recover space (NOSPACE) or before a defragmentation.`,
 	return cmd
 }
 
+// Complete notes which of --keep and --rev were given.
+func (o *CompactOptions) Complete(f *cmdutil.Factory, cmd *cobra.Command, _ []string) error {
+	o.Factory = f
+	o.keepSet, o.revSet = cmd.Flags().Changed("keep"), cmd.Flags().Changed("rev")
+	return nil
+}
+
 // Validate checks the options.
-func (o *CompactOptions) Validate(cmd *cobra.Command) error {
-	if cmd.Flags().Changed("keep") && cmd.Flags().Changed("rev") {
-		return cmdutil.UsageErrorf(cmd, "--keep and --rev contradict each other: pass one")
+func (o *CompactOptions) Validate() error {
+	if o.keepSet && o.revSet {
+		return errors.New("--keep and --rev contradict each other: pass one")
 	}
-	if o.Keep < 0 || o.Rev < 0 || (cmd.Flags().Changed("rev") && o.Rev == 0) {
-		return cmdutil.UsageErrorf(cmd, "--keep must not be negative and --rev must be positive")
+	if o.Keep < 0 || o.Rev < 0 || (o.revSet && o.Rev == 0) {
+		return errors.New("--keep must not be negative and --rev must be positive")
 	}
 	if o.Timeout <= 0 {
-		return cmdutil.UsageErrorf(cmd, "--timeout must be positive")
+		return errors.New("--timeout must be positive")
 	}
 	return nil
 }

@@ -42,16 +42,16 @@ type DefragOptions struct {
 	Yes        bool
 	Wait       time.Duration
 	Timeout    time.Duration
-	Output     string
-	NoHeaders  bool
+	Print      *cmdutil.PrintFlags
 
-	rule *maintenance.Rule
+	ruleSet bool
+	rule    *maintenance.Rule
 }
 
 // NewCmdDefrag returns the defrag command.
 func NewCmdDefrag(f *cmdutil.Factory) *cobra.Command {
-	o := &DefragOptions{Factory: f, Rule: maintenance.DefaultRule, Wait: maintenance.DefaultDefragWait,
-		Timeout: maintenance.DefaultDefragTimeout, Output: output.Table}
+	o := &DefragOptions{Rule: maintenance.DefaultRule, Wait: maintenance.DefaultDefragWait,
+		Timeout: maintenance.DefaultDefragTimeout, Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:   "defrag",
 		Short: "Defragment the members that need it, one at a time, the leader last",
@@ -77,12 +77,7 @@ stops before the next member if the cluster becomes unhealthy. Exit code 5
 when it refused or stopped because of the cluster's health.`,
 		Example: defragExample,
 		Args:    cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.Rule, "rule", o.Rule, "expression that decides which members need defragmentation")
@@ -94,25 +89,32 @@ when it refused or stopped because of the cluster's health.`,
 	fs.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	fs.DurationVar(&o.Wait, "wait", o.Wait, "pause between two members")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for one member's defragmentation (etcd finishes it anyway)")
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	o.Print.AddFlags(cmd, true)
 	return cmd
 }
 
+// Complete notes whether --rule was given and reads a template file.
+func (o *DefragOptions) Complete(f *cmdutil.Factory, cmd *cobra.Command, _ []string) error {
+	o.Factory = f
+	o.ruleSet = cmd.Flags().Changed("rule")
+	return o.Print.Complete()
+}
+
 // Validate checks the options and compiles the rule.
-func (o *DefragOptions) Validate(cmd *cobra.Command) error {
-	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+func (o *DefragOptions) Validate() error {
+	if err := o.Print.Validate(); err != nil {
 		return err
 	}
-	if o.All && cmd.Flags().Changed("rule") {
-		return cmdutil.UsageErrorf(cmd, "--all and --rule contradict each other: pass one")
+	if o.All && o.ruleSet {
+		return errors.New("--all and --rule contradict each other: pass one")
 	}
 	if o.Wait < 0 || o.Timeout <= 0 {
-		return cmdutil.UsageErrorf(cmd, "--wait must not be negative and --timeout must be positive")
+		return errors.New("--wait must not be negative and --timeout must be positive")
 	}
 	if !o.All {
 		r, err := maintenance.CompileRule(o.Rule)
 		if err != nil {
-			return cmdutil.UsageErrorf(cmd, "%v", err)
+			return err
 		}
 		o.rule = r
 	}
@@ -148,9 +150,8 @@ func (o *DefragOptions) Run(ctx context.Context) error {
 	}
 	targets := plan.Targets()
 	if o.DryRun || len(targets) == 0 {
-		if err := output.Write(o.Out, o.Output, plan, func(bool) error {
-			headers, rows := PlanTable(plan)
-			return output.WriteTable(o.Out, headers, rows, o.NoHeaders)
+		if err := o.Print.Printer().PrintTable(o.Out, plan, func(bool) ([]string, [][]string) {
+			return PlanTable(plan)
 		}); err != nil {
 			return err
 		}
@@ -166,9 +167,10 @@ func (o *DefragOptions) Run(ctx context.Context) error {
 		return err
 	}
 	report, runErr := d.Run(ctx, plan)
-	if err := output.Write(o.Out, o.Output, report, func(bool) error {
+	printer := o.Print.Printer()
+	if err := printer.Print(o.Out, report, func(bool) error {
 		headers, rows := ReportTable(report)
-		if err := output.WriteTable(o.Out, headers, rows, o.NoHeaders); err != nil {
+		if err := printer.WriteTable(o.Out, headers, rows); err != nil {
 			return err
 		}
 		_, err := fmt.Fprintf(o.Out, "\n%s reclaimed on %d member(s)\n", output.Bytes(report.Reclaimed), report.Defragmented)

@@ -19,7 +19,7 @@ func TestReportTable(t *testing.T) {
 		t.Errorf("headers %v", headers)
 	}
 	want := [][]string{
-		{"member-1", "a1", "defragmented", "25.0 MB", "3.0 MB", "22.0 MB", "1.2s", "<none>"},
+		{"member-1", "a1", "defragmented", "25 MB", "3.0 MB", "22 MB", "1.2s", "<none>"},
 		{"member-2", "b2", "skipped", "-", "-", "-", "-", "learner: etcd serves no defragment request to learners"},
 		{"member-3", "c3", "not reached", "-", "-", "-", "-", "<none>"},
 	}

@@ -36,9 +36,9 @@ func (o *ChangeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 }
 
-// complete connects and collects every member's status. The caller closes
+// connect connects and collects every member's status. The caller closes
 // the client with o.close.
-func (o *ChangeOptions) complete(ctx context.Context) error {
+func (o *ChangeOptions) connect(ctx context.Context) error {
 	cfg, cli, err := o.ConnectedClient("a member change")
 	if err != nil {
 		return err
@@ -100,7 +100,7 @@ func (o *ChangeOptions) preflight(ch members.Change) (members.Preflight, bool, e
 // confirmation), apply it, and print "Member X <done>". A change that
 // breaks off says how the cluster stands.
 func (o *ChangeOptions) changeMember(ctx context.Context, ref string, ch members.Change, done string, apply func(members.View, members.Preflight) error) error {
-	if err := o.complete(ctx); err != nil {
+	if err := o.connect(ctx); err != nil {
 		return err
 	}
 	defer o.close()
@@ -149,7 +149,7 @@ func (o *ChangeOptions) failed(ctx context.Context, err error) error {
 
 // NewCmdAdd returns `member add`.
 func NewCmdAdd(f *cmdutil.Factory) *cobra.Command {
-	o := &AddOptions{ChangeOptions: ChangeOptions{Factory: f}, Output: output.Table}
+	o := &AddOptions{Print: cmdutil.NewPrintFlags(cmdutil.OutputFormats{output.Table, output.JSON})}
 	cmd := &cobra.Command{
 		Use:   "add NAME --peer-urls URL[,URL]",
 		Short: "Add a member, as a learner unless --voter",
@@ -164,17 +164,11 @@ with the printed --initial-cluster and --initial-cluster-state=existing.`,
   # See what would happen
   kubectl etcd member add node-4 --peer-urls https://10.0.0.4:2380 --dry-run`,
 		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			if err := o.Validate(); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().StringSliceVar(&o.PeerURLs, "peer-urls", nil, "the new member's peer URLs (its --initial-advertise-peer-urls)")
 	cmd.Flags().BoolVar(&o.Voter, "voter", false, "add a voting member at once instead of a learner")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: table or json")
+	o.Print.AddFlags(cmd, false)
 	o.AddFlags(cmd.Flags())
 	return cmd
 }
@@ -185,7 +179,13 @@ type AddOptions struct {
 	Name     string
 	PeerURLs []string
 	Voter    bool
-	Output   string
+	Print    *cmdutil.PrintFlags
+}
+
+// Complete takes the name and reads a template file.
+func (o *AddOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory, o.Name = f, args[0]
+	return o.Print.Complete()
 }
 
 // Validate checks the flags.
@@ -193,7 +193,7 @@ func (o *AddOptions) Validate() error {
 	if o.Name == "" {
 		return errors.New("the member name must not be empty")
 	}
-	if err := output.Validate(o.Output, output.Table, output.JSON); err != nil {
+	if err := o.Print.Validate(); err != nil {
 		return err
 	}
 	return members.ValidatePeerURLs(o.PeerURLs)
@@ -201,7 +201,7 @@ func (o *AddOptions) Validate() error {
 
 // Run adds the member.
 func (o *AddOptions) Run(ctx context.Context) error {
-	if err := o.complete(ctx); err != nil {
+	if err := o.connect(ctx); err != nil {
 		return err
 	}
 	defer o.close()
@@ -218,17 +218,16 @@ func (o *AddOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return o.failed(ctx, err)
 	}
-	if o.Output == output.JSON {
-		return output.WriteJSON(o.Out, res)
-	}
-	kind := "a learner"
-	if !res.Learner {
-		kind = "a voter"
-	}
-	fmt.Fprintf(o.Out, "Member %s (%s) added as %s. Start it with:\n", res.Name, res.ID, kind)
-	fmt.Fprintf(o.Out, "ETCD_NAME=%q\nETCD_INITIAL_CLUSTER=%q\nETCD_INITIAL_ADVERTISE_PEER_URLS=%q\nETCD_INITIAL_CLUSTER_STATE=\"existing\"\n",
-		res.Name, res.InitialCluster, strings.Join(o.PeerURLs, ","))
-	return nil
+	return o.Print.Printer().Print(o.Out, res, func(bool) error {
+		kind := "a learner"
+		if !res.Learner {
+			kind = "a voter"
+		}
+		fmt.Fprintf(o.Out, "Member %s (%s) added as %s. Start it with:\n", res.Name, res.ID, kind)
+		_, err := fmt.Fprintf(o.Out, "ETCD_NAME=%q\nETCD_INITIAL_CLUSTER=%q\nETCD_INITIAL_ADVERTISE_PEER_URLS=%q\nETCD_INITIAL_CLUSTER_STATE=\"existing\"\n",
+			res.Name, res.InitialCluster, strings.Join(o.PeerURLs, ","))
+		return err
+	})
 }
 
 // PromoteOptions are the options of `member promote`.
@@ -240,7 +239,7 @@ type PromoteOptions struct {
 
 // NewCmdPromote returns `member promote`.
 func NewCmdPromote(f *cmdutil.Factory) *cobra.Command {
-	o := &PromoteOptions{ChangeOptions: ChangeOptions{Factory: f}, Timeout: 2 * time.Minute}
+	o := &PromoteOptions{Timeout: 2 * time.Minute}
 	cmd := &cobra.Command{
 		Use:   "promote NAME|ID",
 		Short: "Promote a learner to a voting member once it has caught up",
@@ -250,17 +249,25 @@ how far behind it is.`,
 		Example: `  # Promote the learner node-4, waiting up to 5 minutes for it to catch up
   kubectl etcd member promote node-4 --timeout 5m`,
 		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Member = args[0]
-			if o.Timeout <= 0 {
-				return cmdutil.UsageErrorf(cmd, "--timeout must be positive, got %s", o.Timeout)
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for the learner to catch up")
 	o.AddFlags(cmd.Flags())
 	return cmd
+}
+
+// Complete takes the member.
+func (o *PromoteOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory, o.Member = f, args[0]
+	return nil
+}
+
+// Validate checks the timeout.
+func (o *PromoteOptions) Validate() error {
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	}
+	return nil
 }
 
 // Run promotes the learner.
@@ -280,7 +287,7 @@ type RemoveOptions struct {
 
 // NewCmdRemove returns `member remove`.
 func NewCmdRemove(f *cmdutil.Factory) *cobra.Command {
-	o := &RemoveOptions{ChangeOptions: ChangeOptions{Factory: f}}
+	o := &RemoveOptions{}
 	cmd := &cobra.Command{
 		Use:   "remove NAME|ID",
 		Short: "Remove a member, moving leadership away from it first",
@@ -293,14 +300,20 @@ the member leads, leadership moves to the healthiest other voter first.`,
   # By ID, when two members share a name or one never started
   kubectl etcd member remove 8e9e05c52164694d`,
 		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Member = args[0]
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	o.AddFlags(cmd.Flags())
 	return cmd
 }
+
+// Complete takes the member.
+func (o *RemoveOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory, o.Member = f, args[0]
+	return nil
+}
+
+// Validate has nothing to check: the preflight judges the removal.
+func (o *RemoveOptions) Validate() error { return nil }
 
 // Run removes the member.
 func (o *RemoveOptions) Run(ctx context.Context) error {
@@ -319,25 +332,28 @@ type UpdateOptions struct {
 
 // NewCmdUpdate returns `member update`.
 func NewCmdUpdate(f *cmdutil.Factory) *cobra.Command {
-	o := &UpdateOptions{ChangeOptions: ChangeOptions{Factory: f}}
+	o := &UpdateOptions{}
 	cmd := &cobra.Command{
 		Use:   "update NAME|ID --peer-urls URL[,URL]",
 		Short: "Change the peer URLs of a member, for a node whose address changed",
 		Example: `  # node-2 came back with a new IP
   kubectl etcd member update node-2 --peer-urls https://10.0.0.12:2380`,
 		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Member = args[0]
-			if err := members.ValidatePeerURLs(o.PeerURLs); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().StringSliceVar(&o.PeerURLs, "peer-urls", nil, "the member's new peer URLs")
 	o.AddFlags(cmd.Flags())
 	return cmd
 }
+
+// Complete takes the member.
+func (o *UpdateOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory, o.Member = f, args[0]
+	return nil
+}
+
+// Validate checks the peer URLs.
+func (o *UpdateOptions) Validate() error { return members.ValidatePeerURLs(o.PeerURLs) }
 
 // Run updates the member.
 func (o *UpdateOptions) Run(ctx context.Context) error {
@@ -356,7 +372,7 @@ type MoveLeaderOptions struct {
 
 // NewCmdMoveLeader returns `member move-leader`.
 func NewCmdMoveLeader(f *cmdutil.Factory) *cobra.Command {
-	o := &MoveLeaderOptions{ChangeOptions: ChangeOptions{Factory: f}}
+	o := &MoveLeaderOptions{}
 	cmd := &cobra.Command{
 		Use:   "move-leader [NAME|ID]",
 		Short: "Hand leadership to another voter, by default the healthiest one",
@@ -366,20 +382,27 @@ func NewCmdMoveLeader(f *cmdutil.Factory) *cobra.Command {
   # To a chosen member
   kubectl etcd member move-leader node-3`,
 		Args: cmdutil.ValidateArgs(cobra.MaximumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				o.To = args[0]
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	o.AddFlags(cmd.Flags())
 	return cmd
 }
 
+// Complete takes the new leader, if named.
+func (o *MoveLeaderOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory = f
+	if len(args) == 1 {
+		o.To = args[0]
+	}
+	return nil
+}
+
+// Validate has nothing to check: the preflight judges the move.
+func (o *MoveLeaderOptions) Validate() error { return nil }
+
 // Run moves leadership.
 func (o *MoveLeaderOptions) Run(ctx context.Context) error {
-	if err := o.complete(ctx); err != nil {
+	if err := o.connect(ctx); err != nil {
 		return err
 	}
 	defer o.close()

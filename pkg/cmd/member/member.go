@@ -26,8 +26,7 @@ func NewCmdMember(f *cmdutil.Factory) *cobra.Command {
 // ListOptions are the options of `kubectl etcd member list`.
 type ListOptions struct {
 	*cmdutil.Factory
-	Output    string
-	NoHeaders bool
+	Print *cmdutil.PrintFlags
 }
 
 // MemberInfo is a member with its leadership, as member list prints it.
@@ -49,7 +48,7 @@ type MemberInfo struct {
 
 // NewCmdList returns the member list command.
 func NewCmdList(f *cmdutil.Factory) *cobra.Command {
-	o := &ListOptions{Factory: f, Output: output.Table}
+	o := &ListOptions{Print: cmdutil.NewPrintFlags(cmdutil.WideOutput)}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the members: ID, name, peer and client URLs, learner, started, leader",
@@ -63,16 +62,20 @@ func NewCmdList(f *cmdutil.Factory) *cobra.Command {
   # From a laptop: the members through the API server, with their nodes
   kubectl etcd member list -o wide --via exec`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cmdutil.WideOutput.Validate(cmd, o.Output); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
-	cmdutil.WideOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	o.Print.AddFlags(cmd, true)
 	return cmd
 }
+
+// Complete binds the factory and reads a template file.
+func (o *ListOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return o.Print.Complete()
+}
+
+// Validate checks the options.
+func (o *ListOptions) Validate() error { return o.Print.Validate() }
 
 // Run lists the members.
 func (o *ListOptions) Run(ctx context.Context) error {
@@ -82,7 +85,7 @@ func (o *ListOptions) Run(ctx context.Context) error {
 	}
 	defer cli.Close()
 	var infos []MemberInfo
-	if o.Output == output.Wide {
+	if o.Print.Printer().Format() == output.Wide {
 		// Wide asks every member for its status: slower, but it shows how
 		// far each one has applied and what is wrong with it.
 		statuses, err := cluster.Collect(ctx, cfg, cli)
@@ -108,9 +111,8 @@ func (o *ListOptions) Run(ctx context.Context) error {
 			infos[i].Node, infos[i].Pod = p.Node, p.Name
 		}
 	}
-	return output.Write(o.Out, o.Output, infos, func(wide bool) error {
-		headers, rows := ListTable(infos, wide)
-		return output.WriteTable(o.Out, headers, rows, o.NoHeaders)
+	return o.Print.Printer().PrintTable(o.Out, infos, func(wide bool) ([]string, [][]string) {
+		return ListTable(infos, wide)
 	})
 }
 

@@ -24,7 +24,7 @@ func TestListTable(t *testing.T) {
 	if len(headers) != 15 || headers[7] != "NODE" || headers[8] != "POD" || headers[11] != "RAFT INDEX" || headers[12] != "APPLIED" {
 		t.Errorf("wide headers %v", headers)
 	}
-	if want := []string{"cp-1", "etcd-cp-1", "https://127.0.0.1:2379", "3.7.3", "120", "118", "20.5 kB", "<none>"}; !reflect.DeepEqual(rows[1][7:], want) {
+	if want := []string{"cp-1", "etcd-cp-1", "https://127.0.0.1:2379", "3.7.3", "120", "118", "20 kB", "<none>"}; !reflect.DeepEqual(rows[1][7:], want) {
 		t.Errorf("wide row %v, want ... %v", rows[1], want)
 	}
 	if want := []string{"<none>", "<none>", "<none>", "<none>", "-", "-", "0 B", "not started: added to the cluster but has not joined yet"}; !reflect.DeepEqual(rows[0][7:], want) {

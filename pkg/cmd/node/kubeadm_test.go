@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/kubetest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
@@ -160,7 +161,7 @@ func comparePods(t *testing.T, ours, kubeadm *corev1.Pod) {
 func TestInitManifestMatchesKubeadm(t *testing.T) {
 	t.Run("defaults, with --dry-run on both sides", func(t *testing.T) {
 		kubeadmData, kubeadmMode := kubeadmEtcdManifest(t, kubeadmConfig("cp-1", "10.0.0.11", "", "", staticpod.DefaultPKIDir, staticpod.DefaultDataDir))
-		out, stderr, err := run(t, "init", "--name", "cp-1", "--advertise-address", "10.0.0.11", "--dry-run")
+		out, stderr, _, err := cmdtest.Run(t, "init", "--name", "cp-1", "--advertise-address", "10.0.0.11", "--dry-run")
 		if err != nil {
 			t.Fatalf("init --dry-run: %v\n%s", err, stderr)
 		}
@@ -184,7 +185,7 @@ func TestInitManifestMatchesKubeadm(t *testing.T) {
 			dir := t.TempDir()
 			pkiDir, dataDir, manifestsDir := filepath.Join(dir, "pki"), filepath.Join(dir, "data"), filepath.Join(dir, "manifests")
 			kubeadmData, kubeadmMode := kubeadmEtcdManifest(t, kubeadmConfig("node-b", tc.address, "mirror.example.com/k8s", "3.6.16-0", pkiDir, dataDir))
-			if _, stderr, err := run(t, "init", "--name", "node-b", "--advertise-address", tc.address,
+			if _, stderr, _, err := cmdtest.Run(t, "init", "--name", "node-b", "--advertise-address", tc.address,
 				"--image", "mirror.example.com/k8s/etcd:3.6.16-0", "--key-algorithm", "ECDSA-P256",
 				"--pki-dir", pkiDir, "--data-dir", dataDir, "--manifests-dir", manifestsDir); err != nil {
 				t.Fatalf("init: %v\n%s", err, stderr)

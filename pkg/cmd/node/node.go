@@ -23,10 +23,12 @@ type nodeOptions struct {
 	Node *bootstrap.Node
 	// Now is the time certificates are checked against; tests pin it.
 	Now func() time.Time
+
+	cluster bootstrap.ClusterAccess
 }
 
-func newNodeOptions(f *cmdutil.Factory) nodeOptions {
-	return nodeOptions{Factory: f, Node: bootstrap.NewNode(), Now: time.Now}
+func newNodeOptions() nodeOptions {
+	return nodeOptions{Node: bootstrap.NewNode(), Now: time.Now}
 }
 
 func (o *nodeOptions) addDirFlags(fs *pflag.FlagSet) {
@@ -45,11 +47,14 @@ func (o *nodeOptions) addIdentityFlags(fs *pflag.FlagSet) {
 	fs.StringVar((*string)(&o.Node.KeyAlgorithm), "key-algorithm", "RSA-2048", "algorithm of new private keys: RSA-2048 (kubeadm's default) or ECDSA-P256")
 }
 
-// complete binds the streams and the global --pki-dir.
-func (o *nodeOptions) complete() {
+// Complete binds the streams and the global --pki-dir.
+func (o *nodeOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
 	o.Node.PKIDir = o.Connect.PKIDir
 	o.Node.Out = o.Out
 	o.Node.Log = o.ErrOut
+	o.cluster = bootstrap.AccessFromFlags(o.Connect)
+	return nil
 }
 
 // validateNode checks the key algorithm and the ports.
@@ -70,18 +75,17 @@ func (o *nodeOptions) validateNode() error {
 	return nil
 }
 
-// access is how to reach the cluster: the global connection flags, with
-// the certificates defaulting to this node's.
-func (o *nodeOptions) access() bootstrap.ClusterAccess {
-	return bootstrap.AccessFromFlags(o.Connect)
-}
+// access is how to reach the cluster: the global connection flags (and
+// ETCDCTL_ENDPOINTS, read by Complete), with the certificates defaulting
+// to this node's.
+func (o *nodeOptions) access() bootstrap.ClusterAccess { return o.cluster }
 
 // InitOptions are the options of `kubectl etcd init`.
 type InitOptions struct{ nodeOptions }
 
 // NewCmdInit returns the init command.
 func NewCmdInit(f *cmdutil.Factory) *cobra.Command {
-	o := &InitOptions{newNodeOptions(f)}
+	o := &InitOptions{newNodeOptions()}
 	cmd := &cobra.Command{
 		Use:   "init --name NODE --advertise-address IP",
 		Short: "Set up this node as the first member of a new etcd cluster",
@@ -96,13 +100,7 @@ starts etcd.`,
   # See the certificates and the manifest without writing anything
   kubectl etcd init --name cp-1 --advertise-address 10.0.0.11 --dry-run`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.complete()
-			if err := o.Validate(); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
-			}
-			return o.Run()
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	o.addIdentityFlags(cmd.Flags())
 	o.addDirFlags(cmd.Flags())
@@ -121,7 +119,7 @@ func (o *InitOptions) Validate() error {
 }
 
 // Run writes the PKI and the manifest.
-func (o *InitOptions) Run() error {
+func (o *InitOptions) Run(context.Context) error {
 	if err := o.Node.Init(o.Now()); err != nil {
 		return err
 	}
@@ -140,7 +138,7 @@ type JoinOptions struct {
 
 // NewCmdJoin returns the join command.
 func NewCmdJoin(f *cmdutil.Factory) *cobra.Command {
-	o := &JoinOptions{nodeOptions: newNodeOptions(f), Timeout: 5 * time.Minute}
+	o := &JoinOptions{nodeOptions: newNodeOptions(), Timeout: 5 * time.Minute}
 	cmd := &cobra.Command{
 		Use:   "join --name NODE --advertise-address IP --endpoints URL,...",
 		Short: "Add this node to an existing etcd cluster as a learner, then promote it",
@@ -156,13 +154,7 @@ and the manifest and data deleted, leaving the cluster as it was.`,
 		Example: `  # Join the second control-plane node
   sudo kubectl etcd join --name cp-2 --advertise-address 10.0.0.12 --endpoints https://10.0.0.11:2379`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.complete()
-			if err := o.Validate(); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	o.addIdentityFlags(cmd.Flags())
 	o.addDirFlags(cmd.Flags())
@@ -211,7 +203,7 @@ type LeaveOptions struct {
 
 // NewCmdLeave returns the leave command.
 func NewCmdLeave(f *cmdutil.Factory) *cobra.Command {
-	o := &LeaveOptions{nodeOptions: newNodeOptions(f)}
+	o := &LeaveOptions{nodeOptions: newNodeOptions()}
 	cmd := &cobra.Command{
 		Use:   "leave",
 		Short: "Remove this node's etcd member from the cluster and clean up the node",
@@ -228,13 +220,7 @@ healthy voters than a quorum, unless --force.`,
   # What would happen
   sudo kubectl etcd leave --dry-run`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.complete()
-			if err := o.Node.ValidateDirs(); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().StringVar(&o.Node.Name, "name", "", "member name of this node; default: --name of the etcd manifest")
 	o.addDirFlags(cmd.Flags())
@@ -242,6 +228,9 @@ healthy voters than a quorum, unless --force.`,
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
 }
+
+// Validate checks the directories.
+func (o *LeaveOptions) Validate() error { return o.Node.ValidateDirs() }
 
 // Run leaves.
 func (o *LeaveOptions) Run(ctx context.Context) error {
@@ -285,7 +274,7 @@ type ResetOptions struct {
 
 // NewCmdReset returns the reset command.
 func NewCmdReset(f *cmdutil.Factory) *cobra.Command {
-	o := &ResetOptions{nodeOptions: newNodeOptions(f)}
+	o := &ResetOptions{nodeOptions: newNodeOptions()}
 	cmd := &cobra.Command{
 		Use:   "reset",
 		Short: "Delete this node's etcd manifest and data without touching the cluster",
@@ -296,18 +285,15 @@ kept. The cluster is not told: if this node is still a member, run
 		Example: `  # Clean up a node whose member was already removed
   sudo kubectl etcd reset --yes`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.complete()
-			if err := o.Node.ValidateDirs(); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	o.addDirFlags(cmd.Flags())
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
 }
+
+// Validate checks the directories.
+func (o *ResetOptions) Validate() error { return o.Node.ValidateDirs() }
 
 // Run resets.
 func (o *ResetOptions) Run(ctx context.Context) error {

@@ -1,8 +1,6 @@
 package node_test
 
 import (
-	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -13,24 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	certutil "k8s.io/client-go/util/cert"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 )
-
-func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	root := cmd.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	root.SetArgs(args)
-	err = root.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), err
-}
 
 func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
@@ -51,7 +39,7 @@ func TestUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			_, _, err := run(t, tt.args...)
+			_, _, _, err := cmdtest.Run(t, tt.args...)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v; want one with %q", err, tt.want)
 			}
@@ -98,7 +86,7 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	args2, url2 := nodeArgs(t, dir2, "cp-2", "127.0.0.12")
 
 	t.Log("kubectl etcd init on cp-1; the kubelet stand-in starts etcd from the manifest")
-	if _, stderr, err := run(t, append([]string{"init"}, args1...)...); err != nil {
+	if _, stderr, _, err := cmdtest.Run(t, append([]string{"init"}, args1...)...); err != nil {
 		t.Fatalf("init: %v\n%s", err, stderr)
 	}
 	etcdtest.StartKubelet(t, version, filepath.Join(dir1, "manifests", "etcd.yaml"))
@@ -109,7 +97,7 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		_, _, err := run(t, append(conn1, "health")...)
+		_, _, _, err := cmdtest.Run(t, append(conn1, "health")...)
 		if err == nil {
 			break
 		}
@@ -131,7 +119,7 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 		}
 	}
 	k2 := etcdtest.StartKubelet(t, version, filepath.Join(dir2, "manifests", "etcd.yaml"))
-	out, stderr, err := run(t, append([]string{"join", "--endpoints", url1, "--timeout", "2m"}, args2...)...)
+	out, stderr, _, err := cmdtest.Run(t, append([]string{"join", "--endpoints", url1, "--timeout", "2m"}, args2...)...)
 	if err != nil {
 		t.Fatalf("join: %v\n%s", err, stderr)
 	}
@@ -140,7 +128,7 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	}
 
 	t.Log("member list through cp-1 shows two started voters")
-	out, _, err = run(t, append(conn1, "member", "list", "-o", "json")...)
+	out, _, _, err = cmdtest.Run(t, append(conn1, "member", "list", "-o", "json")...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,11 +141,11 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	}
 
 	t.Log("certs check-expiration on cp-2 lists every certificate")
-	out, _, err = run(t, "certs", "check-expiration", "-o", "json", "--pki-dir", filepath.Join(dir2, "pki"))
+	out, _, _, err = cmdtest.Run(t, "certs", "check-expiration", "-o", "json", "--pki-dir", filepath.Join(dir2, "pki"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var infos []bootstrap.CertInfo
+	var infos []pki.CertInfo
 	if err := json.Unmarshal([]byte(out), &infos); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +157,7 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	oldSerial := servedSerial(t, dir2, url2)
 	k2starts := k2.Starts()
 	renew := []string{"certs", "renew", "all", "--restart", "--pki-dir", filepath.Join(dir2, "pki"), "--manifests-dir", filepath.Join(dir2, "manifests")}
-	_, stderr, err = run(t, renew...)
+	_, stderr, _, err = cmdtest.Run(t, renew...)
 	if err == nil || !strings.Contains(err.Error(), "the cluster would stop serving: 1 of 2 voters healthy while cp-2") || !strings.Contains(stderr, "Preflight: restart member cp-2") {
 		t.Errorf("restart of one of two members: %v\n%s", err, stderr)
 	}
@@ -178,7 +166,7 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	}
 
 	t.Log("with --force it restarts: new certificates, served after the restart, cluster healthy")
-	out, stderr, err = run(t, append(renew, "--force")...)
+	out, stderr, _, err = cmdtest.Run(t, append(renew, "--force")...)
 	if err != nil {
 		t.Fatalf("renew --restart: %v\n%s", err, stderr)
 	}
@@ -200,20 +188,20 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	if served == oldSerial || served != onDisk[0].SerialNumber.String() {
 		t.Errorf("served serial %s, old %s, renewed on disk %s", served, oldSerial, onDisk[0].SerialNumber)
 	}
-	if _, _, err := run(t, append(conn1, "health")...); err != nil {
+	if _, _, _, err := cmdtest.Run(t, append(conn1, "health")...); err != nil {
 		t.Errorf("health after renew --restart: %v", err)
 	}
 
 	t.Log("kubectl etcd leave on cp-2, then health through cp-1 shows one member")
 	leave := []string{"leave", "--yes", "--pki-dir", filepath.Join(dir2, "pki"), "--manifests-dir", filepath.Join(dir2, "manifests"), "--data-dir", filepath.Join(dir2, "data")}
-	out, stderr, err = run(t, leave...)
+	out, stderr, _, err = cmdtest.Run(t, leave...)
 	if err != nil {
 		t.Fatalf("leave: %v\n%s", err, stderr)
 	}
 	if !strings.Contains(out, "removed") || !strings.Contains(out, "cleared") {
 		t.Errorf("leave printed %q", out)
 	}
-	out, _, err = run(t, append(conn1, "health")...)
+	out, _, _, err = cmdtest.Run(t, append(conn1, "health")...)
 	if err != nil || strings.Contains(out, "cp-2") || cmdutil.ExitCode(err) != 0 {
 		t.Errorf("health after leave: %v\n%s", err, out)
 	}

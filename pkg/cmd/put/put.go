@@ -4,6 +4,7 @@ package put
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -42,11 +43,13 @@ type PutOptions struct {
 	Key   string
 	Value string
 	File  string
+
+	hasValue bool
 }
 
 // NewCmdPut returns the put command.
 func NewCmdPut(f *cmdutil.Factory) *cobra.Command {
-	o := &PutOptions{Factory: f}
+	o := &PutOptions{}
 	cmd := &cobra.Command{
 		Use:   "put KEY (-f FILE | VALUE)",
 		Short: "Write a Kubernetes object or a plain value, with a compare-and-swap",
@@ -72,20 +75,28 @@ whenever the apiserver works.`,
   # A plain key, as etcdctl does
   kubectl etcd put /config/db_url postgres://db:5432`,
 		Args: cmdutil.ValidateArgs(cobra.RangeArgs(1, 2)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Key = args[0]
-			if len(args) == 2 {
-				o.Value = args[1]
-			}
-			if (len(args) == 2) == (o.File != "") {
-				return cmdutil.UsageErrorf(cmd, "give either VALUE or -f FILE")
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().StringVarP(&o.File, "filename", "f", "", "file holding the object or value; - for standard input")
 	o.addFlags(cmd)
 	return cmd
+}
+
+// Complete takes the key and the value, if given.
+func (o *PutOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory, o.Key = f, args[0]
+	if len(args) == 2 {
+		o.Value, o.hasValue = args[1], true
+	}
+	return nil
+}
+
+// Validate checks that the value comes one way.
+func (o *PutOptions) Validate() error {
+	if o.hasValue == (o.File != "") {
+		return errors.New("give either VALUE or -f FILE")
+	}
+	return nil
 }
 
 func (w *WriteFlags) underPrefix(key string) bool {
@@ -192,7 +203,7 @@ type DelOptions struct {
 
 // NewCmdDel returns the del command.
 func NewCmdDel(f *cmdutil.Factory) *cobra.Command {
-	o := &DelOptions{Factory: f}
+	o := &DelOptions{}
 	cmd := &cobra.Command{
 		Use:     "del KEY",
 		Aliases: []string{"delete"},
@@ -204,14 +215,20 @@ the apiserver runs no finalizers or garbage collection for it.`,
   kubectl etcd del /registry/namespaces/stuck --dry-run
   kubectl etcd del /registry/namespaces/stuck --yes`,
 		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Key = args[0]
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	o.addFlags(cmd)
 	return cmd
 }
+
+// Complete takes the key.
+func (o *DelOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory, o.Key = f, args[0]
+	return nil
+}
+
+// Validate has nothing to check: the compare-and-swap guards the delete.
+func (o *DelOptions) Validate() error { return nil }
 
 // Run deletes the key.
 func (o *DelOptions) Run(ctx context.Context) error {

@@ -4,6 +4,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -13,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/sandbox"
 )
 
@@ -45,9 +45,9 @@ func addDirFlag(cmd *cobra.Command, dir *string) {
 	cmd.Flags().StringVar(dir, "dir", "", "directory holding the sandbox's certificates, data and logs (required)")
 }
 
-func requireDir(cmd *cobra.Command, dir string) error {
+func requireDir(dir string) error {
 	if dir == "" {
-		return cmdutil.UsageErrorf(cmd, "--dir is required: the directory that holds (or will hold) the sandbox")
+		return errors.New("--dir is required: the directory that holds (or will hold) the sandbox")
 	}
 	return nil
 }
@@ -59,7 +59,7 @@ type UpOptions struct {
 }
 
 func newCmdUp(f *cmdutil.Factory) *cobra.Command {
-	o := &UpOptions{Factory: f}
+	o := &UpOptions{}
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start the sandbox cluster (create it if the directory is new) and wait until it is healthy",
@@ -69,12 +69,7 @@ func newCmdUp(f *cmdutil.Factory) *cobra.Command {
   # One member, clients from port 12379 up
   kubectl etcd sandbox up --dir /tmp/etcd-one --members 1 --client-port 12379`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	addDirFlag(cmd, &o.Dir)
 	cmd.Flags().IntVar(&o.Members, "members", 0, "number of members, 1 or 3 (default 3; a stopped sandbox restarts with the size it has)")
@@ -83,13 +78,19 @@ func newCmdUp(f *cmdutil.Factory) *cobra.Command {
 	return cmd
 }
 
+// Complete binds the factory.
+func (o *UpOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return nil
+}
+
 // Validate checks the options.
-func (o *UpOptions) Validate(cmd *cobra.Command) error {
-	if err := requireDir(cmd, o.Dir); err != nil {
+func (o *UpOptions) Validate() error {
+	if err := requireDir(o.Dir); err != nil {
 		return err
 	}
 	if o.Members != 0 && o.Members != 1 && o.Members != 3 {
-		return cmdutil.UsageErrorf(cmd, "--members must be 1 or 3, got %d", o.Members)
+		return fmt.Errorf("--members must be 1 or 3, got %d", o.Members)
 	}
 	return nil
 }
@@ -118,7 +119,7 @@ type DownOptions struct {
 }
 
 func newCmdDown(f *cmdutil.Factory) *cobra.Command {
-	o := &DownOptions{Factory: f}
+	o := &DownOptions{}
 	cmd := &cobra.Command{
 		Use:   "down",
 		Short: "Stop every member of the sandbox; --purge also removes its directory",
@@ -128,25 +129,7 @@ func newCmdDown(f *cmdutil.Factory) *cobra.Command {
   # Stop and remove everything
   kubectl etcd sandbox down --dir /tmp/etcd-sandbox --purge`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := requireDir(cmd, o.Dir); err != nil {
-				return err
-			}
-			stopped, err := sandbox.Down(o.Dir, o.Purge, o.Timeout)
-			for _, name := range stopped {
-				fmt.Fprintf(o.Out, "stopped %s\n", name)
-			}
-			if err != nil {
-				return err
-			}
-			if len(stopped) == 0 {
-				fmt.Fprintln(o.Out, "no sandbox member was running")
-			}
-			if o.Purge {
-				fmt.Fprintf(o.Out, "removed %s\n", o.Dir)
-			}
-			return nil
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	addDirFlag(cmd, &o.Dir)
 	cmd.Flags().BoolVar(&o.Purge, "purge", false, "also remove the directory: certificates, data and logs")
@@ -154,107 +137,179 @@ func newCmdDown(f *cmdutil.Factory) *cobra.Command {
 	return cmd
 }
 
+// Complete binds the factory.
+func (o *DownOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return nil
+}
+
+// Validate checks the options.
+func (o *DownOptions) Validate() error { return requireDir(o.Dir) }
+
+// Run stops the members and says which.
+func (o *DownOptions) Run(context.Context) error {
+	stopped, err := sandbox.Down(o.Dir, o.Purge, o.Timeout)
+	for _, name := range stopped {
+		fmt.Fprintf(o.Out, "stopped %s\n", name)
+	}
+	if err != nil {
+		return err
+	}
+	if len(stopped) == 0 {
+		fmt.Fprintln(o.Out, "no sandbox member was running")
+	}
+	if o.Purge {
+		fmt.Fprintf(o.Out, "removed %s\n", o.Dir)
+	}
+	return nil
+}
+
 // StatusOptions are the options of `sandbox status`.
 type StatusOptions struct {
 	*cmdutil.Factory
-	Dir       string
-	Output    string
-	NoHeaders bool
+	Dir   string
+	Print *cmdutil.PrintFlags
 }
 
 func newCmdStatus(f *cmdutil.Factory) *cobra.Command {
-	o := &StatusOptions{Factory: f, Output: output.Table}
+	o := &StatusOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:     "status",
 		Short:   "Show whether each sandbox member runs and is healthy",
 		Example: `  kubectl etcd sandbox status --dir /tmp/etcd-sandbox`,
 		Args:    cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := requireDir(cmd, o.Dir); err != nil {
-				return err
-			}
-			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
-				return err
-			}
-			_, members, err := sandbox.Inspect(cmd.Context(), o.Dir)
-			if err != nil {
-				return err
-			}
-			err = output.Write(o.Out, o.Output, members, func(bool) error {
-				var rows [][]string
-				for _, m := range members {
-					pid := "-"
-					if m.PID != 0 {
-						pid = strconv.Itoa(m.PID)
-					}
-					errText := m.Error
-					if errText == "" {
-						errText = "<none>"
-					}
-					rows = append(rows, []string{m.Name, m.Endpoint, pid, strconv.FormatBool(m.Running), strconv.FormatBool(m.Healthy), errText})
-				}
-				return output.WriteTable(o.Out, []string{"NAME", "ENDPOINT", "PID", "RUNNING", "HEALTHY", "ERROR"}, rows, o.NoHeaders)
-			})
-			if err != nil {
-				return err
-			}
-			for _, m := range members {
-				if !m.Healthy {
-					return cmdutil.Unhealthy("sandbox member %s: %s", m.Name, m.Error)
-				}
-			}
-			return nil
-		},
+		RunE:    cmdutil.RunE(f, o),
 	}
 	addDirFlag(cmd, &o.Dir)
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	o.Print.AddFlags(cmd, true)
 	return cmd
 }
 
+// Complete binds the factory and reads a template file.
+func (o *StatusOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return o.Print.Complete()
+}
+
+// Validate checks the options.
+func (o *StatusOptions) Validate() error {
+	if err := requireDir(o.Dir); err != nil {
+		return err
+	}
+	return o.Print.Validate()
+}
+
+// Run prints each member's state; one that is not healthy exits 5.
+func (o *StatusOptions) Run(ctx context.Context) error {
+	_, members, err := sandbox.Inspect(ctx, o.Dir)
+	if err != nil {
+		return err
+	}
+	if err := o.Print.Printer().PrintTable(o.Out, members, func(bool) ([]string, [][]string) {
+		return MemberTable(members)
+	}); err != nil {
+		return err
+	}
+	for _, m := range members {
+		if !m.Healthy {
+			return cmdutil.Unhealthy("sandbox member %s: %s", m.Name, m.Error)
+		}
+	}
+	return nil
+}
+
+// MemberTable builds the sandbox status rows.
+func MemberTable(members []sandbox.MemberState) ([]string, [][]string) {
+	var rows [][]string
+	for _, m := range members {
+		pid := "-"
+		if m.PID != 0 {
+			pid = strconv.Itoa(m.PID)
+		}
+		errText := m.Error
+		if errText == "" {
+			errText = "<none>"
+		}
+		rows = append(rows, []string{m.Name, m.Endpoint, pid, strconv.FormatBool(m.Running), strconv.FormatBool(m.Healthy), errText})
+	}
+	return []string{"NAME", "ENDPOINT", "PID", "RUNNING", "HEALTHY", "ERROR"}, rows
+}
+
+// EnvOptions are the options of `sandbox env`.
+type EnvOptions struct {
+	*cmdutil.Factory
+	Dir string
+}
+
+// Complete binds the factory.
+func (o *EnvOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return nil
+}
+
+// Validate checks the options.
+func (o *EnvOptions) Validate() error { return requireDir(o.Dir) }
+
+// Run prints the export lines.
+func (o *EnvOptions) Run(context.Context) error {
+	s, err := sandbox.Load(o.Dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range s.Exports() {
+		fmt.Fprintf(o.Out, "export %s\n", e)
+	}
+	return nil
+}
+
 func newCmdEnv(f *cmdutil.Factory) *cobra.Command {
-	var dir string
+	o := &EnvOptions{}
 	cmd := &cobra.Command{
 		Use:     "env",
 		Short:   "Print export lines that point kubectl etcd and etcdctl at the sandbox",
 		Example: `  eval "$(kubectl etcd sandbox env --dir /tmp/etcd-sandbox)"`,
 		Args:    cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := requireDir(cmd, dir); err != nil {
-				return err
-			}
-			s, err := sandbox.Load(dir)
-			if err != nil {
-				return err
-			}
-			for _, e := range s.Exports() {
-				fmt.Fprintf(f.Out, "export %s\n", e)
-			}
-			return nil
-		},
+		RunE:    cmdutil.RunE(f, o),
 	}
-	addDirFlag(cmd, &dir)
+	addDirFlag(cmd, &o.Dir)
 	return cmd
 }
 
 // newCmdMember is what `sandbox up` runs in the background, once per
 // member; it is hidden because users never call it.
+// MemberOptions are the options of the hidden `sandbox member`.
+type MemberOptions struct {
+	Config string
+}
+
+// Complete has nothing to take: the member reads its configuration file.
+func (o *MemberOptions) Complete(*cmdutil.Factory, *cobra.Command, []string) error { return nil }
+
+// Validate checks the options.
+func (o *MemberOptions) Validate() error {
+	if o.Config == "" {
+		return errors.New("--config is required")
+	}
+	return nil
+}
+
+// Run runs the member until the context ends.
+func (o *MemberOptions) Run(ctx context.Context) error {
+	if _, err := os.Stat(o.Config); err != nil {
+		return err
+	}
+	return sandbox.RunMember(ctx, o.Config)
+}
+
 func newCmdMember(f *cmdutil.Factory) *cobra.Command {
-	var config string
+	o := &MemberOptions{}
 	cmd := &cobra.Command{
 		Use:    "member --config FILE",
 		Short:  "Run one sandbox member in the foreground",
 		Hidden: true,
 		Args:   cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if config == "" {
-				return cmdutil.UsageErrorf(cmd, "--config is required")
-			}
-			if _, err := os.Stat(config); err != nil {
-				return err
-			}
-			return sandbox.RunMember(cmd.Context(), config)
-		},
+		RunE:   cmdutil.RunE(f, o),
 	}
-	cmd.Flags().StringVar(&config, "config", "", "etcd configuration file of the member")
+	cmd.Flags().StringVar(&o.Config, "config", "", "etcd configuration file of the member")
 	return cmd
 }

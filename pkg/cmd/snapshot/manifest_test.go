@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
@@ -53,13 +54,13 @@ func startRestoreNode(t *testing.T, ip string) *restoreNode {
 	rn := &restoreNode{Node: n, kubelet: etcdtest.StartKubelet(t, versions[len(versions)-1], n.ManifestPath()),
 		args: []string{"--etcd-manifest", n.ManifestPath(), "--pki-dir", n.PKIDir}, file: filepath.Join(root, "etcd.db")}
 	rn.waitHealthy(t)
-	if _, _, code, err := run(t, append(rn.args, "put", "/k", "in-snapshot")...); code != 0 {
+	if _, _, code, err := cmdtest.Run(t, append(rn.args, "put", "/k", "in-snapshot")...); code != 0 {
 		t.Fatalf("put: %v", err)
 	}
-	if _, _, code, err := run(t, append(rn.args, "snapshot", "save", rn.file)...); code != 0 {
+	if _, _, code, err := cmdtest.Run(t, append(rn.args, "snapshot", "save", rn.file)...); code != 0 {
 		t.Fatalf("save: %v", err)
 	}
-	if _, _, code, err := run(t, append(rn.args, "put", "/k", "after-snapshot")...); code != 0 {
+	if _, _, code, err := cmdtest.Run(t, append(rn.args, "put", "/k", "after-snapshot")...); code != 0 {
 		t.Fatalf("put: %v", err)
 	}
 	return rn
@@ -69,7 +70,7 @@ func (rn *restoreNode) waitHealthy(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, _, code, _ := run(t, append(rn.args, "health")...); code == 0 {
+		if _, _, code, _ := cmdtest.Run(t, append(rn.args, "health")...); code == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -82,7 +83,7 @@ func (rn *restoreNode) waitHealthy(t *testing.T) {
 // value is what the node's member serves for /k.
 func (rn *restoreNode) value(t *testing.T) string {
 	t.Helper()
-	got, _, code, err := run(t, append(rn.args, "get", "/k", "-o", "text")...)
+	got, _, code, err := cmdtest.Run(t, append(rn.args, "get", "/k", "-o", "text")...)
 	if code != 0 {
 		t.Fatalf("get /k: exit %d, %v", code, err)
 	}
@@ -111,15 +112,15 @@ func TestRestoreManifestCommand(t *testing.T) {
 
 	t.Log("without --yes and without a terminal it refuses, changing nothing")
 	before, _ := os.ReadFile(n.ManifestPath())
-	if _, _, code, err := run(t, append(node, "snapshot", "restore", file, "--manifest")...); code != 1 || !strings.Contains(err.Error(), "pass --yes") {
+	if _, _, code, err := cmdtest.Run(t, append(node, "snapshot", "restore", file, "--manifest")...); code != 1 || !strings.Contains(err.Error(), "pass --yes") {
 		t.Errorf("restore without --yes: exit %d, %v", code, err)
 	}
 	t.Log("--name comes from the manifest")
-	if _, _, code, err := run(t, append(node, "snapshot", "restore", file, "--manifest", "--name", "x")...); code != 1 || !strings.Contains(err.Error(), "comes from the manifest") {
+	if _, _, code, err := cmdtest.Run(t, append(node, "snapshot", "restore", file, "--manifest", "--name", "x")...); code != 1 || !strings.Contains(err.Error(), "comes from the manifest") {
 		t.Errorf("restore --manifest --name: exit %d, %v", code, err)
 	}
 	t.Log("--dry-run prints the new manifest")
-	out, _, code, err := run(t, append(node, "snapshot", "restore", file, "--manifest", "--dry-run")...)
+	out, _, code, err := cmdtest.Run(t, append(node, "snapshot", "restore", file, "--manifest", "--dry-run")...)
 	if code != 0 || !strings.Contains(out, "--data-dir="+n.DataDir+"-restore-") {
 		t.Errorf("dry run: exit %d, %v\n%s", code, err, out)
 	}
@@ -128,7 +129,7 @@ func TestRestoreManifestCommand(t *testing.T) {
 	}
 
 	t.Log("--yes restores and prints each step")
-	out, errOut, code, err := run(t, append(node, "snapshot", "restore", file, "--manifest="+n.ManifestPath(), "--yes", "--timeout", "2m")...)
+	out, errOut, code, err := cmdtest.Run(t, append(node, "snapshot", "restore", file, "--manifest="+n.ManifestPath(), "--yes", "--timeout", "2m")...)
 	if code != 0 {
 		t.Fatalf("restore: exit %d, %v\n%s", code, err, errOut)
 	}
@@ -145,7 +146,7 @@ func TestRestoreManifestCommand(t *testing.T) {
 	}
 
 	t.Log("the doctor finds the restored node healthy, its manifest in line with the member list, and reads its PKI")
-	out, _, code, err = run(t, append(node, "doctor", "-o", "json")...)
+	out, _, code, err = cmdtest.Run(t, append(node, "doctor", "-o", "json")...)
 	var report doctor.Report
 	if code != 0 || json.Unmarshal([]byte(out), &report) != nil || report.Errors != 0 {
 		t.Fatalf("doctor after restore: exit %d, %v\n%s", code, err, out)
@@ -186,7 +187,7 @@ func TestRestoreManifestFaults(t *testing.T) {
 			}
 			fault()
 		}()
-		out, errOut, code, err := run(t, append(rn.args, "snapshot", "restore", rn.file, "--manifest", "--yes", "--timeout", timeout, "--dial-timeout", "2s")...)
+		out, errOut, code, err := cmdtest.Run(t, append(rn.args, "snapshot", "restore", rn.file, "--manifest", "--yes", "--timeout", timeout, "--dial-timeout", "2s")...)
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
@@ -199,7 +200,7 @@ func TestRestoreManifestFaults(t *testing.T) {
 	t.Run("old member hung when the restore starts", func(t *testing.T) {
 		rn := startRestoreNode(t, "127.0.0.25")
 		rn.kubelet.Pause()
-		out, errOut, code, err := run(t, append(rn.args, "snapshot", "restore", rn.file, "--manifest", "--yes", "--timeout", "1m", "--dial-timeout", "2s")...)
+		out, errOut, code, err := cmdtest.Run(t, append(rn.args, "snapshot", "restore", rn.file, "--manifest", "--yes", "--timeout", "1m", "--dial-timeout", "2s")...)
 		if code != 0 {
 			t.Fatalf("restore with the member hung: exit %d, %v\n%s", code, err, errOut)
 		}
@@ -268,7 +269,7 @@ func TestRestoreManifestFaults(t *testing.T) {
 			}
 			cancel()
 		}()
-		_, errOut, code, err := runContext(t, ctx, append(rn.args, "snapshot", "restore", rn.file, "--manifest", "--yes", "--timeout", "1m")...)
+		_, errOut, code, err := cmdtest.RunContext(t, ctx, append(rn.args, "snapshot", "restore", rn.file, "--manifest", "--yes", "--timeout", "1m")...)
 		t.Logf("restore: exit %d, %v\n%s", code, err, errOut)
 		if code == 0 || err == nil || !strings.Contains(err.Error(), "the original manifest is back in place") {
 			t.Fatalf("interrupted restore: exit %d, %v; want a rollback", code, err)
@@ -286,7 +287,7 @@ func TestRestoreManifestFaults(t *testing.T) {
 		if err := os.Rename(rn.ManifestPath(), backup); err != nil {
 			t.Fatal(err)
 		}
-		_, _, code, err := run(t, append(rn.args, "snapshot", "restore", rn.file, "--manifest", "--yes")...)
+		_, _, code, err := cmdtest.Run(t, append(rn.args, "snapshot", "restore", rn.file, "--manifest", "--yes")...)
 		if code == 0 || err == nil || !strings.Contains(err.Error(), "an earlier restore kept a manifest in "+backup) || !strings.Contains(err.Error(), "copy it back to "+rn.ManifestPath()) {
 			t.Fatalf("restore without a manifest: exit %d, %v; want the way back named", code, err)
 		}

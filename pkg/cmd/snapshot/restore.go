@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,7 +11,6 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/bootstrap"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 
@@ -19,7 +19,7 @@ type RestoreOptions struct {
 	*cmdutil.Factory
 	snapshot.Restorer
 	NoBumpRevision bool
-	Output         string
+	Print          *cmdutil.PrintFlags
 
 	// Manifest, when set, restores this node's member in place: the etcd
 	// static pod manifest at this path is stopped, pointed at the restored
@@ -28,15 +28,22 @@ type RestoreOptions struct {
 	Yes      bool
 	DryRun   bool
 	Timeout  time.Duration
+
+	changed  map[string]bool
+	Store    storeFlags
+	Identity identityFlags
+	// source is the snapshot as the user named it, when SnapshotPath is
+	// a fetched copy.
+	source string
 }
 
 // NewCmdRestore returns the snapshot restore command.
 func NewCmdRestore(f *cmdutil.Factory) *cobra.Command {
-	o := &RestoreOptions{Factory: f, Output: output.Table}
+	o := &RestoreOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
 	o.BumpRevision = snapshot.DefaultBumpRevision
 	o.MarkCompacted = true
 	cmd := &cobra.Command{
-		Use:   "restore FILE --data-dir DIR --name NAME --initial-advertise-peer-urls URLS",
+		Use:   "restore FILE|URL --data-dir DIR --name NAME --initial-advertise-peer-urls URLS",
 		Short: "Restore a snapshot into a new data directory for one member",
 		Long: `Restore a snapshot file (plain, gzip or zstd) into a new data directory for
 one member of a new cluster, through etcdutl's restore. The sha256 trailer
@@ -64,7 +71,12 @@ the command is interrupted (Ctrl-C), the original manifest is put back,
 the command waits for etcd to serve the old data again and the error says
 how things stand. A restore killed outright may leave the manifest in its
 backup directory: the next run names it and how to put it back.
---dry-run shows the plan and the new manifest; --yes skips the question.`,
+--dry-run shows the plan and the new manifest; --yes skips the question.
+
+FILE may be an object in a backup location (s3://BUCKET/PREFIX/NAME, see
+'kubectl etcd snapshot list'): it is streamed into a temporary file beside
+nothing else, checked against the sha256 its metadata recorded, and removed
+afterwards. An age-encrypted snapshot needs --identity.`,
 		Example: `  # Restore the only member of a new cluster
   kubectl etcd snapshot restore etcd.db --data-dir /var/lib/etcd-restored --name node-1 \
     --initial-advertise-peer-urls https://10.0.0.1:2380
@@ -81,19 +93,7 @@ backup directory: the next run names it and how to put it back.
   # Outside Kubernetes, keep the snapshot's revisions
   kubectl etcd snapshot restore etcd.db --data-dir ./m1.etcd --name m1 --initial-advertise-peer-urls http://127.0.0.1:2380 --no-bump-revision`,
 		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.SnapshotPath = args[0]
-			if o.Manifest != "" {
-				if err := o.ValidateManifest(cmd); err != nil {
-					return err
-				}
-				return o.RunManifest(cmd.Context())
-			}
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.DataDir, "data-dir", "", "new data directory for the member (must not exist or be empty)")
@@ -105,53 +105,102 @@ backup directory: the next run names it and how to put it back.
 	fs.Uint64Var(&o.BumpRevision, "bump-revision", o.BumpRevision, "raise the revision by this much, so it is above any a watcher saw")
 	fs.BoolVar(&o.MarkCompacted, "mark-compacted", o.MarkCompacted, "mark the bumped revision compacted, so watchers re-list")
 	fs.BoolVar(&o.NoBumpRevision, "no-bump-revision", false, "keep the snapshot's revisions: neither bump nor mark compacted (not for Kubernetes)")
-	fs.StringVarP(&o.Output, "output", "o", o.Output, "output format: table (the next steps), json or yaml")
+	o.Print.AddFlags(cmd, false)
+	fs.Lookup("output").Usage = "output format: table (the next steps), " + o.Print.Help()
 	fs.StringVar(&o.Manifest, "manifest", "", "restore this node's member in place through its etcd static pod manifest (bare --manifest: the --etcd-manifest path)")
 	fs.Lookup("manifest").NoOptDefVal = manifestFromGlobal
 	fs.BoolVar(&o.Yes, "yes", false, "with --manifest: do not ask for confirmation")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "with --manifest: check and print the plan and the new manifest, change nothing")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "with --manifest: how long to wait for etcd to stop, and to serve again")
+	o.Store.AddFlags(fs)
+	o.Identity.AddFlags(fs)
 	return cmd
 }
 
-// Validate checks the options.
-func (o *RestoreOptions) Validate(cmd *cobra.Command) error {
-	for _, f := range []string{"yes", "dry-run", "timeout"} {
-		if cmd.Flags().Changed(f) {
-			return cmdutil.UsageErrorf(cmd, "--%s is for a restore through the static pod manifest: add --manifest", f)
-		}
-	}
-	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+// withFetched makes the snapshot a local file (an object streamed from a
+// store, an encrypted file decrypted) for run, and removes the copy after.
+func (o *RestoreOptions) withFetched(ctx context.Context, run func() error) error {
+	f, err := fetcher(o.Store, o.Identity)
+	if err != nil {
 		return err
 	}
+	fetched, err := f.Fetch(ctx, o.SnapshotPath)
+	if err != nil {
+		return err
+	}
+	defer fetched.Close()
+	o.SnapshotPath = fetched.Path
+	o.source = fetched.Source
+	return run()
+}
+
+// Complete takes the snapshot file, the flags given, the path of a bare
+// --manifest, and reads a template file.
+func (o *RestoreOptions) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	o.Factory, o.SnapshotPath = f, args[0]
+	o.changed = cmdutil.ChangedFlags(cmd)
+	if o.Manifest == manifestFromGlobal {
+		o.Manifest = o.Connect.EtcdManifest
+	}
+	return o.Print.Complete()
+}
+
+// Validate checks the options of the restore asked for: into a new data
+// directory, or through the manifest.
+func (o *RestoreOptions) Validate() error {
+	if o.Manifest != "" {
+		return o.validateManifest()
+	}
+	for _, f := range []string{"yes", "dry-run", "timeout"} {
+		if o.changed[f] {
+			return fmt.Errorf("--%s is for a restore through the static pod manifest: add --manifest", f)
+		}
+	}
+	if err := o.Print.Validate(); err != nil {
+		return err
+	}
+	bumpSet, markSet := o.changed["bump-revision"], o.changed["mark-compacted"]
 	if o.NoBumpRevision {
-		if cmd.Flags().Changed("bump-revision") || (cmd.Flags().Changed("mark-compacted") && o.MarkCompacted) {
-			return cmdutil.UsageErrorf(cmd, "--no-bump-revision contradicts --bump-revision and --mark-compacted")
+		if bumpSet || (markSet && o.MarkCompacted) {
+			return fmt.Errorf("--no-bump-revision contradicts --bump-revision and --mark-compacted")
 		}
 		o.BumpRevision, o.MarkCompacted = 0, false
 	}
 	// One of the pair turned off alone means both: etcdutl bumps only a
 	// revision it also marks compacted.
-	bumpSet, markSet := cmd.Flags().Changed("bump-revision"), cmd.Flags().Changed("mark-compacted")
 	if bumpSet && o.BumpRevision == 0 && !markSet {
 		o.MarkCompacted = false
 	}
 	if markSet && !o.MarkCompacted && !bumpSet {
 		o.BumpRevision = 0
 	}
-	if err := o.Restorer.Validate(); err != nil {
-		return cmdutil.UsageErrorf(cmd, "%v", err)
-	}
-	return nil
+	return o.Restorer.Validate()
 }
 
-// Run restores and prints the next steps.
-func (o *RestoreOptions) Run() error {
+// Run restores, into a new data directory or through the manifest.
+func (o *RestoreOptions) Run(ctx context.Context) error {
+	return o.withFetched(ctx, func() error {
+		if o.Manifest != "" {
+			return o.runManifest(ctx)
+		}
+		return o.restore()
+	})
+}
+
+// restore restores into a new data directory and prints the next steps.
+func (o *RestoreOptions) restore() error {
 	res, err := o.Restore()
 	if err != nil {
+		var ce *snapshot.CorruptError
+		if errors.As(err, &ce) && o.source != "" {
+			ce.Path = o.source
+		}
 		return err
 	}
-	return output.Write(o.Out, o.Output, res, func(bool) error {
+	if o.source != "" {
+		res.Snapshot.Path = o.source
+	}
+	return o.Print.Printer().Print(o.Out, res, func(bool) error {
 		fmt.Fprint(o.Out, RestoreSummary(res, o.BumpRevision, o.MarkCompacted))
 		return nil
 	})
@@ -182,33 +231,30 @@ func RestoreSummary(res *snapshot.RestoreResult, bump uint64, compacted bool) st
 // global --etcd-manifest flag.
 const manifestFromGlobal = "(--etcd-manifest)"
 
-// ValidateManifest checks the options of a restore through the manifest.
-func (o *RestoreOptions) ValidateManifest(cmd *cobra.Command) error {
-	if o.Manifest == manifestFromGlobal {
-		o.Manifest = o.Connect.EtcdManifest
-	}
-	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+// validateManifest checks the options of a restore through the manifest.
+func (o *RestoreOptions) validateManifest() error {
+	if err := o.Print.Validate(); err != nil {
 		return err
 	}
 	for _, f := range []string{"name", "initial-advertise-peer-urls", "initial-cluster"} {
-		if cmd.Flags().Changed(f) {
-			return cmdutil.UsageErrorf(cmd, "--%s comes from the manifest with --manifest: the member is restored as the manifest runs it, alone", f)
+		if o.changed[f] {
+			return fmt.Errorf("--%s comes from the manifest with --manifest: the member is restored as the manifest runs it, alone", f)
 		}
 	}
 	if o.NoBumpRevision {
 		o.BumpRevision, o.MarkCompacted = 0, false
 	}
 	if o.BumpRevision > 0 != o.MarkCompacted {
-		return cmdutil.UsageErrorf(cmd, "--bump-revision and --mark-compacted go together: use --no-bump-revision to turn both off")
+		return fmt.Errorf("--bump-revision and --mark-compacted go together: use --no-bump-revision to turn both off")
 	}
 	if o.Timeout <= 0 {
-		return cmdutil.UsageErrorf(cmd, "--timeout must be positive, got %s", o.Timeout)
+		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
 	}
 	return nil
 }
 
-// RunManifest restores this node's member in place and prints each step.
-func (o *RestoreOptions) RunManifest(ctx context.Context) error {
+// runManifest restores this node's member in place and prints each step.
+func (o *RestoreOptions) runManifest(ctx context.Context) error {
 	if err := bootstrap.CheckInterruptedRestore(o.Manifest); err != nil {
 		return err
 	}
@@ -252,7 +298,7 @@ func (o *RestoreOptions) RunManifest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return output.Write(o.Out, o.Output, res, func(bool) error {
+	return o.Print.Printer().Print(o.Out, res, func(bool) error {
 		fmt.Fprintf(o.Out, "Restored member %s from %s: it serves revision %d from %s.\n", res.Name, res.Snapshot.Path, res.ServedRevision, res.DataDir)
 		fmt.Fprintf(o.Out, "The original manifest is kept in %s and the old data in %s; remove them once the cluster is as it should be.\n", res.ManifestBackup, res.OldDataDir)
 		fmt.Fprintln(o.Out, "Next: kubectl etcd health; restart kube-apiserver, kube-controller-manager, kube-scheduler and the kubelets; add the other control-plane nodes back with 'kubectl etcd reset' and 'kubectl etcd join' on each.")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -12,7 +13,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/backup"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/objectstore"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
@@ -30,7 +33,11 @@ const saveExample = `  # Save a snapshot of the healthiest member of the local c
   kubectl etcd snapshot save etcd.db -o json
 
   # Also check every page of the database once saved (scheduled backups)
-  kubectl etcd snapshot save /var/backups/etcd/ --retain 7 --verify full`
+  kubectl etcd snapshot save /var/backups/etcd/ --retain 7 --verify full
+
+  # Stream it to an S3 prefix, encrypted to two age keys, keeping 30
+  kubectl etcd snapshot save s3://backups/etcd/prod/ --compress zstd --retain 30 \
+    --encrypt-to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p --encrypt-to /etc/etcd-backup/recipients.txt`
 
 // SaveOptions are the options of `kubectl etcd snapshot save`.
 type SaveOptions struct {
@@ -43,14 +50,19 @@ type SaveOptions struct {
 	Overwrite   bool
 	NoMetadata  bool
 	Verify      string
-	Output      string
-	NoHeaders   bool
+	Print       *cmdutil.PrintFlags
 	retainIsSet bool
+
+	// EncryptTo are age recipients (--encrypt-to); Store the S3 flags.
+	// Location is set when Path is an s3:// URL.
+	EncryptTo []string
+	Store     storeFlags
+	Location  *objectstore.Location
 }
 
 // NewCmdSave returns the snapshot save command.
 func NewCmdSave(f *cmdutil.Factory) *cobra.Command {
-	o := &SaveOptions{Factory: f, Output: output.Table, Verify: snapshot.VerifyQuick}
+	o := &SaveOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput), Verify: snapshot.VerifyQuick}
 	cmd := &cobra.Command{
 		Use:   "save FILE|DIR",
 		Short: "Save a verified snapshot of the healthiest member to a file",
@@ -73,16 +85,28 @@ Given a directory (an existing one, or a path ending in /), the file is
 named by the UTC time and revision, etcd-snapshot-20261125T120000Z-rev1234.db,
 and --retain N removes the oldest beyond N; partial files a killed save left
 there are removed after a day. A metadata file FILE.json with
-the revision, key count, hashes, member and etcd version goes beside it.`,
+the revision, key count, hashes, member and etcd version goes beside it.
+
+Given s3://BUCKET/PREFIX/, the snapshot streams into the bucket as it
+arrives, with no local copy: a multipart upload whose parts carry their
+sha256 (object-locked buckets require it), completed only once the sha256
+trailer and the database structure check out, so the object appears
+complete or not at all; an interrupted save aborts the upload. It is named
+etcd-snapshot-TIME-MEMBERID.db[.gz|.zst][.age], its revision read from the
+stream itself, and NAME.json goes beside it. Credentials, region and
+endpoint come from the AWS SDK's usual sources (AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_ENDPOINT_URL_S3,
+AWS_ENDPOINT_URL, AWS_PROFILE and the shared files, web identity for pods);
+--s3-endpoint, --s3-path-style and --s3-ca-file cover stores that need
+them. --verify full keeps a temporary local copy to check every page before
+the upload completes.
+
+--encrypt-to encrypts the snapshot with age to each recipient (a public
+key age1..., or a file of them) as it streams; status, restore and verify
+read it with --identity.`,
 		Example: saveExample,
 		Args:    cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Complete(cmd, args)
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cmdutil.RunE(f, o),
 	}
 	cmd.Flags().StringVar(&o.Endpoint, "endpoint", "", "client URL of the member to stream from (default: the healthiest member)")
 	cmd.Flags().StringVar(&o.Compress, "compress", "", "compress the file: gzip or zstd")
@@ -90,47 +114,64 @@ the revision, key count, hashes, member and etcd version goes beside it.`,
 	cmd.Flags().BoolVar(&o.Overwrite, "overwrite", false, "replace FILE when it exists (only after the new snapshot is verified)")
 	cmd.Flags().BoolVar(&o.NoMetadata, "no-metadata", false, "do not write the FILE.json metadata file")
 	cmd.Flags().StringVar(&o.Verify, "verify", o.Verify, "how to check the saved file: quick (sha256 trailer, header, revision) or full (also every page of the database)")
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	cmd.Flags().StringArrayVar(&o.EncryptTo, "encrypt-to", nil, "encrypt the snapshot with age to this recipient: a public key (age1...) or a file of them; repeatable")
+	o.Store.AddFlags(cmd.Flags())
+	o.Print.AddFlags(cmd, true)
 	return cmd
 }
 
-// Complete reads the argument: a directory when it exists as one or ends
-// in a path separator.
-func (o *SaveOptions) Complete(cmd *cobra.Command, args []string) {
-	o.Path = args[0]
+// Complete reads the argument: an object store location, or a directory
+// when it exists as one or ends in a path separator.
+func (o *SaveOptions) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	o.Factory, o.Path = f, args[0]
 	o.retainIsSet = cmd.Flags().Changed("retain")
+	if strings.Contains(o.Path, "://") {
+		loc, err := objectstore.ParseLocation(o.Path)
+		if err != nil {
+			return cmdutil.UsageErrorf(cmd, "%v", err)
+		}
+		o.Location, o.Dir = &loc, true
+		return o.Print.Complete()
+	}
 	if strings.HasSuffix(o.Path, "/") || strings.HasSuffix(o.Path, string(os.PathSeparator)) {
 		o.Dir = true
 	} else if fi, err := os.Stat(o.Path); err == nil && fi.IsDir() {
 		o.Dir = true
 	}
+	return o.Print.Complete()
 }
 
 // Validate checks the options.
-func (o *SaveOptions) Validate(cmd *cobra.Command) error {
-	if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
+func (o *SaveOptions) Validate() error {
+	if err := o.Print.Validate(); err != nil {
 		return err
 	}
 	if o.Compress != "" && o.Compress != snapshot.Gzip && o.Compress != snapshot.Zstd {
-		return cmdutil.UsageErrorf(cmd, "unknown --compress %q: use %s", o.Compress, strings.Join(snapshot.Compressions, " or "))
+		return fmt.Errorf("unknown --compress %q: use %s", o.Compress, strings.Join(snapshot.Compressions, " or "))
 	}
 	if o.Verify != snapshot.VerifyQuick && o.Verify != snapshot.VerifyFull {
-		return cmdutil.UsageErrorf(cmd, "unknown --verify %q: use %s", o.Verify, strings.Join(snapshot.Verifications, " or "))
+		return fmt.Errorf("unknown --verify %q: use %s", o.Verify, strings.Join(snapshot.Verifications, " or "))
 	}
 	if o.Retain < 0 {
-		return cmdutil.UsageErrorf(cmd, "--retain must be 0 or more, got %d", o.Retain)
+		return fmt.Errorf("--retain must be 0 or more, got %d", o.Retain)
 	}
 	if o.retainIsSet && !o.Dir {
-		return cmdutil.UsageErrorf(cmd, "--retain needs a directory: %s is not one (end it with / to create it)", o.Path)
+		return fmt.Errorf("--retain needs a directory: %s is not one (end it with / to create it)", o.Path)
 	}
 	if o.Dir && o.Overwrite {
-		return cmdutil.UsageErrorf(cmd, "--overwrite is for a file: a directory gets a new name each time")
+		return fmt.Errorf("--overwrite is for a file: a directory gets a new name each time")
+	}
+	if o.Location == nil && o.Store != (storeFlags{}) {
+		return fmt.Errorf("--s3-endpoint, --s3-path-style and --s3-ca-file are for an s3:// location")
 	}
 	return nil
 }
 
 // Run saves the snapshot and prints what was saved.
 func (o *SaveOptions) Run(ctx context.Context) error {
+	if o.Location != nil || len(o.EncryptTo) > 0 {
+		return o.runStore(ctx)
+	}
 	if o.Dir {
 		if err := os.MkdirAll(o.Path, 0o700); err != nil {
 			return fmt.Errorf("creating backup directory: %w", err)
@@ -163,8 +204,8 @@ func (o *SaveOptions) Run(ctx context.Context) error {
 }
 
 func (o *SaveOptions) print(res *snapshot.Result) error {
-	return output.Write(o.Out, o.Output, res, func(bool) error {
-		return output.WriteTable(o.Out, []string{"FIELD", "VALUE"}, SaveRows(res), o.NoHeaders)
+	return o.Print.Printer().PrintTable(o.Out, res, func(bool) ([]string, [][]string) {
+		return []string{"FIELD", "VALUE"}, SaveRows(res)
 	})
 }
 
@@ -199,6 +240,9 @@ func SaveRows(res *snapshot.Result) [][]string {
 		{"etcd version", version},
 		{"verified", verified},
 		{"taken", res.Taken.Format(time.RFC3339)},
+	}
+	if res.Encryption != "" {
+		rows = append(rows, []string{"encryption", fmt.Sprintf("%s, to %d recipient%s", res.Encryption, len(res.Recipients), plural(len(res.Recipients)))})
 	}
 	if res.MetadataFile != "" {
 		rows = append(rows, []string{"metadata", res.MetadataFile})
@@ -241,4 +285,70 @@ func (p *progressBar) Done(complete bool) {
 		_ = p.Exit()
 	}
 	fmt.Fprintln(p.w)
+}
+
+// runStore streams the snapshot into an object store, or into a local
+// directory or file when it is encrypted, then applies --retain.
+func (o *SaveOptions) runStore(ctx context.Context) error {
+	var recipients *backup.Recipients
+	if len(o.EncryptTo) > 0 {
+		var err error
+		if recipients, err = backup.ParseRecipients(o.EncryptTo); err != nil {
+			return err
+		}
+	}
+	var st objectstore.Store
+	name := ""
+	switch {
+	case o.Location != nil:
+		var err error
+		if st, err = objectstore.Open(ctx, *o.Location, o.Store.S3Options); err != nil {
+			return err
+		}
+	case o.Dir:
+		st = &objectstore.Dir{Path: o.Path}
+	default:
+		if _, err := os.Stat(o.Path); err == nil && !o.Overwrite {
+			return fmt.Errorf("%s already exists: choose another name, pass --overwrite, or save into a directory", o.Path)
+		}
+		st, name = &objectstore.Dir{Path: filepath.Dir(o.Path)}, filepath.Base(o.Path)
+	}
+	cfg, cli, err := o.ConnectedClient("a snapshot")
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	s := &snapshot.StoreSaver{
+		Saver: snapshot.Saver{Config: cfg, Client: cli, Endpoint: o.Endpoint, Compression: o.Compress, NoMetadata: o.NoMetadata, Verify: o.Verify, Overwrite: o.Overwrite},
+		Store: st, Name: name,
+	}
+	if recipients != nil {
+		s.Encrypt, s.Encryption, s.Recipients = recipients.Encrypter(), "age", recipients.Names
+	}
+	if isTerminal(o.ErrOut) {
+		s.Log = o.ErrOut
+		s.Progress = func(member string, total int64) snapshot.Meter {
+			return newProgressBar(o.ErrOut, "snapshot of "+member, total)
+		}
+	}
+	res, err := s.Save(ctx)
+	if err != nil && res == nil {
+		return err
+	}
+	if err == nil && o.Retain > 0 {
+		pruned, perr := backup.Prune(ctx, st, backup.Policy{Retain: o.Retain}, false)
+		if pruned != nil {
+			for _, e := range pruned.Removed {
+				res.Pruned = append(res.Pruned, e.URL)
+			}
+			res.Pruned = append(res.Pruned, pruned.Aborted...)
+		}
+		if perr != nil {
+			err = fmt.Errorf("the snapshot %s is saved, but pruning old ones failed: %w", res.Path, perr)
+		}
+	}
+	if perr := o.print(res); perr != nil {
+		return perr
+	}
+	return err
 }

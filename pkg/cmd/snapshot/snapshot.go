@@ -25,6 +25,6 @@ directory for a member of a new cluster.`,
   # Restore it as the data of member node-1
   kubectl etcd snapshot restore /var/backups/etcd.db --data-dir /var/lib/etcd-restored --name node-1 --initial-advertise-peer-urls https://10.0.0.1:2380`,
 	}
-	cmd.AddCommand(NewCmdSave(f), NewCmdStatus(f), NewCmdRestore(f))
+	cmd.AddCommand(NewCmdSave(f), NewCmdStatus(f), NewCmdRestore(f), NewCmdList(f), NewCmdPrune(f), NewCmdDelete(f), NewCmdVerify(f))
 	return cmd
 }

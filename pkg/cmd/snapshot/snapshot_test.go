@@ -1,7 +1,6 @@
 package snapshot_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -10,30 +9,12 @@ import (
 	"testing"
 
 	"go.etcd.io/etcd/api/v3/version"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd"
 	cmdsnapshot "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/snapshot"
-	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
-
-// run executes the real root command in process, as main would.
-func run(t *testing.T, args ...string) (stdout, stderr string, code int, err error) {
-	t.Helper()
-	return runContext(t, context.Background(), args...)
-}
-
-// runContext is run with a context, which main cancels on Ctrl-C.
-func runContext(t *testing.T, ctx context.Context, args ...string) (stdout, stderr string, code int, err error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	root := cmd.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	root.SetArgs(args)
-	err = root.ExecuteContext(ctx)
-	return out.String(), errOut.String(), cmdutil.ExitCode(err), err
-}
 
 func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
@@ -63,7 +44,7 @@ func TestUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, code, err := run(t, tt.args...)
+			_, _, code, err := cmdtest.Run(t, tt.args...)
 			if code != 1 || err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "-h' for help") {
 				t.Errorf("exit %d, %v; want a usage error containing %q", code, err, tt.want)
 			}
@@ -83,7 +64,7 @@ func TestSaveStatusRestoreCommands(t *testing.T) {
 	file := filepath.Join(dir, "etcd.db.gz")
 
 	t.Log("save prints what it saved and nothing on stderr when not on a terminal")
-	out, errOut, code, err := run(t, append(c.ConnectArgs(), "snapshot", "save", file, "--compress", "gzip")...)
+	out, errOut, code, err := cmdtest.Run(t, append(c.ConnectArgs(), "snapshot", "save", file, "--compress", "gzip")...)
 	if code != 0 {
 		t.Fatalf("save: exit %d, %v", code, err)
 	}
@@ -97,15 +78,15 @@ func TestSaveStatusRestoreCommands(t *testing.T) {
 	}
 
 	t.Log("saving over the file again is refused, --overwrite replaces it")
-	if _, _, code, err := run(t, append(c.ConnectArgs(), "snapshot", "save", file)...); code != 1 || !strings.Contains(err.Error(), "already exists") {
+	if _, _, code, err := cmdtest.Run(t, append(c.ConnectArgs(), "snapshot", "save", file)...); code != 1 || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("save over an existing file: exit %d, %v", code, err)
 	}
-	if _, _, code, err := run(t, append(c.ConnectArgs(), "snapshot", "save", file, "--overwrite", "--compress", "gzip")...); code != 0 {
+	if _, _, code, err := cmdtest.Run(t, append(c.ConnectArgs(), "snapshot", "save", file, "--overwrite", "--compress", "gzip")...); code != 0 {
 		t.Errorf("save --overwrite: exit %d, %v", code, err)
 	}
 
 	t.Log("status reads it back")
-	out, _, code, err = run(t, "snapshot", "status", file, "-o", "json")
+	out, _, code, err = cmdtest.Run(t, "snapshot", "status", file, "-o", "json")
 	var st snapshot.FileStatus
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Revision != 4 || st.TotalKeys != 3 || st.Compression != snapshot.Gzip {
 		t.Errorf("status -o json: exit %d, %v\n%s", code, err, out)
@@ -113,7 +94,7 @@ func TestSaveStatusRestoreCommands(t *testing.T) {
 
 	t.Log("restore writes the data dir and the next steps; a restore that fails leaves no data dir")
 	dataDir := filepath.Join(dir, "restored")
-	out, _, code, err = run(t, "snapshot", "restore", file, "--data-dir", dataDir, "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380")
+	out, _, code, err = cmdtest.Run(t, "snapshot", "restore", file, "--data-dir", dataDir, "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380")
 	if code != 0 {
 		t.Fatalf("restore: exit %d, %v", code, err)
 	}
@@ -123,7 +104,7 @@ func TestSaveStatusRestoreCommands(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dataDir, "member", "snap", "db")); err != nil {
 		t.Errorf("restored data dir lacks member/snap/db: %v", err)
 	}
-	if _, _, code, err := run(t, "snapshot", "restore", file, "--data-dir", dataDir, "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"); code != 1 || !strings.Contains(err.Error(), "is not empty") {
+	if _, _, code, err := cmdtest.Run(t, "snapshot", "restore", file, "--data-dir", dataDir, "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"); code != 1 || !strings.Contains(err.Error(), "is not empty") {
 		t.Errorf("restore into a non-empty dir: exit %d, %v", code, err)
 	}
 	data, err := os.ReadFile(file)
@@ -134,12 +115,12 @@ func TestSaveStatusRestoreCommands(t *testing.T) {
 	if err := os.WriteFile(bad, data[:len(data)-10], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, code, err := run(t, "snapshot", "status", bad); code != 1 || !strings.Contains(err.Error(), "is truncated or corrupt") {
+	if _, _, code, err := cmdtest.Run(t, "snapshot", "status", bad); code != 1 || !strings.Contains(err.Error(), "is truncated or corrupt") {
 		t.Errorf("status of a truncated gzip file: exit %d, %v", code, err)
 	}
 	t.Log("a plain database without the trailer (copied out of a data dir) needs --skip-hash-check")
 	plain := filepath.Join(dir, "plain.db")
-	if _, _, code, err := run(t, append(c.ConnectArgs(), "snapshot", "save", plain)...); code != 0 {
+	if _, _, code, err := cmdtest.Run(t, append(c.ConnectArgs(), "snapshot", "save", plain)...); code != 0 {
 		t.Fatalf("save: exit %d, %v", code, err)
 	}
 	plainData, err := os.ReadFile(plain)
@@ -150,21 +131,21 @@ func TestSaveStatusRestoreCommands(t *testing.T) {
 	if err := os.WriteFile(noTrailer, plainData[:len(plainData)-32], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, code, err := run(t, "snapshot", "status", noTrailer); code != 1 || !strings.Contains(err.Error(), "--skip-hash-check") {
+	if _, _, code, err := cmdtest.Run(t, "snapshot", "status", noTrailer); code != 1 || !strings.Contains(err.Error(), "--skip-hash-check") {
 		t.Errorf("status of a database without trailer: exit %d, %v; want a pointer to --skip-hash-check", code, err)
 	}
-	if out, _, code, err := run(t, "snapshot", "status", noTrailer, "--skip-hash-check"); code != 0 || !strings.Contains(out, "no trailer") {
+	if out, _, code, err := cmdtest.Run(t, "snapshot", "status", noTrailer, "--skip-hash-check"); code != 0 || !strings.Contains(out, "no trailer") {
 		t.Errorf("status --skip-hash-check: exit %d, %v\n%s", code, err, out)
 	}
-	if _, _, code, err := run(t, "snapshot", "restore", noTrailer, "--data-dir", filepath.Join(dir, "no-trailer-1"), "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"); code != 1 || !strings.Contains(err.Error(), "--skip-hash-check") {
+	if _, _, code, err := cmdtest.Run(t, "snapshot", "restore", noTrailer, "--data-dir", filepath.Join(dir, "no-trailer-1"), "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"); code != 1 || !strings.Contains(err.Error(), "--skip-hash-check") {
 		t.Errorf("restore of a database without trailer: exit %d, %v", code, err)
 	}
-	if _, _, code, err := run(t, "snapshot", "restore", noTrailer, "--skip-hash-check", "--data-dir", filepath.Join(dir, "no-trailer-2"), "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"); code != 0 {
+	if _, _, code, err := cmdtest.Run(t, "snapshot", "restore", noTrailer, "--skip-hash-check", "--data-dir", filepath.Join(dir, "no-trailer-2"), "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"); code != 0 {
 		t.Errorf("restore --skip-hash-check: exit %d, %v", code, err)
 	}
 
 	badDir := filepath.Join(dir, "from-bad")
-	if _, _, code, err := run(t, "snapshot", "restore", bad, "--data-dir", badDir, "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"); code != 1 || !strings.Contains(err.Error(), "is truncated or corrupt") {
+	if _, _, code, err := cmdtest.Run(t, "snapshot", "restore", bad, "--data-dir", badDir, "--name", "m1", "--initial-advertise-peer-urls", "https://10.0.0.1:2380"); code != 1 || !strings.Contains(err.Error(), "is truncated or corrupt") {
 		t.Errorf("restore of a truncated file: exit %d, %v", code, err)
 	}
 	entries, _ := os.ReadDir(dir)

@@ -1,6 +1,8 @@
 package snapshot
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -14,59 +16,80 @@ import (
 type StatusOptions struct {
 	*cmdutil.Factory
 	Path          string
-	Output        string
-	NoHeaders     bool
+	Print         *cmdutil.PrintFlags
 	SkipHashCheck bool
+	Store         storeFlags
+	Identity      identityFlags
 }
 
 // NewCmdStatus returns the snapshot status command.
 func NewCmdStatus(f *cmdutil.Factory) *cobra.Command {
-	o := &StatusOptions{Factory: f, Output: output.Table}
+	o := &StatusOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
-		Use:   "status FILE",
+		Use:   "status FILE|URL",
 		Short: "Check a snapshot file and show its revision, keys, size and storage version",
 		Long: `Check a snapshot file, plain or gzip/zstd compressed (recognised by its
 content): the sha256 trailer etcd appends, the bbolt database structure,
 then its revision, number of live keys, database size and storage version
 (the etcd version it needs, empty before etcd 3.6). A truncated or corrupt
 file is reported as such and the command exits non-zero, as is a file
-without the trailer unless --skip-hash-check.`,
+without the trailer unless --skip-hash-check.
+
+FILE may be an object in a backup location (s3://BUCKET/PREFIX/NAME): it is
+streamed into a temporary file and checked against the sha256 its metadata
+recorded. An age-encrypted snapshot needs --identity.`,
 		Example: `  # Check a snapshot before relying on it
   kubectl etcd snapshot status /var/backups/etcd.db
 
   # A compressed one, as JSON
-  kubectl etcd snapshot status etcd-snapshot-20261125T120000Z-rev1234.db.zst -o json`,
+  kubectl etcd snapshot status etcd-snapshot-20261125T120000Z-rev1234.db.zst -o json
+
+  # One in S3, encrypted
+  kubectl etcd snapshot status s3://backups/etcd/prod/etcd-snapshot-20261125T120000Z-8e9e05c52164694d.db.zst.age --identity key.txt`,
 		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Path = args[0]
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	o.Print.AddFlags(cmd, true)
+	o.Store.AddFlags(cmd.Flags())
+	o.Identity.AddFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&o.SkipHashCheck, "skip-hash-check", false, "accept a file without a sha256 trailer (member/snap/db copied out of a data directory)")
 	return cmd
 }
 
-// Validate checks the options.
-func (o *StatusOptions) Validate(cmd *cobra.Command) error {
-	return cmdutil.TableOutput.Validate(cmd, o.Output)
+// Complete takes the file and reads a template file.
+func (o *StatusOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory, o.Path = f, args[0]
+	return o.Print.Complete()
 }
 
+// Validate checks the options.
+func (o *StatusOptions) Validate() error { return o.Print.Validate() }
+
 // Run checks the file and prints its status.
-func (o *StatusOptions) Run() error {
-	st, err := snapshot.Status(o.Path, "")
+func (o *StatusOptions) Run(ctx context.Context) error {
+	f, err := fetcher(o.Store, o.Identity)
 	if err != nil {
 		return err
 	}
+	fetched, err := f.Fetch(ctx, o.Path)
+	if err != nil {
+		return err
+	}
+	defer fetched.Close()
+	st, err := snapshot.Status(fetched.Path, "")
+	if err != nil {
+		var ce *snapshot.CorruptError
+		if errors.As(err, &ce) {
+			ce.Path = o.Path
+		}
+		return err
+	}
+	st.Path = o.Path
 	if st.HashCheck != snapshot.HashOK && !o.SkipHashCheck {
 		return &snapshot.CorruptError{Path: o.Path, Reason: "it has no sha256 trailer, so its integrity cannot be checked: a file saved by etcd has one; for member/snap/db copied out of a data directory pass --skip-hash-check"}
 	}
-	return output.Write(o.Out, o.Output, st, func(bool) error {
-		headers, rows := StatusTable(st)
-		return output.WriteTable(o.Out, headers, rows, o.NoHeaders)
+	return o.Print.Printer().PrintTable(o.Out, st, func(bool) ([]string, [][]string) {
+		return StatusTable(st)
 	})
 }
 

@@ -4,6 +4,7 @@ package stats
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/source"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/stats"
@@ -26,13 +26,12 @@ type Options struct {
 	Top         int
 	Rev         int64
 	Snapshot    string
-	Output      string
-	NoHeaders   bool
+	Print       *cmdutil.PrintFlags
 }
 
 // NewCmdStats returns the stats command.
 func NewCmdStats(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{Factory: f, Output: output.Table}
+	o := &Options{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:   "stats [PREFIX]",
 		Short: "Count objects and bytes per resource type",
@@ -46,28 +45,38 @@ old revisions, which compaction and defragmentation would free.`,
   # Per namespace, from a snapshot
   kubectl etcd stats /registry/configmaps/ --by-namespace --snapshot backup.db`,
 		Args: cmdutil.ValidateArgs(cobra.MaximumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Prefix = strings.TrimSuffix(o.StoragePrefix, "/") + "/"
-			if len(args) == 1 {
-				o.Prefix = args[0]
-			}
-			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
-				return err
-			}
-			if o.Top < 0 {
-				return cmdutil.UsageErrorf(cmd, "--top must not be negative")
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&o.ByNamespace, "by-namespace", false, "one row per resource and namespace")
 	fs.IntVar(&o.Top, "top", 0, "also list the N largest values")
 	fs.Int64Var(&o.Rev, "rev", 0, "read at this revision (default: the newest)")
 	fs.StringVar(&o.Snapshot, "snapshot", "", "read this snapshot or member db file instead of a live cluster")
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	o.Print.AddFlags(cmd, true)
 	o.StorageFlags.AddFlags(fs)
 	return cmd
+}
+
+// Complete takes the prefix (default: everything under the storage
+// prefix) and reads a template file.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory = f
+	o.Prefix = strings.TrimSuffix(o.StoragePrefix, "/") + "/"
+	if len(args) == 1 {
+		o.Prefix = args[0]
+	}
+	return o.Print.Complete()
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	if err := o.Print.Validate(); err != nil {
+		return err
+	}
+	if o.Top < 0 {
+		return errors.New("--top must not be negative")
+	}
+	return nil
 }
 
 // Run collects and prints.
@@ -97,21 +106,28 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return output.Write(o.Out, o.Output, st, func(bool) error {
+	printer := o.Print.Printer()
+	return printer.Print(o.Out, st, func(bool) error {
 		headers, rows := Table(st, o.ByNamespace, o.Snapshot != "")
-		if err := output.WriteTable(o.Out, headers, rows, o.NoHeaders); err != nil {
+		if err := printer.WriteTable(o.Out, headers, rows); err != nil {
 			return err
 		}
 		if len(st.Largest) > 0 {
 			fmt.Fprintln(o.Out)
-			var top [][]string
-			for _, k := range st.Largest {
-				top = append(top, []string{k.Key, strconv.FormatInt(k.Bytes, 10)})
-			}
-			return output.WriteTable(o.Out, []string{"LARGEST KEY", "BYTES"}, top, o.NoHeaders)
+			headers, rows := LargestTable(st)
+			return printer.WriteTable(o.Out, headers, rows)
 		}
 		return nil
 	})
+}
+
+// LargestTable builds the rows of the largest values (--top).
+func LargestTable(st *stats.Stats) ([]string, [][]string) {
+	var rows [][]string
+	for _, k := range st.Largest {
+		rows = append(rows, []string{k.Key, strconv.FormatInt(k.Bytes, 10)})
+	}
+	return []string{"LARGEST KEY", "BYTES"}, rows
 }
 
 // Table builds the stats rows, with a total row last.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 )
 
 const healthExample = `  # Is every member healthy? Exit code 5 when one is not
@@ -23,13 +22,12 @@ const healthExample = `  # Is every member healthy? Exit code 5 when one is not
 // HealthOptions are the options of `kubectl etcd health`.
 type HealthOptions struct {
 	*cmdutil.Factory
-	Output    string
-	NoHeaders bool
+	Print *cmdutil.PrintFlags
 }
 
 // NewCmdHealth returns the health command.
 func NewCmdHealth(f *cmdutil.Factory) *cobra.Command {
-	o := &HealthOptions{Factory: f, Output: output.Table}
+	o := &HealthOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:   "health",
 		Short: "Check that every member answers a quorum read, with its latency",
@@ -40,16 +38,20 @@ active alarm (NOSPACE, CORRUPT) is unhealthy too.
 Exits with code 5 when any member is unhealthy.`,
 		Example: healthExample,
 		Args:    cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cmdutil.RunE(f, o),
 	}
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	o.Print.AddFlags(cmd, true)
 	return cmd
 }
+
+// Complete binds the factory and reads a template file.
+func (o *HealthOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return o.Print.Complete()
+}
+
+// Validate checks the options.
+func (o *HealthOptions) Validate() error { return o.Print.Validate() }
 
 // Run checks and prints the health of every member.
 func (o *HealthOptions) Run(ctx context.Context) error {
@@ -62,11 +64,9 @@ func (o *HealthOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = output.Write(o.Out, o.Output, health, func(bool) error {
-		headers, rows := HealthTable(health)
-		return output.WriteTable(o.Out, headers, rows, o.NoHeaders)
-	})
-	if err != nil {
+	if err := o.Print.Printer().PrintTable(o.Out, health, func(bool) ([]string, [][]string) {
+		return HealthTable(health)
+	}); err != nil {
 		return err
 	}
 	var bad []string

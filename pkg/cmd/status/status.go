@@ -27,13 +27,12 @@ const statusExample = `  # Status of every member of the local control plane's e
 // StatusOptions are the options of `kubectl etcd status`.
 type StatusOptions struct {
 	*cmdutil.Factory
-	Output    string
-	NoHeaders bool
+	Print *cmdutil.PrintFlags
 }
 
 // NewCmdStatus returns the status command.
 func NewCmdStatus(f *cmdutil.Factory) *cobra.Command {
-	o := &StatusOptions{Factory: f, Output: output.Table}
+	o := &StatusOptions{Print: cmdutil.NewPrintFlags(cmdutil.WideOutput)}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show every member's version, database size, raft position and leadership",
@@ -46,24 +45,20 @@ A member that is down or hung is listed with the reason; the command then
 exits with code 5 so scripts notice.`,
 		Example: statusExample,
 		Args:    cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(cmd); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cmdutil.RunE(f, o),
 	}
-	cmdutil.WideOutput.AddFlags(cmd, &o.Output, &o.NoHeaders)
+	o.Print.AddFlags(cmd, true)
 	return cmd
 }
 
-// Validate checks the options.
-func (o *StatusOptions) Validate(cmd *cobra.Command) error {
-	if err := cmdutil.WideOutput.Validate(cmd, o.Output); err != nil {
-		return err
-	}
-	return nil
+// Complete binds the factory and reads a template file.
+func (o *StatusOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return o.Print.Complete()
 }
+
+// Validate checks the options.
+func (o *StatusOptions) Validate() error { return o.Print.Validate() }
 
 // Run collects and prints the status of every member.
 func (o *StatusOptions) Run(ctx context.Context) error {
@@ -76,11 +71,9 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = output.Write(o.Out, o.Output, statuses, func(wide bool) error {
-		headers, rows := StatusTable(statuses, wide)
-		return output.WriteTable(o.Out, headers, rows, o.NoHeaders)
-	})
-	if err != nil {
+	if err := o.Print.Printer().PrintTable(o.Out, statuses, func(wide bool) ([]string, [][]string) {
+		return StatusTable(statuses, wide)
+	}); err != nil {
 		return err
 	}
 	var failed []string

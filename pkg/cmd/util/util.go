@@ -1,5 +1,8 @@
-// Package util holds what every kubectl-etcd command shares: the streams,
-// the connection flags, and the errors that carry exit codes.
+// Package util holds what every kubectl-etcd command shares: the streams
+// and the connection flags (Factory), the command shape (Options, RunE:
+// Complete, Validate, Run, with Validate's errors as usage errors), the
+// print flags (-o with jsonpath= and go-template=, --no-headers), the
+// storage flags, confirmation, and the errors that carry exit codes.
 package util
 
 import (

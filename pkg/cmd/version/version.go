@@ -4,13 +4,13 @@ package version
 import (
 	"context"
 	"fmt"
+	"io"
 	"runtime"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/version"
 )
 
@@ -18,7 +18,7 @@ import (
 type Options struct {
 	*cmdutil.Factory
 	ClientOnly bool
-	Output     string
+	Print      *cmdutil.PrintFlags
 }
 
 // Info is what the command prints.
@@ -45,7 +45,7 @@ type MemberVersion struct {
 
 // NewCmdVersion returns the version command.
 func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{Factory: f, Output: output.Table}
+	o := &Options{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the client version and each member's server version",
@@ -55,17 +55,21 @@ func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
   # This binary only, without contacting etcd
   kubectl etcd version --client`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cmdutil.TableOutput.Validate(cmd, o.Output); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().BoolVar(&o.ClientOnly, "client", false, "print the client version only")
-	cmdutil.TableOutput.AddFlags(cmd, &o.Output, nil)
+	o.Print.AddFlags(cmd, false)
 	return cmd
 }
+
+// Complete binds the factory and reads a template file.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return o.Print.Complete()
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error { return o.Print.Validate() }
 
 // Run prints the versions.
 func (o *Options) Run(ctx context.Context) error {
@@ -74,21 +78,27 @@ func (o *Options) Run(ctx context.Context) error {
 	if !o.ClientOnly {
 		collectErr = o.collect(ctx, &info)
 	}
-	err := output.Write(o.Out, o.Output, info, func(bool) error {
-		fmt.Fprintf(o.Out, "Client Version: %s (%s, %s)\n", info.Client.Version, info.Client.GoVersion, info.Client.Platform)
-		for _, m := range info.Members {
-			if m.Error != "" {
-				fmt.Fprintf(o.Out, "Server Version: %s (%s): unknown, %s\n", m.Name, m.Endpoint, m.Error)
-				continue
-			}
-			fmt.Fprintf(o.Out, "Server Version: %s (%s): %s, storage %s\n", m.Name, m.Endpoint, m.Version, m.StorageVersion)
-		}
-		return nil
-	})
+	err := o.Print.Printer().Print(o.Out, info, func(bool) error { return WriteText(o.Out, info) })
 	if err != nil {
 		return err
 	}
 	return collectErr
+}
+
+// WriteText prints the versions as lines: the client's, then each
+// member's.
+func WriteText(w io.Writer, info Info) error {
+	fmt.Fprintf(w, "Client Version: %s (%s, %s)\n", info.Client.Version, info.Client.GoVersion, info.Client.Platform)
+	for _, m := range info.Members {
+		if m.Error != "" {
+			fmt.Fprintf(w, "Server Version: %s (%s): unknown, %s\n", m.Name, m.Endpoint, m.Error)
+			continue
+		}
+		if _, err := fmt.Fprintf(w, "Server Version: %s (%s): %s, storage %s\n", m.Name, m.Endpoint, m.Version, m.StorageVersion); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (o *Options) collect(ctx context.Context, info *Info) error {

@@ -23,11 +23,13 @@ type HistoryOptions struct {
 	Diff     bool
 	Output   string
 	Snapshot string
+	// Key is the key whose revisions are shown.
+	Key string
 }
 
 // NewCmdHistory returns the history command.
 func NewCmdHistory(f *cmdutil.Factory) *cobra.Command {
-	o := &HistoryOptions{Factory: f, Output: printer.OutputText}
+	o := &HistoryOptions{Output: printer.OutputText}
 	cmd := &cobra.Command{
 		Use:   "history KEY",
 		Short: "Show every retained revision of one key, decoded",
@@ -40,12 +42,7 @@ compaction), oldest first: creations, changes and deletions, each decoded.
   # From a snapshot file
   kubectl etcd history /registry/configmaps/kube-system/kubeadm-config --snapshot backup.db`,
 		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := output.Validate(o.Output, printer.OutputText, printer.OutputJSON, printer.OutputYAML); err != nil {
-				return cmdutil.UsageErrorf(cmd, "%v", err)
-			}
-			return o.Run(cmd.Context(), args[0])
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&o.Diff, "diff", false, "show each revision as a diff against the one before")
@@ -55,8 +52,20 @@ compaction), oldest first: creations, changes and deletions, each decoded.
 	return cmd
 }
 
+// Complete takes the key.
+func (o *HistoryOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory, o.Key = f, args[0]
+	return nil
+}
+
+// Validate checks the format.
+func (o *HistoryOptions) Validate() error {
+	return output.Validate(o.Output, printer.OutputText, printer.OutputJSON, printer.OutputYAML)
+}
+
 // Run reads the history and prints it.
-func (o *HistoryOptions) Run(ctx context.Context, key string) error {
+func (o *HistoryOptions) Run(ctx context.Context) error {
+	key := o.Key
 	d, err := o.Decoder()
 	if err != nil {
 		return err

@@ -10,9 +10,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/printer"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/source"
@@ -28,13 +28,18 @@ type Options struct {
 	Rev           int64
 	Output        string
 	MaxEvents     int
+	// Target is the key, prefix or resource to watch.
+	Target string
+
+	// objectNamespace is -n, else the kubeconfig context's namespace.
+	objectNamespace string
 }
 
 var formats = []string{printer.OutputText, printer.OutputJSON, printer.OutputKeys}
 
 // NewCmdWatch returns the watch command.
 func NewCmdWatch(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{Factory: f, Output: printer.OutputText}
+	o := &Options{Output: printer.OutputText}
 	cmd := &cobra.Command{
 		Use:   "watch (KEY [--prefix] | PREFIX/ | RESOURCE [-n NAMESPACE | -A])",
 		Short: "Print changes to keys or Kubernetes objects as they happen, decoded",
@@ -50,16 +55,7 @@ is watched as a prefix. --rev replays from a past revision first.`,
   # One JSON document per event, from revision 1000, stop after 10
   kubectl etcd watch /registry/leases/ -o json --rev 1000 --max-events 10`,
 		Args: cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ok := false
-			for _, f := range formats {
-				ok = ok || f == o.Output
-			}
-			if !ok {
-				return cmdutil.UsageErrorf(cmd, "unknown output format %q: allowed formats are %s", o.Output, strings.Join(formats, ", "))
-			}
-			return o.Run(cmd.Context(), args[0], cmdutil.ObjectNamespace(o.Namespace, o.Connect.KubeConfig))
-		},
+		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&o.Prefix, "prefix", false, "watch every key starting with KEY")
@@ -71,6 +67,20 @@ is watched as a prefix. --rev replays from a past revision first.`,
 	o.StorageFlags.AddFlags(fs)
 	return cmd
 }
+
+// Complete takes what to watch and finds the namespace in the kubeconfig.
+func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.Factory, o.Target = f, args[0]
+	o.objectNamespace = cmdutil.ObjectNamespace(o.Namespace, o.Connect.KubeConfig)
+	return nil
+}
+
+// Validate checks the format.
+func (o *Options) Validate() error { return output.Validate(o.Output, formats...) }
+
+// Run watches and prints each event until the context ends or
+// --max-events.
+func (o *Options) Run(ctx context.Context) error { return o.watch(ctx, o.Target, o.objectNamespace) }
 
 // EventJSON is one event in -o json.
 type EventJSON struct {
@@ -85,7 +95,7 @@ type EventJSON struct {
 var errEnough = errors.New("enough events")
 
 // Run watches until interrupted or --max-events.
-func (o *Options) Run(ctx context.Context, target, namespace string) error {
+func (o *Options) watch(ctx context.Context, target, namespace string) error {
 	d, err := o.Decoder()
 	if err != nil {
 		return err
@@ -120,8 +130,11 @@ func (o *Options) Run(ctx context.Context, target, namespace string) error {
 		end = storage.PrefixEnd(start)
 	}
 	n := 0
+	// Text events are rendered as listings are, from the wire form where
+	// it can: a busy prefix is thousands of events a second.
+	renderYAML := (&printer.Printer{Format: printer.OutputYAML}).StoredRenderer(d)
 	err = source.Watch(ctx, cli, start, end, o.Rev, func(e source.Event) error {
-		if err := o.print(d, e); err != nil {
+		if err := o.print(d, renderYAML, e); err != nil {
 			return err
 		}
 		n++
@@ -136,23 +149,19 @@ func (o *Options) Run(ctx context.Context, target, namespace string) error {
 	return err
 }
 
-func (o *Options) print(d *storage.Decoder, e source.Event) error {
+func (o *Options) print(d *storage.Decoder, renderYAML func(storage.KV) (*storage.Object, []byte, error), e source.Event) error {
 	rev := e.KV.ModRevision
-	var obj *storage.Object
-	var decodeErr error
-	if o.Output != printer.OutputKeys && len(e.KV.Value) > 0 {
-		obj, decodeErr = d.Decode(e.KV.Key, e.KV.Value, rev)
-		if decodeErr != nil {
-			fmt.Fprintf(o.ErrOut, "warning: %v\n", decodeErr)
-		} else if obj.Partial != nil {
-			fmt.Fprintf(o.ErrOut, "warning: %s: %v\n", e.KV.Key, obj.Partial)
-		}
-	}
 	switch o.Output {
 	case printer.OutputKeys:
 		_, err := fmt.Fprintf(o.Out, "%s %s %d\n", e.Type, e.KV.Key, rev)
 		return err
 	case printer.OutputJSON:
+		var obj *storage.Object
+		var decodeErr error
+		if len(e.KV.Value) > 0 {
+			obj, decodeErr = d.Decode(e.KV.Key, e.KV.Value, rev)
+			o.warn(e.KV.Key, obj, decodeErr)
+		}
 		ev := EventJSON{Type: e.Type, Key: e.KV.Key, Revision: rev}
 		switch {
 		case decodeErr != nil:
@@ -173,24 +182,32 @@ func (o *Options) print(d *storage.Decoder, e source.Event) error {
 		_, err = fmt.Fprintf(o.Out, "%s\n", b)
 		return err
 	}
+	var obj *storage.Object
+	var doc []byte
+	if len(e.KV.Value) > 0 {
+		var decodeErr error
+		obj, doc, decodeErr = renderYAML(storage.KV{Key: e.KV.Key, Value: e.KV.Value, ModRevision: rev})
+		o.warn(e.KV.Key, obj, decodeErr)
+	}
 	if _, err := fmt.Fprintf(o.Out, "%s %s (revision %d)\n", e.Type, e.KV.Key, rev); err != nil {
 		return err
 	}
 	switch {
-	case obj != nil && obj.Object != nil:
-		m, err := storage.ToMap(obj.Object)
-		if err != nil {
-			return err
-		}
-		b, err := yaml.Marshal(m)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
+	case doc != nil:
+		_, err := o.Out.Write(doc)
 		return err
 	case obj != nil:
 		_, err := fmt.Fprintf(o.Out, "%s\n", obj.Value)
 		return err
 	}
 	return nil
+}
+
+// warn writes why a value did not decode, or decoded only in part.
+func (o *Options) warn(key string, obj *storage.Object, decodeErr error) {
+	if decodeErr != nil {
+		fmt.Fprintf(o.ErrOut, "warning: %v\n", decodeErr)
+	} else if obj != nil && obj.Partial != nil {
+		fmt.Fprintf(o.ErrOut, "warning: %s: %v\n", key, obj.Partial)
+	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // benchPods are the stored values of n of the benchmark's pods.
-func benchPods(b *testing.B, n int) []storage.KV {
+func benchPods(b testing.TB, n int) []storage.KV {
 	var kvs []storage.KV
 	for i := range n {
 		v, err := benchdata.PodValue(i)
@@ -111,3 +111,29 @@ func benchmarkPrintRange(b *testing.B, format string) {
 		p.End()
 	}
 }
+
+// benchmarkRenderStored is the per-pod cost of a listing's worker: the
+// stored value to its text (from the wire where it can), on one core.
+func benchmarkRenderStored(b *testing.B, format string) {
+	kvs := benchPods(b, 64)
+	p := &printer.Printer{Format: format, List: true, Prefix: storage.DefaultPrefix}
+	var bytes int64
+	for _, kv := range kvs {
+		bytes += int64(len(kv.Value))
+	}
+	b.SetBytes(bytes / int64(len(kvs)))
+	b.ReportAllocs()
+	render := p.StoredRenderer(&storage.Decoder{})
+	i := 0
+	for b.Loop() {
+		kv := kvs[i%len(kvs)]
+		i++
+		if _, out, err := render(kv); err != nil || out == nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRenderStoredYAML(b *testing.B) { benchmarkRenderStored(b, printer.OutputYAML) }
+func BenchmarkRenderStoredJSON(b *testing.B) { benchmarkRenderStored(b, printer.OutputJSON) }
+func BenchmarkRenderStoredName(b *testing.B) { benchmarkRenderStored(b, printer.OutputName) }

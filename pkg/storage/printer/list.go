@@ -35,6 +35,9 @@ type listItem struct {
 	decodeErr error
 	out       []byte
 	renderErr error
+	// rendered: out was printed from the value's wire form, obj has no
+	// decoded Object.
+	rendered bool
 }
 
 type listBatch struct {
@@ -85,6 +88,10 @@ func (p *Printer) PrintRange(ctx context.Context, o ListOptions) error {
 			for b := range jobs {
 				for i := range b.items {
 					it := &b.items[i]
+					if obj, out, ok := p.renderWire(r, o.Decoder, it.kv); ok {
+						it.obj, it.out, it.rendered = obj, out, true
+						continue
+					}
 					it.obj, it.decodeErr = o.Decoder.Decode(it.kv.Key, it.kv.Value, it.kv.ModRevision)
 					if it.decodeErr == nil && (it.obj.Object != nil || p.Format == OutputName) {
 						it.out, it.renderErr = p.render(r, it.kv, it.obj)
@@ -162,7 +169,7 @@ func (p *Printer) printItem(it *listItem, check func(storage.KV, *storage.Object
 	if err != nil || !print {
 		return err
 	}
-	if (p.Format == OutputYAML || p.Format == OutputJSON) && (it.obj == nil || it.obj.Object == nil) {
+	if !it.rendered && (p.Format == OutputYAML || p.Format == OutputJSON) && (it.obj == nil || it.obj.Object == nil) {
 		p.skip(it.kv, it.obj)
 		return nil
 	}
@@ -179,4 +186,33 @@ func (p *Printer) printItem(it *listItem, check func(storage.KV, *storage.Object
 		return err
 	}
 	return p.printRendered(it.out)
+}
+
+// StoredRenderer returns a function that renders stored values one by
+// one as a listing's workers do: from the wire form where it can, else
+// decoded. It returns the value's object (without a decoded Object where
+// the wire form was printed) and its text, nil for a plain value; err is
+// why the value does not decode. The text is valid until the next call.
+// One goroutine's: watch renders its events with it.
+func (p *Printer) StoredRenderer(d *storage.Decoder) func(storage.KV) (*storage.Object, []byte, error) {
+	r := &renderer{}
+	var last []byte
+	return func(kv storage.KV) (*storage.Object, []byte, error) {
+		putRenderBuffer(last)
+		last = nil
+		if obj, out, ok := p.renderWire(r, d, kv); ok {
+			last = out
+			return obj, out, nil
+		}
+		o, err := d.Decode(kv.Key, kv.Value, kv.ModRevision)
+		if err != nil {
+			return nil, nil, err
+		}
+		if o.Object == nil && p.Format != OutputName {
+			return o, nil, nil
+		}
+		out, err := p.render(r, kv, o)
+		last = out
+		return o, out, err
+	}
 }

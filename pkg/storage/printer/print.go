@@ -12,12 +12,14 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/internal/emit"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/yaml"
 )
@@ -210,8 +212,10 @@ func (p *Printer) printRendered(b []byte) error {
 
 // renderer holds one goroutine's scratch buffers for render.
 type renderer struct {
-	tree emit.Tree
-	json bytes.Buffer
+	tree  emit.Tree
+	json  bytes.Buffer
+	wire  emit.Wire
+	kinds map[string]wireKindEntry
 }
 
 // marshal is json.Marshal into a reused buffer.
@@ -325,14 +329,7 @@ func (p *Printer) renderName(kv storage.KV, o *storage.Object) []byte {
 		return []byte(kv.Key + "\n")
 	}
 	gvk := o.GVK()
-	kind := strings.ToLower(gvk.Kind)
-	if gvk.Group != "" {
-		kind += "." + gvk.Group
-	}
 	name := ""
-	if k, ok := storage.ParseKey(p.Prefix, kv.Key); ok {
-		name = k.Name
-	}
 	_, isUnstructured := o.Object.(*unstructured.Unstructured)
 	if m, ok := o.Object.(metav1.Object); ok && !isUnstructured {
 		if s := m.GetName(); s != "" {
@@ -345,7 +342,32 @@ func (p *Printer) renderName(kv storage.KV, o *storage.Object) []byte {
 			}
 		}
 	}
-	return []byte(kind + "/" + name + "\n")
+	return p.appendName(nil, kv, gvk, []byte(name))
+}
+
+// appendName appends kind[.group]/name and a newline; the name from the
+// key where the object's is empty.
+func (p *Printer) appendName(dst []byte, kv storage.KV, gvk schema.GroupVersionKind, name []byte) []byte {
+	for i := 0; i < len(gvk.Kind); i++ {
+		c := gvk.Kind[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if c >= utf8.RuneSelf {
+			dst = append(dst, strings.ToLower(gvk.Kind[i:])...)
+			break
+		}
+		dst = append(dst, c)
+	}
+	if gvk.Group != "" {
+		dst = append(append(dst, '.'), gvk.Group...)
+	}
+	dst = append(dst, '/')
+	if len(name) > 0 {
+		dst = append(dst, name...)
+	} else if k, ok := storage.ParseKey(p.Prefix, kv.Key); ok {
+		dst = append(dst, k.Name...)
+	}
+	return append(dst, '\n')
 }
 
 // End writes what comes after the last item.

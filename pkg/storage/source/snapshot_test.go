@@ -1,8 +1,10 @@
 package source
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -77,5 +79,42 @@ func TestReadSnapshotRejectsOtherFiles(t *testing.T) {
 	}
 	if _, err := ReadSnapshot(t.TempDir(), 0); err == nil || !strings.Contains(err.Error(), "directory") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestOpenSnapshotRangeReadsWhatReadSnapshotRangeReads: the open snapshot
+// (values left in the file's map) lists the same keys, values and
+// revisions through SnapshotSource,
+// and lets go of the file on Close.
+func TestOpenSnapshotRangeReadsWhatReadSnapshotRangeReads(t *testing.T) {
+	path := testdataPath("bolt", "small.db")
+	for _, rev := range []int64{0} {
+		want, err := ReadSnapshotRange(path, rev, "/registry/", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := OpenSnapshotRange(path, rev, "/registry/", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.resident.every = 1 // let go of the pages after every value
+		var got []storage.KV
+		_, err = (&SnapshotSource{Snapshot: s}).Range(context.Background(), "/registry/", "\x00", 0, 0, func(kv storage.KV) error {
+			kv.Value = append([]byte(nil), kv.Value...)
+			got = append(got, kv)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Revision != want.Revision || !reflect.DeepEqual(got, want.KVs) {
+			t.Errorf("revision %d: %d keys read from the open file differ from the %d copied", rev, len(got), len(want.KVs))
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if len(s.KVs) != 0 {
+			t.Error("the keys outlive Close")
+		}
 	}
 }

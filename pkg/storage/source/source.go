@@ -204,6 +204,12 @@ func (s *SnapshotSource) Range(_ context.Context, start, end string, rev, limit 
 		if limit > 0 && int64(i) >= limit {
 			break
 		}
+		if r := s.Snapshot.resident; r != nil {
+			// The values point into the file's map: let go of the pages
+			// read so far every so often (they read back from the page
+			// cache if a value is still being printed).
+			r.read(len(kv.Value))
+		}
 		if err := fn(kv); err != nil {
 			return s.Snapshot.Revision, err
 		}

@@ -32,6 +32,8 @@ func appendIndentedJSON(dst []byte, t *Tree, n int32, prefix string, depth int) 
 		step := 1
 		if nd.kind == jsonObject {
 			step = 2
+		}
+		if nd.kind == jsonObject && !nd.sorted {
 			sortPairs(kids, func(a, b int32) bool { return bytes.Compare(t.strBytes(t.nodes[a]), t.strBytes(t.nodes[b])) < 0 })
 		}
 		for k := 0; k < len(kids); k += step {
@@ -62,8 +64,10 @@ func appendIndentedJSON(dst []byte, t *Tree, n int32, prefix string, depth int) 
 func jsonNewline(dst []byte, prefix string, depth int) []byte {
 	dst = append(dst, '\n')
 	dst = append(dst, prefix...)
-	for range depth {
-		dst = append(dst, "    "...)
+	for n := 4 * depth; n > 0; {
+		k := min(n, len(spaces))
+		dst = append(dst, spaces[:k]...)
+		n -= k
 	}
 	return dst
 }
@@ -74,6 +78,9 @@ func jsonNewline(dst []byte, prefix string, depth int) []byte {
 // back as that character.
 func appendJSONString(dst []byte, t *Tree, n int32) []byte {
 	nd := t.nodes[n]
+	if t.escape {
+		return appendJSONEscaped(dst, t.strBytes(nd))
+	}
 	raw := t.rawBytes(nd)
 	if nd.decoded && (bytes.Contains(raw, []byte(`\ufffd`)) || bytes.Contains(raw, []byte(`\uFFFD`))) {
 		b, err := json.Marshal(string(t.strBytes(nd)))

@@ -4,6 +4,13 @@
 // `get -o yaml|json`. Its contract is its differential tests and fuzzers
 // against those two libraries; input it does not handle exactly the same
 // way it refuses with ErrUnusual, and the caller takes the general path.
+//
+// It also builds its trees straight from stored protobuf objects
+// (PlanFor, Wire.Build): per-type plans read from the types' struct tags
+// say which wire field becomes which JSON field and when encoding/json
+// would leave it out, so a listing prints without decoding typed objects
+// or running encoding/json at all. Its contract is a differential test
+// against the typed path on every kind of the scheme, and a fuzzer.
 package emit
 
 import (
@@ -23,6 +30,13 @@ type Tree struct {
 	// text holds the decoded form of strings that have escapes.
 	text  []byte
 	stack []int32
+	// escape says strings are to be escaped as encoding/json does when
+	// printed as JSON: the tree was built from values, not parsed from
+	// encoding/json's text (wiretree.go).
+	escape bool
+	// static holds the field names of the wire plans, which key nodes
+	// marked static span instead of src.
+	static []byte
 }
 
 type jsonKind uint8
@@ -42,8 +56,19 @@ const (
 // also has its decoded form in text[textFrom:textTo]. Arrays and objects
 // span kids[from:to].
 type jsonNode struct {
-	kind     jsonKind
-	decoded  bool
+	kind    jsonKind
+	decoded bool
+	// sorted says an object's keys are already in the order of the
+	// printer the tree was built for.
+	sorted bool
+	// timestamp marks a string that is an RFC 3339 time in UTC to the
+	// second: it reads as a timestamp, so YAML double-quotes it.
+	timestamp bool
+	// static: the string spans static, not src.
+	static bool
+	// plainKey marks a key YAML writes plain as it is (a field name
+	// checked when its plan was made).
+	plainKey bool
 	from     int32
 	to       int32
 	textFrom int32
@@ -68,6 +93,8 @@ const maxYAMLKeyChars = 1024
 // ErrUnusual.
 func (t *Tree) Parse(src []byte) error {
 	t.src = src
+	t.escape = false
+	t.static = nil
 	t.nodes = t.nodes[:0]
 	t.kids = t.kids[:0]
 	t.text = t.text[:0]
@@ -288,11 +315,17 @@ func (t *Tree) strBytes(n jsonNode) []byte {
 	if n.decoded {
 		return t.text[n.textFrom:n.textTo]
 	}
+	if n.static {
+		return t.static[n.from:n.to]
+	}
 	return t.src[n.from:n.to]
 }
 
 // rawBytes returns a number's text, or a string's text as it appears in
 // the source with its escapes (without the quotes).
 func (t *Tree) rawBytes(n jsonNode) []byte {
+	if n.static {
+		return t.static[n.from:n.to]
+	}
 	return t.src[n.from:n.to]
 }

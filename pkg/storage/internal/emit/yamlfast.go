@@ -65,6 +65,21 @@ func AppendYAMLItem(dst []byte, t *Tree, doc []byte, listItem bool) ([]byte, err
 	if err := t.Parse(doc); err != nil {
 		return dst, err
 	}
+	return AppendYAMLTree(dst, t, listItem), nil
+}
+
+// isPlainKey reports whether the YAML printer writes s as a simple key
+// plain and as it is (what str decides for it).
+func isPlainKey(s []byte) bool {
+	if len(s) == 0 || len(s) > yamlSimpleKeyMax || hasLineBreak(s) || containsNewline(s) || !readsAsString(s) || isBase60Float(s) {
+		return false
+	}
+	a := analyzeScalar(s)
+	return !a.multiline && a.blockPlainAllowed
+}
+
+// AppendYAMLTree is AppendYAMLItem of a tree already built (Wire.Build).
+func AppendYAMLTree(dst []byte, t *Tree, listItem bool) []byte {
 	w := yamlWriter{out: dst, tree: t, indent: -1, whitespace: true, indention: true}
 	if listItem {
 		w.out = append(w.out, '-', ' ')
@@ -72,7 +87,7 @@ func AppendYAMLItem(dst []byte, t *Tree, doc []byte, listItem bool) ([]byte, err
 	}
 	w.node(0, false, false, false)
 	w.writeIndent() // the document end
-	return w.out[:len(w.out)-len(w.prefix)], nil
+	return w.out[:len(w.out)-len(w.prefix)]
 }
 
 func (w *yamlWriter) pushIndent(flow, indentless bool) {
@@ -176,11 +191,19 @@ func (w *yamlWriter) node(n int32, inSequence, inMapping, simpleKey bool) {
 		}
 		w.pushIndent(false, false)
 		kids := t.kids[nd.from:nd.to]
-		w.sortKeys(kids)
+		if !nd.sorted {
+			w.sortKeys(kids)
+		}
 		for k := 0; k < len(kids); k += 2 {
 			w.writeIndent()
-			key := t.strBytes(t.nodes[kids[k]])
-			if len(key) <= yamlSimpleKeyMax && !hasLineBreak(key) {
+			keyNode := t.nodes[kids[k]]
+			key := t.strBytes(keyNode)
+			if keyNode.plainKey {
+				w.pushIndent(true, false)
+				w.plain(key, false)
+				w.popIndent()
+				w.indicator(":", false, false, false)
+			} else if len(key) <= yamlSimpleKeyMax && !hasLineBreak(key) {
 				w.str(key, true)
 				w.indicator(":", false, false, false)
 			} else {
@@ -193,6 +216,12 @@ func (w *yamlWriter) node(n int32, inSequence, inMapping, simpleKey bool) {
 		}
 		w.popIndent()
 	case jsonString:
+		if nd.timestamp {
+			w.pushIndent(true, false)
+			w.doubleQuoted(t.strBytes(nd), !simpleKey)
+			w.popIndent()
+			return
+		}
 		w.str(t.strBytes(nd), simpleKey)
 	case jsonNumber:
 		w.number(t.rawBytes(nd), simpleKey)
