@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 while read -r v; do
   [[ -z "$v" || "$v" == \#* ]] && continue
   hack/build-etcd.sh "$v"
-done < hack/etcd-versions.txt
+done < <(cat hack/etcd-versions.txt hack/etcd-upgrade-versions.txt)
 # kube-apiserver, kubectl, kubeadm and kwok for the tests that import
 # internal/kubetest (about ten minutes the first time).
 hack/build-kube.sh

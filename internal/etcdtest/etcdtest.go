@@ -6,7 +6,6 @@
 package etcdtest
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -297,19 +296,7 @@ func RepoRoot() string {
 // (hack/etcd-versions.txt), oldest first.
 func Versions(t testing.TB) []string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(RepoRoot(), "hack", "etcd-versions.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v := strings.TrimSpace(sc.Text()); v != "" && !strings.HasPrefix(v, "#") {
-			out = append(out, v)
-		}
-	}
-	return out
+	return readVersions(t, "etcd-versions.txt")
 }
 
 // EtcdBinaries returns the directory holding etcd, etcdctl and etcdutl of

@@ -39,23 +39,31 @@ type Kubelet struct {
 	// before it is killed (the pod's terminationGracePeriodSeconds).
 	GracePeriod time.Duration
 
-	mu       sync.Mutex
-	paused   bool
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	running  []byte
-	starts   int
-	stop     chan struct{}
-	finished chan struct{}
+	mu sync.Mutex
+	// binaryFor, when set, picks the etcd binary from the container's
+	// image instead of Binary (StartImageKubelet).
+	binaryFor func(image string) (string, error)
+	paused    bool
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	running   []byte
+	starts    int
+	stop      chan struct{}
+	finished  chan struct{}
 }
 
 // StartKubelet watches manifestPath and runs its pod with the etcd binary
 // of version. Every process it starts is stopped when the test ends.
 func StartKubelet(t testing.TB, version, manifestPath string) *Kubelet {
 	t.Helper()
+	return startKubelet(t, filepath.Join(EtcdBinaries(t, version), "etcd"), manifestPath, nil)
+}
+
+func startKubelet(t testing.TB, binary, manifestPath string, binaryFor func(string) (string, error)) *Kubelet {
 	k := &Kubelet{
 		T:            t,
-		Binary:       filepath.Join(EtcdBinaries(t, version), "etcd"),
+		Binary:       binary,
+		binaryFor:    binaryFor,
 		ManifestPath: manifestPath,
 		LogFile:      manifestPath + ".etcd.log",
 		GracePeriod:  10 * time.Second,
@@ -135,6 +143,11 @@ func (k *Kubelet) Command(data []byte) ([]string, error) {
 	}
 	args := append(append([]string{}, c.Command...), c.Args...)
 	args[0] = k.Binary
+	if k.binaryFor != nil {
+		if args[0], err = k.binaryFor(c.Image); err != nil {
+			return nil, err
+		}
+	}
 	for i := 1; i < len(args); i++ {
 		for _, vm := range c.VolumeMounts {
 			host, ok := hostPaths[vm.Name]

@@ -12,7 +12,11 @@ import (
 
 // manifestFile renders the static pod of spec as the file to write.
 func (n *Node) manifestFile(spec staticpod.EtcdPodSpec) (File, error) {
-	data, err := staticpod.Marshal(staticpod.NewEtcdPod(spec))
+	pod := staticpod.NewEtcdPod(spec)
+	if err := flagsForImage(pod, spec.Image); err != nil {
+		return File{}, err
+	}
+	data, err := staticpod.Marshal(pod)
 	if err != nil {
 		return File{}, err
 	}

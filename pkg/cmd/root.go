@@ -10,6 +10,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/certs"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/codec"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/doctor"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/downgrade"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/get"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/lock"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/maintenance"
@@ -21,6 +22,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/snapshot"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/stats"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/status"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/upgrade"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/version"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/watch"
@@ -99,6 +101,8 @@ which way was taken and why.`,
 		watch.NewCmdWatch(f),
 		watch.NewCmdHistory(f),
 		lock.NewCmdLock(f),
+		upgrade.NewCmdUpgrade(f),
+		downgrade.NewCmdDowngrade(f),
 	)
 	p := &profiling{}
 	p.addFlags(root)
