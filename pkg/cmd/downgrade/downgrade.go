@@ -55,7 +55,7 @@ func newCmdAction(f *cmdutil.Factory, action string) *cobra.Command {
 		Use:   action + " VERSION",
 		Short: short,
 		Args:  cmdutil.ValidateArgs(cobra.ExactArgs(1)),
-		RunE: cmdutil.RunE(f, o),
+		RunE:  cmdutil.RunE(f, o),
 	}
 	if action == upgrade.Enable {
 		cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "enable without asking")
