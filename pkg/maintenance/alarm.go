@@ -174,6 +174,14 @@ func (r *Recovery) Run(ctx context.Context, alarms []Alarm) (*RecoveryReport, er
 		}
 	}
 
+	// Each member raises NOSPACE when its own backend passes the quota, so
+	// a member may have raised it after the plan was made: with every
+	// member back under its quota (step 3), disarm those too.
+	now, err := ListAlarms(ctx, r.Config, r.Client)
+	if err != nil {
+		return rep, fmt.Errorf("step 4/4 (disarm): %w", err)
+	}
+	alarms = withLaterAlarms(alarms, now)
 	r.progress("step 4/4: disarming %d alarm(s)", len(alarms))
 	if err := Disarm(ctx, r.Config, r.Client, alarms); err != nil {
 		return rep, fmt.Errorf("step 4/4 (disarm): %w", err)
@@ -192,4 +200,20 @@ func (r *Recovery) Run(ctx context.Context, alarms []Alarm) (*RecoveryReport, er
 	rep.Disarmed = true
 	r.progress("step 4/4: no alarm left; writes are accepted again")
 	return rep, nil
+}
+
+// withLaterAlarms adds to planned the alarms in now of a kind planned has,
+// raised by other members since the plan.
+func withLaterAlarms(planned, now []Alarm) []Alarm {
+	kinds, seen := map[string]bool{}, map[Alarm]bool{}
+	for _, a := range planned {
+		kinds[a.Alarm], seen[a] = true, true
+	}
+	out := append([]Alarm(nil), planned...)
+	for _, a := range now {
+		if kinds[a.Alarm] && !seen[a] {
+			out, seen[a] = append(out, a), true
+		}
+	}
+	return out
 }
