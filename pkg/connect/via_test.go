@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect/kube"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 // flagsFor reaches the control plane through its API server, as a user
@@ -193,6 +195,23 @@ func TestThroughTheKubernetesAPI(t *testing.T) {
 		defer cancel()
 		if resp, err := cli.Get(rctx, "/test/binary"); err != nil || !bytes.Equal(resp.Kvs[0].Value, binary) {
 			t.Fatalf("Get after the tunnel dropped once: %v, %v", resp, err)
+		}
+		// Every tunnel must have been dialled again before the second
+		// drop, or a tunnel the client had not used since would count it
+		// as its first.
+		if err := poll.Until(ctx, "every member to answer through its re-dialled tunnel", 200*time.Millisecond, 30*time.Second, func(ctx context.Context) error {
+			statuses, err := cluster.Collect(ctx, cfg, cli)
+			if err != nil {
+				return err
+			}
+			for _, s := range statuses {
+				if !s.Healthy() {
+					return fmt.Errorf("member %s: %v", s.Name, s.Errors)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
 		}
 		if err := cfg.Err(); err != nil {
 			t.Errorf("after one drop, Err() = %v", err)
