@@ -119,16 +119,9 @@ type source struct {
 // an interrupted context included, the partial file is removed: no file
 // that looks complete is left behind.
 func (s *Saver) Save(ctx context.Context) (*Result, error) {
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
-	taken := now().UTC()
-	if _, err := compressor(s.Compression, io.Discard); err != nil {
+	taken, err := s.begin()
+	if err != nil {
 		return nil, err
-	}
-	if v := s.verify(); v != VerifyQuick && v != VerifyFull {
-		return nil, fmt.Errorf("unknown verification %q: use %s", v, strings.Join(Verifications, " or "))
 	}
 	if !s.Dir && !s.Overwrite {
 		if _, err := os.Stat(s.Path); err == nil {
@@ -222,6 +215,23 @@ func (s *Saver) Save(ctx context.Context) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// begin checks the compression and verification settings and returns the
+// time the snapshot is taken.
+func (s *Saver) begin() (time.Time, error) {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	taken := now().UTC()
+	if _, err := compressor(s.Compression, io.Discard); err != nil {
+		return time.Time{}, err
+	}
+	if v := s.verify(); v != VerifyQuick && v != VerifyFull {
+		return time.Time{}, fmt.Errorf("unknown verification %q: use %s", v, strings.Join(Verifications, " or "))
+	}
+	return taken, nil
 }
 
 func (s *Saver) verify() string {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -63,16 +62,9 @@ const MetadataSuffix = ".json"
 
 // Save streams, checks and commits the snapshot and writes its metadata.
 func (s *StoreSaver) Save(ctx context.Context) (res *Result, err error) {
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
-	taken := now().UTC()
-	if _, err := compressor(s.Compression, io.Discard); err != nil {
+	taken, err := s.begin()
+	if err != nil {
 		return nil, err
-	}
-	if v := s.verify(); v != VerifyQuick && v != VerifyFull {
-		return nil, fmt.Errorf("unknown verification %q: use %s", v, strings.Join(Verifications, " or "))
 	}
 	src, err := s.source(ctx)
 	if err != nil {
