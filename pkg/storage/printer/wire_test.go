@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/apitesting/fuzzer"
 	metafuzzer "k8s.io/apimachinery/pkg/apis/meta/fuzzer"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
@@ -113,14 +112,7 @@ func yamlOrderVaries(obj runtime.Object, got []byte, list bool) bool {
 // with random values as protobuf and compares the two printers.
 func TestWirePrinterMatchesOnEveryKind(t *testing.T) {
 	codecs := serializer.NewCodecFactory(storage.Scheme)
-	var gvks []schema.GroupVersionKind
-	for gvk := range storage.Scheme.AllKnownTypes() {
-		if gvk.Version == runtime.APIVersionInternal || strings.HasSuffix(gvk.Kind, "List") {
-			continue
-		}
-		gvks = append(gvks, gvk)
-	}
-	sort.Slice(gvks, func(i, j int) bool { return gvks[i].String() < gvks[j].String() })
+	gvks := reference.Kinds()
 	rounds := 4
 	if testing.Short() {
 		rounds = 1
@@ -130,19 +122,13 @@ func TestWirePrinterMatchesOnEveryKind(t *testing.T) {
 	for seed := range rounds {
 		filler := fuzzer.FuzzerFor(metafuzzer.Funcs, rand.NewSource(int64(seed)), codecs).NilChance(0.2).NumElements(0, 3).MaxDepth(10)
 		for _, gvk := range gvks {
-			obj, err := storage.Scheme.New(gvk)
+			obj, filled, err := reference.Filled(gvk, filler.Fill)
 			if err != nil {
 				t.Fatal(err)
 			}
-			filled := func() (ok bool) {
-				defer func() { ok = recover() == nil }()
-				filler.Fill(obj)
-				return true
-			}()
 			if !filled {
 				continue
 			}
-			obj.GetObjectKind().SetGroupVersionKind(gvk)
 			value, _, err := storage.EncodeObject(obj)
 			if err != nil {
 				continue

@@ -8,9 +8,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
@@ -84,4 +86,37 @@ func FirstDifference(want, got []byte) string {
 	}
 	from := max(0, i-300)
 	return fmt.Sprintf("--- reference from byte %d:\n%s\n--- fast:\n%s", from, want[from:min(len(want), i+200)], got[from:min(len(got), i+200)])
+}
+
+// Kinds lists the kinds of storage.Scheme a test fills with random values,
+// in order: internal versions and Lists left out.
+func Kinds() []schema.GroupVersionKind {
+	var gvks []schema.GroupVersionKind
+	for gvk := range storage.Scheme.AllKnownTypes() {
+		if gvk.Version == runtime.APIVersionInternal || strings.HasSuffix(gvk.Kind, "List") {
+			continue
+		}
+		gvks = append(gvks, gvk)
+	}
+	sort.Slice(gvks, func(i, j int) bool { return gvks[i].String() < gvks[j].String() })
+	return gvks
+}
+
+// Filled makes a new object of gvk and fills it with fill (a fuzzer's
+// Fill); filled is false when fill panicked on it, as it does on some
+// kinds.
+func Filled(gvk schema.GroupVersionKind, fill func(any)) (obj runtime.Object, filled bool, err error) {
+	obj, err = storage.Scheme.New(gvk)
+	if err != nil {
+		return nil, false, err
+	}
+	filled = func() (ok bool) {
+		defer func() { ok = recover() == nil }()
+		fill(obj)
+		return true
+	}()
+	if filled {
+		obj.GetObjectKind().SetGroupVersionKind(gvk)
+	}
+	return obj, filled, nil
 }
