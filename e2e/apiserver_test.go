@@ -272,27 +272,35 @@ func lineDiff(stored, served string) string {
 // (see asServed). It also reads the same objects from a snapshot file,
 // watches kubectl's changes, and rotates the secrets key and reads both
 // generations.
+// encryptionConfigYAML is the EncryptionConfiguration of
+// TestStoredObjectsEqualServedObjects: secretsProviders (provider lines,
+// the one that writes first) then identity for secrets, secretbox with k2
+// for configmaps and aesgcm with k3 for widgets.
+func encryptionConfigYAML(secretsProviders, k2, k3 string) string {
+	return `apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+- resources: [secrets]
+  providers:
+` + secretsProviders + `  - identity: {}
+- resources: [configmaps]
+  providers:
+  - secretbox: {keys: [{name: k2, secret: ` + k2 + `}]}
+  - identity: {}
+- resources: [widgets.example.com]
+  providers:
+  - aesgcm: {keys: [{name: k3, secret: ` + k3 + `}]}
+  - identity: {}
+`
+}
+
 func TestStoredObjectsEqualServedObjects(t *testing.T) {
 	versions := etcdtest.Versions(t)
 	etcd := etcdtest.StartProcesses(t, versions[len(versions)-1], etcdtest.WithClusterSize(1))
 	dir := t.TempDir()
 	k1, k2, k3 := encryptionKey(t), encryptionKey(t), encryptionKey(t)
-	encConfig := writeIn(t, dir, "encryption.yaml", `apiVersion: apiserver.config.k8s.io/v1
-kind: EncryptionConfiguration
-resources:
-- resources: [secrets]
-  providers:
-  - aescbc: {keys: [{name: k1, secret: `+k1+`}]}
-  - identity: {}
-- resources: [configmaps]
-  providers:
-  - secretbox: {keys: [{name: k2, secret: `+k2+`}]}
-  - identity: {}
-- resources: [widgets.example.com]
-  providers:
-  - aesgcm: {keys: [{name: k3, secret: `+k3+`}]}
-  - identity: {}
-`)
+	encConfig := writeIn(t, dir, "encryption.yaml", encryptionConfigYAML(
+		"  - aescbc: {keys: [{name: k1, secret: "+k1+"}]}\n", k2, k3))
 	s := kubetest.StartAPIServer(t, etcd.State.Endpoints(), kubetest.EtcdTLSOf(etcd.State), kubetest.EncryptionProviderConfig(encConfig))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -551,23 +559,9 @@ resources:
 
 	t.Run("after a key rotation both generations of secrets decrypt", func(t *testing.T) {
 		k4 := encryptionKey(t)
-		rotated := writeIn(t, dir, "encryption-rotated.yaml", `apiVersion: apiserver.config.k8s.io/v1
-kind: EncryptionConfiguration
-resources:
-- resources: [secrets]
-  providers:
-  - secretbox: {keys: [{name: k4, secret: `+k4+`}]}
-  - aescbc: {keys: [{name: k1, secret: `+k1+`}]}
-  - identity: {}
-- resources: [configmaps]
-  providers:
-  - secretbox: {keys: [{name: k2, secret: `+k2+`}]}
-  - identity: {}
-- resources: [widgets.example.com]
-  providers:
-  - aesgcm: {keys: [{name: k3, secret: `+k3+`}]}
-  - identity: {}
-`)
+		rotated := writeIn(t, dir, "encryption-rotated.yaml", encryptionConfigYAML(
+			"  - secretbox: {keys: [{name: k4, secret: "+k4+"}]}\n"+
+				"  - aescbc: {keys: [{name: k1, secret: "+k1+"}]}\n", k2, k3))
 		s.Stop()
 		s2 := kubetest.StartAPIServer(t, etcd.State.Endpoints(), kubetest.EtcdTLSOf(etcd.State), kubetest.EncryptionProviderConfig(rotated))
 		if _, err := s2.Kubectl(ctx, "create", "secret", "generic", "api-token", "-n", "shop", "--from-literal=token=s3cr3t"); err != nil {

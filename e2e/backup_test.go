@@ -224,19 +224,7 @@ func TestInterruptedUploadsLeaveNoObject(t *testing.T) {
 	loc := "s3://" + backupBucket + "/prod/"
 
 	start := func(extra ...string) (*exec.Cmd, *strings.Builder) {
-		cmd := exec.Command(pluginBin, append(append(c.ConnectArgs(), "snapshot", "save", loc, "--s3-path-style"), extra...)...)
-		cmd.Env = append(os.Environ(), env...)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			}
-		})
+		cmd, stderr := startPluginCmd(t, append(os.Environ(), env...), append(append(c.ConnectArgs(), "snapshot", "save", loc, "--s3-path-style"), extra...)...)
 		// The upload is created before the first byte streams.
 		deadline := time.Now().Add(60 * time.Second)
 		for len(srv.Uploads(ctx, backupBucket)) == 0 {
@@ -245,7 +233,7 @@ func TestInterruptedUploadsLeaveNoObject(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		return cmd, &stderr
+		return cmd, stderr
 	}
 	wait := func(cmd *exec.Cmd) error {
 		done := make(chan error, 1)

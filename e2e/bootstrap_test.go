@@ -191,20 +191,6 @@ func waitVoters(t *testing.T, cfg *connect.Config, want int) {
 	t.Fatalf("cluster did not reach %d voters", want)
 }
 
-func putKey(t *testing.T, cfg *connect.Config, key, value string) {
-	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := cli.Put(ctx, key, value); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestNodeBootstrap plays three control-plane nodes, each with a real
 // kubelet: init one, join two, take one out and back in, renew
 // certificates with rolling restarts, checking after each step that every
@@ -220,7 +206,7 @@ func TestNodeBootstrap(t *testing.T) {
 			all1 := n1.config(t, n1)
 			waitVoters(t, all1, 1)
 			for i := range 50 {
-				putKey(t, all1, fmt.Sprintf("/registry/pods/default/p%02d", i), strings.Repeat("x", 100))
+				etcdtest.PutKey(t, all1, fmt.Sprintf("/registry/pods/default/p%02d", i), strings.Repeat("x", 100))
 			}
 
 			for _, n := range []*bootNode{n2, n3} {
@@ -243,7 +229,7 @@ func TestNodeBootstrap(t *testing.T) {
 			n2.node.WaitEtcd(false, 30*time.Second)
 			two := n1.config(t, n1, n3)
 			waitVoters(t, two, 2)
-			putKey(t, two, "/registry/after-leave", "v")
+			etcdtest.PutKey(t, two, "/registry/after-leave", "v")
 			sameData(t, two)
 
 			t.Log("rejoin cp-2")
@@ -272,7 +258,7 @@ func TestNodeBootstrap(t *testing.T) {
 			n1.mustKubectl(t, "member", "remove", n3.name, "--yes")
 			left := n1.config(t, n1, n2)
 			waitVoters(t, left, 2)
-			putKey(t, left, "/registry/after-reset", "v")
+			etcdtest.PutKey(t, left, "/registry/after-reset", "v")
 			sameData(t, left)
 		})
 	}

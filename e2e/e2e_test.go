@@ -81,6 +81,27 @@ func pluginCommand(extraEnv []string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// startPluginCmd starts kubectl-etcd with args in the environment env (nil:
+// this process's) with its stderr kept; should the test not wait for it,
+// the test's cleanup kills it.
+func startPluginCmd(t *testing.T, env []string, args ...string) (*exec.Cmd, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(pluginBin, args...)
+	cmd.Env = env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd, &stderr
+}
+
 // execute runs cmd and returns its output and exit code; the error is a
 // failure to run it at all.
 func execute(cmd *exec.Cmd) (result, error) {

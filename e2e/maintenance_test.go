@@ -169,13 +169,20 @@ func pluginWatch(t *testing.T, onLine func(string), args ...string) result {
 	return result{out.String(), errOut.String(), code}
 }
 
-func TestKillMemberDuringRollingDefrag(t *testing.T) {
+// startFilledCluster starts a cluster of the newest etcd release with
+// space to free (fillAndFree) and returns it, a client and its key count.
+func startFilledCluster(t *testing.T) (*etcdtest.Process, *clientv3.Client, int64) {
+	t.Helper()
 	versions := etcdtest.Versions(t)
 	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
-	conn := c.ConnectArgs()
 	cli := c.Client()
 	fillAndFree(t, cli)
-	keys := countKeys(t, cli)
+	return c, cli, countKeys(t, cli)
+}
+
+func TestKillMemberDuringRollingDefrag(t *testing.T) {
+	c, cli, keys := startFilledCluster(t)
+	conn := c.ConnectArgs()
 
 	t.Log("Kill the first member the moment its defragmentation starts")
 	var killed atomic.Value
@@ -239,12 +246,8 @@ func TestKillMemberDuringRollingDefrag(t *testing.T) {
 }
 
 func TestPauseMemberDuringDefrag(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	c, cli, keys := startFilledCluster(t)
 	conn := c.ConnectArgs()
-	cli := c.Client()
-	fillAndFree(t, cli)
-	keys := countKeys(t, cli)
 
 	t.Log("Pause (SIGSTOP) the first member the moment its defragmentation starts: it hangs")
 	paused := -1

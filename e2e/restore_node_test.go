@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,28 +9,8 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
-
-func getKey(t *testing.T, cfg *connect.Config, key string) string {
-	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := cli.Get(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(resp.Kvs) == 0 {
-		return ""
-	}
-	return string(resp.Kvs[0].Value)
-}
 
 // resetNode takes the node back to no etcd: kubectl etcd reset, then the
 // data dirs restores left beside the data dir.
@@ -86,12 +65,12 @@ func TestSnapshotRestoreManifestOnRealKubelets(t *testing.T) {
 			n.node.WaitEtcd(true, 60*time.Second)
 			cfg := n.config(t, n)
 			waitVoters(t, cfg, 1)
-			putKey(t, cfg, "/registry/a", "in-snapshot")
-			putKey(t, cfg, "/registry/b", "in-snapshot")
+			etcdtest.PutKey(t, cfg, "/registry/a", "in-snapshot")
+			etcdtest.PutKey(t, cfg, "/registry/b", "in-snapshot")
 			file := filepath.Join(dir, "etcd-"+version+".db")
 			n.mustKubectl(t, "snapshot", "save", file)
-			putKey(t, cfg, "/registry/a", "after-snapshot")
-			putKey(t, cfg, "/registry/c", "after-snapshot")
+			etcdtest.PutKey(t, cfg, "/registry/a", "after-snapshot")
+			etcdtest.PutKey(t, cfg, "/registry/c", "after-snapshot")
 			original, err := os.ReadFile(n.node.EtcdManifest())
 			if err != nil {
 				t.Fatal(err)
@@ -128,13 +107,13 @@ func TestSnapshotRestoreManifestOnRealKubelets(t *testing.T) {
 			t.Log("restore: the kubelet stops etcd, then runs it on the restored data")
 			r = n.mustKubectl(t, "snapshot", "restore", file, "--manifest", "--yes", "--timeout", "2m")
 			t.Logf("restore:\n%s%s", r.stdout, r.stderr)
-			if got := getKey(t, cfg, "/registry/a"); got != "in-snapshot" {
+			if got := etcdtest.GetKey(t, cfg, "/registry/a"); got != "in-snapshot" {
 				t.Errorf("/registry/a = %q, want the value of the snapshot", got)
 			}
-			if got := getKey(t, cfg, "/registry/b"); got != "in-snapshot" {
+			if got := etcdtest.GetKey(t, cfg, "/registry/b"); got != "in-snapshot" {
 				t.Errorf("/registry/b = %q, want the value of the snapshot", got)
 			}
-			if got := getKey(t, cfg, "/registry/c"); got != "" {
+			if got := etcdtest.GetKey(t, cfg, "/registry/c"); got != "" {
 				t.Errorf("/registry/c = %q, written after the snapshot, want none", got)
 			}
 			if n.node.EtcdStarts() <= starts {
@@ -150,7 +129,7 @@ func TestSnapshotRestoreManifestOnRealKubelets(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(n.node.DataDir(), "member", "wal")); err != nil {
 				t.Errorf("old data dir not kept: %v", err)
 			}
-			putKey(t, cfg, "/registry/d", "after-restore")
+			etcdtest.PutKey(t, cfg, "/registry/d", "after-restore")
 		})
 	}
 
@@ -170,7 +149,7 @@ func TestSnapshotRestoreManifestOnRealKubelets(t *testing.T) {
 		n.node.WaitEtcd(true, 60*time.Second)
 		cfg := n.config(t, n)
 		waitVoters(t, cfg, 1)
-		putKey(t, cfg, "/registry/a", "old")
+		etcdtest.PutKey(t, cfg, "/registry/a", "old")
 		original, err := os.ReadFile(n.node.EtcdManifest())
 		if err != nil {
 			t.Fatal(err)
@@ -189,7 +168,7 @@ func TestSnapshotRestoreManifestOnRealKubelets(t *testing.T) {
 		}
 		n.node.WaitEtcd(true, 60*time.Second)
 		waitVoters(t, cfg, 1)
-		if got := getKey(t, cfg, "/registry/a"); got != "old" {
+		if got := etcdtest.GetKey(t, cfg, "/registry/a"); got != "old" {
 			t.Errorf("after the rollback /registry/a = %q, want the old data", got)
 		}
 	})

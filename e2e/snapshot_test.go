@@ -259,18 +259,7 @@ func TestSnapshotSaveMemberKilledMidStream(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "etcd.db")
 	ep := c.State.Members[2].ClientURL
-	cmd := exec.Command(pluginBin, append(c.ConnectArgs(), "snapshot", "save", file, "--endpoint", ep)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	cmd, stderr := startPluginCmd(t, nil, append(c.ConnectArgs(), "snapshot", "save", file, "--endpoint", ep)...)
 
 	t.Log("Stop member-3 the moment file.part appears, then kill it")
 	if err := poll.Until(context.Background(), file+".part to appear", time.Millisecond, 60*time.Second, func(context.Context) error {

@@ -7,16 +7,14 @@
 package kubetest
 
 import (
-	"bytes"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kubectl-etcd/kubectl-etcd/internal/hackscript"
 )
 
 // Dir is the directory hack/build-kube.sh fills: kube-apiserver, kubectl,
@@ -60,16 +58,12 @@ func Binaries(t testing.TB) Dir {
 	if binariesDir != "" {
 		return binariesDir
 	}
-	script := filepath.Join(repoRoot(), "hack", "build-kube.sh")
-	cmd := exec.Command(script)
-	// A cold build says so and takes minutes: let it be seen as it runs.
-	var stderr bytes.Buffer
-	cmd.Stderr = io.MultiWriter(os.Stderr, &stderr)
-	out, err := cmd.Output()
+	script := hackscript.Path("build-kube.sh")
+	out, err := hackscript.Output(script)
 	if err != nil {
-		t.Fatalf("%s: %v\n%s", script, err, tail(stderr.String(), 40))
+		t.Fatal(err)
 	}
-	d := Dir(strings.TrimSpace(string(out)))
+	d := Dir(out)
 	for _, bin := range []string{d.KubeAPIServer(), d.Kubectl(), d.Kubeadm(), d.Kwok()} {
 		if _, err := os.Stat(bin); err != nil {
 			t.Fatalf("%s printed %s, which lacks a binary: %v", script, d, err)
@@ -77,12 +71,6 @@ func Binaries(t testing.TB) Dir {
 	}
 	binariesDir = d
 	return d
-}
-
-// repoRoot is the repository's top directory, found from this file.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 // tail returns the last n lines of s.

@@ -24,16 +24,16 @@ func ip(args ...string) error {
 	return nil
 }
 
-// dialIn dials addr from inside the network namespace at nsPath: the
-// socket is made on an OS thread moved into that namespace (a socket stays
-// in the namespace it was made in), and the thread is moved back before
+// inNetns calls open on an OS thread moved into the network namespace at
+// nsPath, so that the socket it makes stays in that namespace (a socket
+// stays in the namespace it was made in), and moves the thread back before
 // other goroutines may run on it. Should moving back fail, the thread stays
 // locked and ends with the goroutine. Threads must not end otherwise: a
 // process started with Pdeathsig dies when the thread that started it does.
-func dialIn(ctx context.Context, nsPath, network, addr string) (net.Conn, error) {
+func inNetns[T any](nsPath string, open func() (T, error)) (T, error) {
 	type result struct {
-		conn net.Conn
-		err  error
+		v   T
+		err error
 	}
 	done := make(chan result, 1)
 	go func() {
@@ -57,15 +57,22 @@ func dialIn(ctx context.Context, nsPath, network, addr string) (net.Conn, error)
 			done <- result{err: fmt.Errorf("entering %s: %w", nsPath, err)}
 			return
 		}
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, network, addr)
+		v, err := open()
 		if unix.Setns(home, unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
-		done <- result{conn, err}
+		done <- result{v, err}
 	}()
 	r := <-done
-	return r.conn, r.err
+	return r.v, r.err
+}
+
+// dialIn dials addr from inside the network namespace at nsPath.
+func dialIn(ctx context.Context, nsPath, network, addr string) (net.Conn, error) {
+	return inNetns(nsPath, func() (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	})
 }
 
 // netnsInode identifies a network namespace: what /proc/PID/ns/net of a
@@ -103,38 +110,5 @@ func processesIn(nsPath string) []int {
 // listenIn listens on addr inside the network namespace at nsPath, as
 // dialIn dials there.
 func listenIn(nsPath, network, addr string) (net.Listener, error) {
-	type result struct {
-		l   net.Listener
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{err: err}
-			return
-		}
-		defer unix.Close(home)
-		fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("opening %s: %w", nsPath, err)}
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("entering %s: %w", nsPath, err)}
-			return
-		}
-		l, err := net.Listen(network, addr)
-		if unix.Setns(home, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		done <- result{l, err}
-	}()
-	r := <-done
-	return r.l, r.err
+	return inNetns(nsPath, func() (net.Listener, error) { return net.Listen(network, addr) })
 }

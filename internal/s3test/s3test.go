@@ -10,19 +10,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/hackscript"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/proc"
 )
 
@@ -42,16 +41,12 @@ func Binary(t testing.TB) string {
 	if binary != "" {
 		return binary
 	}
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "..", "hack", "build-weed.sh")
-	cmd := exec.Command(script)
-	var stderr bytes.Buffer
-	cmd.Stderr = io.MultiWriter(os.Stderr, &stderr)
-	out, err := cmd.Output()
+	script := hackscript.Path("build-weed.sh")
+	out, err := hackscript.Output(script)
 	if err != nil {
-		t.Fatalf("%s: %v\n%s", script, err, stderr.String())
+		t.Fatal(err)
 	}
-	b := filepath.Join(strings.TrimSpace(string(out)), "weed")
+	b := filepath.Join(out, "weed")
 	if _, err := os.Stat(b); err != nil {
 		t.Fatalf("%s printed a directory without weed: %v", script, err)
 	}

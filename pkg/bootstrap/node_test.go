@@ -151,39 +151,6 @@ func memberCount(t *testing.T, cfg *connect.Config) int {
 	return len(ms)
 }
 
-func put(t *testing.T, cfg *connect.Config, key, value string) {
-	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := cli.Put(ctx, key, value); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func get(t *testing.T, cfg *connect.Config, key string) string {
-	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := cli.Get(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(resp.Kvs) == 0 {
-		return ""
-	}
-	return string(resp.Kvs[0].Value)
-}
-
 func etcdVersion(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("runs real etcd binaries")
@@ -213,7 +180,7 @@ func testInitJoinLeave(t *testing.T, version string) {
 	if ms[0].Name != "cp-1" || ms[0].Endpoint != n1.clientURL() {
 		t.Fatalf("members after init: %+v", ms)
 	}
-	put(t, n1.config(t), "/registry/test", "before-join")
+	etcdtest.PutKey(t, n1.config(t), "/registry/test", "before-join")
 
 	t.Log("join cp-2: learner, manifest, catch up, promote")
 	copyCA(t, n1, n2)
@@ -231,7 +198,7 @@ func testInitJoinLeave(t *testing.T, version string) {
 	if voters(ms) != 2 {
 		t.Fatalf("want two voters, got %+v", ms)
 	}
-	if got := get(t, n2.config(t), "/registry/test"); got != "before-join" {
+	if got := etcdtest.GetKey(t, n2.config(t), "/registry/test"); got != "before-join" {
 		t.Errorf("cp-2 reads %q, want the value written before it joined", got)
 	}
 	t.Logf("join progress:\n%s", n2.log)

@@ -32,8 +32,8 @@ func testRestoreWithManifest(t *testing.T, version string) {
 	waitHealthy(t, n.config(t), 1, 60*time.Second)
 
 	t.Log("a member with keys, a snapshot, more writes")
-	put(t, n.config(t), "/registry/a", "in-snapshot")
-	put(t, n.config(t), "/registry/b", "in-snapshot")
+	etcdtest.PutKey(t, n.config(t), "/registry/a", "in-snapshot")
+	etcdtest.PutKey(t, n.config(t), "/registry/b", "in-snapshot")
 	cli, err := n.config(t).Client()
 	if err != nil {
 		t.Fatal(err)
@@ -44,8 +44,8 @@ func testRestoreWithManifest(t *testing.T, version string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	put(t, n.config(t), "/registry/a", "after-snapshot")
-	put(t, n.config(t), "/registry/c", "after-snapshot")
+	etcdtest.PutKey(t, n.config(t), "/registry/a", "after-snapshot")
+	etcdtest.PutKey(t, n.config(t), "/registry/c", "after-snapshot")
 	original, err := os.ReadFile(n.ManifestPath())
 	if err != nil {
 		t.Fatal(err)
@@ -98,13 +98,13 @@ func testRestoreWithManifest(t *testing.T, version string) {
 		t.Fatalf("restore: %v\n%s", err, n.log)
 	}
 	t.Logf("restore progress:\n%s", n.log)
-	if got := get(t, n.config(t), "/registry/a"); got != "in-snapshot" {
+	if got := etcdtest.GetKey(t, n.config(t), "/registry/a"); got != "in-snapshot" {
 		t.Errorf("/registry/a = %q, want the value of the snapshot", got)
 	}
-	if got := get(t, n.config(t), "/registry/b"); got != "in-snapshot" {
+	if got := etcdtest.GetKey(t, n.config(t), "/registry/b"); got != "in-snapshot" {
 		t.Errorf("/registry/b = %q, want the value of the snapshot", got)
 	}
-	if got := get(t, n.config(t), "/registry/c"); got != "" {
+	if got := etcdtest.GetKey(t, n.config(t), "/registry/c"); got != "" {
 		t.Errorf("/registry/c = %q, written after the snapshot, want none", got)
 	}
 	if want := saved.Revision + snapshot.DefaultBumpRevision; res.ServedRevision < want {
@@ -131,8 +131,8 @@ func testRestoreWithManifest(t *testing.T, version string) {
 	}
 
 	t.Log("a new write works and gets a revision above the bump")
-	put(t, n.config(t), "/registry/d", "after-restore")
-	if got := get(t, n.config(t), "/registry/d"); got != "after-restore" {
+	etcdtest.PutKey(t, n.config(t), "/registry/d", "after-restore")
+	if got := etcdtest.GetKey(t, n.config(t), "/registry/d"); got != "after-restore" {
 		t.Errorf("/registry/d = %q", got)
 	}
 }
@@ -157,7 +157,7 @@ func TestRestoreRollsBackWithRealEtcd(t *testing.T) {
 	}
 	etcdtest.StartKubelet(t, newer, src.ManifestPath())
 	waitHealthy(t, src.config(t), 1, 60*time.Second)
-	put(t, src.config(t), "/registry/a", "from-"+newer)
+	etcdtest.PutKey(t, src.config(t), "/registry/a", "from-"+newer)
 	cli, err := src.config(t).Client()
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ func TestRestoreRollsBackWithRealEtcd(t *testing.T) {
 	}
 	etcdtest.StartKubelet(t, older, n.ManifestPath())
 	waitHealthy(t, n.config(t), 1, 60*time.Second)
-	put(t, n.config(t), "/registry/a", "old")
+	etcdtest.PutKey(t, n.config(t), "/registry/a", "old")
 	original, err := os.ReadFile(n.ManifestPath())
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestRestoreRollsBackWithRealEtcd(t *testing.T) {
 		t.Error("the original manifest was not put back")
 	}
 	waitHealthy(t, n.config(t), 1, 60*time.Second)
-	if got := get(t, n.config(t), "/registry/a"); got != "old" {
+	if got := etcdtest.GetKey(t, n.config(t), "/registry/a"); got != "old" {
 		t.Errorf("after the rollback /registry/a = %q, want the old data", got)
 	}
 }

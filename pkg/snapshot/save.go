@@ -119,16 +119,9 @@ type source struct {
 // an interrupted context included, the partial file is removed: no file
 // that looks complete is left behind.
 func (s *Saver) Save(ctx context.Context) (*Result, error) {
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
-	taken := now().UTC()
-	if _, err := compressor(s.Compression, io.Discard); err != nil {
+	taken, err := s.begin()
+	if err != nil {
 		return nil, err
-	}
-	if v := s.verify(); v != VerifyQuick && v != VerifyFull {
-		return nil, fmt.Errorf("unknown verification %q: use %s", v, strings.Join(Verifications, " or "))
 	}
 	if !s.Dir && !s.Overwrite {
 		if _, err := os.Stat(s.Path); err == nil {
@@ -224,6 +217,23 @@ func (s *Saver) Save(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
+// begin checks the compression and verification settings and returns the
+// time the snapshot is taken.
+func (s *Saver) begin() (time.Time, error) {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	taken := now().UTC()
+	if _, err := compressor(s.Compression, io.Discard); err != nil {
+		return time.Time{}, err
+	}
+	if v := s.verify(); v != VerifyQuick && v != VerifyFull {
+		return time.Time{}, fmt.Errorf("unknown verification %q: use %s", v, strings.Join(Verifications, " or "))
+	}
+	return taken, nil
+}
+
 func (s *Saver) verify() string {
 	if s.Verify == "" {
 		return VerifyQuick
@@ -267,23 +277,11 @@ func (s *Saver) check(ctx context.Context, cli *clientv3.Client, path string, st
 func (s *Saver) download(ctx context.Context, cli *clientv3.Client, src source, path string, res *Result) (_ *FileStatus, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// The member's own status gives the server version and a fresh size
-	// for the progress bar.
-	rctx, rcancel := s.Config.WithCommandTimeout(ctx)
-	sresp, err := cli.Status(rctx, src.endpoint)
-	rcancel()
+	resp, err := openStream(ctx, s.Config, cli, &src, res, "")
 	if err != nil {
-		return nil, fmt.Errorf("status of %s (%s): %w", src.name, src.endpoint, err)
-	}
-	res.EtcdVersion = sresp.Version
-	res.ClusterID = cluster.FormatID(sresp.Header.ClusterId)
-	src.dbSize = sresp.DbSize
-	resp, err := cli.SnapshotWithVersion(ctx)
-	if err != nil {
-		return nil, streamError(ctx, src, err)
+		return nil, err
 	}
 	defer resp.Snapshot.Close()
-	res.SnapshotVersion = resp.Version
 
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -312,9 +310,8 @@ func (s *Saver) download(ctx context.Context, cli *clientv3.Client, src source, 
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
-	hashing.Close()
-	if err := th.check(); err != nil {
-		return nil, fmt.Errorf("the snapshot stream from %s (%d bytes) ended early or was damaged: %v; nothing was saved", src.name, n, err)
+	if err := checkTrailer(hashing, th, src, n); err != nil {
+		return nil, err
 	}
 	return &FileStatus{Path: path, FileSize: n, SHA256: hex.EncodeToString(th.fileSum()), HashCheck: HashOK}, nil
 }
@@ -330,6 +327,37 @@ func syncFile(path string) error {
 		err = cerr
 	}
 	return err
+}
+
+// openStream asks the member for its status, which gives the server
+// version and a fresh size for the progress bar, and then starts its
+// snapshot stream. statusSuffix ends the error of a failed status call.
+func openStream(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, src *source, res *Result, statusSuffix string) (*clientv3.SnapshotResponse, error) {
+	rctx, rcancel := cfg.WithCommandTimeout(ctx)
+	sresp, err := cli.Status(rctx, src.endpoint)
+	rcancel()
+	if err != nil {
+		return nil, fmt.Errorf("status of %s (%s): %w%s", src.name, src.endpoint, err, statusSuffix)
+	}
+	res.EtcdVersion = sresp.Version
+	res.ClusterID = cluster.FormatID(sresp.Header.ClusterId)
+	src.dbSize = sresp.DbSize
+	resp, err := cli.SnapshotWithVersion(ctx)
+	if err != nil {
+		return nil, streamError(ctx, *src, err)
+	}
+	res.SnapshotVersion = resp.Version
+	return resp, nil
+}
+
+// checkTrailer waits for the hash beside the stream and checks the n bytes
+// streamed from src against their sha256 trailer.
+func checkTrailer(hashing *backgroundWriter, th *trailerHash, src source, n int64) error {
+	hashing.Close()
+	if err := th.check(); err != nil {
+		return fmt.Errorf("the snapshot stream from %s (%d bytes) ended early or was damaged: %v; nothing was saved", src.name, n, err)
+	}
+	return nil
 }
 
 func streamError(ctx context.Context, src source, err error) error {

@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/objectstore"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 )
@@ -64,16 +62,9 @@ const MetadataSuffix = ".json"
 
 // Save streams, checks and commits the snapshot and writes its metadata.
 func (s *StoreSaver) Save(ctx context.Context) (res *Result, err error) {
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
-	taken := now().UTC()
-	if _, err := compressor(s.Compression, io.Discard); err != nil {
+	taken, err := s.begin()
+	if err != nil {
 		return nil, err
-	}
-	if v := s.verify(); v != VerifyQuick && v != VerifyFull {
-		return nil, fmt.Errorf("unknown verification %q: use %s", v, strings.Join(Verifications, " or "))
 	}
 	src, err := s.source(ctx)
 	if err != nil {
@@ -144,21 +135,11 @@ func (s *StoreSaver) Save(ctx context.Context) (res *Result, err error) {
 func (s *StoreSaver) stream(ctx context.Context, cli *clientv3.Client, src source, create func() (io.Writer, error), res *Result) (_ *FileStatus, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rctx, rcancel := s.Config.WithCommandTimeout(ctx)
-	sresp, err := cli.Status(rctx, src.endpoint)
-	rcancel()
+	resp, err := openStream(ctx, s.Config, cli, &src, res, "; nothing was saved")
 	if err != nil {
-		return nil, fmt.Errorf("status of %s (%s): %w; nothing was saved", src.name, src.endpoint, err)
-	}
-	res.EtcdVersion = sresp.Version
-	res.ClusterID = cluster.FormatID(sresp.Header.ClusterId)
-	src.dbSize = sresp.DbSize
-	resp, err := cli.SnapshotWithVersion(ctx)
-	if err != nil {
-		return nil, streamError(ctx, src, err)
+		return nil, err
 	}
 	defer resp.Snapshot.Close()
-	res.SnapshotVersion = resp.Version
 	up, err := create()
 	if err != nil {
 		return nil, fmt.Errorf("%w; nothing was saved", err)
@@ -212,9 +193,8 @@ func (s *StoreSaver) stream(ctx context.Context, cli *clientv3.Client, src sourc
 	if err := sealed.Close(); err != nil {
 		return nil, fmt.Errorf("encrypting: %w", err)
 	}
-	hashing.Close()
-	if err := th.check(); err != nil {
-		return nil, fmt.Errorf("the snapshot stream from %s (%d bytes) ended early or was damaged: %v; nothing was saved", src.name, n, err)
+	if err := checkTrailer(hashing, th, src, n); err != nil {
+		return nil, err
 	}
 	st := &FileStatus{Compression: s.Compression, FileSize: stored.n, SHA256: hex.EncodeToString(storedHash.Sum(nil)), HashCheck: HashOK, StorageVersion: resp.Version}
 	if tmp != nil {
@@ -237,7 +217,7 @@ func (s *StoreSaver) stream(ctx context.Context, cli *clientv3.Client, src sourc
 	// The member counts the live keys at the snapshot's revision, as a
 	// quick check of a file does; after a compaction past it the count
 	// is unknown (0).
-	rctx, rcancel = s.Config.WithCommandTimeout(ctx)
+	rctx, rcancel := s.Config.WithCommandTimeout(ctx)
 	defer rcancel()
 	cresp, err := cli.Get(rctx, "\x00", clientv3.WithFromKey(), clientv3.WithCountOnly(), clientv3.WithRev(st.Revision), clientv3.WithSerializable())
 	switch {

@@ -11,9 +11,11 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"sigs.k8s.io/yaml"
 
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/cas"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/diff"
@@ -152,17 +154,11 @@ func (o *PutOptions) Run(ctx context.Context) error {
 	} else {
 		value = []byte(o.Value)
 	}
-	cfg, cli, err := o.ConnectedClient("writing a key")
+	cfg, cli, cur, err := readCurrent(ctx, o.Factory, "writing a key", o.Key)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	rctx, cancel := cfg.WithCommandTimeout(ctx)
-	cur, err := cas.ReadKey(rctx, cli, o.Key)
-	cancel()
-	if err != nil {
-		return err
-	}
 	expect, old := int64(0), []byte(nil)
 	if cur != nil {
 		expect, old = cur.ModRevision, cur.Value
@@ -236,17 +232,11 @@ func (o *DelOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg, cli, err := o.ConnectedClient("deleting a key")
+	cfg, cli, cur, err := readCurrent(ctx, o.Factory, "deleting a key", o.Key)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	rctx, cancel := cfg.WithCommandTimeout(ctx)
-	cur, err := cas.ReadKey(rctx, cli, o.Key)
-	cancel()
-	if err != nil {
-		return err
-	}
 	if cur == nil {
 		return fmt.Errorf("key %s not found", o.Key)
 	}
@@ -272,4 +262,22 @@ func (o *DelOptions) Run(ctx context.Context) error {
 	}
 	fmt.Fprintf(o.Out, "%s deleted at revision %d\n", o.Key, rev)
 	return nil
+}
+
+// readCurrent connects for op and reads key as it is now (nil when it is
+// absent), what a compare-and-swap write checks against. The caller closes
+// the client.
+func readCurrent(ctx context.Context, f *cmdutil.Factory, op, key string) (*connect.Config, *clientv3.Client, *storage.KV, error) {
+	cfg, cli, err := f.ConnectedClient(op)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rctx, cancel := cfg.WithCommandTimeout(ctx)
+	cur, err := cas.ReadKey(rctx, cli, key)
+	cancel()
+	if err != nil {
+		cli.Close()
+		return nil, nil, nil, err
+	}
+	return cfg, cli, cur, nil
 }

@@ -12,55 +12,12 @@ import (
 	"testing"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/internal/reference"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/source"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 )
-
-// referencePrinter is the Printer's list framing before the fast path:
-// one object per call, as it wrote them.
-type referencePrinter struct {
-	out  bytes.Buffer
-	n    int
-	list bool
-}
-
-func (p *referencePrinter) yamlItem(b []byte) {
-	if !p.list {
-		if p.n > 0 {
-			p.out.WriteString("---\n")
-		}
-		p.out.Write(b)
-		return
-	}
-	if p.n == 0 {
-		p.out.WriteString("items:\n")
-	}
-	for i, line := range strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n") {
-		if i == 0 {
-			p.out.WriteString("- ")
-		} else {
-			p.out.WriteString("  ")
-		}
-		p.out.WriteString(line)
-	}
-	p.out.WriteString("\n")
-}
-
-func (p *referencePrinter) jsonItem(m map[string]any) {
-	if !p.list {
-		b, _ := json.MarshalIndent(m, "", "    ")
-		fmt.Fprintf(&p.out, "%s\n", b)
-		return
-	}
-	b, _ := json.MarshalIndent(m, "        ", "    ")
-	sep := "\n        "
-	if p.n > 0 {
-		sep = ",\n        "
-	}
-	fmt.Fprintf(&p.out, "%s%s", sep, b)
-}
 
 // TestPrinterOutputIsUnchanged prints captured values and pods of the
 // benchmark's shape through the Printer, as lists and one by one, and
@@ -89,15 +46,15 @@ func TestPrinterOutputIsUnchanged(t *testing.T) {
 		for _, list := range []bool{true, false} {
 			var got, errOut bytes.Buffer
 			p := &Printer{Out: &got, ErrOut: &errOut, Format: format, List: list, Prefix: storage.DefaultPrefix}
-			ref := &referencePrinter{list: list}
+			ref := &reference.Printer{List: list}
 			if err := p.Begin(); err != nil {
 				t.Fatal(err)
 			}
 			if list && format == OutputYAML {
-				ref.out.WriteString("apiVersion: v1\n")
+				ref.Out.WriteString("apiVersion: v1\n")
 			}
 			if list && format == OutputJSON {
-				ref.out.WriteString("{\n    \"apiVersion\": \"v1\",\n    \"items\": [")
+				ref.Out.WriteString("{\n    \"apiVersion\": \"v1\",\n    \"items\": [")
 			}
 			for i, o := range objs {
 				if err := p.Print(kvs[i], o); err != nil {
@@ -109,31 +66,31 @@ func TestPrinterOutputIsUnchanged(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					ref.yamlItem(b)
+					ref.YAMLItem(b)
 				case OutputJSON:
 					m, err := storage.ToMap(o.Object)
 					if err != nil {
 						t.Fatal(err)
 					}
-					ref.jsonItem(m)
+					ref.JSONItem(m)
 				case OutputName:
 					m, _ := storage.ToMap(o.Object)
-					fmt.Fprintf(&ref.out, "%s/%s\n", strings.ToLower(o.GVK().Kind)+map[bool]string{true: "", false: "." + o.GVK().Group}[o.GVK().Group == ""],
+					fmt.Fprintf(&ref.Out, "%s/%s\n", strings.ToLower(o.GVK().Kind)+map[bool]string{true: "", false: "." + o.GVK().Group}[o.GVK().Group == ""],
 						m["metadata"].(map[string]any)["name"])
 				}
-				ref.n++
+				ref.N++
 			}
 			if err := p.End(); err != nil {
 				t.Fatal(err)
 			}
 			if list && format == OutputYAML {
-				ref.out.WriteString("kind: List\nmetadata:\n  resourceVersion: \"\"\n")
+				ref.Out.WriteString("kind: List\nmetadata:\n  resourceVersion: \"\"\n")
 			}
 			if list && format == OutputJSON {
-				ref.out.WriteString("\n    ],\n    \"kind\": \"List\",\n    \"metadata\": {\n        \"resourceVersion\": \"\"\n    }\n}\n")
+				ref.Out.WriteString("\n    ],\n    \"kind\": \"List\",\n    \"metadata\": {\n        \"resourceVersion\": \"\"\n    }\n}\n")
 			}
-			if !bytes.Equal(got.Bytes(), ref.out.Bytes()) {
-				t.Errorf("-o %s (list %v) changed:\n%s", format, list, firstDifference(ref.out.Bytes(), got.Bytes()))
+			if !bytes.Equal(got.Bytes(), ref.Out.Bytes()) {
+				t.Errorf("-o %s (list %v) changed:\n%s", format, list, reference.FirstDifference(ref.Out.Bytes(), got.Bytes()))
 			}
 		}
 	}
@@ -214,7 +171,7 @@ func TestPrintRangeInParallelKeepsOrderAndWarnings(t *testing.T) {
 		}
 		p.End()
 		if parOut != seqOut || parOut != ref.String() || parErr != seqErr {
-			t.Errorf("-o %s: parallel listing differs:\n%s", format, firstDifference([]byte(ref.String()), []byte(parOut)))
+			t.Errorf("-o %s: parallel listing differs:\n%s", format, reference.FirstDifference([]byte(ref.String()), []byte(parOut)))
 		}
 		if !strings.Contains(parErr, "p0100: not a Kubernetes protobuf envelope") || !strings.Contains(parErr, "p0201: kind Gizmo") ||
 			format != OutputName && !strings.Contains(parErr, "p0007 holds a plain value") {
@@ -300,15 +257,6 @@ func encodeT(t *testing.T, doc string) []byte {
 }
 
 func yamlUnmarshal(s string, v any) error { return yaml.Unmarshal([]byte(s), v) }
-
-func firstDifference(want, got []byte) string {
-	i := 0
-	for i < len(want) && i < len(got) && want[i] == got[i] {
-		i++
-	}
-	from := max(0, i-300)
-	return fmt.Sprintf("--- reference from byte %d:\n%s\n--- fast:\n%s", from, want[from:min(len(want), i+200)], got[from:min(len(got), i+200)])
-}
 
 // testdataPath names a file under the repository's testdata/, the values
 // real clusters stored (testdata/README.md says where each came from).

@@ -2,7 +2,6 @@ package printer
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/rand"
 	"os"
@@ -13,26 +12,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/apitesting/fuzzer"
 	metafuzzer "k8s.io/apimachinery/pkg/apis/meta/fuzzer"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/internal/reference"
 )
-
-// referenceYAML is what -o yaml printed for one object before the fast
-// printers: sigs.k8s.io/yaml.
-func referenceYAML(obj any) ([]byte, error) { return yaml.Marshal(obj) }
-
-// referenceJSON is what -o json printed for one object (in a List when
-// prefix is not empty): encoding/json of its map.
-func referenceJSON(obj runtime.Object, prefix string) ([]byte, error) {
-	m, err := storage.ToMap(obj)
-	if err != nil {
-		return nil, err
-	}
-	return json.MarshalIndent(m, prefix, "    ")
-}
 
 // The wire printer (wireplan.go, wiretree.go) must print what the typed
 // path prints: sigs.k8s.io/yaml of the decoded object for YAML,
@@ -62,14 +46,14 @@ func compareWire(t *testing.T, what string, kv storage.KV) bool {
 			var want []byte
 			switch format {
 			case OutputYAML:
-				b, err := referenceYAML(o.Object)
+				b, err := reference.YAML(o.Object)
 				if err != nil {
 					t.Fatalf("%s: the wire printer printed what sigs.k8s.io/yaml refuses (%v):\n%s", what, err, got)
 				}
 				if list {
-					ref := &referencePrinter{list: true, n: 1}
-					ref.yamlItem(b)
-					b = ref.out.Bytes()
+					ref := &reference.Printer{List: true, N: 1}
+					ref.YAMLItem(b)
+					b = ref.Out.Bytes()
 				}
 				want = b
 			case OutputJSON:
@@ -77,7 +61,7 @@ func compareWire(t *testing.T, what string, kv storage.KV) bool {
 				if list {
 					prefix = "        "
 				}
-				b, err := referenceJSON(o.Object, prefix)
+				b, err := reference.JSON(o.Object, prefix)
 				if err != nil {
 					t.Fatalf("%s: %v", what, err)
 				}
@@ -92,7 +76,7 @@ func compareWire(t *testing.T, what string, kv storage.KV) bool {
 				continue
 			}
 			if !bytes.Equal(want, got) {
-				t.Fatalf("%s: -o %s (list %v) differs from the typed path\n%s", what, format, list, firstDifference(want, got))
+				t.Fatalf("%s: -o %s (list %v) differs from the typed path\n%s", what, format, list, reference.FirstDifference(want, got))
 			}
 			if wobj.GVK() != o.GVK() || wobj.Format != o.Format || !bytes.Equal(wobj.Value, o.Value) {
 				t.Fatalf("%s: object %v %s, want %v %s", what, wobj.GVK(), wobj.Format, o.GVK(), o.Format)
@@ -108,14 +92,14 @@ func compareWire(t *testing.T, what string, kv storage.KV) bool {
 // its output follows Go's random map order.
 func yamlOrderVaries(obj runtime.Object, got []byte, list bool) bool {
 	for range 200 {
-		b, err := referenceYAML(obj)
+		b, err := reference.YAML(obj)
 		if err != nil {
 			return false
 		}
 		if list {
-			ref := &referencePrinter{list: true, n: 1}
-			ref.yamlItem(b)
-			b = ref.out.Bytes()
+			ref := &reference.Printer{List: true, N: 1}
+			ref.YAMLItem(b)
+			b = ref.Out.Bytes()
 		}
 		if bytes.Equal(b, got) {
 			return true
@@ -128,14 +112,7 @@ func yamlOrderVaries(obj runtime.Object, got []byte, list bool) bool {
 // with random values as protobuf and compares the two printers.
 func TestWirePrinterMatchesOnEveryKind(t *testing.T) {
 	codecs := serializer.NewCodecFactory(storage.Scheme)
-	var gvks []schema.GroupVersionKind
-	for gvk := range storage.Scheme.AllKnownTypes() {
-		if gvk.Version == runtime.APIVersionInternal || strings.HasSuffix(gvk.Kind, "List") {
-			continue
-		}
-		gvks = append(gvks, gvk)
-	}
-	sort.Slice(gvks, func(i, j int) bool { return gvks[i].String() < gvks[j].String() })
+	gvks := reference.Kinds()
 	rounds := 4
 	if testing.Short() {
 		rounds = 1
@@ -145,19 +122,13 @@ func TestWirePrinterMatchesOnEveryKind(t *testing.T) {
 	for seed := range rounds {
 		filler := fuzzer.FuzzerFor(metafuzzer.Funcs, rand.NewSource(int64(seed)), codecs).NilChance(0.2).NumElements(0, 3).MaxDepth(10)
 		for _, gvk := range gvks {
-			obj, err := storage.Scheme.New(gvk)
+			obj, filled, err := reference.Filled(gvk, filler.Fill)
 			if err != nil {
 				t.Fatal(err)
 			}
-			filled := func() (ok bool) {
-				defer func() { ok = recover() == nil }()
-				filler.Fill(obj)
-				return true
-			}()
 			if !filled {
 				continue
 			}
-			obj.GetObjectKind().SetGroupVersionKind(gvk)
 			value, _, err := storage.EncodeObject(obj)
 			if err != nil {
 				continue

@@ -48,26 +48,40 @@ type Options struct {
 	OldBytes map[string]int64
 }
 
+// groupsByKey finds or makes the Group a key counts in.
+type groupsByKey struct {
+	prefix      string
+	byNamespace bool
+	m           map[[2]string]*Group
+}
+
+// of returns the group of key: its resource (keys outside the storage
+// prefix under their first path segment) and, by namespace, its namespace.
+func (gs groupsByKey) of(key string) *Group {
+	resource, ns := "(other)", ""
+	if k, ok := storage.ParseKey(gs.prefix, key); ok {
+		resource, ns = k.Resource(), k.Namespace
+	} else if k.Path != "" {
+		resource = k.Path
+	}
+	if !gs.byNamespace {
+		ns = ""
+	}
+	g := gs.m[[2]string{resource, ns}]
+	if g == nil {
+		g = &Group{Resource: resource, Namespace: ns}
+		gs.m[[2]string{resource, ns}] = g
+	}
+	return g
+}
+
 // Collect reads [start, end) at rev and groups it. Keys outside the
 // storage prefix group under their first path segment.
 func Collect(ctx context.Context, src source.Source, start, end string, rev int64, o Options) (*Stats, error) {
-	groups := map[[2]string]*Group{}
+	groups := groupsByKey{prefix: o.Prefix, byNamespace: o.ByNamespace, m: map[[2]string]*Group{}}
 	st := &Stats{}
 	r, err := src.Range(ctx, start, end, rev, 0, func(kv storage.KV) error {
-		resource, ns := "(other)", ""
-		if k, ok := storage.ParseKey(o.Prefix, kv.Key); ok {
-			resource, ns = k.Resource(), k.Namespace
-		} else if k.Path != "" {
-			resource = k.Path
-		}
-		if !o.ByNamespace {
-			ns = ""
-		}
-		g := groups[[2]string{resource, ns}]
-		if g == nil {
-			g = &Group{Resource: resource, Namespace: ns}
-			groups[[2]string{resource, ns}] = g
-		}
+		g := groups.of(kv.Key)
 		size := int64(len(kv.Value))
 		g.Count++
 		g.Bytes += size
@@ -86,25 +100,12 @@ func Collect(ctx context.Context, src source.Source, start, end string, rev int6
 		if key < start || end != "" && key >= end {
 			continue
 		}
-		resource, ns := "(other)", ""
-		if k, ok := storage.ParseKey(o.Prefix, key); ok {
-			resource, ns = k.Resource(), k.Namespace
-		} else if k.Path != "" {
-			resource = k.Path
-		}
-		if !o.ByNamespace {
-			ns = ""
-		}
-		g := groups[[2]string{resource, ns}]
-		if g == nil {
-			// Every version of these keys is deleted.
-			g = &Group{Resource: resource, Namespace: ns}
-			groups[[2]string{resource, ns}] = g
-		}
+		// A group first made here has every version of its keys deleted.
+		g := groups.of(key)
 		g.OldBytes += n
 		st.OldBytes += n
 	}
-	for _, g := range groups {
+	for _, g := range groups.m {
 		st.Groups = append(st.Groups, *g)
 	}
 	sort.Slice(st.Groups, func(i, j int) bool {

@@ -5,16 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/internal/reference"
 	"k8s.io/apimachinery/pkg/api/apitesting/fuzzer"
 	metafuzzer "k8s.io/apimachinery/pkg/apis/meta/fuzzer"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"sigs.k8s.io/yaml"
 )
@@ -23,20 +22,6 @@ import (
 // encoding/json through a map (JSON) wrote before them, byte for byte.
 // These tests compare them on every kind of the scheme filled with random
 // values, on adversarial strings and on documents the fuzzer finds.
-
-// referenceYAML is what -o yaml printed for one object before the fast
-// printer.
-func referenceYAML(obj any) ([]byte, error) { return yaml.Marshal(obj) }
-
-// referenceJSON is what -o json printed for one object (in a List when
-// prefix is not empty) before the fast printer.
-func referenceJSON(obj runtime.Object, prefix string) ([]byte, error) {
-	m, err := storage.ToMap(obj)
-	if err != nil {
-		return nil, err
-	}
-	return json.MarshalIndent(m, prefix, "    ")
-}
 
 // fastPathCounts counts the objects the fast printer printed itself, so a
 // test can check they did not all fall back to the general path. Each test
@@ -66,9 +51,9 @@ func compareRenderings(t *testing.T, what string, obj runtime.Object, counts *fa
 		got, gerr := AppendYAML(nil, &tree, data)
 		if gerr == nil {
 			counts.fast++
-			want, werr := referenceYAML(obj)
+			want, werr := reference.YAML(obj)
 			if werr != nil || !bytes.Equal(want, got) {
-				t.Fatalf("%s: YAML differs (reference error %v)\n%s", what, werr, firstDifference(want, got))
+				t.Fatalf("%s: YAML differs (reference error %v)\n%s", what, werr, reference.FirstDifference(want, got))
 			}
 		} else {
 			counts.fallback++
@@ -83,35 +68,19 @@ func compareRenderings(t *testing.T, what string, obj runtime.Object, counts *fa
 		return // the general path prints it: nothing to compare
 	}
 	for _, prefix := range []string{"", "        "} {
-		want, werr := referenceJSON(obj, prefix)
+		want, werr := reference.JSON(obj, prefix)
 		got := AppendIndentedJSON(nil, &tree, prefix)
 		if werr != nil || !bytes.Equal(want, got) {
-			t.Fatalf("%s: JSON differs (reference error %v)\n%s", what, werr, firstDifference(want, got))
+			t.Fatalf("%s: JSON differs (reference error %v)\n%s", what, werr, reference.FirstDifference(want, got))
 		}
 	}
-}
-
-func firstDifference(want, got []byte) string {
-	i := 0
-	for i < len(want) && i < len(got) && want[i] == got[i] {
-		i++
-	}
-	from := max(0, i-300)
-	return fmt.Sprintf("--- reference from byte %d:\n%s\n--- fast:\n%s", from, want[from:min(len(want), i+200)], got[from:min(len(got), i+200)])
 }
 
 // TestFastPrintersMatchOnEveryKind fills each kind of the scheme with
 // random values (random Unicode strings included) and compares.
 func TestFastPrintersMatchOnEveryKind(t *testing.T) {
 	codecs := serializer.NewCodecFactory(storage.Scheme)
-	var gvks []schema.GroupVersionKind
-	for gvk := range storage.Scheme.AllKnownTypes() {
-		if gvk.Version == runtime.APIVersionInternal || strings.HasSuffix(gvk.Kind, "List") {
-			continue
-		}
-		gvks = append(gvks, gvk)
-	}
-	sort.Slice(gvks, func(i, j int) bool { return gvks[i].String() < gvks[j].String() })
+	gvks := reference.Kinds()
 	var counts fastPathCounts
 	rounds := 3
 	if testing.Short() {
@@ -120,19 +89,13 @@ func TestFastPrintersMatchOnEveryKind(t *testing.T) {
 	for seed := range rounds {
 		filler := fuzzer.FuzzerFor(metafuzzer.Funcs, rand.NewSource(int64(seed)), codecs).NilChance(0.2).NumElements(1, 2).MaxDepth(10)
 		for _, gvk := range gvks {
-			obj, err := storage.Scheme.New(gvk)
+			obj, filled, err := reference.Filled(gvk, filler.Fill)
 			if err != nil {
 				t.Fatal(err)
 			}
-			filled := func() (ok bool) {
-				defer func() { ok = recover() == nil }()
-				filler.Fill(obj)
-				return true
-			}()
 			if !filled {
 				continue
 			}
-			obj.GetObjectKind().SetGroupVersionKind(gvk)
 			compareRenderings(t, fmt.Sprintf("%s (seed %d)", gvk, seed), obj, &counts)
 		}
 	}
@@ -224,14 +187,14 @@ func compareJSONDoc(t *testing.T, what string, doc map[string]any) {
 		return
 	}
 	if werr != nil || gerr != nil || !bytes.Equal(want, got) {
-		t.Fatalf("%s: YAML differs (reference error %v, fast error %v)\n%s", what, werr, gerr, firstDifference(want, got))
+		t.Fatalf("%s: YAML differs (reference error %v, fast error %v)\n%s", what, werr, gerr, reference.FirstDifference(want, got))
 	}
 	// As an item of a List.
-	ref := &referencePrinter{list: true, n: 1}
-	ref.yamlItem(want)
+	ref := &reference.Printer{List: true, N: 1}
+	ref.YAMLItem(want)
 	item, err := AppendYAMLItem(nil, &tree, data, true)
-	if err != nil || !bytes.Equal(ref.out.Bytes(), item) {
-		t.Fatalf("%s: List item differs (%v)\n%s", what, err, firstDifference(ref.out.Bytes(), item))
+	if err != nil || !bytes.Equal(ref.Out.Bytes(), item) {
+		t.Fatalf("%s: List item differs (%v)\n%s", what, err, reference.FirstDifference(ref.Out.Bytes(), item))
 	}
 }
 
@@ -258,37 +221,7 @@ func FuzzFastYAML(f *testing.F) {
 			return
 		}
 		if werr != nil || gerr != nil || !bytes.Equal(want, got) {
-			t.Fatalf("%q: YAML differs (reference error %v, fast error %v)\n%s", s, werr, gerr, firstDifference(want, got))
+			t.Fatalf("%q: YAML differs (reference error %v, fast error %v)\n%s", s, werr, gerr, reference.FirstDifference(want, got))
 		}
 	})
-}
-
-// referencePrinter is the Printer's list framing before the fast path:
-// one object per call, as it wrote them.
-type referencePrinter struct {
-	out  bytes.Buffer
-	n    int
-	list bool
-}
-
-func (p *referencePrinter) yamlItem(b []byte) {
-	if !p.list {
-		if p.n > 0 {
-			p.out.WriteString("---\n")
-		}
-		p.out.Write(b)
-		return
-	}
-	if p.n == 0 {
-		p.out.WriteString("items:\n")
-	}
-	for i, line := range strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n") {
-		if i == 0 {
-			p.out.WriteString("- ")
-		} else {
-			p.out.WriteString("  ")
-		}
-		p.out.WriteString(line)
-	}
-	p.out.WriteString("\n")
 }
