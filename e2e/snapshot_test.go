@@ -50,6 +50,24 @@ func TestSnapshotSaveRestoreAgainstRealEtcd(t *testing.T) {
 			delete(want, "/registry/configmaps/default/cm-042")
 			rev := del.Header.Revision
 
+			// etcd writes its storage version a few seconds after the
+			// cluster version is decided: a snapshot taken before holds
+			// none, so wait for it on every member.
+			if err := poll.Until(context.Background(), "every member to record its storage version", 200*time.Millisecond, time.Minute, func(ctx context.Context) error {
+				for _, ep := range cli.Endpoints() {
+					st, err := cli.Status(ctx, ep)
+					if err != nil {
+						return err
+					}
+					if st.StorageVersion == "" {
+						return fmt.Errorf("%s records no storage version yet", ep)
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+
 			t.Log("snapshot save writes a verified file and says what it holds")
 			file := filepath.Join(dir, "etcd.db")
 			r := plugin(t, nil, append(conn, "snapshot", "save", file, "-o", "json")...)
