@@ -177,43 +177,14 @@ func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
 	} else if backup != "" {
 		return nil, fmt.Errorf("preflight: an earlier recovery was interrupted with the manifest moved aside: it is back in %s from %s, and etcd starts on its untouched data; run the recovery again once it has", r.ManifestPath, backup)
 	}
-	original, err := os.ReadFile(r.ManifestPath)
+	lm, m, err := readLocalMember(r.ManifestPath, r.DataDir, r.BackupDir, "recovery", "recover", stamp)
 	if err != nil {
-		return nil, fmt.Errorf("preflight: reading the etcd manifest: %w", err)
-	}
-	m, err := staticpod.Parse(r.ManifestPath, original)
-	if err != nil {
-		return nil, fmt.Errorf("preflight: %w", err)
-	}
-	p := &RecoverPlan{ManifestPath: r.ManifestPath, original: original, Name: m.Flags["name"], PeerURLs: m.List("initial-advertise-peer-urls"), token: m.Flags["initial-cluster-token"]}
-	if p.Name == "" || len(p.PeerURLs) == 0 {
-		return nil, fmt.Errorf("preflight: %s: the etcd command lacks --name or --initial-advertise-peer-urls", r.ManifestPath)
-	}
-	if p.ClientURL, err = m.LocalClientURL(); err != nil {
-		return nil, fmt.Errorf("preflight: %w", err)
-	}
-	if p.OldDataDir, err = m.HostDataDir(); err != nil {
-		return nil, fmt.Errorf("preflight: %w", err)
-	}
-	p.DataDir = r.DataDir
-	if p.DataDir == "" {
-		p.DataDir = filepath.Clean(p.OldDataDir) + "-recover-" + stamp
-	}
-	if p.DataDir, err = filepath.Abs(p.DataDir); err != nil {
 		return nil, err
 	}
-	if p.DataDir == filepath.Clean(p.OldDataDir) {
-		return nil, fmt.Errorf("preflight: --data-dir %s is the current data directory: the recovery goes into a new one, so the old data stays", p.DataDir)
+	p := &RecoverPlan{
+		ManifestPath: lm.ManifestPath, ManifestBackup: lm.ManifestBackup, OldDataDir: lm.OldDataDir, DataDir: lm.DataDir,
+		WorkDir: lm.DataDir + ".work", Name: lm.Name, PeerURLs: lm.PeerURLs, ClientURL: lm.ClientURL, original: lm.original, token: lm.token,
 	}
-	if entries, err := os.ReadDir(p.DataDir); err == nil && len(entries) > 0 {
-		return nil, fmt.Errorf("preflight: the new data directory %s is not empty: choose another --data-dir", p.DataDir)
-	}
-	p.WorkDir = p.DataDir + ".work"
-	backupDir := r.BackupDir
-	if backupDir == "" {
-		backupDir = filepath.Join(filepath.Dir(filepath.Dir(r.ManifestPath)), "etcd-recover-"+stamp)
-	}
-	p.ManifestBackup = filepath.Join(backupDir, filepath.Base(r.ManifestPath))
 
 	// The one-member cluster is made by this program's etcd: data it
 	// touches gets its storage version, which an older image refuses.

@@ -106,42 +106,14 @@ func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
 	if err := CheckInterruptedRestore(r.ManifestPath); err != nil {
 		return nil, err
 	}
-	original, err := os.ReadFile(r.ManifestPath)
+	lm, m, err := readLocalMember(r.ManifestPath, r.DataDir, r.BackupDir, "restore", "restore", stamp)
 	if err != nil {
-		return nil, fmt.Errorf("preflight: reading the etcd manifest: %w", err)
-	}
-	m, err := staticpod.Parse(r.ManifestPath, original)
-	if err != nil {
-		return nil, fmt.Errorf("preflight: %w", err)
-	}
-	p := &RestorePlan{ManifestPath: r.ManifestPath, original: original, Name: m.Flags["name"], PeerURLs: m.List("initial-advertise-peer-urls"), token: m.Flags["initial-cluster-token"]}
-	if p.Name == "" || len(p.PeerURLs) == 0 {
-		return nil, fmt.Errorf("preflight: %s: the etcd command lacks --name or --initial-advertise-peer-urls", r.ManifestPath)
-	}
-	if p.ClientURL, err = m.LocalClientURL(); err != nil {
-		return nil, fmt.Errorf("preflight: %w", err)
-	}
-	if p.OldDataDir, err = m.HostDataDir(); err != nil {
-		return nil, fmt.Errorf("preflight: %w", err)
-	}
-	p.DataDir = r.DataDir
-	if p.DataDir == "" {
-		p.DataDir = filepath.Clean(p.OldDataDir) + "-restore-" + stamp
-	}
-	if p.DataDir, err = filepath.Abs(p.DataDir); err != nil {
 		return nil, err
 	}
-	if p.DataDir == filepath.Clean(p.OldDataDir) {
-		return nil, fmt.Errorf("preflight: --data-dir %s is the current data directory: the restore goes into a new one, so the old data stays", p.DataDir)
+	p := &RestorePlan{
+		ManifestPath: lm.ManifestPath, ManifestBackup: lm.ManifestBackup, OldDataDir: lm.OldDataDir, DataDir: lm.DataDir,
+		Name: lm.Name, PeerURLs: lm.PeerURLs, ClientURL: lm.ClientURL, original: lm.original, token: lm.token,
 	}
-	if entries, err := os.ReadDir(p.DataDir); err == nil && len(entries) > 0 {
-		return nil, fmt.Errorf("preflight: the new data directory %s is not empty: choose another --data-dir", p.DataDir)
-	}
-	backupDir := r.BackupDir
-	if backupDir == "" {
-		backupDir = filepath.Join(filepath.Dir(filepath.Dir(r.ManifestPath)), "etcd-restore-"+stamp)
-	}
-	p.ManifestBackup = filepath.Join(backupDir, filepath.Base(r.ManifestPath))
 	if _, err := os.Stat(p.ManifestBackup); err == nil {
 		return nil, fmt.Errorf("preflight: %s already exists: an earlier restore keeps its manifest there; wait a second or choose another backup directory", p.ManifestBackup)
 	}
@@ -352,3 +324,59 @@ func servedRevision(ctx context.Context, cfg *connect.Config, url string) int64 
 
 // NewManifest is the manifest the restore writes, for a dry run.
 func (p *RestorePlan) NewManifest() []byte { return bytes.Clone(p.manifest) }
+
+// localMember is what a restore or a recovery learns of this node's member
+// from its static pod manifest before it changes anything.
+type localMember struct {
+	ManifestPath, ManifestBackup string
+	OldDataDir, DataDir          string
+	Name                         string
+	PeerURLs                     []string
+	ClientURL                    string
+	original                     []byte
+	token                        string
+}
+
+// readLocalMember reads the manifest at manifestPath and settles the
+// directories a restore or recovery (noun, as the errors say it) uses: the
+// new data directory (dataDir, else the old one with -suffix-stamp), which
+// must be new and empty, and where the original manifest is kept
+// (backupDir, else etcd-suffix-stamp beside the manifests directory).
+func readLocalMember(manifestPath, dataDir, backupDir, noun, suffix, stamp string) (*localMember, *staticpod.EtcdManifest, error) {
+	original, err := os.ReadFile(manifestPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("preflight: reading the etcd manifest: %w", err)
+	}
+	m, err := staticpod.Parse(manifestPath, original)
+	if err != nil {
+		return nil, nil, fmt.Errorf("preflight: %w", err)
+	}
+	lm := &localMember{ManifestPath: manifestPath, original: original, Name: m.Flags["name"], PeerURLs: m.List("initial-advertise-peer-urls"), token: m.Flags["initial-cluster-token"]}
+	if lm.Name == "" || len(lm.PeerURLs) == 0 {
+		return nil, nil, fmt.Errorf("preflight: %s: the etcd command lacks --name or --initial-advertise-peer-urls", manifestPath)
+	}
+	if lm.ClientURL, err = m.LocalClientURL(); err != nil {
+		return nil, nil, fmt.Errorf("preflight: %w", err)
+	}
+	if lm.OldDataDir, err = m.HostDataDir(); err != nil {
+		return nil, nil, fmt.Errorf("preflight: %w", err)
+	}
+	lm.DataDir = dataDir
+	if lm.DataDir == "" {
+		lm.DataDir = filepath.Clean(lm.OldDataDir) + "-" + suffix + "-" + stamp
+	}
+	if lm.DataDir, err = filepath.Abs(lm.DataDir); err != nil {
+		return nil, nil, err
+	}
+	if lm.DataDir == filepath.Clean(lm.OldDataDir) {
+		return nil, nil, fmt.Errorf("preflight: --data-dir %s is the current data directory: the %s goes into a new one, so the old data stays", lm.DataDir, noun)
+	}
+	if entries, err := os.ReadDir(lm.DataDir); err == nil && len(entries) > 0 {
+		return nil, nil, fmt.Errorf("preflight: the new data directory %s is not empty: choose another --data-dir", lm.DataDir)
+	}
+	if backupDir == "" {
+		backupDir = filepath.Join(filepath.Dir(filepath.Dir(manifestPath)), "etcd-"+suffix+"-"+stamp)
+	}
+	lm.ManifestBackup = filepath.Join(backupDir, filepath.Base(manifestPath))
+	return lm, m, nil
+}
