@@ -216,6 +216,11 @@ func TestNodeBootstrap(t *testing.T) {
 				if !strings.Contains(r.stdout, "joined as a voting member") {
 					t.Errorf("join printed %q", r.stdout)
 				}
+				// The member starts as a learner and is promoted only once
+				// the real kubelet has started it and it has caught up.
+				if !strings.Contains(r.stderr, "Added "+n.name+" as learner") || !strings.Contains(r.stderr, "Promoted learner") {
+					t.Errorf("join did not go through a learner that was then promoted:\n%s", r.stderr)
+				}
 			}
 			all := n1.config(t, n1, n2, n3)
 			waitVoters(t, all, 3)

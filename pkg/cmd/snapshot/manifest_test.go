@@ -169,6 +169,15 @@ func TestRestoreManifestCommand(t *testing.T) {
 // restore through the manifest. Each time the node ends with a member that
 // serves, either the snapshot's data or, when the restore rolled back, the
 // old data, and the output says which.
+//
+// These cases keep the stand-in kubelet of internal/etcdtest, and say why:
+// each injects its fault at the moment the kubelet starts etcd on the
+// restored data, which the stand-in counts, and needs a killed member to
+// stay down for the restore's timeout. A real kubelet restarts a killed
+// etcd container on its own back-off, so the same test would measure that
+// timing, not the restore. The restore on real kubelets (a corrupt
+// snapshot, a dry run, the rollback of data the image cannot start) is
+// e2e/restore_node_test.go.
 func TestRestoreManifestFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a real etcd binary")
