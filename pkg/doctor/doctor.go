@@ -130,6 +130,8 @@ type Facts struct {
 // Manifest is what the doctor reads from this node's etcd static pod.
 type Manifest struct {
 	Path string `json:"path"`
+	// Image is the etcd container's image.
+	Image string `json:"image,omitempty"`
 	// InitialCluster is --initial-cluster as name=peerURL pairs.
 	InitialCluster   []string `json:"initialCluster"`
 	ListenClientURLs []string `json:"listenClientURLs"`
@@ -187,7 +189,7 @@ func Gather(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, o Ga
 	f.Certs, f.CertErrors = gatherCerts(ctx, cfg, statuses, o.PKIDir, o.Now)
 	if o.ManifestPath != "" {
 		if m, err := staticpod.Read(o.ManifestPath); err == nil {
-			f.Manifest = &Manifest{Path: o.ManifestPath, InitialCluster: m.List("initial-cluster"),
+			f.Manifest = &Manifest{Path: o.ManifestPath, Image: m.Pod.Spec.Containers[m.Container].Image, InitialCluster: m.List("initial-cluster"),
 				ListenClientURLs: m.List("listen-client-urls"), ListenPeerURLs: m.List("listen-peer-urls")}
 		}
 	}

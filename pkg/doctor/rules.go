@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/upgrade"
 )
 
 // Diagnose applies every rule to the facts. Each check that finds nothing
@@ -301,11 +303,35 @@ func checkFragmentation(f *Facts) []Finding {
 	return out
 }
 
+// checkVersions compares the releases the members run. One release is
+// fine; patches of one minor want finishing; two adjacent minors mean a
+// rolling upgrade or downgrade is under way or stopped halfway; more is
+// not supported by etcd. It also names the 3.5 releases that carry the
+// membership trap of a 3.6 upgrade, and a manifest whose image is older
+// than the data's storage version, which etcd refuses at its next start.
 func checkVersions(f *Facts) []Finding {
 	byVersion := map[string][]string{}
+	var oldest, newest, storage *version.Version
+	var trapped []string
 	for _, s := range f.Members {
-		if answered(s) {
-			byVersion[s.Version] = append(byVersion[s.Version], memberName(s.Member))
+		if !answered(s) {
+			continue
+		}
+		name := memberName(s.Member)
+		byVersion[s.Version] = append(byVersion[s.Version], name)
+		if v, err := version.ParseGeneric(s.Version); err == nil {
+			if oldest == nil || v.LessThan(oldest) {
+				oldest = v
+			}
+			if newest == nil || newest.LessThan(v) {
+				newest = v
+			}
+			if v.Major() == 3 && v.Minor() == 5 && v.LessThan(upgrade.SafeFrom35) {
+				trapped = append(trapped, name+" ("+s.Version+")")
+			}
+		}
+		if v, err := version.ParseGeneric(s.StorageVersion); err == nil && (storage == nil || storage.LessThan(v)) {
+			storage = v
 		}
 	}
 	if len(byVersion) == 0 {
@@ -316,16 +342,57 @@ func checkVersions(f *Facts) []Finding {
 		versions = append(versions, v)
 	}
 	sort.Strings(versions)
+	var out []Finding
 	if len(versions) == 1 {
-		return []Finding{{Severity: OK, Check: "versions", Message: "every member runs etcd " + versions[0]}}
+		out = append(out, Finding{Severity: OK, Check: "versions", Message: "every member runs etcd " + versions[0]})
+	} else {
+		var parts []string
+		for _, v := range versions {
+			parts = append(parts, fmt.Sprintf("%s on %s", v, strings.Join(byVersion[v], ", ")))
+		}
+		running := strings.Join(parts, "; ")
+		minors := 0
+		if oldest != nil && newest != nil && oldest.Major() == newest.Major() {
+			minors = int(newest.Minor()) - int(oldest.Minor())
+		}
+		switch {
+		case oldest == nil || newest == nil || oldest.Major() != newest.Major() || minors > 1:
+			out = append(out, Finding{Severity: Error, Check: "versions",
+				Message: "members run etcd releases more than one minor apart, which etcd does not support: " + running,
+				Fix:     "upgrade the oldest members one minor at a time (kubectl etcd upgrade --version MAJOR.MINOR.PATCH on their nodes); kubectl etcd version shows them"})
+		case minors == 1:
+			out = append(out, Finding{Severity: Warning, Check: "versions",
+				Message: fmt.Sprintf("members run two etcd minors, %d.%d and %d.%d: a rolling upgrade or downgrade is under way or stopped halfway (the cluster keeps %d.%d's cluster version until every member runs %d.%d): %s",
+					oldest.Major(), oldest.Minor(), newest.Major(), newest.Minor(), oldest.Major(), oldest.Minor(), newest.Major(), newest.Minor(), running),
+				Fix: fmt.Sprintf("finish it: kubectl etcd upgrade --version %s on each node still on %d.%d (or, to go back, kubectl etcd downgrade); kubectl etcd version shows them", newest, oldest.Major(), oldest.Minor())})
+		default:
+			out = append(out, Finding{Severity: Warning, Check: "versions",
+				Message: "members run different etcd versions: " + running,
+				Fix:     "finish the rolling upgrade (or downgrade) so every member runs the same version; kubectl etcd version shows them"})
+		}
 	}
-	var parts []string
-	for _, v := range versions {
-		parts = append(parts, fmt.Sprintf("%s on %s", v, strings.Join(byVersion[v], ", ")))
+	if len(trapped) > 0 {
+		out = append(out, Finding{Severity: Warning, Check: "upgrade-trap",
+			Message: fmt.Sprintf("%s %s etcd 3.5 before %s: a learner promoted on such a release can leave the v3 members bucket disagreeing with the raft membership, which etcd 3.6 trusts at start (etcd-io/etcd#19557)", strings.Join(trapped, ", "), runOrRuns(len(trapped)), upgrade.SafeFrom35),
+			Fix:     fmt.Sprintf("upgrade every member to %s or a newer 3.5 first (kubectl etcd upgrade --version %s on each node), only then to 3.6", upgrade.SafeFrom35, upgrade.SafeFrom35)})
 	}
-	return []Finding{{Severity: Warning, Check: "versions",
-		Message: "members run different etcd versions: " + strings.Join(parts, "; "),
-		Fix:     "finish the rolling upgrade (or downgrade) so every member runs the same version; kubectl etcd version shows them"}}
+	if f.Manifest != nil && f.Manifest.Image != "" && storage != nil {
+		img, err := upgrade.ParseImage(f.Manifest.Image)
+		if err == nil && img.Version.Major() == storage.Major() && img.Version.Minor() < storage.Minor() {
+			out = append(out, Finding{Severity: Error, Check: "image",
+				Message: fmt.Sprintf("%s runs etcd %s, older than the data's storage version %s: etcd refuses this data when the member restarts", f.Manifest.Path, img.Version, storage),
+				Fix: fmt.Sprintf("set the image back to a %d.%d release (kubectl etcd upgrade --version %d.%d.x), or lower the storage version first with kubectl etcd downgrade enable %d.%d and wait until every member reports it",
+					storage.Major(), storage.Minor(), storage.Major(), storage.Minor(), img.Version.Major(), img.Version.Minor())})
+		}
+	}
+	return out
+}
+
+func runOrRuns(n int) string {
+	if n == 1 {
+		return "runs"
+	}
+	return "run"
 }
 
 func checkCerts(f *Facts) []Finding {

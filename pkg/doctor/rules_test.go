@@ -136,7 +136,44 @@ func TestDiagnose(t *testing.T) {
 			f := healthy()
 			f.Members[2].Version = "3.7.3"
 			return f
-		}, 0, 1, []want{{Warning, "versions", "", "3.6.16 on a, b; 3.7.3 on c", ""}}},
+		}, 0, 1, []want{{Warning, "versions", "", "two etcd minors, 3.6 and 3.7: a rolling upgrade or downgrade is under way or stopped halfway", "kubectl etcd upgrade --version 3.7.3 on each node still on 3.6"}}},
+		{"patches of one minor", func() *Facts {
+			f := healthy()
+			f.Members[2].Version = "3.6.15"
+			return f
+		}, 0, 1, []want{{Warning, "versions", "", "different etcd versions: 3.6.15 on c; 3.6.16 on a, b", "finish the rolling upgrade"}}},
+		{"two minors apart", func() *Facts {
+			f := healthy()
+			f.Members[0].Version = "3.5.26"
+			f.Members[2].Version = "3.7.3"
+			return f
+		}, 1, 0, []want{{Error, "versions", "", "more than one minor apart, which etcd does not support: 3.5.26 on a; 3.6.16 on b; 3.7.3 on c", "one minor at a time"}}},
+		{"3.5 before the safe release", func() *Facts {
+			f := healthy()
+			for i := range f.Members {
+				f.Members[i].Version = "3.5.21"
+			}
+			return f
+		}, 0, 1, []want{
+			{OK, "versions", "", "every member runs etcd 3.5.21", ""},
+			{Warning, "upgrade-trap", "", "a (3.5.21), b (3.5.21), c (3.5.21) run etcd 3.5 before 3.5.26", "kubectl etcd upgrade --version 3.5.26"},
+		}},
+		{"manifest image older than the storage version", func() *Facts {
+			f := healthy()
+			for i := range f.Members {
+				f.Members[i].Version, f.Members[i].StorageVersion = "3.7.3", "3.7.0"
+			}
+			f.Manifest = &Manifest{Path: "etcd.yaml", Image: "registry.k8s.io/etcd:3.6.16-0"}
+			return f
+		}, 1, 0, []want{{Error, "image", "", "etcd.yaml runs etcd 3.6.16, older than the data's storage version 3.7.0", "kubectl etcd downgrade enable 3.6"}}},
+		{"manifest image of the storage version's minor", func() *Facts {
+			f := healthy()
+			for i := range f.Members {
+				f.Members[i].StorageVersion = "3.6.0"
+			}
+			f.Manifest = &Manifest{Path: "etcd.yaml", Image: "registry.k8s.io/etcd:3.6.16-0"}
+			return f
+		}, 0, 0, nil},
 		{"certificates", func() *Facts {
 			f := healthy()
 			f.Certs = []Cert{
