@@ -102,6 +102,9 @@ func TestSnapshotSaveRestoreAgainstRealEtcd(t *testing.T) {
 			if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Revision != rev || st.TotalKeys != len(want) || st.SHA256 != saved.SHA256 {
 				t.Errorf("snapshot status -o json: %v %+v, want revision %d, %d keys, sha256 %s", err, st, rev, len(want), saved.SHA256)
 			}
+			if len(st.Members) != 3 || st.Members[0].Name == "" || len(st.Members[0].PeerURLs) == 0 {
+				t.Errorf("snapshot status names members %+v, want the cluster's three with names and peer URLs", st.Members)
+			}
 
 			t.Log("a truncated copy is reported as truncated or corrupt, exit non-zero")
 			data, err := os.ReadFile(file)

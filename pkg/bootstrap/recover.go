@@ -530,28 +530,43 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 
 // joinSteps are the commands that bring the other nodes back.
 func (r *QuorumRecovery) joinSteps(p *RecoverPlan) []string {
-	var steps []string
+	others := make([]otherNode, 0, len(p.others))
 	for _, o := range p.others {
+		others = append(others, otherNode{Name: o.Name, PeerURL: o.PeerURL})
+	}
+	return joinSteps(others, advertisedClientURL(p.ManifestPath, p.original, p.ClientURL))
+}
+
+// otherNode is another control-plane node of the cluster, to bring back
+// after this one was restored or recovered alone.
+type otherNode struct{ Name, PeerURL string }
+
+// joinSteps are the commands that bring the other nodes back into a
+// cluster this node serves alone on endpoint: on each, reset, then join
+// under its old name and address.
+func joinSteps(others []otherNode, endpoint string) []string {
+	var steps []string
+	for _, o := range others {
 		ip := "IP"
 		if u, err := url.Parse(o.PeerURL); err == nil && u.Hostname() != "" {
 			ip = u.Hostname()
 		}
-		steps = append(steps, fmt.Sprintf("on %s: sudo kubectl etcd reset --yes && sudo kubectl etcd join --name %s --advertise-address %s --endpoints %s", o.Name, o.Name, ip, p.ClientURLAdvertised()))
+		steps = append(steps, fmt.Sprintf("on %s: sudo kubectl etcd reset --yes && sudo kubectl etcd join --name %s --advertise-address %s --endpoints %s", o.Name, o.Name, ip, endpoint))
 	}
 	return steps
 }
 
-// ClientURLAdvertised is the client URL other nodes reach this member on:
-// the manifest's non-loopback one when there is one.
-func (p *RecoverPlan) ClientURLAdvertised() string {
-	m, err := staticpod.Parse(p.ManifestPath, p.original)
+// advertisedClientURL is the client URL other nodes reach this node's
+// member on: the manifest's first --advertise-client-urls, else local.
+func advertisedClientURL(path string, manifest []byte, local string) string {
+	m, err := staticpod.Parse(path, manifest)
 	if err != nil {
-		return p.ClientURL
+		return local
 	}
 	for _, u := range m.List("advertise-client-urls") {
 		return u
 	}
-	return p.ClientURL
+	return local
 }
 
 // forceNewCluster starts the embedded etcd on dir with force-new-cluster on

@@ -79,8 +79,11 @@ type RestoreOutcome struct {
 	RestorePlan
 	// ServedRevision is the revision the restored member reported once it
 	// served again.
-	ServedRevision int64         `json:"servedRevision"`
-	Took           time.Duration `json:"took"`
+	ServedRevision int64 `json:"servedRevision"`
+	// JoinSteps bring back the other members the snapshot names, one
+	// command a node, for a restore of the whole cluster.
+	JoinSteps []string      `json:"joinSteps,omitempty"`
+	Took      time.Duration `json:"took"`
 }
 
 func (r *SnapshotRestore) logf(format string, args ...any) { r.Node.logf(format, args...) }
@@ -238,9 +241,15 @@ func (r *SnapshotRestore) RunPlan(ctx context.Context, p *RestorePlan) (*Restore
 	if p == nil || p.manifest == nil {
 		return nil, errors.New("no restore plan: call Preflight first")
 	}
-	out := &RestoreOutcome{RestorePlan: *p}
+	out := &RestoreOutcome{RestorePlan: *p, JoinSteps: p.joinSteps()}
 	if r.DryRun {
 		r.logf("[dry-run] would move %s to %s, wait until etcd stops, restore into %s, write the manifest below to %s, and wait until etcd serves", p.ManifestPath, p.ManifestBackup, p.DataDir, p.ManifestPath)
+		if len(out.JoinSteps) > 0 {
+			r.logf("[dry-run] then, to restore the whole cluster, on the other nodes of the snapshot:")
+			for _, s := range out.JoinSteps {
+				r.logf("[dry-run]      %s", s)
+			}
+		}
 		if r.Node.Out != nil {
 			fmt.Fprintf(r.Node.Out, "# [dry-run] would write %s\n%s", p.ManifestPath, p.manifest)
 		}
@@ -379,4 +388,17 @@ func readLocalMember(manifestPath, dataDir, backupDir, noun, suffix, stamp strin
 	}
 	lm.ManifestBackup = filepath.Join(backupDir, filepath.Base(manifestPath))
 	return lm, m, nil
+}
+
+// joinSteps bring back the members of the snapshot's cluster other than
+// this node's, by the names and peer URLs the snapshot holds.
+func (p *RestorePlan) joinSteps() []string {
+	var others []otherNode
+	for _, m := range p.Snapshot.Members {
+		if m.Name == p.Name || m.Name == "" || len(m.PeerURLs) == 0 {
+			continue
+		}
+		others = append(others, otherNode{Name: m.Name, PeerURL: m.PeerURLs[0]})
+	}
+	return joinSteps(others, advertisedClientURL(p.ManifestPath, p.original, p.ClientURL))
 }

@@ -90,6 +90,9 @@ func testRestoreWithManifest(t *testing.T, version string) {
 	if now, _ := os.ReadFile(n.ManifestPath()); !bytes.Equal(now, original) || !k.Running() {
 		t.Fatal("the dry run changed the manifest or stopped etcd")
 	}
+	if ms := plan.Snapshot.Members; len(ms) != 1 || ms[0].Name != "cp-1" || len(plan.JoinSteps) != 0 {
+		t.Errorf("the snapshot of a one-member cluster names members %+v and join steps %q; want cp-1 alone and none", ms, plan.JoinSteps)
+	}
 
 	t.Log("restore: the member serves the snapshot's keys, not the later writes, above the bump")
 	startsBefore := k.Starts()
@@ -198,5 +201,25 @@ func TestRestoreRollsBackWithRealEtcd(t *testing.T) {
 	waitHealthy(t, n.config(t), 1, 60*time.Second)
 	if got := etcdtest.GetKey(t, n.config(t), "/registry/a"); got != "old" {
 		t.Errorf("after the rollback /registry/a = %q, want the old data", got)
+	}
+}
+
+// TestRestoreJoinStepsNameTheSnapshotsOtherMembers: after restoring one
+// node from the snapshot of a three-member cluster, the output tells how
+// to bring the two others back, by the names and addresses the snapshot
+// holds, joining the restored member.
+func TestRestoreJoinStepsNameTheSnapshotsOtherMembers(t *testing.T) {
+	p := &RestorePlan{Name: "cp-1", ClientURL: "https://10.0.0.11:2379", Snapshot: snapshot.FileStatus{Members: []snapshot.Member{
+		{ID: "1", Name: "cp-1", PeerURLs: []string{"https://10.0.0.11:2380"}},
+		{ID: "2", Name: "cp-2", PeerURLs: []string{"https://10.0.0.12:2380"}},
+		{ID: "3", Name: "cp-3", PeerURLs: []string{"https://[fd00::13]:2380"}},
+		{ID: "4", PeerURLs: []string{"https://10.0.0.14:2380"}}, // a learner that never started has no name
+	}}}
+	want := []string{
+		"on cp-2: sudo kubectl etcd reset --yes && sudo kubectl etcd join --name cp-2 --advertise-address 10.0.0.12 --endpoints https://10.0.0.11:2379",
+		"on cp-3: sudo kubectl etcd reset --yes && sudo kubectl etcd join --name cp-3 --advertise-address fd00::13 --endpoints https://10.0.0.11:2379",
+	}
+	if got := p.joinSteps(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("join steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/membership"
 	"go.etcd.io/etcd/server/v3/storage/schema"
 )
 
@@ -40,6 +42,17 @@ type FileStatus struct {
 	TotalKeys      int    `json:"totalKeys"`
 	TotalSize      int64  `json:"totalSize"`
 	StorageVersion string `json:"storageVersion,omitempty"`
+	// Members are the cluster's members as its v3 members bucket held
+	// them when the snapshot was taken: the nodes a restore of the whole
+	// cluster brings back.
+	Members []Member `json:"members,omitempty"`
+}
+
+// Member is one member of the cluster a snapshot was taken of.
+type Member struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name,omitempty"`
+	PeerURLs []string `json:"peerURLs,omitempty"`
 }
 
 // Status checks a snapshot file and reads what it holds: the sha256
@@ -195,6 +208,18 @@ func peek(raw, path string, st *FileStatus) (err error) {
 		st.TotalSize = tx.Size()
 		if v := schema.ReadStorageVersionFromSnapshot(tx); v != nil {
 			st.StorageVersion = v.String()
+		}
+		if mb := tx.Bucket(schema.Members.Name()); mb != nil {
+			if err := mb.ForEach(func(k, v []byte) error {
+				var m membership.Member
+				if err := json.Unmarshal(v, &m); err != nil {
+					return &CorruptError{Path: path, Reason: fmt.Sprintf("member %s in the members bucket: %v", k, err)}
+				}
+				st.Members = append(st.Members, Member{ID: string(k), Name: m.Name, PeerURLs: m.PeerURLs})
+				return nil
+			}); err != nil {
+				return err
+			}
 		}
 		b := tx.Bucket(schema.Key.Name())
 		if b == nil {

@@ -301,7 +301,16 @@ func (o *RestoreOptions) runManifest(ctx context.Context) error {
 	return o.Print.Printer().Print(o.Out, res, func(bool) error {
 		fmt.Fprintf(o.Out, "Restored member %s from %s: it serves revision %d from %s.\n", res.Name, res.Snapshot.Path, res.ServedRevision, res.DataDir)
 		fmt.Fprintf(o.Out, "The original manifest is kept in %s and the old data in %s; remove them once the cluster is as it should be.\n", res.ManifestBackup, res.OldDataDir)
-		fmt.Fprintln(o.Out, "Next: kubectl etcd health; restart kube-apiserver, kube-controller-manager, kube-scheduler and the kubelets; add the other control-plane nodes back with 'kubectl etcd reset' and 'kubectl etcd join' on each.")
+		if len(res.JoinSteps) == 0 {
+			fmt.Fprintln(o.Out, "Next: kubectl etcd health; restart kube-apiserver, kube-controller-manager, kube-scheduler and the kubelets; add the other control-plane nodes back with 'kubectl etcd reset' and 'kubectl etcd join' on each.")
+			return nil
+		}
+		fmt.Fprintln(o.Out, "Next, to restore the whole cluster, bring back the other members the snapshot names, one node after the other:")
+		for i, s := range res.JoinSteps {
+			fmt.Fprintf(o.Out, "  %d. %s\n", i+1, s)
+		}
+		fmt.Fprintf(o.Out, "  %d. when every node has joined: kubectl etcd check consistency (every member must report the same hash)\n", len(res.JoinSteps)+1)
+		fmt.Fprintf(o.Out, "  %d. restart kube-apiserver, kube-controller-manager, kube-scheduler and the kubelets, so none keeps state newer than the snapshot\n", len(res.JoinSteps)+2)
 		return nil
 	})
 }
