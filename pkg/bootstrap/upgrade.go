@@ -275,6 +275,9 @@ func (n *Node) upgradePreflight(ctx context.Context, op *members.Operator, cli *
 	if err := upgrade.Err(findings); err != nil && !opts.Force {
 		return nil, err
 	}
+	if err := n.checkV2Entries(self.Name, target); err != nil && !opts.Force {
+		return nil, err
+	}
 	dir := opts.BackupDir
 	for {
 		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {

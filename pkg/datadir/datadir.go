@@ -75,6 +75,13 @@ type WAL struct {
 	ClusterID string `json:"clusterID,omitempty"`
 	// MinimalVersion is the oldest etcd that understands every entry.
 	MinimalVersion string `json:"minimalVersion,omitempty"`
+	// V2Entries counts the entries after the snapshot that etcd 3.5 wrote
+	// as v2 requests, and LastV2Index is the newest of them. etcd 3.6
+	// replays them; etcd 3.7 cannot decode them and panics at start
+	// ("unmarshal should never fail"), so a member must have taken a raft
+	// snapshot past them before it runs 3.7.
+	V2Entries   int    `json:"v2Entries,omitempty"`
+	LastV2Index uint64 `json:"lastV2Index,omitempty"`
 	// Error is set when the WAL could not be read at all.
 	Error string `json:"error,omitempty"`
 }
@@ -323,10 +330,53 @@ func readWAL(lg *zap.Logger, w *WAL, s *Snapshot) []*raftpb.Entry {
 	if meta != nil && proto.Unmarshal(meta, &md) == nil {
 		w.MemberID, w.ClusterID = types.ID(md.GetNodeID()).String(), types.ID(md.GetClusterID()).String()
 	}
-	if v := wal.MinimalEtcdVersion(ents); v != nil {
-		w.MinimalVersion = v.String()
+	// etcd's MinimalEtcdVersion panics on a v2 request: give it the rest.
+	v3 := make([]*raftpb.Entry, 0, len(ents))
+	for _, e := range ents {
+		if isV2Request(e) {
+			w.V2Entries++
+			w.LastV2Index = e.GetIndex()
+			continue
+		}
+		v3 = append(v3, e)
+	}
+	if err := guarded(func() {
+		if v := wal.MinimalEtcdVersion(v3); v != nil {
+			w.MinimalVersion = v.String()
+		}
+	}); err != nil {
+		w.Error = "reading the versions its entries need: " + err.Error()
 	}
 	return ents
+}
+
+// isV2Request says whether an entry is one etcd 3.7 cannot apply: a
+// normal entry whose data is not a v3 InternalRaftRequest with an ID or a
+// header, which is how etcd 3.5 wrote v2 requests (member attributes,
+// the cluster version). Empty entries (a new leader's) are not applied.
+func isV2Request(e *raftpb.Entry) bool {
+	if e.GetType() != raftpb.EntryNormal || len(e.GetData()) == 0 {
+		return false
+	}
+	var req etcdserverpb.InternalRaftRequest
+	if err := proto.Unmarshal(e.GetData(), &req); err != nil {
+		return true
+	}
+	return req.GetID() == 0 && req.GetHeader() == nil
+}
+
+// ReadWAL reads the WAL of dataDir after its newest raft snapshot,
+// read-only; the member may be running (what it writes meanwhile may be
+// missed). It never fails: what cannot be read is in WAL.Error.
+func ReadWAL(dataDir string) (*WAL, *Snapshot) {
+	if !wal.Exist(walDir(dataDir)) {
+		return &WAL{Dir: walDir(dataDir), Error: fmt.Sprintf("%s holds no WAL", dataDir)}, &Snapshot{}
+	}
+	lg := zap.NewNop()
+	w := scanWAL(walDir(dataDir))
+	s, _ := newestSnapshot(lg, dataDir)
+	readWAL(lg, w, s)
+	return w, s
 }
 
 // membersFromRaft applies the committed configuration changes after the
