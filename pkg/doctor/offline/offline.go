@@ -248,6 +248,11 @@ func manifestFindings(ins *datadir.Inspection, m *Manifest, add adder) {
 			}
 			add(doctor.OK, "storage-version", fmt.Sprintf("storage version %s; the image %s runs etcd %d.%d", sv, m.Image, image.Major, image.Minor), "")
 		}
+		if w := ins.WAL; w != nil && w.V2Entries > 0 && image.Major == 3 && image.Minor >= 7 {
+			add(doctor.Error, "v2-entries", fmt.Sprintf("the WAL holds %d %s etcd 3.5 wrote as v2 requests after the newest raft snapshot (the last at index %d); the manifest's image %s runs etcd %d.%d, which cannot decode them and panics replaying them at start (\"unmarshal should never fail\")",
+				w.V2Entries, map[bool]string{true: "entry", false: "entries"}[w.V2Entries == 1], w.LastV2Index, m.Image, image.Major, image.Minor),
+				"run this member on etcd 3.6 until it takes a raft snapshot past them (every --snapshot-count applied entries, 10000 by default), then upgrade to 3.7 again")
+		}
 	}
 	var off []string
 	if !gateOn(m.Flags, "InitialCorruptCheck", "experimental-initial-corrupt-check") {

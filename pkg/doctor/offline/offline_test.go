@@ -94,6 +94,19 @@ func TestDiagnoseFacts(t *testing.T) {
 			t.Errorf("db ahead: %+v", r.Findings)
 		}
 	})
+	t.Run("v2 requests of etcd 3.5 in the WAL", func(t *testing.T) {
+		ins := healthy()
+		ins.WAL.V2Entries, ins.WAL.LastV2Index = 2, 4
+		m := &Manifest{Path: "etcd.yaml", Image: "registry.k8s.io/etcd:3.7.3-0", Flags: map[string]string{}}
+		r := Diagnose(&Facts{Inspection: ins, Manifest: m})
+		if f := find(r, doctor.Error, "v2-entries"); f == nil || !strings.Contains(f.Message, "2 entries etcd 3.5 wrote as v2 requests") || !strings.Contains(f.Message, "panics") || !strings.Contains(f.Fix, "etcd 3.6") {
+			t.Errorf("v2 entries on a 3.7 image: %+v", r.Findings)
+		}
+		m.Image = "registry.k8s.io/etcd:3.6.16-0"
+		if r := Diagnose(&Facts{Inspection: ins, Manifest: m}); find(r, doctor.Error, "v2-entries") != nil {
+			t.Errorf("v2 entries judged an error on a 3.6 image, which replays them: %+v", r.Findings)
+		}
+	})
 	t.Run("a member missing from the backend", func(t *testing.T) {
 		ins := healthy()
 		ins.WALMembers = append(ins.WALMembers, datadir.Member{ID: "b", Name: "cp-2"})
