@@ -82,6 +82,9 @@ type rolloutEnv struct {
 	list      []cluster.Member
 	localURL  string
 	backupDir string
+	// started is when the etcd process the old manifest runs started;
+	// zero when unknown.
+	started float64
 }
 
 // rolloutResult says where the backup went and whether the old manifest
@@ -206,6 +209,11 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 			n.logf("%s Warning: %v; going on", tag, err)
 		}
 	}
+	// The gate must not pass on the old process, which serves until the
+	// kubelet notices the new manifest: it waits for a new one.
+	if env.started, err = processStart(ctx, cfg, localURL); err != nil {
+		n.logf("%s Note: cannot read when etcd started (%v); the gate cannot tell the new etcd process from the old one", tag, err)
+	}
 	if err := staticpod.WriteFile(path, r.New); err != nil {
 		return res, fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -238,10 +246,25 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 // what the leader had committed when it came back.
 func (n *Node) rolloutGate(ctx context.Context, env *rolloutEnv, r manifestRollout) error {
 	deadline := time.Now().Add(r.Timeout)
-	if err := n.waitServingWith(ctx, env.cfg, env.localURL, r.Timeout); err != nil {
+	self := env.self
+	if env.started != 0 {
+		err := poll.Until(ctx, fmt.Sprintf("the kubelet to restart %s with the new manifest", self.Name), 250*time.Millisecond, r.Timeout, func(ctx context.Context) error {
+			started, err := processStart(ctx, env.cfg, env.localURL)
+			if err != nil {
+				return err
+			}
+			if started == env.started {
+				return errors.New("the old etcd process still runs")
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := n.waitServingWith(ctx, env.cfg, env.localURL, time.Until(deadline)); err != nil {
 		return err
 	}
-	self := env.self
 	var leaderIndex uint64
 	return poll.Until(ctx, fmt.Sprintf("%s to %s and catch up with the leader", self.Name, orDefault(r.Serve, "serve")), 500*time.Millisecond, time.Until(deadline), func(ctx context.Context) error {
 		statuses, err := env.op.Collect(ctx)
@@ -276,6 +299,21 @@ func (n *Node) rolloutGate(ctx context.Context, env *rolloutEnv, r manifestRollo
 		}
 		return fmt.Errorf("%s is not in the member list", self.Name)
 	})
+}
+
+// processStart is when the etcd process serving url started, from its
+// process_start_time_seconds metric (etcd serves /metrics on its client
+// URLs too).
+func processStart(ctx context.Context, cfg *connect.Config, url string) (float64, error) {
+	families, err := cluster.ScrapeMetrics(ctx, cfg, url)
+	if err != nil {
+		return 0, err
+	}
+	f := families["process_start_time_seconds"]
+	if f == nil || len(f.GetMetric()) == 0 || f.GetMetric()[0].GetGauge() == nil {
+		return 0, fmt.Errorf("%s/metrics has no process_start_time_seconds", url)
+	}
+	return f.GetMetric()[0].GetGauge().GetValue(), nil
 }
 
 func orDefault(s, def string) string {

@@ -44,6 +44,20 @@ var Settable = []string{
 	ListenMetricsURLs, LogLevel, MaxRequestBytes, QuotaBackendBytes, SnapshotCount,
 }
 
+// Hints say in a few words what each settable flag takes, for help.
+var Hints = map[string]string{
+	AutoCompactionMode:      "periodic or revision",
+	AutoCompactionRetention: "hours, a duration (30m), or revisions in revision mode",
+	ElectionTimeout:         "milliseconds, at least 5 heartbeats, at most 50000",
+	FeatureGates:            "Name=true|false,...",
+	HeartbeatInterval:       "milliseconds",
+	ListenMetricsURLs:       "http(s)://host:port,...",
+	LogLevel:                "debug, info, warn, error, panic or fatal",
+	MaxRequestBytes:         "bytes",
+	QuotaBackendBytes:       "bytes, or a size such as 8GiB",
+	SnapshotCount:           "applied entries between raft snapshots",
+}
+
 // MustAgree are the flags every member should have the same value of:
 // raft's timing. A member whose election timeout is shorter than its
 // peers' heartbeats call elections they never needed.
