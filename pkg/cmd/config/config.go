@@ -99,6 +99,27 @@ func FlagTable(flags []bootstrap.EtcdFlag) ([]string, [][]string) {
 	return []string{"FLAG", "VALUE"}, rows
 }
 
+// wrapList joins words with commas into lines of at most width
+// characters, each starting with indent.
+func wrapList(words []string, indent string, width int) string {
+	var lines []string
+	line := indent
+	for i, w := range words {
+		if i < len(words)-1 {
+			w += ","
+		}
+		if line != indent && len(line)+1+len(w) > width {
+			lines = append(lines, line)
+			line = indent
+		}
+		if line != indent {
+			line += " "
+		}
+		line += w
+	}
+	return strings.Join(append(lines, line), "\n")
+}
+
 // SetOptions are the options of `kubectl etcd config set`.
 type SetOptions struct {
 	*cmdutil.Factory
@@ -123,7 +144,9 @@ func NewCmdSet(f *cmdutil.Factory) *cobra.Command {
 		Short: "Change etcd flags in this node's manifest, one node at a time, with a rollback",
 		Long: `Change etcd flags in this control-plane node's etcd static pod manifest
 while the cluster serves. FLAG is written with or without its leading
-dashes. Only these flags can be set: ` + strings.Join(etcdflags.Settable, ", ") + `.
+dashes, as an argument or as a flag. Only these flags can be set:
+` + wrapList(etcdflags.Settable, "  ", 74) + `
+
 Run it on every control-plane node, one after the other or all at once:
 the etcd lock ` + bootstrap.RestartLockName + ` makes them take turns.
 
