@@ -132,6 +132,9 @@ func TestRollingConfigSetWithRealEtcd(t *testing.T) {
 		t.Fatalf("config set of a busy metrics port = %+v, %v; want a rollback\n%s", res, err, nodes[2].log)
 	}
 	t.Logf("%v", err)
+	if log, _ := os.ReadFile(nodes[2].ManifestPath() + ".etcd.log"); !strings.Contains(string(log), "address already in use") {
+		t.Errorf("etcd's log of %s does not say the metrics port was in use:\n%s", nodes[2].Name, log)
+	}
 	if got := manifestFlag(t, nodes[2], "listen-metrics-urls"); got != oldMetrics {
 		t.Fatalf("after the rollback the manifest has --listen-metrics-urls=%s, want %s", got, oldMetrics)
 	}

@@ -248,7 +248,7 @@ func (n *Node) rolloutGate(ctx context.Context, env *rolloutEnv, r manifestRollo
 	deadline := time.Now().Add(r.Timeout)
 	self := env.self
 	if env.started != 0 {
-		err := poll.Until(ctx, fmt.Sprintf("the kubelet to restart %s with the new manifest", self.Name), 250*time.Millisecond, r.Timeout, func(ctx context.Context) error {
+		err := poll.Until(ctx, fmt.Sprintf("%s to come back with the new manifest", self.Name), 250*time.Millisecond, r.Timeout, func(ctx context.Context) error {
 			started, err := processStart(ctx, env.cfg, env.localURL)
 			if err != nil {
 				return err
