@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -17,8 +16,6 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/members"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/upgrade"
@@ -79,18 +76,11 @@ func (o UpgradeOptions) targetImage(current string) (upgrade.Image, error) {
 // new version, and catches up with the leader within Timeout; otherwise
 // the old manifest goes back and the error says what happened.
 func (n *Node) UpgradeEtcd(ctx context.Context, opts UpgradeOptions) (*UpgradeResult, error) {
-	if err := n.recoverParkedManifest(); err != nil {
-		return nil, err
+	m, oldData, err := n.readManifest()
+	if err != nil {
+		return nil, fmt.Errorf("upgrading etcd: %w", err)
 	}
 	path := n.ManifestPath()
-	oldData, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("upgrading etcd: %w", err)
-	}
-	m, err := staticpod.Parse(path, oldData)
-	if err != nil {
-		return nil, fmt.Errorf("upgrading etcd: %w", err)
-	}
 	oldImage := m.Pod.Spec.Containers[m.Container].Image
 	target, err := opts.targetImage(oldImage)
 	if err != nil {
@@ -102,113 +92,45 @@ func (n *Node) UpgradeEtcd(ctx context.Context, opts UpgradeOptions) (*UpgradeRe
 		n.logf("[upgrade] %s already runs %s; nothing to do", path, newImage)
 		return res, nil
 	}
-	localURL, err := m.LocalClientURL()
-	if err != nil {
-		return nil, err
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 2 * time.Minute
-	}
-	access := opts.ClusterAccess
-	if len(access.Endpoints) == 0 {
-		access.Endpoints = []string{localURL}
-	}
-	cfg, err := n.clusterConfig(access)
-	if err != nil {
-		return nil, err
-	}
-	cli, err := cfg.Client()
-	if err != nil {
-		return nil, err
-	}
-	defer cli.Close()
-	op := &members.Operator{Config: cfg, Client: cli, Progress: n.Log}
-	name, peerURLs := m.Flags["name"], m.List("initial-advertise-peer-urls")
-	n.logf("[upgrade] %s: %s -> %s", name, oldImage, newImage)
-
-	list, err := cluster.ListMembers(ctx, cfg, cli)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the cluster before upgrading %s: %w", name, err)
-	}
-	self := findSelfMember(list, name, peerURLs)
-	if self == nil {
-		return nil, fmt.Errorf("member %s of %s is not in the cluster (members: %s)", name, path, members.List(list))
-	}
-	var others []string
-	for _, o := range list {
-		if o.ID != self.ID && o.Started && o.Endpoint != "" {
-			others = append(others, o.Endpoint)
-		}
-	}
-	if opts.BackupDir == "" {
-		now := time.Now
-		if opts.Now != nil {
-			now = opts.Now
-		}
-		opts.BackupDir = filepath.Join(filepath.Dir(filepath.Clean(n.ManifestsDir)), "etcd-upgrade-"+now().UTC().Format("20060102T150405Z"))
-	}
-	res.BackupDir = opts.BackupDir
-
 	newManifest, err := withImage(m, newImage)
 	if err != nil {
 		return nil, err
 	}
-	if n.DryRun {
-		plan, err := n.upgradePreflight(ctx, op, cli, *self, target.Version, opts)
-		if err != nil {
-			return nil, err
-		}
-		n.dryRunRestart(ctx, cfg, plan, others, localURL)
-		n.logf("[dry-run] would save a verified snapshot of %s and a copy of %s into %s", name, path, opts.BackupDir)
-		n.logf("[dry-run] would write %s with image %s, then wait until %s serves, reports %s and catches up, or put the old manifest back", path, newImage, localURL, target.Version)
-		fmt.Fprintf(n.Out, "# %s\n%s", path, newManifest)
-		return res, nil
-	}
-	held, err := n.takeRestartLock(ctx, cfg, others, name, opts.RestartOptions)
+	name := m.Flags["name"]
+	out, err := n.rollOut(ctx, manifestRollout{
+		RestartOptions: opts.RestartOptions,
+		Verb:           "upgrade",
+		Title:          fmt.Sprintf("upgrade of %s to %s", name, newImage),
+		From:           oldImage,
+		To:             newImage,
+		Old:            oldData,
+		M:              m,
+		New:            newManifest,
+		BackupDir:      opts.BackupDir,
+		Now:            opts.Now,
+		Preflight: func(ctx context.Context, env *rolloutEnv, plan *restartPlan) error {
+			return n.upgradePreflight(ctx, env, plan, target.Version, opts.Force)
+		},
+		BackUp: func(ctx context.Context, env *rolloutEnv) error {
+			return n.backUp(ctx, env)
+		},
+		Ready: func(s cluster.MemberStatus) error {
+			if s.Version != target.Version.String() {
+				return fmt.Errorf("reports version %s, want %s", s.Version, target.Version)
+			}
+			return nil
+		},
+		Serve:  "serve " + target.Version.String(),
+		Serves: "serves version " + target.Version.String(),
+		DryRun: func(env *rolloutEnv) {
+			n.logf("[dry-run] would save a verified snapshot of %s and a copy of %s into %s", name, path, env.backupDir)
+			n.logf("[dry-run] would write %s with image %s, then wait until %s serves, reports %s and catches up, or put the old manifest back", path, newImage, env.localURL, target.Version)
+		},
+	})
+	res.BackupDir, res.RolledBack = out.BackupDir, out.RolledBack
 	if err != nil {
-		return nil, err
+		return res, err
 	}
-	if held != nil {
-		defer n.releaseRestartLock(ctx, held)
-	}
-	// Under the lock: another node may have upgraded its member meanwhile.
-	plan, err := n.upgradePreflight(ctx, op, cli, *self, target.Version, opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := n.backUp(ctx, cfg, cli, *self, localURL, list, oldData, opts.BackupDir); err != nil {
-		return nil, err
-	}
-	if plan.preflight.Transferee != nil {
-		if err := op.MoveLeader(ctx, *plan.preflight.Transferee); err != nil {
-			n.logf("[upgrade] Warning: %v; upgrading anyway", err)
-		}
-	}
-	if err := staticpod.WriteFile(path, newManifest); err != nil {
-		return nil, fmt.Errorf("writing %s: %w", path, err)
-	}
-	n.logf("[upgrade] Wrote %s with image %s; waiting for %s to serve %s", path, newImage, name, target.Version)
-	if gateErr := n.upgradeGate(ctx, cfg, op, *self, localURL, target.Version, opts.Timeout); gateErr != nil {
-		res.RolledBack = true
-		if err := staticpod.WriteFile(path, oldData); err != nil {
-			return res, fmt.Errorf("%s did not come up on %s (%v), and putting back the old manifest failed: %w; the old manifest is in %s", name, newImage, gateErr, err, opts.BackupDir)
-		}
-		n.logf("[upgrade] %s did not come up on %s: %v; put back the old manifest (image %s)", name, newImage, gateErr, oldImage)
-		if err := n.waitServingWith(ctx, cfg, localURL, opts.Timeout); err != nil {
-			return res, fmt.Errorf("upgrade of %s to %s failed (%v); the old manifest is back but etcd does not serve: %w; the snapshot is in %s", name, newImage, gateErr, err, opts.BackupDir)
-		}
-		return res, fmt.Errorf("upgrade of %s to %s failed: %v; rolled back to %s, which serves", name, newImage, gateErr, oldImage)
-	}
-	var all []string
-	for _, s := range plan.statuses {
-		if s.Started && s.Endpoint != "" {
-			all = append(all, s.Endpoint)
-		}
-	}
-	if err := cluster.WaitServing(ctx, cfg, all, opts.Timeout, nil); err != nil {
-		return res, fmt.Errorf("the cluster after upgrading %s: %w", name, err)
-	}
-	n.logf("[upgrade] %s runs %s; every member serves", name, target.Version)
 	return res, nil
 }
 
@@ -242,15 +164,10 @@ func flagsForImage(pod *corev1.Pod, image string) error {
 	return nil
 }
 
-// upgradePreflight prints and checks everything before the change: the
-// restart preflight (health, quorum to spare, leadership), the versions
-// and storage versions of every member, the version rules, and the free
-// disk for the backup.
-func (n *Node) upgradePreflight(ctx context.Context, op *members.Operator, cli *clientv3.Client, self cluster.Member, target *version.Version, opts UpgradeOptions) (*restartPlan, error) {
-	plan, err := n.restartPreflight(ctx, op, self, opts.Force)
-	if err != nil {
-		return nil, err
-	}
+// upgradePreflight checks, after the restart preflight (plan), what an
+// upgrade needs more: the versions and storage versions of every member,
+// the version rules, and the free disk for the backup.
+func (n *Node) upgradePreflight(ctx context.Context, env *rolloutEnv, plan *restartPlan, target *version.Version, force bool) error {
 	var ms []upgrade.Member
 	var dbSize int64
 	for _, s := range plan.statuses {
@@ -260,25 +177,25 @@ func (n *Node) upgradePreflight(ctx context.Context, op *members.Operator, cli *
 		}
 		n.logf("[upgrade] member %s: version %s, storage version %s", s.Name, orNone(s.Version), sv)
 		ms = append(ms, upgrade.Member{Name: s.Name, Version: s.Version, StorageVersion: s.StorageVersion, Learner: s.Learner})
-		if s.ID == self.ID {
+		if s.ID == env.self.ID {
 			dbSize = s.DBSize
 		}
 	}
-	downgrade := downgradeTarget(ctx, op.Config, cli, self.Endpoint)
+	downgrade := downgradeTarget(ctx, env.cfg, env.cli, env.self.Endpoint)
 	if downgrade != "" {
 		n.logf("[upgrade] the cluster's downgrade is enabled for %s", downgrade)
 	}
-	findings := upgrade.Check(upgrade.Plan{Self: self.Name, Members: ms, Target: target, DowngradeTarget: downgrade})
+	findings := upgrade.Check(upgrade.Plan{Self: env.self.Name, Members: ms, Target: target, DowngradeTarget: downgrade})
 	for _, f := range findings {
 		n.logf("[upgrade] %s", f)
 	}
-	if err := upgrade.Err(findings); err != nil && !opts.Force {
-		return nil, err
+	if err := upgrade.Err(findings); err != nil && !force {
+		return err
 	}
-	if err := n.checkV2Entries(self.Name, target); err != nil && !opts.Force {
-		return nil, err
+	if err := n.checkV2Entries(env.self.Name, target); err != nil && !force {
+		return err
 	}
-	dir := opts.BackupDir
+	dir := env.backupDir
 	for {
 		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
 			break
@@ -287,15 +204,15 @@ func (n *Node) upgradePreflight(ctx context.Context, op *members.Operator, cli *
 	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
-		return nil, fmt.Errorf("free disk for the backup in %s: %w", dir, err)
+		return fmt.Errorf("free disk for the backup in %s: %w", dir, err)
 	}
 	free := int64(st.Bavail) * int64(st.Bsize)
 	need := dbSize + dbSize/10
-	n.logf("[upgrade] backup into %s: needs about %s, %s free", opts.BackupDir, humanize.IBytes(uint64(need)), humanize.IBytes(uint64(free)))
-	if free < need && !opts.Force {
-		return nil, fmt.Errorf("upgrade refused: %s has %s free, the backup needs about %s; give --backup-dir on a larger disk", dir, humanize.IBytes(uint64(free)), humanize.IBytes(uint64(need)))
+	n.logf("[upgrade] backup into %s: needs about %s, %s free", env.backupDir, humanize.IBytes(uint64(need)), humanize.IBytes(uint64(free)))
+	if free < need && !force {
+		return fmt.Errorf("upgrade refused: %s has %s free, the backup needs about %s; give --backup-dir on a larger disk", dir, humanize.IBytes(uint64(free)), humanize.IBytes(uint64(need)))
 	}
-	return plan, nil
+	return nil
 }
 
 func orNone(s string) string {
@@ -321,18 +238,13 @@ func downgradeTarget(ctx context.Context, cfg *connect.Config, cli *clientv3.Cli
 	return fmt.Sprintf("%d.%d", v.Major(), v.Minor())
 }
 
-// backUp saves a verified snapshot of this member and the manifest into
-// dir, then checks the snapshot's v3 members bucket against the raft
+// backUp saves a verified snapshot of this member beside the copy of the
+// manifest, then checks the snapshot's v3 members bucket against the raft
 // membership (the #19557 trap) before anything changes.
-func (n *Node) backUp(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, self cluster.Member, localURL string, list []cluster.Member, manifest []byte, dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("backup directory: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, staticpod.ManifestFileName), manifest, 0o600); err != nil {
-		return fmt.Errorf("copying the manifest into %s: %w", dir, err)
-	}
+func (n *Node) backUp(ctx context.Context, env *rolloutEnv) error {
+	dir, self := env.backupDir, env.self
 	snapPath := filepath.Join(dir, "snapshot.db")
-	saved, err := (&snapshot.Saver{Config: cfg, Client: cli, Endpoint: localURL, Path: snapPath, Compression: snapshot.None, NoMetadata: true, Log: n.Log}).Save(ctx)
+	saved, err := (&snapshot.Saver{Config: env.cfg, Client: env.cli, Endpoint: env.localURL, Path: snapPath, Compression: snapshot.None, NoMetadata: true, Log: n.Log}).Save(ctx)
 	if err != nil {
 		return fmt.Errorf("backup before the upgrade: %w", err)
 	}
@@ -342,7 +254,7 @@ func (n *Node) backUp(ctx context.Context, cfg *connect.Config, cli *clientv3.Cl
 		return fmt.Errorf("reading the members bucket of %s: %w", snapPath, err)
 	}
 	var raft []string
-	for _, m := range list {
+	for _, m := range env.list {
 		raft = append(raft, m.ID)
 	}
 	if mismatch := upgrade.MembershipMismatch(raft, bucket); mismatch != "" {
@@ -350,43 +262,4 @@ func (n *Node) backUp(ctx context.Context, cfg *connect.Config, cli *clientv3.Cl
 	}
 	n.logf("[upgrade] The v3 members bucket of %s agrees with the raft membership (%d members)", self.Name, len(raft))
 	return nil
-}
-
-// upgradeGate waits until the member serves, reports the target version
-// and has applied what the leader had committed when it came back.
-func (n *Node) upgradeGate(ctx context.Context, cfg *connect.Config, op *members.Operator, self cluster.Member, localURL string, target *version.Version, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	if err := n.waitServingWith(ctx, cfg, localURL, timeout); err != nil {
-		return err
-	}
-	var leaderIndex uint64
-	return poll.Until(ctx, fmt.Sprintf("%s to serve %s and catch up with the leader", self.Name, target), 500*time.Millisecond, time.Until(deadline), func(ctx context.Context) error {
-		statuses, err := op.Collect(ctx)
-		if err != nil {
-			return err
-		}
-		for _, s := range statuses {
-			if s.Leader && leaderIndex == 0 {
-				leaderIndex = s.RaftIndex
-			}
-		}
-		for _, s := range statuses {
-			if s.ID != self.ID {
-				continue
-			}
-			switch {
-			case !s.Healthy():
-				return errors.New(strings.Join(s.Errors, ", "))
-			case s.Version != target.String():
-				return fmt.Errorf("reports version %s, want %s", s.Version, target)
-			case leaderIndex == 0:
-				return errors.New("no leader")
-			case s.RaftAppliedIndex < leaderIndex:
-				return fmt.Errorf("applied raft index %d, leader was at %d", s.RaftAppliedIndex, leaderIndex)
-			}
-			n.logf("[upgrade] %s serves version %s and caught up with the leader (raft index %d)", self.Name, s.Version, s.RaftAppliedIndex)
-			return nil
-		}
-		return fmt.Errorf("%s is not in the member list", self.Name)
-	})
 }

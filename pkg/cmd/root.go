@@ -9,6 +9,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/certs"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/codec"
+	configcmd "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/config"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/doctor"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/downgrade"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/get"
@@ -103,6 +104,7 @@ which way was taken and why.`,
 		lock.NewCmdLock(f),
 		upgrade.NewCmdUpgrade(f),
 		downgrade.NewCmdDowngrade(f),
+		configcmd.NewCmdConfig(f),
 	)
 	p := &profiling{}
 	p.addFlags(root)

@@ -1,0 +1,142 @@
+package bootstrap
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
+)
+
+func manifestFlag(t *testing.T, n *e2eNode, name string) string {
+	t.Helper()
+	m, err := staticpod.Read(n.ManifestPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Flags[name]
+}
+
+// memberQuotas is every member's reported quota, by name.
+func memberQuotas(t *testing.T, cfg *connect.Config) map[string]int64 {
+	t.Helper()
+	cli, err := cfg.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	statuses, err := cluster.Collect(context.Background(), cfg, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, s := range statuses {
+		out[s.Name] = s.DBQuota
+	}
+	return out
+}
+
+func TestRollingConfigSetWithRealEtcd(t *testing.T) {
+	vs := etcdtest.Versions(t)
+	v := vs[len(vs)-1]
+	nodes := upgradeCluster(t, v)
+	cfg := allConfig(t, nodes)
+	ctx := context.Background()
+	const quota = 3 << 30 // given as 3GiB
+	before := manifestFlag(t, nodes[0], "quota-backend-bytes")
+
+	t.Log("an election timeout under 5 heartbeats is refused and changes nothing")
+	_, err := nodes[0].ConfigSet(ctx, ConfigOptions{Set: map[string]string{"heartbeat-interval": "300"}})
+	if err == nil || !strings.Contains(err.Error(), "must be at least 5 times --heartbeat-interval=300") {
+		t.Fatalf("heartbeat 300 against the default election timeout = %v, want a refusal", err)
+	}
+
+	t.Log("a dry run prints the new manifest and changes nothing")
+	dry := &strings.Builder{}
+	nodes[0].DryRun, nodes[0].Out = true, dry
+	if _, err := nodes[0].ConfigSet(ctx, ConfigOptions{Set: map[string]string{"quota-backend-bytes": "3GiB"}}); err != nil {
+		t.Fatalf("dry run: %v\n%s", err, nodes[0].log)
+	}
+	nodes[0].DryRun = false
+	if !strings.Contains(dry.String(), "--quota-backend-bytes=3221225472") || manifestFlag(t, nodes[0], "quota-backend-bytes") != before {
+		t.Fatalf("dry run printed %q and left --quota-backend-bytes=%s", dry, manifestFlag(t, nodes[0], "quota-backend-bytes"))
+	}
+
+	t.Log("quota-backend-bytes=3GiB on every node at once, a writer throughout: the restart lock serialises them")
+	stop := writer(t, cfg)
+	start := time.Now()
+	errs := make([]error, len(nodes))
+	results := make([]*ConfigResult, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = n.ConfigSet(ctx, ConfigOptions{Set: map[string]string{"quota-backend-bytes": "3GiB"}, RestartOptions: RestartOptions{Timeout: 90 * time.Second}})
+		}()
+	}
+	wg.Wait()
+	ok, failed := stop()
+	t.Logf("3 nodes changed in %s; writer: %d writes, %d failed", time.Since(start).Round(time.Second), ok, failed)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("config set on %s: %v\n%s", nodes[i].Name, err, nodes[i].log)
+		}
+	}
+	if ok == 0 || failed != 0 {
+		t.Errorf("writer during the changes: %d writes ok, %d failed; want none failed", ok, failed)
+	}
+	for i, n := range nodes {
+		if got := manifestFlag(t, n, "quota-backend-bytes"); got != "3221225472" {
+			t.Errorf("%s manifest has --quota-backend-bytes=%s, want 3221225472", n.Name, got)
+		}
+		if _, err := os.Stat(filepath.Join(results[i].BackupDir, staticpod.ManifestFileName)); err != nil {
+			t.Errorf("%s backup of the old manifest: %v", n.Name, err)
+		}
+	}
+	for name, q := range memberQuotas(t, cfg) {
+		if q != quota {
+			t.Errorf("member %s reports a quota of %d, want %d", name, q, int64(quota))
+		}
+	}
+	out := nodes[1].log.String()
+	for _, want := range []string{FlagChange{Name: "quota-backend-bytes", Old: before, New: "3221225472"}.String(), "Took lock", "serves with a quota of 3221225472 bytes and caught up with the leader", "every member serves"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config set progress lacks %q:\n%s", want, out)
+		}
+	}
+
+	t.Log("the same value again is nothing to do")
+	res, err := nodes[0].ConfigSet(ctx, ConfigOptions{Set: map[string]string{"quota-backend-bytes": "3221225472"}})
+	if err != nil || len(res.Changes) != 0 || !strings.Contains(nodes[0].log.String(), "nothing to do") {
+		t.Fatalf("unchanged value = %+v, %v; want nothing to do", res, err)
+	}
+
+	t.Log("a metrics URL on a port already in use makes etcd exit: the old manifest goes back, the cluster stays healthy")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	oldMetrics := manifestFlag(t, nodes[2], "listen-metrics-urls")
+	res, err = nodes[2].ConfigSet(ctx, ConfigOptions{Set: map[string]string{"listen-metrics-urls": "http://" + busy.Addr().String()}, RestartOptions: RestartOptions{Timeout: 15 * time.Second}})
+	if err == nil || !strings.Contains(err.Error(), "rolled back to --listen-metrics-urls="+oldMetrics+", which serves") || res == nil || !res.RolledBack {
+		t.Fatalf("config set of a busy metrics port = %+v, %v; want a rollback\n%s", res, err, nodes[2].log)
+	}
+	t.Logf("%v", err)
+	if log, _ := os.ReadFile(nodes[2].ManifestPath() + ".etcd.log"); !strings.Contains(string(log), "address already in use") {
+		t.Errorf("etcd's log of %s does not say the metrics port was in use:\n%s", nodes[2].Name, log)
+	}
+	if got := manifestFlag(t, nodes[2], "listen-metrics-urls"); got != oldMetrics {
+		t.Fatalf("after the rollback the manifest has --listen-metrics-urls=%s, want %s", got, oldMetrics)
+	}
+	waitHealthy(t, cfg, 3, 60*time.Second)
+}

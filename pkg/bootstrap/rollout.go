@@ -1,0 +1,324 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/members"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
+)
+
+// readManifest reads this node's etcd manifest, after putting back one an
+// interrupted restart left parked.
+func (n *Node) readManifest() (*staticpod.EtcdManifest, []byte, error) {
+	if err := n.recoverParkedManifest(); err != nil {
+		return nil, nil, err
+	}
+	path := n.ManifestPath()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := staticpod.Parse(path, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, data, nil
+}
+
+// manifestRollout is a change of this node's etcd manifest that restarts
+// its member while the cluster serves: what upgrade and config set share.
+// The kubelet restarts etcd when the manifest changes, so writing the new
+// manifest is the restart.
+type manifestRollout struct {
+	RestartOptions
+	// Verb tags progress lines ("[upgrade]") and names the default backup
+	// directory (etcd-upgrade-TIME); Title names the change in errors
+	// ("upgrade of cp-1 to IMAGE").
+	Verb, Title string
+	// From and To say what the old and the new manifest run, for
+	// progress lines and errors ("image X", "--log-level=warn").
+	From, To string
+	// Old is the manifest as read, M parsed; New the manifest to write.
+	Old []byte
+	M   *staticpod.EtcdManifest
+	New []byte
+	// BackupDir receives the copy of the old manifest; by default a new
+	// directory beside the manifests directory, stamped by Now.
+	BackupDir string
+	Now       func() time.Time
+
+	// Preflight checks more than the restart preflight, under the lock
+	// and in a dry run.
+	Preflight func(ctx context.Context, env *rolloutEnv, plan *restartPlan) error
+	// BackUp saves more than the copy of the old manifest before the
+	// change (upgrade: a verified snapshot).
+	BackUp func(ctx context.Context, env *rolloutEnv) error
+	// Ready is what the gate waits for beyond serving and catching up,
+	// from the member's status; Serve and Serves say it in progress lines
+	// ("serve 3.7.3", "serves version 3.7.3").
+	Ready         func(s cluster.MemberStatus) error
+	Serve, Serves string
+	// DryRun says what Preflight, BackUp and Ready would do.
+	DryRun func(env *rolloutEnv)
+}
+
+// rolloutEnv is the cluster as a rollout reached it.
+type rolloutEnv struct {
+	cfg       *connect.Config
+	cli       *clientv3.Client
+	op        *members.Operator
+	self      cluster.Member
+	list      []cluster.Member
+	localURL  string
+	backupDir string
+	// started is when the etcd process the old manifest runs started;
+	// zero when unknown.
+	started float64
+}
+
+// rolloutResult says where the backup went and whether the old manifest
+// went back.
+type rolloutResult struct {
+	BackupDir  string
+	RolledBack bool
+}
+
+// rollOut writes r.New as this node's manifest so that the cluster serves
+// throughout, as RestartEtcd restarts: it takes the restart lock through
+// the other members (nodes take turns), checks the restart preflight
+// (every other member healthy, quorum to spare; --force overrides) and
+// r.Preflight, copies the old manifest into the backup directory (and
+// r.BackUp), moves leadership away when this member leads, and writes the
+// manifest. The gate: the member serves, catches up with the leader and is
+// r.Ready within the timeout; otherwise the old manifest goes back, and
+// the error says what happened and whether the old one serves.
+func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, error) {
+	var res rolloutResult
+	path, m := n.ManifestPath(), r.M
+	tag := "[" + r.Verb + "]"
+	localURL, err := m.LocalClientURL()
+	if err != nil {
+		return res, err
+	}
+	if r.Timeout <= 0 {
+		r.Timeout = 2 * time.Minute
+	}
+	access := r.ClusterAccess
+	if len(access.Endpoints) == 0 {
+		access.Endpoints = []string{localURL}
+	}
+	cfg, err := n.clusterConfig(access)
+	if err != nil {
+		return res, err
+	}
+	cli, err := cfg.Client()
+	if err != nil {
+		return res, err
+	}
+	defer cli.Close()
+	op := &members.Operator{Config: cfg, Client: cli, Progress: n.Log}
+	name, peerURLs := m.Flags["name"], m.List("initial-advertise-peer-urls")
+	n.logf("%s %s: %s -> %s", tag, name, r.From, r.To)
+
+	list, err := cluster.ListMembers(ctx, cfg, cli)
+	if err != nil {
+		return res, fmt.Errorf("cannot read the cluster before the %s of %s: %w", r.Verb, name, err)
+	}
+	self := findSelfMember(list, name, peerURLs)
+	if self == nil {
+		return res, fmt.Errorf("member %s of %s is not in the cluster (members: %s)", name, path, members.List(list))
+	}
+	var others []string
+	for _, o := range list {
+		if o.ID != self.ID && o.Started && o.Endpoint != "" {
+			others = append(others, o.Endpoint)
+		}
+	}
+	if r.BackupDir == "" {
+		now := time.Now
+		if r.Now != nil {
+			now = r.Now
+		}
+		r.BackupDir = filepath.Join(filepath.Dir(filepath.Clean(n.ManifestsDir)), "etcd-"+r.Verb+"-"+now().UTC().Format("20060102T150405Z"))
+	}
+	res.BackupDir = r.BackupDir
+	env := &rolloutEnv{cfg: cfg, cli: cli, op: op, self: *self, list: list, localURL: localURL, backupDir: r.BackupDir}
+	preflight := func() (*restartPlan, error) {
+		plan, err := n.restartPreflight(ctx, op, *self, r.Force)
+		if err != nil {
+			return nil, err
+		}
+		if r.Preflight != nil {
+			if err := r.Preflight(ctx, env, plan); err != nil {
+				return nil, err
+			}
+		}
+		return plan, nil
+	}
+
+	if n.DryRun {
+		plan, err := preflight()
+		if err != nil {
+			return res, err
+		}
+		n.dryRunRestart(ctx, cfg, plan, others, localURL)
+		if r.DryRun != nil {
+			r.DryRun(env)
+		}
+		fmt.Fprintf(n.Out, "# %s\n%s", path, r.New)
+		return res, nil
+	}
+	held, err := n.takeRestartLock(ctx, cfg, others, name, r.RestartOptions)
+	if err != nil {
+		return res, err
+	}
+	if held != nil {
+		defer n.releaseRestartLock(ctx, held)
+	}
+	// Under the lock: another node may have changed its member meanwhile.
+	plan, err := preflight()
+	if err != nil {
+		return res, err
+	}
+	if err := os.MkdirAll(r.BackupDir, 0o700); err != nil {
+		return res, fmt.Errorf("backup directory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(r.BackupDir, staticpod.ManifestFileName), r.Old, 0o600); err != nil {
+		return res, fmt.Errorf("copying the manifest into %s: %w", r.BackupDir, err)
+	}
+	if r.BackUp != nil {
+		if err := r.BackUp(ctx, env); err != nil {
+			return res, err
+		}
+	} else {
+		n.logf("%s Copied %s into %s", tag, path, r.BackupDir)
+	}
+	if plan.preflight.Transferee != nil {
+		if err := op.MoveLeader(ctx, *plan.preflight.Transferee); err != nil {
+			n.logf("%s Warning: %v; going on", tag, err)
+		}
+	}
+	// The gate must not pass on the old process, which serves until the
+	// kubelet notices the new manifest: it waits for a new one.
+	if env.started, err = processStart(ctx, cfg, localURL); err != nil {
+		n.logf("%s Note: cannot read when etcd started (%v); the gate cannot tell the new etcd process from the old one", tag, err)
+	}
+	if err := staticpod.WriteFile(path, r.New); err != nil {
+		return res, fmt.Errorf("writing %s: %w", path, err)
+	}
+	n.logf("%s Wrote %s with %s; waiting for %s to %s", tag, path, r.To, name, orDefault(r.Serve, "serve"))
+	if gateErr := n.rolloutGate(ctx, env, r); gateErr != nil {
+		res.RolledBack = true
+		if err := staticpod.WriteFile(path, r.Old); err != nil {
+			return res, fmt.Errorf("%s did not come up on %s (%v), and putting back the old manifest failed: %w; the old manifest is in %s", name, r.To, gateErr, err, r.BackupDir)
+		}
+		n.logf("%s %s did not come up on %s: %v; put back the old manifest (%s)", tag, name, r.To, gateErr, r.From)
+		if err := n.waitServingWith(ctx, cfg, localURL, r.Timeout); err != nil {
+			return res, fmt.Errorf("%s failed (%v); the old manifest is back but etcd does not serve: %w; the backup is in %s", r.Title, gateErr, err, r.BackupDir)
+		}
+		return res, fmt.Errorf("%s failed: %v; rolled back to %s, which serves", r.Title, gateErr, r.From)
+	}
+	var all []string
+	for _, s := range plan.statuses {
+		if s.Started && s.Endpoint != "" {
+			all = append(all, s.Endpoint)
+		}
+	}
+	if err := cluster.WaitServing(ctx, cfg, all, r.Timeout, nil); err != nil {
+		return res, fmt.Errorf("the cluster after the %s of %s: %w", r.Verb, name, err)
+	}
+	n.logf("%s %s runs %s; every member serves", tag, name, r.To)
+	return res, nil
+}
+
+// rolloutGate waits until the member serves, is r.Ready and has applied
+// what the leader had committed when it came back.
+func (n *Node) rolloutGate(ctx context.Context, env *rolloutEnv, r manifestRollout) error {
+	deadline := time.Now().Add(r.Timeout)
+	self := env.self
+	if env.started != 0 {
+		err := poll.Until(ctx, fmt.Sprintf("%s to come back with the new manifest", self.Name), 250*time.Millisecond, r.Timeout, func(ctx context.Context) error {
+			started, err := processStart(ctx, env.cfg, env.localURL)
+			if err != nil {
+				return err
+			}
+			if started == env.started {
+				return errors.New("the old etcd process still runs")
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := n.waitServingWith(ctx, env.cfg, env.localURL, time.Until(deadline)); err != nil {
+		return err
+	}
+	var leaderIndex uint64
+	return poll.Until(ctx, fmt.Sprintf("%s to %s and catch up with the leader", self.Name, orDefault(r.Serve, "serve")), 500*time.Millisecond, time.Until(deadline), func(ctx context.Context) error {
+		statuses, err := env.op.Collect(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range statuses {
+			if s.Leader && leaderIndex == 0 {
+				leaderIndex = s.RaftIndex
+			}
+		}
+		for _, s := range statuses {
+			if s.ID != self.ID {
+				continue
+			}
+			if !s.Healthy() {
+				return errors.New(strings.Join(s.Errors, ", "))
+			}
+			if r.Ready != nil {
+				if err := r.Ready(s); err != nil {
+					return err
+				}
+			}
+			switch {
+			case leaderIndex == 0:
+				return errors.New("no leader")
+			case s.RaftAppliedIndex < leaderIndex:
+				return fmt.Errorf("applied raft index %d, leader was at %d", s.RaftAppliedIndex, leaderIndex)
+			}
+			n.logf("[%s] %s %s and caught up with the leader (raft index %d)", r.Verb, self.Name, orDefault(r.Serves, "serves"), s.RaftAppliedIndex)
+			return nil
+		}
+		return fmt.Errorf("%s is not in the member list", self.Name)
+	})
+}
+
+// processStart is when the etcd process serving url started, from its
+// process_start_time_seconds metric (etcd serves /metrics on its client
+// URLs too).
+func processStart(ctx context.Context, cfg *connect.Config, url string) (float64, error) {
+	families, err := cluster.ScrapeMetrics(ctx, cfg, url)
+	if err != nil {
+		return 0, err
+	}
+	f := families["process_start_time_seconds"]
+	if f == nil || len(f.GetMetric()) == 0 || f.GetMetric()[0].GetGauge() == nil {
+		return 0, fmt.Errorf("%s/metrics has no process_start_time_seconds", url)
+	}
+	return f.GetMetric()[0].GetGauge().GetValue(), nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
