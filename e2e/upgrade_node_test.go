@@ -208,6 +208,7 @@ func upgradeAtOnce(t *testing.T, nodes []*bootNode, version string) string {
 	if waiters == 0 {
 		t.Errorf("none of the %d upgrades started at once waited for the lock", len(nodes))
 	}
+	t.Logf("%d of the %d upgrades waited for the lock %s", waiters, len(nodes), restartLock)
 	return all.String()
 }
 
