@@ -26,9 +26,13 @@ import (
 // (the three nodes upgrading at once, the restart lock making them take
 // turns), is refused 3.7 while the WAL holds 3.5's v2 requests, goes to
 // 3.7 once every member has taken a raft snapshot past them, then back
-// down to 3.6 through etcd's downgrade API. A writer writes through every
-// member all along; no write may fail but for what a leadership move
-// loses.
+// down to 3.6 through etcd's downgrade API (which etcd ends itself once
+// every member runs 3.6). A writer writes through every member all along;
+// no write may fail but for what a leadership move loses. After each step
+// every member reports the new version; after 3.7 and after the downgrade
+// every member holds the same data, and all written before reads back.
+// The log ends with each step's time and the writes during it
+// (docs/benchmarks.md, "Rolling etcd upgrade").
 func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 	v35, v36, v37 := etcdtest.UpgradeVersions(t)[0], etcdtest.Versions(t)[0], etcdtest.Versions(t)[1]
 	if !strings.HasPrefix(v35, "3.5.") || !strings.HasPrefix(v36, "3.6.") || !strings.HasPrefix(v37, "3.7.") {
@@ -109,12 +113,15 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 		r = n1.mustKubectl(t, "downgrade", "enable", "3.6", "--yes", "--timeout", "3m")
 		t.Logf("%s%s", r.stdout, r.stderr)
 		waitMembers(t, all, "storage version 3.6", func(s cluster.MemberStatus) bool { return strings.HasPrefix(s.StorageVersion, "3.6.") })
+		waitDowngrade(t, all, true)
 	})
 
 	step(fmt.Sprintf("%s -> %s (downgrade enabled), upgrade started on the 3 nodes at once", v37, v36), func() {
 		stderrs.WriteString(upgradeAtOnce(t, nodes, v36))
 	})
 	waitMembers(t, all, "version "+v36, func(s cluster.MemberStatus) bool { return s.Version == v36 })
+	t.Log("with every member on 3.6, etcd ends the downgrade itself")
+	waitDowngrade(t, all, false)
 
 	ok, failures := w.finish()
 	t.Logf("writer: %d writes ok, %d failed, one every 20ms through a health-checked client over the 3 members, for %s", ok, len(failures), time.Since(w.started).Round(time.Second))
@@ -239,6 +246,33 @@ func waitMembers(t *testing.T, cfg *connect.Config, what string, ok func(cluster
 		t.Fatal(err)
 	}
 	t.Logf("%s on every member", what)
+}
+
+// waitDowngrade waits until every member reports a downgrade in
+// progress (enabled) or none.
+func waitDowngrade(t *testing.T, cfg *connect.Config, enabled bool) {
+	t.Helper()
+	cli, err := cfg.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := poll.Until(context.Background(), fmt.Sprintf("downgrade enabled %v on every member", enabled), 500*time.Millisecond, 2*time.Minute, func(ctx context.Context) error {
+		for _, ep := range cfg.Endpoints {
+			resp, err := cli.Status(ctx, ep)
+			if err != nil {
+				return fmt.Errorf("%s: %w", ep, err)
+			}
+			info := resp.DowngradeInfo
+			if got := info != nil && info.Enabled; got != enabled {
+				return fmt.Errorf("%s reports downgrade enabled %v (%v)", ep, got, info)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("every member reports downgrade enabled %v", enabled)
 }
 
 // waitNoV2Entries waits until no member's WAL holds etcd 3.5's v2
