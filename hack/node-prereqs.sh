@@ -5,6 +5,8 @@
 # nodes run, built here from the reference etcd binaries and a tiny pause
 # program, never pulled:
 #   registry.k8s.io/etcd:<version>-0  for every release in hack/etcd-versions.txt
+#                                      and hack/etcd-upgrade-versions.txt (the
+#                                      older releases the upgrade tests start on)
 #   registry.k8s.io/pause:3.10         containerd's sandbox_image
 # The images are OCI layout tarballs for `ctr -n k8s.io image import`,
 # cached beside the other reference builds.
@@ -43,11 +45,11 @@ versions=()
 while read -r v; do
   [[ -z "$v" || "$v" == \#* ]] && continue
   versions+=("$v")
-done < hack/etcd-versions.txt
+done < <(cat hack/etcd-versions.txt hack/etcd-upgrade-versions.txt)
 
-# Keyed by the image builder's and the pause program's source too, so a
-# change to either rebuilds the images.
-key="$(cat internal/ociimage/*.go hack/ociimage/*.go hack/pause/*.go hack/etcd-versions.txt | sha256sum | cut -c1-12)"
+# Keyed by both version lists and the image builder's and the pause
+# program's source, so a change to any of them rebuilds the images.
+key="$(cat internal/ociimage/*.go hack/ociimage/*.go hack/pause/*.go hack/etcd-versions.txt hack/etcd-upgrade-versions.txt | sha256sum | cut -c1-12)"
 out="$cache/node-images-$key"
 complete() {
   [[ -f "$out/pause-3.10.tar" ]] || return 1

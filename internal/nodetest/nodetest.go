@@ -57,7 +57,7 @@ type Options struct {
 	Nodes int
 	// EtcdVersion is the etcd release tests run on the nodes by default
 	// (default the newest reference release). The nodes hold the images
-	// of every reference release.
+	// of every reference release, the upgrade tests' older ones too.
 	EtcdVersion string
 	// Plugin is the kubectl-etcd binary Node.Kubectl runs.
 	Plugin string
@@ -323,8 +323,11 @@ func (n *Node) start(kubelet, images string) error {
 	if err := n.waitFor(30*time.Second, "containerd to serve", func() error { return n.ctr("version") }); err != nil {
 		return err
 	}
-	// Every reference etcd release, so a test can change a node's image
-	// (an older etcd on a restored newer data dir); about 1.5 s each.
+	// Every reference etcd release hack/node-prereqs.sh built (those of
+	// hack/etcd-versions.txt and the older ones of
+	// hack/etcd-upgrade-versions.txt), so a test can change a node's image
+	// (an older etcd on a restored newer data dir, a rolling upgrade from
+	// 3.5); about 1.5 s each.
 	tarballs, _ := filepath.Glob(filepath.Join(images, "etcd-*-0.tar"))
 	if len(tarballs) == 0 {
 		return fmt.Errorf("no etcd images in %s", images)

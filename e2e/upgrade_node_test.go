@@ -1,0 +1,415 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/datadir"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
+)
+
+// TestRollingUpgradeOnRealKubelets is issue 15 as an operator lives it, on
+// three control-plane nodes with real kubelets, everything through
+// `kubectl etcd` run on the nodes: a cluster born on etcd 3.5 goes to 3.6
+// (the three nodes upgrading at once, the restart lock making them take
+// turns), is refused 3.7 while the WAL holds 3.5's v2 requests, goes to
+// 3.7 once every member has taken a raft snapshot past them, then back
+// down to 3.6 through etcd's downgrade API (which etcd ends itself once
+// every member runs 3.6). A writer writes through every member all along;
+// no write may fail but for what a leadership move loses. After each step
+// every member reports the new version; after 3.7 and after the downgrade
+// every member holds the same data, and all written before reads back.
+// The log ends with each step's time and the writes during it
+// (docs/benchmarks.md, "Rolling etcd upgrade").
+func TestRollingUpgradeOnRealKubelets(t *testing.T) {
+	v35, v36, v37 := etcdtest.UpgradeVersions(t)[0], etcdtest.Versions(t)[0], etcdtest.Versions(t)[1]
+	if !strings.HasPrefix(v35, "3.5.") || !strings.HasPrefix(v36, "3.6.") || !strings.HasPrefix(v37, "3.7.") {
+		t.Fatalf("the reference releases are %s, %s, %s; this test wants one 3.5, one 3.6 and one 3.7", v35, v36, v37)
+	}
+	began := time.Now()
+	nodes := startBootNodes(t, v35, 3)
+	n1 := nodes[0]
+
+	t.Logf("init %s and join the others, all on etcd %s", n1.name, v35)
+	n1.mustKubectl(t, append([]string{"init"}, n1.identity()...)...)
+	waitVoters(t, n1.config(t, n1), 1)
+	for _, n := range nodes[1:] {
+		n.copyCAFrom(t, n1)
+		n.mustKubectl(t, append([]string{"join", "--endpoints", n1.url(), "--timeout", "2m"}, n.identity()...)...)
+	}
+	all := n1.config(t, nodes...)
+	waitVoters(t, all, 3)
+	waitMembers(t, all, "version "+v35, func(s cluster.MemberStatus) bool { return s.Version == v35 })
+	const seeded = 50
+	for i := range seeded {
+		etcdtest.PutKey(t, all, fmt.Sprintf("/registry/pods/default/p%02d", i), strings.Repeat("x", 100))
+	}
+	t.Logf("three nodes on %s in %s", v35, time.Since(began).Round(time.Second))
+
+	w := startCountingWriter(t, all, "/upgrade/writer/", 20*time.Millisecond)
+	var steps []string
+	var stderrs strings.Builder
+	step := func(name string, do func()) {
+		okBefore, failedBefore := w.counts()
+		start := time.Now()
+		do()
+		ok, failed := w.counts()
+		line := fmt.Sprintf("%s: %s; writes during it %d ok, %d failed", name, time.Since(start).Round(100*time.Millisecond), ok-okBefore, failed-failedBefore)
+		t.Log(line)
+		steps = append(steps, line)
+	}
+
+	step(fmt.Sprintf("%s -> %s, upgrade started on the 3 nodes at once", v35, v36), func() {
+		stderrs.WriteString(upgradeAtOnce(t, nodes, v36))
+	})
+	waitMembers(t, all, "version "+v36, func(s cluster.MemberStatus) bool { return s.Version == v36 })
+
+	t.Logf("%s -> %s on %s is refused while the WAL holds the v2 requests of %s", v36, v37, n1.name, v35)
+	before, err := os.ReadFile(n1.node.EtcdManifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := n1.kubectl(t, upgradeArgs(n1, v37)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.code == 0 || !strings.Contains(r.stderr, "v2 requests") || !strings.Contains(r.stderr, "panics") {
+		t.Fatalf("upgrade to %s with v2 entries in the WAL: exit %d, want a refusal naming them:\n%s", v37, r.code, r.stderr)
+	}
+	if after, err := os.ReadFile(n1.node.EtcdManifest()); err != nil || !bytes.Equal(before, after) {
+		t.Fatalf("the refused upgrade changed the manifest (%v)", err)
+	}
+	t.Logf("refused: %s", lastLine(r.stderr))
+
+	step("10,000 writes, 8 at a time, until every member has taken a raft snapshot past the v2 entries", func() {
+		putConcurrently(t, all, "/upgrade/many/", 10_000)
+		waitNoV2Entries(t, nodes)
+	})
+
+	step(fmt.Sprintf("%s -> %s, upgrade started on the 3 nodes at once", v36, v37), func() {
+		stderrs.WriteString(upgradeAtOnce(t, nodes, v37))
+	})
+	waitMembers(t, all, "version "+v37, func(s cluster.MemberStatus) bool { return s.Version == v37 })
+	step("storage version 3.7 on every member", func() {
+		waitMembers(t, all, "storage version 3.7", func(s cluster.MemberStatus) bool { return strings.HasPrefix(s.StorageVersion, "3.7.") })
+	})
+	sameData(t, all)
+
+	step("downgrade validate 3.6, downgrade enable 3.6 (waits for storage version 3.6)", func() {
+		r := n1.mustKubectl(t, "downgrade", "validate", "3.6")
+		t.Logf("%s%s", r.stdout, r.stderr)
+		r = n1.mustKubectl(t, "downgrade", "enable", "3.6", "--yes", "--timeout", "3m")
+		t.Logf("%s%s", r.stdout, r.stderr)
+		waitMembers(t, all, "storage version 3.6", func(s cluster.MemberStatus) bool { return strings.HasPrefix(s.StorageVersion, "3.6.") })
+		waitDowngrade(t, all, true)
+	})
+
+	step(fmt.Sprintf("%s -> %s (downgrade enabled), upgrade started on the 3 nodes at once", v37, v36), func() {
+		stderrs.WriteString(upgradeAtOnce(t, nodes, v36))
+	})
+	waitMembers(t, all, "version "+v36, func(s cluster.MemberStatus) bool { return s.Version == v36 })
+	t.Log("with every member on 3.6, etcd ends the downgrade itself")
+	waitDowngrade(t, all, false)
+
+	ok, failures := w.finish()
+	t.Logf("writer: %d writes ok, %d failed, one every 20ms through a health-checked client over the 3 members, for %s", ok, len(failures), time.Since(w.started).Round(time.Second))
+	// As in the bootstrap suite's rolling restarts: a member that stops
+	// gracefully finishes what it serves and clients fail over, so no
+	// write may fail for that; what etcd loses is a proposal a follower
+	// forwards while leadership moves (etcd-io/etcd#5214). Allow one such
+	// loss per move the upgrades made.
+	moves := strings.Count(stderrs.String(), "Moving leadership from")
+	lost := 0
+	for _, f := range failures {
+		if strings.Contains(f, "etcdserver: request timed out") || strings.Contains(f, "etcdserver: leader changed") || strings.Contains(f, "raft proposal dropped") {
+			lost++
+			t.Logf("write lost to a leadership move: %s", f)
+			continue
+		}
+		t.Errorf("write failed: %s", f)
+	}
+	if lost > moves {
+		t.Errorf("%d writes lost to leadership moves, but leadership moved only %d times", lost, moves)
+	}
+	if ok < 100 {
+		t.Errorf("only %d writes succeeded", ok)
+	}
+
+	t.Log("the data written on every version serves on the downgraded cluster")
+	cli, err := all.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for prefix, want := range map[string][2]int{
+		"/registry/pods/default/": {seeded, seeded},
+		"/upgrade/many/":          {10_000, 10_000},
+		"/upgrade/writer/":        {ok, ok + lost},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(resp.Kvs); n < want[0] || n > want[1] {
+			t.Errorf("%s: %d keys, want %d to %d", prefix, n, want[0], want[1])
+		}
+	}
+	sameData(t, all)
+	steps = append(steps, fmt.Sprintf("writer: %d ok, %d failed (%d lost to %d leadership moves)", ok, len(failures), lost, moves))
+	t.Logf("summary (whole test %s):\n  %s", time.Since(began).Round(time.Second), strings.Join(steps, "\n  "))
+}
+
+// upgradeArgs upgrades n's etcd to version.
+func upgradeArgs(n *bootNode, version string) []string {
+	return []string{"upgrade", "--version", version, "--manifests-dir", n.node.ManifestsDir(), "--timeout", "3m", "--lock-timeout", "10m"}
+}
+
+// upgradeAtOnce starts `kubectl etcd upgrade --version version` on every
+// node at the same moment, as a script run on each control-plane node
+// would, and wants each to exit 0 with no two members down at once; it
+// returns their stderr.
+func upgradeAtOnce(t *testing.T, nodes []*bootNode, version string) string {
+	t.Helper()
+	sw := watchServing(t, nodes)
+	results := make([]result, len(nodes))
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = n.kubectl(t, upgradeArgs(n, version)...)
+		}()
+	}
+	wg.Wait()
+	sw.finish(t, nodes)
+	var all strings.Builder
+	waiters := 0
+	for i, n := range nodes {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		all.WriteString(results[i].stderr)
+		if strings.Contains(results[i].stderr, "Waiting for lock "+restartLock) {
+			waiters++
+		}
+		if results[i].code != 0 || !strings.Contains(results[i].stdout, "etcd upgraded from") {
+			t.Fatalf("%s: upgrade to %s: exit %d\n%s%s\n%s", n.name, version, results[i].code, results[i].stdout, results[i].stderr, n.node.Logs(40))
+		}
+		t.Logf("%s: %s", n.name, strings.TrimSpace(results[i].stdout))
+	}
+	if waiters == 0 {
+		t.Errorf("none of the %d upgrades started at once waited for the lock", len(nodes))
+	}
+	t.Logf("%d of the %d upgrades waited for the lock %s", waiters, len(nodes), restartLock)
+	return all.String()
+}
+
+// waitMembers polls every member's status until each satisfies ok.
+func waitMembers(t *testing.T, cfg *connect.Config, what string, ok func(cluster.MemberStatus) bool) {
+	t.Helper()
+	ctx := context.Background()
+	if err := poll.Until(ctx, what+" on every member", 500*time.Millisecond, 3*time.Minute, func(ctx context.Context) error {
+		cli, err := cfg.Client()
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		statuses, err := cluster.Collect(ctx, cfg, cli)
+		if err != nil {
+			return err
+		}
+		if len(statuses) != 3 {
+			return fmt.Errorf("%d members", len(statuses))
+		}
+		for _, s := range statuses {
+			if !s.Healthy() || !ok(s) {
+				return fmt.Errorf("%s: version %q, storage version %q, errors %q", s.Name, s.Version, s.StorageVersion, s.Errors)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s on every member", what)
+}
+
+// waitDowngrade waits until every member reports a downgrade in
+// progress (enabled) or none.
+func waitDowngrade(t *testing.T, cfg *connect.Config, enabled bool) {
+	t.Helper()
+	cli, err := cfg.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := poll.Until(context.Background(), fmt.Sprintf("downgrade enabled %v on every member", enabled), 500*time.Millisecond, 2*time.Minute, func(ctx context.Context) error {
+		for _, ep := range cfg.Endpoints {
+			resp, err := cli.Status(ctx, ep)
+			if err != nil {
+				return fmt.Errorf("%s: %w", ep, err)
+			}
+			info := resp.DowngradeInfo
+			if got := info != nil && info.Enabled; got != enabled {
+				return fmt.Errorf("%s reports downgrade enabled %v (%v)", ep, got, info)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("every member reports downgrade enabled %v", enabled)
+}
+
+// waitNoV2Entries waits until no member's WAL holds etcd 3.5's v2
+// requests past its newest raft snapshot.
+func waitNoV2Entries(t *testing.T, nodes []*bootNode) {
+	t.Helper()
+	if err := poll.Until(context.Background(), "every member's raft snapshot to pass the v2 entries", 500*time.Millisecond, 3*time.Minute, func(context.Context) error {
+		for _, n := range nodes {
+			m, err := staticpod.Read(n.node.EtcdManifest())
+			if err != nil {
+				return err
+			}
+			dir, err := m.HostDataDir()
+			if err != nil {
+				return err
+			}
+			if w, s := datadir.ReadWAL(dir); w.V2Entries > 0 {
+				return fmt.Errorf("%s: %d v2 entries after its raft snapshot at index %d", n.name, w.V2Entries, s.Index)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// putConcurrently writes n keys under prefix, eight at a time.
+func putConcurrently(t *testing.T, cfg *connect.Config, prefix string, n int) {
+	t.Helper()
+	cli, err := cfg.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	next := make(chan int)
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_, err := cli.Put(ctx, fmt.Sprintf("%s%05d", prefix, i), "v")
+				cancel()
+				if err != nil {
+					errs <- fmt.Errorf("write %d: %w", i, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range n {
+		select {
+		case next <- i:
+		case err := <-errs:
+			close(next)
+			wg.Wait()
+			t.Fatal(err)
+		}
+	}
+	close(next)
+	wg.Wait()
+}
+
+// countingWriter puts a new key every interval through a health-checked
+// client balanced over every member, and counts what succeeds and fails
+// as it goes.
+type countingWriter struct {
+	started  time.Time
+	stop     chan struct{}
+	done     chan struct{}
+	mu       sync.Mutex
+	ok       int
+	failures []string
+}
+
+func startCountingWriter(t *testing.T, cfg *connect.Config, prefix string, interval time.Duration) *countingWriter {
+	t.Helper()
+	cli, err := cfg.HealthCheckedClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &countingWriter{started: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		defer cli.Close()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			start := time.Now()
+			_, err := cli.Put(ctx, fmt.Sprintf("%s%07d", prefix, i), "v")
+			cancel()
+			w.mu.Lock()
+			if err != nil {
+				w.failures = append(w.failures, fmt.Sprintf("%s put %d after %s: %v", start.Format("15:04:05.000"), i, time.Since(start).Round(time.Millisecond), err))
+			} else {
+				w.ok++
+			}
+			w.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-w.done:
+		default:
+			w.finish()
+		}
+	})
+	return w
+}
+
+func (w *countingWriter) counts() (ok, failed int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ok, len(w.failures)
+}
+
+func (w *countingWriter) finish() (int, []string) {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ok, append([]string(nil), w.failures...)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
