@@ -157,7 +157,27 @@ func inspect(raw, path string, st *FileStatus) (err error) {
 	st.TotalKeys = ds.TotalKeys
 	st.TotalSize = ds.TotalSize
 	st.StorageVersion = ds.Version
+	st.Members = ds.Members
 	return nil
+}
+
+// readMembers reads the members bucket of an etcd database: the cluster's
+// members as the snapshot holds them.
+func readMembers(tx *bolt.Tx) ([]Member, error) {
+	b := tx.Bucket(schema.Members.Name())
+	if b == nil {
+		return nil, nil
+	}
+	var out []Member
+	err := b.ForEach(func(k, v []byte) error {
+		var m membership.Member
+		if err := json.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("member %s in the members bucket: %w", k, err)
+		}
+		out = append(out, Member{ID: string(k), Name: m.Name, PeerURLs: m.PeerURLs})
+		return nil
+	})
+	return out, err
 }
 
 // checkFileSize checks that the file at raw is as long as its database
@@ -183,7 +203,7 @@ func checkFileSize(raw, path string, trailer func(size int64) bool) error {
 	return nil
 }
 
-// peek reads only the revision and storage version of the database at raw
+// peek reads only the revision, storage version and members of the database at raw
 // into st: no structure check, no key count. Restore uses it after the
 // sha256 trailer has vouched for the bytes, so it costs no extra pass over
 // a large file.
@@ -209,17 +229,8 @@ func peek(raw, path string, st *FileStatus) (err error) {
 		if v := schema.ReadStorageVersionFromSnapshot(tx); v != nil {
 			st.StorageVersion = v.String()
 		}
-		if mb := tx.Bucket(schema.Members.Name()); mb != nil {
-			if err := mb.ForEach(func(k, v []byte) error {
-				var m membership.Member
-				if err := json.Unmarshal(v, &m); err != nil {
-					return &CorruptError{Path: path, Reason: fmt.Sprintf("member %s in the members bucket: %v", k, err)}
-				}
-				st.Members = append(st.Members, Member{ID: string(k), Name: m.Name, PeerURLs: m.PeerURLs})
-				return nil
-			}); err != nil {
-				return err
-			}
+		if st.Members, err = readMembers(tx); err != nil {
+			return &CorruptError{Path: path, Reason: err.Error()}
 		}
 		b := tx.Bucket(schema.Key.Name())
 		if b == nil {
