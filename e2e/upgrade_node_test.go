@@ -15,9 +15,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/datadir"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
 // TestRollingUpgradeOnRealKubelets is issue 15 as an operator lives it, on
@@ -51,7 +49,7 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 	}
 	all := n1.config(t, nodes...)
 	waitVoters(t, all, 3)
-	waitMembers(t, all, "version "+v35, func(s cluster.MemberStatus) bool { return s.Version == v35 })
+	etcdtest.WaitMembers(t, all, 3, "version "+v35, func(s cluster.MemberStatus) bool { return s.Version == v35 })
 	const seeded = 50
 	for i := range seeded {
 		etcdtest.PutKey(t, all, fmt.Sprintf("/registry/pods/default/p%02d", i), strings.Repeat("x", 100))
@@ -74,7 +72,7 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 	step(fmt.Sprintf("%s -> %s, upgrade started on the 3 nodes at once", v35, v36), func() {
 		stderrs.WriteString(upgradeAtOnce(t, nodes, v36))
 	})
-	waitMembers(t, all, "version "+v36, func(s cluster.MemberStatus) bool { return s.Version == v36 })
+	etcdtest.WaitMembers(t, all, 3, "version "+v36, func(s cluster.MemberStatus) bool { return s.Version == v36 })
 
 	t.Logf("%s -> %s on %s is refused while the WAL holds the v2 requests of %s", v36, v37, n1.name, v35)
 	before, err := os.ReadFile(n1.node.EtcdManifest())
@@ -94,16 +92,20 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 	t.Logf("refused: %s", lastLine(r.stderr))
 
 	step("10,000 writes, 8 at a time, until every member has taken a raft snapshot past the v2 entries", func() {
-		putConcurrently(t, all, "/upgrade/many/", 10_000)
-		waitNoV2Entries(t, nodes)
+		etcdtest.PutMany(t, all, "/upgrade/many/", 10_000)
+		var manifests []string
+		for _, n := range nodes {
+			manifests = append(manifests, n.node.EtcdManifest())
+		}
+		etcdtest.WaitNoV2Entries(t, manifests...)
 	})
 
 	step(fmt.Sprintf("%s -> %s, upgrade started on the 3 nodes at once", v36, v37), func() {
 		stderrs.WriteString(upgradeAtOnce(t, nodes, v37))
 	})
-	waitMembers(t, all, "version "+v37, func(s cluster.MemberStatus) bool { return s.Version == v37 })
+	etcdtest.WaitMembers(t, all, 3, "version "+v37, func(s cluster.MemberStatus) bool { return s.Version == v37 })
 	step("storage version 3.7 on every member", func() {
-		waitMembers(t, all, "storage version 3.7", func(s cluster.MemberStatus) bool { return strings.HasPrefix(s.StorageVersion, "3.7.") })
+		etcdtest.WaitMembers(t, all, 3, "storage version 3.7", func(s cluster.MemberStatus) bool { return strings.HasPrefix(s.StorageVersion, "3.7.") })
 	})
 	sameData(t, all)
 
@@ -112,14 +114,14 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 		t.Logf("%s%s", r.stdout, r.stderr)
 		r = n1.mustKubectl(t, "downgrade", "enable", "3.6", "--yes", "--timeout", "3m")
 		t.Logf("%s%s", r.stdout, r.stderr)
-		waitMembers(t, all, "storage version 3.6", func(s cluster.MemberStatus) bool { return strings.HasPrefix(s.StorageVersion, "3.6.") })
+		etcdtest.WaitMembers(t, all, 3, "storage version 3.6", func(s cluster.MemberStatus) bool { return strings.HasPrefix(s.StorageVersion, "3.6.") })
 		waitDowngrade(t, all, true)
 	})
 
 	step(fmt.Sprintf("%s -> %s (downgrade enabled), upgrade started on the 3 nodes at once", v37, v36), func() {
 		stderrs.WriteString(upgradeAtOnce(t, nodes, v36))
 	})
-	waitMembers(t, all, "version "+v36, func(s cluster.MemberStatus) bool { return s.Version == v36 })
+	etcdtest.WaitMembers(t, all, 3, "version "+v36, func(s cluster.MemberStatus) bool { return s.Version == v36 })
 	t.Log("with every member on 3.6, etcd ends the downgrade itself")
 	waitDowngrade(t, all, false)
 
@@ -219,35 +221,6 @@ func upgradeAtOnce(t *testing.T, nodes []*bootNode, version string) string {
 	return all.String()
 }
 
-// waitMembers polls every member's status until each satisfies ok.
-func waitMembers(t *testing.T, cfg *connect.Config, what string, ok func(cluster.MemberStatus) bool) {
-	t.Helper()
-	ctx := context.Background()
-	if err := poll.Until(ctx, what+" on every member", 500*time.Millisecond, 3*time.Minute, func(ctx context.Context) error {
-		cli, err := cfg.Client()
-		if err != nil {
-			return err
-		}
-		defer cli.Close()
-		statuses, err := cluster.Collect(ctx, cfg, cli)
-		if err != nil {
-			return err
-		}
-		if len(statuses) != 3 {
-			return fmt.Errorf("%d members", len(statuses))
-		}
-		for _, s := range statuses {
-			if !s.Healthy() || !ok(s) {
-				return fmt.Errorf("%s: version %q, storage version %q, errors %q", s.Name, s.Version, s.StorageVersion, s.Errors)
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s on every member", what)
-}
-
 // waitDowngrade waits until every member reports a downgrade in
 // progress (enabled) or none.
 func waitDowngrade(t *testing.T, cfg *connect.Config, enabled bool) {
@@ -273,69 +246,6 @@ func waitDowngrade(t *testing.T, cfg *connect.Config, enabled bool) {
 		t.Fatal(err)
 	}
 	t.Logf("every member reports downgrade enabled %v", enabled)
-}
-
-// waitNoV2Entries waits until no member's WAL holds etcd 3.5's v2
-// requests past its newest raft snapshot.
-func waitNoV2Entries(t *testing.T, nodes []*bootNode) {
-	t.Helper()
-	if err := poll.Until(context.Background(), "every member's raft snapshot to pass the v2 entries", 500*time.Millisecond, 3*time.Minute, func(context.Context) error {
-		for _, n := range nodes {
-			m, err := staticpod.Read(n.node.EtcdManifest())
-			if err != nil {
-				return err
-			}
-			dir, err := m.HostDataDir()
-			if err != nil {
-				return err
-			}
-			if w, s := datadir.ReadWAL(dir); w.V2Entries > 0 {
-				return fmt.Errorf("%s: %d v2 entries after its raft snapshot at index %d", n.name, w.V2Entries, s.Index)
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// putConcurrently writes n keys under prefix, eight at a time.
-func putConcurrently(t *testing.T, cfg *connect.Config, prefix string, n int) {
-	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	next := make(chan int)
-	errs := make(chan error, 8)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_, err := cli.Put(ctx, fmt.Sprintf("%s%05d", prefix, i), "v")
-				cancel()
-				if err != nil {
-					errs <- fmt.Errorf("write %d: %w", i, err)
-					return
-				}
-			}
-		}()
-	}
-	for i := range n {
-		select {
-		case next <- i:
-		case err := <-errs:
-			close(next)
-			wg.Wait()
-			t.Fatal(err)
-		}
-	}
-	close(next)
-	wg.Wait()
 }
 
 // countingWriter puts a new key every interval through a health-checked
