@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bytes"
+	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -41,8 +42,11 @@ type boltScan struct {
 	rootPgid   uint64
 	branchLast map[uint64]uint64
 	leafLast   map[uint64]int64
-	wants      []want
-	err        error
+	wants      wantHeap
+	// end is the database's size its meta page declares, once read:
+	// nothing past it is a page.
+	end int64
+	err error
 }
 
 // want is n bytes at stream offset off that a page needs, handed to fn.
@@ -50,6 +54,26 @@ type want struct {
 	off int64
 	n   int
 	fn  func([]byte)
+}
+
+func (w want) due() int64 { return w.off + int64(w.n) }
+
+// wantHeap orders the pending wants by the offset where their bytes end,
+// so each chunk takes only those it completes. Chunks inside a large value
+// read as pages too, and random bytes there (compressed or encrypted
+// values) ask for bytes anywhere ahead: walking every pending want on each
+// chunk made the scan quadratic, seconds of CPU for a few hundred MiB.
+type wantHeap []want
+
+func (h wantHeap) Len() int           { return len(h) }
+func (h wantHeap) Less(i, j int) bool { return h[i].due() < h[j].due() }
+func (h wantHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *wantHeap) Push(x any)        { *h = append(*h, x.(want)) }
+func (h *wantHeap) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return w
 }
 
 type boltMeta struct {
@@ -111,20 +135,9 @@ func (b *boltScan) Write(p []byte) (int, error) {
 // b.off): the wants it satisfies, then the chunk read as a page.
 func (b *boltScan) chunk() {
 	start := b.off - b.pageSize
-	if len(b.wants) > 0 {
-		kept := b.wants[:0]
-		var due []want
-		for _, w := range b.wants {
-			if w.off+int64(w.n) <= b.off {
-				due = append(due, w)
-			} else {
-				kept = append(kept, w)
-			}
-		}
-		b.wants = kept
-		for _, w := range due {
-			b.satisfy(w, start)
-		}
+	// A want a satisfied one adds ends past this chunk (need), so it waits.
+	for len(b.wants) > 0 && b.wants[0].due() <= b.off {
+		b.satisfy(heap.Pop(&b.wants).(want), start)
 	}
 	pgid := uint64(start / b.pageSize)
 	if b.rootPage != nil && int64(len(b.rootPage)) < b.rootNeed {
@@ -139,6 +152,10 @@ func (b *boltScan) satisfy(w want, start int64) {
 	if w.off < lo {
 		return // a want too far back: the page it served was not sound
 	}
+	if w.off >= start {
+		w.fn(b.cur[w.off-start : w.due()-start])
+		return
+	}
 	joined := append(append(make([]byte, 0, len(b.prev)+len(b.cur)), b.prev...), b.cur...)
 	at := w.off - lo
 	w.fn(joined[at : at+int64(w.n)])
@@ -151,10 +168,10 @@ func (b *boltScan) need(start int64, page []byte, off int64, n int, fn func([]by
 		fn(page[rel : rel+int64(n)])
 		return
 	}
-	if off < start {
-		return
+	if off < start || b.end > 0 && off+int64(n) > b.end {
+		return // behind the stream, or past the database: not a sound page
 	}
-	b.wants = append(b.wants, want{off: off, n: n, fn: fn})
+	heap.Push(&b.wants, want{off: off, n: n, fn: fn})
 }
 
 func readBoltMeta(page []byte) boltMeta {
@@ -195,6 +212,7 @@ func (b *boltScan) page(pgid uint64, start int64, p []byte) {
 				return
 			}
 			b.rootPgid = m.root
+			b.end = int64(m.hwm) * b.pageSize
 		}
 		return
 	case pgid == b.rootPgid:
