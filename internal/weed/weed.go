@@ -59,6 +59,9 @@ type Server struct {
 	Endpoint string
 	// Credentials are the accepted keys, nil when any request is.
 	Credentials *Credentials
+	// Args are more flags of `weed server`, after the defaults (the last
+	// of a repeated flag wins).
+	Args []string
 
 	ports  [4]int
 	cmd    *exec.Cmd
@@ -68,13 +71,14 @@ type Server struct {
 
 // Start runs weed from bin with its data in dir on free loopback ports
 // and waits until S3 answers. With creds, only those keys are accepted
-// (weed's -s3.config); without, any request is.
-func Start(bin, dir string, creds *Credentials) (*Server, error) {
+// (weed's -s3.config); without, any request is. args are more flags of
+// `weed server`.
+func Start(bin, dir string, creds *Credentials, args ...string) (*Server, error) {
 	ports, err := freePorts()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Binary: bin, Dir: dir, Credentials: creds, ports: ports,
+	s := &Server{Binary: bin, Dir: dir, Credentials: creds, Args: args, ports: ports,
 		Endpoint: fmt.Sprintf("http://127.0.0.1:%d", ports[3])}
 	return s, s.Start()
 }
@@ -107,6 +111,7 @@ func (s *Server) Start() error {
 		}
 		args = append(args, "-s3.config", cfg)
 	}
+	args = append(args, s.Args...)
 	s.log = &lockedWriter{}
 	cmd := exec.Command(s.Binary, args...)
 	cmd.Dir = s.Dir
