@@ -7,15 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"sort"
 )
 
 // boltScan reads a bbolt database as it streams past, page by page, and
 // keeps just enough to answer at the end what a save reports without the
 // file: the database size its meta page declares, whether the stream held
 // all of it, and the newest revision (the last key of etcd's key bucket).
-// It keeps, per page, one number: a branch page's last child, a leaf
-// page's last key's main revision. That is 16 bytes a page (4 MiB for a
-// 1 GiB database), where a copy of the file would be the whole of it.
+// It keeps, per branch or leaf page, one number: a branch page's last
+// child, a leaf page's last key's main revision. That is 16 bytes a page
+// (at most 4 MiB for a 1 GiB database), where a copy of the file would be
+// the whole of it.
 //
 // bbolt's layout (go.etcd.io/bbolt, page.go): a page starts with a 16-byte
 // header (id uint64, flags uint16, count uint16, overflow uint32); the
@@ -40,8 +42,8 @@ type boltScan struct {
 	rootPage   []byte // the root bucket's page with its overflow, once whole
 	rootNeed   int64
 	rootPgid   uint64
-	branchLast map[uint64]uint64
-	leafLast   map[uint64]int64
+	branchLast pageNotes // a branch page's last child
+	leafLast   pageNotes // a leaf page's last key's main revision
 	wants      wantHeap
 	// end is the database's size its meta page declares, once read:
 	// nothing past it is a page.
@@ -92,8 +94,33 @@ const (
 	metaFieldsLength = 64
 )
 
-func newBoltScan() *boltScan {
-	return &boltScan{branchLast: map[uint64]uint64{}, leafLast: map[uint64]int64{}}
+func newBoltScan() *boltScan { return &boltScan{} }
+
+// pageNotes keep one number per page, in the order pages stream past
+// (increasing page ids): 16 bytes a page where a map took about three
+// times that, and a map's growth is garbage too. A note is added when its
+// page is read and set when the bytes it needs have passed.
+type pageNotes []pageNote
+
+type pageNote struct{ pgid, v uint64 }
+
+// unset marks a note whose bytes have not come (or never will).
+const unset = ^uint64(0)
+
+// add adds an unset note for pgid and returns a function that sets it.
+func (n *pageNotes) add(pgid uint64) func(uint64) {
+	i := len(*n)
+	*n = append(*n, pageNote{pgid: pgid, v: unset})
+	return func(v uint64) { (*n)[i].v = v }
+}
+
+// get returns the note of pgid, if it is set.
+func (n pageNotes) get(pgid uint64) (uint64, bool) {
+	i := sort.Search(len(n), func(i int) bool { return n[i].pgid >= pgid })
+	if i < len(n) && n[i].pgid == pgid && n[i].v != unset {
+		return n[i].v, true
+	}
+	return 0, false
 }
 
 func (b *boltScan) Write(p []byte) (int, error) {
@@ -222,7 +249,7 @@ func (b *boltScan) page(pgid uint64, start int64, p []byte) {
 	}
 	if count == 0 {
 		if flags&leafPageFlag != 0 {
-			b.leafLast[pgid] = 0
+			b.leafLast.add(pgid)(0)
 		}
 		return
 	}
@@ -233,14 +260,16 @@ func (b *boltScan) page(pgid uint64, start int64, p []byte) {
 	}
 	switch {
 	case flags&branchPageFlag != 0:
-		b.need(start, p, last+8, 8, func(v []byte) { b.branchLast[pgid] = binary.LittleEndian.Uint64(v) })
+		set := b.branchLast.add(pgid)
+		b.need(start, p, last+8, 8, func(v []byte) { set(binary.LittleEndian.Uint64(v)) })
 	case flags&leafPageFlag != 0:
+		set := b.leafLast.add(pgid)
 		b.need(start, p, last, elementSize, func(e []byte) {
 			pos, ksize := int64(binary.LittleEndian.Uint32(e[4:8])), binary.LittleEndian.Uint32(e[8:12])
 			if ksize < 8 || last+pos+8 > start+size {
 				return
 			}
-			b.need(b.off-b.pageSize, b.cur, last+pos, 8, func(k []byte) { b.leafLast[pgid] = int64(binary.BigEndian.Uint64(k)) })
+			b.need(b.off-b.pageSize, b.cur, last+pos, 8, func(k []byte) { set(binary.BigEndian.Uint64(k)) })
 		})
 	}
 }
@@ -342,12 +371,12 @@ func (b *boltScan) result(n int64) (boltScanResult, error) {
 		return res, nil
 	}
 	for range 64 {
-		if next, ok := b.branchLast[pgid]; ok {
+		if next, ok := b.branchLast.get(pgid); ok {
 			pgid = next
 			continue
 		}
-		if rev, ok := b.leafLast[pgid]; ok {
-			res.Revision = rev
+		if rev, ok := b.leafLast.get(pgid); ok {
+			res.Revision = int64(rev)
 			return res, nil
 		}
 		break
