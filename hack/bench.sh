@@ -3,7 +3,9 @@
 #   hack/bench.sh [bench flags]     full sizes: about 15 minutes on 2 cores
 #   hack/bench.sh --smoke           tiny sizes, one run each: checks that
 #                                   every comparison runs (CI), not numbers
-# Builds what it needs: bin/kubectl-etcd, etcd 3.7.3 (cached), bin/bench.
+# Builds what it needs: bin/kubectl-etcd, etcd 3.7.3 (cached), bin/bench;
+# bin/bench finds or builds SeaweedFS's weed (hack/build-weed.sh, cached)
+# for the snapshot-save-s3 row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 etcd_version="${ETCD_VERSION:-3.7.3}"

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/internal/weed"
 )
 
 type options struct {
@@ -38,6 +40,7 @@ type options struct {
 	jsonOut                  string
 	keep                     bool
 	stopServingOnDefrag      bool
+	weed                     string
 }
 
 func main() {
@@ -53,7 +56,8 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 3, "runs of each tool per comparison (alternating)")
 	flag.IntVar(&o.defragReps, "defrag-reps", 1, "runs of each defragmentation (each on a freshly fragmented database)")
 	flag.IntVar(&o.loadRate, "write-rate", 100, "writes per second of the load that runs during defragmentation")
-	flag.StringVar(&o.only, "only", "", "comma-separated comparisons to run (get-yaml,get-json,get-name,get-raw,stats,snapshot-save,get-snapshot,snapshot-restore,defrag); default all")
+	flag.StringVar(&o.only, "only", "", "comma-separated comparisons to run (get-yaml,get-json,get-name,get-raw,stats,snapshot-save,snapshot-save-s3,get-snapshot,snapshot-restore,defrag); default all")
+	flag.StringVar(&o.weed, "weed", "", "SeaweedFS's weed binary, the S3 store of snapshot-save-s3 (default: hack/build-weed.sh builds or finds it)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results to this file as JSON")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.BoolVar(&o.stopServingOnDefrag, "stop-serving-on-defrag", true, "start the members with --feature-gates=StopGRPCServiceOnDefrag=true (the write load's client checks health and avoids a defragmenting member)")
@@ -155,6 +159,14 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 	for _, bin := range []string{plugin, rusageHelper, etcdctl, etcdutl, filepath.Join(o.etcdDir, "etcd")} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return fmt.Errorf("%s: %w", bin, err)
+		}
+	}
+	// The S3 store's build takes minutes on a fresh machine: before the
+	// cluster, not after the data is loaded.
+	if o.wants("snapshot-save-s3") && o.weed == "" {
+		fmt.Fprintln(out, "== finding SeaweedFS's weed (hack/build-weed.sh)")
+		if o.weed, err = weed.Build(); err != nil {
+			return err
 		}
 	}
 	work := o.workDir
@@ -268,6 +280,11 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 		err := add("snapshot save (time ratio; throughput = 1/ratio)", "throughput >= 0.95x",
 			saveA, saveB, func(r float64, _ sample) bool { return 1/r >= 0.95 })
 		if err != nil {
+			return err
+		}
+	}
+	if o.wants("snapshot-save-s3") {
+		if err := s3SaveRow(ctx, o, work, env, one, plugin, snapA, add); err != nil {
 			return err
 		}
 	}

@@ -4,10 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,5 +186,68 @@ func TestS3(t *testing.T) {
 	}
 	if got := srv.Uploads(ctx, "etcd-backups"); len(got) != 0 {
 		t.Fatalf("uploads after AbortStale = %v", got)
+	}
+}
+
+// TestS3PartsSignTheirHash checks what each part request carries: the
+// signed payload hash (X-Amz-Content-Sha256) and the part's checksum are
+// both the sha256 of the body sent, computed once by sendPart.
+func TestS3PartsSignTheirHash(t *testing.T) {
+	var mu sync.Mutex
+	parts := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		q := r.URL.Query()
+		switch {
+		case r.Method == http.MethodPost && q.Has("uploads"):
+			fmt.Fprint(w, `<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>`)
+		case r.Method == http.MethodPut && q.Get("partNumber") != "":
+			sum := sha256.Sum256(body)
+			if got := r.Header.Get("X-Amz-Content-Sha256"); got != hex.EncodeToString(sum[:]) {
+				t.Errorf("part %s: X-Amz-Content-Sha256 %q, want the body's sha256 %x", q.Get("partNumber"), got, sum)
+			}
+			if got := r.Header.Get("X-Amz-Checksum-Sha256"); got != base64.StdEncoding.EncodeToString(sum[:]) {
+				t.Errorf("part %s: X-Amz-Checksum-Sha256 %q, want the body's sha256", q.Get("partNumber"), got)
+			}
+			if !strings.Contains(r.Header.Get("Authorization"), "x-amz-content-sha256") {
+				t.Errorf("part %s: the payload hash is not signed: %s", q.Get("partNumber"), r.Header.Get("Authorization"))
+			}
+			mu.Lock()
+			parts++
+			mu.Unlock()
+			w.Header().Set("ETag", fmt.Sprintf(`"%x"`, sum[:8]))
+		case r.Method == http.MethodPost && q.Get("uploadId") != "":
+			fmt.Fprint(w, `<CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><ETag>"x"</ETag></CompleteMultipartUploadResult>`)
+		default:
+			t.Errorf("unexpected %s %s", r.Method, r.URL)
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	}))
+	defer srv.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	ctx := context.Background()
+	loc, _ := ParseLocation("s3://bucket/x/")
+	st, err := Open(ctx, loc, S3Options{Endpoint: srv.URL, PathStyle: true, PartSize: minPartSize, Concurrency: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := st.Create(ctx, "a.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 2*minPartSize+1000)
+	_, _ = rand.Read(data)
+	if _, err := up.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if parts != 3 {
+		t.Fatalf("%d parts sent, want 3", parts)
 	}
 }

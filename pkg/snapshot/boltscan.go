@@ -2,19 +2,22 @@ package snapshot
 
 import (
 	"bytes"
+	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"sort"
 )
 
 // boltScan reads a bbolt database as it streams past, page by page, and
 // keeps just enough to answer at the end what a save reports without the
 // file: the database size its meta page declares, whether the stream held
 // all of it, and the newest revision (the last key of etcd's key bucket).
-// It keeps, per page, one number: a branch page's last child, a leaf
-// page's last key's main revision. That is 16 bytes a page (4 MiB for a
-// 1 GiB database), where a copy of the file would be the whole of it.
+// It keeps, per branch or leaf page, one number: a branch page's last
+// child, a leaf page's last key's main revision. That is 16 bytes a page
+// (at most 4 MiB for a 1 GiB database), where a copy of the file would be
+// the whole of it.
 //
 // bbolt's layout (go.etcd.io/bbolt, page.go): a page starts with a 16-byte
 // header (id uint64, flags uint16, count uint16, overflow uint32); the
@@ -39,10 +42,13 @@ type boltScan struct {
 	rootPage   []byte // the root bucket's page with its overflow, once whole
 	rootNeed   int64
 	rootPgid   uint64
-	branchLast map[uint64]uint64
-	leafLast   map[uint64]int64
-	wants      []want
-	err        error
+	branchLast pageNotes // a branch page's last child
+	leafLast   pageNotes // a leaf page's last key's main revision
+	wants      wantHeap
+	// end is the database's size its meta page declares, once read:
+	// nothing past it is a page.
+	end int64
+	err error
 }
 
 // want is n bytes at stream offset off that a page needs, handed to fn.
@@ -50,6 +56,26 @@ type want struct {
 	off int64
 	n   int
 	fn  func([]byte)
+}
+
+func (w want) due() int64 { return w.off + int64(w.n) }
+
+// wantHeap orders the pending wants by the offset where their bytes end,
+// so each chunk takes only those it completes. Chunks inside a large value
+// read as pages too, and random bytes there (compressed or encrypted
+// values) ask for bytes anywhere ahead: walking every pending want on each
+// chunk made the scan quadratic, seconds of CPU for a few hundred MiB.
+type wantHeap []want
+
+func (h wantHeap) Len() int           { return len(h) }
+func (h wantHeap) Less(i, j int) bool { return h[i].due() < h[j].due() }
+func (h wantHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *wantHeap) Push(x any)        { *h = append(*h, x.(want)) }
+func (h *wantHeap) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return w
 }
 
 type boltMeta struct {
@@ -68,8 +94,33 @@ const (
 	metaFieldsLength = 64
 )
 
-func newBoltScan() *boltScan {
-	return &boltScan{branchLast: map[uint64]uint64{}, leafLast: map[uint64]int64{}}
+func newBoltScan() *boltScan { return &boltScan{} }
+
+// pageNotes keep one number per page, in the order pages stream past
+// (increasing page ids): 16 bytes a page where a map took about three
+// times that, and a map's growth is garbage too. A note is added when its
+// page is read and set when the bytes it needs have passed.
+type pageNotes []pageNote
+
+type pageNote struct{ pgid, v uint64 }
+
+// unset marks a note whose bytes have not come (or never will).
+const unset = ^uint64(0)
+
+// add adds an unset note for pgid and returns a function that sets it.
+func (n *pageNotes) add(pgid uint64) func(uint64) {
+	i := len(*n)
+	*n = append(*n, pageNote{pgid: pgid, v: unset})
+	return func(v uint64) { (*n)[i].v = v }
+}
+
+// get returns the note of pgid, if it is set.
+func (n pageNotes) get(pgid uint64) (uint64, bool) {
+	i := sort.Search(len(n), func(i int) bool { return n[i].pgid >= pgid })
+	if i < len(n) && n[i].pgid == pgid && n[i].v != unset {
+		return n[i].v, true
+	}
+	return 0, false
 }
 
 func (b *boltScan) Write(p []byte) (int, error) {
@@ -111,20 +162,9 @@ func (b *boltScan) Write(p []byte) (int, error) {
 // b.off): the wants it satisfies, then the chunk read as a page.
 func (b *boltScan) chunk() {
 	start := b.off - b.pageSize
-	if len(b.wants) > 0 {
-		kept := b.wants[:0]
-		var due []want
-		for _, w := range b.wants {
-			if w.off+int64(w.n) <= b.off {
-				due = append(due, w)
-			} else {
-				kept = append(kept, w)
-			}
-		}
-		b.wants = kept
-		for _, w := range due {
-			b.satisfy(w, start)
-		}
+	// A want a satisfied one adds ends past this chunk (need), so it waits.
+	for len(b.wants) > 0 && b.wants[0].due() <= b.off {
+		b.satisfy(heap.Pop(&b.wants).(want), start)
 	}
 	pgid := uint64(start / b.pageSize)
 	if b.rootPage != nil && int64(len(b.rootPage)) < b.rootNeed {
@@ -139,6 +179,10 @@ func (b *boltScan) satisfy(w want, start int64) {
 	if w.off < lo {
 		return // a want too far back: the page it served was not sound
 	}
+	if w.off >= start {
+		w.fn(b.cur[w.off-start : w.due()-start])
+		return
+	}
 	joined := append(append(make([]byte, 0, len(b.prev)+len(b.cur)), b.prev...), b.cur...)
 	at := w.off - lo
 	w.fn(joined[at : at+int64(w.n)])
@@ -151,10 +195,10 @@ func (b *boltScan) need(start int64, page []byte, off int64, n int, fn func([]by
 		fn(page[rel : rel+int64(n)])
 		return
 	}
-	if off < start {
-		return
+	if off < start || b.end > 0 && off+int64(n) > b.end {
+		return // behind the stream, or past the database: not a sound page
 	}
-	b.wants = append(b.wants, want{off: off, n: n, fn: fn})
+	heap.Push(&b.wants, want{off: off, n: n, fn: fn})
 }
 
 func readBoltMeta(page []byte) boltMeta {
@@ -195,6 +239,7 @@ func (b *boltScan) page(pgid uint64, start int64, p []byte) {
 				return
 			}
 			b.rootPgid = m.root
+			b.end = int64(m.hwm) * b.pageSize
 		}
 		return
 	case pgid == b.rootPgid:
@@ -204,7 +249,7 @@ func (b *boltScan) page(pgid uint64, start int64, p []byte) {
 	}
 	if count == 0 {
 		if flags&leafPageFlag != 0 {
-			b.leafLast[pgid] = 0
+			b.leafLast.add(pgid)(0)
 		}
 		return
 	}
@@ -215,14 +260,16 @@ func (b *boltScan) page(pgid uint64, start int64, p []byte) {
 	}
 	switch {
 	case flags&branchPageFlag != 0:
-		b.need(start, p, last+8, 8, func(v []byte) { b.branchLast[pgid] = binary.LittleEndian.Uint64(v) })
+		set := b.branchLast.add(pgid)
+		b.need(start, p, last+8, 8, func(v []byte) { set(binary.LittleEndian.Uint64(v)) })
 	case flags&leafPageFlag != 0:
+		set := b.leafLast.add(pgid)
 		b.need(start, p, last, elementSize, func(e []byte) {
 			pos, ksize := int64(binary.LittleEndian.Uint32(e[4:8])), binary.LittleEndian.Uint32(e[8:12])
 			if ksize < 8 || last+pos+8 > start+size {
 				return
 			}
-			b.need(b.off-b.pageSize, b.cur, last+pos, 8, func(k []byte) { b.leafLast[pgid] = int64(binary.BigEndian.Uint64(k)) })
+			b.need(b.off-b.pageSize, b.cur, last+pos, 8, func(k []byte) { set(binary.BigEndian.Uint64(k)) })
 		})
 	}
 }
@@ -324,12 +371,12 @@ func (b *boltScan) result(n int64) (boltScanResult, error) {
 		return res, nil
 	}
 	for range 64 {
-		if next, ok := b.branchLast[pgid]; ok {
+		if next, ok := b.branchLast.get(pgid); ok {
 			pgid = next
 			continue
 		}
-		if rev, ok := b.leafLast[pgid]; ok {
-			res.Revision = rev
+		if rev, ok := b.leafLast.get(pgid); ok {
+			res.Revision = int64(rev)
 			return res, nil
 		}
 		break
