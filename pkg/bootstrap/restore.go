@@ -400,5 +400,5 @@ func (p *RestorePlan) joinSteps() []string {
 		}
 		others = append(others, otherNode{Name: m.Name, PeerURL: m.PeerURLs[0]})
 	}
-	return joinSteps(others, advertisedClientURL(p.ManifestPath, p.original, p.ClientURL))
+	return joinSteps(others, readJoinTarget(p.ManifestPath, p.original, p.ClientURL))
 }
