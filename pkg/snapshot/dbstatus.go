@@ -19,6 +19,8 @@ type dbStatus struct {
 	TotalKeys int
 	TotalSize int64
 	Version   string
+	// Members are the members bucket's, by name.
+	Members []Member
 }
 
 // readDBStatus computes etcdutl's snapshot status, the same numbers, in
@@ -50,6 +52,10 @@ func readDBStatus(path string) (ds dbStatus, err error) {
 		ds.TotalSize = tx.Size()
 		if v := schema.ReadStorageVersionFromSnapshot(tx); v != nil {
 			ds.Version = v.String()
+		}
+		var err error
+		if ds.Members, err = readMembers(tx); err != nil {
+			return err
 		}
 		h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 		// The live keys by a 128-bit hash of the key: no copy of a million

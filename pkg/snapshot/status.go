@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/membership"
@@ -157,6 +158,7 @@ func inspect(raw, path string, st *FileStatus) (err error) {
 	st.TotalKeys = ds.TotalKeys
 	st.TotalSize = ds.TotalSize
 	st.StorageVersion = ds.Version
+	st.Members = ds.Members
 	return nil
 }
 
@@ -209,18 +211,11 @@ func peek(raw, path string, st *FileStatus) (err error) {
 		if v := schema.ReadStorageVersionFromSnapshot(tx); v != nil {
 			st.StorageVersion = v.String()
 		}
-		if mb := tx.Bucket(schema.Members.Name()); mb != nil {
-			if err := mb.ForEach(func(k, v []byte) error {
-				var m membership.Member
-				if err := json.Unmarshal(v, &m); err != nil {
-					return &CorruptError{Path: path, Reason: fmt.Sprintf("member %s in the members bucket: %v", k, err)}
-				}
-				st.Members = append(st.Members, Member{ID: string(k), Name: m.Name, PeerURLs: m.PeerURLs})
-				return nil
-			}); err != nil {
-				return err
-			}
+		members, err := readMembers(tx)
+		if err != nil {
+			return &CorruptError{Path: path, Reason: err.Error()}
 		}
+		st.Members = members
 		b := tx.Bucket(schema.Key.Name())
 		if b == nil {
 			return &CorruptError{Path: path, Reason: "it has no key bucket: not an etcd database"}
@@ -232,4 +227,30 @@ func peek(raw, path string, st *FileStatus) (err error) {
 		}
 		return nil
 	})
+}
+
+// readMembers reads the members bucket: the cluster's members as they
+// were when the database was written, sorted by name (the bucket keeps
+// them by ID).
+func readMembers(tx *bolt.Tx) ([]Member, error) {
+	mb := tx.Bucket(schema.Members.Name())
+	if mb == nil {
+		return nil, nil
+	}
+	var out []Member
+	err := mb.ForEach(func(k, v []byte) error {
+		var m membership.Member
+		if err := json.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("member %s in the members bucket: %v", k, err)
+		}
+		out = append(out, Member{ID: string(k), Name: m.Name, PeerURLs: m.PeerURLs})
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, err
 }
