@@ -173,8 +173,11 @@ func TestWholeClusterRestoreOnRealKubelets(t *testing.T) {
 	restored := n1.members(t)
 	for _, m := range restored {
 		for _, b := range before {
-			if m.Name == b.Name && m.Name != n1.name && m.ID == b.ID {
-				t.Errorf("%s kept its member ID %s across the restore: it did not join anew", m.Name, m.ID)
+			// cp-1 too: the restore gives the cluster a token of its own,
+			// so the old members, running until their reset, cannot
+			// reach it as their old peer.
+			if m.Name == b.Name && m.ID == b.ID {
+				t.Errorf("%s kept its member ID %s across the restore", m.Name, m.ID)
 			}
 		}
 	}
