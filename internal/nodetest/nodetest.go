@@ -558,6 +558,19 @@ func (n *Node) PauseEtcd() {
 	}
 }
 
+// KillEtcd kills the node's etcd with SIGKILL: a crash, nothing flushed
+// or closed. The kubelet starts it again while its manifest is there.
+func (n *Node) KillEtcd() {
+	n.cluster.T.Helper()
+	pids := n.etcdPIDs()
+	if len(pids) == 0 {
+		n.cluster.T.Fatalf("%s runs no etcd to kill", n.Name)
+	}
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
 // ResumeEtcd continues a paused etcd.
 func (n *Node) ResumeEtcd() {
 	for _, pid := range n.etcdPIDs() {

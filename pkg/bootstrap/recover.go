@@ -534,7 +534,7 @@ func (r *QuorumRecovery) joinSteps(p *RecoverPlan) []string {
 	for _, o := range p.others {
 		others = append(others, otherNode{Name: o.Name, PeerURL: o.PeerURL})
 	}
-	return joinSteps(others, advertisedClientURL(p.ManifestPath, p.original, p.ClientURL))
+	return joinSteps(others, readJoinTarget(p.ManifestPath, p.original, p.ClientURL))
 }
 
 // otherNode is another control-plane node of the cluster, to bring back
@@ -542,31 +542,51 @@ func (r *QuorumRecovery) joinSteps(p *RecoverPlan) []string {
 type otherNode struct{ Name, PeerURL string }
 
 // joinSteps are the commands that bring the other nodes back into a
-// cluster this node serves alone on endpoint: on each, reset, then join
-// under its old name and address.
-func joinSteps(others []otherNode, endpoint string) []string {
+// cluster this node serves alone: on each, reset, then join under its old
+// name and address, through the client URL and with the etcd image of
+// this node's member (target).
+func joinSteps(others []otherNode, target joinTarget) []string {
 	var steps []string
 	for _, o := range others {
 		ip := "IP"
 		if u, err := url.Parse(o.PeerURL); err == nil && u.Hostname() != "" {
 			ip = u.Hostname()
 		}
-		steps = append(steps, fmt.Sprintf("on %s: sudo kubectl etcd reset --yes && sudo kubectl etcd join --name %s --advertise-address %s --endpoints %s", o.Name, o.Name, ip, endpoint))
+		step := fmt.Sprintf("on %s: sudo kubectl etcd reset --yes && sudo kubectl etcd join --name %s --advertise-address %s --endpoints %s", o.Name, o.Name, ip, target.Endpoint)
+		if target.Image != "" {
+			step += " --image " + target.Image
+		}
+		steps = append(steps, step)
 	}
 	return steps
 }
 
-// advertisedClientURL is the client URL other nodes reach this node's
-// member on: the manifest's first --advertise-client-urls, else local.
-func advertisedClientURL(path string, manifest []byte, local string) string {
+// joinTarget is what the join steps take from this node's manifest.
+type joinTarget struct {
+	// Endpoint is the client URL other nodes reach this node's member
+	// on: the manifest's first --advertise-client-urls, else local.
+	Endpoint string
+	// Image is the etcd image this node's member runs, empty when the
+	// manifest cannot be read. The joins name it: without --image, join
+	// writes its own default, which need not be the release the restored
+	// member runs (a cluster upgraded since kubeadm set it up, an older
+	// kubeadm, an air-gapped node that holds only the image it runs).
+	Image string
+}
+
+// readJoinTarget reads the join target from the manifest at path
+// (content manifest); local is this node's client URL.
+func readJoinTarget(path string, manifest []byte, local string) joinTarget {
+	t := joinTarget{Endpoint: local}
 	m, err := staticpod.Parse(path, manifest)
 	if err != nil {
-		return local
+		return t
 	}
-	for _, u := range m.List("advertise-client-urls") {
-		return u
+	if urls := m.List("advertise-client-urls"); len(urls) > 0 {
+		t.Endpoint = urls[0]
 	}
-	return local
+	t.Image = m.Pod.Spec.Containers[m.Container].Image
+	return t
 }
 
 // forceNewCluster starts the embedded etcd on dir with force-new-cluster on

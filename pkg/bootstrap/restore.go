@@ -64,12 +64,22 @@ type RestorePlan struct {
 	Revision  int64  `json:"revision"`
 	NeedsEtcd string `json:"needsEtcd,omitempty"`
 	// Running says whether etcd answered on ClientURL before the restore.
-	Running  bool     `json:"running"`
-	Warnings []string `json:"warnings,omitempty"`
+	Running bool `json:"running"`
+	// ClusterToken is the --initial-cluster-token of the restored
+	// cluster: the manifest's (else etcd's default) with -restore-<UTC
+	// time>. etcd derives member and cluster IDs from the token and the
+	// peer URLs, so with the old token a member first bootstrapped alone
+	// (kubeadm's init, then joins) comes back with its old IDs, and the
+	// old members, still running until their nodes are reset, reach it
+	// as their peer: their raft messages (a heartbeat committing past its
+	// log) crash it. A new token gives the restored cluster IDs of its
+	// own, and their messages are refused as from another cluster.
+	ClusterToken string   `json:"clusterToken"`
+	Warnings     []string `json:"warnings,omitempty"`
 
 	original []byte
 	manifest []byte
-	// token is the manifest's --initial-cluster-token, kept for the
+	// token is the manifest's --initial-cluster-token, the base of
 	// restored cluster.
 	token string
 }
@@ -117,6 +127,14 @@ func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
 		ManifestPath: lm.ManifestPath, ManifestBackup: lm.ManifestBackup, OldDataDir: lm.OldDataDir, DataDir: lm.DataDir,
 		Name: lm.Name, PeerURLs: lm.PeerURLs, ClientURL: lm.ClientURL, original: lm.original, token: lm.token,
 	}
+	base := p.token
+	if base == "" {
+		base = r.InitialClusterToken
+	}
+	if base == "" {
+		base = "etcd-cluster"
+	}
+	p.ClusterToken = base + "-restore-" + strings.ToLower(stamp)
 	if _, err := os.Stat(p.ManifestBackup); err == nil {
 		return nil, fmt.Errorf("preflight: %s already exists: an earlier restore keeps its manifest there; wait a second or choose another backup directory", p.ManifestBackup)
 	}
@@ -147,6 +165,9 @@ func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
 	}
 	m.SetFlag("initial-cluster", strings.Join(pairs, ","))
 	m.SetFlag("initial-cluster-state", "")
+	if p.token != "" {
+		m.SetFlag("initial-cluster-token", p.ClusterToken)
+	}
 	if p.manifest, err = m.Marshal(); err != nil {
 		return nil, err
 	}
@@ -290,10 +311,8 @@ func (r *SnapshotRestore) RunPlan(ctx context.Context, p *RestorePlan) (*Restore
 	// 2. Restore into the new directory.
 	rs := r.Restorer
 	rs.DataDir, rs.Name, rs.PeerURLs, rs.InitialCluster = p.DataDir, p.Name, p.PeerURLs, ""
-	if token := p.token; token != "" {
-		rs.InitialClusterToken = token
-	}
-	r.logf("[restore] Restoring %s into %s", p.Snapshot.Path, p.DataDir)
+	rs.InitialClusterToken = p.ClusterToken
+	r.logf("[restore] Restoring %s into %s as a new cluster (token %s)", p.Snapshot.Path, p.DataDir, p.ClusterToken)
 	res, err := rs.Restore()
 	if err != nil {
 		return nil, rollback(fmt.Errorf("restoring: %w", err), "no restored data directory was left")
@@ -400,5 +419,5 @@ func (p *RestorePlan) joinSteps() []string {
 		}
 		others = append(others, otherNode{Name: m.Name, PeerURL: m.PeerURLs[0]})
 	}
-	return joinSteps(others, advertisedClientURL(p.ManifestPath, p.original, p.ClientURL))
+	return joinSteps(others, readJoinTarget(p.ManifestPath, p.original, p.ClientURL))
 }

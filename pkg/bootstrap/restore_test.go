@@ -222,4 +222,19 @@ func TestRestoreJoinStepsNameTheSnapshotsOtherMembers(t *testing.T) {
 	if got := p.joinSteps(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("join steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+
+	// From the restored node's manifest: the client URL it advertises and
+	// the image it runs, so the others join the same etcd release and not
+	// join's default (seen on real kubelets: a node holding only the image
+	// the cluster runs waits for the default one forever).
+	spec := staticpod.EtcdPodSpec{Name: "cp-1", AdvertiseAddress: "10.0.0.11", Image: "registry.k8s.io/etcd:3.6.16-0"}
+	manifest, err := staticpod.Marshal(staticpod.NewEtcdPod(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ManifestPath, p.original, p.ClientURL = "/etc/kubernetes/manifests/etcd.yaml", manifest, "https://127.0.0.1:2379"
+	want[0] = "on cp-2: sudo kubectl etcd reset --yes && sudo kubectl etcd join --name cp-2 --advertise-address 10.0.0.12 --endpoints https://10.0.0.11:2379 --image registry.k8s.io/etcd:3.6.16-0"
+	if got := p.joinSteps(); len(got) != 2 || got[0] != want[0] {
+		t.Errorf("join steps from the manifest:\n%s\nwant first:\n%s", strings.Join(got, "\n"), want[0])
+	}
 }

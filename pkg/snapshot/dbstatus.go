@@ -19,7 +19,8 @@ type dbStatus struct {
 	TotalKeys int
 	TotalSize int64
 	Version   string
-	Members   []Member
+	// Members are the members bucket's, by name.
+	Members []Member
 }
 
 // readDBStatus computes etcdutl's snapshot status, the same numbers, in
@@ -52,6 +53,7 @@ func readDBStatus(path string) (ds dbStatus, err error) {
 		if v := schema.ReadStorageVersionFromSnapshot(tx); v != nil {
 			ds.Version = v.String()
 		}
+		var err error
 		if ds.Members, err = readMembers(tx); err != nil {
 			return err
 		}

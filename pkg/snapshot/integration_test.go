@@ -318,3 +318,34 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return data
 }
+
+// TestStatusNamesTheMembers: the status of a snapshot of a three-member
+// cluster names its members, by name, with their peer URLs, from the
+// members bucket: `snapshot restore --manifest` turns them into the steps
+// that bring the other nodes back. The full status (Status, the restore
+// preflight's) and the quick one (save's check) read them alike.
+func TestStatusNamesTheMembers(t *testing.T) {
+	versions := etcdtest.Versions(t)
+	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	path := filepath.Join(t.TempDir(), "etcd.db")
+	saved, err := (&snapshot.Saver{Config: c.Config(), Client: c.Client(), Path: path}).Save(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := snapshot.Status(path, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string][]snapshot.Member{"status": st.Members, "save": saved.Members} {
+		var names []string
+		for i, m := range got {
+			names = append(names, m.Name)
+			if want := c.State.Members[i].PeerURL; len(m.PeerURLs) != 1 || m.PeerURLs[0] != want || m.ID == "" {
+				t.Errorf("%s: member %s: ID %q, peer URLs %v, want %s", name, m.Name, m.ID, m.PeerURLs, want)
+			}
+		}
+		if strings.Join(names, ",") != "member-1,member-2,member-3" {
+			t.Errorf("%s: members %v, want member-1,member-2,member-3 by name", name, names)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/membership"
@@ -161,25 +162,6 @@ func inspect(raw, path string, st *FileStatus) (err error) {
 	return nil
 }
 
-// readMembers reads the members bucket of an etcd database: the cluster's
-// members as the snapshot holds them.
-func readMembers(tx *bolt.Tx) ([]Member, error) {
-	b := tx.Bucket(schema.Members.Name())
-	if b == nil {
-		return nil, nil
-	}
-	var out []Member
-	err := b.ForEach(func(k, v []byte) error {
-		var m membership.Member
-		if err := json.Unmarshal(v, &m); err != nil {
-			return fmt.Errorf("member %s in the members bucket: %w", k, err)
-		}
-		out = append(out, Member{ID: string(k), Name: m.Name, PeerURLs: m.PeerURLs})
-		return nil
-	})
-	return out, err
-}
-
 // checkFileSize checks that the file at raw is as long as its database
 // header says, less the sha256 trailer when trailer reports one for the
 // file's size; a short or padded file is corrupt.
@@ -229,9 +211,11 @@ func peek(raw, path string, st *FileStatus) (err error) {
 		if v := schema.ReadStorageVersionFromSnapshot(tx); v != nil {
 			st.StorageVersion = v.String()
 		}
-		if st.Members, err = readMembers(tx); err != nil {
+		members, err := readMembers(tx)
+		if err != nil {
 			return &CorruptError{Path: path, Reason: err.Error()}
 		}
+		st.Members = members
 		b := tx.Bucket(schema.Key.Name())
 		if b == nil {
 			return &CorruptError{Path: path, Reason: "it has no key bucket: not an etcd database"}
@@ -243,4 +227,30 @@ func peek(raw, path string, st *FileStatus) (err error) {
 		}
 		return nil
 	})
+}
+
+// readMembers reads the members bucket: the cluster's members as they
+// were when the database was written, sorted by name (the bucket keeps
+// them by ID).
+func readMembers(tx *bolt.Tx) ([]Member, error) {
+	mb := tx.Bucket(schema.Members.Name())
+	if mb == nil {
+		return nil, nil
+	}
+	var out []Member
+	err := mb.ForEach(func(k, v []byte) error {
+		var m membership.Member
+		if err := json.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("member %s in the members bucket: %v", k, err)
+		}
+		out = append(out, Member{ID: string(k), Name: m.Name, PeerURLs: m.PeerURLs})
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, err
 }
