@@ -6,7 +6,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,41 +71,19 @@ func memberVersions(t *testing.T, cfg *connect.Config) map[string]string {
 	return out
 }
 
-// writer puts a key every 20ms through every member until stopped, and
-// counts the writes that failed.
-func writer(t *testing.T, cfg *connect.Config) (stop func() (ok, failed int64)) {
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
+// checkWriter stops w and fails the test for every write it lost but
+// those etcd loses while the nodes' changes moved leadership.
+func checkWriter(t *testing.T, w *etcdtest.Writer, nodes []*e2eNode) {
+	t.Helper()
+	ok, failures := w.Finish()
+	var progress strings.Builder
+	for _, n := range nodes {
+		progress.WriteString(n.log.String())
 	}
-	var okN, failedN atomic.Int64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-done:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, err := cli.Put(ctx, fmt.Sprintf("/registry/writer/%d", i), "v")
-			cancel()
-			if err != nil {
-				failedN.Add(1)
-				t.Logf("write %d failed: %v", i, err)
-			} else {
-				okN.Add(1)
-			}
-		}
-	}()
-	return func() (int64, int64) {
-		close(done)
-		wg.Wait()
-		cli.Close()
-		return okN.Load(), failedN.Load()
+	lost := etcdtest.CheckWrites(t, failures, progress.String())
+	t.Logf("writer: %d writes ok, %d failed (%d lost to leadership moves)", ok, len(failures), lost)
+	if ok == 0 {
+		t.Error("no write succeeded")
 	}
 }
 
@@ -181,17 +158,13 @@ func TestRollingUpgradeWithRealEtcd(t *testing.T) {
 		t.Fatalf("dry run printed %q and left image %s", dry, manifestImage(t, nodes[0]))
 	}
 
-	stop := writer(t, cfg)
+	w := etcdtest.StartWriter(t, cfg, "/registry/writer/", 20*time.Millisecond)
 	for _, step := range [][2]string{{from, mid}} {
 		start := time.Now()
 		upgradeAll(t, nodes, step[1])
 		t.Logf("3 nodes %s -> %s, all started at once, in %s", step[0], step[1], time.Since(start).Round(time.Second))
 	}
-	ok, failed := stop()
-	t.Logf("writer: %d writes, %d failed", ok, failed)
-	if ok == 0 || failed != 0 {
-		t.Errorf("writer during the upgrades: %d writes ok, %d failed; want none failed", ok, failed)
-	}
+	checkWriter(t, w, nodes)
 	out := nodes[1].log.String()
 	for _, want := range []string{"storage version", "one minor up", "no pending learners", "Saved a verified snapshot", "agrees with the raft membership", "caught up with the leader"} {
 		if !strings.Contains(out, want) {
