@@ -161,7 +161,7 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 
 // upgradeArgs upgrades n's etcd to version.
 func upgradeArgs(n *bootNode, version string) []string {
-	return []string{"upgrade", "--version", version, "--manifests-dir", n.node.ManifestsDir(), "--timeout", "3m", "--lock-timeout", "10m"}
+	return []string{"upgrade", "--version", version, "--yes", "--manifests-dir", n.node.ManifestsDir(), "--timeout", "3m", "--lock-timeout", "10m"}
 }
 
 // upgradeAtOnce starts `kubectl etcd upgrade --version version` on every

@@ -36,6 +36,10 @@ type UpgradeOptions struct {
 	BackupDir string
 	// Now stamps the backup directory; time.Now when nil.
 	Now func() time.Time
+	// Confirm, when set, is asked before anything changes (not in a dry
+	// run), with the image the manifest runs and the new one; an error
+	// stops the upgrade.
+	Confirm func(from, to string) error
 }
 
 // UpgradeResult says what an upgrade did.
@@ -95,6 +99,11 @@ func (n *Node) UpgradeEtcd(ctx context.Context, opts UpgradeOptions) (*UpgradeRe
 	newManifest, err := withImage(m, newImage)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Confirm != nil && !n.DryRun {
+		if err := opts.Confirm(oldImage, newImage); err != nil {
+			return res, err
+		}
 	}
 	name := m.Flags["name"]
 	out, err := n.rollOut(ctx, manifestRollout{

@@ -9,6 +9,7 @@ import (
 )
 
 func TestUpgradeAndDowngradeUsageErrors(t *testing.T) {
+	dir := manifestsDir(t)
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -20,6 +21,8 @@ func TestUpgradeAndDowngradeUsageErrors(t *testing.T) {
 		{[]string{"upgrade", "--version", "3.7.3", "--image", "registry.k8s.io/etcd:3.7.3-0"}, "none of the others can be"},
 		{[]string{"upgrade", "--version", "3.7.3", "--timeout", "0s"}, "--timeout must be positive"},
 		{[]string{"upgrade", "--version", "3.7.3", "--manifests-dir", "/nonexistent"}, "no such file"},
+		// Standard input is no terminal: without --yes, nothing changes.
+		{[]string{"upgrade", "--version", "3.7.3", "--manifests-dir", dir}, "refusing to change etcd on this node from registry.k8s.io/etcd:3.7.0-0 to registry.k8s.io/etcd:3.7.3-0, restarting it without confirmation: pass --yes"},
 		{[]string{"downgrade", "enable"}, "accepts 1 arg"},
 		{[]string{"downgrade", "validate", "three"}, `"three" is not a version`},
 	} {

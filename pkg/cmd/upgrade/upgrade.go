@@ -24,6 +24,7 @@ type Options struct {
 	ManifestsDir string
 	BackupDir    string
 	DryRun       bool
+	Yes          bool
 	Force        bool
 	Timeout      time.Duration
 	LockTimeout  time.Duration
@@ -54,9 +55,15 @@ makes them take turns.
   3. Leadership moved away when this member leads, and the image changed.
   4. The gate: the member serves, reports the new version and catches up
      with the leader within --timeout. If not, the old manifest goes back
-     and the command fails saying so.`,
+     and the command fails saying so.
+
+It asks before it changes anything, unless --yes (scripts) or --dry-run.`,
 		Example: `  # Upgrade this node's etcd to 3.7.3, keeping the manifest's registry
   sudo kubectl etcd upgrade --version 3.7.3
+
+  # From a script, on every control-plane node at once (the lock makes
+  # them take turns)
+  sudo kubectl etcd upgrade --version 3.7.3 --yes
 
   # What would happen, and the new manifest
   sudo kubectl etcd upgrade --image registry.k8s.io/etcd:3.7.3-0 --dry-run`,
@@ -68,6 +75,7 @@ makes them take turns.
 	cmd.Flags().StringVar(&o.ManifestsDir, "manifests-dir", o.ManifestsDir, "directory of the kubelet's static pod manifests")
 	cmd.Flags().StringVar(&o.BackupDir, "backup-dir", "", "where the snapshot and the old manifest go (default: a new etcd-upgrade-TIME directory beside --manifests-dir)")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the preflight, the plan and the new manifest instead of changing anything")
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "upgrade even when the preflight or the version rules refuse")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "how long each gate waits: the member serving the new version and catching up, then every member healthy")
 	cmd.Flags().DurationVar(&o.LockTimeout, "lock-timeout", o.LockTimeout, "how long to wait for another node's upgrade or restart to finish (0: no limit)")
@@ -125,6 +133,9 @@ func (o *Options) Run(ctx context.Context) error {
 		Image:     o.Image,
 		Version:   o.Version,
 		BackupDir: o.BackupDir,
+		Confirm: func(from, to string) error {
+			return cmdutil.Confirm(o.Factory, fmt.Sprintf("change etcd on this node from %s to %s, restarting it", from, to), o.Yes)
+		},
 	})
 	if err != nil {
 		return err
