@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
@@ -23,25 +21,6 @@ func manifestFlag(t *testing.T, n *e2eNode, name string) string {
 		t.Fatal(err)
 	}
 	return m.Flags[name]
-}
-
-// memberQuotas is every member's reported quota, by name.
-func memberQuotas(t *testing.T, cfg *connect.Config) map[string]int64 {
-	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	statuses, err := cluster.Collect(context.Background(), cfg, cli)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]int64{}
-	for _, s := range statuses {
-		out[s.Name] = s.DBQuota
-	}
-	return out
 }
 
 func TestRollingConfigSetWithRealEtcd(t *testing.T) {
@@ -99,9 +78,9 @@ func TestRollingConfigSetWithRealEtcd(t *testing.T) {
 			t.Errorf("%s backup of the old manifest: %v", n.Name, err)
 		}
 	}
-	for name, q := range memberQuotas(t, cfg) {
-		if q != quota {
-			t.Errorf("member %s reports a quota of %d, want %d", name, q, int64(quota))
+	for _, s := range memberStatuses(t, cfg) {
+		if s.DBQuota != quota {
+			t.Errorf("member %s reports a quota of %d, want %d", s.Name, s.DBQuota, int64(quota))
 		}
 	}
 	out := nodes[1].log.String()

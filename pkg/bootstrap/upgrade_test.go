@@ -52,8 +52,8 @@ func allConfig(t *testing.T, nodes []*e2eNode) *connect.Config {
 	return cfg
 }
 
-// versions is every member's reported server version, by name.
-func memberVersions(t *testing.T, cfg *connect.Config) map[string]string {
+// memberStatuses is every member's status.
+func memberStatuses(t *testing.T, cfg *connect.Config) []cluster.MemberStatus {
 	t.Helper()
 	cli, err := cfg.Client()
 	if err != nil {
@@ -64,11 +64,7 @@ func memberVersions(t *testing.T, cfg *connect.Config) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]string{}
-	for _, s := range statuses {
-		out[s.Name] = s.Version
-	}
-	return out
+	return statuses
 }
 
 // checkWriter stops w and fails the test for every write it lost but
@@ -120,9 +116,9 @@ func upgradeAll(t *testing.T, nodes []*e2eNode, version string) {
 			t.Errorf("%s manifest image %s, want %s", n.Name, got, want)
 		}
 	}
-	for name, v := range memberVersions(t, allConfig(t, nodes)) {
-		if v != version {
-			t.Errorf("member %s reports %s after the upgrade, want %s", name, v, version)
+	for _, s := range memberStatuses(t, allConfig(t, nodes)) {
+		if s.Version != version {
+			t.Errorf("member %s reports %s after the upgrade, want %s", s.Name, s.Version, version)
 		}
 	}
 }
