@@ -118,7 +118,7 @@ func (n *Node) UpgradeEtcd(ctx context.Context, opts UpgradeOptions) (*UpgradeRe
 		BackupDir:      opts.BackupDir,
 		Now:            opts.Now,
 		Preflight: func(ctx context.Context, env *rolloutEnv, plan *restartPlan) error {
-			return n.upgradePreflight(ctx, env, plan, target.Version, opts.Force)
+			return n.upgradePreflight(ctx, env, plan, m, target.Version, opts.Force)
 		},
 		BackUp: func(ctx context.Context, env *rolloutEnv) error {
 			return n.backUp(ctx, env)
@@ -175,8 +175,9 @@ func flagsForImage(pod *corev1.Pod, image string) error {
 
 // upgradePreflight checks, after the restart preflight (plan), what an
 // upgrade needs more: the versions and storage versions of every member,
-// the version rules, and the free disk for the backup.
-func (n *Node) upgradePreflight(ctx context.Context, env *rolloutEnv, plan *restartPlan, target *version.Version, force bool) error {
+// the version rules, the WAL of this node's member (manifest m) for
+// entries the target cannot replay, and the free disk for the backup.
+func (n *Node) upgradePreflight(ctx context.Context, env *rolloutEnv, plan *restartPlan, m *staticpod.EtcdManifest, target *version.Version, force bool) error {
 	var ms []upgrade.Member
 	var dbSize int64
 	for _, s := range plan.statuses {
@@ -201,7 +202,7 @@ func (n *Node) upgradePreflight(ctx context.Context, env *rolloutEnv, plan *rest
 	if err := upgrade.Err(findings); err != nil && !force {
 		return err
 	}
-	if err := n.checkV2Entries(env.self.Name, target); err != nil && !force {
+	if err := n.checkV2Entries(m, env.self.Name, target); err != nil && !force {
 		return err
 	}
 	dir := env.backupDir

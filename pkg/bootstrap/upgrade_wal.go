@@ -15,13 +15,10 @@ import (
 // replays them at start. A cluster born on 3.5 and upgraded to 3.6 has
 // them until each member takes a raft snapshot past them, which etcd does
 // every --snapshot-count applied entries.
-func (n *Node) checkV2Entries(name string, target *version.Version) error {
+// m is this node's manifest, which names the data directory.
+func (n *Node) checkV2Entries(m *staticpod.EtcdManifest, name string, target *version.Version) error {
 	if target.Major() != 3 || target.Minor() < 7 {
 		return nil
-	}
-	m, err := staticpod.Read(n.ManifestPath())
-	if err != nil {
-		return err
 	}
 	dataDir, err := m.HostDataDir()
 	if err != nil {
