@@ -4,13 +4,10 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/server/v3/storage/schema"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/backend"
 )
-
-// membersBucket is the bucket of etcd's backend that holds the v3 members:
-// one key per member, its ID in hex.
-var membersBucket = []byte("members")
 
 // BucketMembers lists the member IDs (hex) of the v3 members bucket of an
 // etcd database file, such as a snapshot taken just before the upgrade:
@@ -23,7 +20,7 @@ func BucketMembers(dbPath string) ([]string, error) {
 	defer db.Close()
 	var ids []string
 	err = db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(membersBucket)
+		b := tx.Bucket(schema.Members.Name())
 		if b == nil {
 			return fmt.Errorf("%s has no members bucket", dbPath)
 		}
