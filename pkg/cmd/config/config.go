@@ -259,22 +259,23 @@ func (o *SetOptions) Run(ctx context.Context) error {
 		Set:       set,
 		BackupDir: o.BackupDir,
 		Confirm: func(changes []bootstrap.FlagChange) error {
-			var words []string
-			for _, c := range changes {
-				words = append(words, c.String())
-			}
-			return cmdutil.Confirm(o.Factory, fmt.Sprintf("change %s in %s and restart etcd", strings.Join(words, ", "), o.node.ManifestPath()), o.Yes)
+			return cmdutil.Confirm(o.Factory, fmt.Sprintf("change %s in %s and restart etcd", describe(changes), o.node.ManifestPath()), o.Yes)
 		},
 	})
 	if err != nil {
 		return err
 	}
 	if !o.DryRun && len(res.Changes) > 0 {
-		var words []string
-		for _, c := range res.Changes {
-			words = append(words, c.String())
-		}
-		fmt.Fprintf(o.Out, "etcd flags changed (%s); the old manifest is in %s\n", strings.Join(words, ", "), res.BackupDir)
+		fmt.Fprintf(o.Out, "etcd flags changed (%s); the old manifest is in %s\n", describe(res.Changes), res.BackupDir)
 	}
 	return nil
+}
+
+// describe lists changes as the question and the result say them.
+func describe(changes []bootstrap.FlagChange) string {
+	words := make([]string, 0, len(changes))
+	for _, c := range changes {
+		words = append(words, c.String())
+	}
+	return strings.Join(words, ", ")
 }
