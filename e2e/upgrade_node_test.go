@@ -56,7 +56,7 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 	}
 	t.Logf("three nodes on %s in %s", v35, time.Since(began).Round(time.Second))
 
-	w := etcdtest.StartWriter(t, all, "/upgrade/writer/", 20*time.Millisecond)
+	w := etcdtest.StartHealthCheckedWriter(t, all, "/upgrade/writer/", 20*time.Millisecond)
 	var steps []string
 	var stderrs strings.Builder
 	step := func(name string, do func()) {

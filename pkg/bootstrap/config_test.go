@@ -50,7 +50,7 @@ func TestRollingConfigSetWithRealEtcd(t *testing.T) {
 	}
 
 	t.Log("quota-backend-bytes=3GiB on every node at once, a writer throughout: the restart lock serialises them")
-	w := etcdtest.StartWriter(t, cfg, "/registry/writer/", 20*time.Millisecond)
+	w := etcdtest.StartHealthCheckedWriter(t, cfg, "/registry/writer/", 20*time.Millisecond)
 	start := time.Now()
 	errs := make([]error, len(nodes))
 	results := make([]*ConfigResult, len(nodes))

@@ -154,7 +154,7 @@ func TestRollingUpgradeWithRealEtcd(t *testing.T) {
 		t.Fatalf("dry run printed %q and left image %s", dry, manifestImage(t, nodes[0]))
 	}
 
-	w := etcdtest.StartWriter(t, cfg, "/registry/writer/", 20*time.Millisecond)
+	w := etcdtest.StartHealthCheckedWriter(t, cfg, "/registry/writer/", 20*time.Millisecond)
 	for _, step := range [][2]string{{from, mid}} {
 		start := time.Now()
 		upgradeAll(t, nodes, step[1])
