@@ -1,11 +1,15 @@
 package cmd_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/cmdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 func TestUpgradeAndDowngradeUsageErrors(t *testing.T) {
@@ -38,6 +42,17 @@ func TestUpgradeAndDowngradeUsageErrors(t *testing.T) {
 func TestDowngradeValidateAgainstEmbeddedCluster(t *testing.T) {
 	c := etcdtest.StartEmbedded(t)
 	conn := c.ConnectArgs()
+	// etcd decides the cluster version a moment after it starts; until
+	// then its downgrade API answers "cluster version not found" (CI saw
+	// it once).
+	if err := poll.Until(context.Background(), "the cluster version to be decided", 50*time.Millisecond, 30*time.Second, func(context.Context) error {
+		if c.Server(0).Server.ClusterVersion() == nil {
+			return errors.New("not decided yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	out, _, code, err := cmdtest.Run(t, append(conn, "downgrade", "validate", "3.6")...)
 	if err != nil || code != 0 || !strings.Contains(out, "can be downgraded to 3.6") {
 		t.Fatalf("downgrade validate 3.6: exit %d, %v, %q", code, err, out)
