@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/datadir"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
@@ -288,13 +290,16 @@ func (n *Node) cleanLocal(ctx context.Context, localURL string, stopTimeout time
 }
 
 // waitStopped waits until nothing accepts connections on the local client
-// URL after the manifest was taken away, so the data directory is not
-// cleared (or etcd started again) under a running etcd.
+// URL after the manifest was taken away, and then until no process holds
+// the files of the data directory, so the directory is not cleared, copied
+// or moved (or etcd started again) under an etcd still shutting down: etcd
+// closes its port before it lets go of its WAL and backend.
 func (n *Node) waitStopped(ctx context.Context, localURL string, timeout time.Duration) error {
 	u, err := url.Parse(localURL)
 	if err != nil {
 		return fmt.Errorf("local client URL %q: %w", localURL, err)
 	}
+	deadline := time.Now().Add(timeout)
 	err = poll.Until(ctx, "etcd to stop", 250*time.Millisecond, timeout, func(ctx context.Context) error {
 		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", u.Host)
 		if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
@@ -308,6 +313,20 @@ func (n *Node) waitStopped(ctx context.Context, localURL string, timeout time.Du
 	})
 	if errors.As(err, new(*poll.TimeoutError)) {
 		return fmt.Errorf("etcd still listens on %s %s after its manifest was taken away: is the kubelet running?", localURL, timeout)
+	}
+	if err != nil || n.DataDir == "" {
+		return err
+	}
+	var held []string
+	err = poll.Until(ctx, "etcd to let go of its data", 100*time.Millisecond, max(time.Until(deadline), time.Second), func(context.Context) error {
+		held, err = datadir.Held(n.DataDir)
+		if err == nil && len(held) > 0 {
+			return fmt.Errorf("%s still locked", strings.Join(held, ", "))
+		}
+		return err
+	})
+	if errors.As(err, new(*poll.TimeoutError)) && len(held) > 0 {
+		return fmt.Errorf("etcd stopped answering on %s but a process still holds %s %s after its manifest was taken away (find it with 'fuser -v %s')", localURL, strings.Join(held, ", "), timeout, held[0])
 	}
 	return err
 }
