@@ -273,7 +273,7 @@ func (n *Node) cleanLocal(ctx context.Context, localURL string, stopTimeout time
 			if stopTimeout <= 0 {
 				stopTimeout = 30 * time.Second
 			}
-			if err := n.waitStopped(ctx, localURL, stopTimeout); err != nil {
+			if err := waitStopped(ctx, localURL, n.DataDir, stopTimeout); err != nil {
 				return cleaned, fmt.Errorf("%w; the data directory %s was kept", err, n.DataDir)
 			}
 		}
@@ -294,7 +294,7 @@ func (n *Node) cleanLocal(ctx context.Context, localURL string, stopTimeout time
 // the files of the data directory, so the directory is not cleared, copied
 // or moved (or etcd started again) under an etcd still shutting down: etcd
 // closes its port before it lets go of its WAL and backend.
-func (n *Node) waitStopped(ctx context.Context, localURL string, timeout time.Duration) error {
+func waitStopped(ctx context.Context, localURL, dataDir string, timeout time.Duration) error {
 	u, err := url.Parse(localURL)
 	if err != nil {
 		return fmt.Errorf("local client URL %q: %w", localURL, err)
@@ -314,12 +314,12 @@ func (n *Node) waitStopped(ctx context.Context, localURL string, timeout time.Du
 	if errors.As(err, new(*poll.TimeoutError)) {
 		return fmt.Errorf("etcd still listens on %s %s after its manifest was taken away: is the kubelet running?", localURL, timeout)
 	}
-	if err != nil || n.DataDir == "" {
+	if err != nil || dataDir == "" {
 		return err
 	}
 	var held []string
 	err = poll.Until(ctx, "etcd to let go of its data", 100*time.Millisecond, max(time.Until(deadline), time.Second), func(context.Context) error {
-		held, err = datadir.Held(n.DataDir)
+		held, err = datadir.Held(dataDir)
 		if err == nil && len(held) > 0 {
 			return fmt.Errorf("%s still locked", strings.Join(held, ", "))
 		}

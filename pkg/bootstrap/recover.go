@@ -463,7 +463,7 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		return nil, fmt.Errorf("moving %s aside: %w (nothing was changed)", p.ManifestPath, err)
 	}
 	r.logf("[1/5 stop] Moved %s to %s; waiting for etcd to stop", p.ManifestPath, p.ManifestBackup)
-	if err := node.waitStopped(ctx, p.ClientURL, r.timeout()); err != nil {
+	if err := waitStopped(ctx, p.ClientURL, p.OldDataDir, r.timeout()); err != nil {
 		return nil, rollback(err, "nothing was recovered")
 	}
 	step("stop")

@@ -74,6 +74,10 @@ func (n *Node) RestartEtcd(ctx context.Context, opts RestartOptions) error {
 	if err != nil {
 		return err
 	}
+	dataDir, err := m.HostDataDir()
+	if err != nil {
+		return err
+	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Minute
 	}
@@ -104,7 +108,7 @@ func (n *Node) RestartEtcd(ctx context.Context, opts RestartOptions) error {
 			n.logf("[dry-run] would move %s away until etcd stops, put it back, and wait until %s serves", path, localURL)
 			return nil
 		}
-		return n.restartPod(ctx, localURL, opts.Timeout)
+		return n.restartPod(ctx, localURL, dataDir, opts.Timeout)
 	}
 	// Who else is in the cluster: the lock is held through them.
 	list, err := cluster.ListMembers(ctx, cfg, cli)
@@ -152,7 +156,7 @@ func (n *Node) RestartEtcd(ctx context.Context, opts RestartOptions) error {
 			n.logf("[etcd] Warning: %v; restarting anyway", err)
 		}
 	}
-	if err := n.restartPod(ctx, localURL, opts.Timeout); err != nil {
+	if err := n.restartPod(ctx, localURL, dataDir, opts.Timeout); err != nil {
 		return err
 	}
 	var all []string
@@ -318,21 +322,12 @@ func (n *Node) recoverParkedManifest() error {
 
 // restartPod moves the manifest away, waits for etcd to stop, puts the
 // manifest back and waits until the member serves a quorum read.
-func (n *Node) restartPod(ctx context.Context, localURL string, timeout time.Duration) error {
-	path, parked := n.ManifestPath(), n.parkedManifestPath()
-	if err := os.Rename(path, parked); err != nil {
+func (n *Node) restartPod(ctx context.Context, localURL, dataDir string, timeout time.Duration) error {
+	n.logf("[etcd] Moving %s away; waiting for etcd to stop", n.ManifestPath())
+	if err := n.swapManifest(ctx, nil, localURL, dataDir, timeout); err != nil {
 		return fmt.Errorf("restarting etcd: %w", err)
 	}
-	n.logf("[etcd] Moved %s away; waiting for etcd to stop", path)
-	stopErr := n.waitStopped(ctx, localURL, timeout)
-	// Put the manifest back whatever happened: a node without it has no etcd.
-	if err := os.Rename(parked, path); err != nil {
-		return fmt.Errorf("restoring %s from %s: %w", path, parked, err)
-	}
-	if stopErr != nil {
-		return fmt.Errorf("%w; the manifest is back in place", stopErr)
-	}
-	n.logf("[etcd] Restored %s; waiting for etcd to serve again", path)
+	n.logf("[etcd] Restored %s; waiting for etcd to serve again", n.ManifestPath())
 	return n.waitServing(ctx, localURL, timeout)
 }
 

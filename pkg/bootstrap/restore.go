@@ -303,7 +303,7 @@ func (r *SnapshotRestore) RunPlan(ctx context.Context, p *RestorePlan) (*Restore
 		}
 		return fmt.Errorf("%w; the original manifest is back in place and etcd serves the old data again from %s; %s", cause, p.OldDataDir, state)
 	}
-	if err := node.waitStopped(ctx, p.ClientURL, r.timeout()); err != nil {
+	if err := waitStopped(ctx, p.ClientURL, p.OldDataDir, r.timeout()); err != nil {
 		return nil, rollback(err, "nothing was restored")
 	}
 	r.logf("[stop] etcd stopped answering on %s", p.ClientURL)

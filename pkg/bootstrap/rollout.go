@@ -82,9 +82,6 @@ type rolloutEnv struct {
 	list      []cluster.Member
 	localURL  string
 	backupDir string
-	// started is when the etcd process the old manifest runs started;
-	// zero when unknown.
-	started float64
 }
 
 // rolloutResult says where the backup went and whether the old manifest
@@ -209,18 +206,24 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 			n.logf("%s Warning: %v; going on", tag, err)
 		}
 	}
-	// The gate must not pass on the old process, which serves until the
-	// kubelet notices the new manifest: it waits for a new one.
-	if env.started, err = processStart(ctx, cfg, localURL); err != nil {
-		n.logf("%s Note: cannot read when etcd started (%v); the gate cannot tell the new etcd process from the old one", tag, err)
+	dataDir, err := m.HostDataDir()
+	if err != nil {
+		return res, err
 	}
-	if err := staticpod.WriteFile(path, r.New); err != nil {
-		return res, fmt.Errorf("writing %s: %w", path, err)
+	n.logf("%s Moving %s away; waiting for %s to stop", tag, path, name)
+	if err := n.swapManifest(ctx, r.New, localURL, dataDir, r.Timeout); err != nil {
+		return res, fmt.Errorf("%s: %w", r.Title, err)
 	}
 	n.logf("%s Wrote %s with %s; waiting for %s to %s", tag, path, r.To, name, orDefault(r.Serve, "serve"))
 	if gateErr := n.rolloutGate(ctx, env, r); gateErr != nil {
 		res.RolledBack = true
-		if err := staticpod.WriteFile(path, r.Old); err != nil {
+		err := n.swapManifest(ctx, r.Old, localURL, dataDir, r.Timeout)
+		if err != nil {
+			// The new etcd would not stop: the old manifest goes in
+			// its place all the same, so the node runs the old etcd.
+			err = staticpod.WriteFile(path, r.Old)
+		}
+		if err != nil {
 			return res, fmt.Errorf("%s did not come up on %s (%v), and putting back the old manifest failed: %w; the old manifest is in %s", name, r.To, gateErr, err, r.BackupDir)
 		}
 		n.logf("%s %s did not come up on %s: %v; put back the old manifest (%s)", tag, name, r.To, gateErr, r.From)
@@ -247,21 +250,6 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 func (n *Node) rolloutGate(ctx context.Context, env *rolloutEnv, r manifestRollout) error {
 	deadline := time.Now().Add(r.Timeout)
 	self := env.self
-	if env.started != 0 {
-		err := poll.Until(ctx, fmt.Sprintf("%s to come back with the new manifest", self.Name), 250*time.Millisecond, r.Timeout, func(ctx context.Context) error {
-			started, err := processStart(ctx, env.cfg, env.localURL)
-			if err != nil {
-				return err
-			}
-			if started == env.started {
-				return errors.New("the old etcd process still runs")
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
 	if err := n.waitServingWith(ctx, env.cfg, env.localURL, time.Until(deadline)); err != nil {
 		return err
 	}
@@ -301,19 +289,38 @@ func (n *Node) rolloutGate(ctx context.Context, env *rolloutEnv, r manifestRollo
 	})
 }
 
-// processStart is when the etcd process serving url started, from its
-// process_start_time_seconds metric (etcd serves /metrics on its client
-// URLs too).
-func processStart(ctx context.Context, cfg *connect.Config, url string) (float64, error) {
-	families, err := cluster.ScrapeMetrics(ctx, cfg, url)
-	if err != nil {
-		return 0, err
+// swapManifest replaces this node's manifest with data (nil: the same
+// manifest again, a restart) so that the kubelet starts the new pod at
+// once: it moves the manifest away (parked, so that a killed run leaves it
+// to be put back), waits until etcd has stopped and let go of its data,
+// then writes data. A manifest rewritten in place restarts etcd too, but
+// the real kubelet starts the new pod of the same name only on a later
+// sync: 10-16 s here, against about 4 s this way. If etcd does not stop,
+// the manifest it had goes back and the error says so.
+func (n *Node) swapManifest(ctx context.Context, data []byte, localURL, dataDir string, timeout time.Duration) error {
+	path, parked := n.ManifestPath(), n.parkedManifestPath()
+	if err := os.Rename(path, parked); err != nil {
+		return fmt.Errorf("moving %s away: %w", path, err)
 	}
-	f := families["process_start_time_seconds"]
-	if f == nil || len(f.GetMetric()) == 0 || f.GetMetric()[0].GetGauge() == nil {
-		return 0, fmt.Errorf("%s/metrics has no process_start_time_seconds", url)
+	putBack := func(cause error) error {
+		if err := os.Rename(parked, path); err != nil {
+			return fmt.Errorf("%w; putting back %s from %s failed too: %v: move it back by hand", cause, path, parked, err)
+		}
+		return fmt.Errorf("%w; the manifest is back in place", cause)
 	}
-	return f.GetMetric()[0].GetGauge().GetValue(), nil
+	if err := waitStopped(ctx, localURL, dataDir, timeout); err != nil {
+		return putBack(err)
+	}
+	if data == nil {
+		if err := os.Rename(parked, path); err != nil {
+			return fmt.Errorf("putting back %s from %s: %w", path, parked, err)
+		}
+		return nil
+	}
+	if err := staticpod.WriteFile(path, data); err != nil {
+		return putBack(fmt.Errorf("writing %s: %w", path, err))
+	}
+	return os.Remove(parked)
 }
 
 func orDefault(s, def string) string {
