@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"go.etcd.io/etcd/pkg/v3/featuregate"
+	"go.etcd.io/etcd/server/v3/features"
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/upgrade"
@@ -176,6 +178,9 @@ func Normalize(name, value string) (string, error) {
 			if !ok || k == "" || strings.TrimSpace(k) != k || (v != "true" && v != "false") {
 				return "", fmt.Errorf("--%s: %q is not Name=true or Name=false", name, kv)
 			}
+			if err := knownGate(k); err != nil {
+				return "", fmt.Errorf("--%s: %w", name, err)
+			}
 		}
 	case LogLevel:
 		switch value {
@@ -185,6 +190,25 @@ func Normalize(name, value string) (string, error) {
 		}
 	}
 	return value, nil
+}
+
+// knownGate refuses a feature gate etcd does not know, by the list of
+// the newest release this tool is built with (a superset of the older
+// ones'); etcd itself refuses to start on one ("unrecognized feature
+// gate"), which a rolling change would find only at its gate.
+func knownGate(name string) error {
+	if name == "AllAlpha" || name == "AllBeta" {
+		return nil
+	}
+	if _, ok := features.DefaultEtcdServerFeatureGates[featuregate.Feature(name)]; ok {
+		return nil
+	}
+	var known []string
+	for f := range features.DefaultEtcdServerFeatureGates {
+		known = append(known, string(f))
+	}
+	sort.Strings(known)
+	return fmt.Errorf("etcd has no feature gate %q; its gates are %s", name, strings.Join(known, ", "))
 }
 
 func checkMetricsURL(s string) error {

@@ -67,7 +67,8 @@ func TestParseArg(t *testing.T) {
 		{arg: "listen-metrics-urls=http://127.0.0.1:2381/metrics", err: "must be scheme://host:port only"},
 		{arg: "feature-gates=InitialCorruptCheck", err: `--feature-gates: "InitialCorruptCheck" is not Name=true or Name=false`},
 		{arg: "feature-gates=InitialCorruptCheck=yes", err: `"InitialCorruptCheck=yes" is not Name=true or Name=false`},
-		{arg: "feature-gates=A=true,,B=false", err: `"" is not Name=true or Name=false`},
+		{arg: "feature-gates=InitialCorruptCheck=true,,CompactHashCheck=false", err: `"" is not Name=true or Name=false`},
+		{arg: "feature-gates=StopGrpcServiceOnDefrag=true", err: `--feature-gates: etcd has no feature gate "StopGrpcServiceOnDefrag"; its gates are CompactHashCheck, `},
 		{arg: "log-level=verbose", err: "--log-level=verbose: want debug, info, warn, error, panic or fatal"},
 	} {
 		t.Run(tt.arg, func(t *testing.T) {

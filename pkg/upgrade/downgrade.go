@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/util/version"
 
@@ -66,6 +67,11 @@ func (d *Downgrader) Do(ctx context.Context, action, target string) (string, err
 	rctx, cancel := d.Config.WithCommandTimeout(ctx)
 	defer cancel()
 	resp, err := d.Client.Downgrade(rctx, a, target)
+	if errors.Is(err, rpctypes.ErrClusterVersionUnavailable) {
+		// A cluster just started or just changed members: the leader
+		// decides the cluster version a few seconds later.
+		return "", fmt.Errorf("downgrade %s %s: the cluster has not decided its version yet (it does a few seconds after a start or a member change); retry in a moment (etcd: %w)", action, target, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("downgrade %s %s: %w", action, target, err)
 	}
