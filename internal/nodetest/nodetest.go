@@ -129,6 +129,9 @@ func (n *Node) PKIDir() string { return n.dirs.pki() }
 // DataDir is the node's /var/lib/etcd.
 func (n *Node) DataDir() string { return n.dirs.data() }
 
+// KubeletRootDir is the kubelet's --root-dir.
+func (n *Node) KubeletRootDir() string { return n.dirs.kubeletRoot() }
+
 // DirFlags are the kubectl-etcd node command flags for the node's
 // directories: --manifests-dir and --data-dir (--pki-dir is global and
 // Kubectl adds it).
@@ -389,6 +392,12 @@ func (n *Node) ctr(args ...string) error {
 		return fmt.Errorf("ctr %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// TagImage gives an image the node's containerd holds another name, as
+// if it had been pulled under it.
+func (n *Node) TagImage(src, dst string) error {
+	return n.ctr("images", "tag", "--force", src, dst)
 }
 
 func (n *Node) waitFor(timeout time.Duration, what string, ok func() error) error {

@@ -37,6 +37,9 @@ type Node struct {
 	PKIDir       string
 	ManifestsDir string
 	DataDir      string
+	// KubeletRootDir is the kubelet's --root-dir, where it keeps a
+	// directory per pod until it has cleaned the pod up.
+	KubeletRootDir string
 
 	// Ports default to kubeadm's 2379, 2380 and 2381.
 	ClientPort, PeerPort, MetricsPort int
@@ -56,15 +59,16 @@ type Node struct {
 // NewNode returns a Node with kubeadm's directories and the default image.
 func NewNode() *Node {
 	return &Node{
-		Image:        staticpod.DefaultImage,
-		PKIDir:       staticpod.DefaultPKIDir,
-		ManifestsDir: staticpod.DefaultManifestsDir,
-		DataDir:      staticpod.DefaultDataDir,
-		ClientPort:   staticpod.DefaultClientPort,
-		PeerPort:     staticpod.DefaultPeerPort,
-		MetricsPort:  staticpod.DefaultMetricsPort,
-		Out:          io.Discard,
-		Log:          io.Discard,
+		Image:          staticpod.DefaultImage,
+		PKIDir:         staticpod.DefaultPKIDir,
+		ManifestsDir:   staticpod.DefaultManifestsDir,
+		DataDir:        staticpod.DefaultDataDir,
+		KubeletRootDir: staticpod.DefaultKubeletRootDir,
+		ClientPort:     staticpod.DefaultClientPort,
+		PeerPort:       staticpod.DefaultPeerPort,
+		MetricsPort:    staticpod.DefaultMetricsPort,
+		Out:            io.Discard,
+		Log:            io.Discard,
 	}
 }
 

@@ -324,7 +324,7 @@ func (n *Node) recoverParkedManifest() error {
 // manifest back and waits until the member serves a quorum read.
 func (n *Node) restartPod(ctx context.Context, localURL, dataDir string, timeout time.Duration) error {
 	n.logf("[etcd] Moving %s away; waiting for etcd to stop", n.ManifestPath())
-	if err := n.swapManifest(ctx, nil, localURL, dataDir, timeout); err != nil {
+	if err := n.swapManifest(ctx, localURL, dataDir, timeout, nil); err != nil {
 		return fmt.Errorf("restarting etcd: %w", err)
 	}
 	n.logf("[etcd] Restored %s; waiting for etcd to serve again", n.ManifestPath())

@@ -69,6 +69,11 @@ type manifestRollout struct {
 	// ("serve 3.7.3", "serves version 3.7.3").
 	Ready         func(s cluster.MemberStatus) error
 	Serve, Serves string
+	// RollbackRefused, when set, says why putting the old manifest back
+	// would make matters worse (upgrade: the cluster version moved to the
+	// new release, which the old one cannot join); the member then keeps
+	// the new manifest and the error says what to do.
+	RollbackRefused func(ctx context.Context, env *rolloutEnv) error
 	// DryRun says what Preflight, BackUp and Ready would do.
 	DryRun func(env *rolloutEnv)
 }
@@ -211,13 +216,18 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 		return res, err
 	}
 	n.logf("%s Moving %s away; waiting for %s to stop", tag, path, name)
-	if err := n.swapManifest(ctx, r.New, localURL, dataDir, r.Timeout); err != nil {
+	if err := n.swapManifest(ctx, localURL, dataDir, r.Timeout, r.New); err != nil {
 		return res, fmt.Errorf("%s: %w", r.Title, err)
 	}
 	n.logf("%s Wrote %s with %s; waiting for %s to %s", tag, path, r.To, name, orDefault(r.Serve, "serve"))
 	if gateErr := n.rolloutGate(ctx, env, r); gateErr != nil {
+		if r.RollbackRefused != nil {
+			if why := r.RollbackRefused(ctx, env); why != nil {
+				return res, fmt.Errorf("%s failed: %v; the new manifest stays: %w; the backup is in %s", r.Title, gateErr, why, r.BackupDir)
+			}
+		}
 		res.RolledBack = true
-		err := n.swapManifest(ctx, r.Old, localURL, dataDir, r.Timeout)
+		err := n.swapManifest(ctx, localURL, dataDir, r.Timeout, r.Old)
 		if err != nil {
 			// The new etcd would not stop: the old manifest goes in
 			// its place all the same, so the node runs the old etcd.
@@ -297,14 +307,20 @@ func (n *Node) rolloutGate(ctx context.Context, env *rolloutEnv, r manifestRollo
 // the real kubelet starts the new pod of the same name only on a later
 // sync: 10-16 s here, against about 4 s this way. If etcd does not stop,
 // the manifest it had goes back and the error says so.
-func (n *Node) swapManifest(ctx context.Context, data []byte, localURL, dataDir string, timeout time.Duration) error {
+func (n *Node) swapManifest(ctx context.Context, localURL, dataDir string, timeout time.Duration, data []byte) error {
 	path, parked := n.ManifestPath(), n.parkedManifestPath()
 	if err := os.Rename(path, parked); err != nil {
 		return fmt.Errorf("moving %s away: %w", path, err)
 	}
 	putBack := func(cause error) error {
 		if err := os.Rename(parked, path); err != nil {
+			if cause == nil {
+				return fmt.Errorf("putting back %s from %s: %w", path, parked, err)
+			}
 			return fmt.Errorf("%w; putting back %s from %s failed too: %v: move it back by hand", cause, path, parked, err)
+		}
+		if cause == nil {
+			return nil
 		}
 		return fmt.Errorf("%w; the manifest is back in place", cause)
 	}
@@ -312,15 +328,40 @@ func (n *Node) swapManifest(ctx context.Context, data []byte, localURL, dataDir 
 		return putBack(err)
 	}
 	if data == nil {
-		if err := os.Rename(parked, path); err != nil {
-			return fmt.Errorf("putting back %s from %s: %w", path, parked, err)
-		}
-		return nil
+		return putBack(nil)
 	}
+	n.waitPodCleanedUp(ctx, data, timeout)
 	if err := staticpod.WriteFile(path, data); err != nil {
 		return putBack(fmt.Errorf("writing %s: %w", path, err))
 	}
 	return os.Remove(parked)
+}
+
+// waitPodCleanedUp waits, best effort, until the kubelet has cleaned up
+// the stopped etcd pod: it keeps KubeletRootDir/pods/UID/containers/NAME
+// until then. A new pod of the same name (the manifest data, changed) that
+// arrives before that waits for the kubelet's 10 s pod worker back-off; one
+// that arrives after it starts at once. Without the kubelet's directory
+// (another --root-dir, or no kubelet) there is nothing to wait for.
+func (n *Node) waitPodCleanedUp(ctx context.Context, manifest []byte, timeout time.Duration) {
+	if n.KubeletRootDir == "" {
+		return
+	}
+	m, err := staticpod.Parse(n.ManifestPath(), manifest)
+	if err != nil {
+		return
+	}
+	pattern := filepath.Join(n.KubeletRootDir, "pods", "*", "containers", m.Pod.Spec.Containers[m.Container].Name)
+	err = poll.Until(ctx, "the kubelet to clean up the stopped etcd pod", 200*time.Millisecond, min(timeout, 30*time.Second), func(context.Context) error {
+		dirs, err := filepath.Glob(pattern)
+		if err != nil || len(dirs) == 0 {
+			return nil
+		}
+		return fmt.Errorf("%s remains", dirs[0])
+	})
+	if err != nil && ctx.Err() == nil {
+		n.logf("[etcd] Note: %v; writing the new manifest anyway (the kubelet starts it once the old pod is gone)", err)
+	}
 }
 
 func orDefault(s, def string) string {

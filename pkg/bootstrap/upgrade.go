@@ -129,8 +129,9 @@ func (n *Node) UpgradeEtcd(ctx context.Context, opts UpgradeOptions) (*UpgradeRe
 			}
 			return nil
 		},
-		Serve:  "serve " + target.Version.String(),
-		Serves: "serves version " + target.Version.String(),
+		RollbackRefused: rollbackRefused(oldImage, newImage),
+		Serve:           "serve " + target.Version.String(),
+		Serves:          "serves version " + target.Version.String(),
 		DryRun: func(env *rolloutEnv) {
 			n.logf("[dry-run] would save a verified snapshot of %s and a copy of %s into %s", name, path, env.backupDir)
 			n.logf("[dry-run] would write %s with image %s, then wait until %s serves, reports %s and catches up, or put the old manifest back", path, newImage, env.localURL, target.Version)
@@ -141,6 +142,42 @@ func (n *Node) UpgradeEtcd(ctx context.Context, opts UpgradeOptions) (*UpgradeRe
 		return res, err
 	}
 	return res, nil
+}
+
+// rollbackRefused says why a failed upgrade from oldImage to newImage
+// must not put oldImage back: once every member has run the new release,
+// the leader raises the cluster version to it, and an older etcd that
+// finds a higher cluster version stops ("invalid downgrade; server version
+// is lower than determined cluster version"), with its old data or not.
+// The way back is then etcd's downgrade, which lowers the cluster version
+// first. Any member but this one answers; none answering lets the
+// rollback go ahead.
+func rollbackRefused(oldImage, newImage string) func(ctx context.Context, env *rolloutEnv) error {
+	return func(ctx context.Context, env *rolloutEnv) error {
+		old, err := upgrade.ParseImage(oldImage)
+		if err != nil {
+			return nil
+		}
+		for _, m := range env.list {
+			if m.ID == env.self.ID || m.Endpoint == "" {
+				continue
+			}
+			cv, err := cluster.ClusterVersion(ctx, env.cfg, m.Endpoint)
+			if err != nil {
+				continue
+			}
+			v, err := version.ParseGeneric(cv)
+			if err != nil {
+				return nil
+			}
+			if v.Major() > old.Version.Major() || v.Major() == old.Version.Major() && v.Minor() > old.Version.Minor() {
+				return fmt.Errorf("the cluster version is already %s (member %s), and etcd %d.%d stops on a cluster of a higher version (\"invalid downgrade\"), so putting %s back would leave %s down; find why %s does not come up (the kubelet's and the etcd container's logs), or go back the supported way: kubectl etcd downgrade enable %d.%d, then kubectl etcd upgrade --image %s on every node",
+					cv, m.Name, old.Version.Major(), old.Version.Minor(), oldImage, env.self.Name, newImage, old.Version.Major(), old.Version.Minor(), oldImage)
+			}
+			return nil
+		}
+		return nil
+	}
 }
 
 // withImage is the manifest with the etcd container's image replaced,

@@ -12,6 +12,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
@@ -154,6 +155,11 @@ func TestRollingUpgradeWithRealEtcd(t *testing.T) {
 		t.Fatalf("dry run printed %q and left image %s", dry, manifestImage(t, nodes[0]))
 	}
 
+	refused := rollbackRefused(etcdtest.Image(from), etcdtest.Image(mid))
+	if why := refused(ctx, rollbackEnv(t, cfg, nodes[2])); why != nil {
+		t.Fatalf("on a %s cluster the rollback of a failed upgrade to %s is refused: %v", from, from, why)
+	}
+
 	w := etcdtest.StartHealthCheckedWriter(t, cfg, "/registry/writer/", 20*time.Millisecond)
 	for _, step := range [][2]string{{from, mid}} {
 		start := time.Now()
@@ -161,6 +167,21 @@ func TestRollingUpgradeWithRealEtcd(t *testing.T) {
 		t.Logf("3 nodes %s -> %s, all started at once, in %s", step[0], step[1], time.Since(start).Round(time.Second))
 	}
 	checkWriter(t, w, nodes)
+
+	t.Logf("with every member on %s, a failed upgrade does not put %s back: etcd %s cannot join a cluster of version %s", mid, from, from, mid)
+	var why error
+	err = poll.Until(ctx, "the cluster version to move", time.Second, 30*time.Second, func(ctx context.Context) error {
+		if why = refused(ctx, rollbackEnv(t, cfg, nodes[2])); why == nil {
+			return fmt.Errorf("rollback to %s still allowed", from)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(why.Error(), "downgrade enable") || !strings.Contains(why.Error(), "invalid downgrade") {
+		t.Errorf("refusal says %q; want the downgrade way back", why)
+	}
 	out := nodes[1].log.String()
 	for _, want := range []string{"storage version", "one minor up", "no pending learners", "Saved a verified snapshot", "agrees with the raft membership", "caught up with the leader"} {
 		if !strings.Contains(out, want) {
@@ -181,4 +202,25 @@ func TestRollingUpgradeWithRealEtcd(t *testing.T) {
 		t.Errorf("backup of the manifest: %v", err)
 	}
 	waitHealthy(t, cfg, 3, 60*time.Second)
+}
+
+// rollbackEnv is the cluster as the rollout of node n reaches it.
+func rollbackEnv(t *testing.T, cfg *connect.Config, n *e2eNode) *rolloutEnv {
+	t.Helper()
+	cli, err := cfg.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	list, err := cluster.ListMembers(context.Background(), cfg, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &rolloutEnv{cfg: cfg, cli: cli, list: list}
+	for _, m := range list {
+		if m.Name == n.Name {
+			env.self = m
+		}
+	}
+	return env
 }

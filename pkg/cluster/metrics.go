@@ -69,3 +69,29 @@ func FeatureEnabled(families map[string]*dto.MetricFamily, feature string) (enab
 	}
 	return false, false
 }
+
+// ClusterVersion is the cluster version (MAJOR.MINOR) the member at
+// endpoint reports in its etcd_cluster_version metric: the lowest release
+// every member ran when the leader last decided it, which a member of an
+// older release cannot join (etcd panics "invalid downgrade") unless a
+// downgrade is enabled.
+func ClusterVersion(ctx context.Context, cfg *connect.Config, endpoint string) (string, error) {
+	families, err := ScrapeMetrics(ctx, cfg, endpoint)
+	if err != nil {
+		return "", err
+	}
+	if f := families["etcd_cluster_version"]; f != nil {
+		for _, m := range f.GetMetric() {
+			// A version the cluster had before stays, set to 0.
+			if m.GetGauge().GetValue() != 1 {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "cluster_version" && l.GetValue() != "" {
+					return l.GetValue(), nil
+				}
+			}
+		}
+	}
+	return "", fmt.Errorf("%s/metrics reports no cluster version yet", endpoint)
+}

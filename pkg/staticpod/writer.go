@@ -24,10 +24,12 @@ const (
 	DefaultDataDir      = "/var/lib/etcd"
 	DefaultPKIDir       = "/etc/kubernetes/pki"
 	DefaultManifestsDir = "/etc/kubernetes/manifests"
-	ManifestFileName    = "etcd.yaml"
-	DefaultClientPort   = 2379
-	DefaultPeerPort     = 2380
-	DefaultMetricsPort  = 2381
+	// DefaultKubeletRootDir is the kubelet's --root-dir.
+	DefaultKubeletRootDir = "/var/lib/kubelet"
+	ManifestFileName      = "etcd.yaml"
+	DefaultClientPort     = 2379
+	DefaultPeerPort       = 2380
+	DefaultMetricsPort    = 2381
 
 	// ProbePortName names the metrics port in the container's ports, and
 	// the probes refer to it by name, as kubeadm 1.37 does.

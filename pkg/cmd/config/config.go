@@ -123,13 +123,14 @@ func wrapList(words []string, indent string, width int) string {
 // SetOptions are the options of `kubectl etcd config set`.
 type SetOptions struct {
 	*cmdutil.Factory
-	ManifestsDir string
-	BackupDir    string
-	DryRun       bool
-	Force        bool
-	Yes          bool
-	Timeout      time.Duration
-	LockTimeout  time.Duration
+	ManifestsDir   string
+	KubeletRootDir string
+	BackupDir      string
+	DryRun         bool
+	Force          bool
+	Yes            bool
+	Timeout        time.Duration
+	LockTimeout    time.Duration
 
 	args     []string
 	settings []etcdflags.Setting
@@ -138,7 +139,7 @@ type SetOptions struct {
 
 // NewCmdSet returns the config set command.
 func NewCmdSet(f *cmdutil.Factory) *cobra.Command {
-	o := &SetOptions{ManifestsDir: staticpod.DefaultManifestsDir, Timeout: 2 * time.Minute, LockTimeout: 10 * time.Minute}
+	o := &SetOptions{ManifestsDir: staticpod.DefaultManifestsDir, KubeletRootDir: staticpod.DefaultKubeletRootDir, Timeout: 2 * time.Minute, LockTimeout: 10 * time.Minute}
 	cmd := &cobra.Command{
 		Use:   "set FLAG=VALUE...",
 		Short: "Change etcd flags in this node's manifest, one node at a time, with a rollback",
@@ -195,6 +196,7 @@ the etcd lock ` + bootstrap.RestartLockName + ` makes them take turns.
 		return cmdutil.UsageErrorf(c, "%v", err)
 	})
 	cmd.Flags().StringVar(&o.ManifestsDir, "manifests-dir", o.ManifestsDir, "directory of the kubelet's static pod manifests")
+	cmd.Flags().StringVar(&o.KubeletRootDir, "kubelet-root-dir", o.KubeletRootDir, "the kubelet's --root-dir: the new manifest is written once the kubelet has cleaned up the old pod there, so the new pod starts at once")
 	cmd.Flags().StringVar(&o.BackupDir, "backup-dir", "", "where the old manifest goes (default: a new etcd-config-TIME directory beside --manifests-dir)")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the preflight, the plan and the new manifest instead of changing anything")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "change even when the preflight refuses (a member down, no quorum to spare)")
@@ -217,6 +219,7 @@ func (o *SetOptions) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []str
 	n := bootstrap.NewNode()
 	n.PKIDir = o.Connect.PKIDir
 	n.ManifestsDir = o.ManifestsDir
+	n.KubeletRootDir = o.KubeletRootDir
 	n.DryRun = o.DryRun
 	n.Out, n.Log = o.Out, o.ErrOut
 	o.node = n

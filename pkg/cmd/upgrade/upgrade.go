@@ -19,22 +19,23 @@ import (
 // Options are the options of `kubectl etcd upgrade`.
 type Options struct {
 	*cmdutil.Factory
-	Image        string
-	Version      string
-	ManifestsDir string
-	BackupDir    string
-	DryRun       bool
-	Yes          bool
-	Force        bool
-	Timeout      time.Duration
-	LockTimeout  time.Duration
+	Image          string
+	Version        string
+	ManifestsDir   string
+	KubeletRootDir string
+	BackupDir      string
+	DryRun         bool
+	Yes            bool
+	Force          bool
+	Timeout        time.Duration
+	LockTimeout    time.Duration
 
 	node *bootstrap.Node
 }
 
 // NewCmdUpgrade returns the upgrade command.
 func NewCmdUpgrade(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{Factory: f, ManifestsDir: staticpod.DefaultManifestsDir, Timeout: 2 * time.Minute, LockTimeout: 10 * time.Minute}
+	o := &Options{Factory: f, ManifestsDir: staticpod.DefaultManifestsDir, KubeletRootDir: staticpod.DefaultKubeletRootDir, Timeout: 2 * time.Minute, LockTimeout: 10 * time.Minute}
 	cmd := &cobra.Command{
 		Use:   "upgrade (--image IMAGE | --version VERSION)",
 		Short: "Change this node's etcd to another release, one node at a time, with a backup and a rollback",
@@ -73,6 +74,7 @@ It asks before it changes anything, unless --yes (scripts) or --dry-run.`,
 	cmd.Flags().StringVar(&o.Image, "image", "", "the new etcd image, tagged with its release (registry.k8s.io/etcd:3.7.3-0)")
 	cmd.Flags().StringVar(&o.Version, "version", "", "the new etcd release, with the repository of the manifest's image (3.7.3)")
 	cmd.Flags().StringVar(&o.ManifestsDir, "manifests-dir", o.ManifestsDir, "directory of the kubelet's static pod manifests")
+	cmd.Flags().StringVar(&o.KubeletRootDir, "kubelet-root-dir", o.KubeletRootDir, "the kubelet's --root-dir: the new manifest is written once the kubelet has cleaned up the old pod there, so the new pod starts at once")
 	cmd.Flags().StringVar(&o.BackupDir, "backup-dir", "", "where the snapshot and the old manifest go (default: a new etcd-upgrade-TIME directory beside --manifests-dir)")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the preflight, the plan and the new manifest instead of changing anything")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
@@ -112,6 +114,7 @@ func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) err
 	n := bootstrap.NewNode()
 	n.PKIDir = o.Connect.PKIDir
 	n.ManifestsDir = o.ManifestsDir
+	n.KubeletRootDir = o.KubeletRootDir
 	n.DryRun = o.DryRun
 	n.Out, n.Log = o.Out, o.ErrOut
 	o.node = n
