@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/internal/nodetest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
@@ -22,10 +23,10 @@ import (
 // three control-plane nodes with real kubelets, everything through
 // `kubectl etcd` run on the nodes: a cluster born on etcd 3.5 goes to 3.6
 // (the three nodes upgrading at once, the restart lock making them take
-// turns), is refused 3.7 while the WAL holds 3.5's v2 requests, goes to
-// 3.7 once every member has taken a raft snapshot past them, then back
-// down to 3.6 through etcd's downgrade API (which etcd ends itself once
-// every member runs 3.6). A writer writes through every member all along;
+// turns), is refused 3.7 while the WAL holds 3.5's v2 requests, rolls
+// back from an image that crash-loops, goes to 3.7 once every member has
+// taken a raft snapshot past them, then back down to 3.6 through etcd's
+// downgrade API (which etcd ends itself once every member runs 3.6). A writer writes through every member all along;
 // no write may fail but for what a leadership move loses. After each step
 // every member reports the new version; after 3.7 and after the downgrade
 // every member holds the same data, and all written before reads back.
@@ -90,6 +91,28 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 		t.Fatalf("the refused upgrade changed the manifest (%v)", err)
 	}
 	t.Logf("refused: %s", lastLine(r.stderr))
+
+	step("an image that crash-loops rolls back to the old manifest; the cluster keeps serving", func() {
+		// The pause image tagged as a later 3.6 patch: the kubelet
+		// starts it, and the etcd command it is given does not exist.
+		bad := nodetest.EtcdImage(v36[:strings.LastIndex(v36, ".")] + ".99")
+		if err := n1.node.TagImage(nodetest.SandboxImage, bad); err != nil {
+			t.Fatal(err)
+		}
+		r, err := n1.kubectl(t, "upgrade", "--image", bad, "--yes", "--manifests-dir", n1.node.ManifestsDir(), "--kubelet-root-dir", n1.node.KubeletRootDir(), "--timeout", "20s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.code == 0 || !strings.Contains(r.stderr, "rolled back to "+nodetest.EtcdImage(v36)) {
+			t.Fatalf("upgrade to a crash-looping image: exit %d, want a rollback:\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if after, err := os.ReadFile(n1.node.EtcdManifest()); err != nil || !bytes.Equal(before, after) {
+			t.Fatalf("after the rollback the manifest differs from the one before (%v)", err)
+		}
+		t.Logf("rolled back: %s", lastLine(r.stderr))
+		stderrs.WriteString(r.stderr)
+		etcdtest.WaitMembers(t, all, 3, "version "+v36, func(s cluster.MemberStatus) bool { return s.Version == v36 })
+	})
 
 	step("10,000 writes, 8 at a time, until every member has taken a raft snapshot past the v2 entries", func() {
 		etcdtest.PutMany(t, all, "/upgrade/many/", 10_000)
@@ -161,7 +184,7 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 
 // upgradeArgs upgrades n's etcd to version.
 func upgradeArgs(n *bootNode, version string) []string {
-	return []string{"upgrade", "--version", version, "--yes", "--manifests-dir", n.node.ManifestsDir(), "--timeout", "3m", "--lock-timeout", "10m"}
+	return []string{"upgrade", "--version", version, "--yes", "--manifests-dir", n.node.ManifestsDir(), "--kubelet-root-dir", n.node.KubeletRootDir(), "--timeout", "3m", "--lock-timeout", "10m"}
 }
 
 // upgradeAtOnce starts `kubectl etcd upgrade --version version` on every
