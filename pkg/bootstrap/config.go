@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
@@ -190,6 +191,20 @@ func (n *Node) ConfigSet(ctx context.Context, opts ConfigOptions) (*ConfigResult
 			n.logf("[config] Note: etcd %s does not report its quota; the gate cannot check it", release)
 		}
 	}
+	agree := mustAgree(res.Changes)
+	if len(agree) > 0 {
+		r.Preflight = func(ctx context.Context, env *rolloutEnv, _ *restartPlan) error {
+			err := n.checkAgreement(ctx, env, agree)
+			if err != nil && opts.Force {
+				n.logf("[config] Warning: %v; --force: changing it anyway", err)
+				return nil
+			}
+			return err
+		}
+		r.Done = func(ctx context.Context, env *rolloutEnv) error {
+			return n.recordAgreement(ctx, env, agree)
+		}
+	}
 	r.DryRun = func(env *rolloutEnv) {
 		n.logf("[dry-run] would copy %s into %s", path, env.backupDir)
 		n.logf("[dry-run] would write %s with %s, then wait until %s %s, or put the old manifest back", path, r.To, env.localURL, gate)
@@ -274,4 +289,94 @@ func describeSettings(settings []etcdflags.Setting) string {
 		words = append(words, flagWord(s.Name, s.Value))
 	}
 	return strings.Join(words, " ")
+}
+
+// agreementPrefix keeps, per flag that must agree across members
+// (etcdflags.MustAgree), the value config set gave each member:
+// AGREEMENT/FLAG/MEMBER = VALUE. Only the cluster can tell a node what the
+// others were given: each node's manifest is its own.
+const agreementPrefix = "/kubectl-etcd/config/"
+
+// mustAgree are the changes to flags every member must agree on.
+func mustAgree(changes []FlagChange) []FlagChange {
+	var out []FlagChange
+	for _, c := range changes {
+		for _, f := range etcdflags.MustAgree {
+			if c.Name == f {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// checkAgreement refuses a value of a must-agree flag that differs from
+// the one config set already gave another current member: that change is
+// under way, and a second value would leave the members disagreeing on
+// raft's timing. It is finished by giving every member the same value.
+func (n *Node) checkAgreement(ctx context.Context, env *rolloutEnv, changes []FlagChange) error {
+	current := map[string]bool{}
+	for _, m := range env.list {
+		current[m.Name] = true
+	}
+	for _, c := range changes {
+		rctx, cancel := env.cfg.WithCommandTimeout(ctx)
+		resp, err := env.cli.Get(rctx, agreementPrefix+c.Name+"/", clientv3.WithPrefix())
+		cancel()
+		if err != nil {
+			return fmt.Errorf("reading what the other members were given of --%s: %w", c.Name, err)
+		}
+		for _, kv := range resp.Kvs {
+			member := strings.TrimPrefix(string(kv.Key), agreementPrefix+c.Name+"/")
+			if member == env.self.Name || !current[member] || string(kv.Value) == c.New {
+				continue
+			}
+			return fmt.Errorf("refused: config set gave member %s --%s=%s, and every member must have the same --%s: give this one %s too (or, to change it again, give every member the new value, starting with %s; --force overrides)",
+				member, c.Name, kv.Value, c.Name, kv.Value, member)
+		}
+	}
+	return nil
+}
+
+// recordAgreement records the values this member now runs, and says which
+// members the change is still to be made on.
+func (n *Node) recordAgreement(ctx context.Context, env *rolloutEnv, changes []FlagChange) error {
+	for _, c := range changes {
+		key := agreementPrefix + c.Name + "/" + env.self.Name
+		rctx, cancel := env.cfg.WithCommandTimeout(ctx)
+		var err error
+		if c.New == "" {
+			_, err = env.cli.Delete(rctx, key)
+		} else {
+			_, err = env.cli.Put(rctx, key, c.New)
+		}
+		if err == nil {
+			var resp *clientv3.GetResponse
+			resp, err = env.cli.Get(rctx, agreementPrefix+c.Name+"/", clientv3.WithPrefix())
+			if err == nil {
+				have := map[string]bool{}
+				for _, kv := range resp.Kvs {
+					if string(kv.Value) == c.New {
+						have[strings.TrimPrefix(string(kv.Key), agreementPrefix+c.Name+"/")] = true
+					}
+				}
+				var left []string
+				for _, m := range env.list {
+					if !have[m.Name] {
+						left = append(left, m.Name)
+					}
+				}
+				if len(left) > 0 {
+					n.logf("[config] Note: every member must have the same --%s: run this change on %s too", c.Name, strings.Join(left, ", "))
+				} else {
+					n.logf("[config] Every member now has --%s=%s", c.Name, c.New)
+				}
+			}
+		}
+		cancel()
+		if err != nil {
+			return fmt.Errorf("recording --%s=%s of %s in the cluster (%s): %w", c.Name, c.New, env.self.Name, key, err)
+		}
+	}
+	return nil
 }

@@ -96,6 +96,25 @@ func TestRollingConfigSetWithRealEtcd(t *testing.T) {
 		t.Fatalf("unchanged value = %+v, %v; want nothing to do", res, err)
 	}
 
+	t.Log("raft's timing must agree: once cp-1 has one heartbeat, another on cp-2 is refused; the same one passes")
+	timing := map[string]string{"heartbeat-interval": "150", "election-timeout": "1500"}
+	if _, err := nodes[0].ConfigSet(ctx, ConfigOptions{Set: timing}); err != nil {
+		t.Fatalf("config set %v on %s: %v\n%s", timing, nodes[0].Name, err, nodes[0].log)
+	}
+	if want := "run this change on " + nodes[1].Name + ", " + nodes[2].Name + " too"; !strings.Contains(nodes[0].log.String(), want) {
+		t.Errorf("config set of a must-agree flag does not say %q:\n%s", want, nodes[0].log)
+	}
+	_, err = nodes[1].ConfigSet(ctx, ConfigOptions{Set: map[string]string{"heartbeat-interval": "200", "election-timeout": "1500"}})
+	if err == nil || !strings.Contains(err.Error(), "config set gave member "+nodes[0].Name+" --heartbeat-interval=150") {
+		t.Fatalf("a second heartbeat on %s = %v, want a refusal naming %s's", nodes[1].Name, err, nodes[0].Name)
+	}
+	if got := manifestFlag(t, nodes[1], "heartbeat-interval"); got == "200" {
+		t.Fatal("the refused change was written")
+	}
+	if _, err := nodes[1].ConfigSet(ctx, ConfigOptions{Set: timing}); err != nil {
+		t.Fatalf("the same timing on %s: %v\n%s", nodes[1].Name, err, nodes[1].log)
+	}
+
 	t.Log("a metrics URL on a port already in use makes etcd exit: the old manifest goes back, the cluster stays healthy")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

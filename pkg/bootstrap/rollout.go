@@ -69,6 +69,9 @@ type manifestRollout struct {
 	// ("serve 3.7.3", "serves version 3.7.3").
 	Ready         func(s cluster.MemberStatus) error
 	Serve, Serves string
+	// Done runs, still under the lock, once the member serves with the
+	// new manifest (config set: records the values that must agree).
+	Done func(ctx context.Context, env *rolloutEnv) error
 	// RollbackRefused, when set, says why putting the old manifest back
 	// would make matters worse (upgrade: the cluster version moved to the
 	// new release, which the old one cannot join); the member then keeps
@@ -252,6 +255,11 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 		return res, fmt.Errorf("the cluster after the %s of %s: %w", r.Verb, name, err)
 	}
 	n.logf("%s %s runs %s; every member serves", tag, name, r.To)
+	if r.Done != nil {
+		if err := r.Done(ctx, env); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
 }
 

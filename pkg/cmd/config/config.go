@@ -160,14 +160,18 @@ the etcd lock ` + bootstrap.RestartLockName + ` makes them take turns.
      are written as its --experimental-* flags, and a gate without one is
      refused. Values the manifest already has are nothing to do.
      heartbeat-interval and election-timeout must be the same on every
-     member: give every node the same values.
+     member: each change records the member's values in the cluster
+     (` + "/kubectl-etcd/config/FLAG/MEMBER" + `) and names the members still to
+     change; another value while one is under way is refused (--force
+     overrides).
   2. The changes are printed and, without --yes, confirmed.
   3. The lock, then the preflight: every member healthy with quorum to
      spare while this one restarts (--force overrides).
   4. A copy of the old manifest in --backup-dir (by default
      etcd-config-TIME beside the manifests directory), leadership moved
-     away when this member leads, and the new manifest written: the kubelet
-     restarts etcd.
+     away when this member leads, the manifest moved away until etcd has
+     stopped and the kubelet has cleaned up its pod (--kubelet-root-dir),
+     and the new manifest written: the kubelet starts etcd with it.
   5. The gate: the member serves and catches up with the leader within
      --timeout, and reports the new quota when quota-backend-bytes
      changed. If not, the old manifest goes back and the command fails

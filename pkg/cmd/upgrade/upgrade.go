@@ -53,10 +53,15 @@ makes them take turns.
      --backup-dir (by default beside the manifests directory), and the
      snapshot's v3 members bucket checked against the raft membership
      (etcd-io/etcd#19557).
-  3. Leadership moved away when this member leads, and the image changed.
+  3. Leadership moved away when this member leads; the manifest moved
+     away until etcd has stopped and the kubelet has cleaned up its pod
+     (--kubelet-root-dir), then written with the new image.
   4. The gate: the member serves, reports the new version and catches up
      with the leader within --timeout. If not, the old manifest goes back
-     and the command fails saying so.
+     and the command fails saying so; except once every member has run
+     the new release and the cluster version has moved to it, which the
+     old release cannot join: then the command says to use
+     'kubectl etcd downgrade enable' instead.
 
 It asks before it changes anything, unless --yes (scripts) or --dry-run.`,
 		Example: `  # Upgrade this node's etcd to 3.7.3, keeping the manifest's registry
