@@ -544,6 +544,22 @@ func (n *Node) etcdPIDs() []int {
 	return pids
 }
 
+// WaitEtcdExited waits until no etcd process is left in the node: the
+// process itself has exited (and let go of its files), which the kubelet
+// reports only on its next look at the runtime.
+func (n *Node) WaitEtcdExited(timeout time.Duration) {
+	n.cluster.T.Helper()
+	err := n.waitFor(timeout, "the etcd process to exit", func() error {
+		if pids := n.etcdPIDs(); len(pids) > 0 {
+			return fmt.Errorf("etcd processes %v", pids)
+		}
+		return nil
+	})
+	if err != nil {
+		n.cluster.T.Fatalf("%v\n%s", err, n.Logs(30))
+	}
+}
+
 // PauseEtcd stops the node's etcd with SIGSTOP: a hung member that keeps
 // its sockets and answers nothing. The kubelet still kills it when its
 // manifest changes or goes.
