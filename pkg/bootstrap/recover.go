@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	etcdversion "go.etcd.io/etcd/api/v3/version"
@@ -158,6 +160,51 @@ func UndoInterrupted(manifestPath string) (string, error) {
 	return last, nil
 }
 
+// recoveredSuffix names the copy of the manifest a recovery wrote, kept
+// beside the original it moved aside.
+const recoveredSuffix = ".recovered"
+
+// recoveredBy finds the earlier recovery that wrote the manifest in place
+// (content current), by the copy it kept; it returns the original
+// manifest that recovery kept, or "".
+func recoveredBy(manifestPath string, current []byte) string {
+	backups := recoverBackups(manifestPath)
+	for i := len(backups) - 1; i >= 0; i-- {
+		if data, err := os.ReadFile(backups[i] + recoveredSuffix); err == nil && bytes.Equal(data, current) {
+			return backups[i]
+		}
+	}
+	return ""
+}
+
+// alreadyRecovered explains a manifest in place that an earlier recovery
+// wrote (backup is the original manifest it kept), for a cluster still of
+// this member alone: the recovery was done, or killed while it waited for
+// etcd on the recovered data. It says what to run next.
+func (r *QuorumRecovery) alreadyRecovered(p *RecoverPlan, backup string) error {
+	if p.QuorumAnswers {
+		var others []otherNode
+		if om, err := staticpod.Read(backup); err == nil {
+			if dir, err := om.HostDataDir(); err == nil {
+				for _, wm := range datadir.Inspect(dir).WALMembers {
+					if wm.Name != p.Name && wm.Name != "" && len(wm.PeerURLs) > 0 {
+						others = append(others, otherNode{Name: wm.Name, PeerURL: wm.PeerURLs[0]})
+					}
+				}
+			}
+		}
+		steps := joinSteps(others, readJoinTarget(p.ManifestPath, p.original, p.ClientURL))
+		msg := fmt.Sprintf("preflight: member %s already serves alone on the data an earlier recovery made (%s; its manifest is in place, the original kept in %s): that recovery is done", p.Name, p.OldDataDir, backup)
+		if len(steps) > 0 {
+			msg += "; bring back the other nodes, one at a time:\n  " + strings.Join(steps, "\n  ") + "\n"
+		} else {
+			msg += "; "
+		}
+		return errors.New(msg + fmt.Sprintf("to recover from the original data again instead, first run: cp %s %s (the kubelet then restarts etcd on it, which takes up to half a minute)", backup, p.ManifestPath))
+	}
+	return fmt.Errorf("preflight: the manifest in place is the one an earlier recovery wrote, and etcd does not serve on its data %s (the recovery was interrupted, or etcd does not start on it: see the etcd container's log); to go back to the original data, run: cp %s %s; once the kubelet has restarted etcd on it (up to half a minute), run the recovery again", p.OldDataDir, backup, p.ManifestPath)
+}
+
 // Preflight checks that quorum is really lost, finds the most advanced
 // data and plans the recovery, changing nothing.
 func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
@@ -192,6 +239,9 @@ func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
 		return nil, fmt.Errorf("preflight: the manifest runs etcd %s and this kubectl-etcd's etcd is %s, whose storage version etcd %s refuses: upgrade the image to etcd %s first, or recover with etcd %s's own --force-new-cluster", have, embeddedMinor(), have, embeddedMinor(), have)
 	}
 	r.reachMembers(ctx, m, p)
+	if backup := recoveredBy(p.ManifestPath, p.original); backup != "" && len(p.others) == 0 {
+		return p, r.alreadyRecovered(p, backup)
+	}
 	if p.QuorumAnswers && !r.Force {
 		return p, fmt.Errorf("preflight: refusing to recover: a quorum answers (%s), so the cluster is not lost; fix or replace the members that are down with 'kubectl etcd member remove' and 'kubectl etcd join' (pass --force to recover anyway, dropping the other members)", reachableNames(p.Members))
 	}
@@ -199,16 +249,7 @@ func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
 		return p, err
 	}
 	// The new manifest: the new data directory and this member alone.
-	if err := m.MoveDataDir(p.DataDir); err != nil {
-		return nil, fmt.Errorf("preflight: %w", err)
-	}
-	pairs := make([]string, 0, len(p.PeerURLs))
-	for _, u := range p.PeerURLs {
-		pairs = append(pairs, p.Name+"="+u)
-	}
-	m.SetFlag("initial-cluster", strings.Join(pairs, ","))
-	m.SetFlag("initial-cluster-state", "")
-	if p.manifest, err = m.Marshal(); err != nil {
+	if p.manifest, err = aloneManifest(m, p.DataDir, p.Name, p.PeerURLs, p.token, p.token); err != nil {
 		return nil, err
 	}
 	r.printPreflight(p)
@@ -283,25 +324,35 @@ func (r *QuorumRecovery) reachMembers(ctx context.Context, m *staticpod.EtcdMani
 		}
 	}
 	sort.Slice(listed, func(i, j int) bool { return listed[i].Name < listed[j].Name })
-	for _, mr := range listed {
-		switch {
-		case mr.ClientURL == "":
+	// Every member at once: on the worst day most do not answer, and
+	// each costs the command timeout.
+	var wg sync.WaitGroup
+	for i := range listed {
+		mr := &listed[i]
+		if mr.ClientURL == "" {
 			mr.Error = "client URL unknown (it never started, or this member's list is not readable)"
-		default:
-			if cli, err := r.Config.ClientFor(mr.ClientURL); err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cli, err := r.Config.ClientFor(mr.ClientURL)
+			if err != nil {
+				mr.Error = err.Error()
+				return
+			}
+			defer cli.Close()
+			sctx, cancel := r.Config.WithCommandTimeout(ctx)
+			defer cancel()
+			if st, err := cli.Status(sctx, mr.ClientURL); err != nil {
 				mr.Error = err.Error()
 			} else {
-				sctx, cancel := r.Config.WithCommandTimeout(ctx)
-				st, err := cli.Status(sctx, mr.ClientURL)
-				cancel()
-				cli.Close()
-				if err != nil {
-					mr.Error = err.Error()
-				} else {
-					mr.Reachable, mr.RaftIndex = true, st.RaftIndex
-				}
+				mr.Reachable, mr.RaftIndex = true, st.RaftIndex
 			}
-		}
+		}()
+	}
+	wg.Wait()
+	for _, mr := range listed {
 		p.Members = append(p.Members, mr)
 		if mr.Name != p.Name {
 			p.others = append(p.others, mr)
@@ -463,9 +514,19 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		return nil, fmt.Errorf("moving %s aside: %w (nothing was changed)", p.ManifestPath, err)
 	}
 	r.logf("[1/5 stop] Moved %s to %s; waiting for etcd to stop", p.ManifestPath, p.ManifestBackup)
+	// Each step says how long it took: on a large database the copy, the
+	// save and the restore take a while, and an operator wants to see
+	// which one is running.
+	lapStart := time.Now()
+	lap := func() time.Duration {
+		d := time.Since(lapStart).Round(100 * time.Millisecond)
+		lapStart = time.Now()
+		return d
+	}
 	if err := node.waitStopped(ctx, p.ClientURL, r.timeout()); err != nil {
 		return nil, rollback(err, "nothing was recovered")
 	}
+	stopped := lap()
 	step("stop")
 	if err := interrupted(); err != nil {
 		return nil, rollback(err, "nothing was recovered")
@@ -478,7 +539,7 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	if err := copyTree(p.Source, p.WorkDir); err != nil {
 		return nil, rollback(fmt.Errorf("copying %s: %w", p.Source, err), "the partial copy is in "+p.WorkDir)
 	}
-	r.logf("[2/5 copy] Copied %s to %s", p.Source, p.WorkDir)
+	r.logf("[2/5 copy] etcd stopped in %s; copied %s to %s in %s", stopped, p.Source, p.WorkDir, lap())
 	step("copy")
 	if err := interrupted(); err != nil {
 		return nil, rollback(err, "the copy is in "+p.WorkDir)
@@ -489,7 +550,7 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	if err := forceNewCluster(ctx, p.WorkDir, p.Name, snap, r.timeout()); err != nil {
 		return nil, rollback(fmt.Errorf("making a one-member cluster of the copy: %w", err), "the copy is in "+p.WorkDir)
 	}
-	r.logf("[3/5 force-new-cluster] The copy started as a one-member cluster with every committed entry applied; saved it to %s", snap)
+	r.logf("[3/5 force-new-cluster] The copy started as a one-member cluster with every committed entry applied; saved it to %s in %s", snap, lap())
 	step("force-new-cluster")
 	if err := interrupted(); err != nil {
 		return nil, rollback(err, "the copy is in "+p.WorkDir)
@@ -501,13 +562,17 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	if err != nil {
 		return nil, rollback(fmt.Errorf("restoring the recovered snapshot: %w", err), "the copy is in "+p.WorkDir)
 	}
-	r.logf("[4/5 restore] Restored into %s at revision %d (bumped by %d, marked compacted)", p.DataDir, res.Revision, bump)
+	r.logf("[4/5 restore] Restored into %s at revision %d (bumped by %d, marked compacted) in %s", p.DataDir, res.Revision, bump, lap())
 	step("restore")
 	if err := interrupted(); err != nil {
 		return nil, rollback(err, "the recovered data is in "+p.DataDir)
 	}
 
-	// 5. The manifest on the new data, this member alone.
+	// 5. The manifest on the new data, this member alone; a copy of it
+	// beside the original tells a later run that this recovery wrote it.
+	if err := os.WriteFile(p.ManifestBackup+recoveredSuffix, p.manifest, 0o600); err != nil {
+		return nil, rollback(err, "the recovered data is in "+p.DataDir)
+	}
 	if err := staticpod.WriteFile(p.ManifestPath, p.manifest); err != nil {
 		return nil, rollback(err, "the recovered data is in "+p.DataDir)
 	}
@@ -520,7 +585,7 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	os.Remove(snap)
 	out.Revision = servedRevision(ctx, r.Config, p.ClientURL)
 	out.Took = time.Since(start).Round(time.Millisecond)
-	r.logf("[done] Member %s serves alone at revision %d; the original manifest is kept in %s and the original data in %s", p.Name, out.Revision, p.ManifestBackup, p.OldDataDir)
+	r.logf("[done] Member %s serves alone at revision %d, %s after its manifest was written (%s in all); the original manifest is kept in %s and the original data in %s", p.Name, out.Revision, lap(), out.Took.Round(100*time.Millisecond), p.ManifestBackup, p.OldDataDir)
 	r.logf("[next] On each other node, one at a time:")
 	for _, s := range out.JoinSteps {
 		r.logf("  %s", s)
