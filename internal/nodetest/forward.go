@@ -22,6 +22,14 @@ func (n *Node) Forward(t testing.TB, addr string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(forward(l, func(ctx context.Context) (net.Conn, error) { return n.Dial(ctx, addr) }))
+	return l.Addr().String()
+}
+
+// forward accepts connections on l and copies each, both ways, to a
+// connection dial makes, until the returned stop is called: it closes l
+// and every connection and waits for the copies to end.
+func forward(l net.Listener, dial func(context.Context) (net.Conn, error)) (stop func()) {
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
@@ -40,16 +48,6 @@ func (n *Node) Forward(t testing.TB, addr string) string {
 			delete(conns, c)
 		}
 	}
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		closed = true
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -61,8 +59,8 @@ func (n *Node) Forward(t testing.TB, addr string) string {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				out, err := n.Dial(ctx, addr)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				out, err := dial(ctx)
 				cancel()
 				if err != nil {
 					in.Close()
@@ -70,15 +68,30 @@ func (n *Node) Forward(t testing.TB, addr string) string {
 				}
 				track(in, true)
 				track(out, true)
-				var pipes sync.WaitGroup
-				pipes.Add(2)
-				go func() { defer pipes.Done(); _, _ = io.Copy(out, in); out.Close() }()
-				go func() { defer pipes.Done(); _, _ = io.Copy(in, out); in.Close() }()
-				pipes.Wait()
+				splice(in, out)
 				track(in, false)
 				track(out, false)
 			}()
 		}
 	}()
-	return l.Addr().String()
+	return func() {
+		l.Close()
+		mu.Lock()
+		closed = true
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}
+}
+
+// splice copies between a and b both ways until both directions end,
+// closing each side when what it receives ends.
+func splice(a, b net.Conn) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _, _ = io.Copy(b, a); b.Close() }()
+	go func() { defer wg.Done(); _, _ = io.Copy(a, b); a.Close() }()
+	wg.Wait()
 }
