@@ -101,10 +101,30 @@ type RecoverPlan struct {
 	Committed  uint64      `json:"committed"`
 	Candidates []Candidate `json:"candidates"`
 	// Source is the data directory recovered from.
-	Source   string   `json:"source"`
-	MayLose  []string `json:"mayLose,omitempty"`
-	Running  bool     `json:"running"`
-	Warnings []string `json:"warnings,omitempty"`
+	Source string `json:"source"`
+	// ClusterToken is the --initial-cluster-token of the recovered
+	// cluster: the manifest's (else etcd's default) with -recover-<UTC
+	// time>. force-new-cluster keeps the member and cluster IDs, but the
+	// recovery then restores a snapshot of the copy, and a restore
+	// bootstraps a new cluster whose IDs etcd derives from the token and
+	// the peer URLs: with the old token, a member first bootstrapped
+	// alone (kubeadm's init node) gets its old member ID and its old
+	// cluster ID back. The members the recovery drops are often only cut
+	// off, not gone: if their nodes come back with their data before
+	// they are reset, two of them make a quorum of the old cluster, and
+	// their leader reaches this member at its peer URL as the member it
+	// still is to them, under the cluster ID it expects; its appends
+	// would then overwrite the recovered log or commit past it (raft
+	// panics on either), as the old members did to a member restored
+	// from a snapshot under the old token (see RestorePlan.ClusterToken).
+	// With a new token the recovered cluster has IDs of its own, their
+	// messages are refused as from another cluster, and the data stays
+	// as recovered until they are reset and join (the e2e test of issue
+	// 14 brings two such members back and checks it).
+	ClusterToken string   `json:"clusterToken"`
+	MayLose      []string `json:"mayLose,omitempty"`
+	Running      bool     `json:"running"`
+	Warnings     []string `json:"warnings,omitempty"`
 
 	original []byte
 	manifest []byte
@@ -231,6 +251,7 @@ func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
 	p := &RecoverPlan{
 		ManifestPath: lm.ManifestPath, ManifestBackup: lm.ManifestBackup, OldDataDir: lm.OldDataDir, DataDir: lm.DataDir,
 		WorkDir: lm.DataDir + ".work", Name: lm.Name, PeerURLs: lm.PeerURLs, ClientURL: lm.ClientURL, original: lm.original, token: lm.token,
+		ClusterToken: newClusterToken(lm.token, "", "recover", stamp),
 	}
 
 	// The one-member cluster is made by this program's etcd: data it
@@ -249,7 +270,7 @@ func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
 		return p, err
 	}
 	// The new manifest: the new data directory and this member alone.
-	if p.manifest, err = aloneManifest(m, p.DataDir, p.Name, p.PeerURLs, p.token, p.token); err != nil {
+	if p.manifest, err = aloneManifest(m, p.DataDir, p.Name, p.PeerURLs, p.token, p.ClusterToken); err != nil {
 		return nil, err
 	}
 	r.printPreflight(p)
@@ -375,6 +396,13 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 			c.Error = "WAL unreadable: " + ins.WAL.Error
 		case ins.WAL.Tail == datadir.TailCorrupt:
 			c.Error = "WAL damaged: " + ins.WAL.TailError
+		case ins.DB != nil && !ins.DB.Locked && ins.DB.OpenError != "":
+			// A copy whose database does not open would fail the
+			// one-member start, however far its WAL goes; a running
+			// etcd's own (locked) is its to open.
+			c.Error = "database unreadable: " + ins.DB.OpenError
+		case ins.DB != nil && len(ins.DB.CheckErrors) > 0:
+			c.Error = "database damaged: " + strings.Join(ins.DB.CheckErrors, "; ")
 		default:
 			c.Commit, c.Term = ins.WAL.Commit, ins.WAL.Term
 			c.Member = ins.WAL.MemberID
@@ -475,7 +503,7 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		r.logf("[dry-run] 1. move %s to %s and wait until etcd stops", p.ManifestPath, p.ManifestBackup)
 		r.logf("[dry-run] 2. copy %s to %s (the original is never written)", p.Source, p.WorkDir)
 		r.logf("[dry-run] 3. make a one-member cluster of the copy (force-new-cluster) and save it as a snapshot")
-		r.logf("[dry-run] 4. restore the snapshot into %s as member %s alone, revision bumped by %d and marked compacted", p.DataDir, p.Name, bump)
+		r.logf("[dry-run] 4. restore the snapshot into %s as member %s alone of a new cluster (token %s), revision bumped by %d and marked compacted", p.DataDir, p.Name, p.ClusterToken, bump)
 		r.logf("[dry-run] 5. write %s with --initial-cluster %s alone and the data on %s, and wait until etcd serves", p.ManifestPath, p.Name, p.DataDir)
 		r.logf("[dry-run] 6. then on the other nodes:")
 		for _, s := range out.JoinSteps {
@@ -557,12 +585,12 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	}
 
 	// 4. Restore with the revision bumped and marked compacted.
-	rs := snapshot.Restorer{SnapshotPath: snap, DataDir: p.DataDir, Name: p.Name, PeerURLs: p.PeerURLs, InitialClusterToken: p.token, BumpRevision: bump, MarkCompacted: true}
+	rs := snapshot.Restorer{SnapshotPath: snap, DataDir: p.DataDir, Name: p.Name, PeerURLs: p.PeerURLs, InitialClusterToken: p.ClusterToken, BumpRevision: bump, MarkCompacted: true}
 	res, err := rs.Restore()
 	if err != nil {
 		return nil, rollback(fmt.Errorf("restoring the recovered snapshot: %w", err), "the copy is in "+p.WorkDir)
 	}
-	r.logf("[4/5 restore] Restored into %s at revision %d (bumped by %d, marked compacted) in %s", p.DataDir, res.Revision, bump, lap())
+	r.logf("[4/5 restore] Restored into %s at revision %d (bumped by %d, marked compacted) as a new cluster (token %s) in %s", p.DataDir, res.Revision, bump, p.ClusterToken, lap())
 	step("restore")
 	if err := interrupted(); err != nil {
 		return nil, rollback(err, "the recovered data is in "+p.DataDir)
