@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -412,34 +411,11 @@ func recoveryFaults(t *testing.T, n *bootNode) {
 // so.
 func runRecovery(t *testing.T, n *bootNode, args []string, onLine func(string) bool) result {
 	t.Helper()
-	cmd := n.node.Kubectl(args...)
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	r := watchStderr(t, n.node.Kubectl(args...), onLine)
+	if r.code == -1 {
+		t.Logf("%s: kubectl etcd %s: killed\n%s", n.name, strings.Join(args, " "), r.stderr)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	killed := false
-	sc := bufio.NewScanner(pipe)
-	for sc.Scan() {
-		stderr.WriteString(sc.Text() + "\n")
-		if !killed && onLine(sc.Text()) {
-			_ = cmd.Process.Kill()
-			killed = true
-		}
-	}
-	err = cmd.Wait()
-	code := cmd.ProcessState.ExitCode()
-	if killed {
-		t.Logf("%s: kubectl etcd %s: killed\n%s", n.name, strings.Join(args, " "), stderr.String())
-	} else if err != nil && code < 0 {
-		t.Fatalf("kubectl etcd %s: %v", strings.Join(args, " "), err)
-	}
-	return result{stdout.String(), stderr.String(), code}
+	return r
 }
 
 // mustFail runs kubectl etcd ARGS on n and wants exit 1.

@@ -81,8 +81,11 @@ type Candidate struct {
 	// Member is the member whose data it is, by name when known.
 	Member string `json:"member"`
 	Commit uint64 `json:"commit"`
-	Term   uint64 `json:"term"`
-	Error  string `json:"error,omitempty"`
+	// LastIndex is the WAL's last entry: those past Commit are not known
+	// to be committed, and force-new-cluster drops them.
+	LastIndex uint64 `json:"lastIndex"`
+	Term      uint64 `json:"term"`
+	Error     string `json:"error,omitempty"`
 }
 
 // RecoverPlan is what the recovery will do.
@@ -404,7 +407,7 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 		case ins.DB != nil && len(ins.DB.CheckErrors) > 0:
 			c.Error = "database damaged: " + strings.Join(ins.DB.CheckErrors, "; ")
 		default:
-			c.Commit, c.Term = ins.WAL.Commit, ins.WAL.Term
+			c.Commit, c.LastIndex, c.Term = ins.WAL.Commit, ins.WAL.LastIndex, ins.WAL.Term
 			c.Member = ins.WAL.MemberID
 			for _, m := range ins.WALMembers {
 				if m.ID == ins.WAL.MemberID && m.Name != "" {
@@ -465,6 +468,13 @@ func (r *QuorumRecovery) printPreflight(p *RecoverPlan) {
 			r.logf("[preflight] data %s: unusable: %s", c.Dir, c.Error)
 		} else {
 			r.logf("[preflight] data %s: member %s, term %d, committed index %d", c.Dir, c.Member, c.Term, c.Commit)
+		}
+		if c.Error == "" && c.LastIndex > c.Commit {
+			// A follower learns that an entry is committed from the
+			// leader's next message: a leader that died at once leaves it
+			// behind, and a write acknowledged through another member may
+			// be such an entry.
+			r.logf("[preflight] data %s: %d entries past the committed index are not known committed: a recovery from it drops them, as etcd's force-new-cluster does (a write acknowledged through another member just before it died may be among them)", c.Dir, c.LastIndex-c.Commit)
 		}
 	}
 	r.logf("[preflight] recovering from %s", p.Source)
