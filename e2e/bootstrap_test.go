@@ -112,6 +112,23 @@ func (n *bootNode) mustKubectl(t *testing.T, args ...string) result {
 	return r
 }
 
+// initAndJoin runs init on the first node and join on the others, and
+// returns a configuration reaching every member from the first node.
+func initAndJoin(t *testing.T, nodes []*bootNode) *connect.Config {
+	t.Helper()
+	n1 := nodes[0]
+	t.Logf("init %s, join the others", n1.name)
+	n1.mustKubectl(t, append([]string{"init"}, n1.identity()...)...)
+	waitVoters(t, n1.config(t, n1), 1)
+	for _, n := range nodes[1:] {
+		n.copyCAFrom(t, n1)
+		n.mustKubectl(t, append([]string{"join", "--endpoints", n1.url(), "--timeout", "2m"}, n.identity()...)...)
+	}
+	all := n1.config(t, nodes...)
+	waitVoters(t, all, len(nodes))
+	return all
+}
+
 // sameData waits until every member reports the same HashKV at the same
 // revision: they hold the same data.
 func sameData(t *testing.T, cfg *connect.Config) {

@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -104,6 +105,41 @@ func startPluginCmd(t *testing.T, env []string, args ...string) (*exec.Cmd, *str
 
 // execute runs cmd and returns its output and exit code; the error is a
 // failure to run it at all.
+// watchStderr runs cmd, hands each line of its stderr to onLine as it is
+// printed, and kills cmd (SIGKILL) the first time onLine returns true, so
+// a test can act in the middle of a long operation or interrupt it there.
+// The exit code of a killed command is -1.
+func watchStderr(t *testing.T, cmd *exec.Cmd, onLine func(string) bool) result {
+	t.Helper()
+	var out strings.Builder
+	cmd.Stdout = &out
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var errOut strings.Builder
+	killed := false
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		errOut.WriteString(sc.Text() + "\n")
+		if !killed && onLine(sc.Text()) {
+			_ = cmd.Process.Kill()
+			killed = true
+		}
+	}
+	err = cmd.Wait()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{out.String(), errOut.String(), code}
+}
+
 func execute(cmd *exec.Cmd) (result, error) {
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -143,30 +142,9 @@ func pluginWatch(t *testing.T, onLine func(string), args ...string) result {
 			cmd.Env = append(cmd.Env, e)
 		}
 	}
-	var out strings.Builder
-	cmd.Stdout = &out
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var errOut strings.Builder
-	sc := bufio.NewScanner(pipe)
-	for sc.Scan() {
-		errOut.WriteString(sc.Text() + "\n")
-		onLine(sc.Text())
-	}
-	err = cmd.Wait()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("kubectl etcd %s -> exit %d", strings.Join(args, " "), code)
-	return result{out.String(), errOut.String(), code}
+	r := watchStderr(t, cmd, func(line string) bool { onLine(line); return false })
+	t.Logf("kubectl etcd %s -> exit %d", strings.Join(args, " "), r.code)
+	return r
 }
 
 // startFilledCluster starts a cluster of the newest etcd release with

@@ -79,15 +79,8 @@ func TestWholeClusterRestoreOnRealKubelets(t *testing.T) {
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	start := time.Now()
 
-	t.Logf("bootstrap with etcd %s: init cp-1, join cp-2 and cp-3", version)
-	n1.mustKubectl(t, append([]string{"init"}, n1.identity()...)...)
-	waitVoters(t, n1.config(t, n1), 1)
-	for _, n := range []*bootNode{n2, n3} {
-		n.copyCAFrom(t, n1)
-		n.mustKubectl(t, append([]string{"join", "--endpoints", n1.url(), "--timeout", "2m"}, n.identity()...)...)
-	}
-	all := n1.config(t, n1, n2, n3)
-	waitVoters(t, all, 3)
+	t.Logf("bootstrap with etcd %s", version)
+	all := initAndJoin(t, nodes)
 	before := n1.members(t)
 
 	t.Log("keys, a snapshot of them through kubectl etcd on cp-1, then more writes the restore must drop")

@@ -41,15 +41,8 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 	nodes := startBootNodes(t, v35, 3)
 	n1 := nodes[0]
 
-	t.Logf("init %s and join the others, all on etcd %s", n1.name, v35)
-	n1.mustKubectl(t, append([]string{"init"}, n1.identity()...)...)
-	waitVoters(t, n1.config(t, n1), 1)
-	for _, n := range nodes[1:] {
-		n.copyCAFrom(t, n1)
-		n.mustKubectl(t, append([]string{"join", "--endpoints", n1.url(), "--timeout", "2m"}, n.identity()...)...)
-	}
-	all := n1.config(t, nodes...)
-	waitVoters(t, all, 3)
+	t.Logf("all on etcd %s", v35)
+	all := initAndJoin(t, nodes)
 	etcdtest.WaitMembers(t, all, 3, "version "+v35, func(s cluster.MemberStatus) bool { return s.Version == v35 })
 	const seeded = 50
 	for i := range seeded {

@@ -19,6 +19,12 @@ import (
 // applied many of them (a raft snapshot every --snapshot-count).
 func PutMany(t testing.TB, cfg *connect.Config, prefix string, n int) {
 	t.Helper()
+	PutManyOf(t, cfg, prefix, n, "v")
+}
+
+// PutManyOf is PutMany with value as every key's value.
+func PutManyOf(t testing.TB, cfg *connect.Config, prefix string, n int, value string) {
+	t.Helper()
 	cli, err := cfg.Client()
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +39,7 @@ func PutMany(t testing.TB, cfg *connect.Config, prefix string, n int) {
 			defer wg.Done()
 			for i := range next {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_, err := cli.Put(ctx, fmt.Sprintf("%s%05d", prefix, i), "v")
+				_, err := cli.Put(ctx, fmt.Sprintf("%s%05d", prefix, i), value)
 				cancel()
 				if err != nil {
 					errs <- fmt.Errorf("write %d: %w", i, err)

@@ -31,10 +31,27 @@ type Writer struct {
 // through cli, which it closes when it stops; the test's cleanup stops it
 // if Finish was not called.
 func StartWriter(t testing.TB, cli *clientv3.Client, prefix string, interval time.Duration) *Writer {
+	return startWriter(t, interval, func(ctx context.Context, i int) error {
+		_, err := cli.Put(ctx, fmt.Sprintf("%s%07d", prefix, i), "v")
+		return err
+	}, func() { cli.Close() })
+}
+
+// StartWriterFunc starts a Writer that makes write i (0, 1, ...) every
+// interval by calling write, each within 10 seconds: longer than etcd's own
+// 7 s proposal timeout, so a write etcd drops says so ("request timed
+// out") instead of the client's deadline. The test's cleanup stops it if
+// Finish was not called.
+func StartWriterFunc(t testing.TB, interval time.Duration, write func(ctx context.Context, i int) error) *Writer {
+	return startWriter(t, interval, write, func() {})
+}
+
+// startWriter is StartWriterFunc, calling closer once the writer stopped.
+func startWriter(t testing.TB, interval time.Duration, write func(ctx context.Context, i int) error, closer func()) *Writer {
 	w := &Writer{Started: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		defer cli.Close()
+		defer closer()
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for i := 0; ; i++ {
@@ -43,16 +60,13 @@ func StartWriter(t testing.TB, cli *clientv3.Client, prefix string, interval tim
 				return
 			case <-tick.C:
 			}
-			// Longer than etcd's own 7 s proposal timeout, so a write etcd
-			// drops says so ("request timed out") instead of the client's
-			// deadline.
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			start := time.Now()
-			_, err := cli.Put(ctx, fmt.Sprintf("%s%07d", prefix, i), "v")
+			err := write(ctx, i)
 			cancel()
 			w.mu.Lock()
 			if err != nil {
-				w.failures = append(w.failures, fmt.Sprintf("%s put %d after %s: %v", start.Format("15:04:05.000"), i, time.Since(start).Round(time.Millisecond), err))
+				w.failures = append(w.failures, fmt.Sprintf("%s write %d after %s: %v", start.Format("15:04:05.000"), i, time.Since(start).Round(time.Millisecond), err))
 			} else {
 				w.ok++
 			}

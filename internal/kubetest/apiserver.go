@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -246,15 +247,38 @@ func (s *APIServer) prepare(etcdEndpoints []string) error {
 	return nil
 }
 
+// Restart stops kube-apiserver and starts it again with the same flags on
+// the same port, as an operator restarts it after etcd was recovered or
+// restored, and waits for /readyz. Clients made before (informers) reach
+// it again at the same URL.
+func (s *APIServer) Restart() {
+	s.t.Helper()
+	s.Stop()
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	if err := s.startOn(port); err != nil {
+		s.t.Fatalf("kube-apiserver did not become ready again: %v\n%s", err, s.LogTail(60))
+	}
+}
+
 // start runs kube-apiserver on a fresh port and waits for /readyz.
 func (s *APIServer) start() error {
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
+	return s.startOn(port)
+}
+
+// startOn runs kube-apiserver on port and waits for /readyz.
+func (s *APIServer) startOn(port int) error {
 	s.URL = "https://127.0.0.1:" + strconv.Itoa(port)
 	args := append(append([]string{"--secure-port=" + strconv.Itoa(port)}, s.args...), s.Options.Flags...)
-	log, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	// A restart appends, so the log keeps what the first run said.
+	log, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}

@@ -38,25 +38,9 @@ func (c *Cluster) forwardAPIServer() error {
 	if err != nil {
 		return fmt.Errorf("forwarding %s to %s: %w", APIServerAddress, u.Host, err)
 	}
-	var wg sync.WaitGroup
-	c.stopForward = func() { l.Close(); wg.Wait() }
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", u.Host)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			go func() { _, _ = io.Copy(out, in); out.Close() }()
-			go func() { _, _ = io.Copy(in, out); in.Close() }()
-		}
-	}()
+	c.stopForward = forward(l, func(ctx context.Context) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "tcp", u.Host)
+	})
 	return nil
 }
 

@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -551,6 +552,49 @@ func (n *Node) etcdPIDs() []int {
 		}
 	}
 	return pids
+}
+
+// WaitEtcdExited waits until no etcd process is left in the node: the
+// process itself has exited (and let go of its files), which the kubelet
+// reports only on its next look at the runtime.
+func (n *Node) WaitEtcdExited(timeout time.Duration) {
+	n.cluster.T.Helper()
+	err := n.waitFor(timeout, "the etcd process to exit", func() error {
+		if pids := n.etcdPIDs(); len(pids) > 0 {
+			return fmt.Errorf("etcd processes %v", pids)
+		}
+		return nil
+	})
+	if err != nil {
+		n.cluster.T.Fatalf("%v\n%s", err, n.Logs(30))
+	}
+}
+
+// WaitEtcdArg waits until an etcd runs in the node and every etcd process
+// there has arg on its command line: the kubelet runs the etcd of the
+// manifest now in place, not one of an earlier manifest (a manifest
+// changed in place starts its pod only once the old one is gone).
+func (n *Node) WaitEtcdArg(arg string, timeout time.Duration) {
+	n.cluster.T.Helper()
+	err := n.waitFor(timeout, "an etcd with "+arg, func() error {
+		pids := n.etcdPIDs()
+		if len(pids) == 0 {
+			return fmt.Errorf("no etcd runs")
+		}
+		for _, pid := range pids {
+			cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(strings.Split(string(cmdline), "\x00"), arg) {
+				return fmt.Errorf("etcd %d runs without %s", pid, arg)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		n.cluster.T.Fatalf("%v\n%s", err, n.Logs(30))
+	}
 }
 
 // PauseEtcd stops the node's etcd with SIGSTOP: a hung member that keeps

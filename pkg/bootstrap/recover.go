@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	etcdversion "go.etcd.io/etcd/api/v3/version"
@@ -79,8 +81,11 @@ type Candidate struct {
 	// Member is the member whose data it is, by name when known.
 	Member string `json:"member"`
 	Commit uint64 `json:"commit"`
-	Term   uint64 `json:"term"`
-	Error  string `json:"error,omitempty"`
+	// LastIndex is the WAL's last entry: those past Commit are not known
+	// to be committed, and force-new-cluster drops them.
+	LastIndex uint64 `json:"lastIndex"`
+	Term      uint64 `json:"term"`
+	Error     string `json:"error,omitempty"`
 }
 
 // RecoverPlan is what the recovery will do.
@@ -99,10 +104,30 @@ type RecoverPlan struct {
 	Committed  uint64      `json:"committed"`
 	Candidates []Candidate `json:"candidates"`
 	// Source is the data directory recovered from.
-	Source   string   `json:"source"`
-	MayLose  []string `json:"mayLose,omitempty"`
-	Running  bool     `json:"running"`
-	Warnings []string `json:"warnings,omitempty"`
+	Source string `json:"source"`
+	// ClusterToken is the --initial-cluster-token of the recovered
+	// cluster: the manifest's (else etcd's default) with -recover-<UTC
+	// time>. force-new-cluster keeps the member and cluster IDs, but the
+	// recovery then restores a snapshot of the copy, and a restore
+	// bootstraps a new cluster whose IDs etcd derives from the token and
+	// the peer URLs: with the old token, a member first bootstrapped
+	// alone (kubeadm's init node) gets its old member ID and its old
+	// cluster ID back. The members the recovery drops are often only cut
+	// off, not gone: if their nodes come back with their data before
+	// they are reset, two of them make a quorum of the old cluster, and
+	// their leader reaches this member at its peer URL as the member it
+	// still is to them, under the cluster ID it expects; its appends
+	// would then overwrite the recovered log or commit past it (raft
+	// panics on either), as the old members did to a member restored
+	// from a snapshot under the old token (see RestorePlan.ClusterToken).
+	// With a new token the recovered cluster has IDs of its own, their
+	// messages are refused as from another cluster, and the data stays
+	// as recovered until they are reset and join (the e2e test of issue
+	// 14 brings two such members back and checks it).
+	ClusterToken string   `json:"clusterToken"`
+	MayLose      []string `json:"mayLose,omitempty"`
+	Running      bool     `json:"running"`
+	Warnings     []string `json:"warnings,omitempty"`
 
 	original []byte
 	manifest []byte
@@ -158,6 +183,51 @@ func UndoInterrupted(manifestPath string) (string, error) {
 	return last, nil
 }
 
+// recoveredSuffix names the copy of the manifest a recovery wrote, kept
+// beside the original it moved aside.
+const recoveredSuffix = ".recovered"
+
+// recoveredBy finds the earlier recovery that wrote the manifest in place
+// (content current), by the copy it kept; it returns the original
+// manifest that recovery kept, or "".
+func recoveredBy(manifestPath string, current []byte) string {
+	backups := recoverBackups(manifestPath)
+	for i := len(backups) - 1; i >= 0; i-- {
+		if data, err := os.ReadFile(backups[i] + recoveredSuffix); err == nil && bytes.Equal(data, current) {
+			return backups[i]
+		}
+	}
+	return ""
+}
+
+// alreadyRecovered explains a manifest in place that an earlier recovery
+// wrote (backup is the original manifest it kept), for a cluster still of
+// this member alone: the recovery was done, or killed while it waited for
+// etcd on the recovered data. It says what to run next.
+func (r *QuorumRecovery) alreadyRecovered(p *RecoverPlan, backup string) error {
+	if p.QuorumAnswers {
+		var others []otherNode
+		if om, err := staticpod.Read(backup); err == nil {
+			if dir, err := om.HostDataDir(); err == nil {
+				for _, wm := range datadir.Inspect(dir).WALMembers {
+					if wm.Name != p.Name && wm.Name != "" && len(wm.PeerURLs) > 0 {
+						others = append(others, otherNode{Name: wm.Name, PeerURL: wm.PeerURLs[0]})
+					}
+				}
+			}
+		}
+		steps := joinSteps(others, readJoinTarget(p.ManifestPath, p.original, p.ClientURL))
+		msg := fmt.Sprintf("preflight: member %s already serves alone on the data an earlier recovery made (%s; its manifest is in place, the original kept in %s): that recovery is done", p.Name, p.OldDataDir, backup)
+		if len(steps) > 0 {
+			msg += "; bring back the other nodes, one at a time:\n  " + strings.Join(steps, "\n  ") + "\n"
+		} else {
+			msg += "; "
+		}
+		return errors.New(msg + fmt.Sprintf("to recover from the original data again instead, first run: cp %s %s (the kubelet then restarts etcd on it, which takes up to half a minute)", backup, p.ManifestPath))
+	}
+	return fmt.Errorf("preflight: the manifest in place is the one an earlier recovery wrote, and etcd does not serve on its data %s (the recovery was interrupted, or etcd does not start on it: see the etcd container's log); to go back to the original data, run: cp %s %s; once the kubelet has restarted etcd on it (up to half a minute), run the recovery again", p.OldDataDir, backup, p.ManifestPath)
+}
+
 // Preflight checks that quorum is really lost, finds the most advanced
 // data and plans the recovery, changing nothing.
 func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
@@ -184,6 +254,7 @@ func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
 	p := &RecoverPlan{
 		ManifestPath: lm.ManifestPath, ManifestBackup: lm.ManifestBackup, OldDataDir: lm.OldDataDir, DataDir: lm.DataDir,
 		WorkDir: lm.DataDir + ".work", Name: lm.Name, PeerURLs: lm.PeerURLs, ClientURL: lm.ClientURL, original: lm.original, token: lm.token,
+		ClusterToken: newClusterToken(lm.token, "", "recover", stamp),
 	}
 
 	// The one-member cluster is made by this program's etcd: data it
@@ -192,6 +263,9 @@ func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
 		return nil, fmt.Errorf("preflight: the manifest runs etcd %s and this kubectl-etcd's etcd is %s, whose storage version etcd %s refuses: upgrade the image to etcd %s first, or recover with etcd %s's own --force-new-cluster", have, embeddedMinor(), have, embeddedMinor(), have)
 	}
 	r.reachMembers(ctx, m, p)
+	if backup := recoveredBy(p.ManifestPath, p.original); backup != "" && len(p.others) == 0 {
+		return p, r.alreadyRecovered(p, backup)
+	}
 	if p.QuorumAnswers && !r.Force {
 		return p, fmt.Errorf("preflight: refusing to recover: a quorum answers (%s), so the cluster is not lost; fix or replace the members that are down with 'kubectl etcd member remove' and 'kubectl etcd join' (pass --force to recover anyway, dropping the other members)", reachableNames(p.Members))
 	}
@@ -199,16 +273,7 @@ func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
 		return p, err
 	}
 	// The new manifest: the new data directory and this member alone.
-	if err := m.MoveDataDir(p.DataDir); err != nil {
-		return nil, fmt.Errorf("preflight: %w", err)
-	}
-	pairs := make([]string, 0, len(p.PeerURLs))
-	for _, u := range p.PeerURLs {
-		pairs = append(pairs, p.Name+"="+u)
-	}
-	m.SetFlag("initial-cluster", strings.Join(pairs, ","))
-	m.SetFlag("initial-cluster-state", "")
-	if p.manifest, err = m.Marshal(); err != nil {
+	if p.manifest, err = aloneManifest(m, p.DataDir, p.Name, p.PeerURLs, p.token, p.ClusterToken); err != nil {
 		return nil, err
 	}
 	r.printPreflight(p)
@@ -283,25 +348,35 @@ func (r *QuorumRecovery) reachMembers(ctx context.Context, m *staticpod.EtcdMani
 		}
 	}
 	sort.Slice(listed, func(i, j int) bool { return listed[i].Name < listed[j].Name })
-	for _, mr := range listed {
-		switch {
-		case mr.ClientURL == "":
+	// Every member at once: on the worst day most do not answer, and
+	// each costs the command timeout.
+	var wg sync.WaitGroup
+	for i := range listed {
+		mr := &listed[i]
+		if mr.ClientURL == "" {
 			mr.Error = "client URL unknown (it never started, or this member's list is not readable)"
-		default:
-			if cli, err := r.Config.ClientFor(mr.ClientURL); err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cli, err := r.Config.ClientFor(mr.ClientURL)
+			if err != nil {
+				mr.Error = err.Error()
+				return
+			}
+			defer cli.Close()
+			sctx, cancel := r.Config.WithCommandTimeout(ctx)
+			defer cancel()
+			if st, err := cli.Status(sctx, mr.ClientURL); err != nil {
 				mr.Error = err.Error()
 			} else {
-				sctx, cancel := r.Config.WithCommandTimeout(ctx)
-				st, err := cli.Status(sctx, mr.ClientURL)
-				cancel()
-				cli.Close()
-				if err != nil {
-					mr.Error = err.Error()
-				} else {
-					mr.Reachable, mr.RaftIndex = true, st.RaftIndex
-				}
+				mr.Reachable, mr.RaftIndex = true, st.RaftIndex
 			}
-		}
+		}()
+	}
+	wg.Wait()
+	for _, mr := range listed {
 		p.Members = append(p.Members, mr)
 		if mr.Name != p.Name {
 			p.others = append(p.others, mr)
@@ -324,8 +399,15 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 			c.Error = "WAL unreadable: " + ins.WAL.Error
 		case ins.WAL.Tail == datadir.TailCorrupt:
 			c.Error = "WAL damaged: " + ins.WAL.TailError
+		case ins.DB != nil && !ins.DB.Locked && ins.DB.OpenError != "":
+			// A copy whose database does not open would fail the
+			// one-member start, however far its WAL goes; a running
+			// etcd's own (locked) is its to open.
+			c.Error = "database unreadable: " + ins.DB.OpenError
+		case ins.DB != nil && len(ins.DB.CheckErrors) > 0:
+			c.Error = "database damaged: " + strings.Join(ins.DB.CheckErrors, "; ")
 		default:
-			c.Commit, c.Term = ins.WAL.Commit, ins.WAL.Term
+			c.Commit, c.LastIndex, c.Term = ins.WAL.Commit, ins.WAL.LastIndex, ins.WAL.Term
 			c.Member = ins.WAL.MemberID
 			for _, m := range ins.WALMembers {
 				if m.ID == ins.WAL.MemberID && m.Name != "" {
@@ -387,6 +469,13 @@ func (r *QuorumRecovery) printPreflight(p *RecoverPlan) {
 		} else {
 			r.logf("[preflight] data %s: member %s, term %d, committed index %d", c.Dir, c.Member, c.Term, c.Commit)
 		}
+		if c.Error == "" && c.LastIndex > c.Commit {
+			// A follower learns that an entry is committed from the
+			// leader's next message: a leader that died at once leaves it
+			// behind, and a write acknowledged through another member may
+			// be such an entry.
+			r.logf("[preflight] data %s: %d entries past the committed index are not known committed: a recovery from it drops them, as etcd's force-new-cluster does (a write acknowledged through another member just before it died may be among them)", c.Dir, c.LastIndex-c.Commit)
+		}
 	}
 	r.logf("[preflight] recovering from %s", p.Source)
 	for _, l := range p.MayLose {
@@ -424,7 +513,7 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		r.logf("[dry-run] 1. move %s to %s and wait until etcd stops", p.ManifestPath, p.ManifestBackup)
 		r.logf("[dry-run] 2. copy %s to %s (the original is never written)", p.Source, p.WorkDir)
 		r.logf("[dry-run] 3. make a one-member cluster of the copy (force-new-cluster) and save it as a snapshot")
-		r.logf("[dry-run] 4. restore the snapshot into %s as member %s alone, revision bumped by %d and marked compacted", p.DataDir, p.Name, bump)
+		r.logf("[dry-run] 4. restore the snapshot into %s as member %s alone of a new cluster (token %s), revision bumped by %d and marked compacted", p.DataDir, p.Name, p.ClusterToken, bump)
 		r.logf("[dry-run] 5. write %s with --initial-cluster %s alone and the data on %s, and wait until etcd serves", p.ManifestPath, p.Name, p.DataDir)
 		r.logf("[dry-run] 6. then on the other nodes:")
 		for _, s := range out.JoinSteps {
@@ -463,9 +552,19 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		return nil, fmt.Errorf("moving %s aside: %w (nothing was changed)", p.ManifestPath, err)
 	}
 	r.logf("[1/5 stop] Moved %s to %s; waiting for etcd to stop", p.ManifestPath, p.ManifestBackup)
+	// Each step says how long it took: on a large database the copy, the
+	// save and the restore take a while, and an operator wants to see
+	// which one is running.
+	lapStart := time.Now()
+	lap := func() time.Duration {
+		d := time.Since(lapStart).Round(100 * time.Millisecond)
+		lapStart = time.Now()
+		return d
+	}
 	if err := waitStopped(ctx, p.ClientURL, p.OldDataDir, r.timeout()); err != nil {
 		return nil, rollback(err, "nothing was recovered")
 	}
+	stopped := lap()
 	step("stop")
 	if err := interrupted(); err != nil {
 		return nil, rollback(err, "nothing was recovered")
@@ -478,7 +577,7 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	if err := copyTree(p.Source, p.WorkDir); err != nil {
 		return nil, rollback(fmt.Errorf("copying %s: %w", p.Source, err), "the partial copy is in "+p.WorkDir)
 	}
-	r.logf("[2/5 copy] Copied %s to %s", p.Source, p.WorkDir)
+	r.logf("[2/5 copy] etcd stopped in %s; copied %s to %s in %s", stopped, p.Source, p.WorkDir, lap())
 	step("copy")
 	if err := interrupted(); err != nil {
 		return nil, rollback(err, "the copy is in "+p.WorkDir)
@@ -489,25 +588,29 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	if err := forceNewCluster(ctx, p.WorkDir, p.Name, snap, r.timeout()); err != nil {
 		return nil, rollback(fmt.Errorf("making a one-member cluster of the copy: %w", err), "the copy is in "+p.WorkDir)
 	}
-	r.logf("[3/5 force-new-cluster] The copy started as a one-member cluster with every committed entry applied; saved it to %s", snap)
+	r.logf("[3/5 force-new-cluster] The copy started as a one-member cluster with every committed entry applied; saved it to %s in %s", snap, lap())
 	step("force-new-cluster")
 	if err := interrupted(); err != nil {
 		return nil, rollback(err, "the copy is in "+p.WorkDir)
 	}
 
 	// 4. Restore with the revision bumped and marked compacted.
-	rs := snapshot.Restorer{SnapshotPath: snap, DataDir: p.DataDir, Name: p.Name, PeerURLs: p.PeerURLs, InitialClusterToken: p.token, BumpRevision: bump, MarkCompacted: true}
+	rs := snapshot.Restorer{SnapshotPath: snap, DataDir: p.DataDir, Name: p.Name, PeerURLs: p.PeerURLs, InitialClusterToken: p.ClusterToken, BumpRevision: bump, MarkCompacted: true}
 	res, err := rs.Restore()
 	if err != nil {
 		return nil, rollback(fmt.Errorf("restoring the recovered snapshot: %w", err), "the copy is in "+p.WorkDir)
 	}
-	r.logf("[4/5 restore] Restored into %s at revision %d (bumped by %d, marked compacted)", p.DataDir, res.Revision, bump)
+	r.logf("[4/5 restore] Restored into %s at revision %d (bumped by %d, marked compacted) as a new cluster (token %s) in %s", p.DataDir, res.Revision, bump, p.ClusterToken, lap())
 	step("restore")
 	if err := interrupted(); err != nil {
 		return nil, rollback(err, "the recovered data is in "+p.DataDir)
 	}
 
-	// 5. The manifest on the new data, this member alone.
+	// 5. The manifest on the new data, this member alone; a copy of it
+	// beside the original tells a later run that this recovery wrote it.
+	if err := os.WriteFile(p.ManifestBackup+recoveredSuffix, p.manifest, 0o600); err != nil {
+		return nil, rollback(err, "the recovered data is in "+p.DataDir)
+	}
 	if err := staticpod.WriteFile(p.ManifestPath, p.manifest); err != nil {
 		return nil, rollback(err, "the recovered data is in "+p.DataDir)
 	}
@@ -520,7 +623,7 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	os.Remove(snap)
 	out.Revision = servedRevision(ctx, r.Config, p.ClientURL)
 	out.Took = time.Since(start).Round(time.Millisecond)
-	r.logf("[done] Member %s serves alone at revision %d; the original manifest is kept in %s and the original data in %s", p.Name, out.Revision, p.ManifestBackup, p.OldDataDir)
+	r.logf("[done] Member %s serves alone at revision %d, %s after its manifest was written (%s in all); the original manifest is kept in %s and the original data in %s", p.Name, out.Revision, lap(), out.Took.Round(100*time.Millisecond), p.ManifestBackup, p.OldDataDir)
 	r.logf("[next] On each other node, one at a time:")
 	for _, s := range out.JoinSteps {
 		r.logf("  %s", s)

@@ -127,14 +127,7 @@ func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
 		ManifestPath: lm.ManifestPath, ManifestBackup: lm.ManifestBackup, OldDataDir: lm.OldDataDir, DataDir: lm.DataDir,
 		Name: lm.Name, PeerURLs: lm.PeerURLs, ClientURL: lm.ClientURL, original: lm.original, token: lm.token,
 	}
-	base := p.token
-	if base == "" {
-		base = r.InitialClusterToken
-	}
-	if base == "" {
-		base = "etcd-cluster"
-	}
-	p.ClusterToken = base + "-restore-" + strings.ToLower(stamp)
+	p.ClusterToken = newClusterToken(p.token, r.InitialClusterToken, "restore", stamp)
 	if _, err := os.Stat(p.ManifestBackup); err == nil {
 		return nil, fmt.Errorf("preflight: %s already exists: an earlier restore keeps its manifest there; wait a second or choose another backup directory", p.ManifestBackup)
 	}
@@ -154,21 +147,7 @@ func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
 	p.NeedsEtcd = snapshot.MinorVersion(st.StorageVersion)
 	p.Warnings = restoreWarnings(m, p)
 
-	// The new manifest: the data volume, its mount and --data-dir on the
-	// new directory, and this member alone in --initial-cluster.
-	if err := m.MoveDataDir(p.DataDir); err != nil {
-		return nil, fmt.Errorf("preflight: %w", err)
-	}
-	pairs := make([]string, 0, len(p.PeerURLs))
-	for _, u := range p.PeerURLs {
-		pairs = append(pairs, p.Name+"="+u)
-	}
-	m.SetFlag("initial-cluster", strings.Join(pairs, ","))
-	m.SetFlag("initial-cluster-state", "")
-	if p.token != "" {
-		m.SetFlag("initial-cluster-token", p.ClusterToken)
-	}
-	if p.manifest, err = m.Marshal(); err != nil {
+	if p.manifest, err = aloneManifest(m, p.DataDir, p.Name, p.PeerURLs, p.token, p.ClusterToken); err != nil {
 		return nil, err
 	}
 	if r.Config != nil {
@@ -352,6 +331,43 @@ func servedRevision(ctx context.Context, cfg *connect.Config, url string) int64 
 
 // NewManifest is the manifest the restore writes, for a dry run.
 func (p *RestorePlan) NewManifest() []byte { return bytes.Clone(p.manifest) }
+
+// newClusterToken is the --initial-cluster-token of a cluster a restore or
+// recovery (suffix) makes anew at stamp: the manifest's token (else
+// fallback, else etcd's default) with -suffix-stamp. etcd derives the
+// member and cluster IDs of a cluster it bootstraps from the token and the
+// peer URLs, so a new token gives the new cluster IDs of its own.
+func newClusterToken(token, fallback, suffix, stamp string) string {
+	base := token
+	if base == "" {
+		base = fallback
+	}
+	if base == "" {
+		base = "etcd-cluster"
+	}
+	return base + "-" + suffix + "-" + strings.ToLower(stamp)
+}
+
+// aloneManifest is the manifest m of a member that a restore or recovery
+// starts alone: the data volume, its mount and --data-dir on the new
+// directory dataDir, this member (name at peerURLs) alone in
+// --initial-cluster, and the new cluster token where the manifest named
+// one (token).
+func aloneManifest(m *staticpod.EtcdManifest, dataDir, name string, peerURLs []string, token, newToken string) ([]byte, error) {
+	if err := m.MoveDataDir(dataDir); err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
+	pairs := make([]string, 0, len(peerURLs))
+	for _, u := range peerURLs {
+		pairs = append(pairs, name+"="+u)
+	}
+	m.SetFlag("initial-cluster", strings.Join(pairs, ","))
+	m.SetFlag("initial-cluster-state", "")
+	if token != "" {
+		m.SetFlag("initial-cluster-token", newToken)
+	}
+	return m.Marshal()
+}
 
 // localMember is what a restore or a recovery learns of this node's member
 // from its static pod manifest before it changes anything.

@@ -3,15 +3,11 @@ package recover_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -164,29 +160,6 @@ func lose(t *testing.T, n *testNode) {
 	if err := os.RemoveAll(n.dataDir()); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// treeHash is the sha256 of every file's path and bytes under dir.
-func treeHash(t *testing.T, dir string) string {
-	t.Helper()
-	h := sha256.New()
-	var paths []string
-	_ = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err == nil && !e.IsDir() {
-			paths = append(paths, p)
-		}
-		return nil
-	})
-	sort.Strings(paths)
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(h, "%s %d\n", p, len(data))
-		h.Write(data)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 func TestRecoverQuorum(t *testing.T) {
@@ -355,16 +328,16 @@ func TestRecoverQuorumCompareAndFaults(t *testing.T) {
 			node.Log = &log
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var hashAtStop string
+			var hashAtStop map[string]string
 			r := &bootstrap.QuorumRecovery{ManifestPath: cp1.manifest(), Config: cfg, Compare: []string{copyDir}, Timeout: time.Minute, Node: node,
 				DataDir: filepath.Join(t.TempDir(), "new"),
 				AfterStep: func(step string) {
 					if step == "stop" {
-						hashAtStop = treeHash(t, cp1.dataDir())
+						hashAtStop = etcdtest.FileHashes(t, cp1.dataDir())
 					}
 					if step == at {
-						if h := treeHash(t, cp1.dataDir()); h != hashAtStop {
-							t.Errorf("the original data changed between the stop and %s", at)
+						if changed := etcdtest.ChangedFiles(hashAtStop, etcdtest.FileHashes(t, cp1.dataDir())); len(changed) > 0 {
+							t.Errorf("the original data changed between the stop and %s: %s", at, changed)
 						}
 						cancel()
 					}
