@@ -202,6 +202,15 @@ func (s *Server) Kill() {
 	s.cmd = nil
 }
 
+// PID is the server's process ID (0 when it is not running): the
+// benchmark reads its CPU time and pins it to a core.
+func (s *Server) PID() int {
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Log returns what the server printed so far.
 func (s *Server) Log() string { return s.log.String() }
 
