@@ -164,6 +164,19 @@ func (s *S3) describe(what, name string, err error) error {
 		}
 		return fmt.Errorf("%s %s: %s (%s)", what, target, msg, ae.ErrorCode())
 	}
+	// A certificate the client does not trust: say which flag fixes it,
+	// without the SDK's retry and request details around it.
+	var cve *tls.CertificateVerificationError
+	if errors.As(err, &cve) {
+		var ua x509.UnknownAuthorityError
+		switch {
+		case errors.As(cve.Err, &ua) && s.opts.CAFile != "":
+			return fmt.Errorf("%s %s: the store's TLS certificate is not signed by a CA of --s3-ca-file %s (%v)", what, target, s.opts.CAFile, cve.Err)
+		case errors.As(cve.Err, &ua):
+			return fmt.Errorf("%s %s: the store's TLS certificate is signed by an unknown CA (%v): pass that CA's certificate with --s3-ca-file", what, target, cve.Err)
+		}
+		return fmt.Errorf("%s %s: the store's TLS certificate is not accepted: %v", what, target, cve.Err)
+	}
 	// A store that cannot be reached: the network error says it all,
 	// without the SDK's retry and request details around it.
 	var oe *net.OpError
