@@ -276,7 +276,7 @@ func (o *RestoreOptions) runManifest(ctx context.Context) error {
 	node := bootstrap.NewNode()
 	node.Out, node.Log = o.Out, o.ErrOut
 	r := &bootstrap.SnapshotRestore{
-		ManifestPath: o.Manifest, Restorer: o.Restorer, Config: cfg,
+		ManifestPath: o.Manifest, Restorer: o.Restorer, Source: o.source, Config: cfg,
 		Timeout: o.Timeout, DryRun: o.DryRun, Node: node,
 	}
 	if o.DryRun {
