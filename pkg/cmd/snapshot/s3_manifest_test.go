@@ -66,7 +66,8 @@ func TestRestoreManifestFromObjectStore(t *testing.T) {
 	url := saved.Path
 	cmdtest.MustRun(t, append(node, "put", "/k", "after-object")...)
 	original, _ := os.ReadFile(n.ManifestPath())
-	copies := fetchCopies(t)
+	// A fetched copy goes beside the data directory, not into /tmp.
+	copies := fetchCopies(t, os.TempDir(), filepath.Dir(n.DataDir))
 	restore := append(append([]string{}, node...), "snapshot", "restore", url, "--manifest", "--s3-path-style")
 
 	t.Log("without --identity: one clear line, nothing changes")
@@ -124,17 +125,21 @@ func TestRestoreManifestFromObjectStore(t *testing.T) {
 		t.Errorf("progress does not name %s:\n%s", url, errOut)
 	}
 	rn.wantServing(t, "in-object", "after the restore from the store")
-	if now := fetchCopies(t); len(now) != len(copies) {
+	if now := fetchCopies(t, os.TempDir(), filepath.Dir(n.DataDir)); len(now) != len(copies) {
 		t.Errorf("temporary copies before the restores %v, after %v: the fetched copy was left behind", copies, now)
 	}
 }
 
-// fetchCopies lists the temporary copies of fetched snapshots.
-func fetchCopies(t *testing.T) []string {
+// fetchCopies lists the temporary copies of fetched snapshots in dirs.
+func fetchCopies(t *testing.T, dirs ...string) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(os.TempDir(), "kubectl-etcd-fetch-*"))
-	if err != nil {
-		t.Fatal(err)
+	var all []string
+	for _, d := range dirs {
+		m, err := filepath.Glob(filepath.Join(d, "kubectl-etcd-fetch-*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, m...)
 	}
-	return m
+	return all
 }
