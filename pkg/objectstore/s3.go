@@ -47,22 +47,36 @@ type S3Options struct {
 	Concurrency int
 }
 
-// Multipart upload defaults: 5 MiB parts (S3's smallest), two in flight
-// while a third fills, so a save holds 15 MiB of parts and a 1 GiB
-// database takes 205 (S3 allows 10,000 parts: 48 GiB at 5 MiB, six times
-// etcd's largest quota). The parts live on the Go heap, which the garbage
-// collector lets grow to about twice what is live before it runs, so each
-// MiB of parts costs about two of resident memory; the plugin is about
-// 80 MiB resident before any work. Measured on a 466 MB database
-// (docs/benchmarks.md): four 8 MiB parts in flight peaked at 190 MiB,
-// two at 155 MiB, two of 5 MiB at 140 MiB, each as fast as the others
-// against a store on the same machine.
+// Multipart upload defaults: DefaultPartSize parts, DefaultConcurrency in
+// flight while one more fills (see docs/benchmarks.md for the
+// measurements behind them). The parts live on the Go heap until sent, so
+// memory grows by PartsInMemory. S3 allows 10,000 parts: at 16 MiB, 156
+// GiB, far above etcd's largest quota.
 const (
-	DefaultPartSize    = minPartSize
-	DefaultConcurrency = 2
-	// minPartSize is S3's smallest part but the last.
-	minPartSize = 5 << 20
+	DefaultPartSize    = 16 << 20
+	DefaultConcurrency = 1
+	// MinPartSize is S3's smallest part but the last, MaxPartSize its
+	// largest.
+	MinPartSize = 5 << 20
+	MaxPartSize = 5 << 30
 )
+
+// PartsInMemory is how many bytes of parts an upload holds at most: those
+// in flight and the one filling.
+func (o S3Options) PartsInMemory() int64 {
+	o = o.withDefaults()
+	return o.PartSize * int64(o.Concurrency+1)
+}
+
+func (o S3Options) withDefaults() S3Options {
+	if o.PartSize == 0 {
+		o.PartSize = DefaultPartSize
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	return o
+}
 
 // S3 is a prefix of an S3 bucket.
 type S3 struct {
@@ -115,14 +129,9 @@ func openS3(ctx context.Context, loc Location, opts S3Options) (*S3, error) {
 		// time; the sha256 in the metadata checks the whole object.
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
-	if opts.PartSize == 0 {
-		opts.PartSize = DefaultPartSize
-	}
-	if opts.PartSize < minPartSize {
-		return nil, fmt.Errorf("part size %d is below S3's minimum of 5 MiB", opts.PartSize)
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = DefaultConcurrency
+	opts = opts.withDefaults()
+	if opts.PartSize < MinPartSize || opts.PartSize > MaxPartSize {
+		return nil, fmt.Errorf("part size %d is outside S3's 5 MiB to 5 GiB", opts.PartSize)
 	}
 	return &S3{Client: client, Bucket: loc.Bucket, Prefix: loc.Prefix, opts: opts}, nil
 }
