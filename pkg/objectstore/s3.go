@@ -47,14 +47,18 @@ type S3Options struct {
 	Concurrency int
 }
 
-// Multipart upload defaults: DefaultPartSize parts, DefaultConcurrency in
-// flight while one more fills (see docs/benchmarks.md for the
-// measurements behind them). The parts live on the Go heap until sent, so
-// memory grows by PartsInMemory. S3 allows 10,000 parts: at 16 MiB, 156
-// GiB, far above etcd's largest quota.
+// Multipart upload defaults: 5 MiB parts (S3's smallest), two in flight
+// while a third fills, so a save holds 15 MiB of parts and a 1 GiB
+// database takes 205 (S3 allows 10,000 parts: 48 GiB at 5 MiB, six times
+// etcd's largest quota). The parts live on the Go heap until sent, so
+// memory grows by PartsInMemory. Measured on the 1 GiB database of
+// docs/benchmarks.md against weed on the same machine: one 16 MiB part in
+// flight was about as fast (the store's CPU bounds both) and peaked at
+// 152 MiB against 110-138 MiB; four 8 MiB parts peaked at 190 MiB on a
+// 466 MB database.
 const (
-	DefaultPartSize    = 16 << 20
-	DefaultConcurrency = 1
+	DefaultPartSize    = MinPartSize
+	DefaultConcurrency = 2
 	// MinPartSize is S3's smallest part but the last, MaxPartSize its
 	// largest.
 	MinPartSize = 5 << 20
