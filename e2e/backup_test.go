@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/internal/kubetest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/s3test"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/backup"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 
@@ -204,6 +206,97 @@ func TestBackupsInObjectStore(t *testing.T) {
 		t.Errorf("after delete the bucket holds %v", keys)
 	}
 	oneErrorLine(t, plugin(t, env, "snapshot", "delete", loc+"notes.txt", "--s3-path-style", "--yes"), "not named as a snapshot")
+}
+
+// TestObjectStoreWithPrivateCA saves into, lists and restores from a store
+// served over HTTPS with a certificate of a private CA (SeaweedFS with a
+// test CA): each works with --s3-ca-file, and each fails with one line
+// naming the flag without it or with the wrong CA, saving nothing.
+func TestObjectStoreWithPrivateCA(t *testing.T) {
+	versions := etcdtest.Versions(t)
+	version := versions[len(versions)-1]
+	c := etcdtest.StartProcesses(t, version, etcdtest.WithClusterSize(1))
+	cli := c.Client()
+	for i := range 10 {
+		mustPut(t, cli, fmt.Sprintf("/registry/configmaps/default/cm-%02d", i), "v")
+	}
+	srv := s3test.Start(t, s3test.WithCredentials(s3test.Credentials{AccessKey: "AKIDETCDBACKUP", SecretKey: "etcd-backup-secret"}), s3test.WithTLS())
+	ctx := context.Background()
+	srv.CreateBucket(ctx, backupBucket)
+	env := s3Env(t, srv)
+	if !strings.HasPrefix(srv.Endpoint, "https://") {
+		t.Fatalf("the store serves %s, want https", srv.Endpoint)
+	}
+	loc := "s3://" + backupBucket + "/tls/"
+	ca := []string{"--s3-path-style", "--s3-ca-file", srv.CAFile}
+	otherCA := filepath.Join(t.TempDir(), "other-ca.crt")
+	if err := os.WriteFile(otherCA, []byte(testCAPEM(t)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	oneLine := func(r result, want string) {
+		t.Helper()
+		oneErrorLine(t, r, want)
+		if n := strings.Count(strings.TrimSpace(r.stderr), "\n"); n != 0 {
+			t.Errorf("%d lines on stderr, want one: %q", n+1, r.stderr)
+		}
+	}
+
+	t.Log("save without --s3-ca-file, then with another CA: one line naming the flag, nothing in the bucket")
+	oneLine(plugin(t, env, append(c.ConnectArgs(), "snapshot", "save", loc, "--s3-path-style")...), "signed by an unknown CA (x509: certificate signed by unknown authority): pass that CA's certificate with --s3-ca-file")
+	oneLine(plugin(t, env, append(c.ConnectArgs(), "snapshot", "save", loc, "--s3-path-style", "--s3-ca-file", otherCA)...), "not signed by a CA of --s3-ca-file "+otherCA)
+	if keys := srv.Keys(ctx, backupBucket, "tls/"); len(keys) != 0 {
+		t.Errorf("failed saves left %v", keys)
+	}
+	if ups := srv.Uploads(ctx, backupBucket); len(ups) != 0 {
+		t.Errorf("failed saves left unfinished uploads %v", ups)
+	}
+
+	t.Log("save, list and status with --s3-ca-file")
+	var res snapshot.Result
+	decodeJSON(t, plugin(t, env, append(append(c.ConnectArgs(), "snapshot", "save", loc, "-o", "json"), ca...)...), &res)
+	if !strings.HasPrefix(res.Path, loc) || res.TotalKeys != 10 {
+		t.Errorf("save: %+v", res)
+	}
+	var entries []backup.Entry
+	decodeJSON(t, plugin(t, env, append([]string{"snapshot", "list", loc, "-o", "json"}, ca...)...), &entries)
+	if len(entries) != 1 || entries[0].URL != res.Path || entries[0].Metadata == nil || entries[0].Metadata.Revision != res.Revision {
+		t.Errorf("catalog %+v, want the one snapshot %s", entries, res.Path)
+	}
+	var st snapshot.FileStatus
+	decodeJSON(t, plugin(t, env, append([]string{"snapshot", "status", res.Path, "-o", "json"}, ca...)...), &st)
+	if st.Revision != res.Revision || st.HashCheck != snapshot.HashOK {
+		t.Errorf("status: %+v", st)
+	}
+
+	t.Log("list and restore without --s3-ca-file: one line each")
+	oneLine(plugin(t, env, "snapshot", "list", loc, "--s3-path-style"), "pass that CA's certificate with --s3-ca-file")
+	dataDir := filepath.Join(t.TempDir(), "restored")
+	peer, client := freeLoopbackURL(t), freeLoopbackURL(t)
+	restore := []string{"snapshot", "restore", res.Path, "--data-dir", dataDir, "--name", "m1", "--initial-advertise-peer-urls", peer}
+	oneLine(plugin(t, env, append(restore, "--s3-path-style")...), "pass that CA's certificate with --s3-ca-file")
+	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+		t.Errorf("a failed restore left %s: %v", dataDir, err)
+	}
+
+	t.Log("restore with --s3-ca-file and start a real etcd on it: every key is there")
+	if r := plugin(t, env, append(restore, ca...)...); r.code != 0 || !strings.Contains(r.stdout, "Restored "+res.Path) {
+		t.Fatalf("restore exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	restored := startEtcdOn(t, version, dataDir, peer, client)
+	got, err := restored.Get(ctx, "/registry/configmaps/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || got.Count != 10 {
+		t.Errorf("restored etcd: %v, %v keys; want 10", err, got)
+	}
+}
+
+// testCAPEM is the certificate of a CA made for the test, in PEM.
+func testCAPEM(t *testing.T) string {
+	t.Helper()
+	ca, err := pki.NewCA("another-ca", pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}))
 }
 
 // TestInterruptedUploadsLeaveNoObject kills the store mid-upload, then the

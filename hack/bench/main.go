@@ -284,7 +284,7 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	if o.wants("snapshot-save-s3") {
-		if err := s3SaveRow(ctx, o, work, env, one, plugin, snapA, add); err != nil {
+		if err := s3SaveRow(ctx, o, work, env, one, plugin, snapA, out, add); err != nil {
 			return err
 		}
 	}

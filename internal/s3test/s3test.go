@@ -6,10 +6,13 @@
 package s3test
 
 import (
+	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/weed"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 )
 
 var (
@@ -46,14 +49,24 @@ type Option func(*Server)
 // (weed's -s3.config). Without it the server accepts any request.
 func WithCredentials(c Credentials) Option { return func(s *Server) { s.Credentials = &c } }
 
+// WithTLS serves S3 over HTTPS only, with a certificate for 127.0.0.1
+// signed by a CA made for the test (CAFile): what a store with a private
+// CA looks like to its clients.
+func WithTLS() Option { return func(s *Server) { s.tls = true } }
+
 // Server is a running weed server with its S3 gateway.
 type Server struct {
 	T testing.TB
-	// Endpoint is the S3 URL, http://127.0.0.1:PORT.
+	// Endpoint is the S3 URL, http://127.0.0.1:PORT (https:// WithTLS).
 	Endpoint string
 	// Credentials are the accepted keys, nil when any request is.
 	Credentials *Credentials
 	Dir         string
+	// CAFile is the PEM file of the CA that signed the server's
+	// certificate, WithTLS.
+	CAFile string
+
+	tls bool
 
 	srv *weed.Server
 }
@@ -66,13 +79,41 @@ func Start(t testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	srv, err := weed.Start(Binary(t), s.Dir, s.Credentials)
+	var files *weed.TLS
+	if s.tls {
+		files = testCA(t, filepath.Join(s.Dir, "tls"))
+		s.CAFile = files.CAFile
+	}
+	srv, err := weed.StartTLS(Binary(t), s.Dir, s.Credentials, files)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.srv, s.Endpoint = srv, srv.Endpoint
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// testCA writes a CA and a server certificate for 127.0.0.1 and
+// localhost signed by it into dir.
+func testCA(t testing.TB, dir string) *weed.TLS {
+	t.Helper()
+	ca, err := pki.NewCA("s3test-ca", pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := pki.NewLeaf(ca, pki.ServerConfig("localhost", net.IPv4(127, 0, 0, 1)), pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.Write(dir, "ca"); err != nil {
+		t.Fatal(err)
+	}
+	if err := leaf.Write(dir, "s3"); err != nil {
+		t.Fatal(err)
+	}
+	caFile, _ := pki.Paths(dir, "ca")
+	certFile, keyFile := pki.Paths(dir, "s3")
+	return &weed.TLS{CAFile: caFile, CertFile: certFile, KeyFile: keyFile}
 }
 
 // Start starts the server again on the same data and ports after Stop or

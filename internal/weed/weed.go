@@ -9,6 +9,8 @@ package weed
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -62,6 +64,8 @@ type Server struct {
 	// Args are more flags of `weed server`, after the defaults (the last
 	// of a repeated flag wins).
 	Args []string
+	// TLS, when set, serves S3 over HTTPS only (Endpoint https://...).
+	TLS *TLS
 
 	ports  [4]int
 	cmd    *exec.Cmd
@@ -69,17 +73,34 @@ type Server struct {
 	log    *lockedWriter
 }
 
+// TLS are the files of an S3 gateway served over HTTPS: a certificate
+// for 127.0.0.1 and its key (weed's -s3.cert.file, -s3.key.file), and the
+// CA that signed it, which clients must trust.
+type TLS struct {
+	CAFile, CertFile, KeyFile string
+}
+
 // Start runs weed from bin with its data in dir on free loopback ports
 // and waits until S3 answers. With creds, only those keys are accepted
 // (weed's -s3.config); without, any request is. args are more flags of
 // `weed server`.
 func Start(bin, dir string, creds *Credentials, args ...string) (*Server, error) {
+	return StartTLS(bin, dir, creds, nil, args...)
+}
+
+// StartTLS is Start with S3 served over HTTPS with the certificate of tls
+// (plain HTTP when tls is nil).
+func StartTLS(bin, dir string, creds *Credentials, tls *TLS, args ...string) (*Server, error) {
 	ports, err := freePorts()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Binary: bin, Dir: dir, Credentials: creds, Args: args, ports: ports,
-		Endpoint: fmt.Sprintf("http://127.0.0.1:%d", ports[3])}
+	scheme := "http"
+	if tls != nil {
+		scheme = "https"
+	}
+	s := &Server{Binary: bin, Dir: dir, Credentials: creds, Args: args, TLS: tls, ports: ports,
+		Endpoint: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[3])}
 	return s, s.Start()
 }
 
@@ -111,6 +132,10 @@ func (s *Server) Start() error {
 		}
 		args = append(args, "-s3.config", cfg)
 	}
+	if s.TLS != nil {
+		// With a key and no -s3.port.https, -s3.port serves HTTPS only.
+		args = append(args, "-s3.cert.file", s.TLS.CertFile, "-s3.key.file", s.TLS.KeyFile)
+	}
 	args = append(args, s.Args...)
 	s.log = &lockedWriter{}
 	cmd := exec.Command(s.Binary, args...)
@@ -133,6 +158,10 @@ func (s *Server) Start() error {
 // filer behind it can store data: a write right after the port opens can
 // still fail while the master assigns its first volumes.
 func (s *Server) waitReady(timeout time.Duration) error {
+	client, err := s.HTTPClient()
+	if err != nil {
+		return err
+	}
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
@@ -141,7 +170,7 @@ func (s *Server) waitReady(timeout time.Duration) error {
 			return fmt.Errorf("weed exited")
 		default:
 		}
-		resp, err := http.Get(s.Endpoint + "/")
+		resp, err := client.Get(s.Endpoint + "/")
 		if err == nil {
 			resp.Body.Close()
 			// 200 anonymous, 403 with identities: the gateway is up.
@@ -202,24 +231,56 @@ func (s *Server) Kill() {
 	s.cmd = nil
 }
 
+// PID is the server's process ID (0 when it is not running): the
+// benchmark reads its CPU time and pins it to a core.
+func (s *Server) PID() int {
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Log returns what the server printed so far.
 func (s *Server) Log() string { return s.log.String() }
 
+// HTTPClient returns an HTTP client for the server's S3 endpoint: one
+// that trusts the server's CA when it serves HTTPS.
+func (s *Server) HTTPClient() (*http.Client, error) {
+	if s.TLS == nil {
+		return http.DefaultClient, nil
+	}
+	pem, err := os.ReadFile(s.TLS.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", s.TLS.CAFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
+}
+
 // Client returns an S3 client of the AWS SDK for the server, path-style,
-// signed with the server's credentials (any keys when it has none): what
-// a test or the benchmark uses to look at the bucket behind the plugin's
-// back.
+// signed with the server's credentials (any keys when it has none), and
+// trusting its CA over HTTPS: what a test or the benchmark uses to look
+// at the bucket behind the plugin's back.
 func (s *Server) Client() *s3.Client {
 	creds := Credentials{AccessKey: "any", SecretKey: "any"}
 	if s.Credentials != nil {
 		creds = *s.Credentials
 	}
-	return s3.New(s3.Options{
+	o := s3.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(s.Endpoint),
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(creds.AccessKey, creds.SecretKey, ""),
-	})
+	}
+	if hc, err := s.HTTPClient(); err == nil && s.TLS != nil {
+		o.HTTPClient = hc
+	}
+	return s3.New(o)
 }
 
 // CreateBucket creates a bucket through the S3 API.

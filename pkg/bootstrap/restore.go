@@ -31,6 +31,10 @@ type SnapshotRestore struct {
 	// the host; by default <old data dir>-restore-<UTC time>. Name and peer
 	// URLs come from the manifest.
 	snapshot.Restorer
+	// Source is the snapshot as the user named it (an s3:// URL) when
+	// SnapshotPath is a local copy fetched from it: the plan, the log and
+	// the errors name it rather than the copy.
+	Source string
 	// BackupDir receives the original manifest; by default
 	// etcd-restore-<UTC time> beside the manifests directory, where the
 	// kubelet does not look.
@@ -98,6 +102,14 @@ type RestoreOutcome struct {
 
 func (r *SnapshotRestore) logf(format string, args ...any) { r.Node.logf(format, args...) }
 
+// source is the snapshot as the user named it.
+func (r *SnapshotRestore) source() string {
+	if r.Source != "" {
+		return r.Source
+	}
+	return r.SnapshotPath
+}
+
 func (r *SnapshotRestore) timeout() time.Duration {
 	if r.Timeout <= 0 {
 		return 5 * time.Minute
@@ -134,12 +146,17 @@ func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
 
 	st, err := snapshot.Status(r.SnapshotPath, filepath.Dir(p.DataDir))
 	if err != nil {
+		var ce *snapshot.CorruptError
+		if errors.As(err, &ce) {
+			ce.Path = r.source()
+		}
 		return nil, fmt.Errorf("preflight: %w", err)
 	}
 	if st.HashCheck == snapshot.HashNoTrailer && !r.SkipHashCheck {
-		return nil, fmt.Errorf("preflight: %w", &snapshot.CorruptError{Path: r.SnapshotPath, Reason: "it has no sha256 trailer, so its integrity cannot be checked (is it truncated?); for member/snap/db copied out of a data directory pass --skip-hash-check"})
+		return nil, fmt.Errorf("preflight: %w", &snapshot.CorruptError{Path: r.source(), Reason: "it has no sha256 trailer, so its integrity cannot be checked (is it truncated?); for member/snap/db copied out of a data directory pass --skip-hash-check"})
 	}
 	p.Snapshot = *st
+	p.Snapshot.Path = r.source()
 	p.Revision = st.Revision
 	if r.MarkCompacted {
 		p.Revision += int64(r.BumpRevision)

@@ -148,7 +148,7 @@ func TestS3(t *testing.T) {
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
 	loc, _ := ParseLocation("s3://etcd-backups/cluster-a/")
-	st, err := Open(ctx, loc, S3Options{PathStyle: true, PartSize: minPartSize, Concurrency: 3})
+	st, err := Open(ctx, loc, S3Options{PathStyle: true, PartSize: MinPartSize, Concurrency: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestS3PartsSignTheirHash(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
 	ctx := context.Background()
 	loc, _ := ParseLocation("s3://bucket/x/")
-	st, err := Open(ctx, loc, S3Options{Endpoint: srv.URL, PathStyle: true, PartSize: minPartSize, Concurrency: 2})
+	st, err := Open(ctx, loc, S3Options{Endpoint: srv.URL, PathStyle: true, PartSize: MinPartSize, Concurrency: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestS3PartsSignTheirHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := make([]byte, 2*minPartSize+1000)
+	data := make([]byte, 2*MinPartSize+1000)
 	_, _ = rand.Read(data)
 	if _, err := up.Write(data); err != nil {
 		t.Fatal(err)

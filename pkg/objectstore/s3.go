@@ -50,19 +50,37 @@ type S3Options struct {
 // Multipart upload defaults: 5 MiB parts (S3's smallest), two in flight
 // while a third fills, so a save holds 15 MiB of parts and a 1 GiB
 // database takes 205 (S3 allows 10,000 parts: 48 GiB at 5 MiB, six times
-// etcd's largest quota). The parts live on the Go heap, which the garbage
-// collector lets grow to about twice what is live before it runs, so each
-// MiB of parts costs about two of resident memory; the plugin is about
-// 80 MiB resident before any work. Measured on a 466 MB database
-// (docs/benchmarks.md): four 8 MiB parts in flight peaked at 190 MiB,
-// two at 155 MiB, two of 5 MiB at 140 MiB, each as fast as the others
-// against a store on the same machine.
+// etcd's largest quota). The parts live on the Go heap until sent, so
+// memory grows by PartsInMemory. Measured on the 1 GiB database of
+// docs/benchmarks.md against weed on the same machine: one 16 MiB part in
+// flight was about as fast (the store's CPU bounds both) and peaked at
+// 152 MiB against 110-138 MiB; four 8 MiB parts peaked at 190 MiB on a
+// 466 MB database.
 const (
-	DefaultPartSize    = minPartSize
+	DefaultPartSize    = MinPartSize
 	DefaultConcurrency = 2
-	// minPartSize is S3's smallest part but the last.
-	minPartSize = 5 << 20
+	// MinPartSize is S3's smallest part but the last, MaxPartSize its
+	// largest.
+	MinPartSize = 5 << 20
+	MaxPartSize = 5 << 30
 )
+
+// PartsInMemory is how many bytes of parts an upload holds at most: those
+// in flight and the one filling.
+func (o S3Options) PartsInMemory() int64 {
+	o = o.withDefaults()
+	return o.PartSize * int64(o.Concurrency+1)
+}
+
+func (o S3Options) withDefaults() S3Options {
+	if o.PartSize == 0 {
+		o.PartSize = DefaultPartSize
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	return o
+}
 
 // S3 is a prefix of an S3 bucket.
 type S3 struct {
@@ -115,14 +133,9 @@ func openS3(ctx context.Context, loc Location, opts S3Options) (*S3, error) {
 		// time; the sha256 in the metadata checks the whole object.
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
-	if opts.PartSize == 0 {
-		opts.PartSize = DefaultPartSize
-	}
-	if opts.PartSize < minPartSize {
-		return nil, fmt.Errorf("part size %d is below S3's minimum of 5 MiB", opts.PartSize)
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = DefaultConcurrency
+	opts = opts.withDefaults()
+	if opts.PartSize < MinPartSize || opts.PartSize > MaxPartSize {
+		return nil, fmt.Errorf("part size %d is outside S3's 5 MiB to 5 GiB", opts.PartSize)
 	}
 	return &S3{Client: client, Bucket: loc.Bucket, Prefix: loc.Prefix, opts: opts}, nil
 }
@@ -163,6 +176,19 @@ func (s *S3) describe(what, name string, err error) error {
 			msg = "the store refused the request"
 		}
 		return fmt.Errorf("%s %s: %s (%s)", what, target, msg, ae.ErrorCode())
+	}
+	// A certificate the client does not trust: say which flag fixes it,
+	// without the SDK's retry and request details around it.
+	var cve *tls.CertificateVerificationError
+	if errors.As(err, &cve) {
+		var ua x509.UnknownAuthorityError
+		switch {
+		case errors.As(cve.Err, &ua) && s.opts.CAFile != "":
+			return fmt.Errorf("%s %s: the store's TLS certificate is not signed by a CA of --s3-ca-file %s (%v)", what, target, s.opts.CAFile, cve.Err)
+		case errors.As(cve.Err, &ua):
+			return fmt.Errorf("%s %s: the store's TLS certificate is signed by an unknown CA (%v): pass that CA's certificate with --s3-ca-file", what, target, cve.Err)
+		}
+		return fmt.Errorf("%s %s: the store's TLS certificate is not accepted: %v", what, target, cve.Err)
 	}
 	// A store that cannot be reached: the network error says it all,
 	// without the SDK's retry and request details around it.

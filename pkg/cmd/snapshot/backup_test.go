@@ -32,6 +32,10 @@ func TestBackupUsageErrors(t *testing.T) {
 		{"delete a foreign object", []string{"snapshot", "delete", "s3://backups/prod/notes.txt"}, "not named as a snapshot"},
 		{"delete a prefix", []string{"snapshot", "delete", "s3://backups/prod/"}, "names a prefix"},
 		{"s3 flags on a local path", []string{"snapshot", "save", dir + "/", "--s3-path-style"}, "are for an s3:// location"},
+		{"part size on a local path", []string{"snapshot", "save", dir + "/", "--s3-multipart-chunksize", "8MiB"}, "are for an s3:// location"},
+		{"part size below S3's smallest", []string{"snapshot", "save", "s3://backups/prod/", "--s3-multipart-chunksize", "4MiB"}, "S3 takes parts of 5MiB to 5GiB"},
+		{"part size not a size", []string{"snapshot", "save", "s3://backups/prod/", "--s3-multipart-chunksize", "big"}, "not a size such as 16MiB"},
+		{"no request at a time", []string{"snapshot", "save", "s3://backups/prod/", "--s3-max-concurrent-requests", "0"}, "must be 1 or more"},
 		{"verify a bad quota", []string{"snapshot", "verify", "x.db", "--quota-backend-bytes", "0"}, "--quota-backend-bytes must be positive"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

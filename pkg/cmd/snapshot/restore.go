@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,6 +13,7 @@ import (
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
 // RestoreOptions are the options of `kubectl etcd snapshot restore`.
@@ -74,9 +76,11 @@ backup directory: the next run names it and how to put it back.
 --dry-run shows the plan and the new manifest; --yes skips the question.
 
 FILE may be an object in a backup location (s3://BUCKET/PREFIX/NAME, see
-'kubectl etcd snapshot list'): it is streamed into a temporary file beside
-nothing else, checked against the sha256 its metadata recorded, and removed
-afterwards. An age-encrypted snapshot needs --identity.`,
+'kubectl etcd snapshot list'): it is streamed into a temporary file (in the
+system's temporary directory; with --manifest beside the data directory,
+whose disk must hold the database anyway), checked against the sha256 its
+metadata recorded, and removed afterwards. An age-encrypted snapshot needs
+--identity.`,
 		Example: `  # Restore the only member of a new cluster
   kubectl etcd snapshot restore etcd.db --data-dir /var/lib/etcd-restored --name node-1 \
     --initial-advertise-peer-urls https://10.0.0.1:2380
@@ -124,6 +128,9 @@ func (o *RestoreOptions) withFetched(ctx context.Context, run func() error) erro
 	if err != nil {
 		return err
 	}
+	if o.Manifest != "" {
+		f.TempDir = o.dataParent()
+	}
 	fetched, err := f.Fetch(ctx, o.SnapshotPath)
 	if err != nil {
 		return err
@@ -132,6 +139,27 @@ func (o *RestoreOptions) withFetched(ctx context.Context, run func() error) erro
 	o.SnapshotPath = fetched.Path
 	o.source = fetched.Source
 	return run()
+}
+
+// dataParent is the directory that receives the restored data on this
+// node: a snapshot fetched for a restore through the manifest is copied
+// there rather than into /tmp, which is often a small tmpfs while the
+// data directory's disk must hold the database anyway. Empty (the
+// system's temporary directory) when the manifest does not say; the
+// preflight then names the problem.
+func (o *RestoreOptions) dataParent() string {
+	if o.DataDir != "" {
+		return filepath.Dir(o.DataDir)
+	}
+	m, err := staticpod.Read(o.Manifest)
+	if err != nil {
+		return ""
+	}
+	dir, err := m.HostDataDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Dir(dir)
 }
 
 // Complete takes the snapshot file, the flags given, the path of a bare
@@ -276,7 +304,7 @@ func (o *RestoreOptions) runManifest(ctx context.Context) error {
 	node := bootstrap.NewNode()
 	node.Out, node.Log = o.Out, o.ErrOut
 	r := &bootstrap.SnapshotRestore{
-		ManifestPath: o.Manifest, Restorer: o.Restorer, Config: cfg,
+		ManifestPath: o.Manifest, Restorer: o.Restorer, Source: o.source, Config: cfg,
 		Timeout: o.Timeout, DryRun: o.DryRun, Node: node,
 	}
 	if o.DryRun {

@@ -53,6 +53,7 @@ type SaveOptions struct {
 	Verify      string
 	Print       *cmdutil.PrintFlags
 	retainIsSet bool
+	changed     map[string]bool
 
 	// EncryptTo are age recipients (--encrypt-to); Store the S3 flags.
 	// Location is set when Path is an s3:// URL.
@@ -100,7 +101,11 @@ AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_ENDPOINT_URL_S3,
 AWS_ENDPOINT_URL, AWS_PROFILE and the shared files, web identity for pods);
 --s3-endpoint, --s3-path-style and --s3-ca-file cover stores that need
 them. --verify full keeps a temporary local copy to check every page before
-the upload completes.
+the upload completes. --s3-multipart-chunksize and
+--s3-max-concurrent-requests (the AWS CLI's multipart_chunksize and
+max_concurrent_requests) size the upload: the parts in flight and the one
+filling are held in memory, so a store far away may want more requests at
+once, and a small pod fewer.
 
 --encrypt-to encrypts the snapshot with age to each recipient (a public
 key age1..., or a file of them) as it streams; status, restore and verify
@@ -117,6 +122,7 @@ read it with --identity.`,
 	cmd.Flags().StringVar(&o.Verify, "verify", o.Verify, "how to check the saved file: quick (sha256 trailer, header, revision) or full (also every page of the database)")
 	cmd.Flags().StringArrayVar(&o.EncryptTo, "encrypt-to", nil, "encrypt the snapshot with age to this recipient: a public key (age1...) or a file of them; repeatable")
 	o.Store.AddFlags(cmd.Flags())
+	o.Store.AddUploadFlags(cmd.Flags())
 	o.Print.AddFlags(cmd, true)
 	return cmd
 }
@@ -126,6 +132,7 @@ read it with --identity.`,
 func (o *SaveOptions) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.Factory, o.Path = f, args[0]
 	o.retainIsSet = cmd.Flags().Changed("retain")
+	o.changed = cmdutil.ChangedFlags(cmd)
 	if strings.Contains(o.Path, "://") {
 		loc, err := objectstore.ParseLocation(o.Path)
 		if err != nil {
@@ -162,10 +169,14 @@ func (o *SaveOptions) Validate() error {
 	if o.Dir && o.Overwrite {
 		return fmt.Errorf("--overwrite is for a file: a directory gets a new name each time")
 	}
-	if o.Location == nil && o.Store != (storeFlags{}) {
-		return fmt.Errorf("--s3-endpoint, --s3-path-style and --s3-ca-file are for an s3:// location")
+	if o.Location == nil {
+		for _, f := range uploadFlags {
+			if o.changed[f] {
+				return fmt.Errorf("--%s are for an s3:// location", strings.Join(uploadFlags, ", --"))
+			}
+		}
 	}
-	return nil
+	return o.Store.parseUpload()
 }
 
 // Run saves the snapshot and prints what was saved.
@@ -290,20 +301,25 @@ func (p *progressBar) Done(complete bool) {
 
 // uploadMemoryLimit is the Go runtime's soft memory limit while a
 // snapshot streams into an object store: the multipart upload's parts
-// (objectstore.DefaultPartSize times DefaultConcurrency+1, 15 MiB) stay
+// (--s3-multipart-chunksize times --s3-max-concurrent-requests + 1) stay
 // live until sent, and by default the collector lets the heap grow to
 // twice what is live before it runs, so the parts would cost twice their
 // size in resident memory. With the limit the collector runs earlier
-// instead (about 35 MiB is live during such a save, leaving 25 MiB for
-// the stream's garbage; a save to a file peaks near 30 MiB of heap).
-// The plugin's code and data pages (about 80 MiB) come on top.
-const uploadMemoryLimit = 60 << 20
+// instead. Beside the parts about 20 MiB is live during such a save, and
+// 25 MiB is left for the stream's garbage (a save to a file peaks near
+// 30 MiB of heap): a limit below the parts plus those 45 MiB makes the
+// collector run all the time (seen: 48 MiB of parts under a 60 MiB limit
+// doubled the plugin's CPU). The plugin's code and data pages (about
+// 80 MiB) come on top.
+func uploadMemoryLimit(o objectstore.S3Options) int64 {
+	return 45<<20 + o.PartsInMemory()
+}
 
 // boundUploadMemory sets uploadMemoryLimit unless the user chose a limit
 // with GOMEMLIMIT.
-func boundUploadMemory() {
+func boundUploadMemory(o objectstore.S3Options) {
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(uploadMemoryLimit)
+		debug.SetMemoryLimit(uploadMemoryLimit(o))
 	}
 }
 
@@ -325,7 +341,7 @@ func (o *SaveOptions) runStore(ctx context.Context) error {
 		if st, err = objectstore.Open(ctx, *o.Location, o.Store.S3Options); err != nil {
 			return err
 		}
-		boundUploadMemory()
+		boundUploadMemory(o.Store.S3Options)
 	case o.Dir:
 		st = &objectstore.Dir{Path: o.Path}
 	default:
