@@ -37,6 +37,9 @@ type Tree struct {
 	// static holds the field names of the wire plans, which key nodes
 	// marked static span instead of src.
 	static []byte
+	// memo keeps the printed text of large values that recur from object
+	// to object (memo.go); it outlives Parse and Wire.Build.
+	memo memoCache
 }
 
 type jsonKind uint8
@@ -69,6 +72,10 @@ type jsonNode struct {
 	// plainKey marks a key YAML writes plain as it is (a field name
 	// checked when its plan was made).
 	plainKey bool
+	// memo marks an object or array parsed from the JSON text
+	// src[textFrom:textTo]: the printers may reuse what they printed for
+	// the same text in the same place before (memo.go).
+	memo bool
 	from     int32
 	to       int32
 	textFrom int32

@@ -577,6 +577,7 @@ func (b *wireBuilder) rawJSON(doc []byte, push bool) error {
 	}
 	from := len(t.src)
 	t.src = append(t.src, doc...)
+	root := len(t.nodes)
 	i, err := t.value(skipSpace(t.src, from), 1)
 	if err != nil {
 		return errWireFallback
@@ -584,6 +585,7 @@ func (b *wireBuilder) rawJSON(doc []byte, push bool) error {
 	if skipSpace(t.src, i) != len(t.src) {
 		return errWireFallback
 	}
+	t.markMemo(root, from, len(t.src))
 	return nil
 }
 

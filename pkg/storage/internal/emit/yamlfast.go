@@ -164,8 +164,17 @@ func charWidth(b byte) int {
 // node writes node n in its context: an item of a block sequence, a
 // value of a block mapping, or a simple key.
 func (w *yamlWriter) node(n int32, inSequence, inMapping, simpleKey bool) {
+	nd := w.tree.nodes[n]
+	if nd.memo {
+		w.memoNode(n, nd, inSequence, inMapping, simpleKey)
+		return
+	}
+	w.value(n, nd, inSequence, inMapping, simpleKey)
+}
+
+// value is node without the cache.
+func (w *yamlWriter) value(n int32, nd jsonNode, inSequence, inMapping, simpleKey bool) {
 	t := w.tree
-	nd := t.nodes[n]
 	switch nd.kind {
 	case jsonObject, jsonArray:
 		if nd.from == nd.to || w.flowLevel > 0 {
