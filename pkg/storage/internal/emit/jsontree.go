@@ -75,7 +75,10 @@ type jsonNode struct {
 	// memo marks an object or array parsed from the JSON text
 	// src[textFrom:textTo]: the printers may reuse what they printed for
 	// the same text in the same place before (memo.go).
-	memo     bool
+	memo bool
+	// lazy marks a memo node not parsed yet (memoCache.known): it has no
+	// children until parseMemo.
+	lazy     bool
 	from     int32
 	to       int32
 	textFrom int32

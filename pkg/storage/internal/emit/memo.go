@@ -30,7 +30,13 @@ const (
 // printer wrote for it there.
 type memoCache struct {
 	entries map[string]memoEntry
-	bytes   int
+	// known maps the stored bytes of a special value (its type's
+	// specialID first) to its JSON text, which parsed before into a memo
+	// node: the next time the tree takes it unparsed (a lazy node) and
+	// the printers parse it only if they have not printed it in that
+	// place yet.
+	known map[string][]byte
+	bytes int
 	// key is scratch for building keys; nil while one is in use.
 	key []byte
 }
@@ -61,13 +67,54 @@ func (m *memoCache) store(key []byte, e memoEntry) {
 	if n > memoMaxBytes/8 {
 		return
 	}
-	if m.entries == nil || m.bytes+n > memoMaxBytes {
-		m.entries = map[string]memoEntry{}
-		m.bytes = 0
-	}
+	m.room(n)
 	e.out = bytes.Clone(e.out)
 	m.entries[string(key)] = e
+}
+
+// room makes room for n more bytes, starting over when full.
+func (m *memoCache) room(n int) {
+	if m.entries == nil || m.bytes+n > memoMaxBytes {
+		m.entries = map[string]memoEntry{}
+		m.known = map[string][]byte{}
+		m.bytes = 0
+	}
 	m.bytes += n
+}
+
+// remember records that the special value stored as wire (specialID
+// first) prints as the JSON text doc, which parsed into a memo node.
+func (m *memoCache) remember(wire, doc []byte) {
+	n := len(wire) + len(doc)
+	if n > memoMaxBytes/8 {
+		return
+	}
+	m.room(n)
+	m.known[string(wire)] = bytes.Clone(doc)
+}
+
+// lazyNode appends a memo node for the JSON text doc, known to parse
+// into an object or array, without parsing it: parseMemo does when a
+// printer needs its nodes.
+func (t *Tree) lazyNode(doc []byte) {
+	from := len(t.src)
+	t.src = append(t.src, doc...)
+	kind := jsonObject
+	if doc[skipSpace(doc, 0)] == '[' {
+		kind = jsonArray
+	}
+	t.nodes = append(t.nodes, jsonNode{kind: kind, memo: true, lazy: true, textFrom: int32(from), textTo: int32(len(t.src))})
+}
+
+// parseMemo parses the text of a lazy node into the tree and returns the
+// node it makes. The text parsed the same way before (memoCache.known),
+// and parsing depends on nothing else.
+func (t *Tree) parseMemo(nd jsonNode) (int32, jsonNode) {
+	root := len(t.nodes)
+	if _, err := t.value(skipSpace(t.src, int(nd.textFrom)), 1); err != nil {
+		panic("emit: a value that parsed before does not parse again: " + err.Error())
+	}
+	return int32(root), t.nodes[root]
 }
 
 // memoText returns the JSON text a memo node was parsed from.
@@ -114,6 +161,9 @@ func (w *yamlWriter) memoNode(n int32, nd jsonNode, inSequence, inMapping, simpl
 		return
 	}
 	start := len(w.out)
+	if nd.lazy {
+		n, nd = w.tree.parseMemo(nd)
+	}
 	w.value(n, nd, inSequence, inMapping, simpleKey)
 	m.store(key, memoEntry{out: w.out[start:], column: w.column, whitespace: w.whitespace, indention: w.indention})
 }
@@ -135,6 +185,9 @@ func appendMemoJSON(dst []byte, t *Tree, n int32, nd jsonNode, prefix string, de
 		return append(dst, e.out...)
 	}
 	start := len(dst)
+	if nd.lazy {
+		n, nd = t.parseMemo(nd)
+	}
 	dst = appendJSONValue(dst, t, n, nd, prefix, depth)
 	m.store(key, memoEntry{out: dst[start:]})
 	return dst

@@ -551,6 +551,15 @@ func (b *wireBuilder) special(v *valuePlan, data []byte) error {
 		}
 		cacheKey = string(b.scratch)
 	}
+	var wire []byte
+	if len(data) >= memoMinBytes {
+		b.scratch = append(append(b.scratch[:0], v.specialID), data...)
+		if doc, ok := b.t.memo.known[string(b.scratch)]; ok {
+			b.t.lazyNode(doc)
+			return nil
+		}
+		wire = b.scratch
+	}
 	obj := reflect.New(v.special).Interface()
 	if err := obj.(protoUnmarshaler).Unmarshal(data); err != nil {
 		return errWireFallback
@@ -565,7 +574,14 @@ func (b *wireBuilder) special(v *valuePlan, data []byte) error {
 		}
 		b.specialCache[cacheKey] = out
 	}
-	return b.rawJSON(out, false)
+	root := len(b.t.nodes)
+	if err := b.rawJSON(out, false); err != nil {
+		return err
+	}
+	if wire != nil && b.t.nodes[root].memo {
+		b.t.memo.remember(wire, out)
+	}
+	return nil
 }
 
 // rawJSON parses JSON text into the tree as the next value; push says
