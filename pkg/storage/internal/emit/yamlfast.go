@@ -312,6 +312,19 @@ func hasLineBreak(s []byte) bool {
 // newline, double-quoted otherwise, with the fallbacks its content
 // forces.
 func (w *yamlWriter) str(s []byte, simpleKey bool) {
+	if len(s) > 0 && isPlainWord(s) {
+		// The common case, decided as below with what isPlainWord
+		// implies: printable ASCII, so no line break, one column per
+		// byte, and every style allowed.
+		w.pushIndent(true, false)
+		if readsAsString(s) && !isBase60Float(s) {
+			w.plainASCII(s, !simpleKey)
+		} else {
+			w.doubleQuoted(s, !simpleKey)
+		}
+		w.popIndent()
+		return
+	}
 	a := analyzeScalar(s)
 	var style yamlStyle
 	switch {
@@ -358,11 +371,21 @@ func containsNewline(s []byte) bool {
 }
 
 func (w *yamlWriter) plain(s []byte, allowBreaks bool) {
+	w.plainN(s, allowBreaks, runeCount(s))
+}
+
+// plainASCII is plain of an ASCII string.
+func (w *yamlWriter) plainASCII(s []byte, allowBreaks bool) {
+	w.plainN(s, allowBreaks, len(s))
+}
+
+// plainN is plain of a string of n characters.
+func (w *yamlWriter) plainN(s []byte, allowBreaks bool, n int) {
 	if !w.whitespace {
 		w.out = append(w.out, ' ')
 		w.column++
 	}
-	if n := runeCount(s); w.column+n <= yamlWidth+1 || !allowBreaks {
+	if w.column+n <= yamlWidth+1 || !allowBreaks {
 		// No space of it can stand beyond the fold column. (Plain
 		// scalars have no line breaks: analyzeScalar rules them out.)
 		w.out = append(w.out, s...)
