@@ -3,6 +3,7 @@ package emit
 import (
 	"bytes"
 	"encoding/binary"
+	"hash/maphash"
 )
 
 // Large values of types with their own JSON form recur from object to
@@ -23,7 +24,9 @@ const (
 	memoMinBytes = 128
 	// memoMaxBytes bounds one tree's cache, keys and texts; past it the
 	// cache starts over.
-	memoMaxBytes = 4 << 20
+	memoMaxBytes = 2 << 20
+	// memoMaxSeen bounds the hashes of values met once.
+	memoMaxSeen = 1 << 14
 )
 
 // memoCache maps a value's JSON text and the printer's state to what the
@@ -36,6 +39,12 @@ type memoCache struct {
 	// the printers parse it only if they have not printed it in that
 	// place yet.
 	known map[string][]byte
+	// seen holds the hashes of keys met once: a value is kept only when
+	// it comes a second time, so values that never recur (a kubelet's
+	// managed fields name the pod's IP) cost a hash and a lookup, not
+	// copies (BenchmarkRenderDistinct in pkg/storage/printer).
+	seen  map[uint64]struct{}
+	seed  maphash.Seed
 	bytes int
 	// key is scratch for building keys; nil while one is in use.
 	key []byte
@@ -70,6 +79,23 @@ func (m *memoCache) store(key []byte, e memoEntry) {
 	m.room(n)
 	e.out = bytes.Clone(e.out)
 	m.entries[string(key)] = e
+}
+
+// again reports whether key was met before, and notes it.
+func (m *memoCache) again(key []byte) bool {
+	if m.seen == nil {
+		m.seed = maphash.MakeSeed()
+		m.seen = map[uint64]struct{}{}
+	}
+	h := maphash.Bytes(m.seed, key)
+	if _, ok := m.seen[h]; ok {
+		return true
+	}
+	if len(m.seen) >= memoMaxSeen {
+		clear(m.seen)
+	}
+	m.seen[h] = struct{}{}
+	return false
 }
 
 // room makes room for n more bytes, starting over when full.
@@ -165,7 +191,9 @@ func (w *yamlWriter) memoNode(n int32, nd jsonNode, inSequence, inMapping, simpl
 		n, nd = w.tree.parseMemo(nd)
 	}
 	w.value(n, nd, inSequence, inMapping, simpleKey)
-	m.store(key, memoEntry{out: w.out[start:], column: w.column, whitespace: w.whitespace, indention: w.indention})
+	if m.again(key) {
+		m.store(key, memoEntry{out: w.out[start:], column: w.column, whitespace: w.whitespace, indention: w.indention})
+	}
 }
 
 // appendMemoJSON is appendIndentedJSON of a memo node through the tree's
@@ -189,6 +217,8 @@ func appendMemoJSON(dst []byte, t *Tree, n int32, nd jsonNode, prefix string, de
 		n, nd = t.parseMemo(nd)
 	}
 	dst = appendJSONValue(dst, t, n, nd, prefix, depth)
-	m.store(key, memoEntry{out: dst[start:]})
+	if m.again(key) {
+		m.store(key, memoEntry{out: dst[start:]})
+	}
 	return dst
 }

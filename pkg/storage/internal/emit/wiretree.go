@@ -578,7 +578,7 @@ func (b *wireBuilder) special(v *valuePlan, data []byte) error {
 	if err := b.rawJSON(out, false); err != nil {
 		return err
 	}
-	if wire != nil && b.t.nodes[root].memo {
+	if wire != nil && b.t.nodes[root].memo && b.t.memo.again(wire) {
 		b.t.memo.remember(wire, out)
 	}
 	return nil
