@@ -86,6 +86,11 @@ func jsonNewline(dst []byte, prefix string, depth int) []byte {
 // back as that character.
 func appendJSONString(dst []byte, t *Tree, n int32) []byte {
 	nd := t.nodes[n]
+	if nd.static && t.staticSafe {
+		dst = append(dst, '"')
+		dst = append(dst, t.static[nd.from:nd.to]...)
+		return append(dst, '"')
+	}
 	if t.escape {
 		return appendJSONEscaped(dst, t.strBytes(nd))
 	}

@@ -37,6 +37,8 @@ type Tree struct {
 	// static holds the field names of the wire plans, which key nodes
 	// marked static span instead of src.
 	static []byte
+	// staticSafe: the names in static need no JSON escaping.
+	staticSafe bool
 	// memo keeps the printed text of large values that recur from object
 	// to object (memo.go); it outlives Parse and Wire.Build.
 	memo memoCache
@@ -104,7 +106,7 @@ const maxYAMLKeyChars = 1024
 func (t *Tree) Parse(src []byte) error {
 	t.src = src
 	t.escape = false
-	t.static = nil
+	t.static, t.staticSafe = nil, false
 	t.nodes = t.nodes[:0]
 	t.kids = t.kids[:0]
 	t.text = t.text[:0]

@@ -38,7 +38,7 @@ type Wire struct{ b wireBuilder }
 // Any value the walk does not expect is an error: the caller takes the
 // typed path, which prints it or says why it cannot.
 func (w *Wire) Build(t *Tree, p *Plan, raw []byte, apiVersion, kind string, modRevision int64, forYAML bool) error {
-	t.static = p.names
+	t.static, t.staticSafe = p.names, p.namesSafe
 	return w.b.build(t, p.p, raw, apiVersion, kind, modRevision, forYAML)
 }
 
