@@ -208,9 +208,13 @@ func (w *yamlWriter) value(n int32, nd jsonNode, inSequence, inMapping, simpleKe
 			keyNode := t.nodes[kids[k]]
 			key := t.strBytes(keyNode)
 			if keyNode.plainKey {
-				w.pushIndent(true, false)
-				w.plain(key, false)
-				w.popIndent()
+				// A simple key never folds, so the indentation a
+				// scalar pushes does not matter here.
+				if keyNode.static && t.staticSafe {
+					w.plainASCII(key, false)
+				} else {
+					w.plain(key, false)
+				}
 				w.indicator(":", false, false, false)
 			} else if len(key) <= yamlSimpleKeyMax && !hasLineBreak(key) {
 				w.str(key, true)
