@@ -10,7 +10,9 @@
 // say which wire field becomes which JSON field and when encoding/json
 // would leave it out, so a listing prints without decoding typed objects
 // or running encoding/json at all. Its contract is a differential test
-// against the typed path on every kind of the scheme, and a fuzzer.
+// against the typed path on every kind of the scheme, and a fuzzer. Large
+// values that recur from object to object (managed fields) are printed
+// once per place and copied after (memo.go).
 package emit
 
 import (
