@@ -2,6 +2,7 @@ package printer_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sort"
 	"testing"
@@ -137,3 +138,44 @@ func benchmarkRenderStored(b *testing.B, format string) {
 func BenchmarkRenderStoredYAML(b *testing.B) { benchmarkRenderStored(b, printer.OutputYAML) }
 func BenchmarkRenderStoredJSON(b *testing.B) { benchmarkRenderStored(b, printer.OutputJSON) }
 func BenchmarkRenderStoredName(b *testing.B) { benchmarkRenderStored(b, printer.OutputName) }
+
+// distinctManagedFieldsPods are n of the benchmark's pods whose managed
+// fields differ from pod to pod (each names its pod's IP, as a kubelet's
+// entry does): the printers' cache of recurring values never hits.
+func distinctManagedFieldsPods(b testing.TB, n int) []storage.KV {
+	var kvs []storage.KV
+	for i := range n {
+		p := benchdata.Pod(i)
+		for j := range p.ManagedFields {
+			f := p.ManagedFields[j].FieldsV1
+			f.Raw = append([]byte(fmt.Sprintf(`{"f:ip-%d":{},`, i)), f.Raw[1:]...)
+		}
+		v, _, err := storage.EncodeObject(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		kvs = append(kvs, storage.KV{Key: benchdata.PodKey(storage.DefaultPrefix, i), Value: v, ModRevision: int64(100 + i)})
+	}
+	return kvs
+}
+
+// benchmarkRenderDistinct is benchmarkRenderStored where no two pods'
+// managed fields are the same: more pods than the printers remember
+// values met once (emit's memoMaxSeen), so each comes as new.
+func benchmarkRenderDistinct(b *testing.B, format string) {
+	kvs := distinctManagedFieldsPods(b, 8192)
+	p := &printer.Printer{Format: format, List: true, Prefix: storage.DefaultPrefix}
+	b.ReportAllocs()
+	render := p.StoredRenderer(&storage.Decoder{})
+	i := 0
+	for b.Loop() {
+		kv := kvs[i%len(kvs)]
+		i++
+		if _, out, err := render(kv); err != nil || out == nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRenderDistinctYAML(b *testing.B) { benchmarkRenderDistinct(b, printer.OutputYAML) }
+func BenchmarkRenderDistinctJSON(b *testing.B) { benchmarkRenderDistinct(b, printer.OutputJSON) }

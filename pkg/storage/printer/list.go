@@ -26,8 +26,9 @@ type ListOptions struct {
 }
 
 // listBatchSize is how many keys a worker takes at once: enough to make
-// the hand-over cheap, few enough to keep memory flat.
-const listBatchSize = 64
+// the hand-over cheap, few enough to keep memory flat (a pod's indented
+// JSON is about 27 KB, so a batch holds under 1 MB of text).
+const listBatchSize = 32
 
 type listItem struct {
 	kv        storage.KV
@@ -78,7 +79,10 @@ func (p *Printer) PrintRange(ctx context.Context, o ListOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan *listBatch, workers)
-	order := make(chan *listBatch, 4*workers)
+	// Batches in order: one being rendered by each worker, one waiting
+	// for each, and two rendered ahead of the printer. Rendered text
+	// waits here for its turn, so the window is what bounds memory.
+	order := make(chan *listBatch, 2*workers+2)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)

@@ -34,13 +34,29 @@ func compareWire(t *testing.T, what string, kv storage.KV) bool {
 		return false
 	}
 	took := false
+	// One renderer prints the value in every format and place three
+	// times: its tree keeps large values met a second time (emit's memo),
+	// and the third time prints them from there; every time must give the
+	// same bytes.
+	r := &renderer{}
 	for _, format := range []string{OutputYAML, OutputJSON, OutputName} {
 		for _, list := range []bool{false, true} {
 			p := &Printer{Format: format, List: list, Prefix: storage.DefaultPrefix}
-			r := &renderer{}
-			wobj, got, ok := p.renderWire(r, d, kv)
+			_, first, ok := p.renderWire(r, d, kv)
 			if !ok {
 				continue
+			}
+			first = bytes.Clone(first)
+			var wobj *storage.Object
+			var got []byte
+			for range 2 {
+				wobj, got, ok = p.renderWire(r, d, kv)
+				if !ok {
+					t.Fatalf("%s: -o %s (list %v): printed from the wire once, then not", what, format, list)
+				}
+				if !bytes.Equal(first, got) {
+					t.Fatalf("%s: -o %s (list %v) printed again differs\n%s", what, format, list, reference.FirstDifference(first, got))
+				}
 			}
 			took = true
 			var want []byte

@@ -18,6 +18,14 @@ func AppendIndentedJSON(dst []byte, t *Tree, prefix string) []byte {
 // nesting level n starts at.
 func appendIndentedJSON(dst []byte, t *Tree, n int32, prefix string, depth int) []byte {
 	nd := t.nodes[n]
+	if nd.memo {
+		return appendMemoJSON(dst, t, n, nd, prefix, depth)
+	}
+	return appendJSONValue(dst, t, n, nd, prefix, depth)
+}
+
+// appendJSONValue is appendIndentedJSON without the cache.
+func appendJSONValue(dst []byte, t *Tree, n int32, nd jsonNode, prefix string, depth int) []byte {
 	switch nd.kind {
 	case jsonObject, jsonArray:
 		open, closing := byte('['), byte(']')
@@ -78,6 +86,11 @@ func jsonNewline(dst []byte, prefix string, depth int) []byte {
 // back as that character.
 func appendJSONString(dst []byte, t *Tree, n int32) []byte {
 	nd := t.nodes[n]
+	if nd.static && t.staticSafe {
+		dst = append(dst, '"')
+		dst = append(dst, t.static[nd.from:nd.to]...)
+		return append(dst, '"')
+	}
 	if t.escape {
 		return appendJSONEscaped(dst, t.strBytes(nd))
 	}

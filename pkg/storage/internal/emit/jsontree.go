@@ -10,7 +10,9 @@
 // say which wire field becomes which JSON field and when encoding/json
 // would leave it out, so a listing prints without decoding typed objects
 // or running encoding/json at all. Its contract is a differential test
-// against the typed path on every kind of the scheme, and a fuzzer.
+// against the typed path on every kind of the scheme, and a fuzzer. Large
+// values that recur from object to object (managed fields) are printed
+// once per place and copied after (memo.go).
 package emit
 
 import (
@@ -37,6 +39,11 @@ type Tree struct {
 	// static holds the field names of the wire plans, which key nodes
 	// marked static span instead of src.
 	static []byte
+	// staticSafe: the names in static need no JSON escaping.
+	staticSafe bool
+	// memo keeps the printed text of large values that recur from object
+	// to object (memo.go); it outlives Parse and Wire.Build.
+	memo memoCache
 }
 
 type jsonKind uint8
@@ -69,6 +76,13 @@ type jsonNode struct {
 	// plainKey marks a key YAML writes plain as it is (a field name
 	// checked when its plan was made).
 	plainKey bool
+	// memo marks an object or array parsed from the JSON text
+	// src[textFrom:textTo]: the printers may reuse what they printed for
+	// the same text in the same place before (memo.go).
+	memo bool
+	// lazy marks a memo node not parsed yet (memoCache.known): it has no
+	// children until parseMemo.
+	lazy     bool
 	from     int32
 	to       int32
 	textFrom int32
@@ -94,7 +108,7 @@ const maxYAMLKeyChars = 1024
 func (t *Tree) Parse(src []byte) error {
 	t.src = src
 	t.escape = false
-	t.static = nil
+	t.static, t.staticSafe = nil, false
 	t.nodes = t.nodes[:0]
 	t.kids = t.kids[:0]
 	t.text = t.text[:0]

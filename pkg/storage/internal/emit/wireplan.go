@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -158,6 +159,9 @@ type Plan struct {
 	p *objPlan
 	// names is planNames as it stood once p was made.
 	names []byte
+	// namesSafe: encoding/json writes every byte of names as it is, so
+	// the JSON printer copies field names without escaping them.
+	namesSafe bool
 }
 
 // protoUnmarshaler is what the generated protobuf types implement.
@@ -183,7 +187,11 @@ func PlanFor(t reflect.Type) (*Plan, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
-	return &Plan{p: p, names: planNames}, nil
+	safe := true
+	for _, c := range planNames {
+		safe = safe && c < utf8.RuneSelf && jsonSafe[c]
+	}
+	return &Plan{p: p, names: planNames, namesSafe: safe}, nil
 }
 
 // HasName reports whether the kind's objects have metadata.name, which

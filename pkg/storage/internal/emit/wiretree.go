@@ -38,7 +38,7 @@ type Wire struct{ b wireBuilder }
 // Any value the walk does not expect is an error: the caller takes the
 // typed path, which prints it or says why it cannot.
 func (w *Wire) Build(t *Tree, p *Plan, raw []byte, apiVersion, kind string, modRevision int64, forYAML bool) error {
-	t.static = p.names
+	t.static, t.staticSafe = p.names, p.namesSafe
 	return w.b.build(t, p.p, raw, apiVersion, kind, modRevision, forYAML)
 }
 
@@ -551,6 +551,15 @@ func (b *wireBuilder) special(v *valuePlan, data []byte) error {
 		}
 		cacheKey = string(b.scratch)
 	}
+	var wire []byte
+	if len(data) >= memoMinBytes {
+		b.scratch = append(append(b.scratch[:0], v.specialID), data...)
+		if doc, ok := b.t.memo.known[string(b.scratch)]; ok {
+			b.t.lazyNode(doc)
+			return nil
+		}
+		wire = b.scratch
+	}
 	obj := reflect.New(v.special).Interface()
 	if err := obj.(protoUnmarshaler).Unmarshal(data); err != nil {
 		return errWireFallback
@@ -565,7 +574,14 @@ func (b *wireBuilder) special(v *valuePlan, data []byte) error {
 		}
 		b.specialCache[cacheKey] = out
 	}
-	return b.rawJSON(out, false)
+	root := len(b.t.nodes)
+	if err := b.rawJSON(out, false); err != nil {
+		return err
+	}
+	if wire != nil && b.t.nodes[root].memo && b.t.memo.again(wire) {
+		b.t.memo.remember(wire, out)
+	}
+	return nil
 }
 
 // rawJSON parses JSON text into the tree as the next value; push says
@@ -577,6 +593,7 @@ func (b *wireBuilder) rawJSON(doc []byte, push bool) error {
 	}
 	from := len(t.src)
 	t.src = append(t.src, doc...)
+	root := len(t.nodes)
 	i, err := t.value(skipSpace(t.src, from), 1)
 	if err != nil {
 		return errWireFallback
@@ -584,6 +601,7 @@ func (b *wireBuilder) rawJSON(doc []byte, push bool) error {
 	if skipSpace(t.src, i) != len(t.src) {
 		return errWireFallback
 	}
+	t.markMemo(root, from, len(t.src))
 	return nil
 }
 

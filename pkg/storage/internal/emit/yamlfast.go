@@ -164,8 +164,17 @@ func charWidth(b byte) int {
 // node writes node n in its context: an item of a block sequence, a
 // value of a block mapping, or a simple key.
 func (w *yamlWriter) node(n int32, inSequence, inMapping, simpleKey bool) {
+	nd := w.tree.nodes[n]
+	if nd.memo {
+		w.memoNode(n, nd, inSequence, inMapping, simpleKey)
+		return
+	}
+	w.value(n, nd, inSequence, inMapping, simpleKey)
+}
+
+// value is node without the cache.
+func (w *yamlWriter) value(n int32, nd jsonNode, inSequence, inMapping, simpleKey bool) {
 	t := w.tree
-	nd := t.nodes[n]
 	switch nd.kind {
 	case jsonObject, jsonArray:
 		if nd.from == nd.to || w.flowLevel > 0 {
@@ -199,9 +208,13 @@ func (w *yamlWriter) node(n int32, inSequence, inMapping, simpleKey bool) {
 			keyNode := t.nodes[kids[k]]
 			key := t.strBytes(keyNode)
 			if keyNode.plainKey {
-				w.pushIndent(true, false)
-				w.plain(key, false)
-				w.popIndent()
+				// A simple key never folds, so the indentation a
+				// scalar pushes does not matter here.
+				if keyNode.static && t.staticSafe {
+					w.plainASCII(key, false)
+				} else {
+					w.plain(key, false)
+				}
 				w.indicator(":", false, false, false)
 			} else if len(key) <= yamlSimpleKeyMax && !hasLineBreak(key) {
 				w.str(key, true)
@@ -303,6 +316,19 @@ func hasLineBreak(s []byte) bool {
 // newline, double-quoted otherwise, with the fallbacks its content
 // forces.
 func (w *yamlWriter) str(s []byte, simpleKey bool) {
+	if len(s) > 0 && isPlainWord(s) {
+		// The common case, decided as below with what isPlainWord
+		// implies: printable ASCII, so no line break, one column per
+		// byte, and every style allowed.
+		w.pushIndent(true, false)
+		if readsAsString(s) && !isBase60Float(s) {
+			w.plainASCII(s, !simpleKey)
+		} else {
+			w.doubleQuoted(s, !simpleKey)
+		}
+		w.popIndent()
+		return
+	}
 	a := analyzeScalar(s)
 	var style yamlStyle
 	switch {
@@ -349,11 +375,21 @@ func containsNewline(s []byte) bool {
 }
 
 func (w *yamlWriter) plain(s []byte, allowBreaks bool) {
+	w.plainN(s, allowBreaks, runeCount(s))
+}
+
+// plainASCII is plain of an ASCII string.
+func (w *yamlWriter) plainASCII(s []byte, allowBreaks bool) {
+	w.plainN(s, allowBreaks, len(s))
+}
+
+// plainN is plain of a string of n characters.
+func (w *yamlWriter) plainN(s []byte, allowBreaks bool, n int) {
 	if !w.whitespace {
 		w.out = append(w.out, ' ')
 		w.column++
 	}
-	if n := runeCount(s); w.column+n <= yamlWidth+1 || !allowBreaks {
+	if w.column+n <= yamlWidth+1 || !allowBreaks {
 		// No space of it can stand beyond the fold column. (Plain
 		// scalars have no line breaks: analyzeScalar rules them out.)
 		w.out = append(w.out, s...)
