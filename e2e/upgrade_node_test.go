@@ -5,14 +5,17 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/internal/kubetest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/nodetest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
@@ -29,7 +32,9 @@ import (
 // downgrade API (which etcd ends itself once every member runs 3.6). A writer writes through every member all along;
 // no write may fail but for what a leadership move loses. After each step
 // every member reports the new version; after 3.7 and after the downgrade
-// every member holds the same data, and all written before reads back.
+// every member holds the same data, and all written before reads back. A
+// kube-apiserver stores through the three members all along; every
+// ConfigMap it acknowledged is listed at the end and seen by an informer.
 // The log ends with each step's time and the writes during it
 // (docs/benchmarks.md, "Rolling etcd upgrade").
 func TestRollingUpgradeOnRealKubelets(t *testing.T) {
@@ -49,6 +54,17 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 		etcdtest.PutKey(t, all, fmt.Sprintf("/registry/pods/default/p%02d", i), strings.Repeat("x", 100))
 	}
 	t.Logf("three nodes on %s in %s", v35, time.Since(began).Round(time.Second))
+
+	t.Log("kube-apiserver on the host stores through the three members (its etcd client balances over them) while a client creates a ConfigMap through it every 50 ms, and an informer watches them")
+	etcdPKI := filepath.Join(n1.node.PKIDir(), "etcd")
+	var forwards []string
+	for _, n := range nodes {
+		forwards = append(forwards, "https://"+n.node.Forward(t, n.ip+":2379"))
+	}
+	api := kubetest.StartAPIServer(t, forwards,
+		kubetest.EtcdTLS(filepath.Join(etcdPKI, "ca.crt"), filepath.Join(n1.node.PKIDir(), "apiserver-etcd-client.crt"), filepath.Join(n1.node.PKIDir(), "apiserver-etcd-client.key")))
+	watched := watchConfigMaps(t, api.Client)
+	cmw := startConfigMapWriter(t, api.Client, 50*time.Millisecond)
 
 	w := etcdtest.StartHealthCheckedWriter(t, all, "/upgrade/writer/", 20*time.Millisecond)
 	var steps []string
@@ -171,6 +187,34 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 		}
 	}
 	sameData(t, all)
+
+	t.Log("kube-apiserver served throughout: every ConfigMap it acknowledged is listed, and its informer holds them")
+	acked, apiFailed, maxRV := cmw.finish()
+	list, err := api.Client.CoreV1().ConfigMaps("default").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("kubectl get configmaps after the upgrades: %v\n%s", err, api.LogTail(20))
+	}
+	listed := map[string]bool{}
+	for _, cm := range list.Items {
+		listed[cm.Name] = true
+	}
+	for name := range acked {
+		if !listed[name] {
+			t.Errorf("ConfigMap %s, acknowledged by kube-apiserver, is not listed", name)
+		}
+	}
+	if len(acked) < 100 {
+		t.Errorf("kube-apiserver acknowledged only %d ConfigMaps (%d failed)", len(acked), apiFailed)
+	}
+	if len(acked) > 0 {
+		last := ""
+		for name := range acked {
+			last = max(last, name)
+		}
+		watched.waitFor(t, api.Client, last, 0)
+	}
+	t.Logf("kube-apiserver: %d ConfigMaps created, %d failed, highest resourceVersion %d", len(acked), apiFailed, maxRV)
+	steps = append(steps, fmt.Sprintf("kube-apiserver: %d ConfigMaps created, %d failed", len(acked), apiFailed))
 	steps = append(steps, fmt.Sprintf("writer: %d ok, %d failed (%d lost to %d leadership moves)", ok, len(failures), lost, moves))
 	t.Logf("summary (whole test %s):\n  %s", time.Since(began).Round(time.Second), strings.Join(steps, "\n  "))
 }
