@@ -51,7 +51,7 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 	etcdtest.WaitMembers(t, all, 3, "version "+v35, func(s cluster.MemberStatus) bool { return s.Version == v35 })
 	const seeded = 50
 	for i := range seeded {
-		etcdtest.PutKey(t, all, fmt.Sprintf("/registry/pods/default/p%02d", i), strings.Repeat("x", 100))
+		etcdtest.PutKey(t, all, fmt.Sprintf("/upgrade/seeded/p%02d", i), strings.Repeat("x", 100))
 	}
 	t.Logf("three nodes on %s in %s", v35, time.Since(began).Round(time.Second))
 
@@ -172,7 +172,7 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 	}
 	defer cli.Close()
 	for prefix, want := range map[string][2]int{
-		"/registry/pods/default/": {seeded, seeded},
+		"/upgrade/seeded/":        {seeded, seeded},
 		"/upgrade/many/":          {10_000, 10_000},
 		"/upgrade/writer/":        {ok, ok + lost},
 	} {
