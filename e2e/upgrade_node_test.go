@@ -172,9 +172,9 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 	}
 	defer cli.Close()
 	for prefix, want := range map[string][2]int{
-		"/upgrade/seeded/":        {seeded, seeded},
-		"/upgrade/many/":          {10_000, 10_000},
-		"/upgrade/writer/":        {ok, ok + lost},
+		"/upgrade/seeded/": {seeded, seeded},
+		"/upgrade/many/":   {10_000, 10_000},
+		"/upgrade/writer/": {ok, ok + lost},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
