@@ -116,14 +116,15 @@ type RecoverPlan struct {
 	// off, not gone: if their nodes come back with their data before
 	// they are reset, two of them make a quorum of the old cluster, and
 	// their leader reaches this member at its peer URL as the member it
-	// still is to them, under the cluster ID it expects; its appends
-	// would then overwrite the recovered log or commit past it (raft
-	// panics on either), as the old members did to a member restored
-	// from a snapshot under the old token (see RestorePlan.ClusterToken).
-	// With a new token the recovered cluster has IDs of its own, their
-	// messages are refused as from another cluster, and the data stays
-	// as recovered until they are reset and join (the e2e test of issue
-	// 14 brings two such members back and checks it).
+	// still is to them, under the cluster ID it expects. Seen on real
+	// kubelets with the old token (the e2e test of issue 14, which brings
+	// two such members back): the recovered member took the old leader's
+	// entries and panicked applying them, in a crash loop, so the
+	// recovered cluster was gone; snapshot restore --manifest met the same
+	// (see RestorePlan.ClusterToken). With a new token the recovered
+	// cluster has IDs of its own, their messages are refused as from
+	// another cluster, and the data stays as recovered until they are
+	// reset and join (the same test checks it).
 	ClusterToken string   `json:"clusterToken"`
 	MayLose      []string `json:"mayLose,omitempty"`
 	Running      bool     `json:"running"`

@@ -22,7 +22,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
 )
 
-func freePorts(t *testing.T, n int) []string {
+func freePorts(t testing.TB, n int) []string {
 	var out []string
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -52,7 +52,7 @@ func (n *testNode) conn() []string {
 	return []string{"--etcd-manifest", n.manifest(), "--pki-dir", filepath.Join(n.dir, "pki")}
 }
 
-func newNode(t *testing.T, root, name, ip string) *testNode {
+func newNode(t testing.TB, root, name, ip string) *testNode {
 	p := freePorts(t, 3)
 	dir := filepath.Join(root, name)
 	return &testNode{name: name, ip: ip, dir: dir, url: "https://" + ip + ":" + p[0], args: []string{
@@ -62,7 +62,7 @@ func newNode(t *testing.T, root, name, ip string) *testNode {
 	}}
 }
 
-func copyCA(t *testing.T, from, to *testNode) {
+func copyCA(t testing.TB, from, to *testNode) {
 	t.Helper()
 	for _, f := range []string{"ca.crt", "ca.key"} {
 		data, err := os.ReadFile(filepath.Join(from.dir, "pki", "etcd", f))
@@ -76,7 +76,7 @@ func copyCA(t *testing.T, from, to *testNode) {
 	}
 }
 
-func waitHealthy(t *testing.T, n *testNode) {
+func waitHealthy(t testing.TB, n *testNode) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -91,7 +91,7 @@ func waitHealthy(t *testing.T, n *testNode) {
 }
 
 // cluster starts three nodes: init on the first, join on the others.
-func cluster(t *testing.T, version string) []*testNode {
+func cluster(t testing.TB, version string) []*testNode {
 	t.Helper()
 	root := t.TempDir()
 	nodes := []*testNode{newNode(t, root, "cp-1", "127.0.0.41"), newNode(t, root, "cp-2", "127.0.0.42"), newNode(t, root, "cp-3", "127.0.0.43")}
@@ -111,7 +111,7 @@ func cluster(t *testing.T, version string) []*testNode {
 }
 
 // client reaches one node's member.
-func client(t *testing.T, n *testNode) (*connect.Config, *clientv3.Client) {
+func client(t testing.TB, n *testNode) (*connect.Config, *clientv3.Client) {
 	t.Helper()
 	f := connect.NewFlags()
 	f.EtcdManifest, f.PKIDir = n.manifest(), filepath.Join(n.dir, "pki")
@@ -151,7 +151,7 @@ func write(t *testing.T, n *testNode, prefix string, count int) (map[string]stri
 
 // lose kills a node's etcd (kill -9) and deletes its manifest and data:
 // the node is gone for good.
-func lose(t *testing.T, n *testNode) {
+func lose(t testing.TB, n *testNode) {
 	t.Helper()
 	n.kubelet.Kill()
 	if err := os.Remove(n.manifest()); err != nil {
@@ -168,6 +168,17 @@ func TestRecoverQuorum(t *testing.T) {
 	nodes := cluster(t, version)
 	cp1 := nodes[0]
 	acked, lastRev := write(t, cp1, "before", 200)
+	_, cli0 := client(t, cp1)
+	ml0, err := cli0.MemberList(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oldID uint64
+	for _, m := range ml0.Members {
+		if m.Name == "cp-1" {
+			oldID = m.ID
+		}
+	}
 
 	t.Log("a quorum answers: the recovery is refused")
 	_, stderr, code, err := cmdtest.Run(t, append(cp1.conn(), "recover", "quorum", "--yes")...)
@@ -254,6 +265,14 @@ func TestRecoverQuorum(t *testing.T) {
 	ml, err := cli.MemberList(ctx)
 	if err != nil || len(ml.Members) != 1 || ml.Members[0].Name != "cp-1" {
 		t.Fatalf("members after the recovery: %v %+v", err, ml)
+	}
+	// A cluster of its own: the members it dropped, should they come
+	// back with their data, cannot reach it as their old peer.
+	if ml.Members[0].ID == oldID || ml.Header.ClusterId == ml0.Header.ClusterId {
+		t.Errorf("the recovered member kept its member ID %x or cluster ID %x", oldID, ml0.Header.ClusterId)
+	}
+	if !strings.HasPrefix(res.ClusterToken, "etcd-cluster-recover-") {
+		t.Errorf("cluster token %q", res.ClusterToken)
 	}
 	more, _ := write(t, cp1, "after", 20)
 
@@ -369,8 +388,23 @@ func TestRecoverQuorumCompareAndFaults(t *testing.T) {
 	os.RemoveAll(filepath.Dir(backup))
 	waitRunning(t, cp1)
 
+	t.Log("a copy whose database is truncated is not recovered from, however far its WAL goes")
+	damaged := filepath.Join(t.TempDir(), "cp-2-etcd-damaged")
+	if err := os.CopyFS(damaged, os.DirFS(copyDir)); err != nil {
+		t.Fatal(err)
+	}
+	// The file is larger than its pages (bbolt grows it ahead): 16 KiB
+	// cuts into them.
+	if err := os.Truncate(filepath.Join(damaged, "member", "snap", "db"), 16<<10); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code, err := cmdtest.Run(t, append(cp1.conn(), "recover", "quorum", "--dry-run", "--compare", damaged, "--command-timeout", "2s")...)
+	if code != 0 || !strings.Contains(stderr, "data "+damaged+": unusable: database") || !strings.Contains(stderr, "recovering from "+cp1.dataDir()) {
+		t.Errorf("--compare with a truncated copy: exit %d, %v\n%s", code, err, stderr)
+	}
+
 	t.Log("--compare with cp-2's copy: it is the most advanced, the recovery uses it, cp-2's writes are there")
-	_, stderr, code, err := cmdtest.Run(t, append(cp1.conn(), "recover", "quorum", "--yes", "--compare", copyDir, "--command-timeout", "2s", "--timeout", "2m")...)
+	_, stderr, code, err = cmdtest.Run(t, append(cp1.conn(), "recover", "quorum", "--yes", "--compare", copyDir, "--command-timeout", "2s", "--timeout", "2m")...)
 	if code != 0 {
 		t.Fatalf("recover --compare: exit %d, %v\n%s", code, err, stderr)
 	}
@@ -408,5 +442,46 @@ func waitRunning(t *testing.T, n *testNode) {
 			t.Fatalf("%s's etcd was not started again", n.name)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// BenchmarkRecoverQuorum1GiB times `kubectl etcd recover quorum` on a
+// member whose database holds 1 GiB (65,536 values of 16 KiB, written
+// through a cluster of three stand-in kubelets running the newest
+// reference etcd), from the command's start until the one-member cluster
+// serves (the command returns then), after the two other members were
+// killed and their data deleted. The setup is not timed. docs/benchmarks.md
+// has the command and a run.
+func BenchmarkRecoverQuorum1GiB(b *testing.B) {
+	versions := etcdtest.Versions(b)
+	version := versions[len(versions)-1]
+	for range b.N {
+		b.StopTimer()
+		nodes := cluster(b, version)
+		cp1 := nodes[0]
+		cfg, cli := client(b, cp1)
+		etcdtest.PutManyOf(b, cfg, "/registry/configmaps/bench/cm-", 1<<16, strings.Repeat("x", 16<<10))
+		st, err := cli.Status(context.Background(), cp1.url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.DbSize < 1<<30 {
+			b.Fatalf("the database is %d MiB, not 1 GiB", st.DbSize>>20)
+		}
+		lose(b, nodes[1])
+		lose(b, nodes[2])
+		b.StartTimer()
+		out, stderr, code, err := cmdtest.Run(b, append(cp1.conn(), "recover", "quorum", "--yes", "--command-timeout", "2s", "--timeout", "10m", "-o", "json")...)
+		b.StopTimer()
+		if code != 0 {
+			b.Fatalf("recover: exit %d, %v\n%s", code, err, stderr)
+		}
+		var res bootstrap.RecoverOutcome
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			b.Fatalf("%v\n%s", err, out)
+		}
+		b.ReportMetric(float64(st.DbSize)/(1<<20), "db-MiB")
+		b.ReportMetric(res.Took.Seconds(), "steps-s")
+		b.Logf("database %d MiB; recover quorum:\n%s", st.DbSize>>20, stderr)
 	}
 }
