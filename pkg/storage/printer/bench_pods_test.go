@@ -123,6 +123,11 @@ func benchmarkRenderStored(b *testing.B, format string) {
 		bytes += int64(len(kv.Value))
 	}
 	b.SetBytes(bytes / int64(len(kvs)))
+	renderEach(b, p, kvs)
+}
+
+// renderEach renders the stored values of kvs in turn, one per iteration.
+func renderEach(b *testing.B, p *printer.Printer, kvs []storage.KV) {
 	b.ReportAllocs()
 	render := p.StoredRenderer(&storage.Decoder{})
 	i := 0
@@ -164,17 +169,7 @@ func distinctManagedFieldsPods(b testing.TB, n int) []storage.KV {
 // values met once (emit's memoMaxSeen), so each comes as new.
 func benchmarkRenderDistinct(b *testing.B, format string) {
 	kvs := distinctManagedFieldsPods(b, 8192)
-	p := &printer.Printer{Format: format, List: true, Prefix: storage.DefaultPrefix}
-	b.ReportAllocs()
-	render := p.StoredRenderer(&storage.Decoder{})
-	i := 0
-	for b.Loop() {
-		kv := kvs[i%len(kvs)]
-		i++
-		if _, out, err := render(kv); err != nil || out == nil {
-			b.Fatal(err)
-		}
-	}
+	renderEach(b, &printer.Printer{Format: format, List: true, Prefix: storage.DefaultPrefix}, kvs)
 }
 
 func BenchmarkRenderDistinctYAML(b *testing.B) { benchmarkRenderDistinct(b, printer.OutputYAML) }
