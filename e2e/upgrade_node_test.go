@@ -29,8 +29,10 @@ import (
 // turns), is refused 3.7 while the WAL holds 3.5's v2 requests, rolls
 // back from an image that crash-loops, goes to 3.7 once every member has
 // taken a raft snapshot past them, then back down to 3.6 through etcd's
-// downgrade API (which etcd ends itself once every member runs 3.6). A writer writes through every member all along;
-// no write may fail but for what a leadership move loses. After each step
+// downgrade API (which etcd ends itself once every member runs 3.6), and
+// has its quota raised by config set on the three nodes at once. A writer
+// writes through every member all along; no write may fail but for what a
+// leadership move loses. After each step
 // every member reports the new version; after 3.7 and after the downgrade
 // every member holds the same data, and all written before reads back. A
 // kube-apiserver stores through the three members all along; every
@@ -157,6 +159,14 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 	t.Log("with every member on 3.6, etcd ends the downgrade itself")
 	waitDowngrade(t, all, false)
 
+	const quota = 3 << 30
+	step("config set quota-backend-bytes=3GiB, started on the 3 nodes at once", func() {
+		stderrs.WriteString(atOnce(t, nodes, "etcd flags changed", func(n *bootNode) []string {
+			return []string{"config", "set", "quota-backend-bytes=3GiB", "--yes", "--manifests-dir", n.node.ManifestsDir(), "--kubelet-root-dir", n.node.KubeletRootDir(), "--timeout", "3m", "--lock-timeout", "10m"}
+		}))
+	})
+	etcdtest.WaitMembers(t, all, 3, "a quota of 3 GiB", func(s cluster.MemberStatus) bool { return s.DBQuota == quota })
+
 	ok, failures := w.Finish()
 	t.Logf("writer: %d writes ok, %d failed, one every 20ms through a health-checked client over the 3 members, for %s", ok, len(failures), time.Since(w.Started).Round(time.Second))
 	lost := etcdtest.CheckWrites(t, failures, stderrs.String())
@@ -225,10 +235,17 @@ func upgradeArgs(n *bootNode, version string) []string {
 }
 
 // upgradeAtOnce starts `kubectl etcd upgrade --version version` on every
-// node at the same moment, as a script run on each control-plane node
-// would, and wants each to exit 0 with no two members down at once; it
-// returns their stderr.
+// node at the same moment; see atOnce.
 func upgradeAtOnce(t *testing.T, nodes []*bootNode, version string) string {
+	t.Helper()
+	return atOnce(t, nodes, "etcd upgraded from", func(n *bootNode) []string { return upgradeArgs(n, version) })
+}
+
+// atOnce runs kubectl etcd ARGS (args(n)) on every node at the same
+// moment, as a script run on each control-plane node would, and wants
+// each to exit 0 printing done, with no two members down at once and at
+// least one waiting for the restart lock; it returns their stderr.
+func atOnce(t *testing.T, nodes []*bootNode, done string, args func(*bootNode) []string) string {
 	t.Helper()
 	sw := watchServing(t, nodes)
 	results := make([]result, len(nodes))
@@ -238,7 +255,7 @@ func upgradeAtOnce(t *testing.T, nodes []*bootNode, version string) string {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = n.kubectl(t, upgradeArgs(n, version)...)
+			results[i], errs[i] = n.kubectl(t, args(n)...)
 		}()
 	}
 	wg.Wait()
@@ -253,15 +270,15 @@ func upgradeAtOnce(t *testing.T, nodes []*bootNode, version string) string {
 		if strings.Contains(results[i].stderr, "Waiting for lock "+restartLock) {
 			waiters++
 		}
-		if results[i].code != 0 || !strings.Contains(results[i].stdout, "etcd upgraded from") {
-			t.Fatalf("%s: upgrade to %s: exit %d\n%s%s\n%s", n.name, version, results[i].code, results[i].stdout, results[i].stderr, n.node.Logs(40))
+		if results[i].code != 0 || !strings.Contains(results[i].stdout, done) {
+			t.Fatalf("%s: kubectl etcd %s: exit %d\n%s%s\n%s", n.name, strings.Join(args(n), " "), results[i].code, results[i].stdout, results[i].stderr, n.node.Logs(40))
 		}
 		t.Logf("%s: %s", n.name, strings.TrimSpace(results[i].stdout))
 	}
 	if waiters == 0 {
-		t.Errorf("none of the %d upgrades started at once waited for the lock", len(nodes))
+		t.Errorf("none of the %d changes started at once waited for the lock", len(nodes))
 	}
-	t.Logf("%d of the %d upgrades waited for the lock %s", waiters, len(nodes), restartLock)
+	t.Logf("%d of the %d changes waited for the lock %s", waiters, len(nodes), restartLock)
 	return all.String()
 }
 
