@@ -322,13 +322,7 @@ func (n *Node) swapManifest(ctx context.Context, localURL, dataDir string, timeo
 	}
 	putBack := func(cause error) error {
 		if err := os.Rename(parked, path); err != nil {
-			if cause == nil {
-				return fmt.Errorf("putting back %s from %s: %w", path, parked, err)
-			}
 			return fmt.Errorf("%w; putting back %s from %s failed too: %v: move it back by hand", cause, path, parked, err)
-		}
-		if cause == nil {
-			return nil
 		}
 		return fmt.Errorf("%w; the manifest is back in place", cause)
 	}
@@ -336,7 +330,10 @@ func (n *Node) swapManifest(ctx context.Context, localURL, dataDir string, timeo
 		return putBack(err)
 	}
 	if data == nil {
-		return putBack(nil)
+		if err := os.Rename(parked, path); err != nil {
+			return fmt.Errorf("putting back %s from %s: %w", path, parked, err)
+		}
+		return nil
 	}
 	n.waitPodCleanedUp(ctx, data, timeout)
 	if err := staticpod.WriteFile(path, data); err != nil {

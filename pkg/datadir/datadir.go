@@ -655,25 +655,3 @@ func Held(dataDir string) ([]string, error) {
 	}
 	return held, nil
 }
-
-// StorageVersion reads the storage version (MAJOR.MINOR) a stopped
-// member's backend records, without the integrity check Inspect runs;
-// empty when the backend records none (data written by etcd 3.5).
-func StorageVersion(dataDir string) (string, error) {
-	db, err := bolt.Open(DBPath(dataDir), 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return "", fmt.Errorf("%s: locked: a running etcd holds it", DBPath(dataDir))
-		}
-		return "", err
-	}
-	defer db.Close()
-	var sv string
-	err = db.View(func(tx *bolt.Tx) error {
-		if v := schema.ReadStorageVersionFromSnapshot(tx); v != nil {
-			sv = semver.Version{Major: v.Major, Minor: v.Minor}.String()
-		}
-		return nil
-	})
-	return sv, err
-}
