@@ -49,6 +49,12 @@ func (n *bootNode) url() string { return "https://" + n.ip + ":" + n.client }
 // dirs are the node's directory flags (Kubectl adds --pki-dir).
 func (n *bootNode) dirs() []string { return n.node.DirFlags() }
 
+// cleanupFlags are the flags of leave and reset, which wait for the
+// kubelet to clean up the pod before clearing the data dir.
+func (n *bootNode) cleanupFlags() []string {
+	return append(n.dirs(), "--kubelet-root-dir", n.node.KubeletRootDir())
+}
+
 func (n *bootNode) identity() []string {
 	return append([]string{"--name", n.name, "--advertise-address", n.ip, "--key-algorithm", "ECDSA-P256",
 		"--image", nodetest.EtcdImage(n.version)}, n.dirs()...)
@@ -244,11 +250,14 @@ func TestNodeBootstrap(t *testing.T) {
 			sameData(t, all)
 
 			t.Log("leave cp-2; its kubelet stops etcd, the cluster keeps serving with two members")
-			n2.mustKubectl(t, append([]string{"leave", "--yes"}, n2.dirs()...)...)
-			// leave returns once nothing accepts connections on the
-			// member's client port; the kubelet reports the container
-			// gone a moment later.
+			n2.mustKubectl(t, append([]string{"leave", "--yes"}, n2.cleanupFlags()...)...)
 			n2.node.WaitEtcd(false, 30*time.Second)
+			// The removed member exits by itself and its kubelet
+			// restarts it until it sees the manifest gone: no such
+			// restart may write into the cleared data dir.
+			if entries, _ := os.ReadDir(n2.node.DataDir()); len(entries) != 0 {
+				t.Errorf("leave left %d entries in the data dir once the kubelet stopped etcd", len(entries))
+			}
 			two := n1.config(t, n1, n3)
 			waitVoters(t, two, 2)
 			etcdtest.PutKey(t, two, "/registry/after-leave", "v")
@@ -272,7 +281,7 @@ func TestNodeBootstrap(t *testing.T) {
 			restartRefusedWhileDown(t, n1, n3, all)
 
 			t.Log("reset cp-3: its kubelet stops etcd and its data is gone; cp-1 then removes its member")
-			n3.mustKubectl(t, append([]string{"reset", "--yes"}, n3.dirs()...)...)
+			n3.mustKubectl(t, append([]string{"reset", "--yes"}, n3.cleanupFlags()...)...)
 			n3.node.WaitEtcd(false, 30*time.Second)
 			if entries, _ := os.ReadDir(n3.node.DataDir()); len(entries) != 0 {
 				t.Errorf("reset left %d entries in the data dir", len(entries))

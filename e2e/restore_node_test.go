@@ -16,7 +16,7 @@ import (
 // data dirs restores left beside the data dir.
 func resetNode(t *testing.T, n *bootNode) {
 	t.Helper()
-	n.mustKubectl(t, append([]string{"reset", "--yes"}, n.dirs()...)...)
+	n.mustKubectl(t, append([]string{"reset", "--yes"}, n.cleanupFlags()...)...)
 	n.node.WaitEtcd(false, 30*time.Second)
 	restored, _ := filepath.Glob(n.node.DataDir() + "-restore-*")
 	for _, d := range restored {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -264,6 +265,10 @@ func (n *Node) cleanLocal(ctx context.Context, localURL string, stopTimeout time
 		return nil, nil
 	}
 	if haveManifest {
+		container := ""
+		if m, err := staticpod.Read(path); err == nil {
+			container = m.Pod.Spec.Containers[m.Container].Name
+		}
 		if err := os.Remove(path); err != nil {
 			return cleaned, err
 		}
@@ -275,6 +280,19 @@ func (n *Node) cleanLocal(ctx context.Context, localURL string, stopTimeout time
 			}
 			if err := waitStopped(ctx, localURL, n.DataDir, stopTimeout); err != nil {
 				return cleaned, fmt.Errorf("%w; the data directory %s was kept", err, n.DataDir)
+			}
+		}
+		// A member that was just removed exits by itself and the
+		// kubelet restarts it: a container started before the kubelet
+		// saw the manifest go can open the data directory after the
+		// waits above, and would write a new member into it once it is
+		// cleared. The kubelet's pod directory outlives every container.
+		if container != "" {
+			if err := n.waitPodGone(ctx, container, stopTimeout); err != nil && ctx.Err() == nil {
+				n.logf("[etcd] Note: %v; clearing the data directory anyway", err)
+			}
+			if held, err := datadir.Held(n.DataDir); err == nil && len(held) > 0 {
+				return cleaned, fmt.Errorf("etcd started again and holds %s: the data directory %s was kept; run 'kubectl etcd reset' once the kubelet has stopped it", strings.Join(held, ", "), n.DataDir)
 			}
 		}
 	}
@@ -329,6 +347,32 @@ func waitStopped(ctx context.Context, localURL, dataDir string, timeout time.Dur
 		return fmt.Errorf("etcd stopped answering on %s but a process still holds %s %s after its manifest was taken away (find it with 'fuser -v %s')", localURL, strings.Join(held, ", "), timeout, held[0])
 	}
 	return err
+}
+
+// waitPodGone waits until the kubelet has cleaned up every static pod with
+// a container of this name, after their manifests went away. The kubelet
+// removes KubeletRootDir/pods/UID only once none of the pod's containers
+// runs (static pods have UIDs without dashes: hashes of their manifests).
+// Without the kubelet's directory (another --root-dir, or no kubelet)
+// there is nothing to wait for. The wait is bounded by timeout and 20 s:
+// a stopped kubelet keeps the directories for good.
+func (n *Node) waitPodGone(ctx context.Context, container string, timeout time.Duration) error {
+	if n.KubeletRootDir == "" {
+		return nil
+	}
+	pattern := filepath.Join(n.KubeletRootDir, "pods", "*", "containers", container)
+	return poll.Until(ctx, "the kubelet to clean up the stopped etcd pod", 200*time.Millisecond, min(timeout, 20*time.Second), func(context.Context) error {
+		dirs, err := filepath.Glob(pattern)
+		if err != nil {
+			return nil
+		}
+		for _, d := range dirs {
+			if uid := filepath.Base(filepath.Dir(filepath.Dir(d))); !strings.Contains(uid, "-") {
+				return fmt.Errorf("%s remains", d)
+			}
+		}
+		return nil
+	})
 }
 
 // Reset undoes init or join on this node only: it deletes the manifest and

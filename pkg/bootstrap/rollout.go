@@ -343,28 +343,15 @@ func (n *Node) swapManifest(ctx context.Context, localURL, dataDir string, timeo
 }
 
 // waitPodCleanedUp waits, best effort, until the kubelet has cleaned up
-// the stopped etcd pod: it keeps KubeletRootDir/pods/UID/containers/NAME
-// until then. A new pod of the same name (the manifest data, changed) that
-// arrives before that waits for the kubelet's 10 s pod worker back-off; one
-// that arrives after it starts at once. Without the kubelet's directory
-// (another --root-dir, or no kubelet) there is nothing to wait for.
+// the stopped etcd pod. A new pod of the same name (the manifest data,
+// changed) that arrives before that waits for the kubelet's 10 s pod
+// worker back-off; one that arrives after it starts at once.
 func (n *Node) waitPodCleanedUp(ctx context.Context, manifest []byte, timeout time.Duration) {
-	if n.KubeletRootDir == "" {
-		return
-	}
 	m, err := staticpod.Parse(n.ManifestPath(), manifest)
 	if err != nil {
 		return
 	}
-	pattern := filepath.Join(n.KubeletRootDir, "pods", "*", "containers", m.Pod.Spec.Containers[m.Container].Name)
-	err = poll.Until(ctx, "the kubelet to clean up the stopped etcd pod", 200*time.Millisecond, min(timeout, 30*time.Second), func(context.Context) error {
-		dirs, err := filepath.Glob(pattern)
-		if err != nil || len(dirs) == 0 {
-			return nil
-		}
-		return fmt.Errorf("%s remains", dirs[0])
-	})
-	if err != nil && ctx.Err() == nil {
+	if err := n.waitPodGone(ctx, m.Pod.Spec.Containers[m.Container].Name, timeout); err != nil && ctx.Err() == nil {
 		n.logf("[etcd] Note: %v; writing the new manifest anyway (the kubelet starts it once the old pod is gone)", err)
 	}
 }

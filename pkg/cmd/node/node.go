@@ -37,6 +37,12 @@ func (o *nodeOptions) addDirFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Node.DryRun, "dry-run", false, "print the files and changes instead of making them")
 }
 
+// addKubeletRootDirFlag is for the commands that stop etcd and then clear
+// its data: they wait for the kubelet to clean up the pod first.
+func (o *nodeOptions) addKubeletRootDirFlag(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Node.KubeletRootDir, "kubelet-root-dir", o.Node.KubeletRootDir, "the kubelet's --root-dir: the data directory is cleared once the kubelet has cleaned up the etcd pod there, so no restarting container writes into it")
+}
+
 func (o *nodeOptions) addIdentityFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Node.Name, "name", o.Node.Name, "node name: the etcd member name and the CN of its server and peer certificates")
 	fs.StringVar(&o.Node.AdvertiseAddress, "advertise-address", o.Node.AdvertiseAddress, "IP address other members and clients reach this node's etcd on")
@@ -246,6 +252,7 @@ healthy voters than a quorum, unless --force.`,
 	}
 	cmd.Flags().StringVar(&o.Node.Name, "name", "", "member name of this node; default: --name of the etcd manifest")
 	o.addDirFlags(cmd.Flags())
+	o.addKubeletRootDirFlag(cmd.Flags())
 	cmd.Flags().BoolVar(&o.Force, "force", false, "remove even the last member, or one whose removal breaks quorum")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
@@ -310,6 +317,7 @@ kept. The cluster is not told: if this node is still a member, run
 		RunE: cmdutil.RunE(f, o),
 	}
 	o.addDirFlags(cmd.Flags())
+	o.addKubeletRootDirFlag(cmd.Flags())
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
 }
