@@ -291,11 +291,9 @@ func describeSettings(settings []etcdflags.Setting) string {
 	return strings.Join(words, " ")
 }
 
-// agreementPrefix keeps, per flag that must agree across members
-// (etcdflags.MustAgree), the value config set gave each member:
-// AGREEMENT/FLAG/MEMBER = VALUE. Only the cluster can tell a node what the
-// others were given: each node's manifest is its own.
-const agreementPrefix = "/kubectl-etcd/config/"
+// agreementPrefix keeps what config set gave each member of the flags
+// that must agree.
+const agreementPrefix = etcdflags.AgreementPrefix
 
 // mustAgree are the changes to flags every member must agree on.
 func mustAgree(changes []FlagChange) []FlagChange {

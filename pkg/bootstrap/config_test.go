@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
@@ -113,6 +114,22 @@ func TestRollingConfigSetWithRealEtcd(t *testing.T) {
 	}
 	if _, err := nodes[1].ConfigSet(ctx, ConfigOptions{Set: timing}); err != nil {
 		t.Fatalf("the same timing on %s: %v\n%s", nodes[1].Name, err, nodes[1].log)
+	}
+	t.Log("the doctor names the member the timing change is still to be made on")
+	cli, err := cfg.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	report := doctor.Diagnose(doctor.Gather(ctx, cfg, cli, doctor.GatherOptions{Now: time.Now()}))
+	var timingFinding *doctor.Finding
+	for i, f := range report.Findings {
+		if f.Check == "raft-timing" && f.Severity == doctor.Warning && strings.Contains(f.Message, "--heartbeat-interval") {
+			timingFinding = &report.Findings[i]
+		}
+	}
+	if timingFinding == nil || !strings.Contains(timingFinding.Fix, "config set heartbeat-interval=150 on the node of "+nodes[2].Name) {
+		t.Errorf("doctor's raft-timing finding = %+v, want one naming %s:\n%+v", timingFinding, nodes[2].Name, report.Findings)
 	}
 
 	t.Log("a metrics URL on a port already in use makes etcd exit: the old manifest goes back, the cluster stays healthy")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcdflags"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
@@ -125,6 +126,10 @@ type Facts struct {
 	// package's defaults when zero.
 	WALFsyncP99      time.Duration `json:"walFsyncP99,omitempty"`
 	BackendCommitP99 time.Duration `json:"backendCommitP99,omitempty"`
+	// RaftTiming is what `config set` gave each member of the flags that
+	// must agree (etcdflags.MustAgree): flag, then member name, then
+	// value. A member without a value was not given one.
+	RaftTiming map[string]map[string]string `json:"raftTiming,omitempty"`
 }
 
 // Manifest is what the doctor reads from this node's etcd static pod.
@@ -185,6 +190,7 @@ func Gather(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, o Ga
 		} else {
 			f.Consistency = c
 		}
+		f.RaftTiming = gatherRaftTiming(ctx, cfg, cli)
 	}
 	f.Certs, f.CertErrors = gatherCerts(ctx, cfg, statuses, o.PKIDir, o.Now)
 	if o.ManifestPath != "" {
@@ -202,6 +208,29 @@ func Gather(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, o Ga
 		}
 	}
 	return f
+}
+
+// gatherRaftTiming reads config set's records of the flags that must
+// agree; none when they cannot be read (a finding of its own elsewhere).
+func gatherRaftTiming(ctx context.Context, cfg *connect.Config, cli *clientv3.Client) map[string]map[string]string {
+	rctx, cancel := cfg.WithCommandTimeout(ctx)
+	defer cancel()
+	resp, err := cli.Get(rctx, etcdflags.AgreementPrefix, clientv3.WithPrefix())
+	if err != nil || len(resp.Kvs) == 0 {
+		return nil
+	}
+	out := map[string]map[string]string{}
+	for _, kv := range resp.Kvs {
+		flag, member, ok := strings.Cut(strings.TrimPrefix(string(kv.Key), etcdflags.AgreementPrefix), "/")
+		if !ok {
+			continue
+		}
+		if out[flag] == nil {
+			out[flag] = map[string]string{}
+		}
+		out[flag][member] = string(kv.Value)
+	}
+	return out
 }
 
 func gatherCerts(ctx context.Context, cfg *connect.Config, members []cluster.MemberStatus, pkiDir string, now time.Time) ([]Cert, []string) {

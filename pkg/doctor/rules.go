@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcdflags"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/upgrade"
 )
@@ -25,7 +26,7 @@ func Diagnose(f *Facts) *Report {
 			Message: "cannot read the member list: " + f.ListError,
 			Fix:     "start the members that are down (on each node: is the etcd static pod running?); if most are lost for good, restore one from a snapshot: kubectl etcd snapshot restore FILE --manifest"})
 	} else {
-		for _, rule := range []func(*Facts) []Finding{checkMembers, checkQuorum, checkLeader, checkLearners, checkRaft, checkAlarms, checkQuota, checkFragmentation, checkVersions, checkConsistency, checkManifest, checkDisk, checkLeaderChanges} {
+		for _, rule := range []func(*Facts) []Finding{checkMembers, checkQuorum, checkLeader, checkLearners, checkRaft, checkAlarms, checkQuota, checkFragmentation, checkVersions, checkConsistency, checkManifest, checkDisk, checkLeaderChanges, checkRaftTiming} {
 			out = append(out, rule(f)...)
 		}
 	}
@@ -384,6 +385,58 @@ func checkVersions(f *Facts) []Finding {
 				Fix: fmt.Sprintf("set the image back to a %d.%d release (kubectl etcd upgrade --version %d.%d.x), or lower the storage version first with kubectl etcd downgrade enable %d.%d and wait until every member reports it",
 					storage.Major(), storage.Minor(), storage.Major(), storage.Minor(), img.Version.Major(), img.Version.Minor())})
 		}
+	}
+	return out
+}
+
+// checkRaftTiming compares what config set gave the current members of the
+// flags that must agree: a change made on some nodes only leaves members
+// that call elections their peers never needed.
+func checkRaftTiming(f *Facts) []Finding {
+	var out []Finding
+	for _, flag := range etcdflags.MustAgree {
+		given := f.RaftTiming[flag]
+		if len(given) == 0 {
+			continue
+		}
+		byValue := map[string][]string{}
+		for _, s := range f.Members {
+			name := memberName(s.Member)
+			byValue[given[s.Name]] = append(byValue[given[s.Name]], name)
+		}
+		values := make([]string, 0, len(byValue))
+		for v := range byValue {
+			values = append(values, v)
+		}
+		sort.Strings(values)
+		if len(values) == 1 {
+			if values[0] != "" {
+				out = append(out, Finding{Severity: OK, Check: "raft-timing", Message: fmt.Sprintf("every member was given --%s=%s", flag, values[0])})
+			}
+			continue
+		}
+		// The value config set gave most members is the change under way.
+		target := ""
+		var parts []string
+		for _, v := range values {
+			if v != "" && (target == "" || len(byValue[v]) > len(byValue[target])) {
+				target = v
+			}
+			word := "--" + flag + "=" + v
+			if v == "" {
+				word = "no --" + flag + " from config set (etcd's default unless the manifest sets it)"
+			}
+			parts = append(parts, word+" on "+strings.Join(byValue[v], ", "))
+		}
+		var rest []string
+		for _, v := range values {
+			if v != target {
+				rest = append(rest, byValue[v]...)
+			}
+		}
+		out = append(out, Finding{Severity: Warning, Check: "raft-timing",
+			Message: fmt.Sprintf("members disagree on --%s, which every member must share: %s", flag, strings.Join(parts, "; ")),
+			Fix:     fmt.Sprintf("finish the change: kubectl etcd config set %s=%s on the node of %s", flag, target, strings.Join(rest, ", "))})
 	}
 	return out
 }

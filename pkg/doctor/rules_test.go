@@ -107,6 +107,22 @@ func TestDiagnose(t *testing.T) {
 			{Warning, "raft", "b", "b is 2000 raft entries behind a", ""},
 			{Warning, "raft", "c", "1500 committed entries not yet applied", ""},
 		}},
+		{"raft timing changed on some members only", func() *Facts {
+			f := healthy()
+			f.RaftTiming = map[string]map[string]string{
+				"heartbeat-interval": {"a": "200", "b": "200", "gone": "300"},
+				"election-timeout":   {"a": "2000", "b": "2000", "c": "2000"},
+			}
+			return f
+		}, 0, 1, []want{
+			{Warning, "raft-timing", "", "members disagree on --heartbeat-interval, which every member must share: no --heartbeat-interval from config set (etcd's default unless the manifest sets it) on c; --heartbeat-interval=200 on a, b", "kubectl etcd config set heartbeat-interval=200 on the node of c"},
+			{OK, "raft-timing", "", "every member was given --election-timeout=2000", ""},
+		}},
+		{"raft timing given to members since removed only", func() *Facts {
+			f := healthy()
+			f.RaftTiming = map[string]map[string]string{"heartbeat-interval": {"gone": "300"}}
+			return f
+		}, 0, 0, nil},
 		{"alarms", func() *Facts {
 			f := healthy()
 			f.Alarms = []maintenance.Alarm{{Member: "a", Alarm: "NOSPACE"}, {Member: "b", Alarm: "CORRUPT"}}

@@ -65,6 +65,12 @@ var Hints = map[string]string{
 // peers' heartbeats call elections they never needed.
 var MustAgree = []string{ElectionTimeout, HeartbeatInterval}
 
+// AgreementPrefix keeps, per flag of MustAgree, the value `config set`
+// gave each member: AgreementPrefix + FLAG + "/" + MEMBER = VALUE (no key:
+// the flag unset). Only the cluster can tell a node what the others were
+// given: each node's manifest is its own.
+const AgreementPrefix = "/kubectl-etcd/config/"
+
 // etcd's defaults and limits for raft's timing, in milliseconds, and the
 // quota etcd advises not to exceed.
 const (
