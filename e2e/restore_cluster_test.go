@@ -33,7 +33,13 @@ func runPrintedStep(t *testing.T, n *bootNode, step string, extra ...string) []r
 		if len(fields) < 4 || strings.Join(fields[:3], " ") != "sudo kubectl etcd" {
 			t.Fatalf("step %q: %q is not a kubectl etcd command", step, command)
 		}
-		out = append(out, n.mustKubectl(t, append(fields[3:], extra...)...))
+		args := append(fields[3:], extra...)
+		if fields[3] == "reset" || fields[3] == "leave" {
+			// They wait for the kubelet to clean up the pod in its
+			// --root-dir, which is the node's own here.
+			args = append(args, "--kubelet-root-dir", n.node.KubeletRootDir())
+		}
+		out = append(out, n.mustKubectl(t, args...))
 	}
 	return out
 }
