@@ -37,7 +37,9 @@ without the trailer unless --skip-hash-check.
 
 FILE may be an object in a backup location (s3://BUCKET/PREFIX/NAME): it is
 streamed into a temporary file and checked against the sha256 its metadata
-recorded. An age-encrypted snapshot needs --identity.`,
+recorded. An age-encrypted snapshot needs --identity. Temporary files go
+to $TMPDIR (/tmp when unset): point it at a disk with room for the
+decompressed snapshot when /tmp is small or held in memory.`,
 		Example: `  # Check a snapshot before relying on it
   kubectl etcd snapshot status /var/backups/etcd.db
 

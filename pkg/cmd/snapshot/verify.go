@@ -44,7 +44,11 @@ It reports what would fail: the keys it cannot decode or decrypt (Secrets
 encrypted with a key the config no longer has), data the etcd named by
 --etcd-version cannot start (a 3.7 snapshot on etcd 3.6), and a database
 that does not fit --quota-backend-bytes. Any failure exits non-zero; a
-truncated or corrupt file is reported as such.`,
+truncated or corrupt file is reported as such.
+
+The fetched copy and the restored data go to $TMPDIR (/tmp when unset)
+and are removed at the end: it needs room for twice the decompressed
+snapshot, so point TMPDIR at a disk when /tmp is small or held in memory.`,
 		Example: `  # The drill of the newest backup, as the restored cluster would run
   kubectl etcd snapshot verify s3://backups/etcd/prod/etcd-snapshot-20261125T120000Z-8e9e05c52164694d.db.zst.age \
     --identity key.txt --encryption-provider-config /etc/kubernetes/enc.yaml --etcd-version 3.6
