@@ -463,14 +463,20 @@ func readDB(path string) *DB {
 		return d
 	}
 	d.Size = st.Size()
-	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			d.Locked = true
-			d.OpenError = "locked: a running etcd holds it"
-		} else {
-			d.OpenError = err.Error()
-		}
+	// bbolt would wait its whole Timeout on a held file: ask first. The
+	// short Timeout covers an etcd that starts in between.
+	locked, err := dbLocked(path)
+	var db *bolt.DB
+	if err == nil && !locked {
+		db, err = bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: 100 * time.Millisecond})
+	}
+	switch {
+	case locked || errors.Is(err, bolt.ErrTimeout):
+		d.Locked = true
+		d.OpenError = "locked: a running etcd holds it"
+		return d
+	case err != nil:
+		d.OpenError = err.Error()
 		return d
 	}
 	defer db.Close()
@@ -637,21 +643,33 @@ func Held(dataDir string) ([]string, error) {
 		}
 	}
 	db := DBPath(dataDir)
-	f, err := os.Open(db)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
+	locked, err := dbLocked(db)
+	if err != nil {
 		return nil, err
-	default:
-		defer f.Close()
-		// bbolt takes an exclusive flock for a writer; a shared one
-		// fails at once while etcd has the file open.
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
-			if !errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, fmt.Errorf("%s: %w", db, err)
-			}
-			held = append(held, db)
-		}
+	}
+	if locked {
+		held = append(held, db)
 	}
 	return held, nil
+}
+
+// dbLocked reports whether a process holds the bbolt file at path: bbolt
+// takes an exclusive flock for a writer, so a shared one fails at once
+// while etcd has the file open. A missing file is not locked.
+func dbLocked(path string) (bool, error) {
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return false, fmt.Errorf("%s: %w", path, err)
+		}
+		return true, nil
+	}
+	return false, nil
 }

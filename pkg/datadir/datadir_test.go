@@ -26,6 +26,9 @@ func TestInspectStoppedMember(t *testing.T) {
 	if len(held) < 2 || held[len(held)-1] != datadir.DBPath(dir) {
 		t.Errorf("Held of a running member = %q, want its WAL files and %s", held, datadir.DBPath(dir))
 	}
+	if ins := datadir.Inspect(dir); ins.DB == nil || !ins.DB.Locked {
+		t.Errorf("Inspect of a running member's backend = %+v, want it locked", ins.DB)
+	}
 	c.Stop(0)
 	if held, err := datadir.Held(dir); err != nil || len(held) != 0 {
 		t.Errorf("Held of a stopped member = %q, %v; want nothing", held, err)
