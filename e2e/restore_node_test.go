@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
@@ -53,7 +54,7 @@ func lastErrorLine(t *testing.T, r result, want string) {
 func TestSnapshotRestoreManifestOnRealKubelets(t *testing.T) {
 	versions := etcdtest.Versions(t)
 	older, newer := versions[0], versions[len(versions)-1]
-	nodes := startBootNodes(t, newer, 2)
+	c, nodes := startBootCluster(t, newer, 2)
 	dir := t.TempDir()
 	for _, version := range versions {
 		t.Run("etcd-"+version, func(t *testing.T) {
@@ -132,6 +133,47 @@ func TestSnapshotRestoreManifestOnRealKubelets(t *testing.T) {
 			etcdtest.PutKey(t, cfg, "/registry/d", "after-restore")
 		})
 	}
+
+	t.Run("from an object store", func(t *testing.T) {
+		n := nodes[0]
+		n.version = newer
+		t.Cleanup(func() { resetNode(t, n) })
+		srv := startStore(t)
+		// The node reaches the store on the host through the bridge, as
+		// a node reaches its object store over the network.
+		env := append(s3Env(t, srv), "AWS_ENDPOINT_URL_S3=http://"+c.Expose(t, strings.TrimPrefix(srv.Endpoint, "http://")))
+		identity, recipient := ageKey(t)
+		withStore := func(args ...string) result {
+			t.Helper()
+			cmd := n.node.Kubectl(args...)
+			cmd.Env = append(cmd.Env, env...)
+			r, err := execute(cmd)
+			if err != nil || r.code != 0 {
+				t.Fatalf("%s: kubectl etcd %s: %v, exit %d\n%s", n.name, strings.Join(args, " "), err, r.code, r.stderr)
+			}
+			return r
+		}
+
+		t.Logf("init %s with etcd %s; an encrypted snapshot saved into the store from the node, then more writes", n.name, newer)
+		n.mustKubectl(t, append([]string{"init"}, n.identity()...)...)
+		cfg := n.config(t, n)
+		waitVoters(t, cfg, 1)
+		etcdtest.PutKey(t, cfg, "/registry/a", "in-snapshot")
+		var saved snapshot.Result
+		decodeJSON(t, withStore("snapshot", "save", "s3://"+backupBucket+"/"+n.name+"/", "--s3-path-style", "--encrypt-to", recipient, "-o", "json"), &saved)
+		etcdtest.PutKey(t, cfg, "/registry/a", "after-snapshot")
+		starts := n.node.EtcdStarts()
+
+		t.Logf("restore --manifest %s: the kubelet runs etcd on the data streamed from the store", saved.Path)
+		r := withStore("snapshot", "restore", saved.Path, "--identity", identity, "--s3-path-style", "--manifest", "--yes", "--timeout", "2m")
+		t.Logf("restore:\n%s%s", r.stdout, r.stderr)
+		if got := etcdtest.GetKey(t, cfg, "/registry/a"); got != "in-snapshot" {
+			t.Errorf("/registry/a = %q, want the value of the snapshot in the store", got)
+		}
+		if n.node.EtcdStarts() <= starts {
+			t.Error("the kubelet did not start a new etcd container")
+		}
+	})
 
 	t.Run("rollback", func(t *testing.T) {
 		n := nodes[1]

@@ -16,7 +16,11 @@ import (
 
 // APIServerAddress is where the nodes reach the test's kube-apiserver:
 // the bridge's address, forwarded to the server on the host's loopback.
-const APIServerAddress = "10.250.0.254:6443"
+const APIServerAddress = bridgeAddress + ":6443"
+
+// bridgeAddress is the bridge's own address on the nodes' network, their
+// default route.
+const bridgeAddress = "10.250.0.254"
 
 // WithAPIServer registers the kubelets with the kube-apiserver at
 // serverURL (https://127.0.0.1:PORT, as internal/kubetest starts it),

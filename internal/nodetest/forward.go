@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,22 @@ func (n *Node) Forward(t testing.TB, addr string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(forward(l, func(ctx context.Context) (net.Conn, error) { return n.Dial(ctx, addr) }))
+	return l.Addr().String()
+}
+
+// Expose makes a server on the host's loopback (addr, host:port)
+// reachable from every node: it listens on a free port of the bridge's
+// address, which each node routes to, and copies every connection to addr.
+// It returns the address the nodes dial and stops when the test ends.
+func (c *Cluster) Expose(t testing.TB, addr string) string {
+	t.Helper()
+	l, err := listenIn(filepath.Join(netnsDir, c.bridge), "tcp", bridgeAddress+":0")
+	if err != nil {
+		t.Fatalf("exposing %s to the nodes: %v", addr, err)
+	}
+	t.Cleanup(forward(l, func(ctx context.Context) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	}))
 	return l.Addr().String()
 }
 

@@ -259,7 +259,7 @@ func (c *Cluster) makeNetwork() error {
 	for _, args := range [][]string{
 		{"-n", c.bridge, "link", "set", "lo", "up"},
 		{"-n", c.bridge, "link", "add", "br0", "type", "bridge"},
-		{"-n", c.bridge, "addr", "add", "10.250.0.254/24", "dev", "br0"},
+		{"-n", c.bridge, "addr", "add", bridgeAddress + "/24", "dev", "br0"},
 		{"-n", c.bridge, "link", "set", "br0", "up"},
 	} {
 		if err := ip(args...); err != nil {
@@ -284,7 +284,7 @@ func (n *Node) makeNetwork(bridge string, i int) error {
 		{"-n", bridge, "link", "set", veth, "master", "br0", "up"},
 		{"-n", n.netnsName, "addr", "add", n.IP + "/24", "dev", "eth0"},
 		{"-n", n.netnsName, "link", "set", "eth0", "up"},
-		{"-n", n.netnsName, "route", "add", "default", "via", "10.250.0.254"},
+		{"-n", n.netnsName, "route", "add", "default", "via", bridgeAddress},
 	} {
 		if err := ip(args...); err != nil {
 			return err
