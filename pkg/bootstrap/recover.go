@@ -21,6 +21,7 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/datadir"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
@@ -31,10 +32,12 @@ import (
 // the most advanced data this node has: this member's, or a copy of
 // another member's data directory. The original data directory is never
 // written: the data is copied, the copy made a one-member cluster (etcd's
-// force-new-cluster, through the embedded server, which applies every
-// committed entry of the WAL), saved as a snapshot and restored with the
-// revision bumped and compacted (so kube-apiserver's watch caches re-list),
-// and the manifest pointed at the result with this member alone.
+// force-new-cluster, which applies every committed entry of the WAL:
+// through the embedded server when the manifest's image is the same etcd
+// minor as this program's, else through that image as the static pod on
+// the copy), saved as a snapshot and restored with the revision bumped and
+// compacted (so kube-apiserver's watch caches re-list), and the manifest
+// pointed at the result with this member alone.
 type QuorumRecovery struct {
 	// ManifestPath is this node's etcd static pod manifest.
 	ManifestPath string
@@ -105,6 +108,16 @@ type RecoverPlan struct {
 	Candidates []Candidate `json:"candidates"`
 	// Source is the data directory recovered from.
 	Source string `json:"source"`
+	// ForceNewClusterImage is the etcd image that makes the one-member
+	// cluster of the copy, run by the kubelet as the static pod: the
+	// manifest's own, when its etcd is an older minor than the one linked
+	// into this program. Empty: the embedded etcd does it. A server writes
+	// its own storage version into the data it opens, and an older etcd
+	// refuses data of a newer storage version, so the embedded 3.7 would
+	// leave data the member's 3.6 image does not start on; etcd 3.6's own
+	// force-new-cluster keeps it 3.6, and the restore that follows keeps
+	// the snapshot's storage version.
+	ForceNewClusterImage string `json:"forceNewClusterImage,omitempty"`
 	// ClusterToken is the --initial-cluster-token of the recovered
 	// cluster: the manifest's (else etcd's default) with -recover-<UTC
 	// time>. force-new-cluster keeps the member and cluster IDs, but the
@@ -163,10 +176,30 @@ func recoverBackups(manifestPath string) []string {
 }
 
 // UndoInterrupted puts back the manifest of a recovery that was killed
-// while it was moved aside (the data directory was never touched), and
-// says so. It does nothing when the manifest is in place.
+// while it was moved aside (the data directory was never touched), or
+// while the manifest in place was the temporary one that runs the image
+// with --force-new-cluster on the copy, and says so. It does nothing when
+// the manifest in place is any other.
 func UndoInterrupted(manifestPath string) (string, error) {
-	if _, err := os.Stat(manifestPath); !errors.Is(err, fs.ErrNotExist) {
+	current, err := os.ReadFile(manifestPath)
+	if err == nil {
+		backup := forceNewClusterBy(manifestPath, current)
+		if backup == "" {
+			return "", nil
+		}
+		data, err := os.ReadFile(backup)
+		if err != nil {
+			return "", err
+		}
+		// Written in place, the kubelet stops the temporary pod and
+		// starts the original one: the same pod name, on the untouched
+		// data.
+		if err := staticpod.WriteFile(manifestPath, data); err != nil {
+			return "", err
+		}
+		return backup, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
 	backups := recoverBackups(manifestPath)
@@ -187,6 +220,25 @@ func UndoInterrupted(manifestPath string) (string, error) {
 // recoveredSuffix names the copy of the manifest a recovery wrote, kept
 // beside the original it moved aside.
 const recoveredSuffix = ".recovered"
+
+// forceNewClusterSuffix names the copy of the temporary manifest a
+// recovery runs the image with --force-new-cluster on the copy by, kept
+// beside the original: a recovery killed while it was in place is known
+// by it, and the next run puts the original back.
+const forceNewClusterSuffix = ".force-new-cluster"
+
+// forceNewClusterBy finds the earlier recovery whose temporary manifest
+// (content current) is in place, and returns the original manifest it
+// kept, or "".
+func forceNewClusterBy(manifestPath string, current []byte) string {
+	backups := recoverBackups(manifestPath)
+	for i := len(backups) - 1; i >= 0; i-- {
+		if data, err := os.ReadFile(backups[i] + forceNewClusterSuffix); err == nil && bytes.Equal(data, current) {
+			return backups[i]
+		}
+	}
+	return ""
+}
 
 // recoveredBy finds the earlier recovery that wrote the manifest in place
 // (content current), by the copy it kept; it returns the original
@@ -258,10 +310,11 @@ func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
 		ClusterToken: newClusterToken(lm.token, "", "recover", stamp),
 	}
 
-	// The one-member cluster is made by this program's etcd: data it
-	// touches gets its storage version, which an older image refuses.
+	// Data the embedded etcd opens gets its storage version, which an
+	// older image refuses: for such an image the image itself makes the
+	// one-member cluster.
 	if have := imageMinor(m); have != "" && olderMinor(have, embeddedMinor()) {
-		return nil, fmt.Errorf("preflight: the manifest runs etcd %s and this kubectl-etcd's etcd is %s, whose storage version etcd %s refuses: upgrade the image to etcd %s first, or recover with etcd %s's own --force-new-cluster", have, embeddedMinor(), have, embeddedMinor(), have)
+		p.ForceNewClusterImage = m.Pod.Spec.Containers[m.Container].Image
 	}
 	r.reachMembers(ctx, m, p)
 	if backup := recoveredBy(p.ManifestPath, p.original); backup != "" && len(p.others) == 0 {
@@ -479,6 +532,9 @@ func (r *QuorumRecovery) printPreflight(p *RecoverPlan) {
 		}
 	}
 	r.logf("[preflight] recovering from %s", p.Source)
+	if p.ForceNewClusterImage != "" {
+		r.logf("[preflight] the manifest's image %s is older than this kubectl-etcd's etcd %s: that image, run by the kubelet on the copy, makes the one-member cluster, so the data keeps the storage version it starts on", p.ForceNewClusterImage, embeddedMinor())
+	}
 	for _, l := range p.MayLose {
 		r.logf("[preflight] may be lost: %s", l)
 	}
@@ -513,7 +569,11 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	if r.DryRun {
 		r.logf("[dry-run] 1. move %s to %s and wait until etcd stops", p.ManifestPath, p.ManifestBackup)
 		r.logf("[dry-run] 2. copy %s to %s (the original is never written)", p.Source, p.WorkDir)
-		r.logf("[dry-run] 3. make a one-member cluster of the copy (force-new-cluster) and save it as a snapshot")
+		if p.ForceNewClusterImage != "" {
+			r.logf("[dry-run] 3. make a one-member cluster of the copy with %s as the static pod (--force-new-cluster, serving on loopback ports of its own), save it as a snapshot and stop it", p.ForceNewClusterImage)
+		} else {
+			r.logf("[dry-run] 3. make a one-member cluster of the copy (force-new-cluster, embedded etcd %s) and save it as a snapshot", etcdversion.Version)
+		}
 		r.logf("[dry-run] 4. restore the snapshot into %s as member %s alone of a new cluster (token %s), revision bumped by %d and marked compacted", p.DataDir, p.Name, p.ClusterToken, bump)
 		r.logf("[dry-run] 5. write %s with --initial-cluster %s alone and the data on %s, and wait until etcd serves", p.ManifestPath, p.Name, p.DataDir)
 		r.logf("[dry-run] 6. then on the other nodes:")
@@ -586,10 +646,18 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 
 	// 3. A one-member cluster of the copy, saved as a snapshot.
 	snap := p.WorkDir + ".snapshot.db"
-	if err := forceNewCluster(ctx, p.WorkDir, p.Name, snap, r.timeout()); err != nil {
+	var err error
+	with := "the embedded etcd " + etcdversion.Version
+	if p.ForceNewClusterImage != "" {
+		with = p.ForceNewClusterImage
+		err = r.forceNewClusterInPod(ctx, p, snap)
+	} else {
+		err = forceNewCluster(ctx, p.WorkDir, p.Name, snap, r.timeout())
+	}
+	if err != nil {
 		return nil, rollback(fmt.Errorf("making a one-member cluster of the copy: %w", err), "the copy is in "+p.WorkDir)
 	}
-	r.logf("[3/5 force-new-cluster] The copy started as a one-member cluster with every committed entry applied; saved it to %s in %s", snap, lap())
+	r.logf("[3/5 force-new-cluster] The copy started as a one-member cluster (%s) with every committed entry applied; saved it to %s in %s", with, snap, lap())
 	step("force-new-cluster")
 	if err := interrupted(); err != nil {
 		return nil, rollback(err, "the copy is in "+p.WorkDir)
@@ -612,6 +680,7 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	if err := os.WriteFile(p.ManifestBackup+recoveredSuffix, p.manifest, 0o600); err != nil {
 		return nil, rollback(err, "the recovered data is in "+p.DataDir)
 	}
+	r.Node.waitPodCleanedUp(ctx, p.manifest, r.timeout())
 	if err := staticpod.WriteFile(p.ManifestPath, p.manifest); err != nil {
 		return nil, rollback(err, "the recovered data is in "+p.DataDir)
 	}
@@ -691,6 +760,89 @@ func readJoinTarget(path string, manifest []byte, local string) joinTarget {
 	}
 	t.Image = m.Pod.Spec.Containers[m.Container].Image
 	return t
+}
+
+// forceNewClusterInPod makes the one-member cluster of the copy with the
+// manifest's own image: the kubelet runs the manifest on the copy with
+// --force-new-cluster added, listening on loopback ports nobody else uses
+// (so neither kube-apiserver nor another member reaches it, and nothing
+// is written to it after the save); once it serves, its database is saved
+// to snapPath through the client API, and the manifest taken away again
+// until etcd has stopped and let go of the copy. On failure the temporary
+// manifest stays in place: the caller's rollback writes the original over
+// it, which stops it.
+func (r *QuorumRecovery) forceNewClusterInPod(ctx context.Context, p *RecoverPlan, snapPath string) error {
+	ports, err := freeLoopbackPorts(3)
+	if err != nil {
+		return err
+	}
+	manifest, clientURL, err := forceNewClusterManifest(p, ports)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(p.ManifestBackup+forceNewClusterSuffix, manifest, 0o600); err != nil {
+		return err
+	}
+	// The pod has the name of the one just stopped: written before the
+	// kubelet has cleaned that one up, it would wait out a back-off.
+	r.Node.waitPodCleanedUp(ctx, manifest, r.timeout())
+	if err := staticpod.WriteFile(p.ManifestPath, manifest); err != nil {
+		return err
+	}
+	r.logf("[3/5 force-new-cluster] Wrote %s: %s on the copy %s with --force-new-cluster, serving only on %s; waiting for it to serve", p.ManifestPath, p.ForceNewClusterImage, p.WorkDir, clientURL)
+	if err := cluster.WaitServing(ctx, r.Config, []string{clientURL}, r.timeout(), nil); err != nil {
+		return fmt.Errorf("etcd %s on the copy with --force-new-cluster: %w (the etcd container log says why)", p.ForceNewClusterImage, err)
+	}
+	saver := snapshot.Saver{Config: r.Config, Endpoint: clientURL, Path: snapPath, Overwrite: true, NoMetadata: true}
+	res, err := saver.Save(ctx)
+	if err != nil {
+		return fmt.Errorf("saving the one-member cluster: %w", err)
+	}
+	if err := os.Remove(p.ManifestPath); err != nil {
+		return fmt.Errorf("taking the temporary manifest away: %w", err)
+	}
+	if err := waitStopped(ctx, clientURL, p.WorkDir, r.timeout()); err != nil {
+		return fmt.Errorf("stopping etcd on the copy: %w", err)
+	}
+	r.logf("[3/5 force-new-cluster] Saved revision %d (storage version %s) and stopped etcd on the copy", res.Revision, orDefault(res.SnapshotVersion, "unknown"))
+	return nil
+}
+
+// forceNewClusterManifest is the temporary manifest that runs the original
+// manifest's etcd on the copy p.WorkDir with --force-new-cluster, its
+// client, peer and metrics listeners on the loopback ports given (on the
+// host's 127.0.0.1: the pod has the host's network), and no probes (they
+// point at the metrics port kubeadm gives, and a kubelet restarting the
+// pod would cut the save short). It returns the client URL.
+func forceNewClusterManifest(p *RecoverPlan, ports []string) ([]byte, string, error) {
+	m, err := staticpod.Parse(p.ManifestPath, p.original)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := m.MoveDataDir(p.WorkDir); err != nil {
+		return nil, "", err
+	}
+	local, err := url.Parse(p.ClientURL)
+	if err != nil {
+		return nil, "", fmt.Errorf("local client URL %q: %w", p.ClientURL, err)
+	}
+	loopback := func(scheme, port string) string {
+		return (&url.URL{Scheme: scheme, Host: net.JoinHostPort("127.0.0.1", port)}).String()
+	}
+	peerScheme := "https"
+	if peers := m.List("listen-peer-urls"); len(peers) > 0 && strings.HasPrefix(peers[0], "http://") {
+		peerScheme = "http"
+	}
+	clientURL := loopback(local.Scheme, ports[0])
+	m.SetFlag("listen-client-urls", clientURL)
+	m.SetFlag("advertise-client-urls", clientURL)
+	m.SetFlag("listen-peer-urls", loopback(peerScheme, ports[1]))
+	m.SetFlag("listen-metrics-urls", loopback("http", ports[2]))
+	m.SetFlag("force-new-cluster", "true")
+	c := &m.Pod.Spec.Containers[m.Container]
+	c.LivenessProbe, c.ReadinessProbe, c.StartupProbe = nil, nil, nil
+	data, err := m.Marshal()
+	return data, clientURL, err
 }
 
 // forceNewCluster starts the embedded etcd on dir with force-new-cluster on
