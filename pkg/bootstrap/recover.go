@@ -69,6 +69,8 @@ type QuorumRecovery struct {
 
 // MemberReach is one member of the cluster as the preflight saw it.
 type MemberReach struct {
+	// ID is the member ID in hex, as etcd prints it.
+	ID        string `json:"id,omitempty"`
 	Name      string `json:"name"`
 	PeerURL   string `json:"peerURL"`
 	ClientURL string `json:"clientURL,omitempty"`
@@ -262,7 +264,9 @@ func (r *QuorumRecovery) alreadyRecovered(p *RecoverPlan, backup string) error {
 		var others []otherNode
 		if om, err := staticpod.Read(backup); err == nil {
 			if dir, err := om.HostDataDir(); err == nil {
-				for _, wm := range datadir.Inspect(dir).WALMembers {
+				ins := datadir.Inspect(dir)
+				for _, wm := range ins.WALMembers {
+					fillMember(&wm, ins.DB)
 					if wm.Name != p.Name && wm.Name != "" && len(wm.PeerURLs) > 0 {
 						others = append(others, otherNode{Name: wm.Name, PeerURL: wm.PeerURLs[0]})
 					}
@@ -351,9 +355,9 @@ func (r *QuorumRecovery) reachMembers(ctx context.Context, m *staticpod.EtcdMani
 			for _, mm := range resp.Members {
 				name := mm.Name
 				if name == "" {
-					name = "<unstarted " + fmt.Sprintf("%x", mm.ID) + ">"
+					name = unstartedName(fmt.Sprintf("%x", mm.ID))
 				}
-				mr := MemberReach{Name: name}
+				mr := MemberReach{ID: fmt.Sprintf("%x", mm.ID), Name: name}
 				if len(mm.PeerURLs) > 0 {
 					mr.PeerURL = mm.PeerURLs[0]
 				}
@@ -373,13 +377,23 @@ func (r *QuorumRecovery) reachMembers(ctx context.Context, m *staticpod.EtcdMani
 	}
 	if len(listed) == 0 {
 		// A member restarted without quorum serves nobody (it waits to
-		// publish itself through raft): its WAL knows the members.
-		for _, wm := range datadir.Inspect(p.OldDataDir).WALMembers {
+		// publish itself through raft): its WAL knows the members. Past a
+		// raft snapshot the WAL holds only their IDs (the snapshot's
+		// configuration); the names and URLs are then in the v3 store's
+		// members bucket, readable here when etcd does not hold the
+		// database (else the recovery reads them from its copy).
+		ins := datadir.Inspect(p.OldDataDir)
+		for _, wm := range ins.WALMembers {
+			if ins.WAL != nil && wm.ID == ins.WAL.MemberID {
+				// The WAL's own member is this one, whatever it published.
+				wm.Name = p.Name
+			}
+			fillMember(&wm, ins.DB)
 			name := wm.Name
 			if name == "" {
-				name = "<unstarted " + wm.ID + ">"
+				name = unstartedName(wm.ID)
 			}
-			mr := MemberReach{Name: name}
+			mr := MemberReach{ID: wm.ID, Name: name}
 			if len(wm.PeerURLs) > 0 {
 				mr.PeerURL = wm.PeerURLs[0]
 			}
@@ -430,12 +444,86 @@ func (r *QuorumRecovery) reachMembers(ctx context.Context, m *staticpod.EtcdMani
 		}()
 	}
 	wg.Wait()
-	for _, mr := range listed {
-		p.Members = append(p.Members, mr)
+	p.Members = append(p.Members, listed...)
+	p.setOthers()
+}
+
+// setOthers lists the members other than this one, for the join steps.
+func (p *RecoverPlan) setOthers() {
+	p.others = nil
+	for _, mr := range p.Members {
 		if mr.Name != p.Name {
 			p.others = append(p.others, mr)
 		}
 	}
+}
+
+// unstartedName stands for a member whose name is not known: one that
+// never started (it names itself when it does), or one the data at hand
+// does not name.
+func unstartedName(id string) string { return "<unstarted " + id + ">" }
+
+// fillMember completes a member the WAL knows only by ID (past a raft
+// snapshot) from the v3 store's members bucket of db, which may be nil or
+// unreadable.
+func fillMember(wm *datadir.Member, db *datadir.DB) {
+	if db == nil || wm.Name != "" && len(wm.PeerURLs) > 0 {
+		return
+	}
+	for _, dm := range db.Members {
+		if dm.ID != wm.ID {
+			continue
+		}
+		if wm.Name == "" {
+			wm.Name = dm.Name
+		}
+		if len(wm.PeerURLs) == 0 {
+			wm.PeerURLs = dm.PeerURLs
+		}
+		if len(wm.ClientURLs) == 0 {
+			wm.ClientURLs = dm.ClientURLs
+		}
+	}
+}
+
+// nameMembers names the members the plan knows only by ID from the v3
+// store's members bucket of db (a data directory's that etcd does not
+// hold: a --compare copy, or the recovery's own copy), and lists the
+// others again. It reports whether any member is still unnamed.
+func (p *RecoverPlan) nameMembers(db *datadir.DB) bool {
+	unnamed := false
+	for i := range p.Members {
+		mr := &p.Members[i]
+		if mr.ID == "" || mr.Name != unstartedName(mr.ID) {
+			continue
+		}
+		wm := datadir.Member{ID: mr.ID}
+		if mr.PeerURL != "" {
+			wm.PeerURLs = []string{mr.PeerURL}
+		}
+		fillMember(&wm, db)
+		if wm.Name == "" {
+			unnamed = true
+			continue
+		}
+		mr.Name = wm.Name
+		if mr.PeerURL == "" && len(wm.PeerURLs) > 0 {
+			mr.PeerURL = wm.PeerURLs[0]
+		}
+	}
+	sort.Slice(p.Members, func(i, j int) bool { return p.Members[i].Name < p.Members[j].Name })
+	p.setOthers()
+	return unnamed
+}
+
+// unnamed reports whether a member of the plan is known only by ID.
+func (p *RecoverPlan) unnamed() bool {
+	for _, mr := range p.Members {
+		if mr.ID != "" && mr.Name == unstartedName(mr.ID) {
+			return true
+		}
+	}
+	return false
 }
 
 // pickSource compares this member's data with the --compare copies and
@@ -471,6 +559,9 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 		}
 		if i == 0 && !p.Running && c.Error == "" {
 			p.Committed = c.Commit
+		}
+		if p.unnamed() && ins.DB != nil && ins.DB.OpenError == "" {
+			p.nameMembers(ins.DB)
 		}
 		p.Candidates = append(p.Candidates, c)
 		if c.Error == "" && (best < 0 || c.Commit > p.Candidates[best].Commit) {
@@ -639,6 +730,11 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		return nil, rollback(fmt.Errorf("copying %s: %w", p.Source, err), "the partial copy is in "+p.WorkDir)
 	}
 	r.logf("[2/5 copy] etcd stopped in %s; copied %s to %s in %s", stopped, p.Source, p.WorkDir, lap())
+	if p.unnamed() {
+		// etcd held the database in the preflight: its copy names them
+		// now, before force-new-cluster removes the others from it.
+		r.nameFromCopy(p, out)
+	}
 	step("copy")
 	if err := interrupted(); err != nil {
 		return nil, rollback(err, "the copy is in "+p.WorkDir)
@@ -699,6 +795,16 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		r.logf("  %s", s)
 	}
 	return out, nil
+}
+
+// nameFromCopy names the members known only by ID from the copy's v3
+// store and makes the join steps again with the names.
+func (r *QuorumRecovery) nameFromCopy(p *RecoverPlan, out *RecoverOutcome) {
+	if p.nameMembers(datadir.Inspect(p.WorkDir).DB) {
+		r.logf("[2/5 copy] warning: the copy does not name every member; the join steps name the others by ID")
+	}
+	out.Members = p.Members
+	out.JoinSteps = r.joinSteps(p)
 }
 
 // joinSteps are the commands that bring the other nodes back.
