@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -96,6 +97,32 @@ func TestRecoverQuorumBehindOnOlderImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	args := []string{"recover", "quorum", "--compare", strings.Join(copies, ","), "--kubelet-root-dir", n1.node.KubeletRootDir(), "--timeout", "2m", "--command-timeout", "1s", "--dial-timeout", "1s"}
+
+	t.Log("recover quorum killed (SIGKILL) while the image runs on the copy with --force-new-cluster: the original data is as etcd left it, and the next run puts the original manifest back")
+	data := n1.node.DataDir()
+	var stopped map[string]string
+	killed := runRecovery(t, n1, append(args, "--yes"), func(line string) bool {
+		if strings.Contains(line, "[2/5 copy]") {
+			stopped = etcdtest.FileHashes(t, data) // etcd let go of it before the copy
+		}
+		return strings.Contains(line, "[3/5 force-new-cluster] Wrote")
+	})
+	if killed.code != -1 || stopped == nil {
+		t.Fatalf("recover quorum was not killed at its force-new-cluster step: exit %d\n%s", killed.code, killed.stderr)
+	}
+	n1.node.WaitEtcdArg("--force-new-cluster=true", time.Minute)
+	if changed := etcdtest.ChangedFiles(stopped, etcdtest.FileHashes(t, data)); len(changed) > 0 {
+		t.Errorf("killed while the image ran on the copy: the original data changed: %s", changed)
+	}
+	if now, _ := os.ReadFile(n1.node.EtcdManifest()); bytes.Equal(now, original) {
+		t.Errorf("killed while the image ran on the copy, the manifest in place is the original: want the temporary one")
+	}
+	undo := n1.mustFail(t, args...)
+	if !strings.Contains(undo.stderr, "an earlier recovery was interrupted with the manifest moved aside: it is back in "+n1.node.EtcdManifest()) {
+		t.Errorf("the run after a recovery killed at its force-new-cluster step does not say it put the manifest back:\n%s", undo.stderr)
+	}
+	n1.sameManifest(t, original)
+	n1.node.WaitEtcdArg("--data-dir="+data, time.Minute)
 
 	t.Log("--dry-run names the image that makes the one-member cluster and changes nothing")
 	r := n1.mustKubectl(t, append(args, "--dry-run")...)
