@@ -21,6 +21,7 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/datadir"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
@@ -31,10 +32,12 @@ import (
 // the most advanced data this node has: this member's, or a copy of
 // another member's data directory. The original data directory is never
 // written: the data is copied, the copy made a one-member cluster (etcd's
-// force-new-cluster, through the embedded server, which applies every
-// committed entry of the WAL), saved as a snapshot and restored with the
-// revision bumped and compacted (so kube-apiserver's watch caches re-list),
-// and the manifest pointed at the result with this member alone.
+// force-new-cluster, which applies every committed entry of the WAL:
+// through the embedded server when the manifest's image is the same etcd
+// minor as this program's, else through that image as the static pod on
+// the copy), saved as a snapshot and restored with the revision bumped and
+// compacted (so kube-apiserver's watch caches re-list), and the manifest
+// pointed at the result with this member alone.
 type QuorumRecovery struct {
 	// ManifestPath is this node's etcd static pod manifest.
 	ManifestPath string
@@ -66,6 +69,8 @@ type QuorumRecovery struct {
 
 // MemberReach is one member of the cluster as the preflight saw it.
 type MemberReach struct {
+	// ID is the member ID in hex, as etcd prints it.
+	ID        string `json:"id,omitempty"`
 	Name      string `json:"name"`
 	PeerURL   string `json:"peerURL"`
 	ClientURL string `json:"clientURL,omitempty"`
@@ -105,6 +110,16 @@ type RecoverPlan struct {
 	Candidates []Candidate `json:"candidates"`
 	// Source is the data directory recovered from.
 	Source string `json:"source"`
+	// ForceNewClusterImage is the etcd image that makes the one-member
+	// cluster of the copy, run by the kubelet as the static pod: the
+	// manifest's own, when its etcd is an older minor than the one linked
+	// into this program. Empty: the embedded etcd does it. A server writes
+	// its own storage version into the data it opens, and an older etcd
+	// refuses data of a newer storage version, so the embedded 3.7 would
+	// leave data the member's 3.6 image does not start on; etcd 3.6's own
+	// force-new-cluster keeps it 3.6, and the restore that follows keeps
+	// the snapshot's storage version.
+	ForceNewClusterImage string `json:"forceNewClusterImage,omitempty"`
 	// ClusterToken is the --initial-cluster-token of the recovered
 	// cluster: the manifest's (else etcd's default) with -recover-<UTC
 	// time>. force-new-cluster keeps the member and cluster IDs, but the
@@ -163,10 +178,30 @@ func recoverBackups(manifestPath string) []string {
 }
 
 // UndoInterrupted puts back the manifest of a recovery that was killed
-// while it was moved aside (the data directory was never touched), and
-// says so. It does nothing when the manifest is in place.
+// while it was moved aside (the data directory was never touched), or
+// while the manifest in place was the temporary one that runs the image
+// with --force-new-cluster on the copy, and says so. It does nothing when
+// the manifest in place is any other.
 func UndoInterrupted(manifestPath string) (string, error) {
-	if _, err := os.Stat(manifestPath); !errors.Is(err, fs.ErrNotExist) {
+	current, err := os.ReadFile(manifestPath)
+	if err == nil {
+		backup := forceNewClusterBy(manifestPath, current)
+		if backup == "" {
+			return "", nil
+		}
+		data, err := os.ReadFile(backup)
+		if err != nil {
+			return "", err
+		}
+		// Written in place, the kubelet stops the temporary pod and
+		// starts the original one: the same pod name, on the untouched
+		// data.
+		if err := staticpod.WriteFile(manifestPath, data); err != nil {
+			return "", err
+		}
+		return backup, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
 	backups := recoverBackups(manifestPath)
@@ -187,6 +222,25 @@ func UndoInterrupted(manifestPath string) (string, error) {
 // recoveredSuffix names the copy of the manifest a recovery wrote, kept
 // beside the original it moved aside.
 const recoveredSuffix = ".recovered"
+
+// forceNewClusterSuffix names the copy of the temporary manifest a
+// recovery runs the image with --force-new-cluster on the copy by, kept
+// beside the original: a recovery killed while it was in place is known
+// by it, and the next run puts the original back.
+const forceNewClusterSuffix = ".force-new-cluster"
+
+// forceNewClusterBy finds the earlier recovery whose temporary manifest
+// (content current) is in place, and returns the original manifest it
+// kept, or "".
+func forceNewClusterBy(manifestPath string, current []byte) string {
+	backups := recoverBackups(manifestPath)
+	for i := len(backups) - 1; i >= 0; i-- {
+		if data, err := os.ReadFile(backups[i] + forceNewClusterSuffix); err == nil && bytes.Equal(data, current) {
+			return backups[i]
+		}
+	}
+	return ""
+}
 
 // recoveredBy finds the earlier recovery that wrote the manifest in place
 // (content current), by the copy it kept; it returns the original
@@ -210,7 +264,9 @@ func (r *QuorumRecovery) alreadyRecovered(p *RecoverPlan, backup string) error {
 		var others []otherNode
 		if om, err := staticpod.Read(backup); err == nil {
 			if dir, err := om.HostDataDir(); err == nil {
-				for _, wm := range datadir.Inspect(dir).WALMembers {
+				ins := datadir.Inspect(dir)
+				for _, wm := range ins.WALMembers {
+					fillMember(&wm, ins.DB)
 					if wm.Name != p.Name && wm.Name != "" && len(wm.PeerURLs) > 0 {
 						others = append(others, otherNode{Name: wm.Name, PeerURL: wm.PeerURLs[0]})
 					}
@@ -258,10 +314,11 @@ func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
 		ClusterToken: newClusterToken(lm.token, "", "recover", stamp),
 	}
 
-	// The one-member cluster is made by this program's etcd: data it
-	// touches gets its storage version, which an older image refuses.
+	// Data the embedded etcd opens gets its storage version, which an
+	// older image refuses: for such an image the image itself makes the
+	// one-member cluster.
 	if have := imageMinor(m); have != "" && olderMinor(have, embeddedMinor()) {
-		return nil, fmt.Errorf("preflight: the manifest runs etcd %s and this kubectl-etcd's etcd is %s, whose storage version etcd %s refuses: upgrade the image to etcd %s first, or recover with etcd %s's own --force-new-cluster", have, embeddedMinor(), have, embeddedMinor(), have)
+		p.ForceNewClusterImage = m.Pod.Spec.Containers[m.Container].Image
 	}
 	r.reachMembers(ctx, m, p)
 	if backup := recoveredBy(p.ManifestPath, p.original); backup != "" && len(p.others) == 0 {
@@ -298,9 +355,9 @@ func (r *QuorumRecovery) reachMembers(ctx context.Context, m *staticpod.EtcdMani
 			for _, mm := range resp.Members {
 				name := mm.Name
 				if name == "" {
-					name = "<unstarted " + fmt.Sprintf("%x", mm.ID) + ">"
+					name = unstartedName(fmt.Sprintf("%x", mm.ID))
 				}
-				mr := MemberReach{Name: name}
+				mr := MemberReach{ID: fmt.Sprintf("%x", mm.ID), Name: name}
 				if len(mm.PeerURLs) > 0 {
 					mr.PeerURL = mm.PeerURLs[0]
 				}
@@ -320,13 +377,23 @@ func (r *QuorumRecovery) reachMembers(ctx context.Context, m *staticpod.EtcdMani
 	}
 	if len(listed) == 0 {
 		// A member restarted without quorum serves nobody (it waits to
-		// publish itself through raft): its WAL knows the members.
-		for _, wm := range datadir.Inspect(p.OldDataDir).WALMembers {
+		// publish itself through raft): its WAL knows the members. Past a
+		// raft snapshot the WAL holds only their IDs (the snapshot's
+		// configuration); the names and URLs are then in the v3 store's
+		// members bucket, readable here when etcd does not hold the
+		// database (else the recovery reads them from its copy).
+		ins := datadir.Inspect(p.OldDataDir)
+		for _, wm := range ins.WALMembers {
+			if ins.WAL != nil && wm.ID == ins.WAL.MemberID {
+				// The WAL's own member is this one, whatever it published.
+				wm.Name = p.Name
+			}
+			fillMember(&wm, ins.DB)
 			name := wm.Name
 			if name == "" {
-				name = "<unstarted " + wm.ID + ">"
+				name = unstartedName(wm.ID)
 			}
-			mr := MemberReach{Name: name}
+			mr := MemberReach{ID: wm.ID, Name: name}
 			if len(wm.PeerURLs) > 0 {
 				mr.PeerURL = wm.PeerURLs[0]
 			}
@@ -377,12 +444,86 @@ func (r *QuorumRecovery) reachMembers(ctx context.Context, m *staticpod.EtcdMani
 		}()
 	}
 	wg.Wait()
-	for _, mr := range listed {
-		p.Members = append(p.Members, mr)
+	p.Members = append(p.Members, listed...)
+	p.setOthers()
+}
+
+// setOthers lists the members other than this one, for the join steps.
+func (p *RecoverPlan) setOthers() {
+	p.others = nil
+	for _, mr := range p.Members {
 		if mr.Name != p.Name {
 			p.others = append(p.others, mr)
 		}
 	}
+}
+
+// unstartedName stands for a member whose name is not known: one that
+// never started (it names itself when it does), or one the data at hand
+// does not name.
+func unstartedName(id string) string { return "<unstarted " + id + ">" }
+
+// fillMember completes a member the WAL knows only by ID (past a raft
+// snapshot) from the v3 store's members bucket of db, which may be nil or
+// unreadable.
+func fillMember(wm *datadir.Member, db *datadir.DB) {
+	if db == nil || wm.Name != "" && len(wm.PeerURLs) > 0 {
+		return
+	}
+	for _, dm := range db.Members {
+		if dm.ID != wm.ID {
+			continue
+		}
+		if wm.Name == "" {
+			wm.Name = dm.Name
+		}
+		if len(wm.PeerURLs) == 0 {
+			wm.PeerURLs = dm.PeerURLs
+		}
+		if len(wm.ClientURLs) == 0 {
+			wm.ClientURLs = dm.ClientURLs
+		}
+	}
+}
+
+// nameMembers names the members the plan knows only by ID from the v3
+// store's members bucket of db (a data directory's that etcd does not
+// hold: a --compare copy, or the recovery's own copy), and lists the
+// others again. It reports whether any member is still unnamed.
+func (p *RecoverPlan) nameMembers(db *datadir.DB) bool {
+	unnamed := false
+	for i := range p.Members {
+		mr := &p.Members[i]
+		if mr.ID == "" || mr.Name != unstartedName(mr.ID) {
+			continue
+		}
+		wm := datadir.Member{ID: mr.ID}
+		if mr.PeerURL != "" {
+			wm.PeerURLs = []string{mr.PeerURL}
+		}
+		fillMember(&wm, db)
+		if wm.Name == "" {
+			unnamed = true
+			continue
+		}
+		mr.Name = wm.Name
+		if mr.PeerURL == "" && len(wm.PeerURLs) > 0 {
+			mr.PeerURL = wm.PeerURLs[0]
+		}
+	}
+	sort.Slice(p.Members, func(i, j int) bool { return p.Members[i].Name < p.Members[j].Name })
+	p.setOthers()
+	return unnamed
+}
+
+// unnamed reports whether a member of the plan is known only by ID.
+func (p *RecoverPlan) unnamed() bool {
+	for _, mr := range p.Members {
+		if mr.ID != "" && mr.Name == unstartedName(mr.ID) {
+			return true
+		}
+	}
+	return false
 }
 
 // pickSource compares this member's data with the --compare copies and
@@ -418,6 +559,9 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 		}
 		if i == 0 && !p.Running && c.Error == "" {
 			p.Committed = c.Commit
+		}
+		if p.unnamed() && ins.DB != nil && ins.DB.OpenError == "" {
+			p.nameMembers(ins.DB)
 		}
 		p.Candidates = append(p.Candidates, c)
 		if c.Error == "" && (best < 0 || c.Commit > p.Candidates[best].Commit) {
@@ -479,6 +623,9 @@ func (r *QuorumRecovery) printPreflight(p *RecoverPlan) {
 		}
 	}
 	r.logf("[preflight] recovering from %s", p.Source)
+	if p.ForceNewClusterImage != "" {
+		r.logf("[preflight] the manifest's image %s is older than this kubectl-etcd's etcd %s: that image, run by the kubelet on the copy, makes the one-member cluster, so the data keeps the storage version it starts on", p.ForceNewClusterImage, embeddedMinor())
+	}
 	for _, l := range p.MayLose {
 		r.logf("[preflight] may be lost: %s", l)
 	}
@@ -513,7 +660,11 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	if r.DryRun {
 		r.logf("[dry-run] 1. move %s to %s and wait until etcd stops", p.ManifestPath, p.ManifestBackup)
 		r.logf("[dry-run] 2. copy %s to %s (the original is never written)", p.Source, p.WorkDir)
-		r.logf("[dry-run] 3. make a one-member cluster of the copy (force-new-cluster) and save it as a snapshot")
+		if p.ForceNewClusterImage != "" {
+			r.logf("[dry-run] 3. make a one-member cluster of the copy with %s as the static pod (--force-new-cluster, serving on loopback ports of its own), save it as a snapshot and stop it", p.ForceNewClusterImage)
+		} else {
+			r.logf("[dry-run] 3. make a one-member cluster of the copy (force-new-cluster, embedded etcd %s) and save it as a snapshot", etcdversion.Version)
+		}
 		r.logf("[dry-run] 4. restore the snapshot into %s as member %s alone of a new cluster (token %s), revision bumped by %d and marked compacted", p.DataDir, p.Name, p.ClusterToken, bump)
 		r.logf("[dry-run] 5. write %s with --initial-cluster %s alone and the data on %s, and wait until etcd serves", p.ManifestPath, p.Name, p.DataDir)
 		r.logf("[dry-run] 6. then on the other nodes:")
@@ -579,6 +730,11 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		return nil, rollback(fmt.Errorf("copying %s: %w", p.Source, err), "the partial copy is in "+p.WorkDir)
 	}
 	r.logf("[2/5 copy] etcd stopped in %s; copied %s to %s in %s", stopped, p.Source, p.WorkDir, lap())
+	if p.unnamed() {
+		// etcd held the database in the preflight: its copy names them
+		// now, before force-new-cluster removes the others from it.
+		r.nameFromCopy(p, out)
+	}
 	step("copy")
 	if err := interrupted(); err != nil {
 		return nil, rollback(err, "the copy is in "+p.WorkDir)
@@ -586,10 +742,18 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 
 	// 3. A one-member cluster of the copy, saved as a snapshot.
 	snap := p.WorkDir + ".snapshot.db"
-	if err := forceNewCluster(ctx, p.WorkDir, p.Name, snap, r.timeout()); err != nil {
+	var err error
+	with := "the embedded etcd " + etcdversion.Version
+	if p.ForceNewClusterImage != "" {
+		with = p.ForceNewClusterImage
+		err = r.forceNewClusterInPod(ctx, p, snap)
+	} else {
+		err = forceNewCluster(ctx, p.WorkDir, p.Name, snap, r.timeout())
+	}
+	if err != nil {
 		return nil, rollback(fmt.Errorf("making a one-member cluster of the copy: %w", err), "the copy is in "+p.WorkDir)
 	}
-	r.logf("[3/5 force-new-cluster] The copy started as a one-member cluster with every committed entry applied; saved it to %s in %s", snap, lap())
+	r.logf("[3/5 force-new-cluster] The copy started as a one-member cluster (%s) with every committed entry applied; saved it to %s in %s", with, snap, lap())
 	step("force-new-cluster")
 	if err := interrupted(); err != nil {
 		return nil, rollback(err, "the copy is in "+p.WorkDir)
@@ -612,6 +776,7 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	if err := os.WriteFile(p.ManifestBackup+recoveredSuffix, p.manifest, 0o600); err != nil {
 		return nil, rollback(err, "the recovered data is in "+p.DataDir)
 	}
+	r.Node.waitPodCleanedUp(ctx, p.manifest, r.timeout())
 	if err := staticpod.WriteFile(p.ManifestPath, p.manifest); err != nil {
 		return nil, rollback(err, "the recovered data is in "+p.DataDir)
 	}
@@ -630,6 +795,16 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		r.logf("  %s", s)
 	}
 	return out, nil
+}
+
+// nameFromCopy names the members known only by ID from the copy's v3
+// store and makes the join steps again with the names.
+func (r *QuorumRecovery) nameFromCopy(p *RecoverPlan, out *RecoverOutcome) {
+	if p.nameMembers(datadir.Inspect(p.WorkDir).DB) {
+		r.logf("[2/5 copy] warning: the copy does not name every member; the join steps name the others by ID")
+	}
+	out.Members = p.Members
+	out.JoinSteps = r.joinSteps(p)
 }
 
 // joinSteps are the commands that bring the other nodes back.
@@ -691,6 +866,89 @@ func readJoinTarget(path string, manifest []byte, local string) joinTarget {
 	}
 	t.Image = m.Pod.Spec.Containers[m.Container].Image
 	return t
+}
+
+// forceNewClusterInPod makes the one-member cluster of the copy with the
+// manifest's own image: the kubelet runs the manifest on the copy with
+// --force-new-cluster added, listening on loopback ports nobody else uses
+// (so neither kube-apiserver nor another member reaches it, and nothing
+// is written to it after the save); once it serves, its database is saved
+// to snapPath through the client API, and the manifest taken away again
+// until etcd has stopped and let go of the copy. On failure the temporary
+// manifest stays in place: the caller's rollback writes the original over
+// it, which stops it.
+func (r *QuorumRecovery) forceNewClusterInPod(ctx context.Context, p *RecoverPlan, snapPath string) error {
+	ports, err := freeLoopbackPorts(3)
+	if err != nil {
+		return err
+	}
+	manifest, clientURL, err := forceNewClusterManifest(p, ports)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(p.ManifestBackup+forceNewClusterSuffix, manifest, 0o600); err != nil {
+		return err
+	}
+	// The pod has the name of the one just stopped: written before the
+	// kubelet has cleaned that one up, it would wait out a back-off.
+	r.Node.waitPodCleanedUp(ctx, manifest, r.timeout())
+	if err := staticpod.WriteFile(p.ManifestPath, manifest); err != nil {
+		return err
+	}
+	r.logf("[3/5 force-new-cluster] Wrote %s: %s on the copy %s with --force-new-cluster, serving only on %s; waiting for it to serve", p.ManifestPath, p.ForceNewClusterImage, p.WorkDir, clientURL)
+	if err := cluster.WaitServing(ctx, r.Config, []string{clientURL}, r.timeout(), nil); err != nil {
+		return fmt.Errorf("etcd %s on the copy with --force-new-cluster: %w (the etcd container log says why)", p.ForceNewClusterImage, err)
+	}
+	saver := snapshot.Saver{Config: r.Config, Endpoint: clientURL, Path: snapPath, Overwrite: true, NoMetadata: true}
+	res, err := saver.Save(ctx)
+	if err != nil {
+		return fmt.Errorf("saving the one-member cluster: %w", err)
+	}
+	if err := os.Remove(p.ManifestPath); err != nil {
+		return fmt.Errorf("taking the temporary manifest away: %w", err)
+	}
+	if err := waitStopped(ctx, clientURL, p.WorkDir, r.timeout()); err != nil {
+		return fmt.Errorf("stopping etcd on the copy: %w", err)
+	}
+	r.logf("[3/5 force-new-cluster] Saved revision %d (storage version %s) and stopped etcd on the copy", res.Revision, orDefault(res.SnapshotVersion, "unknown"))
+	return nil
+}
+
+// forceNewClusterManifest is the temporary manifest that runs the original
+// manifest's etcd on the copy p.WorkDir with --force-new-cluster, its
+// client, peer and metrics listeners on the loopback ports given (on the
+// host's 127.0.0.1: the pod has the host's network), and no probes (they
+// point at the metrics port kubeadm gives, and a kubelet restarting the
+// pod would cut the save short). It returns the client URL.
+func forceNewClusterManifest(p *RecoverPlan, ports []string) ([]byte, string, error) {
+	m, err := staticpod.Parse(p.ManifestPath, p.original)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := m.MoveDataDir(p.WorkDir); err != nil {
+		return nil, "", err
+	}
+	local, err := url.Parse(p.ClientURL)
+	if err != nil {
+		return nil, "", fmt.Errorf("local client URL %q: %w", p.ClientURL, err)
+	}
+	loopback := func(scheme, port string) string {
+		return (&url.URL{Scheme: scheme, Host: net.JoinHostPort("127.0.0.1", port)}).String()
+	}
+	peerScheme := "https"
+	if peers := m.List("listen-peer-urls"); len(peers) > 0 && strings.HasPrefix(peers[0], "http://") {
+		peerScheme = "http"
+	}
+	clientURL := loopback(local.Scheme, ports[0])
+	m.SetFlag("listen-client-urls", clientURL)
+	m.SetFlag("advertise-client-urls", clientURL)
+	m.SetFlag("listen-peer-urls", loopback(peerScheme, ports[1]))
+	m.SetFlag("listen-metrics-urls", loopback("http", ports[2]))
+	m.SetFlag("force-new-cluster", "true")
+	c := &m.Pod.Spec.Containers[m.Container]
+	c.LivenessProbe, c.ReadinessProbe, c.StartupProbe = nil, nil, nil
+	data, err := m.Marshal()
+	return data, clientURL, err
 }
 
 // forceNewCluster starts the embedded etcd on dir with force-new-cluster on

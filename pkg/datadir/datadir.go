@@ -525,7 +525,7 @@ func readSchema(tx *bolt.Tx, d *DB) {
 			d.CheckErrors = append(d.CheckErrors, fmt.Sprintf("members bucket: key %s: %v", k, err))
 			return nil
 		}
-		d.Members = append(d.Members, Member{ID: string(k), Name: m.Name, PeerURLs: m.PeerURLs, IsLearner: m.IsLearner})
+		d.Members = append(d.Members, Member{ID: string(k), Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner})
 		return nil
 	})
 	_ = r.UnsafeForEach(schema.MembersRemoved, func(k, _ []byte) error {

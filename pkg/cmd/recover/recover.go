@@ -15,6 +15,7 @@ import (
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
 // NewCmdRecover returns the recover command group.
@@ -39,13 +40,16 @@ type QuorumOptions struct {
 	DataDir      string
 	BumpRevision uint64
 	Timeout      time.Duration
+	// KubeletRootDir is where the kubelet keeps a directory per pod until
+	// it has cleaned the pod up.
+	KubeletRootDir string
 	// manifest is the etcd manifest the recovery works on.
 	manifest string
 }
 
 // NewCmdQuorum returns the quorum recovery command.
 func NewCmdQuorum(f *cmdutil.Factory) *cobra.Command {
-	o := &QuorumOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput), BumpRevision: snapshot.DefaultBumpRevision, Timeout: 5 * time.Minute}
+	o := &QuorumOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput), BumpRevision: snapshot.DefaultBumpRevision, Timeout: 5 * time.Minute, KubeletRootDir: staticpod.DefaultKubeletRootDir}
 	cmd := &cobra.Command{
 		Use:   "quorum [--compare DIR,...]",
 		Short: "Start a cluster that lost quorum for good again from this node's data, alone",
@@ -63,14 +67,17 @@ committed past that index.
 
 Then, step by step: the manifest is moved aside so the kubelet stops etcd;
 the data is copied (the original data directory is never written); the
-copy is started as a one-member cluster (etcd's force-new-cluster, in
-process, which applies every committed WAL entry) and saved; the save is
-restored with the revision bumped by --bump-revision and marked compacted,
-so kube-apiserver's watch caches re-list; the manifest is written back
-with the new data directory and --initial-cluster this member alone; and
-the command waits until etcd serves. A failed step, Ctrl-C or a member that
-will not start puts the original manifest back. A recovery killed while
-the manifest was away is undone by the next run. Last it prints the
+copy is started as a one-member cluster (etcd's force-new-cluster, which
+applies every committed WAL entry: in process when the manifest's image
+is this kubectl-etcd's etcd minor, else with that image as the static pod
+on the copy, so an etcd 3.6 member keeps data etcd 3.6 starts on) and
+saved; the save is restored with the revision bumped by --bump-revision
+and marked compacted, so kube-apiserver's watch caches re-list; the
+manifest is written back with the new data directory and --initial-cluster
+this member alone; and the command waits until etcd serves. A failed
+step, Ctrl-C or a member that will not start puts the original manifest
+back. A recovery killed while the manifest was away (or while the image
+ran on the copy) is undone by the next run. Last it prints the
 'kubectl etcd reset' and 'kubectl etcd join' to run on each other node.`,
 		Example: `  # See the plan
   sudo kubectl etcd recover quorum --dry-run
@@ -89,6 +96,7 @@ the manifest was away is undone by the next run. Last it prints the
 	fs.StringVar(&o.DataDir, "data-dir", "", "the new data directory (default: the old one with -recover-<UTC time>)")
 	fs.Uint64Var(&o.BumpRevision, "bump-revision", o.BumpRevision, "raise the revision by this much, above any revision a client saw, and mark it compacted")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for etcd to stop, and to serve the recovered data")
+	fs.StringVar(&o.KubeletRootDir, "kubelet-root-dir", o.KubeletRootDir, "the kubelet's --root-dir: each new manifest is written once the kubelet has cleaned up the pod before it, so the new pod starts at once")
 	return cmd
 }
 
@@ -142,7 +150,7 @@ func (o *QuorumOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("preflight: reaching the local member: %w", err)
 	}
 	node := bootstrap.NewNode()
-	node.Out, node.Log = o.Out, o.ErrOut
+	node.Out, node.Log, node.KubeletRootDir = o.Out, o.ErrOut, o.KubeletRootDir
 	r := &bootstrap.QuorumRecovery{
 		ManifestPath: o.manifest, Config: cfg, Compare: o.Compare, Force: o.Force,
 		DataDir: o.DataDir, BumpRevision: o.BumpRevision, Timeout: o.Timeout, DryRun: o.DryRun, Node: node,
