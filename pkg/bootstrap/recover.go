@@ -112,7 +112,7 @@ type RecoverPlan struct {
 	Source string `json:"source"`
 	// ForceNewClusterImage is the etcd image that makes the one-member
 	// cluster of the copy, run by the kubelet as the static pod: the
-	// manifest's own, when its etcd is an older minor than the one linked
+	// manifest's own, when its etcd is another minor than the one linked
 	// into this program. Empty: the embedded etcd does it. A server writes
 	// its own storage version into the data it opens, and an older etcd
 	// refuses data of a newer storage version, so the embedded 3.7 would
@@ -315,9 +315,10 @@ func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
 	}
 
 	// Data the embedded etcd opens gets its storage version, which an
-	// older image refuses: for such an image the image itself makes the
+	// older image refuses, and the embedded etcd cannot open data of a
+	// newer one: for an image of another minor the image itself makes the
 	// one-member cluster.
-	if have := imageMinor(m); have != "" && olderMinor(have, embeddedMinor()) {
+	if have := imageMinor(m); have != "" && have != embeddedMinor() {
 		p.ForceNewClusterImage = m.Pod.Spec.Containers[m.Container].Image
 	}
 	r.reachMembers(ctx, m, p)
@@ -624,7 +625,7 @@ func (r *QuorumRecovery) printPreflight(p *RecoverPlan) {
 	}
 	r.logf("[preflight] recovering from %s", p.Source)
 	if p.ForceNewClusterImage != "" {
-		r.logf("[preflight] the manifest's image %s is older than this kubectl-etcd's etcd %s: that image, run by the kubelet on the copy, makes the one-member cluster, so the data keeps the storage version it starts on", p.ForceNewClusterImage, embeddedMinor())
+		r.logf("[preflight] the manifest's image %s is another etcd minor than this kubectl-etcd's etcd %s: that image, run by the kubelet on the copy, makes the one-member cluster, so the data keeps the storage version it starts on", p.ForceNewClusterImage, embeddedMinor())
 	}
 	for _, l := range p.MayLose {
 		r.logf("[preflight] may be lost: %s", l)
