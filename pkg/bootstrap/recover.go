@@ -19,6 +19,10 @@ import (
 	etcdversion "go.etcd.io/etcd/api/v3/version"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
+	"go.etcd.io/etcd/server/v3/storage/wal"
+	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
+	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
@@ -140,8 +144,13 @@ type RecoverPlan struct {
 	// cluster has IDs of its own, their messages are refused as from
 	// another cluster, and the data stays as recovered until they are
 	// reset and join (the same test checks it).
-	ClusterToken string   `json:"clusterToken"`
-	MayLose      []string `json:"mayLose,omitempty"`
+	ClusterToken string `json:"clusterToken"`
+	// CommitTo, when set, is the commit index the copy's WAL is given
+	// before force-new-cluster (which drops the entries past it): the
+	// compared data dirs show a majority held the source's entries up to
+	// there (committedByMajority).
+	CommitTo uint64   `json:"commitTo,omitempty"`
+	MayLose  []string `json:"mayLose,omitempty"`
 	Running      bool     `json:"running"`
 	Warnings     []string `json:"warnings,omitempty"`
 
@@ -449,6 +458,116 @@ func (r *QuorumRecovery) reachMembers(ctx context.Context, m *staticpod.EtcdMani
 	p.setOthers()
 }
 
+// committedByMajority is how far raft's own rule commits the source's log
+// beyond the commit index its WAL recorded: to the last entry that the
+// compared data dirs of a majority of the voters hold with the same index
+// and term, each of those members still in that term when it stopped. A
+// leader answers a write once a majority holds it, but every member
+// records the commit index only with a later entry (etcd writes a hard
+// state that changes only the commit index without syncing it), so the
+// last writes acknowledged before all the members holding them were killed
+// are past the commit index in every WAL, and force-new-cluster would
+// drop them. Held by a majority in the newest term any of them saw, no
+// later leader could have been elected without them: they are committed,
+// or would have been by the next heartbeat. 0 when there is nothing more.
+func committedByMajority(source *datadir.Inspection, inspected []*datadir.Inspection) uint64 {
+	if source == nil || source.WAL == nil {
+		return 0
+	}
+	voters := map[string]bool{}
+	for _, m := range source.WALMembers {
+		if !m.IsLearner {
+			voters[m.ID] = true
+		}
+	}
+	// One log per member: two copies of one member's data count once.
+	logs := map[string]*datadir.WAL{}
+	for _, ins := range inspected {
+		if w := ins.WAL; w != nil && voters[w.MemberID] && (logs[w.MemberID] == nil || logs[w.MemberID].LastIndex < w.LastIndex) {
+			logs[w.MemberID] = w
+		}
+	}
+	quorum := len(voters)/2 + 1
+	if len(logs) < quorum {
+		return 0
+	}
+	src := source.WAL
+	var to uint64
+	for i, term := range src.TailTerms {
+		index := src.Commit + uint64(i) + 1
+		held := 0
+		for _, w := range logs {
+			// The source commits the most: index is past every commit.
+			if w.Term == term && index > w.Commit && index <= w.Commit+uint64(len(w.TailTerms)) && w.TailTerms[index-w.Commit-1] == term {
+				held++
+			}
+		}
+		if held < quorum {
+			break
+		}
+		to = index
+	}
+	return to
+}
+
+// raiseCommit writes a hard state with the commit index raised to commit
+// into the WAL of dataDir (the recovery's copy, never a member's own), so
+// that force-new-cluster keeps the entries up to it. It returns the commit
+// index the WAL had.
+func raiseCommit(dataDir string, commit uint64) (uint64, error) {
+	lg := zap.NewNop()
+	walDir, snapDir := filepath.Join(dataDir, "member", "wal"), filepath.Join(dataDir, "member", "snap")
+	walSnaps, err := wal.ValidSnapshotEntries(lg, walDir)
+	if err != nil {
+		return 0, err
+	}
+	start := &walpb.Snapshot{}
+	switch s, err := snap.New(lg, snapDir).LoadNewestAvailable(walSnaps); {
+	case err == nil:
+		start = &walpb.Snapshot{Index: s.Metadata.Index, Term: s.Metadata.Term, ConfState: s.Metadata.ConfState}
+	case !errors.Is(err, snap.ErrNoSnapshot):
+		return 0, err
+	}
+	open := func() (*wal.WAL, *raftpb.HardState, []*raftpb.Entry, error) {
+		w, err := wal.Open(lg, walDir, start)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		_, hs, ents, err := w.ReadAll()
+		if err != nil {
+			w.Close()
+			return nil, nil, nil, err
+		}
+		return w, hs, ents, nil
+	}
+	w, hs, ents, err := open()
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		// A torn last record, as a killed member leaves it: etcd cuts it
+		// off at start, and so does this.
+		if !wal.Repair(lg, walDir) {
+			return 0, fmt.Errorf("the WAL's torn tail cannot be repaired: %w", err)
+		}
+		w, hs, ents, err = open()
+	}
+	if err != nil {
+		return 0, err
+	}
+	from := hs.GetCommit()
+	if commit <= from {
+		return from, w.Close()
+	}
+	if len(ents) == 0 || ents[len(ents)-1].GetIndex() < commit {
+		w.Close()
+		return 0, fmt.Errorf("its log ends before index %d", commit)
+	}
+	if err := w.Save(&raftpb.HardState{Term: hs.Term, Vote: hs.Vote, Commit: &commit}, nil); err != nil {
+		w.Close()
+		return 0, err
+	}
+	// Close syncs what Save left unsynced, as a commit-only hard state.
+	return from, w.Close()
+}
+
 // setOthers lists the members other than this one, for the join steps.
 func (p *RecoverPlan) setOthers() {
 	p.others = nil
@@ -532,6 +651,8 @@ func (p *RecoverPlan) unnamed() bool {
 func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 	dirs := append([]string{p.OldDataDir}, r.Compare...)
 	best := -1
+	var usable []*datadir.Inspection
+	var source *datadir.Inspection
 	for i, dir := range dirs {
 		ins := datadir.Inspect(dir)
 		c := Candidate{Dir: dir}
@@ -565,8 +686,11 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 			p.nameMembers(ins.DB)
 		}
 		p.Candidates = append(p.Candidates, c)
+		if c.Error == "" {
+			usable = append(usable, ins)
+		}
 		if c.Error == "" && (best < 0 || c.Commit > p.Candidates[best].Commit) {
-			best = i
+			best, source = i, ins
 		}
 	}
 	if best < 0 {
@@ -574,6 +698,9 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 	}
 	p.Source = p.Candidates[best].Dir
 	top := p.Candidates[best]
+	if to := committedByMajority(source, usable); to > top.Commit {
+		p.CommitTo = to
+	}
 	if best > 0 {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("the copy %s (member %s) is the most advanced, committed index %d against this member's %d: recovering from it (or run the recovery on %s's node)", top.Dir, top.Member, top.Commit, p.Candidates[0].Commit, top.Member))
 	}
@@ -615,12 +742,19 @@ func (r *QuorumRecovery) printPreflight(p *RecoverPlan) {
 		} else {
 			r.logf("[preflight] data %s: member %s, term %d, committed index %d", c.Dir, c.Member, c.Term, c.Commit)
 		}
-		if c.Error == "" && c.LastIndex > c.Commit {
+		commit := c.Commit
+		if c.Dir == p.Source && p.CommitTo > commit {
+			r.logf("[preflight] data %s: entries %d to %d, past its committed index, are held by a majority of the voters in the term they were written in: raft commits them, so the copy's commit index is raised to %d and they are kept", c.Dir, c.Commit+1, p.CommitTo, p.CommitTo)
+			commit = p.CommitTo
+		}
+		if c.Error == "" && c.LastIndex > commit {
 			// A follower learns that an entry is committed from the
-			// leader's next message: a leader that died at once leaves it
-			// behind, and a write acknowledged through another member may
-			// be such an entry.
-			r.logf("[preflight] data %s: %d entries past the committed index are not known committed: a recovery from it drops them, as etcd's force-new-cluster does (a write acknowledged through another member just before it died may be among them)", c.Dir, c.LastIndex-c.Commit)
+			// leader's next message, and every member records the
+			// commit index only with a later entry: a write
+			// acknowledged just before the members holding it died may
+			// be such an entry. Copies of a majority's data dirs
+			// (--compare) show which of them a majority held.
+			r.logf("[preflight] data %s: %d entries past the committed index are not known committed: a recovery from it drops them, as etcd's force-new-cluster does (a write acknowledged just before the members holding it died may be among them; --compare with copies of the other members' data dirs keeps those a majority held)", c.Dir, c.LastIndex-commit)
 		}
 	}
 	r.logf("[preflight] recovering from %s", p.Source)
@@ -661,6 +795,9 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	if r.DryRun {
 		r.logf("[dry-run] 1. move %s to %s and wait until etcd stops", p.ManifestPath, p.ManifestBackup)
 		r.logf("[dry-run] 2. copy %s to %s (the original is never written)", p.Source, p.WorkDir)
+		if p.CommitTo > 0 {
+			r.logf("[dry-run]    and raise the copy's commit index to %d", p.CommitTo)
+		}
 		if p.ForceNewClusterImage != "" {
 			r.logf("[dry-run] 3. make a one-member cluster of the copy with %s as the static pod (--force-new-cluster, serving on loopback ports of its own), save it as a snapshot and stop it", p.ForceNewClusterImage)
 		} else {
@@ -731,6 +868,13 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		return nil, rollback(fmt.Errorf("copying %s: %w", p.Source, err), "the partial copy is in "+p.WorkDir)
 	}
 	r.logf("[2/5 copy] etcd stopped in %s; copied %s to %s in %s", stopped, p.Source, p.WorkDir, lap())
+	if p.CommitTo > 0 {
+		from, err := raiseCommit(p.WorkDir, p.CommitTo)
+		if err != nil {
+			return nil, rollback(fmt.Errorf("raising the commit index of the copy %s: %w", p.WorkDir, err), "the copy is in "+p.WorkDir)
+		}
+		r.logf("[2/5 copy] Raised the copy's commit index from %d to %d: a majority held those entries", from, p.CommitTo)
+	}
 	if p.unnamed() {
 		// etcd held the database in the preflight: its copy names them
 		// now, before force-new-cluster removes the others from it.

@@ -70,6 +70,10 @@ type WAL struct {
 	// LastIndex is the index of the last entry in the WAL (it may be past
 	// Commit: entries not yet known to be committed).
 	LastIndex uint64 `json:"lastIndex"`
+	// TailTerms are the terms of the entries past Commit, Commit+1 to
+	// LastIndex in order: two logs that hold an entry of the same index
+	// and term hold the same entries up to it (raft's log matching).
+	TailTerms []uint64 `json:"-"`
 	// MemberID and ClusterID come from the WAL's metadata.
 	MemberID  string `json:"memberID,omitempty"`
 	ClusterID string `json:"clusterID,omitempty"`
@@ -325,6 +329,11 @@ func readWAL(lg *zap.Logger, w *WAL, s *Snapshot) []*raftpb.Entry {
 	w.LastIndex = s.Index
 	if len(ents) > 0 {
 		w.LastIndex = ents[len(ents)-1].GetIndex()
+	}
+	for _, e := range ents {
+		if e.GetIndex() > w.Commit {
+			w.TailTerms = append(w.TailTerms, e.GetTerm())
+		}
 	}
 	var md etcdserverpb.Metadata
 	if meta != nil && proto.Unmarshal(meta, &md) == nil {
