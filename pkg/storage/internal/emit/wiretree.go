@@ -88,6 +88,13 @@ type wireBuilder struct {
 	nameSeen int
 	checked  map[string]struct{}
 	scratch  []byte
+	// out and prefix are the text AppendJSON writes and the prefix of its
+	// lines; entries holds the map entries it sorts (wirejson.go).
+	out     []byte
+	prefix  string
+	entries []jMapEntry
+	// yw writes what AppendYAML prints (wireyaml.go).
+	yw yamlWriter
 }
 
 // build fills t with the object stored as raw (the protobuf message of a
@@ -148,6 +155,9 @@ func (b *wireBuilder) object(p *objPlan, from, to int32, top bool) error {
 		f := &p.fields[fi]
 		head := b.heads[base+int32(fi)]
 		if int(fi) == rvIdx {
+			if !rvStored(b, head) {
+				return errWireFallback
+			}
 			b.key(f)
 			b.stringNode(b.rv)
 			continue
@@ -181,6 +191,13 @@ func (b *wireBuilder) object(p *objPlan, from, to int32, top bool) error {
 	t.nodes[self].from, t.nodes[self].to = int32(kids), int32(len(t.kids))
 	t.nodes[self].sorted = true
 	return nil
+}
+
+// rvStored reports whether the stored resourceVersion, which the key's
+// revision replaces, is one the typed decoder takes: absent, or one
+// string (FuzzWirePrinter found a varint there, which it refuses).
+func rvStored(b *wireBuilder, head int32) bool {
+	return head < 0 || b.recs[head].typ == protowire.BytesType && b.recs[head].next < 0
 }
 
 // scan records the fields of the message in data[from:to]; base is where
