@@ -83,24 +83,7 @@ func (b *wireBuilder) jKey(f *jsonField, depth int, n *int) {
 // jString writes a string as the tree would hold it (invalid UTF-8 as
 // U+FFFD) and the printer escape it.
 func (b *wireBuilder) jString(s []byte) {
-	if utf8.Valid(s) {
-		b.out = appendJSONEscaped(b.out, s)
-		return
-	}
-	from := len(b.scratch)
-	fixed := b.scratch
-	for len(s) > 0 {
-		r, n := utf8.DecodeRune(s)
-		if r == utf8.RuneError && n == 1 {
-			fixed = append(fixed, "\uFFFD"...)
-		} else {
-			fixed = append(fixed, s[:n]...)
-		}
-		s = s[n:]
-	}
-	b.scratch = fixed
-	b.out = appendJSONEscaped(b.out, fixed[from:])
-	b.scratch = fixed[:from]
+	b.out = appendJSONText(b.out, s, true)
 }
 
 // jObject is object(p, from, to, top) written at depth.

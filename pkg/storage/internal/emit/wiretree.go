@@ -206,14 +206,25 @@ func (b *wireBuilder) scan(s *scanTable, base, from, to int32) error {
 	data := b.data[:to]
 	i := int(from)
 	for i < len(data) {
-		num, typ, n := protowire.ConsumeTag(data[i:])
-		if n < 0 {
-			return errWireFallback
+		// One-byte tags, lengths and varints, most of a message, are read
+		// here: protowire's functions are not inlined, and were a tenth
+		// of a listing's CPU (BenchmarkRenderListing, docs/benchmarks.md).
+		var num protowire.Number
+		var typ protowire.Type
+		if c := data[i]; c < 0x80 && c >= 8 {
+			num, typ = protowire.Number(c>>3), protowire.Type(c&7)
+			i++
+		} else {
+			var n int
+			num, typ, n = protowire.ConsumeTag(data[i:])
+			if n < 0 {
+				return errWireFallback
+			}
+			i += n
 		}
-		i += n
 		e := s.lookup(num)
 		if e == nil {
-			n = protowire.ConsumeFieldValue(num, typ, data[i:])
+			n := protowire.ConsumeFieldValue(num, typ, data[i:])
 			if n < 0 {
 				return errWireFallback
 			}
@@ -223,6 +234,11 @@ func (b *wireBuilder) scan(s *scanTable, base, from, to int32) error {
 		rec := wireRec{field: e.field, typ: typ, next: -1}
 		switch typ {
 		case protowire.VarintType:
+			if i < len(data) && data[i] < 0x80 {
+				rec.v = uint64(data[i])
+				i++
+				break
+			}
 			v, n := protowire.ConsumeVarint(data[i:])
 			if n < 0 {
 				return errWireFallback
@@ -230,6 +246,16 @@ func (b *wireBuilder) scan(s *scanTable, base, from, to int32) error {
 			rec.v = v
 			i += n
 		case protowire.BytesType:
+			if i < len(data) && data[i] < 0x80 {
+				l := int(data[i])
+				i++
+				if l > len(data)-i {
+					return errWireFallback
+				}
+				rec.from, rec.to = int32(i), int32(i+l)
+				i += l
+				break
+			}
 			v, n := protowire.ConsumeBytes(data[i:])
 			if n < 0 {
 				return errWireFallback
@@ -800,7 +826,12 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 
 // appendJSONEscaped appends s as encoding/json writes a string (with its
 // default HTML escaping), between quotes.
-func appendJSONEscaped(dst, s []byte) []byte {
+func appendJSONEscaped(dst, s []byte) []byte { return appendJSONText(dst, s, false) }
+
+// appendJSONText is appendJSONEscaped, and with fix the string as a tree
+// holds it first (stringNode: invalid UTF-8 as U+FFFD, which
+// encoding/json writes as it is) in the same pass.
+func appendJSONText(dst, s []byte, fix bool) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
@@ -835,7 +866,11 @@ func appendJSONEscaped(dst, s []byte) []byte {
 		r, n := utf8.DecodeRune(s[i:])
 		if r == utf8.RuneError && n == 1 {
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
+			if fix {
+				dst = append(dst, "\uFFFD"...)
+			} else {
+				dst = append(dst, `\ufffd`...)
+			}
 			i++
 			start = i
 			continue

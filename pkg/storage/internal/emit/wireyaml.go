@@ -62,6 +62,11 @@ func (w *Wire) AppendYAML(dst []byte, t *Tree, p *Plan, raw []byte, apiVersion, 
 // fixed as the tree holds it), or ErrUnusual where the YAML reader would
 // refuse it.
 func (b *wireBuilder) yString(s []byte, simpleKey bool) error {
+	if len(s) > 0 && isPlainWord(s) {
+		// Printable ASCII: valid, nothing the reader refuses.
+		b.yw.plainWordStr(s, simpleKey)
+		return nil
+	}
 	if !utf8.Valid(s) {
 		fixed := b.scratch[:0]
 		for len(s) > 0 {

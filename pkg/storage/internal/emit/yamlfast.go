@@ -317,16 +317,7 @@ func hasLineBreak(s []byte) bool {
 // forces.
 func (w *yamlWriter) str(s []byte, simpleKey bool) {
 	if len(s) > 0 && isPlainWord(s) {
-		// The common case, decided as below with what isPlainWord
-		// implies: printable ASCII, so no line break, one column per
-		// byte, and every style allowed.
-		w.pushIndent(true, false)
-		if readsAsString(s) && !isBase60Float(s) {
-			w.plainASCII(s, !simpleKey)
-		} else {
-			w.doubleQuoted(s, !simpleKey)
-		}
-		w.popIndent()
+		w.plainWordStr(s, simpleKey)
 		return
 	}
 	a := analyzeScalar(s)
@@ -361,6 +352,20 @@ func (w *yamlWriter) str(s []byte, simpleKey bool) {
 		w.doubleQuoted(s, !simpleKey)
 	case styleLiteral:
 		w.literal(s)
+	}
+	w.popIndent()
+}
+
+// plainWordStr is str of a string isPlainWord accepts: the common case,
+// decided as str decides the others with what isPlainWord implies:
+// printable ASCII, so no line break, one column per byte, and every
+// style allowed.
+func (w *yamlWriter) plainWordStr(s []byte, simpleKey bool) {
+	w.pushIndent(true, false)
+	if readsAsString(s) && !isBase60Float(s) {
+		w.plainASCII(s, !simpleKey)
+	} else {
+		w.doubleQuoted(s, !simpleKey)
 	}
 	w.popIndent()
 }
