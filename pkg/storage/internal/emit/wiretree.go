@@ -37,6 +37,11 @@ type Wire struct{ b wireBuilder }
 // forYAML orders keys for YAML and refuses what the YAML reader refuses.
 // Any value the walk does not expect is an error: the caller takes the
 // typed path, which prints it or says why it cannot.
+//
+// Listings no longer build trees (AppendYAML and AppendJSON write the
+// same text as they walk); Build stays as what those two are tested
+// against: the printer tests require the same bytes and the same values
+// left to the typed path, on every kind of the scheme and in the fuzzer.
 func (w *Wire) Build(t *Tree, p *Plan, raw []byte, apiVersion, kind string, modRevision int64, forYAML bool) error {
 	t.static, t.staticSafe = p.names, p.namesSafe
 	return w.b.build(t, p.p, raw, apiVersion, kind, modRevision, forYAML)
