@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/internal/emit"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/internal/reference"
 )
 
@@ -39,12 +40,31 @@ func compareWire(t *testing.T, what string, kv storage.KV) bool {
 	// and the third time prints them from there; every time must give the
 	// same bytes.
 	r := &renderer{}
+	tookYAML := false
 	for _, format := range []string{OutputYAML, OutputJSON, OutputName} {
 		for _, list := range []bool{false, true} {
 			p := &Printer{Format: format, List: list, Prefix: storage.DefaultPrefix}
 			_, first, ok := p.renderWire(r, d, kv)
+			if format != OutputName {
+				tree, treeOK := renderTree(p, kv)
+				if ok != treeOK {
+					t.Fatalf("%s: -o %s (list %v): printed from the wire %v, through the tree %v", what, format, list, ok, treeOK)
+				}
+				if ok && !bytes.Equal(tree, first) {
+					t.Fatalf("%s: -o %s (list %v) differs from the tree's\n%s", what, format, list, reference.FirstDifference(tree, first))
+				}
+			}
 			if !ok {
+				// JSON is written from the wire by its own walk
+				// (emit's wirejson.go); it takes whatever the YAML
+				// tree takes, YAML refusing more.
+				if format == OutputJSON && tookYAML {
+					t.Fatalf("%s: -o json (list %v) left to the typed path, -o yaml printed from the wire", what, list)
+				}
 				continue
+			}
+			if format == OutputYAML {
+				tookYAML = true
 			}
 			first = bytes.Clone(first)
 			var wobj *storage.Object
@@ -100,6 +120,37 @@ func compareWire(t *testing.T, what string, kv storage.KV) bool {
 		}
 	}
 	return took
+}
+
+// renderTree renders a stored value as the listing's workers did before
+// they wrote YAML and JSON straight from the wire (emit's wireyaml.go,
+// wirejson.go): through a tree (emit.Wire.Build) and its printers, which
+// the emit tests compare with sigs.k8s.io/yaml and encoding/json. The two
+// must give the same bytes and leave the same values to the typed path.
+func renderTree(p *Printer, kv storage.KV) ([]byte, bool) {
+	if !bytes.HasPrefix(kv.Value, storage.ProtobufPrefix) {
+		return nil, false
+	}
+	typeMeta, raw, ok := parseEnvelope(kv.Value[len(storage.ProtobufPrefix):])
+	if !ok {
+		return nil, false
+	}
+	k := newWireKindEntry(typeMeta)
+	if k.plan == nil {
+		return nil, false
+	}
+	var w emit.Wire
+	var tree emit.Tree
+	if err := w.Build(&tree, k.plan, raw, k.apiVersion, k.kind, kv.ModRevision, p.Format == OutputYAML); err != nil {
+		return nil, false
+	}
+	if p.Format == OutputYAML {
+		return emit.AppendYAMLTree(nil, &tree, p.List), true
+	}
+	if p.List {
+		return emit.AppendIndentedJSON(nil, &tree, "        "), true
+	}
+	return append(emit.AppendIndentedJSON(nil, &tree, ""), '\n'), true
 }
 
 // yamlOrderVaries reports whether sigs.k8s.io/yaml prints obj as got in

@@ -42,7 +42,8 @@ func kindPlan(gvk schema.GroupVersionKind) *emit.Plan {
 
 // renderWire renders a stored value in the yaml, json or name format
 // straight from its protobuf wire form, as render would print the
-// decoded object. ok is false where the typed path must do it: a value
+// decoded object: emit writes the text as it walks the wire, no tree in
+// between. ok is false where the typed path must do it: a value
 // that is not protobuf, a kind without a plan, anything unexpected, and
 // every error (the typed path reports it as it always did).
 func (p *Printer) renderWire(r *renderer, d *storage.Decoder, kv storage.KV) (obj *storage.Object, out []byte, ok bool) {
@@ -90,18 +91,26 @@ func (p *Printer) renderWire(r *renderer, d *storage.Decoder, kv storage.KV) (ob
 		out = p.appendName(getRenderBuffer(), kv, k.gvk, name)
 		return &storage.Object{Key: kv.Key, ModRevision: kv.ModRevision, Format: storage.FormatProtobuf, Encryption: how, Value: value, Kind: k.gvk}, out, true
 	}
-	if err := r.wire.Build(&r.tree, k.plan, raw, k.apiVersion, k.kind, kv.ModRevision, p.Format == OutputYAML); err != nil {
-		return nil, nil, false
-	}
 	switch p.Format {
 	case OutputYAML:
-		out = emit.AppendYAMLTree(getRenderBuffer(), &r.tree, p.List)
+		var err error
+		out, err = r.wire.AppendYAML(getRenderBuffer(), &r.tree, k.plan, raw, k.apiVersion, k.kind, kv.ModRevision, p.List)
+		if err != nil {
+			putRenderBuffer(out)
+			return nil, nil, false
+		}
 	case OutputJSON:
 		prefix, suffix := "", "\n"
 		if p.List {
 			prefix, suffix = "        ", ""
 		}
-		out = append(emit.AppendIndentedJSON(getRenderBuffer(), &r.tree, prefix), suffix...)
+		var err error
+		out, err = r.wire.AppendJSON(getRenderBuffer(), &r.tree, k.plan, raw, k.apiVersion, k.kind, kv.ModRevision, prefix)
+		if err != nil {
+			putRenderBuffer(out)
+			return nil, nil, false
+		}
+		out = append(out, suffix...)
 	}
 	return &storage.Object{Key: kv.Key, ModRevision: kv.ModRevision, Format: storage.FormatProtobuf, Encryption: how, Value: value, Kind: k.gvk}, out, true
 }

@@ -9,8 +9,12 @@
 // (PlanFor, Wire.Build): per-type plans read from the types' struct tags
 // say which wire field becomes which JSON field and when encoding/json
 // would leave it out, so a listing prints without decoding typed objects
-// or running encoding/json at all. Its contract is a differential test
-// against the typed path on every kind of the scheme, and a fuzzer. Large
+// or running encoding/json at all. Listings write their YAML and JSON
+// straight from the wire with the same plans (AppendYAML, AppendJSON),
+// which print what the trees would, without building them: the printer
+// tests compare the two on every kind of the scheme. Its contract is a
+// differential test against the typed path on every kind of the scheme,
+// and a fuzzer. Large
 // values that recur from object to object (managed fields) are printed
 // once per place and copied after (memo.go).
 package emit

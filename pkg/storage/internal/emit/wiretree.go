@@ -37,6 +37,11 @@ type Wire struct{ b wireBuilder }
 // forYAML orders keys for YAML and refuses what the YAML reader refuses.
 // Any value the walk does not expect is an error: the caller takes the
 // typed path, which prints it or says why it cannot.
+//
+// Listings no longer build trees (AppendYAML and AppendJSON write the
+// same text as they walk); Build stays as what those two are tested
+// against: the printer tests require the same bytes and the same values
+// left to the typed path, on every kind of the scheme and in the fuzzer.
 func (w *Wire) Build(t *Tree, p *Plan, raw []byte, apiVersion, kind string, modRevision int64, forYAML bool) error {
 	t.static, t.staticSafe = p.names, p.namesSafe
 	return w.b.build(t, p.p, raw, apiVersion, kind, modRevision, forYAML)
@@ -88,6 +93,13 @@ type wireBuilder struct {
 	nameSeen int
 	checked  map[string]struct{}
 	scratch  []byte
+	// out and prefix are the text AppendJSON writes and the prefix of its
+	// lines; entries holds the map entries it sorts (wirejson.go).
+	out     []byte
+	prefix  string
+	entries []jMapEntry
+	// yw writes what AppendYAML prints (wireyaml.go).
+	yw yamlWriter
 }
 
 // build fills t with the object stored as raw (the protobuf message of a
@@ -148,6 +160,9 @@ func (b *wireBuilder) object(p *objPlan, from, to int32, top bool) error {
 		f := &p.fields[fi]
 		head := b.heads[base+int32(fi)]
 		if int(fi) == rvIdx {
+			if !rvStored(b, head) {
+				return errWireFallback
+			}
 			b.key(f)
 			b.stringNode(b.rv)
 			continue
@@ -183,20 +198,38 @@ func (b *wireBuilder) object(p *objPlan, from, to int32, top bool) error {
 	return nil
 }
 
+// rvStored reports whether the stored resourceVersion, which the key's
+// revision replaces, is one the typed decoder takes: absent, or one
+// string (FuzzWirePrinter found a varint there, which it refuses).
+func rvStored(b *wireBuilder, head int32) bool {
+	return head < 0 || b.recs[head].typ == protowire.BytesType && b.recs[head].next < 0
+}
+
 // scan records the fields of the message in data[from:to]; base is where
 // its run of heads starts.
 func (b *wireBuilder) scan(s *scanTable, base, from, to int32) error {
 	data := b.data[:to]
 	i := int(from)
 	for i < len(data) {
-		num, typ, n := protowire.ConsumeTag(data[i:])
-		if n < 0 {
-			return errWireFallback
+		// One-byte tags, lengths and varints, most of a message, are read
+		// here: protowire's functions are not inlined, and were a tenth
+		// of a listing's CPU (BenchmarkRenderListing, docs/benchmarks.md).
+		var num protowire.Number
+		var typ protowire.Type
+		if c := data[i]; c < 0x80 && c >= 8 {
+			num, typ = protowire.Number(c>>3), protowire.Type(c&7)
+			i++
+		} else {
+			var n int
+			num, typ, n = protowire.ConsumeTag(data[i:])
+			if n < 0 {
+				return errWireFallback
+			}
+			i += n
 		}
-		i += n
 		e := s.lookup(num)
 		if e == nil {
-			n = protowire.ConsumeFieldValue(num, typ, data[i:])
+			n := protowire.ConsumeFieldValue(num, typ, data[i:])
 			if n < 0 {
 				return errWireFallback
 			}
@@ -206,6 +239,11 @@ func (b *wireBuilder) scan(s *scanTable, base, from, to int32) error {
 		rec := wireRec{field: e.field, typ: typ, next: -1}
 		switch typ {
 		case protowire.VarintType:
+			if i < len(data) && data[i] < 0x80 {
+				rec.v = uint64(data[i])
+				i++
+				break
+			}
 			v, n := protowire.ConsumeVarint(data[i:])
 			if n < 0 {
 				return errWireFallback
@@ -213,6 +251,16 @@ func (b *wireBuilder) scan(s *scanTable, base, from, to int32) error {
 			rec.v = v
 			i += n
 		case protowire.BytesType:
+			if i < len(data) && data[i] < 0x80 {
+				l := int(data[i])
+				i++
+				if l > len(data)-i {
+					return errWireFallback
+				}
+				rec.from, rec.to = int32(i), int32(i+l)
+				i += l
+				break
+			}
 			v, n := protowire.ConsumeBytes(data[i:])
 			if n < 0 {
 				return errWireFallback
@@ -783,7 +831,12 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 
 // appendJSONEscaped appends s as encoding/json writes a string (with its
 // default HTML escaping), between quotes.
-func appendJSONEscaped(dst, s []byte) []byte {
+func appendJSONEscaped(dst, s []byte) []byte { return appendJSONText(dst, s, false) }
+
+// appendJSONText is appendJSONEscaped, and with fix the string as a tree
+// holds it first (stringNode: invalid UTF-8 as U+FFFD, which
+// encoding/json writes as it is) in the same pass.
+func appendJSONText(dst, s []byte, fix bool) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
@@ -818,7 +871,11 @@ func appendJSONEscaped(dst, s []byte) []byte {
 		r, n := utf8.DecodeRune(s[i:])
 		if r == utf8.RuneError && n == 1 {
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
+			if fix {
+				dst = append(dst, "\uFFFD"...)
+			} else {
+				dst = append(dst, `\ufffd`...)
+			}
 			i++
 			start = i
 			continue

@@ -317,16 +317,7 @@ func hasLineBreak(s []byte) bool {
 // forces.
 func (w *yamlWriter) str(s []byte, simpleKey bool) {
 	if len(s) > 0 && isPlainWord(s) {
-		// The common case, decided as below with what isPlainWord
-		// implies: printable ASCII, so no line break, one column per
-		// byte, and every style allowed.
-		w.pushIndent(true, false)
-		if readsAsString(s) && !isBase60Float(s) {
-			w.plainASCII(s, !simpleKey)
-		} else {
-			w.doubleQuoted(s, !simpleKey)
-		}
-		w.popIndent()
+		w.plainWordStr(s, simpleKey)
 		return
 	}
 	a := analyzeScalar(s)
@@ -361,6 +352,20 @@ func (w *yamlWriter) str(s []byte, simpleKey bool) {
 		w.doubleQuoted(s, !simpleKey)
 	case styleLiteral:
 		w.literal(s)
+	}
+	w.popIndent()
+}
+
+// plainWordStr is str of a string isPlainWord accepts: the common case,
+// decided as str decides the others with what isPlainWord implies:
+// printable ASCII, so no line break, one column per byte, and every
+// style allowed.
+func (w *yamlWriter) plainWordStr(s []byte, simpleKey bool) {
+	w.pushIndent(true, false)
+	if readsAsString(s) && !isBase60Float(s) {
+		w.plainASCII(s, !simpleKey)
+	} else {
+		w.doubleQuoted(s, !simpleKey)
 	}
 	w.popIndent()
 }
@@ -1072,18 +1077,32 @@ func naturalLess(na, nb int, a, b func(int) rune) bool {
 // sortKeys sorts an object's key, value pairs in go-yaml's key order.
 func (w *yamlWriter) sortKeys(kids []int32) {
 	t := w.tree
-	n := len(kids) / 2
-	if n < 2 {
+	if len(kids) < 4 {
 		return
 	}
 	keys := w.keys[:0]
-	allASCII := true
 	for k := 0; k < len(kids); k += 2 {
-		key := t.strBytes(t.nodes[kids[k]])
-		allASCII = allASCII && isASCII(key)
-		keys = append(keys, sortKey{key, kids[k], kids[k+1]})
+		keys = append(keys, sortKey{t.strBytes(t.nodes[kids[k]]), kids[k], kids[k+1]})
 	}
 	w.keys = keys
+	sortKeyList(keys)
+	for i, k := range keys {
+		kids[2*i], kids[2*i+1] = k.keyNode, k.valueNode
+	}
+}
+
+// sortKeyList sorts keys in go-yaml's key order. It is not a stable sort
+// and the order is not transitive for some keys, so both printers sort
+// the same keys in the same order in through it.
+func sortKeyList(keys []sortKey) {
+	n := len(keys)
+	if n < 2 {
+		return
+	}
+	allASCII := true
+	for _, k := range keys {
+		allASCII = allASCII && isASCII(k.key)
+	}
 	less := yamlKeyLess
 	if allASCII {
 		less = asciiKeyLess
@@ -1103,9 +1122,6 @@ func (w *yamlWriter) sortKeys(kids []int32) {
 		}
 	} else {
 		sort.Slice(keys, func(i, j int) bool { return less(keys[i].key, keys[j].key) })
-	}
-	for i, k := range keys {
-		kids[2*i], kids[2*i+1] = k.keyNode, k.valueNode
 	}
 }
 
