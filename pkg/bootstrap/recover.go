@@ -151,8 +151,8 @@ type RecoverPlan struct {
 	// there (committedByMajority).
 	CommitTo uint64   `json:"commitTo,omitempty"`
 	MayLose  []string `json:"mayLose,omitempty"`
-	Running      bool     `json:"running"`
-	Warnings     []string `json:"warnings,omitempty"`
+	Running  bool     `json:"running"`
+	Warnings []string `json:"warnings,omitempty"`
 
 	original []byte
 	manifest []byte
