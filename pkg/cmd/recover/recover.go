@@ -63,7 +63,12 @@ linearizable read gets no answer; refused when a quorum answers, unless
 and with --compare DIR,... (data directories copied from other nodes)
 which copy is the most advanced: the recovery uses it, or run it on that
 node. It says what may be lost: what members not compared may have
-committed past that index.
+committed past that index, and the entries past the commit index the WAL
+recorded (etcd records it only with a later entry, so the last writes
+acknowledged before the members holding them died are among them). When
+the compared copies show a majority of the voters held such entries in
+the term they were written in, raft counts them committed: the copy's
+commit index is raised to them and they are kept.
 
 Then, step by step: the manifest is moved aside so the kubelet stops etcd;
 the data is copied (the original data directory is never written); the
