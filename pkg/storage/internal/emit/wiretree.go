@@ -75,8 +75,10 @@ type wireBuilder struct {
 	// heads and tails are the first and last record of each field of the
 	// messages being walked, a run per message.
 	heads, tails []int32
-	apiVersion   string
-	kind         string
+	// none is a run of -1s that openMessage copies.
+	none       []int32
+	apiVersion string
+	kind       string
 	// rv is the revision printed as the top object's
 	// metadata.resourceVersion, nil to keep what is stored.
 	rv    []byte
@@ -137,11 +139,7 @@ func (b *wireBuilder) object(p *objPlan, from, to int32, top bool) error {
 	t := b.t
 	self := len(t.nodes)
 	t.nodes = append(t.nodes, jsonNode{kind: jsonObject})
-	base := int32(len(b.heads))
-	for range p.fields {
-		b.heads = append(b.heads, -1)
-		b.tails = append(b.tails, -1)
-	}
+	base := b.openMessage(len(p.fields))
 	recBase := len(b.recs)
 	if err := b.scan(&p.scan, base, from, to); err != nil {
 		return err
@@ -156,7 +154,8 @@ func (b *wireBuilder) object(p *objPlan, from, to int32, top bool) error {
 		order = p.yamlOrder
 	}
 	mark := len(t.stack)
-	for _, fi := range order {
+	for _, slot := range order {
+		fi := slot.field
 		f := &p.fields[fi]
 		head := b.heads[base+int32(fi)]
 		if int(fi) == rvIdx {
@@ -196,6 +195,20 @@ func (b *wireBuilder) object(p *objPlan, from, to int32, top bool) error {
 	t.nodes[self].from, t.nodes[self].to = int32(kids), int32(len(t.kids))
 	t.nodes[self].sorted = true
 	return nil
+}
+
+// openMessage starts the run of heads and tails of a message of n
+// fields, none seen yet, and returns where it starts. It copies them from
+// a run of -1s rather than appending one at a time: a listing opens a
+// message for each container, port and volume of each pod.
+func (b *wireBuilder) openMessage(n int) int32 {
+	for len(b.none) < n {
+		b.none = append(b.none, -1)
+	}
+	base := int32(len(b.heads))
+	b.heads = append(b.heads, b.none[:n]...)
+	b.tails = append(b.tails, b.none[:n]...)
+	return base
 }
 
 // rvStored reports whether the stored resourceVersion, which the key's

@@ -119,11 +119,7 @@ func (b *wireBuilder) yObject(p *objPlan, from, to int32, top bool) error {
 	if p.err != nil {
 		return errWireFallback
 	}
-	base := int32(len(b.heads))
-	for range p.fields {
-		b.heads = append(b.heads, -1)
-		b.tails = append(b.tails, -1)
-	}
+	base := b.openMessage(len(p.fields))
 	recBase := len(b.recs)
 	if err := b.scan(&p.scan, base, from, to); err != nil {
 		return err
@@ -136,9 +132,13 @@ func (b *wireBuilder) yObject(p *objPlan, from, to int32, top bool) error {
 	w := &b.yw
 	w.pushIndent(false, false)
 	n := 0
-	for _, fi := range p.yamlOrder {
-		f := &p.fields[fi]
+	for _, slot := range p.yamlOrder {
+		fi := slot.field
 		head := b.heads[base+int32(fi)]
+		if head < 0 && slot.quiet && int(fi) != rvIdx {
+			continue
+		}
+		f := &p.fields[fi]
 		if int(fi) == rvIdx {
 			if !rvStored(b, head) {
 				return errWireFallback
