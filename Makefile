@@ -1,5 +1,5 @@
 # Thin wrappers over hack/; see README.md.
-.PHONY: build test test-unit test-e2e lint demo demo-node reference-binaries release clean bench bench-smoke
+.PHONY: build test test-unit test-e2e lint demo demo-node reference-binaries release clean bench bench-smoke fuzz
 
 build:
 	hack/build.sh
@@ -27,6 +27,11 @@ bench:
 # Tiny sizes, one run each: every comparison must run; numbers are not judged.
 bench-smoke:
 	hack/bench.sh --smoke
+
+# Every fuzz target for FUZZTIME each (default 1m); new crashers land in
+# the package's testdata/fuzz, to be committed with their fix.
+fuzz:
+	hack/fuzz.sh
 
 demo: build
 	hack/demo.sh

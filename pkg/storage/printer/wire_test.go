@@ -225,7 +225,8 @@ func TestWirePrinterMatchesOnEveryKind(t *testing.T) {
 
 // FuzzWirePrinter mutates stored values (a pod, a job) and checks that
 // whatever the wire printer prints, the typed path prints the same, and
-// that it prints nothing the typed decoder refuses.
+// that it prints nothing the typed decoder refuses. Run it with a short
+// -fuzzminimizetime (make fuzz does): its seeds are KiB-sized objects.
 func FuzzWirePrinter(f *testing.F) {
 	for _, name := range []string{"pod.bin", "job.bin"} {
 		v, err := os.ReadFile(testdataPath("stored-values", name))
