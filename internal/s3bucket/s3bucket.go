@@ -6,6 +6,7 @@ package s3bucket
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 )
 
 // Client returns a path-style S3 client for endpoint, signed with the
@@ -57,6 +59,11 @@ func Keys(ctx context.Context, c *s3.Client, bucket, prefix string) ([]string, e
 // completed nor aborted.
 func Uploads(ctx context.Context, c *s3.Client, bucket string) ([]types.MultipartUpload, error) {
 	out, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	// gofakes3 answers NoSuchUpload for a bucket that never had one.
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload" {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing uploads in %s: %w", bucket, err)
 	}
