@@ -11,7 +11,7 @@
 // other cores, not a test of the protocol, which the weed rows and the
 // tests against weed cover.
 //
-//	s3mem [-listen 127.0.0.1:0] [-bucket NAME]...
+//	s3mem [-listen 127.0.0.1:0] [-bucket NAME]... [-cpuprofile FILE]
 //
 // It prints its endpoint (http://127.0.0.1:PORT) as the first line on
 // standard output once it accepts connections, then serves until SIGINT
@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -43,16 +44,38 @@ func (b *buckets) Set(v string) error { *b = append(*b, v); return nil }
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to serve S3 on")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	var names buckets
 	flag.Var(&names, "bucket", "a bucket to create at start (repeatable)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := serve(ctx, *listen, names)
+	err := profiled(*cpuProfile, func() error { return serve(ctx, *listen, names) })
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
+}
+
+// profiled runs f, under a CPU profile written to path when path is set.
+func profiled(path string, f func() error) error {
+	if path == "" {
+		return f()
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		out.Close()
+		return err
+	}
+	err = f()
+	pprof.StopCPUProfile()
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func serve(ctx context.Context, listen string, names []string) error {
