@@ -40,7 +40,7 @@ type options struct {
 	jsonOut                  string
 	keep                     bool
 	stopServingOnDefrag      bool
-	weed                     string
+	weed, s3mem              string
 }
 
 func main() {
@@ -56,8 +56,9 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 3, "runs of each tool per comparison (alternating)")
 	flag.IntVar(&o.defragReps, "defrag-reps", 1, "runs of each defragmentation (each on a freshly fragmented database)")
 	flag.IntVar(&o.loadRate, "write-rate", 100, "writes per second of the load that runs during defragmentation")
-	flag.StringVar(&o.only, "only", "", "comma-separated comparisons to run (get-yaml,get-json,get-name,get-raw,stats,snapshot-save,snapshot-save-s3,get-snapshot,snapshot-restore,defrag); default all")
+	flag.StringVar(&o.only, "only", "", "comma-separated comparisons to run (get-yaml,get-json,get-name,get-raw,stats,snapshot-save,snapshot-save-s3,get-snapshot,snapshot-restore,defrag; snapshot-save-s3-mem is the in-memory store's row of snapshot-save-s3 alone); default all")
 	flag.StringVar(&o.weed, "weed", "", "SeaweedFS's weed binary, the S3 store of snapshot-save-s3 (default: hack/build-weed.sh builds or finds it)")
+	flag.StringVar(&o.s3mem, "s3mem", "bin/bench-s3mem", "the in-memory S3 store of snapshot-save-s3 (hack/bench/s3mem, built by hack/bench.sh)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results to this file as JSON")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.BoolVar(&o.stopServingOnDefrag, "stop-serving-on-defrag", true, "start the members with --feature-gates=StopGRPCServiceOnDefrag=true (the write load's client checks health and avoids a defragmenting member)")
@@ -156,7 +157,14 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 	if rusageHelper, err = filepath.Abs(rusageHelper); err != nil {
 		return err
 	}
-	for _, bin := range []string{plugin, rusageHelper, etcdctl, etcdutl, filepath.Join(o.etcdDir, "etcd")} {
+	bins := []string{plugin, rusageHelper, etcdctl, etcdutl, filepath.Join(o.etcdDir, "etcd")}
+	if o.wants("snapshot-save-s3") || o.wants("snapshot-save-s3-mem") {
+		if o.s3mem, err = filepath.Abs(o.s3mem); err != nil {
+			return err
+		}
+		bins = append(bins, o.s3mem)
+	}
+	for _, bin := range bins {
 		if _, err := exec.LookPath(bin); err != nil {
 			return fmt.Errorf("%s: %w", bin, err)
 		}
@@ -283,8 +291,8 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 			return err
 		}
 	}
-	if o.wants("snapshot-save-s3") {
-		if err := s3SaveRow(ctx, o, work, env, one, plugin, snapA, out, add); err != nil {
+	if o.wants("snapshot-save-s3") || o.wants("snapshot-save-s3-mem") {
+		if err := s3SaveRows(ctx, o, work, env, one, plugin, snapA, out, add); err != nil {
 			return err
 		}
 	}

@@ -23,13 +23,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/hackscript"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/proc"
+	"github.com/kubectl-etcd/kubectl-etcd/internal/s3bucket"
 )
 
 // Build returns the path of the weed binary: hack/build-weed.sh prints
@@ -271,77 +270,38 @@ func (s *Server) Client() *s3.Client {
 	if s.Credentials != nil {
 		creds = *s.Credentials
 	}
-	o := s3.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(s.Endpoint),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(creds.AccessKey, creds.SecretKey, ""),
+	var hc *http.Client
+	if s.TLS != nil {
+		hc, _ = s.HTTPClient()
 	}
-	if hc, err := s.HTTPClient(); err == nil && s.TLS != nil {
-		o.HTTPClient = hc
-	}
-	return s3.New(o)
+	return s3bucket.Client(s.Endpoint, creds.AccessKey, creds.SecretKey, hc)
 }
 
 // CreateBucket creates a bucket through the S3 API.
 func (s *Server) CreateBucket(ctx context.Context, name string) error {
-	_, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
-	return err
+	return s3bucket.Create(ctx, s.Client(), name)
 }
 
 // Keys lists every object key in bucket under prefix, in order.
 func (s *Server) Keys(ctx context.Context, bucket, prefix string) ([]string, error) {
-	var keys []string
-	p := s3.NewListObjectsV2Paginator(s.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("listing s3://%s/%s: %w", bucket, prefix, err)
-		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
-		}
-	}
-	return keys, nil
+	return s3bucket.Keys(ctx, s.Client(), bucket, prefix)
 }
 
 // Uploads lists the multipart uploads in bucket that are neither
 // completed nor aborted.
 func (s *Server) Uploads(ctx context.Context, bucket string) ([]types.MultipartUpload, error) {
-	out, err := s.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
-	if err != nil {
-		return nil, fmt.Errorf("listing uploads in %s: %w", bucket, err)
-	}
-	return out.Uploads, nil
+	return s3bucket.Uploads(ctx, s.Client(), bucket)
 }
 
 // AbortUploads aborts every unfinished multipart upload in bucket.
 func (s *Server) AbortUploads(ctx context.Context, bucket string) error {
-	ups, err := s.Uploads(ctx, bucket)
-	if err != nil {
-		return err
-	}
-	for _, u := range ups {
-		if _, err := s.Client().AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: u.Key, UploadId: u.UploadId}); err != nil {
-			return fmt.Errorf("aborting %s: %w", aws.ToString(u.Key), err)
-		}
-	}
-	return nil
+	return s3bucket.AbortUploads(ctx, s.Client(), bucket)
 }
 
 // Empty removes every object under prefix in bucket and aborts every
 // unfinished upload there.
 func (s *Server) Empty(ctx context.Context, bucket, prefix string) error {
-	keys, err := s.Keys(ctx, bucket, prefix)
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if _, err := s.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(k)}); err != nil {
-			return fmt.Errorf("deleting s3://%s/%s: %w", bucket, k, err)
-		}
-	}
-	return s.AbortUploads(ctx, bucket)
+	return s3bucket.Empty(ctx, s.Client(), bucket, prefix)
 }
 
 // freePorts finds four loopback ports below 55535 that are free, each
