@@ -36,6 +36,7 @@ type options struct {
 	fragmentBytes            int64
 	reps, defragReps         int
 	loadRate                 int
+	watchEvents, watchRate   int
 	only                     string
 	jsonOut                  string
 	keep                     bool
@@ -56,7 +57,9 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 3, "runs of each tool per comparison (alternating)")
 	flag.IntVar(&o.defragReps, "defrag-reps", 1, "runs of each defragmentation (each on a freshly fragmented database)")
 	flag.IntVar(&o.loadRate, "write-rate", 100, "writes per second of the load that runs during defragmentation")
-	flag.StringVar(&o.only, "only", "", "comma-separated comparisons to run (get-yaml,get-json,get-name,get-raw,stats,snapshot-save,snapshot-save-s3,get-snapshot,snapshot-restore,defrag); default all")
+	flag.IntVar(&o.watchEvents, "watch-events", 20000, "pods written one per revision under "+watchPrefix+"/pods/ for the watch rows, and events replayed")
+	flag.IntVar(&o.watchRate, "watch-rate", watchTarget, "puts per second asked of the writers while watch -o text runs (watch-live)")
+	flag.StringVar(&o.only, "only", "", "comma-separated comparisons to run (get-yaml,get-json,get-name,get-raw,watch,watch-live,stats,snapshot-save,snapshot-save-s3,get-snapshot,snapshot-restore,defrag); default all")
 	flag.StringVar(&o.weed, "weed", "", "SeaweedFS's weed binary, the S3 store of snapshot-save-s3 (default: hack/build-weed.sh builds or finds it)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results to this file as JSON")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
@@ -119,6 +122,8 @@ type row struct {
 	Target string  `json:"target"`
 	Met    string  `json:"met"`
 	Runs   int     `json:"runs"`
+	// Events is how many events each run of a watch row printed.
+	Events int64 `json:"events,omitempty"`
 }
 
 // defragRow is one defragmentation under write load.
@@ -135,12 +140,13 @@ type defragRow struct {
 }
 
 type results struct {
-	Machine  string      `json:"machine"`
-	Command  string      `json:"command"`
-	Sizes    string      `json:"sizes"`
-	Rows     []row       `json:"rows"`
-	Defrag   []defragRow `json:"defrag,omitempty"`
-	Duration float64     `json:"durationSeconds"`
+	Machine   string      `json:"machine"`
+	Command   string      `json:"command"`
+	Sizes     string      `json:"sizes"`
+	Rows      []row       `json:"rows"`
+	WatchLive []watchLive `json:"watchLive,omitempty"`
+	Defrag    []defragRow `json:"defrag,omitempty"`
+	Duration  float64     `json:"durationSeconds"`
 }
 
 func benchmark(ctx context.Context, o options, out io.Writer) error {
@@ -179,7 +185,7 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 		defer os.RemoveAll(work)
 	}
 	res := &results{Machine: machine(), Command: strings.Join(os.Args, " "),
-		Sizes: fmt.Sprintf("%d pods, %d small keys, database fragmented to %d MiB; members stop serving while they defragment (StopGRPCServiceOnDefrag): %v", o.pods, o.smallKeys, o.fragmentBytes>>20, o.stopServingOnDefrag)}
+		Sizes: fmt.Sprintf("%d pods, %d pods written one per revision for the watch rows, %d small keys, database fragmented to %d MiB; members stop serving while they defragment (StopGRPCServiceOnDefrag): %v", o.pods, o.watchEvents, o.smallKeys, o.fragmentBytes>>20, o.stopServingOnDefrag)}
 
 	fmt.Fprintf(out, "== starting a 3-member cluster of etcd from %s in %s\n", o.etcdDir, work)
 	c, err := startCluster(ctx, work, o.etcdDir, 16<<30, o.stopServingOnDefrag)
@@ -189,6 +195,14 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 	defer c.stop()
 	env := c.env()
 
+	addRow := func(name, target string, a, b tool, sa, sb sample, met func(float64, sample) bool) {
+		r := row{Name: name, A: a.Name, B: b.Name, AWall: sa.wall(), BWall: sb.wall(), ACPU: sa.cpu(), BCPU: sb.cpu(),
+			ARSS: sa.maxRSS(), BRSS: sb.maxRSS(), Target: target, Runs: len(sa), Ratio: sa.wall() / sb.wall(), Met: "-"}
+		if met != nil {
+			r.Met = map[bool]string{true: "yes", false: "no"}[met(r.Ratio, sa)]
+		}
+		res.Rows = append(res.Rows, r)
+	}
 	fmt.Fprintf(out, "== writing %d pods\n", o.pods)
 	t := time.Now()
 	podBytes, err := loadPods(ctx, c.cli, registryPrefix, o.pods)
@@ -199,6 +213,13 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 	for _, n := range o.listPods {
 		fmt.Fprintf(out, "== writing %d more pods under %s/pods/ for the listings of that size\n", n, listPrefix(o, n))
 		if _, err := loadPods(ctx, c.cli, listPrefix(o, n), n); err != nil {
+			return err
+		}
+	}
+	// The watch rows replay history, which the fragmentation below
+	// compacts away.
+	if o.wants("watch") || o.wants("watch-live") {
+		if err := watchRows(ctx, o, c, env, plugin, etcdctl, out, addRow, res); err != nil {
 			return err
 		}
 	}
@@ -220,14 +241,6 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "   %d MiB rewritten in %.1fs; database %d MiB, %d MiB in use\n", churn>>20, time.Since(t).Seconds(), sts[0].DbSize>>20, sts[0].DbSizeInUse>>20)
 
-	addRow := func(name, target string, a, b tool, sa, sb sample, met func(float64, sample) bool) {
-		r := row{Name: name, A: a.Name, B: b.Name, AWall: sa.wall(), BWall: sb.wall(), ACPU: sa.cpu(), BCPU: sb.cpu(),
-			ARSS: sa.maxRSS(), BRSS: sb.maxRSS(), Target: target, Runs: len(sa), Ratio: sa.wall() / sb.wall(), Met: "-"}
-		if met != nil {
-			r.Met = map[bool]string{true: "yes", false: "no"}[met(r.Ratio, sa)]
-		}
-		res.Rows = append(res.Rows, r)
-	}
 	add := func(name, target string, a, b tool, met func(float64, sample) bool) error {
 		fmt.Fprintf(out, "== %s\n", name)
 		sa, sb, err := compare(ctx, env, o.reps, a, b, out)
@@ -520,6 +533,29 @@ func writeTables(out io.Writer, res *results) {
 		for _, r := range res.Rows {
 			fmt.Fprintf(out, "| %s | %s | %s | %.2fs | %.2fs | %.2f | %s | %s | %.2fs | %.2fs | %s | %s |\n",
 				r.Name, r.A, r.B, r.AWall, r.BWall, r.Ratio, r.Target, r.Met, r.ACPU, r.BCPU, mib(r.ARSS), mib(r.BRSS))
+		}
+		fmt.Fprintln(out)
+	}
+	var replays []row
+	for _, r := range res.Rows {
+		if r.Events > 0 {
+			replays = append(replays, r)
+		}
+	}
+	if len(replays) > 0 {
+		fmt.Fprintln(out, "| watch replay | events | A | A events/s | B | B events/s | target | met |")
+		fmt.Fprintln(out, "| --- | ---: | --- | ---: | --- | ---: | --- | --- |")
+		for _, r := range replays {
+			fmt.Fprintf(out, "| %s | %d | %s | %.0f | %s | %.0f | %s | %s |\n", r.Name, r.Events, r.A, float64(r.Events)/r.AWall, r.B, float64(r.Events)/r.BWall, r.Target, r.Met)
+		}
+		fmt.Fprintln(out)
+	}
+	if len(res.WatchLive) > 0 {
+		fmt.Fprintln(out, "| watch -o text while writing | puts | asked | reached | events printed | after the last put | kept up | CPU | peak RSS |")
+		fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
+		for _, w := range res.WatchLive {
+			fmt.Fprintf(out, "| one put per revision, 32 writers | %d | %d/s | %.0f/s | %d | %.2fs | %s | %.2fs | %s |\n",
+				w.Written, w.Rate, w.WriteRate, w.Received, w.Lag, w.KeptUp, w.CPU, mib(w.PeakRSS))
 		}
 		fmt.Fprintln(out)
 	}
