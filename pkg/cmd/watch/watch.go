@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
@@ -171,8 +173,9 @@ type readyEvent struct {
 // first error in printing them. With more than one worker, text and json
 // events are decoded and rendered by the workers while the next arrive
 // (a busy prefix is thousands of events a second) and printed in order
-// through a buffer that is flushed whenever no event is ready: the
-// output is the same as printing each event as it comes.
+// through a buffer that is flushed whenever the printer would wait for
+// the next event: the output is the same as printing each event as it
+// comes, and as soon.
 func (o *Options) eventPrinter(ctx context.Context, d *storage.Decoder, workers int) (handle func(source.Event) error, finish func() error) {
 	if workers <= 1 || o.Output == printer.OutputKeys {
 		renderYAML := (&printer.Printer{Format: printer.OutputYAML}).StoredRenderer(d)
@@ -201,21 +204,43 @@ func (o *Options) eventPrinter(ctx context.Context, d *storage.Decoder, workers 
 	go func() {
 		defer close(printed)
 		w := bufio.NewWriterSize(o.Out, 64<<10)
-		for it := range order {
+		// flush writes out what is printed before the printer waits: for
+		// an event to arrive or to be made ready.
+		flush := func() {
+			if printErr == nil {
+				if printErr = w.Flush(); printErr != nil {
+					close(failed)
+				}
+			}
+		}
+		for {
+			var it *readyEvent
+			var ok bool
+			select {
+			case it, ok = <-order:
+			default:
+				flush()
+				it, ok = <-order
+			}
+			if !ok {
+				break
+			}
 			if printErr != nil {
 				continue // drain, so handle does not block
 			}
-			<-it.done
-			if printErr = o.printReady(w, it); printErr == nil && len(order) == 0 {
-				printErr = w.Flush()
+			select {
+			case <-it.done:
+			default:
+				flush()
+				<-it.done
 			}
-			if printErr != nil {
-				close(failed)
+			if printErr == nil {
+				if printErr = o.printReady(w, it); printErr != nil {
+					close(failed)
+				}
 			}
 		}
-		if printErr == nil {
-			printErr = w.Flush()
-		}
+		flush()
 	}()
 	handle = func(e source.Event) error {
 		select {
@@ -299,6 +324,9 @@ func jsonEvent(e source.Event, obj *storage.Object, decodeErr error) ([]byte, er
 	case decodeErr != nil:
 		ev.Error = decodeErr.Error()
 	case obj != nil && obj.Object != nil:
+		if line, ok := sortedJSONEvent(ev, obj.Object); ok {
+			return line, nil
+		}
 		m, err := storage.ToMap(obj.Object)
 		if err != nil {
 			return nil, err
@@ -312,6 +340,31 @@ func jsonEvent(e source.Event, obj *storage.Object, decodeErr error) ([]byte, er
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+// sortedJSONEvent returns the line of -o json for ev with obj as its
+// object, as json.Marshal writes it with the object's map, without
+// building the map (a third of the time of a pod's event). ok is false
+// where the map has to be built.
+func sortedJSONEvent(ev EventJSON, obj kruntime.Object) (line []byte, ok bool) {
+	if _, isMap := obj.(*unstructured.Unstructured); isMap {
+		return nil, false
+	}
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return nil, false
+	}
+	// The object is the last member written: the other fields are empty
+	// when it is there.
+	line, err = json.Marshal(ev)
+	if err != nil || len(line) == 0 || line[len(line)-1] != '}' {
+		return nil, false
+	}
+	line = append(line[:len(line)-1], `,"object":`...)
+	if line, err = storage.SortedJSON(line, data); err != nil {
+		return nil, false
+	}
+	return append(line, '}', '\n'), true
 }
 
 func (o *Options) print(d *storage.Decoder, renderYAML func(storage.KV) (*storage.Object, []byte, error), e source.Event) error {
