@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"sync"
 )
 
 // errNotSortable is returned for JSON that SortedJSON does not re-encode
@@ -20,13 +21,21 @@ var errNotSortable = errors.New("JSON not sortable in place")
 // appended to dst. An error means the text is not what json.Marshal
 // writes (whitespace, a repeated key): marshal the map instead.
 func SortedJSON(dst, data []byte) ([]byte, error) {
-	s := &jsonSorter{in: data}
+	s := jsonSorters.Get().(*jsonSorter)
+	defer jsonSorters.Put(s)
+	s.in, s.pos = data, 0
+	dst = slices.Grow(dst, len(data))
 	out, err := s.value(dst, 0)
 	if err == nil && s.pos != len(data) {
 		err = errNotSortable
 	}
+	s.in = nil
 	return out, err
 }
+
+// jsonSorters keep their scratch from one object to the next: a watch
+// sorts one per event.
+var jsonSorters = sync.Pool{New: func() any { return &jsonSorter{} }}
 
 // jsonSorter re-encodes compact JSON with sorted object members. scratch
 // holds, for each depth, the re-encoded members of the object being read
@@ -79,7 +88,7 @@ func (s *jsonSorter) value(dst []byte, depth int) ([]byte, error) {
 			}
 		}
 	case c == '"':
-		str, _, err := s.str()
+		str, _, err := s.str(false)
 		if err != nil {
 			return dst, err
 		}
@@ -102,9 +111,11 @@ func (s *jsonSorter) value(dst []byte, depth int) ([]byte, error) {
 }
 
 // str reads a string and returns its text as the map's marshalling writes
-// it, and its value where it holds an escape (else nil: the value is the
-// text between the quotes).
-func (s *jsonSorter) str() (text, decoded []byte, err error) {
+// it, and, for a key that holds an escape, its value (else nil: the value
+// is the text between the quotes). json.Marshal escapes a string the same
+// way each time but for invalid UTF-8, which it writes as \ufffd: decoded,
+// that is a valid U+FFFD, written as it is the second time.
+func (s *jsonSorter) str(key bool) (text, decoded []byte, err error) {
 	start := s.pos
 	escaped := false
 	for i := start + 1; i < len(s.in); i++ {
@@ -115,21 +126,25 @@ func (s *jsonSorter) str() (text, decoded []byte, err error) {
 		case '"':
 			s.pos = i + 1
 			text = s.in[start:s.pos]
-			if !escaped {
+			if !escaped || !key && !bytes.Contains(text, replacementEscape) {
 				return text, nil, nil
 			}
 			var v string
 			if err := json.Unmarshal(text, &v); err != nil {
 				return nil, nil, errNotSortable
 			}
-			if text, err = json.Marshal(v); err != nil {
-				return nil, nil, errNotSortable
+			if bytes.Contains(text, replacementEscape) {
+				if text, err = json.Marshal(v); err != nil {
+					return nil, nil, errNotSortable
+				}
 			}
 			return text, []byte(v), nil
 		}
 	}
 	return nil, nil, errNotSortable
 }
+
+var replacementEscape = []byte(`\ufffd`)
 
 func (s *jsonSorter) object(dst []byte, depth int) ([]byte, error) {
 	s.pos++
@@ -146,7 +161,7 @@ func (s *jsonSorter) object(dst []byte, depth int) ([]byte, error) {
 		if s.pos >= len(s.in) || s.in[s.pos] != '"' {
 			return dst, errNotSortable
 		}
-		text, key, err := s.str()
+		text, key, err := s.str(true)
 		if err != nil {
 			return dst, err
 		}
