@@ -2,7 +2,8 @@
 // data in the same run (make bench, make bench-smoke; docs/benchmarks.md).
 //
 // It starts a 3-member cluster of real etcd binaries on 127.0.0.1-3,
-// writes the data sets (pods encoded by the project's own encoder, small
+// writes the data sets (pods encoded by the project's own encoder, pods
+// written one per revision whose history the watch rows replay, small
 // keys, rewritten keys that leave a fragmented database), runs each
 // comparison A, B, B, A, ... and prints medians, ratios and peak memory.
 // It fails when a comparison cannot run, never because of a number.
