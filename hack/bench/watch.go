@@ -28,6 +28,8 @@ const watchTarget = 5000
 // watchLive is the watch that runs while its events are written.
 type watchLive struct {
 	Written int `json:"eventsWritten"`
+	// PerRevision is how many puts each transaction holds.
+	PerRevision int `json:"putsPerRevision"`
 	// Rate is the writes per second asked for, WriteRate what the writers
 	// reached.
 	Rate      int     `json:"targetWriteRate"`
@@ -42,12 +44,12 @@ type watchLive struct {
 	PeakRSS int64   `json:"peakRSSBytes"`
 }
 
-// writeWatchPods writes n pods under prefix + "/pods/", one put per
+// writeWatchPods writes n pods under prefix + "/pods/", perTxn puts per
 // revision from many writers, at rate puts a second (0: as fast as they
 // go). It returns how long the writes took.
-func writeWatchPods(ctx context.Context, cli *clientv3.Client, prefix string, n, rate int) (time.Duration, error) {
+func writeWatchPods(ctx context.Context, cli *clientv3.Client, prefix string, n, perTxn, rate int) (time.Duration, error) {
 	start := time.Now()
-	_, err := putAll(ctx, cli, n, 1, 32, func(i int) (string, []byte, error) {
+	_, err := putAll(ctx, cli, n, perTxn, 32, func(i int) (string, []byte, error) {
 		v, err := benchdata.PodValue(i)
 		if rate > 0 {
 			// Encoded ahead of its turn, sent on it.
@@ -59,7 +61,8 @@ func writeWatchPods(ctx context.Context, cli *clientv3.Client, prefix string, n,
 }
 
 // watchRows writes o.watchEvents pods under watchPrefix, with `watch -o
-// text` running while they are written at o.watchRate (watch-live), then
+// text` running while they are written at o.watchRate, o.watchPerTxn to a
+// transaction (watch-live), then
 // replays their history with each format and with etcdctl (watch). They
 // run before the benchmark compacts the history away.
 func watchRows(ctx context.Context, o options, c *cluster, env []string, plugin, etcdctl string, out io.Writer,
@@ -78,14 +81,14 @@ func watchRows(ctx context.Context, o options, c *cluster, env []string, plugin,
 
 	if !o.wants("watch-live") {
 		fmt.Fprintf(out, "== writing %d pods under %s, one per revision\n", n, prefix)
-		took, err := writeWatchPods(ctx, c.cli, watchPrefix, n, 0)
+		took, err := writeWatchPods(ctx, c.cli, watchPrefix, n, 1, 0)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "   in %.1fs (%.0f puts/s)\n", took.Seconds(), float64(n)/took.Seconds())
 	} else {
-		fmt.Fprintf(out, "== watch -o text while %d pods are written under %s at %d puts/s, one per revision\n", n, prefix, o.watchRate)
-		live, err := watchWhileWriting(ctx, c, env, watch("text"), n, o.watchRate)
+		fmt.Fprintf(out, "== watch -o text while %d pods are written under %s at %d puts/s, %d per revision\n", n, prefix, o.watchRate, o.watchPerTxn)
+		live, err := watchWhileWriting(ctx, c, env, watch("text"), n, o.watchPerTxn, o.watchRate)
 		if err != nil {
 			return err
 		}
@@ -129,8 +132,8 @@ func watchRows(ctx context.Context, o options, c *cluster, env []string, plugin,
 // watchWhileWriting runs the watch (from the revision before the writes)
 // while n pods are written at rate puts a second, and reports whether it
 // kept up: every event printed within a second of the last put.
-func watchWhileWriting(ctx context.Context, c *cluster, env []string, watch tool, n, rate int) (watchLive, error) {
-	live := watchLive{Written: n, Rate: rate}
+func watchWhileWriting(ctx context.Context, c *cluster, env []string, watch tool, n, perTxn, rate int) (watchLive, error) {
+	live := watchLive{Written: n, Rate: rate, PerRevision: perTxn}
 	stop := make(chan struct{})
 	watch.Count = func() eventCounter { return &watchTextCounter{} }
 	watch.Stop = stop
@@ -144,7 +147,7 @@ func watchWhileWriting(ctx context.Context, c *cluster, env []string, watch tool
 		r, err := runOnce(ctx, env, watch)
 		done <- result{r, time.Now(), err}
 	}()
-	took, err := writeWatchPods(ctx, c.cli, watchPrefix, n, rate)
+	took, err := writeWatchPods(ctx, c.cli, watchPrefix, n, perTxn, rate)
 	wrote := time.Now()
 	if err != nil {
 		close(stop)
