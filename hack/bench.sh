@@ -14,7 +14,7 @@ etcd_version="${ETCD_VERSION:-3.7.3}"
 args=()
 for a in "$@"; do
   if [[ "$a" == --smoke ]]; then
-    args+=(-pods=300 -list-pods=100 -small-keys=3000 -fragment-bytes=$((48 << 20)) -reps=1 -defrag-reps=1 -write-rate=20)
+    args+=(-pods=300 -list-pods=100 -small-keys=3000 -fragment-bytes=$((48 << 20)) -reps=1 -defrag-reps=1 -write-rate=20 -watch-events=300)
   else
     args+=("$a")
   fi

@@ -2,7 +2,8 @@
 // data in the same run (make bench, make bench-smoke; docs/benchmarks.md).
 //
 // It starts a 3-member cluster of real etcd binaries on 127.0.0.1-3,
-// writes the data sets (pods encoded by the project's own encoder, small
+// writes the data sets (pods encoded by the project's own encoder, pods
+// written one per revision whose history the watch rows replay, small
 // keys, rewritten keys that leave a fragmented database), runs each
 // comparison A, B, B, A, ... and prints medians, ratios and peak memory.
 // It fails when a comparison cannot run, never because of a number.
@@ -36,6 +37,8 @@ type options struct {
 	fragmentBytes            int64
 	reps, defragReps         int
 	loadRate                 int
+	watchEvents, watchRate   int
+	watchPerTxn              int
 	only                     string
 	jsonOut                  string
 	keep                     bool
@@ -56,7 +59,10 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 3, "runs of each tool per comparison (alternating)")
 	flag.IntVar(&o.defragReps, "defrag-reps", 1, "runs of each defragmentation (each on a freshly fragmented database)")
 	flag.IntVar(&o.loadRate, "write-rate", 100, "writes per second of the load that runs during defragmentation")
-	flag.StringVar(&o.only, "only", "", "comma-separated comparisons to run (get-yaml,get-json,get-name,get-raw,stats,snapshot-save,snapshot-save-s3,get-snapshot,snapshot-restore,defrag; snapshot-save-s3-mem is the in-memory store's row of snapshot-save-s3 alone); default all")
+	flag.IntVar(&o.watchEvents, "watch-events", 20000, "pods written one per revision under "+watchPrefix+"/pods/ for the watch rows, and events replayed")
+	flag.IntVar(&o.watchRate, "watch-rate", watchTarget, "puts per second asked of the writers while watch -o text runs (watch-live)")
+	flag.IntVar(&o.watchPerTxn, "watch-puts-per-txn", 1, "puts per transaction of those writers (watch-live; the replayed history is written one per revision only when it is 1)")
+	flag.StringVar(&o.only, "only", "", "comma-separated comparisons to run (get-yaml,get-json,get-name,get-raw,watch,watch-live,stats,snapshot-save,snapshot-save-s3,get-snapshot,snapshot-restore,defrag; snapshot-save-s3-mem is the in-memory store's row of snapshot-save-s3 alone); default all")
 	flag.StringVar(&o.weed, "weed", "", "SeaweedFS's weed binary, the S3 store of snapshot-save-s3 (default: hack/build-weed.sh builds or finds it)")
 	flag.StringVar(&o.s3mem, "s3mem", "bin/bench-s3mem", "the in-memory S3 store of snapshot-save-s3 (hack/bench/s3mem, built by hack/bench.sh)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results to this file as JSON")
@@ -120,6 +126,8 @@ type row struct {
 	Target string  `json:"target"`
 	Met    string  `json:"met"`
 	Runs   int     `json:"runs"`
+	// Events is how many events each run of a watch row printed.
+	Events int64 `json:"events,omitempty"`
 }
 
 // defragRow is one defragmentation under write load.
@@ -136,12 +144,13 @@ type defragRow struct {
 }
 
 type results struct {
-	Machine  string      `json:"machine"`
-	Command  string      `json:"command"`
-	Sizes    string      `json:"sizes"`
-	Rows     []row       `json:"rows"`
-	Defrag   []defragRow `json:"defrag,omitempty"`
-	Duration float64     `json:"durationSeconds"`
+	Machine   string      `json:"machine"`
+	Command   string      `json:"command"`
+	Sizes     string      `json:"sizes"`
+	Rows      []row       `json:"rows"`
+	WatchLive []watchLive `json:"watchLive,omitempty"`
+	Defrag    []defragRow `json:"defrag,omitempty"`
+	Duration  float64     `json:"durationSeconds"`
 }
 
 func benchmark(ctx context.Context, o options, out io.Writer) error {
@@ -187,7 +196,7 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 		defer os.RemoveAll(work)
 	}
 	res := &results{Machine: machine(), Command: strings.Join(os.Args, " "),
-		Sizes: fmt.Sprintf("%d pods, %d small keys, database fragmented to %d MiB; members stop serving while they defragment (StopGRPCServiceOnDefrag): %v", o.pods, o.smallKeys, o.fragmentBytes>>20, o.stopServingOnDefrag)}
+		Sizes: fmt.Sprintf("%d pods, %d pods written one per revision for the watch rows, %d small keys, database fragmented to %d MiB; members stop serving while they defragment (StopGRPCServiceOnDefrag): %v", o.pods, o.watchEvents, o.smallKeys, o.fragmentBytes>>20, o.stopServingOnDefrag)}
 
 	fmt.Fprintf(out, "== starting a 3-member cluster of etcd from %s in %s\n", o.etcdDir, work)
 	c, err := startCluster(ctx, work, o.etcdDir, 16<<30, o.stopServingOnDefrag)
@@ -197,6 +206,14 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 	defer c.stop()
 	env := c.env()
 
+	addRow := func(name, target string, a, b tool, sa, sb sample, met func(float64, sample) bool) {
+		r := row{Name: name, A: a.Name, B: b.Name, AWall: sa.wall(), BWall: sb.wall(), ACPU: sa.cpu(), BCPU: sb.cpu(),
+			ARSS: sa.maxRSS(), BRSS: sb.maxRSS(), Target: target, Runs: len(sa), Ratio: sa.wall() / sb.wall(), Met: "-"}
+		if met != nil {
+			r.Met = map[bool]string{true: "yes", false: "no"}[met(r.Ratio, sa)]
+		}
+		res.Rows = append(res.Rows, r)
+	}
 	fmt.Fprintf(out, "== writing %d pods\n", o.pods)
 	t := time.Now()
 	podBytes, err := loadPods(ctx, c.cli, registryPrefix, o.pods)
@@ -207,6 +224,13 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 	for _, n := range o.listPods {
 		fmt.Fprintf(out, "== writing %d more pods under %s/pods/ for the listings of that size\n", n, listPrefix(o, n))
 		if _, err := loadPods(ctx, c.cli, listPrefix(o, n), n); err != nil {
+			return err
+		}
+	}
+	// The watch rows replay history, which the fragmentation below
+	// compacts away.
+	if o.wants("watch") || o.wants("watch-live") {
+		if err := watchRows(ctx, o, c, env, plugin, etcdctl, out, addRow, res); err != nil {
 			return err
 		}
 	}
@@ -228,14 +252,6 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "   %d MiB rewritten in %.1fs; database %d MiB, %d MiB in use\n", churn>>20, time.Since(t).Seconds(), sts[0].DbSize>>20, sts[0].DbSizeInUse>>20)
 
-	addRow := func(name, target string, a, b tool, sa, sb sample, met func(float64, sample) bool) {
-		r := row{Name: name, A: a.Name, B: b.Name, AWall: sa.wall(), BWall: sb.wall(), ACPU: sa.cpu(), BCPU: sb.cpu(),
-			ARSS: sa.maxRSS(), BRSS: sb.maxRSS(), Target: target, Runs: len(sa), Ratio: sa.wall() / sb.wall(), Met: "-"}
-		if met != nil {
-			r.Met = map[bool]string{true: "yes", false: "no"}[met(r.Ratio, sa)]
-		}
-		res.Rows = append(res.Rows, r)
-	}
 	add := func(name, target string, a, b tool, met func(float64, sample) bool) error {
 		fmt.Fprintf(out, "== %s\n", name)
 		sa, sb, err := compare(ctx, env, o.reps, a, b, out)
@@ -528,6 +544,34 @@ func writeTables(out io.Writer, res *results) {
 		for _, r := range res.Rows {
 			fmt.Fprintf(out, "| %s | %s | %s | %.2fs | %.2fs | %.2f | %s | %s | %.2fs | %.2fs | %s | %s |\n",
 				r.Name, r.A, r.B, r.AWall, r.BWall, r.Ratio, r.Target, r.Met, r.ACPU, r.BCPU, mib(r.ARSS), mib(r.BRSS))
+		}
+		fmt.Fprintln(out)
+	}
+	var replays []row
+	for _, r := range res.Rows {
+		if r.Events > 0 {
+			replays = append(replays, r)
+		}
+	}
+	if len(replays) > 0 {
+		// Events per CPU-second is what the client could take on one
+		// core; events per second is also bounded by how fast etcd
+		// replays its history.
+		fmt.Fprintln(out, "| watch replay | events | A | A events/s | A events/CPU-s | B | B events/s | B events/CPU-s | target | met |")
+		fmt.Fprintln(out, "| --- | ---: | --- | ---: | ---: | --- | ---: | ---: | --- | --- |")
+		for _, r := range replays {
+			n := float64(r.Events)
+			fmt.Fprintf(out, "| %s | %d | %s | %.0f | %.0f | %s | %.0f | %.0f | %s | %s |\n", r.Name, r.Events,
+				r.A, n/r.AWall, n/r.ACPU, r.B, n/r.BWall, n/r.BCPU, r.Target, r.Met)
+		}
+		fmt.Fprintln(out)
+	}
+	if len(res.WatchLive) > 0 {
+		fmt.Fprintln(out, "| watch -o text while writing | puts | asked | reached | events printed | after the last put | kept up | CPU | peak RSS |")
+		fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
+		for _, w := range res.WatchLive {
+			fmt.Fprintf(out, "| %d put(s) per revision, 32 writers | %d | %d/s | %.0f/s | %d | %.2fs | %s | %.2fs | %s |\n",
+				w.PerRevision, w.Written, w.Rate, w.WriteRate, w.Received, w.Lag, w.KeptUp, w.CPU, mib(w.PeakRSS))
 		}
 		fmt.Fprintln(out)
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -23,6 +24,11 @@ type run struct {
 	MaxRSS int64
 	// Out is how many bytes it wrote to standard output.
 	Out int64
+	// Events is how many events Count found in that output.
+	Events int64
+	// Stopped: the command was stopped (tool.Until or tool.Stop), it
+	// did not end by itself.
+	Stopped bool
 }
 
 // tool is one side of a comparison: a command line, run with the
@@ -35,11 +41,45 @@ type tool struct {
 	// Before runs ahead of every execution, outside the measurement (to
 	// remove the previous run's output).
 	Before func() error
+	// Count, when set, returns a fresh counter of the events in the
+	// command's standard output (a watch's).
+	Count func() eventCounter
+	// Until stops the command once Count has found that many events (a
+	// watch does not end by itself); the run's wall time then ends when
+	// the last of them arrived.
+	Until int64
+	// Stop, when closed, stops the command however many events arrived.
+	Stop <-chan struct{}
 }
 
-type countingWriter struct{ n int64 }
+// eventCounter counts events in a stream written in chunks of any size.
+type eventCounter interface {
+	// add takes the next chunk and returns the events seen so far.
+	add(p []byte) int64
+}
 
-func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+type countingWriter struct {
+	n int64
+	// With counter set, events counts what it found; once there are
+	// until of them, reached is when and stop is called, once.
+	counter eventCounter
+	events  int64
+	until   int64
+	reached time.Time
+	stop    func()
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	if w.counter != nil {
+		w.events = w.counter.add(p)
+		if w.until > 0 && w.events >= w.until && w.reached.IsZero() {
+			w.reached = time.Now()
+			w.stop()
+		}
+	}
+	return len(p), nil
+}
 
 // rusageHelper is bin/bench-rusage (see hack/bench/rusage).
 var rusageHelper string
@@ -54,6 +94,16 @@ func runOnce(ctx context.Context, env []string, t tool) (run, error) {
 	cmd.Env = append(append([]string{}, env...), t.Env...)
 	out := &countingWriter{}
 	var errOut strings.Builder
+	var stopped atomic.Bool
+	// The helper passes SIGTERM on to the command and reports its usage.
+	stop := func() {
+		if !stopped.Swap(true) {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	if t.Count != nil {
+		out.counter, out.until, out.stop = t.Count(), t.Until, stop
+	}
 	cmd.Stdout = out
 	cmd.Stderr = &limitedWriter{w: &errOut, n: 4096}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -67,9 +117,23 @@ func runOnce(ctx context.Context, env []string, t tool) (run, error) {
 	err = cmd.Start()
 	reportW.Close()
 	if err == nil {
+		if t.Stop != nil {
+			exited := make(chan struct{})
+			defer close(exited)
+			go func() {
+				select {
+				case <-t.Stop:
+					stop()
+				case <-exited:
+				}
+			}()
+		}
 		err = cmd.Wait()
 	}
 	wall := time.Since(start)
+	if !out.reached.IsZero() {
+		wall = out.reached.Sub(start)
+	}
 	if err != nil {
 		return run{}, fmt.Errorf("%s: %v\n%s", strings.Join(t.Args, " "), err, errOut.String())
 	}
@@ -80,10 +144,12 @@ func runOnce(ctx context.Context, env []string, t tool) (run, error) {
 		return run{}, fmt.Errorf("%s: no resource usage report: %w", strings.Join(t.Args, " "), err)
 	}
 	return run{
-		Wall:   wall,
-		CPU:    time.Duration(usage.UserNs + usage.SysNs),
-		MaxRSS: usage.MaxRSSKiB * 1024,
-		Out:    out.n,
+		Wall:    wall,
+		CPU:     time.Duration(usage.UserNs + usage.SysNs),
+		MaxRSS:  usage.MaxRSSKiB * 1024,
+		Out:     out.n,
+		Events:  out.events,
+		Stopped: stopped.Load(),
 	}, nil
 }
 

@@ -199,13 +199,24 @@ func (p *Printer) printItem(it *listItem, check func(storage.KV, *storage.Object
 // why the value does not decode. The text is valid until the next call.
 // One goroutine's: watch renders its events with it.
 func (p *Printer) StoredRenderer(d *storage.Decoder) func(storage.KV) (*storage.Object, []byte, error) {
-	r := &renderer{}
+	render := p.OwnedStoredRenderer(d)
 	var last []byte
 	return func(kv storage.KV) (*storage.Object, []byte, error) {
-		putRenderBuffer(last)
-		last = nil
+		ReleaseRendered(last)
+		o, out, err := render(kv)
+		last = out
+		return o, out, err
+	}
+}
+
+// OwnedStoredRenderer is StoredRenderer whose text stays the caller's
+// until it hands it back with ReleaseRendered, so that one goroutine can
+// render the next values while another prints: watch's workers do. Each
+// goroutine takes its own.
+func (p *Printer) OwnedStoredRenderer(d *storage.Decoder) func(storage.KV) (*storage.Object, []byte, error) {
+	r := &renderer{}
+	return func(kv storage.KV) (*storage.Object, []byte, error) {
 		if obj, out, ok := p.renderWire(r, d, kv); ok {
-			last = out
 			return obj, out, nil
 		}
 		o, err := d.Decode(kv.Key, kv.Value, kv.ModRevision)
@@ -216,7 +227,10 @@ func (p *Printer) StoredRenderer(d *storage.Decoder) func(storage.KV) (*storage.
 			return o, nil, nil
 		}
 		out, err := p.render(r, kv, o)
-		last = out
 		return o, out, err
 	}
 }
+
+// ReleaseRendered hands back text an OwnedStoredRenderer gave, once it is
+// written out, for the next values to reuse; nil is ignored.
+func ReleaseRendered(b []byte) { putRenderBuffer(b) }
