@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 fuzztime="${FUZZTIME:-1m}"
 for target in \
   ./pkg/storage:FuzzDecode \
+  ./pkg/storage:FuzzSortedJSON \
   ./pkg/storage/internal/emit:FuzzFastYAML \
   ./pkg/storage/printer:FuzzWirePrinter; do
   pkg="${target%%:*}"
