@@ -377,6 +377,9 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	res.Duration = time.Since(began).Seconds()
+	if l := loadAverage(); l != "" {
+		res.Machine += ", " + l + " at the end"
+	}
 	fmt.Fprintln(out)
 	writeTables(out, res)
 	if o.jsonOut != "" {
@@ -528,10 +531,19 @@ func machine() string {
 		}
 	}
 	load := ""
-	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
-		load = ", load average " + strings.Join(strings.Fields(string(data))[:3], " ") + " at the end"
+	if l := loadAverage(); l != "" {
+		load = ", load average " + l + " at the start"
 	}
 	return fmt.Sprintf("%d CPUs (%s), %s/%s%s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, load)
+}
+
+// loadAverage is the 1, 5 and 15 minute load average, "" when unknown.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(string(data))[:3], " ")
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
