@@ -379,10 +379,11 @@ func recoveryFaults(t *testing.T, n *bootNode) {
 		waitNoQuorum(t, n.config(t, n))
 	}
 
-	t.Log("etcd crashes on the recovered copy (its database truncated as it is written): the recovery gives up after --timeout and puts the original back")
+	t.Log("etcd crashes on the recovered copy (its database truncated as it is written): the recovery sees the kubelet restart it, gives up long before --timeout and puts the original back")
 	var stopped map[string]string
 	restored := regexp.MustCompile(`\[4/5 restore\] Restored into (\S+) `)
-	r := runRecovery(t, n, []string{"recover", "quorum", "--yes", "--timeout", "15s", "--command-timeout", "1s", "--dial-timeout", "1s"}, func(line string) bool {
+	began := time.Now()
+	r := runRecovery(t, n, []string{"recover", "quorum", "--yes", "--timeout", "4m", "--kubelet-root-dir", n.node.KubeletRootDir(), "--command-timeout", "1s", "--dial-timeout", "1s"}, func(line string) bool {
 		if strings.Contains(line, "[1/5 stop]") {
 			n.node.WaitEtcdExited(time.Minute)
 			stopped = etcdtest.FileHashes(t, data)
@@ -397,6 +398,11 @@ func recoveryFaults(t *testing.T, n *bootNode) {
 	t.Logf("recover quorum with etcd crashing on the copy: exit %d\n%s", r.code, r.stderr)
 	if r.code != 1 || !strings.Contains(r.stderr, "waiting for etcd on the recovered data") || !strings.Contains(r.stderr, "the original manifest is back in place and the data in "+data+" was not changed") {
 		t.Fatalf("recover quorum with etcd crashing on the copy: exit %d\n%s", r.code, r.stderr)
+	}
+	// The kubelet's back-off (10, 20, 40 s) puts the fourth start about
+	// 70 s after the first: well inside --timeout.
+	if !strings.Contains(r.stderr, "times since") || !strings.Contains(r.stderr, "it is crash-looping") || time.Since(began) > 3*time.Minute {
+		t.Fatalf("recover quorum with etcd crashing on the copy took %s and did not say it crash-loops:\n%s", time.Since(began).Round(time.Second), r.stderr)
 	}
 	n.sameManifest(t, original)
 	if changed := etcdtest.ChangedFiles(stopped, etcdtest.FileHashes(t, data)); len(changed) > 0 {

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -360,16 +359,9 @@ func (n *Node) waitPodGone(ctx context.Context, container string, timeout time.D
 	if n.KubeletRootDir == "" {
 		return nil
 	}
-	pattern := filepath.Join(n.KubeletRootDir, "pods", "*", "containers", container)
 	return poll.Until(ctx, "the kubelet to clean up the stopped etcd pod", 200*time.Millisecond, min(timeout, 20*time.Second), func(context.Context) error {
-		dirs, err := filepath.Glob(pattern)
-		if err != nil {
-			return nil
-		}
-		for _, d := range dirs {
-			if uid := filepath.Base(filepath.Dir(filepath.Dir(d))); !strings.Contains(uid, "-") {
-				return fmt.Errorf("%s remains", d)
-			}
+		for _, d := range n.staticPodContainerDirs(container) {
+			return fmt.Errorf("%s remains", d)
 		}
 		return nil
 	})

@@ -819,7 +819,7 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 			r.AfterStep(name)
 		}
 	}
-	node := &Node{DataDir: p.OldDataDir, Log: r.Node.Log}
+	node := &Node{DataDir: p.OldDataDir, Log: r.Node.Log, KubeletRootDir: r.Node.KubeletRootDir}
 	rollback := func(cause error, state string) error {
 		if werr := staticpod.WriteFile(p.ManifestPath, p.original); werr != nil {
 			return fmt.Errorf("%w; putting the original manifest back failed too: %v: copy %s to %s by hand (the data in %s is untouched)", cause, werr, p.ManifestBackup, p.ManifestPath, p.OldDataDir)
@@ -922,11 +922,12 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		return nil, rollback(err, "the recovered data is in "+p.DataDir)
 	}
 	r.Node.waitPodCleanedUp(ctx, p.manifest, r.timeout())
+	started := time.Now()
 	if err := staticpod.WriteFile(p.ManifestPath, p.manifest); err != nil {
 		return nil, rollback(err, "the recovered data is in "+p.DataDir)
 	}
 	r.logf("[5/5 start] Wrote %s with --initial-cluster %s alone and the data on %s; waiting for etcd to serve", p.ManifestPath, p.Name, p.DataDir)
-	if err := node.waitServingWith(ctx, r.Config, p.ClientURL, r.timeout()); err != nil {
+	if err := node.waitServingWith(ctx, r.Config, p.ClientURL, r.timeout(), started); err != nil {
 		return nil, rollback(fmt.Errorf("waiting for etcd on the recovered data: %w", err), fmt.Sprintf("the recovered data is kept in %s for a look (the etcd container log says why it did not serve)", p.DataDir))
 	}
 	step("start")
@@ -1037,11 +1038,12 @@ func (r *QuorumRecovery) forceNewClusterInPod(ctx context.Context, p *RecoverPla
 	// The pod has the name of the one just stopped: written before the
 	// kubelet has cleaned that one up, it would wait out a back-off.
 	r.Node.waitPodCleanedUp(ctx, manifest, r.timeout())
+	started := time.Now()
 	if err := staticpod.WriteFile(p.ManifestPath, manifest); err != nil {
 		return err
 	}
 	r.logf("[3/5 force-new-cluster] Wrote %s: %s on the copy %s with --force-new-cluster, serving only on %s; waiting for it to serve", p.ManifestPath, p.ForceNewClusterImage, p.WorkDir, clientURL)
-	if err := cluster.WaitServing(ctx, r.Config, []string{clientURL}, r.timeout(), nil); err != nil {
+	if err := cluster.WaitServing(ctx, r.Config, []string{clientURL}, r.timeout(), r.Node.giveUpOnCrashLoop(started)); err != nil {
 		return fmt.Errorf("etcd %s on the copy with --force-new-cluster: %w (the etcd container log says why)", p.ForceNewClusterImage, err)
 	}
 	saver := snapshot.Saver{Config: r.Config, Endpoint: clientURL, Path: snapPath, Overwrite: true, NoMetadata: true}

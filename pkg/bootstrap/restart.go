@@ -324,25 +324,29 @@ func (n *Node) recoverParkedManifest() error {
 // manifest back and waits until the member serves a quorum read.
 func (n *Node) restartPod(ctx context.Context, localURL, dataDir string, timeout time.Duration) error {
 	n.logf("[etcd] Moving %s away; waiting for etcd to stop", n.ManifestPath())
+	since := time.Now()
 	if err := n.swapManifest(ctx, localURL, dataDir, timeout, nil); err != nil {
 		return fmt.Errorf("restarting etcd: %w", err)
 	}
 	n.logf("[etcd] Restored %s; waiting for etcd to serve again", n.ManifestPath())
-	return n.waitServing(ctx, localURL, timeout)
+	return n.waitServing(ctx, localURL, timeout, since)
 }
 
-// waitServing waits until the member at url answers a quorum read.
-func (n *Node) waitServing(ctx context.Context, url string, timeout time.Duration) error {
+// waitServing waits until the member at url, whose manifest went in at
+// since, answers a quorum read.
+func (n *Node) waitServing(ctx context.Context, url string, timeout time.Duration, since time.Time) error {
 	cfg, err := n.clusterConfig(ClusterAccess{Endpoints: []string{url}})
 	if err != nil {
 		return err
 	}
-	return n.waitServingWith(ctx, cfg, url, timeout)
+	return n.waitServingWith(ctx, cfg, url, timeout, since)
 }
 
 // waitServingWith is waitServing through a given connection configuration.
-func (n *Node) waitServingWith(ctx context.Context, cfg *connect.Config, url string, timeout time.Duration) error {
-	if err := cluster.WaitServing(ctx, cfg, []string{url}, timeout, nil); err != nil {
+// It gives up before timeout when the kubelet keeps restarting etcd
+// (giveUpOnCrashLoop).
+func (n *Node) waitServingWith(ctx context.Context, cfg *connect.Config, url string, timeout time.Duration, since time.Time) error {
+	if err := cluster.WaitServing(ctx, cfg, []string{url}, timeout, n.giveUpOnCrashLoop(since)); err != nil {
 		return fmt.Errorf("etcd at %s after the restart: %w", url, err)
 	}
 	n.logf("[etcd] etcd at %s is serving", url)

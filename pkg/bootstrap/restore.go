@@ -284,8 +284,9 @@ func (r *SnapshotRestore) RunPlan(ctx context.Context, p *RestorePlan) (*Restore
 		return nil, fmt.Errorf("moving %s aside: %w (nothing was changed)", p.ManifestPath, err)
 	}
 	r.logf("[stop] Moved %s to %s; waiting for etcd to stop", p.ManifestPath, p.ManifestBackup)
-	node := &Node{DataDir: p.OldDataDir, Log: r.Node.Log}
+	node := &Node{DataDir: p.OldDataDir, Log: r.Node.Log, KubeletRootDir: r.Node.KubeletRootDir}
 	rollback := func(cause error, state string) error {
+		since := time.Now()
 		if werr := staticpod.WriteFile(p.ManifestPath, p.original); werr != nil {
 			return fmt.Errorf("%w; putting the original manifest back failed too: %v: copy %s to %s by hand (the old data in %s is untouched)", cause, werr, p.ManifestBackup, p.ManifestPath, p.OldDataDir)
 		}
@@ -294,7 +295,7 @@ func (r *SnapshotRestore) RunPlan(ctx context.Context, p *RestorePlan) (*Restore
 			// Interrupted: say what stands without waiting any longer.
 			return fmt.Errorf("%w; the original manifest is back in place, so the kubelet starts etcd on the untouched old data in %s; %s", cause, p.OldDataDir, state)
 		}
-		if werr := node.waitServingWith(ctx, r.Config, p.ClientURL, r.timeout()); werr != nil {
+		if werr := node.waitServingWith(ctx, r.Config, p.ClientURL, r.timeout(), since); werr != nil {
 			return fmt.Errorf("%w; the original manifest is back in place but etcd did not serve the old data in %s either: %v (check the kubelet and the etcd container log); %s", cause, p.OldDataDir, werr, state)
 		}
 		return fmt.Errorf("%w; the original manifest is back in place and etcd serves the old data again from %s; %s", cause, p.OldDataDir, state)
@@ -316,11 +317,12 @@ func (r *SnapshotRestore) RunPlan(ctx context.Context, p *RestorePlan) (*Restore
 	r.logf("[restore] Restored revision %d, bumped to %d", res.Snapshot.Revision, res.Revision)
 
 	// 3. Point the manifest at it and let the kubelet start etcd.
+	started := time.Now()
 	if err := staticpod.WriteFile(p.ManifestPath, p.manifest); err != nil {
 		return nil, rollback(err, fmt.Sprintf("the restored data is kept in %s", p.DataDir))
 	}
 	r.logf("[start] Wrote %s with the data volume and --data-dir on %s; waiting for etcd to serve", p.ManifestPath, p.DataDir)
-	if err := node.waitServingWith(ctx, r.Config, p.ClientURL, r.timeout()); err != nil {
+	if err := node.waitServingWith(ctx, r.Config, p.ClientURL, r.timeout(), started); err != nil {
 		return nil, rollback(fmt.Errorf("waiting for etcd on the restored data: %w", err), fmt.Sprintf("the restored data is kept in %s for a look (the etcd container log says why it did not serve)", p.DataDir))
 	}
 	out.ServedRevision = servedRevision(ctx, r.Config, p.ClientURL)

@@ -219,17 +219,19 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 		return res, err
 	}
 	n.logf("%s Moving %s away; waiting for %s to stop", tag, path, name)
+	since := time.Now()
 	if err := n.swapManifest(ctx, localURL, dataDir, r.Timeout, r.New); err != nil {
 		return res, fmt.Errorf("%s: %w", r.Title, err)
 	}
 	n.logf("%s Wrote %s with %s; waiting for %s to %s", tag, path, r.To, name, orDefault(r.Serve, "serve"))
-	if gateErr := n.rolloutGate(ctx, env, r); gateErr != nil {
+	if gateErr := n.rolloutGate(ctx, env, r, since); gateErr != nil {
 		if r.RollbackRefused != nil {
 			if why := r.RollbackRefused(ctx, env); why != nil {
 				return res, fmt.Errorf("%s failed: %v; the new manifest stays: %w; the backup is in %s", r.Title, gateErr, why, r.BackupDir)
 			}
 		}
 		res.RolledBack = true
+		since := time.Now()
 		err := n.swapManifest(ctx, localURL, dataDir, r.Timeout, r.Old)
 		if err != nil {
 			// The new etcd would not stop: the old manifest goes in
@@ -240,7 +242,7 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 			return res, fmt.Errorf("%s did not come up on %s (%v), and putting back the old manifest failed: %w; the old manifest is in %s", name, r.To, gateErr, err, r.BackupDir)
 		}
 		n.logf("%s %s did not come up on %s: %v; put back the old manifest (%s)", tag, name, r.To, gateErr, r.From)
-		if err := n.waitServingWith(ctx, cfg, localURL, r.Timeout); err != nil {
+		if err := n.waitServingWith(ctx, cfg, localURL, r.Timeout, since); err != nil {
 			return res, fmt.Errorf("%s failed (%v); the old manifest is back but etcd does not serve: %w; the backup is in %s", r.Title, gateErr, err, r.BackupDir)
 		}
 		return res, fmt.Errorf("%s failed: %v; rolled back to %s, which serves", r.Title, gateErr, r.From)
@@ -263,12 +265,13 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 	return res, nil
 }
 
-// rolloutGate waits until the member serves, is r.Ready and has applied
-// what the leader had committed when it came back.
-func (n *Node) rolloutGate(ctx context.Context, env *rolloutEnv, r manifestRollout) error {
+// rolloutGate waits until the member, whose new manifest went in at since,
+// serves, is r.Ready and has applied what the leader had committed when it
+// came back.
+func (n *Node) rolloutGate(ctx context.Context, env *rolloutEnv, r manifestRollout, since time.Time) error {
 	deadline := time.Now().Add(r.Timeout)
 	self := env.self
-	if err := n.waitServingWith(ctx, env.cfg, env.localURL, time.Until(deadline)); err != nil {
+	if err := n.waitServingWith(ctx, env.cfg, env.localURL, time.Until(deadline), since); err != nil {
 		return err
 	}
 	var leaderIndex uint64

@@ -1,0 +1,118 @@
+package bootstrap
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// crashLoopStarts is how many containers the kubelet must have created for
+// the new etcd pod before a wait for it to serve gives up early: the
+// fourth means three runs ended without serving (a first may fail for a
+// passing reason, such as a port not free yet), about 70 s in with the
+// kubelet's back-off of 10, 20 and 40 s; waiting out a --timeout of
+// minutes would only delay the rollback.
+const crashLoopStarts = 4
+
+// podLogsDir is the kubelet's default podLogsDir (kubeadm keeps it), where
+// a crash-looping etcd's own last words are.
+const podLogsDir = "/var/log/pods"
+
+// staticPodContainerDirs are the kubelet's directories of the containers
+// named container of every static pod it knows, keyed by pod UID. Static
+// pods have UIDs without dashes (hashes of their manifests); API pods'
+// UIDs have dashes.
+func (n *Node) staticPodContainerDirs(container string) map[string]string {
+	if n.KubeletRootDir == "" {
+		return nil
+	}
+	dirs, _ := filepath.Glob(filepath.Join(n.KubeletRootDir, "pods", "*", "containers", container))
+	byUID := map[string]string{}
+	for _, d := range dirs {
+		if uid := filepath.Base(filepath.Dir(filepath.Dir(d))); !strings.Contains(uid, "-") {
+			byUID[uid] = d
+		}
+	}
+	return byUID
+}
+
+// containerStarts counts the containers named container the kubelet
+// created since since, for the static pod with the most: it makes one
+// termination-message file in KubeletRootDir/pods/UID/containers/NAME for
+// each container it creates, restarts included, and nothing else writes
+// there.
+func (n *Node) containerStarts(container string, since time.Time) (starts int, uid string) {
+	for u, dir := range n.staticPodContainerDirs(container) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		count := 0
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && info.Mode().IsRegular() && !info.ModTime().Before(since) {
+				count++
+			}
+		}
+		if count > starts {
+			starts, uid = count, u
+		}
+	}
+	return starts, uid
+}
+
+// giveUpOnCrashLoop is a give-up check for cluster.WaitServing on an etcd
+// static pod whose manifest went in at since: it ends the wait once the
+// kubelet has created crashLoopStarts of its containers, with what the
+// container log says where the kubelet keeps it in the default place.
+// Without KubeletRootDir it never gives up.
+func (n *Node) giveUpOnCrashLoop(since time.Time) func() error {
+	return n.giveUpOnCrashLoopOf("etcd", since)
+}
+
+// giveUpOnCrashLoopOf is giveUpOnCrashLoop for a container of another
+// name.
+func (n *Node) giveUpOnCrashLoopOf(container string, since time.Time) func() error {
+	return func() error {
+		starts, uid := n.containerStarts(container, since)
+		if starts < crashLoopStarts {
+			return nil
+		}
+		return fmt.Errorf("the kubelet has started the %s container %d times since %s and it never served: it is crash-looping (static pod UID %s)%s",
+			container, starts, since.Format(time.TimeOnly), uid, lastLogLines(uid, container))
+	}
+}
+
+// lastLogLines are the last lines of the newest finished log of the
+// container, from the kubelet's default podLogsDir, as text to append to
+// an error; where the logs are elsewhere, the command that shows them.
+func lastLogLines(uid, container string) string {
+	hint := fmt.Sprintf("; its log: 'crictl ps -a --name %s' then 'crictl logs CONTAINER-ID'", container)
+	logs, _ := filepath.Glob(filepath.Join(podLogsDir, "*_"+uid, container, "*.log"))
+	if len(logs) < 2 {
+		return hint
+	}
+	// N.log is the Nth restart's; the newest may still be written to, the
+	// one before it is a whole run that ended.
+	newest := -1
+	for _, l := range logs {
+		if i, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(l), ".log")); err == nil && i > newest {
+			newest = i
+		}
+	}
+	if newest < 1 {
+		return hint
+	}
+	previous := filepath.Join(filepath.Dir(logs[0]), strconv.Itoa(newest-1)+".log")
+	data, err := os.ReadFile(previous)
+	if err != nil || len(data) == 0 {
+		return hint
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	return fmt.Sprintf("; the last lines of %s:\n  %s", previous, strings.Join(lines, "\n  "))
+}
