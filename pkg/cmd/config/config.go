@@ -200,7 +200,7 @@ the etcd lock ` + bootstrap.RestartLockName + ` makes them take turns.
 		return cmdutil.UsageErrorf(c, "%v", err)
 	})
 	cmd.Flags().StringVar(&o.ManifestsDir, "manifests-dir", o.ManifestsDir, "directory of the kubelet's static pod manifests")
-	cmd.Flags().StringVar(&o.KubeletRootDir, "kubelet-root-dir", o.KubeletRootDir, "the kubelet's --root-dir: the new manifest is written once the kubelet has cleaned up the old pod there, so the new pod starts at once; an etcd the kubelet keeps restarting there (4 starts, about 70 s) ends the wait before --timeout")
+	cmd.Flags().StringVar(&o.KubeletRootDir, "kubelet-root-dir", o.KubeletRootDir, "the kubelet's --root-dir: the new manifest is written once the kubelet has cleaned up the old pod there, so the new pod starts at once; an etcd the kubelet keeps restarting there (a 4th start, within about 70 s of the kubelet's back-off) ends the wait before --timeout")
 	cmd.Flags().StringVar(&o.BackupDir, "backup-dir", "", "where the old manifest goes (default: a new etcd-config-TIME directory beside --manifests-dir)")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the preflight, the plan and the new manifest instead of changing anything")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "change even when the preflight refuses (a member down, no quorum to spare)")

@@ -101,7 +101,7 @@ ran on the copy) is undone by the next run. Last it prints the
 	fs.StringVar(&o.DataDir, "data-dir", "", "the new data directory (default: the old one with -recover-<UTC time>)")
 	fs.Uint64Var(&o.BumpRevision, "bump-revision", o.BumpRevision, "raise the revision by this much, above any revision a client saw, and mark it compacted")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for etcd to stop, and to serve the recovered data")
-	fs.StringVar(&o.KubeletRootDir, "kubelet-root-dir", o.KubeletRootDir, "the kubelet's --root-dir: each new manifest is written once the kubelet has cleaned up the pod before it, so the new pod starts at once; an etcd the kubelet keeps restarting there (4 starts, about 70 s) ends the wait before --timeout")
+	fs.StringVar(&o.KubeletRootDir, "kubelet-root-dir", o.KubeletRootDir, "the kubelet's --root-dir: each new manifest is written once the kubelet has cleaned up the pod before it, so the new pod starts at once; an etcd the kubelet keeps restarting there (a 4th start, within about 70 s of the kubelet's back-off) ends the wait before --timeout")
 	return cmd
 }
 

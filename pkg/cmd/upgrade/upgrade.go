@@ -79,7 +79,7 @@ It asks before it changes anything, unless --yes (scripts) or --dry-run.`,
 	cmd.Flags().StringVar(&o.Image, "image", "", "the new etcd image, tagged with its release (registry.k8s.io/etcd:3.7.3-0)")
 	cmd.Flags().StringVar(&o.Version, "version", "", "the new etcd release, with the repository of the manifest's image (3.7.3)")
 	cmd.Flags().StringVar(&o.ManifestsDir, "manifests-dir", o.ManifestsDir, "directory of the kubelet's static pod manifests")
-	cmd.Flags().StringVar(&o.KubeletRootDir, "kubelet-root-dir", o.KubeletRootDir, "the kubelet's --root-dir: the new manifest is written once the kubelet has cleaned up the old pod there, so the new pod starts at once; an etcd the kubelet keeps restarting there (4 starts, about 70 s) ends the wait before --timeout")
+	cmd.Flags().StringVar(&o.KubeletRootDir, "kubelet-root-dir", o.KubeletRootDir, "the kubelet's --root-dir: the new manifest is written once the kubelet has cleaned up the old pod there, so the new pod starts at once; an etcd the kubelet keeps restarting there (a 4th start, within about 70 s of the kubelet's back-off) ends the wait before --timeout")
 	cmd.Flags().StringVar(&o.BackupDir, "backup-dir", "", "where the snapshot and the old manifest go (default: a new etcd-upgrade-TIME directory beside --manifests-dir)")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the preflight, the plan and the new manifest instead of changing anything")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
