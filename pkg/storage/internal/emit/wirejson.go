@@ -178,27 +178,8 @@ func (b *wireBuilder) jField(f *jsonField, head int32, depth int, n *int) error 
 	if r.typ != f.val.wireType() {
 		return errWireFallback
 	}
-	if !f.pointer && (f.omitEmpty || f.omitZero) {
-		switch f.val.kind {
-		case wkString, wkBytes:
-			if r.from == r.to {
-				return nil
-			}
-		case wkBool, wkInt64, wkUint64:
-			if r.v == 0 {
-				return nil
-			}
-		case wkInt32, wkUint32:
-			if uint32(r.v) == 0 {
-				return nil
-			}
-		case wkTime:
-			if f.omitZero {
-				if zero, err := b.timeIsZero(r); err != nil || zero {
-					return err
-				}
-			}
-		}
+	if omit, err := b.omitsStored(f, r); err != nil || omit {
+		return err
 	}
 	b.jKey(f, depth, n)
 	return b.jValue(&f.val, r, depth+1)

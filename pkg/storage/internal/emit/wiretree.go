@@ -211,6 +211,28 @@ func (b *wireBuilder) openMessage(n int) int32 {
 	return base
 }
 
+// omitsStored reports whether f, on the wire as r, prints nothing: an
+// omitempty or omitzero field that holds its zero value. The tree, JSON
+// and YAML walks all ask it.
+func (b *wireBuilder) omitsStored(f *jsonField, r *wireRec) (bool, error) {
+	if f.pointer || !(f.omitEmpty || f.omitZero) {
+		return false, nil
+	}
+	switch f.val.kind {
+	case wkString, wkBytes:
+		return r.from == r.to, nil
+	case wkBool, wkInt64, wkUint64:
+		return r.v == 0, nil
+	case wkInt32, wkUint32:
+		return uint32(r.v) == 0, nil
+	case wkTime:
+		if f.omitZero {
+			return b.timeIsZero(r)
+		}
+	}
+	return false, nil
+}
+
 // rvStored reports whether the stored resourceVersion, which the key's
 // revision replaces, is one the typed decoder takes: absent, or one
 // string (FuzzWirePrinter found a varint there, which it refuses).
@@ -363,27 +385,8 @@ func (b *wireBuilder) field(f *jsonField, head int32) error {
 	if r.typ != f.val.wireType() {
 		return errWireFallback
 	}
-	if !f.pointer && (f.omitEmpty || f.omitZero) {
-		switch f.val.kind {
-		case wkString, wkBytes:
-			if r.from == r.to {
-				return nil
-			}
-		case wkBool, wkInt64, wkUint64:
-			if r.v == 0 {
-				return nil
-			}
-		case wkInt32, wkUint32:
-			if uint32(r.v) == 0 {
-				return nil
-			}
-		case wkTime:
-			if f.omitZero {
-				if zero, err := b.timeIsZero(r); err != nil || zero {
-					return err
-				}
-			}
-		}
+	if omit, err := b.omitsStored(f, r); err != nil || omit {
+		return err
 	}
 	b.key(f)
 	t.stack = t.stack[:len(t.stack)-1]

@@ -224,27 +224,8 @@ func (b *wireBuilder) yField(f *jsonField, head int32) (wrote bool, err error) {
 	if r.typ != f.val.wireType() {
 		return false, errWireFallback
 	}
-	if !f.pointer && (f.omitEmpty || f.omitZero) {
-		switch f.val.kind {
-		case wkString, wkBytes:
-			if r.from == r.to {
-				return false, nil
-			}
-		case wkBool, wkInt64, wkUint64:
-			if r.v == 0 {
-				return false, nil
-			}
-		case wkInt32, wkUint32:
-			if uint32(r.v) == 0 {
-				return false, nil
-			}
-		case wkTime:
-			if f.omitZero {
-				if zero, err := b.timeIsZero(r); err != nil || zero {
-					return false, err
-				}
-			}
-		}
+	if omit, err := b.omitsStored(f, r); err != nil || omit {
+		return false, err
 	}
 	b.yKey(f)
 	return true, b.yValue(&f.val, r, false, true)
