@@ -40,15 +40,7 @@ func (w *Wire) AppendJSON(dst []byte, t *Tree, p *Plan, raw []byte, apiVersion, 
 		}
 	}()
 	t.static, t.staticSafe = p.names, p.namesSafe
-	t.escape = true
-	b.t, b.data, b.yaml = t, raw, false
-	b.recs, b.heads, b.tails = b.recs[:0], b.heads[:0], b.tails[:0]
-	b.apiVersion, b.kind = apiVersion, kind
-	b.rv, b.rvNext = nil, false
-	if modRevision != 0 && p.p.metadata >= 0 {
-		b.rvBuf = strconv.AppendInt(b.rvBuf[:0], modRevision, 10)
-		b.rv, b.rvIdx = b.rvBuf, p.p.resourceVersion
-	}
+	b.start(t, p.p, raw, apiVersion, kind, modRevision, false)
 	b.out, b.prefix = dst, prefix
 	err = b.jObject(p.p, 0, int32(len(raw)), true, 0)
 	out = b.out

@@ -119,16 +119,22 @@ func (b *wireBuilder) build(t *Tree, plan *objPlan, raw []byte, apiVersion, kind
 	t.kids = t.kids[:0]
 	t.text = t.text[:0]
 	t.stack = t.stack[:0]
+	b.start(t, plan, raw, apiVersion, kind, modRevision, forYAML)
+	return b.object(plan, 0, int32(len(raw)), true)
+}
+
+// start readies b to walk the object stored as raw with plan p, for the
+// tree (build) or the JSON or YAML printer.
+func (b *wireBuilder) start(t *Tree, p *objPlan, raw []byte, apiVersion, kind string, modRevision int64, forYAML bool) {
 	t.escape = true
 	b.t, b.data, b.yaml = t, raw, forYAML
 	b.recs, b.heads, b.tails = b.recs[:0], b.heads[:0], b.tails[:0]
 	b.apiVersion, b.kind = apiVersion, kind
 	b.rv, b.rvNext = nil, false
-	if modRevision != 0 && plan.metadata >= 0 {
+	if modRevision != 0 && p.metadata >= 0 {
 		b.rvBuf = strconv.AppendInt(b.rvBuf[:0], modRevision, 10)
-		b.rv, b.rvIdx = b.rvBuf, plan.resourceVersion
+		b.rv, b.rvIdx = b.rvBuf, p.resourceVersion
 	}
-	return b.object(plan, 0, int32(len(raw)), true)
 }
 
 // object appends the object stored in data[from:to].

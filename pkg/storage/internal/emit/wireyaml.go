@@ -37,15 +37,7 @@ func (w *Wire) AppendYAML(dst []byte, t *Tree, p *Plan, raw []byte, apiVersion, 
 		y.out = nil
 	}()
 	t.static, t.staticSafe = p.names, p.namesSafe
-	t.escape = true
-	b.t, b.data, b.yaml = t, raw, true
-	b.recs, b.heads, b.tails = b.recs[:0], b.heads[:0], b.tails[:0]
-	b.apiVersion, b.kind = apiVersion, kind
-	b.rv, b.rvNext = nil, false
-	if modRevision != 0 && p.p.metadata >= 0 {
-		b.rvBuf = strconv.AppendInt(b.rvBuf[:0], modRevision, 10)
-		b.rv, b.rvIdx = b.rvBuf, p.p.resourceVersion
-	}
+	b.start(t, p.p, raw, apiVersion, kind, modRevision, true)
 	*y = yamlWriter{out: dst, tree: t, indent: -1, whitespace: true, indention: true, indents: y.indents[:0], keys: y.keys[:0]}
 	if listItem {
 		y.out = append(y.out, '-', ' ')
