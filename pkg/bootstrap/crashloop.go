@@ -65,16 +65,12 @@ func (n *Node) containerStarts(container string, since time.Time) (starts int, u
 
 // giveUpOnCrashLoop is a give-up check for cluster.WaitServing on an etcd
 // static pod whose manifest went in at since: it ends the wait once the
-// kubelet has created crashLoopStarts of its containers, with what the
-// container log says where the kubelet keeps it in the default place.
-// Without KubeletRootDir it never gives up.
+// kubelet has created crashLoopStarts of its etcd containers (the
+// container name kubeadm and init give it), with what the container log
+// says where the kubelet keeps it in the default place. Without
+// KubeletRootDir it never gives up.
 func (n *Node) giveUpOnCrashLoop(since time.Time) func() error {
-	return n.giveUpOnCrashLoopOf("etcd", since)
-}
-
-// giveUpOnCrashLoopOf is giveUpOnCrashLoop for a container of another
-// name.
-func (n *Node) giveUpOnCrashLoopOf(container string, since time.Time) func() error {
+	const container = "etcd"
 	return func() error {
 		starts, uid := n.containerStarts(container, since)
 		if starts < crashLoopStarts {
