@@ -196,11 +196,18 @@ func TestSnapshotRestoreManifestOnRealKubelets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := n.kubectl(t, "snapshot", "restore", file, "--manifest", "--yes", "--timeout", "20s")
+		// The kubelet restarts the failing etcd with its back-off: the
+		// restore names the crash loop at the 4th start, long before
+		// --timeout.
+		began := time.Now()
+		r, err := n.kubectl(t, "snapshot", "restore", file, "--manifest", "--yes", "--timeout", "4m", "--kubelet-root-dir", n.node.KubeletRootDir())
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("restore:\n%s", r.stderr)
+		t.Logf("restore (%s):\n%s", time.Since(began).Round(time.Second), r.stderr)
+		if !strings.Contains(r.stderr, "it is crash-looping") || time.Since(began) > 3*time.Minute {
+			t.Errorf("the restore did not name the crash loop within 3 minutes (took %s):\n%s", time.Since(began).Round(time.Second), r.stderr)
+		}
 		lastErrorLine(t, r, "the original manifest is back in place")
 		if !strings.Contains(r.stderr, "restored data is kept in") {
 			t.Errorf("the error does not say where the restored data is:\n%s", r.stderr)

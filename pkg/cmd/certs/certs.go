@@ -105,14 +105,18 @@ type RenewOptions struct {
 	Restart      bool
 	Force        bool
 	ManifestsDir string
-	Timeout      time.Duration
-	LockTimeout  time.Duration
-	Now          func() time.Time
+	// KubeletRootDir is the kubelet's --root-dir, where it keeps a
+	// directory per pod until the pod's containers are gone.
+	KubeletRootDir    string
+	Timeout           time.Duration
+	LockTimeout       time.Duration
+	Now               func() time.Time
+	kubeletRootDirSet bool
 }
 
 // NewCmdRenew returns the renew command.
 func NewCmdRenew(f *cmdutil.Factory) *cobra.Command {
-	o := &RenewOptions{Now: time.Now, ManifestsDir: staticpod.DefaultManifestsDir, Timeout: 2 * time.Minute, LockTimeout: 10 * time.Minute}
+	o := &RenewOptions{Now: time.Now, ManifestsDir: staticpod.DefaultManifestsDir, KubeletRootDir: staticpod.DefaultKubeletRootDir, Timeout: 2 * time.Minute, LockTimeout: 10 * time.Minute}
 	cmd := &cobra.Command{
 		Use:   "renew all|NAME...",
 		Short: "Renew etcd certificates with the etcd CA, keeping their names, usages and keys",
@@ -163,14 +167,16 @@ changes nothing.`,
 	cmd.Flags().BoolVar(&o.Restart, "restart", false, "restart this node's etcd static pod afterwards, after a preflight and under a cluster-wide lock, and wait until the cluster is healthy again")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "with --restart: restart even when the preflight refuses, or when the cluster cannot be read or locked (a lock another node holds is still waited for)")
 	cmd.Flags().StringVar(&o.ManifestsDir, "manifests-dir", o.ManifestsDir, "directory of the kubelet's static pod manifests, for --restart")
+	cmd.Flags().StringVar(&o.KubeletRootDir, "kubelet-root-dir", o.KubeletRootDir, "with --restart: the kubelet's --root-dir: the manifest goes back once the kubelet has cleaned up the old pod there, so the new pod starts at once; an etcd the kubelet keeps restarting there (a 4th start, within about 70 s of the kubelet's back-off) ends the wait before --timeout")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "how long --restart waits for etcd to stop, then to serve, then for every member to be healthy")
 	cmd.Flags().DurationVar(&o.LockTimeout, "lock-timeout", o.LockTimeout, "how long --restart waits for another node's restart to finish (0: no limit)")
 	return cmd
 }
 
 // Complete takes the certificate names.
-func (o *RenewOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []string) error {
+func (o *RenewOptions) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.Factory, o.Names = f, args
+	o.kubeletRootDirSet = cmd.Flags().Changed("kubelet-root-dir")
 	return nil
 }
 
@@ -178,6 +184,9 @@ func (o *RenewOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, args []str
 func (o *RenewOptions) Validate() error {
 	if !o.Restart && o.Force {
 		return fmt.Errorf("--force only applies with --restart")
+	}
+	if !o.Restart && o.kubeletRootDirSet {
+		return fmt.Errorf("--kubelet-root-dir only applies with --restart")
 	}
 	if o.Timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive")
@@ -196,6 +205,7 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 	n := bootstrap.NewNode()
 	n.PKIDir = o.Connect.PKIDir
 	n.ManifestsDir = o.ManifestsDir
+	n.KubeletRootDir = o.KubeletRootDir
 	n.DryRun = o.DryRun
 	n.Out, n.Log = o.Out, o.ErrOut
 	renewed, err := n.Renew(o.Names, o.Now())

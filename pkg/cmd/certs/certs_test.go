@@ -42,6 +42,7 @@ func TestRenewValidate(t *testing.T) {
 	}{
 		{"restart", RenewOptions{Restart: true, Timeout: time.Minute, LockTimeout: time.Minute}, ""},
 		{"force without restart", RenewOptions{Force: true, Timeout: time.Minute}, "--force only applies with --restart"},
+		{"kubelet root dir without restart", RenewOptions{kubeletRootDirSet: true, Timeout: time.Minute}, "--kubelet-root-dir only applies with --restart"},
 		{"no timeout", RenewOptions{Restart: true}, "--timeout must be positive"},
 		{"negative lock timeout", RenewOptions{Restart: true, Timeout: time.Minute, LockTimeout: -time.Second}, "--lock-timeout must not be negative"},
 	} {

@@ -30,6 +30,9 @@ type RestoreOptions struct {
 	Yes      bool
 	DryRun   bool
 	Timeout  time.Duration
+	// KubeletRootDir is the kubelet's --root-dir, where a restarting etcd
+	// leaves one file per container it ran.
+	KubeletRootDir string
 
 	changed  map[string]bool
 	Store    storeFlags
@@ -41,7 +44,7 @@ type RestoreOptions struct {
 
 // NewCmdRestore returns the snapshot restore command.
 func NewCmdRestore(f *cmdutil.Factory) *cobra.Command {
-	o := &RestoreOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
+	o := &RestoreOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput), KubeletRootDir: staticpod.DefaultKubeletRootDir}
 	o.BumpRevision = snapshot.DefaultBumpRevision
 	o.MarkCompacted = true
 	cmd := &cobra.Command{
@@ -116,6 +119,7 @@ metadata recorded, and removed afterwards. An age-encrypted snapshot needs
 	fs.BoolVar(&o.Yes, "yes", false, "with --manifest: do not ask for confirmation")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "with --manifest: check and print the plan and the new manifest, change nothing")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "with --manifest: how long to wait for etcd to stop, and to serve again")
+	fs.StringVar(&o.KubeletRootDir, "kubelet-root-dir", o.KubeletRootDir, "with --manifest: the kubelet's --root-dir: an etcd the kubelet keeps restarting there on the restored data (a 4th start, within about 70 s of the kubelet's back-off) ends the wait before --timeout, and the old manifest goes back")
 	o.Store.AddFlags(fs)
 	o.Identity.AddFlags(fs)
 	return cmd
@@ -179,7 +183,7 @@ func (o *RestoreOptions) Validate() error {
 	if o.Manifest != "" {
 		return o.validateManifest()
 	}
-	for _, f := range []string{"yes", "dry-run", "timeout"} {
+	for _, f := range []string{"yes", "dry-run", "timeout", "kubelet-root-dir"} {
 		if o.changed[f] {
 			return fmt.Errorf("--%s is for a restore through the static pod manifest: add --manifest", f)
 		}
@@ -302,7 +306,7 @@ func (o *RestoreOptions) runManifest(ctx context.Context) error {
 		return fmt.Errorf("preflight: reaching the local member: %w", err)
 	}
 	node := bootstrap.NewNode()
-	node.Out, node.Log = o.Out, o.ErrOut
+	node.Out, node.Log, node.KubeletRootDir = o.Out, o.ErrOut, o.KubeletRootDir
 	r := &bootstrap.SnapshotRestore{
 		ManifestPath: o.Manifest, Restorer: o.Restorer, Source: o.source, Config: cfg,
 		Timeout: o.Timeout, DryRun: o.DryRun, Node: node,

@@ -39,6 +39,7 @@ func TestUsageErrors(t *testing.T) {
 		{"no bump contradicts a bump", append(restore, "--no-bump-revision", "--bump-revision", "5"), "--no-bump-revision contradicts"},
 		{"bump without compaction", append(restore, "--bump-revision", "5", "--mark-compacted=false"), "--bump-revision needs --mark-compacted"},
 		{"--yes needs --manifest", append(restore, "--yes"), "add --manifest"},
+		{"--kubelet-root-dir needs --manifest", append(restore, "--kubelet-root-dir", "/srv/kubelet"), "--kubelet-root-dir is for a restore through the static pod manifest"},
 		{"--name with --manifest", []string{"snapshot", "restore", file, "--manifest", "--name", "x"}, "comes from the manifest"},
 		{"initial cluster without this member", append(restore, "--initial-cluster", "m2=https://10.0.0.2:2380"), "does not list this member"},
 	}
