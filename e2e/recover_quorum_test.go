@@ -404,6 +404,11 @@ func recoveryFaults(t *testing.T, n *bootNode) {
 	if !strings.Contains(r.stderr, "times since") || !strings.Contains(r.stderr, "it is crash-looping") || time.Since(began) > 3*time.Minute {
 		t.Fatalf("recover quorum with etcd crashing on the copy took %s and did not say it crash-loops:\n%s", time.Since(began).Round(time.Second), r.stderr)
 	}
+	// The node's kubelet keeps pod logs under the podLogsDir of its
+	// config.yaml, not /var/log/pods: the error quotes etcd from there.
+	if !strings.Contains(r.stderr, "the last lines of "+n.node.Dir) {
+		t.Errorf("the crash-loop error does not quote etcd's log from the kubelet's podLogsDir:\n%s", r.stderr)
+	}
 	n.sameManifest(t, original)
 	if changed := etcdtest.ChangedFiles(stopped, etcdtest.FileHashes(t, data)); len(changed) > 0 {
 		t.Errorf("etcd crashing on the copy: the original data changed: %s", changed)

@@ -135,3 +135,7 @@ func (d nodeDirs) containerdSocket() string {
 	return filepath.Join(d.root, "containerd", "containerd.sock")
 }
 func (d nodeDirs) kubeletRoot() string { return filepath.Join(d.root, "kubelet") }
+
+// kubeletConfigFile is the kubelet's configuration file, in its root dir as
+// kubeadm writes it.
+func (d nodeDirs) kubeletConfigFile() string { return filepath.Join(d.kubeletRoot(), "config.yaml") }

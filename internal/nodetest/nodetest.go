@@ -313,7 +313,8 @@ func (n *Node) start(kubelet, images string) error {
 	if n.cluster.Options.APIServerURL != "" {
 		address = n.IP
 	}
-	if err := os.WriteFile(filepath.Join(n.Dir, "kubelet.yaml"), []byte(kubeletConfig(n.dirs, "/"+n.cgroupName, address)), 0o600); err != nil {
+	// Where kubeadm keeps it, so the plugin finds the podLogsDir there.
+	if err := os.WriteFile(n.dirs.kubeletConfigFile(), []byte(kubeletConfig(n.dirs, "/"+n.cgroupName, address)), 0o600); err != nil {
 		return err
 	}
 	var err error
@@ -342,7 +343,7 @@ func (n *Node) start(kubelet, images string) error {
 		}
 	}
 	if n.kubelet, err = n.spawn("kubelet.log", kubelet, append(kubeconfig,
-		"--config", filepath.Join(n.Dir, "kubelet.yaml"),
+		"--config", n.dirs.kubeletConfigFile(),
 		"--root-dir", n.dirs.kubeletRoot(),
 		"--cert-dir", filepath.Join(n.Dir, "kubelet-pki"),
 		"--hostname-override", n.Name,

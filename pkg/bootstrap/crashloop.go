@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	kubeletconfig "k8s.io/kubelet/config/v1beta1"
+	"sigs.k8s.io/yaml"
 )
 
 // crashLoopStarts is how many containers the kubelet must have created for
@@ -17,9 +20,27 @@ import (
 // minutes would only delay the rollback.
 const crashLoopStarts = 4
 
-// podLogsDir is the kubelet's default podLogsDir (kubeadm keeps it), where
-// a crash-looping etcd's own last words are.
-const podLogsDir = "/var/log/pods"
+// defaultPodLogsDir is the kubelet's default podLogsDir, where a
+// crash-looping etcd's own last words are.
+const defaultPodLogsDir = "/var/log/pods"
+
+// podLogsDir is where the kubelet keeps container logs: the podLogsDir of
+// the configuration kubeadm writes for it in KubeletRootDir/config.yaml,
+// else the kubelet's default.
+func (n *Node) podLogsDir() string {
+	if n.KubeletRootDir == "" {
+		return defaultPodLogsDir
+	}
+	data, err := os.ReadFile(filepath.Join(n.KubeletRootDir, "config.yaml"))
+	if err != nil {
+		return defaultPodLogsDir
+	}
+	var c kubeletconfig.KubeletConfiguration
+	if yaml.Unmarshal(data, &c) != nil || c.PodLogsDir == "" {
+		return defaultPodLogsDir
+	}
+	return c.PodLogsDir
+}
 
 // staticPodContainerDirs are the kubelet's directories of the containers
 // named container of every static pod it knows, keyed by pod UID. Static
@@ -66,8 +87,8 @@ func (n *Node) containerStarts(container string, since time.Time) (starts int, u
 // giveUpOnCrashLoop is a give-up check for cluster.WaitServing on an etcd
 // static pod whose manifest went in at since: it ends the wait once the
 // kubelet has created crashLoopStarts of its etcd containers (the
-// container name kubeadm and init give it), with what the container log
-// says where the kubelet keeps it in the default place. Without
+// container name kubeadm and init give it), with the container log's last
+// lines (podLogsDir). Without
 // KubeletRootDir it never gives up.
 func (n *Node) giveUpOnCrashLoop(since time.Time) func() error {
 	const container = "etcd"
@@ -77,14 +98,14 @@ func (n *Node) giveUpOnCrashLoop(since time.Time) func() error {
 			return nil
 		}
 		return fmt.Errorf("the kubelet has started the %s container %d times since %s and it never served: it is crash-looping (static pod UID %s)%s",
-			container, starts, since.Format(time.TimeOnly), uid, lastLogLines(uid, container))
+			container, starts, since.Format(time.TimeOnly), uid, lastLogLines(n.podLogsDir(), uid, container))
 	}
 }
 
 // lastLogLines are the last lines of the newest finished log of the
-// container, from the kubelet's default podLogsDir, as text to append to
-// an error; where the logs are elsewhere, the command that shows them.
-func lastLogLines(uid, container string) string {
+// container in the kubelet's podLogsDir, as text to append to an error;
+// where there is none, the command that shows them.
+func lastLogLines(podLogsDir, uid, container string) string {
 	hint := fmt.Sprintf("; its log: 'crictl ps -a --name %s' then 'crictl logs CONTAINER-ID'", container)
 	logs, _ := filepath.Glob(filepath.Join(podLogsDir, "*_"+uid, container, "*.log"))
 	if len(logs) < 2 {

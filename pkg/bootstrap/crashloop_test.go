@@ -56,3 +56,47 @@ func TestGiveUpOnCrashLoop(t *testing.T) {
 		t.Error("without the kubelet's root dir the wait must never give up early")
 	}
 }
+
+// TestCrashLoopNamesLastLogLines: the error quotes the last run's log from
+// the podLogsDir of the kubelet's config.yaml in its root dir, as kubeadm
+// lays it out, and otherwise says how to read the log.
+func TestCrashLoopNamesLastLogLines(t *testing.T) {
+	root, logs := t.TempDir(), t.TempDir()
+	n := &Node{KubeletRootDir: root}
+	const uid = "5e5e5e5e5e5e"
+	dir := filepath.Join(root, "pods", uid, "containers", "etcd")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"a", "b", "c", "d"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	since := time.Now().Add(-time.Minute)
+	if err := n.giveUpOnCrashLoop(since)(); err == nil || !strings.Contains(err.Error(), "crictl logs") {
+		t.Fatalf("without logs in the default dir: %v, want the crictl hint", err)
+	}
+
+	config := "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\npodLogsDir: " + logs + "\n"
+	if err := os.WriteFile(filepath.Join(root, "config.yaml"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	podLogs := filepath.Join(logs, "kube-system_etcd-cp-1_"+uid, "etcd")
+	if err := os.MkdirAll(podLogs, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	runs := map[string]string{
+		"2.log": "run 3 line 1\nrun 3 line 2\n",
+		"3.log": "run 4 still starting\n",
+	}
+	for name, text := range runs {
+		if err := os.WriteFile(filepath.Join(podLogs, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := n.giveUpOnCrashLoop(since)()
+	if err == nil || !strings.Contains(err.Error(), "the last lines of "+filepath.Join(podLogs, "2.log")) || !strings.Contains(err.Error(), "run 3 line 2") || strings.Contains(err.Error(), "run 4") {
+		t.Fatalf("with logs in the config's podLogsDir: %v, want the last finished run's lines", err)
+	}
+}
