@@ -405,8 +405,8 @@ func recoveryFaults(t *testing.T, n *bootNode) {
 		t.Fatalf("recover quorum with etcd crashing on the copy took %s and did not say it crash-loops:\n%s", time.Since(began).Round(time.Second), r.stderr)
 	}
 	// The node's kubelet keeps pod logs under the podLogsDir of its
-	// config.yaml, not /var/log/pods: the error quotes etcd from there.
-	if !strings.Contains(r.stderr, "the last lines of "+n.node.Dir) {
+	// config.yaml, not /var/log/pods: the error quotes etcd's last error from there.
+	if !strings.Contains(r.stderr, "its last words ("+n.node.Dir) {
 		t.Errorf("the crash-loop error does not quote etcd's log from the kubelet's podLogsDir:\n%s", r.stderr)
 	}
 	n.sameManifest(t, original)

@@ -208,7 +208,7 @@ func TestSnapshotRestoreManifestOnRealKubelets(t *testing.T) {
 		if !strings.Contains(r.stderr, "it is crash-looping") || time.Since(began) > 3*time.Minute {
 			t.Errorf("the restore did not name the crash loop within 3 minutes (took %s):\n%s", time.Since(began).Round(time.Second), r.stderr)
 		}
-		if !strings.Contains(r.stderr, "the last lines of "+n.node.Dir) || !strings.Contains(r.stderr, "not supported") {
+		if !strings.Contains(r.stderr, "its last words ("+n.node.Dir) || !strings.Contains(r.stderr, "not supported") {
 			t.Errorf("the crash-loop error does not quote etcd's refusal from the kubelet's podLogsDir:\n%s", r.stderr)
 		}
 		lastErrorLine(t, r, "the original manifest is back in place")

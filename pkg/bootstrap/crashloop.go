@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -87,8 +88,8 @@ func (n *Node) containerStarts(container string, since time.Time) (starts int, u
 // giveUpOnCrashLoop is a give-up check for cluster.WaitServing on an etcd
 // static pod whose manifest went in at since: it ends the wait once the
 // kubelet has created crashLoopStarts of its etcd containers (the
-// container name kubeadm and init give it), with the container log's last
-// lines (podLogsDir). Without
+// container name kubeadm and init give it), with the container's last error
+// from its log (podLogsDir). Without
 // KubeletRootDir it never gives up.
 func (n *Node) giveUpOnCrashLoop(since time.Time) func() error {
 	const container = "etcd"
@@ -98,14 +99,14 @@ func (n *Node) giveUpOnCrashLoop(since time.Time) func() error {
 			return nil
 		}
 		return fmt.Errorf("the kubelet has started the %s container %d times since %s and it never served: it is crash-looping (static pod UID %s)%s",
-			container, starts, since.Format(time.TimeOnly), uid, lastLogLines(n.podLogsDir(), uid, container))
+			container, starts, since.Format(time.TimeOnly), uid, lastWords(n.podLogsDir(), uid, container))
 	}
 }
 
-// lastLogLines are the last lines of the newest finished log of the
-// container in the kubelet's podLogsDir, as text to append to an error;
-// where there is none, the command that shows them.
-func lastLogLines(podLogsDir, uid, container string) string {
+// lastWords is what the container said last before it ended, from the
+// newest finished log in the kubelet's podLogsDir, as one line to append
+// to an error; where there is no such log, the commands that show it.
+func lastWords(podLogsDir, uid, container string) string {
 	hint := fmt.Sprintf("; its log: 'crictl ps -a --name %s' then 'crictl logs CONTAINER-ID'", container)
 	logs, _ := filepath.Glob(filepath.Join(podLogsDir, "*_"+uid, container, "*.log"))
 	if len(logs) < 2 {
@@ -124,12 +125,50 @@ func lastLogLines(podLogsDir, uid, container string) string {
 	}
 	previous := filepath.Join(filepath.Dir(logs[0]), strconv.Itoa(newest-1)+".log")
 	data, err := os.ReadFile(previous)
-	if err != nil || len(data) == 0 {
+	if err != nil {
 		return hint
 	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > 3 {
-		lines = lines[len(lines)-3:]
+	words := lastError(data)
+	if words == "" {
+		return hint
 	}
-	return fmt.Sprintf("; the last lines of %s:\n  %s", previous, strings.Join(lines, "\n  "))
+	const most = 300
+	if len(words) > most {
+		words = words[:most] + "..."
+	}
+	return fmt.Sprintf("; its last words (%s): %s", previous, words)
+}
+
+// lastError is the last error of a container log as the kubelet writes it
+// (lines "TIME STREAM TAG CONTENT"): the nearest the end of etcd's JSON
+// entries at level error or above, as "msg: error", or a Go panic's first
+// line; else the last line.
+func lastError(log []byte) string {
+	lines := strings.Split(strings.TrimRight(string(log), "\n"), "\n")
+	last := ""
+	for i := len(lines) - 1; i >= 0; i-- {
+		fields := strings.SplitN(lines[i], " ", 4)
+		if len(fields) < 4 {
+			continue
+		}
+		content := fields[3]
+		if last == "" {
+			last = content
+		}
+		if strings.HasPrefix(content, "panic: ") {
+			return content
+		}
+		var entry struct{ Level, Msg, Error string }
+		if json.Unmarshal([]byte(content), &entry) != nil {
+			continue
+		}
+		switch entry.Level {
+		case "error", "dpanic", "panic", "fatal":
+			if entry.Error == "" {
+				return entry.Msg
+			}
+			return entry.Msg + ": " + entry.Error
+		}
+	}
+	return last
 }

@@ -57,10 +57,10 @@ func TestGiveUpOnCrashLoop(t *testing.T) {
 	}
 }
 
-// TestCrashLoopNamesLastLogLines: the error quotes the last run's log from
+// TestCrashLoopNamesLastWords: the error quotes the last run's error from
 // the podLogsDir of the kubelet's config.yaml in its root dir, as kubeadm
 // lays it out, and otherwise says how to read the log.
-func TestCrashLoopNamesLastLogLines(t *testing.T) {
+func TestCrashLoopNamesLastWords(t *testing.T) {
 	root, logs := t.TempDir(), t.TempDir()
 	n := &Node{KubeletRootDir: root}
 	const uid = "5e5e5e5e5e5e"
@@ -87,8 +87,11 @@ func TestCrashLoopNamesLastLogLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	runs := map[string]string{
-		"2.log": "run 3 line 1\nrun 3 line 2\n",
-		"3.log": "run 4 still starting\n",
+		"2.log": `2026-12-06T15:33:51.43Z stderr F {"level":"info","msg":"starting"}
+2026-12-06T15:33:51.44Z stderr F {"level":"fatal","msg":"discovery failed","error":"version \"3.7.0\" is not supported","stacktrace":"main.main"}
+2026-12-06T15:33:51.45Z stderr F {"level":"info","msg":"closed etcd server"}
+`,
+		"3.log": "2026-12-06T15:34:01.00Z stderr F run 4 still starting\n",
 	}
 	for name, text := range runs {
 		if err := os.WriteFile(filepath.Join(podLogs, name), []byte(text), 0o600); err != nil {
@@ -96,7 +99,15 @@ func TestCrashLoopNamesLastLogLines(t *testing.T) {
 		}
 	}
 	err := n.giveUpOnCrashLoop(since)()
-	if err == nil || !strings.Contains(err.Error(), "the last lines of "+filepath.Join(podLogs, "2.log")) || !strings.Contains(err.Error(), "run 3 line 2") || strings.Contains(err.Error(), "run 4") {
-		t.Fatalf("with logs in the config's podLogsDir: %v, want the last finished run's lines", err)
+	want := "its last words (" + filepath.Join(podLogs, "2.log") + `): discovery failed: version "3.7.0" is not supported`
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("with logs in the config's podLogsDir: %v, want the last finished run's fatal entry: %s", err, want)
+	}
+
+	if err := os.WriteFile(filepath.Join(podLogs, "2.log"), []byte("2026-12-06T15:33:51.43Z stderr F panic: runtime error: index out of range\n2026-12-06T15:33:51.43Z stderr F \n2026-12-06T15:33:51.43Z stderr F goroutine 1 [running]:\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.giveUpOnCrashLoop(since)(); err == nil || !strings.HasSuffix(err.Error(), "): panic: runtime error: index out of range") {
+		t.Fatalf("a Go panic: %v, want its first line", err)
 	}
 }
