@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
@@ -269,16 +267,7 @@ func TestNoSpaceRecoveryAgainstRealEtcd(t *testing.T) {
 	c := etcdtest.StartProcesses(t, versions[len(versions)-1], etcdtest.WithQuotaBackendBytes(4<<20))
 	conn := c.ConnectArgs()
 	cli := c.Client()
-	val := strings.Repeat("v", 100<<10)
-	for i := 0; ; i++ {
-		_, err := cli.Put(context.Background(), "/fill", val)
-		if errors.Is(err, rpctypes.ErrNoSpace) {
-			break
-		}
-		if err != nil || i > 1000 {
-			t.Fatalf("put %d: %v", i, err)
-		}
-	}
+	etcdtest.FillToNoSpace(t, cli)
 	if r := plugin(t, nil, append(conn, "alarm", "list")...); r.code != 5 || !strings.Contains(r.stdout, "NOSPACE") {
 		t.Fatalf("alarm list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}

@@ -369,27 +369,11 @@ func TestCompactKeepsTheLastRevisions(t *testing.T) {
 	}
 }
 
-// fillToNoSpace overwrites one key until etcd refuses writes with NOSPACE.
-func fillToNoSpace(t *testing.T, cli *clientv3.Client) {
-	t.Helper()
-	val := strings.Repeat("v", 100<<10)
-	for i := 0; i < 1000; i++ {
-		_, err := cli.Put(context.Background(), "/fill", val)
-		if errors.Is(err, rpctypes.ErrNoSpace) {
-			return
-		}
-		if err != nil {
-			t.Fatalf("put %d: %v", i, err)
-		}
-	}
-	t.Fatal("no NOSPACE after 1000 puts")
-}
-
 func TestNoSpaceRecovery(t *testing.T) {
 	c := etcdtest.StartEmbedded(t, etcdtest.WithQuotaBackendBytes(4<<20))
 	cfg, cli := c.Config(), c.Client()
 	ctx := context.Background()
-	fillToNoSpace(t, cli)
+	etcdtest.FillToNoSpace(t, cli)
 
 	alarms, err := maintenance.PlanRecovery(ctx, cfg, cli)
 	if err != nil {
