@@ -307,10 +307,7 @@ func TestInterruptedUploadsLeaveNoObject(t *testing.T) {
 	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
 	cli := c.Client()
 	t.Log("Write about 60 MB, so the upload takes a while")
-	value := strings.Repeat("x", 100_000)
-	for i := range 600 {
-		mustPut(t, cli, fmt.Sprintf("/registry/secrets/default/s-%03d", i), value)
-	}
+	putLargeSecrets(t, cli, 600)
 	srv := startStore(t)
 	env := s3Env(t, srv)
 	ctx := context.Background()

@@ -223,6 +223,16 @@ func mustPut(t *testing.T, cli *clientv3.Client, k, v string) {
 	}
 }
 
+// putLargeSecrets writes n keys /registry/secrets/default/s-000, s-001, ...
+// of 100 kB each, so that a snapshot of them takes a while to stream.
+func putLargeSecrets(t *testing.T, cli *clientv3.Client, n int) {
+	t.Helper()
+	value := strings.Repeat("x", 100_000)
+	for i := range n {
+		mustPut(t, cli, fmt.Sprintf("/registry/secrets/default/s-%03d", i), value)
+	}
+}
+
 // readAll waits for the member to serve and returns every key under
 // /registry/configmaps/.
 func readAll(t *testing.T, cli *clientv3.Client, logFile string) map[string]string {
@@ -271,10 +281,7 @@ func TestSnapshotSaveMemberKilledMidStream(t *testing.T) {
 	cli := c.Client()
 
 	t.Log("Write about 40 MB, so the stream takes a while")
-	value := strings.Repeat("x", 100_000)
-	for i := range 400 {
-		mustPut(t, cli, fmt.Sprintf("/registry/secrets/default/s-%03d", i), value)
-	}
+	putLargeSecrets(t, cli, 400)
 	before, err := cli.Get(context.Background(), "/registry/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		t.Fatal(err)
