@@ -43,12 +43,17 @@ func TestUsageErrors(t *testing.T) {
 		{"initial cluster without this member", append(restore, "--initial-cluster", "m2=https://10.0.0.2:2380"), "does not list this member"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, _, code, err := cmdtest.Run(t, tt.args...)
-			if code != 1 || err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "-h' for help") {
-				t.Errorf("exit %d, %v; want a usage error containing %q", code, err, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantUsageError(t, tt.want, tt.args...) })
+	}
+}
+
+// wantUsageError runs `kubectl etcd args...` and wants a usage error: exit
+// 1, an error containing want and the pointer to the command's help.
+func wantUsageError(t *testing.T, want string, args ...string) {
+	t.Helper()
+	_, _, code, err := cmdtest.Run(t, args...)
+	if code != 1 || err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "-h' for help") {
+		t.Errorf("exit %d, %v; want a usage error containing %q", code, err, want)
 	}
 }
 
