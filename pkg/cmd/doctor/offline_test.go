@@ -1,7 +1,6 @@
 package doctor_test
 
 import (
-	"archive/tar"
 	"compress/gzip"
 	"context"
 	"encoding/base64"
@@ -547,21 +546,9 @@ func readBundle(t *testing.T, path string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := tar.NewReader(gz)
 	files := map[string]string{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[h.Name] = string(data)
+	for name, data := range etcdtest.TarFiles(t, gz) {
+		files[name] = string(data)
 	}
 	return files
 }
