@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,40 +70,18 @@ func TestRollingDefragAgainstRealEtcd(t *testing.T) {
 			}
 
 			t.Log("Writers write through every endpoint during a rolling defrag with compaction; none fails")
-			stop := make(chan struct{})
-			var writes, failed atomic.Int64
-			var wg sync.WaitGroup
-			for w := range 2 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := 0; ; i++ {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-						_, err := cli.Put(ctx, fmt.Sprintf("/writers/%d/%d", w, i%20), "v")
-						cancel()
-						writes.Add(1)
-						if err != nil {
-							failed.Add(1)
-							t.Logf("write failed: %v", err)
-						}
-						time.Sleep(10 * time.Millisecond)
-					}
-				}()
-			}
+			writers := etcdtest.StartOverwriters(t, cli, 2, 20, 10*time.Millisecond)
 			r = plugin(t, nil, append(conn, "defrag", "--all", "--compact", "--yes", "--wait", "500ms", "-o", "json")...)
-			close(stop)
-			wg.Wait()
+			writes, failures := writers.Finish()
+			for _, f := range failures {
+				t.Logf("write failed: %s", f)
+			}
 			var report maintenance.Report
 			if err := json.Unmarshal([]byte(r.stdout), &report); r.code != 0 || err != nil {
 				t.Fatalf("defrag: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
 			}
-			if failed.Load() > 0 || writes.Load() == 0 {
-				t.Errorf("%d of %d writes failed during the rolling defrag", failed.Load(), writes.Load())
+			if len(failures) > 0 || writes == 0 {
+				t.Errorf("%d of %d writes failed during the rolling defrag", len(failures), writes+len(failures))
 			}
 			for _, m := range report.Members {
 				if m.Action != maintenance.ActionDefragmented || m.Reclaimed <= 0 {
@@ -120,7 +97,7 @@ func TestRollingDefragAgainstRealEtcd(t *testing.T) {
 			if len(order) != 3 || order[2] != plan.Steps[2].Name {
 				t.Errorf("defragmented in order %v, want the leader %s last", order, plan.Steps[2].Name)
 			}
-			t.Logf("%d writes, none failed; %d bytes reclaimed", writes.Load(), report.Reclaimed)
+			t.Logf("%d writes, none failed; %d bytes reclaimed", writes, report.Reclaimed)
 
 			t.Log("Every member still holds the same data")
 			if r := plugin(t, nil, append(conn, "check", "consistency")...); r.code != 0 {
