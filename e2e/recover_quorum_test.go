@@ -449,10 +449,7 @@ func (n *bootNode) sameManifest(t *testing.T, want []byte) {
 // read: etcd runs on the original data again, without quorum.
 func waitNoQuorum(t *testing.T, cfg *connect.Config) {
 	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg)
 	defer cli.Close()
 	if err := poll.Until(context.Background(), "no quorum", 500*time.Millisecond, 2*time.Minute, func(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -479,10 +476,7 @@ func waitServing(t *testing.T, cfg *connect.Config) {
 // at the same revision later means the history up to it was not changed.
 func memberHash(t *testing.T, cfg *connect.Config, rev int64) (uint32, int64) {
 	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg)
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
