@@ -162,13 +162,7 @@ func TestSaveStatusRestoreCommands(t *testing.T) {
 }
 
 func TestRestoreSummary(t *testing.T) {
-	res := &snapshot.RestoreResult{
-		Snapshot: snapshot.FileStatus{Path: "etcd.db", Revision: 1234, HashCheck: snapshot.HashOK, StorageVersion: "3.6.0"},
-		DataDir:  "/var/lib/etcd-restored", Name: "node-1", PeerURLs: []string{"https://10.0.0.1:2380"},
-		InitialCluster: "node-1=https://10.0.0.1:2380,node-2=https://10.0.0.2:2380", InitialClusterToken: "etcd-cluster",
-		Revision: 1000001234, NeedsEtcd: "3.6",
-	}
-	got := cmdsnapshot.RestoreSummary(res, 1000000000, true)
+	got := cmdsnapshot.RestoreSummary(cmdsnapshot.BumpedRestore(), 1000000000, true)
 	for _, w := range []string{
 		`Restored etcd.db (revision 1234, sha256 trailer ok) into /var/lib/etcd-restored as member "node-1".`,
 		"Revision bumped by 1000000000 to 1000001234 and marked compacted",
