@@ -259,14 +259,7 @@ func readAll(t *testing.T, cli *clientv3.Client, logFile string) map[string]stri
 
 func assertFiles(t *testing.T, dir string, want ...string) {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range entries {
-		got = append(got, e.Name())
-	}
+	got := etcdtest.DirNames(t, dir)
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("%s holds %v, want %v", dir, got, want)
 	}

@@ -100,7 +100,7 @@ func TestSaveStatusAndCorruption(t *testing.T) {
 				if ds.Hash != res.Hash || ds.Revision != res.Revision || ds.TotalKey != res.TotalKeys || ds.TotalSize != res.TotalSize || ds.Version != res.StorageVersion {
 					t.Errorf("etcdutl snapshot status says %+v, Save reported %+v", ds, res.FileStatus)
 				}
-				if sum := sha256.Sum256(mustRead(t, path)); hex.EncodeToString(sum[:]) != res.SHA256 {
+				if sum := sha256.Sum256(etcdtest.ReadFile(t, path)); hex.EncodeToString(sum[:]) != res.SHA256 {
 					t.Errorf("sha256 of the file %x, Save reported %s", sum, res.SHA256)
 				}
 			}
@@ -287,13 +287,9 @@ func (a *afterBytes) Done(complete bool) { a.done = &complete }
 // assertOnly checks that dir holds exactly the given files.
 func assertOnly(t *testing.T, dir string, want ...string) {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var got []string
-	for _, e := range entries {
-		got = append(got, filepath.Join(dir, e.Name()))
+	for _, name := range etcdtest.DirNames(t, dir) {
+		got = append(got, filepath.Join(dir, name))
 	}
 	if len(got) != len(want) {
 		t.Errorf("%s holds %v, want %v", dir, got, want)
@@ -308,15 +304,6 @@ func assertOnly(t *testing.T, dir string, want ...string) {
 			t.Errorf("%s holds %v, want %v", dir, got, want)
 		}
 	}
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 // TestStatusNamesTheMembers: the status of a snapshot of a three-member
