@@ -91,13 +91,10 @@ func copyCA(t *testing.T, from, to *e2eNode) {
 // all healthy voters.
 func waitHealthy(t *testing.T, cfg *connect.Config, want int, timeout time.Duration) []cluster.Member {
 	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg)
 	defer cli.Close()
 	var members []cluster.Member
-	err = poll.Until(context.Background(), fmt.Sprintf("%d healthy members at %s", want, strings.Join(cfg.Endpoints, ",")), 200*time.Millisecond, timeout, func(ctx context.Context) error {
+	err := poll.Until(context.Background(), fmt.Sprintf("%d healthy members at %s", want, strings.Join(cfg.Endpoints, ",")), 200*time.Millisecond, timeout, func(ctx context.Context) error {
 		hs, err := cluster.CheckHealth(ctx, cfg, cli)
 		if err != nil {
 			return err
@@ -131,10 +128,7 @@ func voters(ms []cluster.Member) int {
 
 func memberCount(t *testing.T, cfg *connect.Config) int {
 	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg)
 	defer cli.Close()
 	ms, err := cluster.ListMembers(context.Background(), cfg, cli)
 	if err != nil {
@@ -289,10 +283,7 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 	}
 
 	t.Log("a join killed after adding the learner, before writing the manifest: the next join takes the learner over")
-	cli, err := cfg1.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg1)
 	defer cli.Close()
 	added, err := cli.MemberAddAsLearner(ctx, []string{n2.Spec().PeerURL()})
 	if err != nil {

@@ -25,10 +25,7 @@ func testRestoreWithManifest(t *testing.T, version string) {
 	t.Log("a member with keys, a snapshot, more writes")
 	etcdtest.PutKey(t, n.config(t), "/registry/a", "in-snapshot")
 	etcdtest.PutKey(t, n.config(t), "/registry/b", "in-snapshot")
-	cli, err := n.config(t).Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, n.config(t))
 	defer cli.Close()
 	file := filepath.Join(root, "etcd.db")
 	saved, err := (&snapshot.Saver{Config: n.config(t), Client: cli, Path: file, NoMetadata: true}).Save(ctx)
@@ -148,10 +145,7 @@ func TestRestoreRollsBackWithRealEtcd(t *testing.T) {
 	src := newE2ENode(t, root, "src", "127.0.0.23")
 	src.initAndRun(t, newer)
 	etcdtest.PutKey(t, src.config(t), "/registry/a", "from-"+newer)
-	cli, err := src.config(t).Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, src.config(t))
 	defer cli.Close()
 	file := filepath.Join(root, "etcd.db")
 	if _, err := (&snapshot.Saver{Config: src.config(t), Client: cli, Path: file, NoMetadata: true}).Save(ctx); err != nil {
