@@ -59,28 +59,10 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	args2, url2 := cmdtest.NodeArgs(t, dir2, "cp-2", "127.0.0.12")
 
 	t.Log("kubectl etcd init on cp-1; the kubelet stand-in starts etcd from the manifest")
-	if _, stderr, _, err := cmdtest.Run(t, append([]string{"init"}, args1...)...); err != nil {
-		t.Fatalf("init: %v\n%s", err, stderr)
-	}
-	etcdtest.StartKubelet(t, version, filepath.Join(dir1, "manifests", "etcd.yaml"))
-	conn1 := []string{"--endpoints", url1, "--pki-dir", filepath.Join(dir1, "pki"),
-		"--cacert", filepath.Join(dir1, "pki", "etcd", "ca.crt"),
-		"--cert", filepath.Join(dir1, "pki", "etcd", "healthcheck-client.crt"),
-		"--key", filepath.Join(dir1, "pki", "etcd", "healthcheck-client.key")}
-
-	cmdtest.WaitHealthy(t, conn1)
+	conn1 := initFirst(t, version, dir1, url1, args1)
 
 	t.Log("kubectl etcd join on cp-2 with the CA copied from cp-1")
-	for _, f := range []string{"ca.crt", "ca.key"} {
-		data, err := os.ReadFile(filepath.Join(dir1, "pki", "etcd", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.MkdirAll(filepath.Join(dir2, "pki", "etcd"), 0o755)
-		if err := os.WriteFile(filepath.Join(dir2, "pki", "etcd", f), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cmdtest.CopyCA(t, dir1, dir2)
 	k2 := etcdtest.StartKubelet(t, version, filepath.Join(dir2, "manifests", "etcd.yaml"))
 	out, stderr, _, err := cmdtest.Run(t, append([]string{"join", "--endpoints", url1, "--timeout", "2m"}, args2...)...)
 	if err != nil {

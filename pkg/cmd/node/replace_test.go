@@ -14,6 +14,25 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 )
 
+// initFirst runs `kubectl etcd init` with args, the flags of the node
+// under dir (cmdtest.NodeArgs), lets the kubelet stand-in run its manifest
+// with etcd version and waits until its member at url is healthy. It
+// returns the flags that reach the member with the node's
+// healthcheck-client certificate.
+func initFirst(t *testing.T, version, dir, url string, args []string) []string {
+	t.Helper()
+	if _, stderr, _, err := cmdtest.Run(t, append([]string{"init"}, args...)...); err != nil {
+		t.Fatalf("init: %v\n%s", err, stderr)
+	}
+	etcdtest.StartKubelet(t, version, filepath.Join(dir, "manifests", "etcd.yaml"))
+	conn := []string{"--endpoints", url, "--pki-dir", filepath.Join(dir, "pki"),
+		"--cacert", filepath.Join(dir, "pki", "etcd", "ca.crt"),
+		"--cert", filepath.Join(dir, "pki", "etcd", "healthcheck-client.crt"),
+		"--key", filepath.Join(dir, "pki", "etcd", "healthcheck-client.key")}
+	cmdtest.WaitHealthy(t, conn)
+	return conn
+}
+
 func memberList(t *testing.T, conn []string) []cluster.Member {
 	t.Helper()
 	out, _, _, err := cmdtest.Run(t, append(conn, "member", "list", "-o", "json")...)
@@ -37,15 +56,7 @@ func TestJoinReplacesStaleMember(t *testing.T) {
 	args1, url1 := cmdtest.NodeArgs(t, dir1, "cp-1", "127.0.0.31")
 	args3, _ := cmdtest.NodeArgs(t, dir3, "cp-3", "127.0.0.34")
 	args2, _ := cmdtest.NodeArgs(t, dir2, "cp-2", "127.0.0.32")
-	if _, stderr, _, err := cmdtest.Run(t, append([]string{"init"}, args1...)...); err != nil {
-		t.Fatalf("init: %v\n%s", err, stderr)
-	}
-	etcdtest.StartKubelet(t, version, filepath.Join(dir1, "manifests", "etcd.yaml"))
-	conn1 := []string{"--endpoints", url1, "--pki-dir", filepath.Join(dir1, "pki"),
-		"--cacert", filepath.Join(dir1, "pki", "etcd", "ca.crt"),
-		"--cert", filepath.Join(dir1, "pki", "etcd", "healthcheck-client.crt"),
-		"--key", filepath.Join(dir1, "pki", "etcd", "healthcheck-client.key")}
-	cmdtest.WaitHealthy(t, conn1)
+	conn1 := initFirst(t, version, dir1, url1, args1)
 	join := []string{"join", "--endpoints", url1, "--timeout", "2m"}
 	cmdtest.CopyCA(t, dir1, dir3)
 	etcdtest.StartKubelet(t, version, filepath.Join(dir3, "manifests", "etcd.yaml"))
