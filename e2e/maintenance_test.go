@@ -126,8 +126,7 @@ func pluginWatch(t *testing.T, onLine func(string), args ...string) result {
 // space to free (fillAndFree) and returns it, a client and its key count.
 func startFilledCluster(t *testing.T) (*etcdtest.Process, *clientv3.Client, int64) {
 	t.Helper()
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t))
 	cli := c.Client()
 	fillAndFree(t, cli)
 	return c, cli, countKeys(t, cli)
@@ -240,8 +239,7 @@ func TestPauseMemberDuringDefrag(t *testing.T) {
 }
 
 func TestNoSpaceRecoveryAgainstRealEtcd(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1], etcdtest.WithQuotaBackendBytes(4<<20))
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t), etcdtest.WithQuotaBackendBytes(4<<20))
 	conn := c.ConnectArgs()
 	cli := c.Client()
 	etcdtest.FillToNoSpace(t, cli)
@@ -296,8 +294,7 @@ func sequentialWriter(cli *clientv3.Client, prefix string, deadline time.Duratio
 // other members; etcd's client as it comes (kube-apiserver's) does not,
 // and its requests wait out the defragmentation.
 func TestDefragTurnsHealthCheckingClientsAway(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	version := versions[len(versions)-1]
+	version := etcdtest.NewestVersion(t)
 	c := etcdtest.StartProcesses(t, version, etcdtest.WithFeatureGates("StopGRPCServiceOnDefrag=true"))
 	conn := c.ConnectArgs()
 	cli := c.Client()

@@ -269,8 +269,7 @@ func assertFiles(t *testing.T, dir string, want ...string) {
 // from while the file is being written: the plugin says so, exits
 // non-zero, leaves no file, and the rest of the cluster keeps every key.
 func TestSnapshotSaveMemberKilledMidStream(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t))
 	cli := c.Client()
 
 	t.Log("Write about 40 MB, so the stream takes a while")

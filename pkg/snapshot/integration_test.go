@@ -220,8 +220,7 @@ func TestInterruptedSaveLeavesNoFile(t *testing.T) {
 // TestMemberKilledOrHungMidSave streams from a real etcd process and kills
 // it, or pauses it (SIGSTOP), while the snapshot is on its way.
 func TestMemberKilledOrHungMidSave(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t))
 	cli := c.Client()
 	putKeys(t, cli, "/big/", 400, 20000)
 	ep := c.State.Members[2].ClientURL
@@ -312,8 +311,7 @@ func assertOnly(t *testing.T, dir string, want ...string) {
 // that bring the other nodes back. The full status (Status, the restore
 // preflight's) and the quick one (save's check) read them alike.
 func TestStatusNamesTheMembers(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t))
 	path := filepath.Join(t.TempDir(), "etcd.db")
 	saved, err := (&snapshot.Saver{Config: c.Config(), Client: c.Client(), Path: path}).Save(context.Background())
 	if err != nil {

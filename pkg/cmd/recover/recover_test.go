@@ -117,8 +117,7 @@ func lose(t testing.TB, n *testNode) {
 }
 
 func TestRecoverQuorum(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	version := versions[len(versions)-1] // the recovery's etcd is 3.7: so is the image
+	version := etcdtest.NewestVersion(t) // the recovery's etcd is 3.7: so is the image
 	nodes := cluster(t, version)
 	cp1 := nodes[0]
 	acked, lastRev := write(t, cp1, "before", 200)
@@ -263,8 +262,7 @@ func TestRecoverQuorum(t *testing.T) {
 // another member's data is ahead; interruptions at each step leave the
 // original data as it was and the manifest back.
 func TestRecoverQuorumCompareAndFaults(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	version := versions[len(versions)-1]
+	version := etcdtest.NewestVersion(t)
 	nodes := cluster(t, version)
 	cp1, cp2 := nodes[0], nodes[1]
 	write(t, cp1, "both", 50)
@@ -407,8 +405,7 @@ func waitRunning(t *testing.T, n *testNode) {
 // killed and their data deleted. The setup is not timed. docs/benchmarks.md
 // has the command and a run.
 func BenchmarkRecoverQuorum1GiB(b *testing.B) {
-	versions := etcdtest.Versions(b)
-	version := versions[len(versions)-1]
+	version := etcdtest.NewestVersion(b)
 	for range b.N {
 		b.StopTimer()
 		nodes := cluster(b, version)
