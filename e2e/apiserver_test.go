@@ -295,8 +295,7 @@ resources:
 }
 
 func TestStoredObjectsEqualServedObjects(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	etcd := etcdtest.StartProcesses(t, versions[len(versions)-1], etcdtest.WithClusterSize(1))
+	etcd := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t), etcdtest.WithClusterSize(1))
 	dir := t.TempDir()
 	k1, k2, k3 := encryptionKey(t), encryptionKey(t), encryptionKey(t)
 	encConfig := writeIn(t, dir, "encryption.yaml", encryptionConfigYAML(
@@ -596,8 +595,7 @@ func TestStoredObjectsEqualServedObjects(t *testing.T) {
 // TestStoredObjectsUnderAnotherEtcdPrefix runs kube-apiserver with
 // --etcd-prefix and reads its objects with --storage-prefix.
 func TestStoredObjectsUnderAnotherEtcdPrefix(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	etcd := etcdtest.StartProcesses(t, versions[len(versions)-1], etcdtest.WithClusterSize(1))
+	etcd := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t), etcdtest.WithClusterSize(1))
 	s := kubetest.StartAPIServer(t, etcd.State.Endpoints(), kubetest.EtcdTLSOf(etcd.State), kubetest.EtcdPrefix("/cluster-a"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

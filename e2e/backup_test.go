@@ -78,8 +78,7 @@ func decodeJSON(t *testing.T, r result, v any) {
 // ways an operator would after losing the control plane: list, status,
 // restore (started on a real etcd), verify, prune, delete.
 func TestBackupsInObjectStore(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	version := versions[len(versions)-1]
+	version := etcdtest.NewestVersion(t)
 	c := etcdtest.StartProcesses(t, version)
 	cli := c.Client()
 	for i := range 20 {
@@ -213,8 +212,7 @@ func TestBackupsInObjectStore(t *testing.T) {
 // test CA): each works with --s3-ca-file, and each fails with one line
 // naming the flag without it or with the wrong CA, saving nothing.
 func TestObjectStoreWithPrivateCA(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	version := versions[len(versions)-1]
+	version := etcdtest.NewestVersion(t)
 	c := etcdtest.StartProcesses(t, version, etcdtest.WithClusterSize(1))
 	cli := c.Client()
 	for i := range 10 {
@@ -303,14 +301,10 @@ func testCAPEM(t *testing.T) string {
 // plugin itself (SIGKILL), while snapshots stream into the bucket: neither
 // leaves an object that looks like a backup.
 func TestInterruptedUploadsLeaveNoObject(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t))
 	cli := c.Client()
 	t.Log("Write about 60 MB, so the upload takes a while")
-	value := strings.Repeat("x", 100_000)
-	for i := range 600 {
-		mustPut(t, cli, fmt.Sprintf("/registry/secrets/default/s-%03d", i), value)
-	}
+	putLargeSecrets(t, cli, 600)
 	srv := startStore(t)
 	env := s3Env(t, srv)
 	ctx := context.Background()
@@ -465,8 +459,7 @@ func startEtcdOn(t *testing.T, version, dataDir, peer, client string) *clientv3.
 // read after a restore; the same 3.7 snapshot checked for etcd 3.6 says it
 // will not start; a truncated copy is corrupt.
 func TestVerifyDrillOnKubeAPIServerSnapshot(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	etcd := etcdtest.StartProcesses(t, versions[len(versions)-1], etcdtest.WithClusterSize(1))
+	etcd := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t), etcdtest.WithClusterSize(1))
 	dir := t.TempDir()
 	oldKey, newKey := encryptionKey(t), encryptionKey(t)
 	config := func(name string, keys ...string) string {

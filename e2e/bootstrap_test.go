@@ -139,10 +139,7 @@ func initAndJoin(t *testing.T, nodes []*bootNode) *connect.Config {
 // revision: they hold the same data.
 func sameData(t *testing.T, cfg *connect.Config) {
 	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg)
 	defer cli.Close()
 	deadline := time.Now().Add(60 * time.Second)
 	last := ""
@@ -188,10 +185,7 @@ func hashes(ctx context.Context, cli *clientv3.Client, endpoints []string) ([]st
 
 func waitVoters(t *testing.T, cfg *connect.Config, want int) {
 	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg)
 	defer cli.Close()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {

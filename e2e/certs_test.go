@@ -257,10 +257,7 @@ func rollingRenewal(t *testing.T, nodes []*bootNode) {
 			t.Errorf("%s serves a certificate from %s, not later than the one before renewal (%s)", n.name, after, before[n.name])
 		}
 	}
-	cli, err := all.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, all)
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

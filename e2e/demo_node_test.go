@@ -22,14 +22,14 @@ import (
 // kube-apiserver stores its objects in an etcd of its own on the host:
 // the nodes' etcd is reachable only inside their network.
 func TestThreeNodeControlPlane(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	etcd := etcdtest.StartProcesses(t, versions[len(versions)-1], etcdtest.WithClusterSize(1))
+	version := etcdtest.NewestVersion(t)
+	etcd := etcdtest.StartProcesses(t, version, etcdtest.WithClusterSize(1))
 	// The server reaches the kubelets (exec, port-forward) through a proxy
 	// into the nodes' network.
 	egress := nodetest.StartEgressProxy(t)
 	api := kubetest.StartAPIServer(t, etcd.State.Endpoints(), kubetest.EtcdTLSOf(etcd.State),
 		kubetest.Flags("--egress-selector-config-file="+egress.WriteEgressConfig(t, t.TempDir()), "--kubelet-preferred-address-types=InternalIP"))
-	c, nodes := startBootCluster(t, versions[len(versions)-1], 3, nodetest.WithAPIServer(api.URL, api.AdminToken), nodetest.WithEgressProxy(egress))
+	c, nodes := startBootCluster(t, version, 3, nodetest.WithAPIServer(api.URL, api.AdminToken), nodetest.WithEgressProxy(egress))
 	show := func(n *bootNode, args ...string) result {
 		t.Helper()
 		r := n.mustKubectl(t, args...)

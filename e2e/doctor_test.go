@@ -37,8 +37,7 @@ func doctorFindings(t *testing.T, r result, check string) []doctor.Finding {
 // of it rather than faking a slow disk; leader changes are real ones,
 // made with move-leader.
 func TestDoctorDiskAndLeaderChangesAgainstRealEtcd(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t))
 	conn := c.ConnectArgs()
 	cli := c.Client()
 	for i := range 150 {

@@ -44,8 +44,7 @@ type kmsCluster struct {
 // v1 provider unless the KMSv1 feature gate is on.
 func startKMSCluster(t *testing.T, apiVersion string, keys ...kmsplugin.Key) *kmsCluster {
 	t.Helper()
-	versions := etcdtest.Versions(t)
-	etcd := etcdtest.StartProcesses(t, versions[len(versions)-1], etcdtest.WithClusterSize(1))
+	etcd := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t), etcdtest.WithClusterSize(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	c := &kmsCluster{t: t, ctx: ctx, etcd: etcd, conn: etcd.ConnectArgs(), dir: t.TempDir()}

@@ -3,17 +3,14 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
@@ -73,40 +70,18 @@ func TestRollingDefragAgainstRealEtcd(t *testing.T) {
 			}
 
 			t.Log("Writers write through every endpoint during a rolling defrag with compaction; none fails")
-			stop := make(chan struct{})
-			var writes, failed atomic.Int64
-			var wg sync.WaitGroup
-			for w := range 2 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := 0; ; i++ {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-						_, err := cli.Put(ctx, fmt.Sprintf("/writers/%d/%d", w, i%20), "v")
-						cancel()
-						writes.Add(1)
-						if err != nil {
-							failed.Add(1)
-							t.Logf("write failed: %v", err)
-						}
-						time.Sleep(10 * time.Millisecond)
-					}
-				}()
-			}
+			writers := etcdtest.StartOverwriters(t, cli, 2, 20, 10*time.Millisecond)
 			r = plugin(t, nil, append(conn, "defrag", "--all", "--compact", "--yes", "--wait", "500ms", "-o", "json")...)
-			close(stop)
-			wg.Wait()
+			writes, failures := writers.Finish()
+			for _, f := range failures {
+				t.Logf("write failed: %s", f)
+			}
 			var report maintenance.Report
 			if err := json.Unmarshal([]byte(r.stdout), &report); r.code != 0 || err != nil {
 				t.Fatalf("defrag: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
 			}
-			if failed.Load() > 0 || writes.Load() == 0 {
-				t.Errorf("%d of %d writes failed during the rolling defrag", failed.Load(), writes.Load())
+			if len(failures) > 0 || writes == 0 {
+				t.Errorf("%d of %d writes failed during the rolling defrag", len(failures), writes+len(failures))
 			}
 			for _, m := range report.Members {
 				if m.Action != maintenance.ActionDefragmented || m.Reclaimed <= 0 {
@@ -122,7 +97,7 @@ func TestRollingDefragAgainstRealEtcd(t *testing.T) {
 			if len(order) != 3 || order[2] != plan.Steps[2].Name {
 				t.Errorf("defragmented in order %v, want the leader %s last", order, plan.Steps[2].Name)
 			}
-			t.Logf("%d writes, none failed; %d bytes reclaimed", writes.Load(), report.Reclaimed)
+			t.Logf("%d writes, none failed; %d bytes reclaimed", writes, report.Reclaimed)
 
 			t.Log("Every member still holds the same data")
 			if r := plugin(t, nil, append(conn, "check", "consistency")...); r.code != 0 {
@@ -151,8 +126,7 @@ func pluginWatch(t *testing.T, onLine func(string), args ...string) result {
 // space to free (fillAndFree) and returns it, a client and its key count.
 func startFilledCluster(t *testing.T) (*etcdtest.Process, *clientv3.Client, int64) {
 	t.Helper()
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t))
 	cli := c.Client()
 	fillAndFree(t, cli)
 	return c, cli, countKeys(t, cli)
@@ -265,20 +239,10 @@ func TestPauseMemberDuringDefrag(t *testing.T) {
 }
 
 func TestNoSpaceRecoveryAgainstRealEtcd(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1], etcdtest.WithQuotaBackendBytes(4<<20))
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t), etcdtest.WithQuotaBackendBytes(4<<20))
 	conn := c.ConnectArgs()
 	cli := c.Client()
-	val := strings.Repeat("v", 100<<10)
-	for i := 0; ; i++ {
-		_, err := cli.Put(context.Background(), "/fill", val)
-		if errors.Is(err, rpctypes.ErrNoSpace) {
-			break
-		}
-		if err != nil || i > 1000 {
-			t.Fatalf("put %d: %v", i, err)
-		}
-	}
+	etcdtest.FillToNoSpace(t, cli)
 	if r := plugin(t, nil, append(conn, "alarm", "list")...); r.code != 5 || !strings.Contains(r.stdout, "NOSPACE") {
 		t.Fatalf("alarm list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -330,8 +294,7 @@ func sequentialWriter(cli *clientv3.Client, prefix string, deadline time.Duratio
 // other members; etcd's client as it comes (kube-apiserver's) does not,
 // and its requests wait out the defragmentation.
 func TestDefragTurnsHealthCheckingClientsAway(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	version := versions[len(versions)-1]
+	version := etcdtest.NewestVersion(t)
 	c := etcdtest.StartProcesses(t, version, etcdtest.WithFeatureGates("StopGRPCServiceOnDefrag=true"))
 	conn := c.ConnectArgs()
 	cli := c.Client()

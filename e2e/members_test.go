@@ -138,8 +138,7 @@ func testMemberAddPromoteRemove(t *testing.T, version string) {
 }
 
 func TestMemberKilledMidPromotionAgainstRealEtcd(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t))
 	conn := endpointsArgs(c, 0, 1, 2)
 
 	t.Log("Add member-4 as a learner, start it, then hang it and write on: it falls behind")

@@ -173,10 +173,7 @@ func TestRecoverQuorumBehindOnOlderImage(t *testing.T) {
 	if image := m.Pod.Spec.Containers[m.Container].Image; image != nodetest.EtcdImage(version) {
 		t.Errorf("the recovered manifest runs %s, want %s", image, nodetest.EtcdImage(version))
 	}
-	cli, err := one.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, one)
 	defer cli.Close()
 	ctx := context.Background()
 	st, err := cli.Status(ctx, n1.url())

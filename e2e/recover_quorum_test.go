@@ -48,8 +48,7 @@ import (
 // must not reach the recovered member; last they join again with the steps
 // the command printed, and all three hold the same data.
 func TestRecoverQuorumOnRealKubelets(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	version := versions[len(versions)-1] // the recovery's etcd is 3.7: so is the image
+	version := etcdtest.NewestVersion(t) // the recovery's etcd is 3.7: so is the image
 	nodes := startBootNodes(t, version, 3)
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	start := time.Now()
@@ -454,10 +453,7 @@ func (n *bootNode) sameManifest(t *testing.T, want []byte) {
 // read: etcd runs on the original data again, without quorum.
 func waitNoQuorum(t *testing.T, cfg *connect.Config) {
 	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg)
 	defer cli.Close()
 	if err := poll.Until(context.Background(), "no quorum", 500*time.Millisecond, 2*time.Minute, func(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -484,10 +480,7 @@ func waitServing(t *testing.T, cfg *connect.Config) {
 // at the same revision later means the history up to it was not changed.
 func memberHash(t *testing.T, cfg *connect.Config, rev int64) (uint32, int64) {
 	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg)
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -223,6 +223,16 @@ func mustPut(t *testing.T, cli *clientv3.Client, k, v string) {
 	}
 }
 
+// putLargeSecrets writes n keys /registry/secrets/default/s-000, s-001, ...
+// of 100 kB each, so that a snapshot of them takes a while to stream.
+func putLargeSecrets(t *testing.T, cli *clientv3.Client, n int) {
+	t.Helper()
+	value := strings.Repeat("x", 100_000)
+	for i := range n {
+		mustPut(t, cli, fmt.Sprintf("/registry/secrets/default/s-%03d", i), value)
+	}
+}
+
 // readAll waits for the member to serve and returns every key under
 // /registry/configmaps/.
 func readAll(t *testing.T, cli *clientv3.Client, logFile string) map[string]string {
@@ -249,14 +259,7 @@ func readAll(t *testing.T, cli *clientv3.Client, logFile string) map[string]stri
 
 func assertFiles(t *testing.T, dir string, want ...string) {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range entries {
-		got = append(got, e.Name())
-	}
+	got := etcdtest.DirNames(t, dir)
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("%s holds %v, want %v", dir, got, want)
 	}
@@ -266,15 +269,11 @@ func assertFiles(t *testing.T, dir string, want ...string) {
 // from while the file is being written: the plugin says so, exits
 // non-zero, leaves no file, and the rest of the cluster keeps every key.
 func TestSnapshotSaveMemberKilledMidStream(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t))
 	cli := c.Client()
 
 	t.Log("Write about 40 MB, so the stream takes a while")
-	value := strings.Repeat("x", 100_000)
-	for i := range 400 {
-		mustPut(t, cli, fmt.Sprintf("/registry/secrets/default/s-%03d", i), value)
-	}
+	putLargeSecrets(t, cli, 400)
 	before, err := cli.Get(context.Background(), "/registry/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		t.Fatal(err)

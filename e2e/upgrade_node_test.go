@@ -176,10 +176,7 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 	}
 
 	t.Log("the data written on every version serves on the downgraded cluster")
-	cli, err := all.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, all)
 	defer cli.Close()
 	for prefix, want := range map[string][2]int{
 		"/upgrade/seeded/": {seeded, seeded},
@@ -286,10 +283,7 @@ func atOnce(t *testing.T, nodes []*bootNode, done string, args func(*bootNode) [
 // progress (enabled) or none.
 func waitDowngrade(t *testing.T, cfg *connect.Config, enabled bool) {
 	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg)
 	defer cli.Close()
 	if err := poll.Until(context.Background(), fmt.Sprintf("downgrade enabled %v on every member", enabled), 500*time.Millisecond, 2*time.Minute, func(ctx context.Context) error {
 		for _, ep := range cfg.Endpoints {

@@ -170,14 +170,10 @@ func TestBackupCronJobRuns(t *testing.T) {
 
 	t.Logf("the node's /var/backups/etcd holds the newest %d snapshots, each with its metadata", retain)
 	dir, _ := n.inContainer(strings.TrimSuffix(lastAbsPath(argv), "/"))
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var snaps []string
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "etcd-snapshot-") && !strings.HasSuffix(e.Name(), ".json") && !strings.HasSuffix(e.Name(), ".part") {
-			snaps = append(snaps, e.Name())
+	for _, name := range etcdtest.DirNames(t, dir) {
+		if strings.HasPrefix(name, "etcd-snapshot-") && !strings.HasSuffix(name, ".json") && !strings.HasSuffix(name, ".part") {
+			snaps = append(snaps, name)
 		}
 	}
 	if len(snaps) != retain {

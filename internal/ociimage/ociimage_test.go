@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 )
 
 // TestWriteLayout reads the tarball back as containerd's importer does:
@@ -24,19 +26,7 @@ func TestWriteLayout(t *testing.T) {
 	if err := Write(&buf, Image{Name: "registry.k8s.io/etcd:3.7.3-0", Entrypoint: []string{"/usr/local/bin/etcd"}, Files: map[string]string{"usr/local/bin/etcd": bin}}); err != nil {
 		t.Fatal(err)
 	}
-	files := map[string][]byte{}
-	tr := tar.NewReader(&buf)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := io.ReadAll(tr)
-		files[h.Name] = data
-	}
+	files := etcdtest.TarFiles(t, &buf)
 	if string(files["oci-layout"]) != `{"imageLayoutVersion":"1.0.0"}` {
 		t.Errorf("oci-layout: %q", files["oci-layout"])
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
@@ -22,15 +23,6 @@ func testNode(dir, name, ip string) *Node {
 	n.DataDir = filepath.Join(dir, "data")
 	n.KeyAlgorithm = pki.ECDSAP256
 	return n
-}
-
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 func TestInitWritesPKIAndManifestWithKubeadmModes(t *testing.T) {
@@ -78,11 +70,11 @@ func TestInitWritesPKIAndManifestWithKubeadmModes(t *testing.T) {
 		t.Errorf("--data-dir = %s, want %s", got, n.DataDir)
 	}
 	// Same inputs again: nothing changes.
-	before := readFile(t, filepath.Join(n.PKIDir, "etcd", "server.crt"))
+	before := etcdtest.ReadFile(t, filepath.Join(n.PKIDir, "etcd", "server.crt"))
 	if err := n.Init(time.Now()); err != nil {
 		t.Fatalf("second init with the same inputs: %v", err)
 	}
-	if !bytes.Equal(before, readFile(t, filepath.Join(n.PKIDir, "etcd", "server.crt"))) {
+	if !bytes.Equal(before, etcdtest.ReadFile(t, filepath.Join(n.PKIDir, "etcd", "server.crt"))) {
 		t.Error("second init rewrote the server certificate")
 	}
 	// Different inputs: refused.
@@ -107,15 +99,15 @@ func TestEnsurePKIReusesCAAndNeverOverwrites(t *testing.T) {
 	if err := client.Write(n.PKIDir, pki.APIServerClientBaseName); err != nil {
 		t.Fatal(err)
 	}
-	caBefore := readFile(t, filepath.Join(n.PKIDir, "etcd", "ca.crt"))
-	clientBefore := readFile(t, filepath.Join(n.PKIDir, "apiserver-etcd-client.crt"))
+	caBefore := etcdtest.ReadFile(t, filepath.Join(n.PKIDir, "etcd", "ca.crt"))
+	clientBefore := etcdtest.ReadFile(t, filepath.Join(n.PKIDir, "apiserver-etcd-client.crt"))
 	if err := n.EnsurePKI(PKIOptions{}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(caBefore, readFile(t, filepath.Join(n.PKIDir, "etcd", "ca.crt"))) {
+	if !bytes.Equal(caBefore, etcdtest.ReadFile(t, filepath.Join(n.PKIDir, "etcd", "ca.crt"))) {
 		t.Error("the existing CA was replaced")
 	}
-	if !bytes.Equal(clientBefore, readFile(t, filepath.Join(n.PKIDir, "apiserver-etcd-client.crt"))) {
+	if !bytes.Equal(clientBefore, etcdtest.ReadFile(t, filepath.Join(n.PKIDir, "apiserver-etcd-client.crt"))) {
 		t.Error("the existing apiserver-etcd-client certificate was replaced")
 	}
 	for _, c := range Certs[1:] {
@@ -134,12 +126,12 @@ func TestEnsurePKIReusesCAAndNeverOverwrites(t *testing.T) {
 
 	// A certificate for another address is not overwritten: it is an error.
 	moved := testNode(dir, "cp-1", "10.0.0.99")
-	serverBefore := readFile(t, filepath.Join(n.PKIDir, "etcd", "server.crt"))
+	serverBefore := etcdtest.ReadFile(t, filepath.Join(n.PKIDir, "etcd", "server.crt"))
 	err = moved.EnsurePKI(PKIOptions{}, time.Now())
 	if err == nil || !strings.Contains(err.Error(), "not valid for IP address 10.0.0.99") {
 		t.Errorf("EnsurePKI for a new address = %v, want an error about the IP", err)
 	}
-	if !bytes.Equal(serverBefore, readFile(t, filepath.Join(n.PKIDir, "etcd", "server.crt"))) {
+	if !bytes.Equal(serverBefore, etcdtest.ReadFile(t, filepath.Join(n.PKIDir, "etcd", "server.crt"))) {
 		t.Error("the server certificate was overwritten")
 	}
 

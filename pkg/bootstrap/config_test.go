@@ -116,10 +116,7 @@ func TestRollingConfigSetWithRealEtcd(t *testing.T) {
 		t.Fatalf("the same timing on %s: %v\n%s", nodes[1].Name, err, nodes[1].log)
 	}
 	t.Log("the doctor names the member the timing change is still to be made on")
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg)
 	defer cli.Close()
 	report := doctor.Diagnose(doctor.Gather(ctx, cfg, cli, doctor.GatherOptions{Now: time.Now()}))
 	var timingFinding *doctor.Finding

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,25 +29,6 @@ import (
 // plugin on real kubelets are e2e/bootstrap_test.go and
 // e2e/restore_node_test.go.
 
-// freePorts returns n ports free on the loopback network.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
 // e2eNode is a test "machine": its directories, its kubelet stand-in.
 type e2eNode struct {
 	*Node
@@ -57,7 +37,7 @@ type e2eNode struct {
 
 func newE2ENode(t *testing.T, root, name, ip string) *e2eNode {
 	t.Helper()
-	ports := freePorts(t, 3)
+	ports := etcdtest.FreePorts(t, 3)
 	n := testNode(filepath.Join(root, name), name, ip)
 	n.ClientPort, n.PeerPort, n.MetricsPort = ports[0], ports[1], ports[2]
 	log := &strings.Builder{}
@@ -66,6 +46,18 @@ func newE2ENode(t *testing.T, root, name, ip string) *e2eNode {
 }
 
 func (e *e2eNode) clientURL() string { return e.Spec().ClientURL() }
+
+// initAndRun inits the node, lets the kubelet stand-in run its manifest
+// with etcd version, and waits until its member is healthy; it returns the
+// stand-in and the one member.
+func (e *e2eNode) initAndRun(t *testing.T, version string) (*etcdtest.Kubelet, []cluster.Member) {
+	t.Helper()
+	if err := e.Init(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	k := etcdtest.StartKubelet(t, version, e.ManifestPath())
+	return k, waitHealthy(t, e.config(t), 1, 60*time.Second)
+}
 
 // config reaches the node's member with its healthcheck-client certificate.
 func (e *e2eNode) config(t *testing.T) *connect.Config {
@@ -99,13 +91,10 @@ func copyCA(t *testing.T, from, to *e2eNode) {
 // all healthy voters.
 func waitHealthy(t *testing.T, cfg *connect.Config, want int, timeout time.Duration) []cluster.Member {
 	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg)
 	defer cli.Close()
 	var members []cluster.Member
-	err = poll.Until(context.Background(), fmt.Sprintf("%d healthy members at %s", want, strings.Join(cfg.Endpoints, ",")), 200*time.Millisecond, timeout, func(ctx context.Context) error {
+	err := poll.Until(context.Background(), fmt.Sprintf("%d healthy members at %s", want, strings.Join(cfg.Endpoints, ",")), 200*time.Millisecond, timeout, func(ctx context.Context) error {
 		hs, err := cluster.CheckHealth(ctx, cfg, cli)
 		if err != nil {
 			return err
@@ -139,10 +128,7 @@ func voters(ms []cluster.Member) int {
 
 func memberCount(t *testing.T, cfg *connect.Config) int {
 	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg)
 	defer cli.Close()
 	ms, err := cluster.ListMembers(context.Background(), cfg, cli)
 	if err != nil {
@@ -158,12 +144,16 @@ func etcdVersion(t *testing.T) string {
 	return etcdtest.Versions(t)[0]
 }
 
-func TestInitJoinLeaveWithRealEtcd(t *testing.T) {
+// forEachVersion runs test as a subtest for every etcd release the tests
+// cover, skipped in -short mode.
+func forEachVersion(t *testing.T, test func(t *testing.T, version string)) {
 	etcdVersion(t)
 	for _, version := range etcdtest.Versions(t) {
-		t.Run("etcd-"+version, func(t *testing.T) { testInitJoinLeave(t, version) })
+		t.Run("etcd-"+version, func(t *testing.T) { test(t, version) })
 	}
 }
+
+func TestInitJoinLeaveWithRealEtcd(t *testing.T) { forEachVersion(t, testInitJoinLeave) }
 
 func testInitJoinLeave(t *testing.T, version string) {
 	root := t.TempDir()
@@ -172,11 +162,7 @@ func testInitJoinLeave(t *testing.T, version string) {
 	n2 := newE2ENode(t, root, "cp-2", "127.0.0.12")
 
 	t.Log("init cp-1 and let the kubelet stand-in run its manifest")
-	if err := n1.Init(time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	k1 := etcdtest.StartKubelet(t, version, n1.ManifestPath())
-	ms := waitHealthy(t, n1.config(t), 1, 60*time.Second)
+	k1, ms := n1.initAndRun(t, version)
 	if ms[0].Name != "cp-1" || ms[0].Endpoint != n1.clientURL() {
 		t.Fatalf("members after init: %+v", ms)
 	}
@@ -279,12 +265,8 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 	ctx := context.Background()
 	n1 := newE2ENode(t, root, "cp-1", "127.0.0.11")
 	n2 := newE2ENode(t, root, "cp-2", "127.0.0.12")
-	if err := n1.Init(time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	k1 := etcdtest.StartKubelet(t, version, n1.ManifestPath())
+	k1, _ := n1.initAndRun(t, version)
 	cfg1 := n1.config(t)
-	waitHealthy(t, cfg1, 1, 60*time.Second)
 	copyCA(t, n1, n2)
 	access := ClusterAccess{Endpoints: []string{n1.clientURL()}}
 
@@ -301,10 +283,7 @@ func TestJoinTimeoutUndoesAndRejoinResumes(t *testing.T) {
 	}
 
 	t.Log("a join killed after adding the learner, before writing the manifest: the next join takes the learner over")
-	cli, err := cfg1.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg1)
 	defer cli.Close()
 	added, err := cli.MemberAddAsLearner(ctx, []string{n2.Spec().PeerURL()})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/datadir"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
@@ -27,7 +28,7 @@ import (
 func pastRaftSnapshot(t *testing.T) (manifest string) {
 	t.Helper()
 	root := t.TempDir()
-	ports := freePorts(t, 7)
+	ports := etcdtest.FreePorts(t, 7)
 	names := []string{"m1", "m2", "m3"}
 	var initial []string
 	for i, n := range names {

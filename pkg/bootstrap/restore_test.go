@@ -14,30 +14,18 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
-func TestRestoreWithManifestWithRealEtcd(t *testing.T) {
-	etcdVersion(t)
-	for _, version := range etcdtest.Versions(t) {
-		t.Run("etcd-"+version, func(t *testing.T) { testRestoreWithManifest(t, version) })
-	}
-}
+func TestRestoreWithManifestWithRealEtcd(t *testing.T) { forEachVersion(t, testRestoreWithManifest) }
 
 func testRestoreWithManifest(t *testing.T, version string) {
 	root := t.TempDir()
 	ctx := context.Background()
 	n := newE2ENode(t, root, "cp-1", "127.0.0.21")
-	if err := n.Init(time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	k := etcdtest.StartKubelet(t, version, n.ManifestPath())
-	waitHealthy(t, n.config(t), 1, 60*time.Second)
+	k, _ := n.initAndRun(t, version)
 
 	t.Log("a member with keys, a snapshot, more writes")
 	etcdtest.PutKey(t, n.config(t), "/registry/a", "in-snapshot")
 	etcdtest.PutKey(t, n.config(t), "/registry/b", "in-snapshot")
-	cli, err := n.config(t).Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, n.config(t))
 	defer cli.Close()
 	file := filepath.Join(root, "etcd.db")
 	saved, err := (&snapshot.Saver{Config: n.config(t), Client: cli, Path: file, NoMetadata: true}).Save(ctx)
@@ -155,16 +143,9 @@ func TestRestoreRollsBackWithRealEtcd(t *testing.T) {
 
 	t.Logf("a snapshot of an etcd %s member", newer)
 	src := newE2ENode(t, root, "src", "127.0.0.23")
-	if err := src.Init(time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	etcdtest.StartKubelet(t, newer, src.ManifestPath())
-	waitHealthy(t, src.config(t), 1, 60*time.Second)
+	src.initAndRun(t, newer)
 	etcdtest.PutKey(t, src.config(t), "/registry/a", "from-"+newer)
-	cli, err := src.config(t).Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, src.config(t))
 	defer cli.Close()
 	file := filepath.Join(root, "etcd.db")
 	if _, err := (&snapshot.Saver{Config: src.config(t), Client: cli, Path: file, NoMetadata: true}).Save(ctx); err != nil {
@@ -173,11 +154,7 @@ func TestRestoreRollsBackWithRealEtcd(t *testing.T) {
 
 	t.Logf("restore it on a node running etcd %s: it does not serve, the restore rolls back", older)
 	n := newE2ENode(t, root, "cp-1", "127.0.0.24")
-	if err := n.Init(time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	etcdtest.StartKubelet(t, older, n.ManifestPath())
-	waitHealthy(t, n.config(t), 1, 60*time.Second)
+	n.initAndRun(t, older)
 	etcdtest.PutKey(t, n.config(t), "/registry/a", "old")
 	original, err := os.ReadFile(n.ManifestPath())
 	if err != nil {

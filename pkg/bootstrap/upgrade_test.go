@@ -56,10 +56,7 @@ func allConfig(t *testing.T, nodes []*e2eNode) *connect.Config {
 // memberStatuses is every member's status.
 func memberStatuses(t *testing.T, cfg *connect.Config) []cluster.MemberStatus {
 	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdtest.Client(t, cfg)
 	defer cli.Close()
 	statuses, err := cluster.Collect(context.Background(), cfg, cli)
 	if err != nil {

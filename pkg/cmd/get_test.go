@@ -67,6 +67,25 @@ func parseList(t *testing.T, out string) list {
 
 func meta(obj map[string]any) map[string]any { return obj["metadata"].(map[string]any) }
 
+// writeEncryptionConfig writes dir/enc.yaml, an EncryptionConfiguration
+// for secrets that writes with provider (an item of the providers list)
+// and reads plain values too, and returns its path.
+func writeEncryptionConfig(t *testing.T, dir, provider string) string {
+	t.Helper()
+	path := filepath.Join(dir, "enc.yaml")
+	if err := os.WriteFile(path, []byte(`apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+- resources: [secrets]
+  providers:
+`+provider+`
+  - identity: {}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestGetAgainstEmbeddedCluster(t *testing.T) {
 	c := etcdtest.StartEmbedded(t, etcdtest.WithClusterSize(1))
 	cli := c.Client()
@@ -200,18 +219,8 @@ func TestGetEncryptedSecretsAndSnapshots(t *testing.T) {
 	if _, err := rand.Read(key32); err != nil {
 		t.Fatal(err)
 	}
-	encConfig := filepath.Join(dir, "enc.yaml")
-	if err := os.WriteFile(encConfig, []byte(`apiVersion: apiserver.config.k8s.io/v1
-kind: EncryptionConfiguration
-resources:
-- resources: [secrets]
-  providers:
-  - aesgcm:
-      keys: [{name: k1, secret: `+base64.StdEncoding.EncodeToString(key32)+`}]
-  - identity: {}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	encConfig := writeEncryptionConfig(t, dir, `  - aesgcm:
+      keys: [{name: k1, secret: `+base64.StdEncoding.EncodeToString(key32)+`}]`)
 	secretFile := filepath.Join(dir, "secret.yaml")
 	if err := os.WriteFile(secretFile, []byte("apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: prod}\nstringData: {}\ndata: {password: aHVudGVyMg==}\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -21,17 +21,7 @@ func TestKMSv2SecretsThroughThePlugin(t *testing.T) {
 	conn := c.ConnectArgs()
 	dir := t.TempDir()
 	plugin := kmstest.Start(t, filepath.Join(dir, "kms.sock"), kmstest.NewKey(t, "key-1"))
-	encConfig := filepath.Join(dir, "enc.yaml")
-	if err := os.WriteFile(encConfig, []byte(`apiVersion: apiserver.config.k8s.io/v1
-kind: EncryptionConfiguration
-resources:
-- resources: [secrets]
-  providers:
-  - kms: {apiVersion: v2, name: vault, endpoint: `+plugin.Endpoint+`, timeout: 2s}
-  - identity: {}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	encConfig := writeEncryptionConfig(t, dir, `  - kms: {apiVersion: v2, name: vault, endpoint: `+plugin.Endpoint+`, timeout: 2s}`)
 	secretFile := filepath.Join(dir, "secret.yaml")
 	if err := os.WriteFile(secretFile, []byte("apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: prod}\ndata: {password: aHVudGVyMg==}\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -192,16 +192,7 @@ func TestAlarmRecoverAndConsistencyCommands(t *testing.T) {
 	}
 
 	t.Log("Fill the 4 MiB quota until etcd refuses writes with NOSPACE")
-	val := strings.Repeat("v", 100<<10)
-	for i := 0; ; i++ {
-		_, err := cli.Put(context.Background(), "/fill", val)
-		if errors.Is(err, rpctypes.ErrNoSpace) {
-			break
-		}
-		if err != nil || i > 1000 {
-			t.Fatalf("put %d: %v", i, err)
-		}
-	}
+	etcdtest.FillToNoSpace(t, cli)
 	out, _, code, err := cmdtest.Run(t, append(conn, "alarm", "list")...)
 	if code != cmdutil.ExitUnhealthy || !strings.Contains(out, "NOSPACE") || !strings.Contains(err.Error(), "NOSPACE on member-") {
 		t.Fatalf("alarm list under NOSPACE: exit %d, %v\n%s", code, err, out)

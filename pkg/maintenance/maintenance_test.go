@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -200,32 +199,7 @@ func TestRollingDefragReclaimsSpaceLeaderLastWithoutFailedWrites(t *testing.T) {
 	}
 
 	t.Log("Writers keep writing through every endpoint while members are defragmented one by one")
-	stop := make(chan struct{})
-	var writes, failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for w := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-				_, err := cli.Put(wctx, fmt.Sprintf("/writers/%d/%d", w, i%50), "v")
-				cancel()
-				writes.Add(1)
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-		}()
-	}
+	writers := etcdtest.StartOverwriters(t, cli, 3, 50, 5*time.Millisecond)
 	var order []string
 	var mu sync.Mutex
 	d.Progress = func(line string) {
@@ -236,15 +210,14 @@ func TestRollingDefragReclaimsSpaceLeaderLastWithoutFailedWrites(t *testing.T) {
 		}
 	}
 	report, err := d.Run(ctx, plan)
-	close(stop)
-	wg.Wait()
+	writes, failures := writers.Finish()
 	if err != nil {
 		t.Fatalf("rolling defrag: %v", err)
 	}
-	if failed.Load() > 0 {
-		t.Errorf("%d of %d writes failed during the rolling defrag, first: %v", failed.Load(), writes.Load(), firstErr.Load())
+	if len(failures) > 0 {
+		t.Errorf("%d of %d writes failed during the rolling defrag, first: %v", len(failures), writes+len(failures), failures[0])
 	}
-	t.Logf("%d writes, none failed; order %v; %d bytes reclaimed", writes.Load(), order, report.Reclaimed)
+	t.Logf("%d writes, none failed; order %v; %d bytes reclaimed", writes, order, report.Reclaimed)
 	if len(order) != 3 || order[2] != leader {
 		t.Errorf("defragmented in order %v, want the leader %s last", order, leader)
 	}
@@ -369,27 +342,11 @@ func TestCompactKeepsTheLastRevisions(t *testing.T) {
 	}
 }
 
-// fillToNoSpace overwrites one key until etcd refuses writes with NOSPACE.
-func fillToNoSpace(t *testing.T, cli *clientv3.Client) {
-	t.Helper()
-	val := strings.Repeat("v", 100<<10)
-	for i := 0; i < 1000; i++ {
-		_, err := cli.Put(context.Background(), "/fill", val)
-		if errors.Is(err, rpctypes.ErrNoSpace) {
-			return
-		}
-		if err != nil {
-			t.Fatalf("put %d: %v", i, err)
-		}
-	}
-	t.Fatal("no NOSPACE after 1000 puts")
-}
-
 func TestNoSpaceRecovery(t *testing.T) {
 	c := etcdtest.StartEmbedded(t, etcdtest.WithQuotaBackendBytes(4<<20))
 	cfg, cli := c.Config(), c.Client()
 	ctx := context.Background()
-	fillToNoSpace(t, cli)
+	etcdtest.FillToNoSpace(t, cli)
 
 	alarms, err := maintenance.PlanRecovery(ctx, cfg, cli)
 	if err != nil {

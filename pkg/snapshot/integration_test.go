@@ -100,7 +100,7 @@ func TestSaveStatusAndCorruption(t *testing.T) {
 				if ds.Hash != res.Hash || ds.Revision != res.Revision || ds.TotalKey != res.TotalKeys || ds.TotalSize != res.TotalSize || ds.Version != res.StorageVersion {
 					t.Errorf("etcdutl snapshot status says %+v, Save reported %+v", ds, res.FileStatus)
 				}
-				if sum := sha256.Sum256(mustRead(t, path)); hex.EncodeToString(sum[:]) != res.SHA256 {
+				if sum := sha256.Sum256(etcdtest.ReadFile(t, path)); hex.EncodeToString(sum[:]) != res.SHA256 {
 					t.Errorf("sha256 of the file %x, Save reported %s", sum, res.SHA256)
 				}
 			}
@@ -220,8 +220,7 @@ func TestInterruptedSaveLeavesNoFile(t *testing.T) {
 // TestMemberKilledOrHungMidSave streams from a real etcd process and kills
 // it, or pauses it (SIGSTOP), while the snapshot is on its way.
 func TestMemberKilledOrHungMidSave(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t))
 	cli := c.Client()
 	putKeys(t, cli, "/big/", 400, 20000)
 	ep := c.State.Members[2].ClientURL
@@ -287,13 +286,9 @@ func (a *afterBytes) Done(complete bool) { a.done = &complete }
 // assertOnly checks that dir holds exactly the given files.
 func assertOnly(t *testing.T, dir string, want ...string) {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var got []string
-	for _, e := range entries {
-		got = append(got, filepath.Join(dir, e.Name()))
+	for _, name := range etcdtest.DirNames(t, dir) {
+		got = append(got, filepath.Join(dir, name))
 	}
 	if len(got) != len(want) {
 		t.Errorf("%s holds %v, want %v", dir, got, want)
@@ -310,23 +305,13 @@ func assertOnly(t *testing.T, dir string, want ...string) {
 	}
 }
 
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // TestStatusNamesTheMembers: the status of a snapshot of a three-member
 // cluster names its members, by name, with their peer URLs, from the
 // members bucket: `snapshot restore --manifest` turns them into the steps
 // that bring the other nodes back. The full status (Status, the restore
 // preflight's) and the quick one (save's check) read them alike.
 func TestStatusNamesTheMembers(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t))
 	path := filepath.Join(t.TempDir(), "etcd.db")
 	saved, err := (&snapshot.Saver{Config: c.Config(), Client: c.Client(), Path: path}).Save(context.Background())
 	if err != nil {

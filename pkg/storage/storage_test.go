@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -15,22 +14,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage/encryption"
 )
-
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // storedValue reads a captured .bin value without its trailing newline,
 // which the capture added.
 func storedValue(t *testing.T, name string) []byte {
-	b := readFile(t, testdataPath("stored-values", name))
+	b := etcdtest.ReadFile(t, testdataPath("stored-values", name))
 	if !bytes.HasSuffix(b, []byte("\n")) {
 		t.Fatalf("%s does not end with the newline the README describes", name)
 	}
@@ -76,7 +67,7 @@ func TestDecodeCapturedValues(t *testing.T) {
 			}
 			got := objectMap(t, o.Object)
 			for _, want := range []string{tt.yaml, tt.json} {
-				exp := yamlMap(t, readFile(t, testdataPath("stored-values", want)))
+				exp := yamlMap(t, etcdtest.ReadFile(t, testdataPath("stored-values", want)))
 				if !reflect.DeepEqual(got, exp) {
 					gb, _ := yaml.Marshal(got)
 					t.Errorf("decoded %s differs from %s:\n%s", tt.bin, want, gb)
@@ -98,7 +89,7 @@ func TestDecodeAESCBCSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	value := readFile(t, testdataPath("encrypted", "aescbc-secret.bin"))
+	value := etcdtest.ReadFile(t, testdataPath("encrypted", "aescbc-secret.bin"))
 	key := "/kubernetes.io/secrets/simon-project/my-secret"
 
 	_, err = (&Decoder{}).Decode(key, value, 7)
@@ -123,7 +114,7 @@ func TestDecodeAESCBCSecret(t *testing.T) {
 	}
 
 	// A config without that key names the missing key.
-	other := strings.Replace(string(readFile(t, testdataPath("encrypted", "encryption-config.yaml"))), "name: simon", "name: other", 1)
+	other := strings.Replace(string(etcdtest.ReadFile(t, testdataPath("encrypted", "encryption-config.yaml"))), "name: simon", "name: other", 1)
 	cfg2, err := encryption.Parse([]byte(other))
 	if err != nil {
 		t.Fatal(err)

@@ -39,8 +39,7 @@ func find(r *doctor.Report, sev doctor.Severity, check string) *doctor.Finding {
 // etcd_server_leader_changes_seen_total adds up the elections of every
 // cluster the process ran, and a second cluster looks like a flapping one.
 func TestDoctorHealthyThenMemberStopped(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	c := etcdtest.StartProcesses(t, versions[len(versions)-1])
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t))
 
 	t.Log("a healthy cluster: no error, exit 0, the checks that passed are listed")
 	r, code, err := doctorJSON(t, c)

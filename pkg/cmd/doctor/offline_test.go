@@ -1,7 +1,6 @@
 package doctor_test
 
 import (
-	"archive/tar"
 	"compress/gzip"
 	"context"
 	"encoding/base64"
@@ -143,6 +142,16 @@ func offlineJSON(t *testing.T, manifest string, args ...string) (*doctor.Report,
 	return r, code
 }
 
+// offlineWithGates runs doctor --offline on the data dir dir of member
+// name through a manifest of image with both corruption checks on, logs
+// the findings and returns the report and the exit code.
+func offlineWithGates(t *testing.T, name, dir, image string) (*doctor.Report, int) {
+	t.Helper()
+	r, code := offlineJSON(t, writeManifest(t, name, dir, image, bothGates))
+	t.Logf("findings:\n%s", findingsText(r))
+	return r, code
+}
+
 func findingsText(r *doctor.Report) string {
 	var sb strings.Builder
 	for _, f := range r.Findings {
@@ -232,9 +241,7 @@ func TestDoctorOffline(t *testing.T) {
 	t.Run("corrupt WAL record", func(t *testing.T) {
 		dir := copyOf(t, m.dataDir)
 		file := corruptWAL(t, dir)
-		manifest := writeManifest(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0", bothGates)
-		r, code := offlineJSON(t, manifest)
-		t.Logf("findings:\n%s", findingsText(r))
+		r, code := offlineWithGates(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0")
 		f := find(r, doctor.Error, "wal")
 		if code != cmdutil.ExitUnhealthy || f == nil || !strings.Contains(f.Message, filepath.Base(file)) || !strings.Contains(f.Message, "cannot be repaired") || !strings.Contains(f.Fix, "kubectl etcd join") {
 			t.Errorf("corrupt record: exit %d, want an error naming %s", code, filepath.Base(file))
@@ -246,9 +253,7 @@ func TestDoctorOffline(t *testing.T) {
 		if err := os.Truncate(datadir.DBPath(dir), 16<<10); err != nil {
 			t.Fatal(err)
 		}
-		manifest := writeManifest(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0", bothGates)
-		r, code := offlineJSON(t, manifest)
-		t.Logf("findings:\n%s", findingsText(r))
+		r, code := offlineWithGates(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0")
 		f := find(r, doctor.Error, "db")
 		if code != cmdutil.ExitUnhealthy || f == nil || !strings.Contains(f.Message, datadir.DBPath(dir)) || f.Fix == "" {
 			t.Errorf("truncated db: exit %d, want a db error", code)
@@ -263,9 +268,7 @@ func TestDoctorOffline(t *testing.T) {
 
 	t.Run("data from a newer etcd than the image", func(t *testing.T) {
 		dir := copyOf(t, m.dataDir)
-		manifest := writeManifest(t, m.name, dir, "registry.k8s.io/etcd:3.6.16-0", bothGates)
-		r, code := offlineJSON(t, manifest)
-		t.Logf("findings:\n%s", findingsText(r))
+		r, code := offlineWithGates(t, m.name, dir, "registry.k8s.io/etcd:3.6.16-0")
 		f := find(r, doctor.Error, "storage-version")
 		if code != cmdutil.ExitUnhealthy || f == nil || !strings.Contains(f.Message, "etcd 3.6") || !strings.Contains(f.Message, "3.7.0") ||
 			!strings.Contains(f.Message, `version "3.7.0" is not supported`) || !strings.Contains(f.Fix, "--target-version 3.6") {
@@ -276,9 +279,7 @@ func TestDoctorOffline(t *testing.T) {
 	t.Run("zombie member", func(t *testing.T) {
 		dir := copyOf(t, m.dataDir)
 		zombie := addZombie(t, dir)
-		manifest := writeManifest(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0", bothGates)
-		r, code := offlineJSON(t, manifest)
-		t.Logf("findings:\n%s", findingsText(r))
+		r, code := offlineWithGates(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0")
 		f := find(r, doctor.Error, "membership")
 		if code != cmdutil.ExitUnhealthy || f == nil || !strings.Contains(f.Message, "zombie member "+zombie.ID.String()+" (ghost)") || !strings.Contains(f.Message, m.name) {
 			t.Errorf("zombie: exit %d, want a membership error naming %s", code, zombie.ID)
@@ -547,21 +548,9 @@ func readBundle(t *testing.T, path string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := tar.NewReader(gz)
 	files := map[string]string{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[h.Name] = string(data)
+	for name, data := range etcdtest.TarFiles(t, gz) {
+		files[name] = string(data)
 	}
 	return files
 }

@@ -3,13 +3,10 @@ package node_test
 import (
 	"crypto/tls"
 	"encoding/json"
-	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	certutil "k8s.io/client-go/util/cert"
 
@@ -47,30 +44,6 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-func freePorts(t *testing.T, n int) []string {
-	var out []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		out = append(out, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
-	}
-	return out
-}
-
-// nodeArgs are the flags that put a test node's files under dir and its
-// etcd on ip with free ports.
-func nodeArgs(t *testing.T, dir, name, ip string) (args []string, clientURL string) {
-	p := freePorts(t, 3)
-	return []string{
-		"--name", name, "--advertise-address", ip, "--key-algorithm", "ECDSA-P256",
-		"--pki-dir", filepath.Join(dir, "pki"), "--manifests-dir", filepath.Join(dir, "manifests"), "--data-dir", filepath.Join(dir, "data"),
-		"--client-port", p[0], "--peer-port", p[1], "--metrics-port", p[2],
-	}, "https://" + ip + ":" + p[0]
-}
-
 // TestInitJoinCertsLeaveCommands runs the commands in process against the
 // kubelet stand-in (etcdtest.Kubelet), so the unit stage checks their
 // wiring without root or the kubelet build; e2e/bootstrap_test.go runs
@@ -82,42 +55,14 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 	version := etcdtest.Versions(t)[0]
 	root := t.TempDir()
 	dir1, dir2 := filepath.Join(root, "cp-1"), filepath.Join(root, "cp-2")
-	args1, url1 := nodeArgs(t, dir1, "cp-1", "127.0.0.11")
-	args2, url2 := nodeArgs(t, dir2, "cp-2", "127.0.0.12")
+	args1, url1 := cmdtest.NodeArgs(t, dir1, "cp-1", "127.0.0.11")
+	args2, url2 := cmdtest.NodeArgs(t, dir2, "cp-2", "127.0.0.12")
 
 	t.Log("kubectl etcd init on cp-1; the kubelet stand-in starts etcd from the manifest")
-	if _, stderr, _, err := cmdtest.Run(t, append([]string{"init"}, args1...)...); err != nil {
-		t.Fatalf("init: %v\n%s", err, stderr)
-	}
-	etcdtest.StartKubelet(t, version, filepath.Join(dir1, "manifests", "etcd.yaml"))
-	conn1 := []string{"--endpoints", url1, "--pki-dir", filepath.Join(dir1, "pki"),
-		"--cacert", filepath.Join(dir1, "pki", "etcd", "ca.crt"),
-		"--cert", filepath.Join(dir1, "pki", "etcd", "healthcheck-client.crt"),
-		"--key", filepath.Join(dir1, "pki", "etcd", "healthcheck-client.key")}
-
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		_, _, _, err := cmdtest.Run(t, append(conn1, "health")...)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cp-1 not healthy: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	conn1 := initFirst(t, version, dir1, url1, args1)
 
 	t.Log("kubectl etcd join on cp-2 with the CA copied from cp-1")
-	for _, f := range []string{"ca.crt", "ca.key"} {
-		data, err := os.ReadFile(filepath.Join(dir1, "pki", "etcd", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.MkdirAll(filepath.Join(dir2, "pki", "etcd"), 0o755)
-		if err := os.WriteFile(filepath.Join(dir2, "pki", "etcd", f), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cmdtest.CopyCA(t, dir1, dir2)
 	k2 := etcdtest.StartKubelet(t, version, filepath.Join(dir2, "manifests", "etcd.yaml"))
 	out, stderr, _, err := cmdtest.Run(t, append([]string{"join", "--endpoints", url1, "--timeout", "2m"}, args2...)...)
 	if err != nil {

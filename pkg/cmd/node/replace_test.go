@@ -14,36 +14,23 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 )
 
-// copyCA gives a (re)built node the cluster's CA, as an operator copies it.
-func copyCA(t *testing.T, from, to string) {
+// initFirst runs `kubectl etcd init` with args, the flags of the node
+// under dir (cmdtest.NodeArgs), lets the kubelet stand-in run its manifest
+// with etcd version and waits until its member at url is healthy. It
+// returns the flags that reach the member with the node's
+// healthcheck-client certificate.
+func initFirst(t *testing.T, version, dir, url string, args []string) []string {
 	t.Helper()
-	for _, f := range []string{"ca.crt", "ca.key"} {
-		data, err := os.ReadFile(filepath.Join(from, "pki", "etcd", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Join(to, "pki", "etcd"), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(to, "pki", "etcd", f), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+	if _, stderr, _, err := cmdtest.Run(t, append([]string{"init"}, args...)...); err != nil {
+		t.Fatalf("init: %v\n%s", err, stderr)
 	}
-}
-
-func waitHealthy(t *testing.T, conn []string) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		_, _, _, err := cmdtest.Run(t, append(conn, "health")...)
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not healthy: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	etcdtest.StartKubelet(t, version, filepath.Join(dir, "manifests", "etcd.yaml"))
+	conn := []string{"--endpoints", url, "--pki-dir", filepath.Join(dir, "pki"),
+		"--cacert", filepath.Join(dir, "pki", "etcd", "ca.crt"),
+		"--cert", filepath.Join(dir, "pki", "etcd", "healthcheck-client.crt"),
+		"--key", filepath.Join(dir, "pki", "etcd", "healthcheck-client.key")}
+	cmdtest.WaitHealthy(t, conn)
+	return conn
 }
 
 func memberList(t *testing.T, conn []string) []cluster.Member {
@@ -66,25 +53,17 @@ func TestJoinReplacesStaleMember(t *testing.T) {
 	version := etcdtest.Versions(t)[0]
 	root := t.TempDir()
 	dir1, dir3, dir2 := filepath.Join(root, "cp-1"), filepath.Join(root, "cp-3"), filepath.Join(root, "cp-2")
-	args1, url1 := nodeArgs(t, dir1, "cp-1", "127.0.0.31")
-	args3, _ := nodeArgs(t, dir3, "cp-3", "127.0.0.34")
-	args2, _ := nodeArgs(t, dir2, "cp-2", "127.0.0.32")
-	if _, stderr, _, err := cmdtest.Run(t, append([]string{"init"}, args1...)...); err != nil {
-		t.Fatalf("init: %v\n%s", err, stderr)
-	}
-	etcdtest.StartKubelet(t, version, filepath.Join(dir1, "manifests", "etcd.yaml"))
-	conn1 := []string{"--endpoints", url1, "--pki-dir", filepath.Join(dir1, "pki"),
-		"--cacert", filepath.Join(dir1, "pki", "etcd", "ca.crt"),
-		"--cert", filepath.Join(dir1, "pki", "etcd", "healthcheck-client.crt"),
-		"--key", filepath.Join(dir1, "pki", "etcd", "healthcheck-client.key")}
-	waitHealthy(t, conn1)
+	args1, url1 := cmdtest.NodeArgs(t, dir1, "cp-1", "127.0.0.31")
+	args3, _ := cmdtest.NodeArgs(t, dir3, "cp-3", "127.0.0.34")
+	args2, _ := cmdtest.NodeArgs(t, dir2, "cp-2", "127.0.0.32")
+	conn1 := initFirst(t, version, dir1, url1, args1)
 	join := []string{"join", "--endpoints", url1, "--timeout", "2m"}
-	copyCA(t, dir1, dir3)
+	cmdtest.CopyCA(t, dir1, dir3)
 	etcdtest.StartKubelet(t, version, filepath.Join(dir3, "manifests", "etcd.yaml"))
 	if _, stderr, _, err := cmdtest.Run(t, append(join, args3...)...); err != nil {
 		t.Fatalf("join cp-3: %v\n%s", err, stderr)
 	}
-	copyCA(t, dir1, dir2)
+	cmdtest.CopyCA(t, dir1, dir2)
 	k2 := etcdtest.StartKubelet(t, version, filepath.Join(dir2, "manifests", "etcd.yaml"))
 	if _, stderr, _, err := cmdtest.Run(t, append(join, args2...)...); err != nil {
 		t.Fatalf("join: %v\n%s", err, stderr)
@@ -97,8 +76,8 @@ func TestJoinReplacesStaleMember(t *testing.T) {
 
 	t.Log("cp-2 answers: a join of cp-2 from a new address is refused, it would remove a working member")
 	dir2b := filepath.Join(root, "cp-2-new")
-	args2b, _ := nodeArgs(t, dir2b, "cp-2", "127.0.0.33")
-	copyCA(t, dir1, dir2b)
+	args2b, _ := cmdtest.NodeArgs(t, dir2b, "cp-2", "127.0.0.33")
+	cmdtest.CopyCA(t, dir1, dir2b)
 	_, stderr, _, err := cmdtest.Run(t, append(join, args2b...)...)
 	if err == nil || !strings.Contains(err.Error(), "still answers") || !strings.Contains(err.Error(), "--replace") || !strings.Contains(stderr, "Preflight: remove member cp-2 ("+oldID+")") {
 		t.Fatalf("replacing a member that answers: %v\n%s", err, stderr)
@@ -117,7 +96,7 @@ func TestJoinReplacesStaleMember(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	copyCA(t, dir1, dir2)
+	cmdtest.CopyCA(t, dir1, dir2)
 
 	t.Log("join --dry-run prints the preflight of removing the stale member and changes nothing")
 	// A dry run writes no certificates: it reaches the cluster with cp-1's.
@@ -144,7 +123,7 @@ func TestJoinReplacesStaleMember(t *testing.T) {
 	if len(ms) != 3 || m2.ID == oldID || m2.Learner || !m2.Started {
 		t.Fatalf("members after the rejoin: %+v", ms)
 	}
-	waitHealthy(t, conn1)
+	cmdtest.WaitHealthy(t, conn1)
 
 	t.Log("cp-2 is rebuilt again, this time on a new address: the member named cp-2 under the old peer URL is replaced")
 	secondID := m2.ID
@@ -163,7 +142,7 @@ func TestJoinReplacesStaleMember(t *testing.T) {
 	if m := byName(t, ms, "cp-2"); len(ms) != 3 || !strings.Contains(strings.Join(m.PeerURLs, ","), "127.0.0.33") {
 		t.Fatalf("members after the rejoin on a new address: %+v", ms)
 	}
-	waitHealthy(t, conn1)
+	cmdtest.WaitHealthy(t, conn1)
 }
 
 func byName(t *testing.T, ms []cluster.Member, name string) cluster.Member {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,19 +20,6 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
 )
-
-func freePorts(t testing.TB, n int) []string {
-	var out []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		out = append(out, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
-	}
-	return out
-}
 
 // testNode is a control-plane node whose etcd static pod the kubelet
 // stand-in runs with the real etcd binary.
@@ -53,41 +39,9 @@ func (n *testNode) conn() []string {
 }
 
 func newNode(t testing.TB, root, name, ip string) *testNode {
-	p := freePorts(t, 3)
 	dir := filepath.Join(root, name)
-	return &testNode{name: name, ip: ip, dir: dir, url: "https://" + ip + ":" + p[0], args: []string{
-		"--name", name, "--advertise-address", ip, "--key-algorithm", "ECDSA-P256",
-		"--pki-dir", filepath.Join(dir, "pki"), "--manifests-dir", filepath.Join(dir, "manifests"), "--data-dir", filepath.Join(dir, "data"),
-		"--client-port", p[0], "--peer-port", p[1], "--metrics-port", p[2],
-	}}
-}
-
-func copyCA(t testing.TB, from, to *testNode) {
-	t.Helper()
-	for _, f := range []string{"ca.crt", "ca.key"} {
-		data, err := os.ReadFile(filepath.Join(from.dir, "pki", "etcd", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.MkdirAll(filepath.Join(to.dir, "pki", "etcd"), 0o700)
-		if err := os.WriteFile(filepath.Join(to.dir, "pki", "etcd", f), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func waitHealthy(t testing.TB, n *testNode) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, _, code, _ := cmdtest.Run(t, append(n.conn(), "health")...); code == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not healthy", n.name)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	args, url := cmdtest.NodeArgs(t, dir, name, ip)
+	return &testNode{name: name, ip: ip, dir: dir, url: url, args: args}
 }
 
 // cluster starts three nodes: init on the first, join on the others.
@@ -99,9 +53,9 @@ func cluster(t testing.TB, version string) []*testNode {
 		t.Fatalf("init: %v\n%s", err, stderr)
 	}
 	nodes[0].kubelet = etcdtest.StartKubelet(t, version, nodes[0].manifest())
-	waitHealthy(t, nodes[0])
+	cmdtest.WaitHealthy(t, nodes[0].conn())
 	for _, n := range nodes[1:] {
-		copyCA(t, nodes[0], n)
+		cmdtest.CopyCA(t, nodes[0].dir, n.dir)
 		n.kubelet = etcdtest.StartKubelet(t, version, n.manifest())
 		if _, stderr, _, err := cmdtest.Run(t, append([]string{"join", "--endpoints", nodes[0].url, "--timeout", "2m"}, n.args...)...); err != nil {
 			t.Fatalf("join %s: %v\n%s", n.name, err, stderr)
@@ -163,8 +117,7 @@ func lose(t testing.TB, n *testNode) {
 }
 
 func TestRecoverQuorum(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	version := versions[len(versions)-1] // the recovery's etcd is 3.7: so is the image
+	version := etcdtest.NewestVersion(t) // the recovery's etcd is 3.7: so is the image
 	nodes := cluster(t, version)
 	cp1 := nodes[0]
 	acked, lastRev := write(t, cp1, "before", 200)
@@ -309,8 +262,7 @@ func TestRecoverQuorum(t *testing.T) {
 // another member's data is ahead; interruptions at each step leave the
 // original data as it was and the manifest back.
 func TestRecoverQuorumCompareAndFaults(t *testing.T) {
-	versions := etcdtest.Versions(t)
-	version := versions[len(versions)-1]
+	version := etcdtest.NewestVersion(t)
 	nodes := cluster(t, version)
 	cp1, cp2 := nodes[0], nodes[1]
 	write(t, cp1, "both", 50)
@@ -453,8 +405,7 @@ func waitRunning(t *testing.T, n *testNode) {
 // killed and their data deleted. The setup is not timed. docs/benchmarks.md
 // has the command and a run.
 func BenchmarkRecoverQuorum1GiB(b *testing.B) {
-	versions := etcdtest.Versions(b)
-	version := versions[len(versions)-1]
+	version := etcdtest.NewestVersion(b)
 	for range b.N {
 		b.StopTimer()
 		nodes := cluster(b, version)

@@ -38,12 +38,7 @@ func TestBackupUsageErrors(t *testing.T) {
 		{"no request at a time", []string{"snapshot", "save", "s3://backups/prod/", "--s3-max-concurrent-requests", "0"}, "must be 1 or more"},
 		{"verify a bad quota", []string{"snapshot", "verify", "x.db", "--quota-backend-bytes", "0"}, "--quota-backend-bytes must be positive"},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			_, _, code, err := cmdtest.Run(t, tt.args...)
-			if code != 1 || err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "-h' for help") {
-				t.Errorf("exit %d, %v; want a usage error containing %q", code, err, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantUsageError(t, tt.want, tt.args...) })
 	}
 }
 

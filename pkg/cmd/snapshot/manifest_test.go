@@ -41,7 +41,6 @@ type restoreNode struct {
 
 func startRestoreNode(t *testing.T, ip string) *restoreNode {
 	t.Helper()
-	versions := etcdtest.Versions(t)
 	root := t.TempDir()
 	n := bootstrap.NewNode()
 	n.Name, n.AdvertiseAddress = "cp-1", ip
@@ -51,7 +50,7 @@ func startRestoreNode(t *testing.T, ip string) *restoreNode {
 	if err := n.Init(time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	rn := &restoreNode{Node: n, kubelet: etcdtest.StartKubelet(t, versions[len(versions)-1], n.ManifestPath()),
+	rn := &restoreNode{Node: n, kubelet: etcdtest.StartKubelet(t, etcdtest.NewestVersion(t), n.ManifestPath()),
 		args: []string{"--etcd-manifest", n.ManifestPath(), "--pki-dir", n.PKIDir}, file: filepath.Join(root, "etcd.db")}
 	rn.waitHealthy(t)
 	if _, _, code, err := cmdtest.Run(t, append(rn.args, "put", "/k", "in-snapshot")...); code != 0 {

@@ -44,12 +44,17 @@ func TestUsageErrors(t *testing.T) {
 		{"initial cluster without this member", append(restore, "--initial-cluster", "m2=https://10.0.0.2:2380"), "does not list this member"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, _, code, err := cmdtest.Run(t, tt.args...)
-			if code != 1 || err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "-h' for help") {
-				t.Errorf("exit %d, %v; want a usage error containing %q", code, err, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantUsageError(t, tt.want, tt.args...) })
+	}
+}
+
+// wantUsageError runs `kubectl etcd args...` and wants a usage error: exit
+// 1, an error containing want and the pointer to the command's help.
+func wantUsageError(t *testing.T, want string, args ...string) {
+	t.Helper()
+	_, _, code, err := cmdtest.Run(t, args...)
+	if code != 1 || err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "-h' for help") {
+		t.Errorf("exit %d, %v; want a usage error containing %q", code, err, want)
 	}
 }
 
@@ -158,13 +163,7 @@ func TestSaveStatusRestoreCommands(t *testing.T) {
 }
 
 func TestRestoreSummary(t *testing.T) {
-	res := &snapshot.RestoreResult{
-		Snapshot: snapshot.FileStatus{Path: "etcd.db", Revision: 1234, HashCheck: snapshot.HashOK, StorageVersion: "3.6.0"},
-		DataDir:  "/var/lib/etcd-restored", Name: "node-1", PeerURLs: []string{"https://10.0.0.1:2380"},
-		InitialCluster: "node-1=https://10.0.0.1:2380,node-2=https://10.0.0.2:2380", InitialClusterToken: "etcd-cluster",
-		Revision: 1000001234, NeedsEtcd: "3.6",
-	}
-	got := cmdsnapshot.RestoreSummary(res, 1000000000, true)
+	got := cmdsnapshot.RestoreSummary(cmdsnapshot.BumpedRestore(), 1000000000, true)
 	for _, w := range []string{
 		`Restored etcd.db (revision 1234, sha256 trailer ok) into /var/lib/etcd-restored as member "node-1".`,
 		"Revision bumped by 1000000000 to 1000001234 and marked compacted",

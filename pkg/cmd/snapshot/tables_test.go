@@ -32,13 +32,19 @@ func TestSaveRowsGolden(t *testing.T) {
 	golden.AssertTable(t, "save-quick.golden", []string{"FIELD", "VALUE"}, SaveRows(res))
 }
 
-func TestRestoreSummaryGolden(t *testing.T) {
-	res := &snapshot.RestoreResult{
+// BumpedRestore is a restore of etcd.db with its revision bumped, into a
+// two-member cluster: the summary tests here and in snapshot_test share it.
+func BumpedRestore() *snapshot.RestoreResult {
+	return &snapshot.RestoreResult{
 		Snapshot: snapshot.FileStatus{Path: "etcd.db", Revision: 1234, HashCheck: snapshot.HashOK, StorageVersion: "3.6.0"},
 		DataDir:  "/var/lib/etcd-restored", Name: "node-1", PeerURLs: []string{"https://10.0.0.1:2380"},
 		InitialCluster: "node-1=https://10.0.0.1:2380,node-2=https://10.0.0.2:2380", InitialClusterToken: "etcd-cluster",
 		Revision: 1000001234, NeedsEtcd: "3.6",
 	}
+}
+
+func TestRestoreSummaryGolden(t *testing.T) {
+	res := BumpedRestore()
 	golden.Assert(t, "restore-bumped.golden", RestoreSummary(res, 1000000000, true))
 	res.Revision, res.NeedsEtcd, res.Snapshot.StorageVersion, res.InitialCluster = 1234, "", "", ""
 	golden.Assert(t, "restore-kept.golden", RestoreSummary(res, 0, false))

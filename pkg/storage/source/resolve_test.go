@@ -2,7 +2,6 @@ package source
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,15 +13,6 @@ import (
 // real clusters stored (testdata/README.md says where each came from).
 func testdataPath(parts ...string) string {
 	return filepath.Join(append([]string{"..", "..", "..", "testdata"}, parts...)...)
-}
-
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestResolveAndSegmentsOnASnapshot(t *testing.T) {

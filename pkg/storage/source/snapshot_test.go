@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/storage"
 )
 
@@ -20,7 +21,7 @@ func TestReadSnapshotSmallDB(t *testing.T) {
 	for _, kv := range s.KVs {
 		keys = append(keys, kv.Key)
 	}
-	want := strings.Fields(string(readFile(t, testdataPath("bolt", "small-keys.txt"))))
+	want := strings.Fields(string(etcdtest.ReadFile(t, testdataPath("bolt", "small-keys.txt"))))
 	if strings.Join(keys, " ") != strings.Join(want, " ") {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
