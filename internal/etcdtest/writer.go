@@ -31,23 +31,27 @@ type Writer struct {
 // through cli, which it closes when it stops; the test's cleanup stops it
 // if Finish was not called.
 func StartWriter(t testing.TB, cli *clientv3.Client, prefix string, interval time.Duration) *Writer {
-	return startWriter(t, interval, func(ctx context.Context, i int) error {
+	return startWriter(t, interval, writeTimeout, func(ctx context.Context, i int) error {
 		_, err := cli.Put(ctx, fmt.Sprintf("%s%07d", prefix, i), "v")
 		return err
 	}, func() { cli.Close() })
 }
 
+// writeTimeout bounds each write of a Writer: longer than etcd's own 7 s
+// proposal timeout, so a write etcd drops says so ("request timed out")
+// instead of the client's deadline.
+const writeTimeout = 10 * time.Second
+
 // StartWriterFunc starts a Writer that makes write i (0, 1, ...) every
-// interval by calling write, each within 10 seconds: longer than etcd's own
-// 7 s proposal timeout, so a write etcd drops says so ("request timed
-// out") instead of the client's deadline. The test's cleanup stops it if
-// Finish was not called.
+// interval by calling write, each within writeTimeout. The test's cleanup
+// stops it if Finish was not called.
 func StartWriterFunc(t testing.TB, interval time.Duration, write func(ctx context.Context, i int) error) *Writer {
-	return startWriter(t, interval, write, func() {})
+	return startWriter(t, interval, writeTimeout, write, func() {})
 }
 
-// startWriter is StartWriterFunc, calling closer once the writer stopped.
-func startWriter(t testing.TB, interval time.Duration, write func(ctx context.Context, i int) error, closer func()) *Writer {
+// startWriter is StartWriterFunc with each write within timeout, calling
+// closer once the writer stopped.
+func startWriter(t testing.TB, interval, timeout time.Duration, write func(ctx context.Context, i int) error, closer func()) *Writer {
 	w := &Writer{Started: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
@@ -60,7 +64,7 @@ func startWriter(t testing.TB, interval time.Duration, write func(ctx context.Co
 				return
 			case <-tick.C:
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			start := time.Now()
 			err := write(ctx, i)
 			cancel()
