@@ -140,6 +140,23 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) {
 	}
 }
 
+// startAll starts every member of the state with start and waits until the
+// cluster is healthy. It first registers stop for every member, those that
+// NewMember adds later included, so that no member outlives the test, pass,
+// fail or a start that failed half-way.
+func (c *Cluster) startAll(start, stop func(i int), healthyWithin time.Duration) {
+	c.T.Helper()
+	c.T.Cleanup(func() {
+		for i := range c.State.Members {
+			stop(i)
+		}
+	})
+	for i := range c.State.Members {
+		start(i)
+	}
+	c.WaitHealthy(healthyWithin)
+}
+
 // Embedded is a cluster whose members run inside the test process.
 type Embedded struct {
 	Cluster
@@ -151,15 +168,7 @@ func StartEmbedded(t testing.TB, opts ...Option) *Embedded {
 	t.Helper()
 	o := options(opts)
 	c := &Embedded{Cluster: Cluster{T: t, State: prepare(t, o)}, members: make([]*embed.Etcd, o.Members)}
-	t.Cleanup(func() {
-		for i := range c.members {
-			c.Stop(i)
-		}
-	})
-	for i := range c.members {
-		c.Start(i)
-	}
-	c.WaitHealthy(30 * time.Second)
+	c.startAll(c.Start, c.Stop, 30*time.Second)
 	return c
 }
 
@@ -203,15 +212,7 @@ func StartProcesses(t testing.TB, version string, opts ...Option) *Process {
 	o := options(opts)
 	bin := EtcdBinaries(t, version)
 	c := &Process{Cluster: Cluster{T: t, State: prepare(t, o)}, Binary: filepath.Join(bin, "etcd"), procs: make([]*exec.Cmd, o.Members)}
-	t.Cleanup(func() {
-		for i := range c.procs {
-			c.Kill(i)
-		}
-	})
-	for i := range c.procs {
-		c.Start(i)
-	}
-	c.WaitHealthy(60 * time.Second)
+	c.startAll(c.Start, c.Kill, 60*time.Second)
 	return c
 }
 
@@ -370,9 +371,10 @@ func (c *Cluster) writeJoinConfig(i int) {
 // peer URL is c.State.Members[i].PeerURL.
 func (c *Embedded) NewMember(name string) int {
 	c.T.Helper()
-	i := c.newMember(name)
+	// The slot comes first: startAll's cleanup stops every member of the
+	// state, and preparing may fail after it has added this one.
 	c.members = append(c.members, nil)
-	return i
+	return c.newMember(name)
 }
 
 // StartJoining starts member i, prepared by NewMember and added to the
@@ -390,9 +392,10 @@ func (c *Embedded) StartJoining(i int) {
 // the ones that remain.
 func (c *Process) NewMember(name string) int {
 	c.T.Helper()
-	i := c.newMember(name)
+	// The slot comes first: startAll's cleanup stops every member of the
+	// state, and preparing may fail after it has added this one.
 	c.procs = append(c.procs, nil)
-	return i
+	return c.newMember(name)
 }
 
 // StartJoining starts member i, prepared by NewMember and added to the
