@@ -28,14 +28,13 @@ func NewCmdCerts(f *cmdutil.Factory) *cobra.Command {
 
 // CheckOptions are the options of `kubectl etcd certs check-expiration`.
 type CheckOptions struct {
-	*cmdutil.Factory
-	Print *cmdutil.PrintFlags
-	Now   func() time.Time
+	cmdutil.PrintOptions
+	Now func() time.Time
 }
 
 // NewCmdCheckExpiration returns the check-expiration command.
 func NewCmdCheckExpiration(f *cmdutil.Factory) *cobra.Command {
-	o := &CheckOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput), Now: time.Now}
+	o := &CheckOptions{PrintOptions: cmdutil.NewPrintOptions(cmdutil.TableOutput), Now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "check-expiration",
 		Short: "List every etcd certificate with its subject, SANs, expiry and CA",
@@ -50,15 +49,6 @@ func NewCmdCheckExpiration(f *cmdutil.Factory) *cobra.Command {
 	o.Print.AddFlags(cmd, true)
 	return cmd
 }
-
-// Complete binds the factory and reads a template file.
-func (o *CheckOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
-	o.Factory = f
-	return o.Print.Complete()
-}
-
-// Validate checks the options.
-func (o *CheckOptions) Validate() error { return o.Print.Validate() }
 
 // Run prints the certificates.
 func (o *CheckOptions) Run(context.Context) error {

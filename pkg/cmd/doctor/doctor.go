@@ -18,8 +18,7 @@ import (
 
 // Options are the options of `kubectl etcd doctor`.
 type Options struct {
-	*cmdutil.Factory
-	Print *cmdutil.PrintFlags
+	cmdutil.PrintOptions
 	// Now is the time certificates are checked against; tests pin it.
 	Now func() time.Time
 	// SampleWindow, WALFsyncP99 and BackendCommitP99 shape the disk and
@@ -38,7 +37,7 @@ type Options struct {
 
 // NewCmdDoctor returns the doctor command.
 func NewCmdDoctor(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput), Now: time.Now,
+	o := &Options{PrintOptions: cmdutil.NewPrintOptions(cmdutil.TableOutput), Now: time.Now,
 		SampleWindow: doctor.SampleWindow, WALFsyncP99: doctor.WALFsyncP99, BackendCommitP99: doctor.BackendCommitP99}
 	cmd := &cobra.Command{
 		Use:   "doctor",
@@ -105,15 +104,9 @@ Exit status: 5 when any finding is an error, 0 with warnings only.`,
 	return cmd
 }
 
-// Complete binds the factory and reads a template file.
-func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
-	o.Factory = f
-	return o.Print.Complete()
-}
-
 // Validate checks the options.
 func (o *Options) Validate() error {
-	if err := o.Print.Validate(); err != nil {
+	if err := o.PrintOptions.Validate(); err != nil {
 		return err
 	}
 	if o.SampleWindow < 0 {

@@ -29,12 +29,11 @@ is disarmed. 'alarm recover' does the whole job in order.`,
 
 // AlarmListOptions are the options of `kubectl etcd alarm list`.
 type AlarmListOptions struct {
-	*cmdutil.Factory
-	Print *cmdutil.PrintFlags
+	cmdutil.PrintOptions
 }
 
 func newCmdAlarmList(f *cmdutil.Factory) *cobra.Command {
-	o := &AlarmListOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
+	o := &AlarmListOptions{PrintOptions: cmdutil.NewPrintOptions(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the active alarms; exit 5 when there is one",
@@ -46,15 +45,6 @@ func newCmdAlarmList(f *cmdutil.Factory) *cobra.Command {
 	o.Print.AddFlags(cmd, true)
 	return cmd
 }
-
-// Complete binds the factory and reads a template file.
-func (o *AlarmListOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
-	o.Factory = f
-	return o.Print.Complete()
-}
-
-// Validate checks the options.
-func (o *AlarmListOptions) Validate() error { return o.Print.Validate() }
 
 // Run lists the alarms.
 func (o *AlarmListOptions) Run(ctx context.Context) error {
@@ -164,16 +154,15 @@ func (o *AlarmDisarmOptions) Run(ctx context.Context) error {
 
 // AlarmRecoverOptions are the options of `kubectl etcd alarm recover`.
 type AlarmRecoverOptions struct {
-	*cmdutil.Factory
+	cmdutil.PrintOptions
 	Yes     bool
 	DryRun  bool
 	Wait    time.Duration
 	Timeout time.Duration
-	Print   *cmdutil.PrintFlags
 }
 
 func newCmdAlarmRecover(f *cmdutil.Factory) *cobra.Command {
-	o := &AlarmRecoverOptions{Wait: maintenance.DefaultDefragWait, Timeout: maintenance.DefaultDefragTimeout, Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
+	o := &AlarmRecoverOptions{PrintOptions: cmdutil.NewPrintOptions(cmdutil.TableOutput), Wait: maintenance.DefaultDefragWait, Timeout: maintenance.DefaultDefragTimeout}
 	cmd := &cobra.Command{
 		Use:   "recover",
 		Short: "Recover from NOSPACE: compact, defragment every member one at a time, disarm",
@@ -204,15 +193,9 @@ alarm is not a space problem: it is refused.`,
 	return cmd
 }
 
-// Complete binds the factory and reads a template file.
-func (o *AlarmRecoverOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
-	o.Factory = f
-	return o.Print.Complete()
-}
-
 // Validate checks the options.
 func (o *AlarmRecoverOptions) Validate() error {
-	if err := o.Print.Validate(); err != nil {
+	if err := o.PrintOptions.Validate(); err != nil {
 		return err
 	}
 	if o.Wait < 0 || o.Timeout <= 0 {

@@ -24,12 +24,11 @@ func NewCmdCheck(f *cmdutil.Factory) *cobra.Command {
 
 // ConsistencyOptions are the options of `kubectl etcd check consistency`.
 type ConsistencyOptions struct {
-	*cmdutil.Factory
-	Print *cmdutil.PrintFlags
+	cmdutil.PrintOptions
 }
 
 func newCmdCheckConsistency(f *cmdutil.Factory) *cobra.Command {
-	o := &ConsistencyOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
+	o := &ConsistencyOptions{PrintOptions: cmdutil.NewPrintOptions(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:   "consistency",
 		Short: "Compare every member's hash of the keyspace at the same revision",
@@ -47,15 +46,6 @@ Exits with code 5 when members differ or a member cannot be hashed.`,
 	o.Print.AddFlags(cmd, true)
 	return cmd
 }
-
-// Complete binds the factory and reads a template file.
-func (o *ConsistencyOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
-	o.Factory = f
-	return o.Print.Complete()
-}
-
-// Validate checks the options.
-func (o *ConsistencyOptions) Validate() error { return o.Print.Validate() }
 
 // Run compares the hashes.
 func (o *ConsistencyOptions) Run(ctx context.Context) error {

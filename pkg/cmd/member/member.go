@@ -25,8 +25,7 @@ func NewCmdMember(f *cmdutil.Factory) *cobra.Command {
 
 // ListOptions are the options of `kubectl etcd member list`.
 type ListOptions struct {
-	*cmdutil.Factory
-	Print *cmdutil.PrintFlags
+	cmdutil.PrintOptions
 }
 
 // MemberInfo is a member with its leadership, as member list prints it.
@@ -48,7 +47,7 @@ type MemberInfo struct {
 
 // NewCmdList returns the member list command.
 func NewCmdList(f *cmdutil.Factory) *cobra.Command {
-	o := &ListOptions{Print: cmdutil.NewPrintFlags(cmdutil.WideOutput)}
+	o := &ListOptions{PrintOptions: cmdutil.NewPrintOptions(cmdutil.WideOutput)}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the members: ID, name, peer and client URLs, learner, started, leader",
@@ -67,15 +66,6 @@ func NewCmdList(f *cmdutil.Factory) *cobra.Command {
 	o.Print.AddFlags(cmd, true)
 	return cmd
 }
-
-// Complete binds the factory and reads a template file.
-func (o *ListOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
-	o.Factory = f
-	return o.Print.Complete()
-}
-
-// Validate checks the options.
-func (o *ListOptions) Validate() error { return o.Print.Validate() }
 
 // Run lists the members.
 func (o *ListOptions) Run(ctx context.Context) error {

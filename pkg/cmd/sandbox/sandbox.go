@@ -166,13 +166,12 @@ func (o *DownOptions) Run(context.Context) error {
 
 // StatusOptions are the options of `sandbox status`.
 type StatusOptions struct {
-	*cmdutil.Factory
-	Dir   string
-	Print *cmdutil.PrintFlags
+	cmdutil.PrintOptions
+	Dir string
 }
 
 func newCmdStatus(f *cmdutil.Factory) *cobra.Command {
-	o := &StatusOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
+	o := &StatusOptions{PrintOptions: cmdutil.NewPrintOptions(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:     "status",
 		Short:   "Show whether each sandbox member runs and is healthy",
@@ -185,18 +184,12 @@ func newCmdStatus(f *cmdutil.Factory) *cobra.Command {
 	return cmd
 }
 
-// Complete binds the factory and reads a template file.
-func (o *StatusOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
-	o.Factory = f
-	return o.Print.Complete()
-}
-
 // Validate checks the options.
 func (o *StatusOptions) Validate() error {
 	if err := requireDir(o.Dir); err != nil {
 		return err
 	}
-	return o.Print.Validate()
+	return o.PrintOptions.Validate()
 }
 
 // Run prints each member's state; one that is not healthy exits 5.

@@ -21,13 +21,12 @@ const healthExample = `  # Is every member healthy? Exit code 5 when one is not
 
 // HealthOptions are the options of `kubectl etcd health`.
 type HealthOptions struct {
-	*cmdutil.Factory
-	Print *cmdutil.PrintFlags
+	cmdutil.PrintOptions
 }
 
 // NewCmdHealth returns the health command.
 func NewCmdHealth(f *cmdutil.Factory) *cobra.Command {
-	o := &HealthOptions{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
+	o := &HealthOptions{PrintOptions: cmdutil.NewPrintOptions(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:   "health",
 		Short: "Check that every member answers a quorum read, with its latency",
@@ -43,15 +42,6 @@ Exits with code 5 when any member is unhealthy.`,
 	o.Print.AddFlags(cmd, true)
 	return cmd
 }
-
-// Complete binds the factory and reads a template file.
-func (o *HealthOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
-	o.Factory = f
-	return o.Print.Complete()
-}
-
-// Validate checks the options.
-func (o *HealthOptions) Validate() error { return o.Print.Validate() }
 
 // Run checks and prints the health of every member.
 func (o *HealthOptions) Run(ctx context.Context) error {

@@ -26,13 +26,12 @@ const statusExample = `  # Status of every member of the local control plane's e
 
 // StatusOptions are the options of `kubectl etcd status`.
 type StatusOptions struct {
-	*cmdutil.Factory
-	Print *cmdutil.PrintFlags
+	cmdutil.PrintOptions
 }
 
 // NewCmdStatus returns the status command.
 func NewCmdStatus(f *cmdutil.Factory) *cobra.Command {
-	o := &StatusOptions{Print: cmdutil.NewPrintFlags(cmdutil.WideOutput)}
+	o := &StatusOptions{PrintOptions: cmdutil.NewPrintOptions(cmdutil.WideOutput)}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show every member's version, database size, raft position and leadership",
@@ -50,15 +49,6 @@ exits with code 5 so scripts notice.`,
 	o.Print.AddFlags(cmd, true)
 	return cmd
 }
-
-// Complete binds the factory and reads a template file.
-func (o *StatusOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
-	o.Factory = f
-	return o.Print.Complete()
-}
-
-// Validate checks the options.
-func (o *StatusOptions) Validate() error { return o.Print.Validate() }
 
 // Run collects and prints the status of every member.
 func (o *StatusOptions) Run(ctx context.Context) error {

@@ -122,3 +122,27 @@ func (p *PrintFlags) Printer() *output.Printer {
 	}
 	return p.printer
 }
+
+// PrintOptions are the options every command that prints a result starts
+// from: the factory and the print flags. A command embeds them and so
+// takes their Complete and Validate; one with options of its own to
+// complete or check writes its own, calling these first.
+type PrintOptions struct {
+	*Factory
+	Print *PrintFlags
+}
+
+// NewPrintOptions returns the options of a command that prints in one of
+// formats, the default first.
+func NewPrintOptions(formats OutputFormats) PrintOptions {
+	return PrintOptions{Print: NewPrintFlags(formats)}
+}
+
+// Complete binds the factory and reads a template file.
+func (o *PrintOptions) Complete(f *Factory, _ *cobra.Command, _ []string) error {
+	o.Factory = f
+	return o.Print.Complete()
+}
+
+// Validate checks the options.
+func (o *PrintOptions) Validate() error { return o.Print.Validate() }

@@ -16,9 +16,8 @@ import (
 
 // Options are the options of `kubectl etcd version`.
 type Options struct {
-	*cmdutil.Factory
+	cmdutil.PrintOptions
 	ClientOnly bool
-	Print      *cmdutil.PrintFlags
 }
 
 // Info is what the command prints.
@@ -45,7 +44,7 @@ type MemberVersion struct {
 
 // NewCmdVersion returns the version command.
 func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{Print: cmdutil.NewPrintFlags(cmdutil.TableOutput)}
+	o := &Options{PrintOptions: cmdutil.NewPrintOptions(cmdutil.TableOutput)}
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the client version and each member's server version",
@@ -61,15 +60,6 @@ func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
 	o.Print.AddFlags(cmd, false)
 	return cmd
 }
-
-// Complete binds the factory and reads a template file.
-func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
-	o.Factory = f
-	return o.Print.Complete()
-}
-
-// Validate checks the options.
-func (o *Options) Validate() error { return o.Print.Validate() }
 
 // Run prints the versions.
 func (o *Options) Run(ctx context.Context) error {
