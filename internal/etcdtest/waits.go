@@ -66,12 +66,7 @@ func PutManyOf(t testing.TB, cfg *connect.Config, prefix string, n int, value st
 func WaitMembers(t testing.TB, cfg *connect.Config, members int, what string, ok func(cluster.MemberStatus) bool) {
 	t.Helper()
 	if err := poll.Until(context.Background(), what+" on every member", 500*time.Millisecond, 3*time.Minute, func(ctx context.Context) error {
-		cli, err := cfg.Client()
-		if err != nil {
-			return err
-		}
-		defer cli.Close()
-		statuses, err := cluster.Collect(ctx, cfg, cli)
+		statuses, err := cluster.ConnectAndCollect(ctx, cfg)
 		if err != nil {
 			return err
 		}

@@ -112,6 +112,17 @@ func Collect(ctx context.Context, cfg *connect.Config, cli *clientv3.Client) ([]
 	return out, nil
 }
 
+// ConnectAndCollect is Collect for a caller that holds no client: it opens
+// one to cfg's endpoints for the call.
+func ConnectAndCollect(ctx context.Context, cfg *connect.Config) ([]MemberStatus, error) {
+	cli, err := cfg.Client()
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	return Collect(ctx, cfg, cli)
+}
+
 func memberStatus(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, m Member) MemberStatus {
 	s := MemberStatus{Member: m}
 	if !m.Started {

@@ -52,12 +52,11 @@ exits with code 5 so scripts notice.`,
 
 // Run collects and prints the status of every member.
 func (o *StatusOptions) Run(ctx context.Context) error {
-	cfg, cli, err := o.Client()
+	cfg, err := o.Config()
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
-	statuses, err := cluster.Collect(ctx, cfg, cli)
+	statuses, err := cluster.ConnectAndCollect(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -92,12 +92,11 @@ func WriteText(w io.Writer, info Info) error {
 }
 
 func (o *Options) collect(ctx context.Context, info *Info) error {
-	cfg, cli, err := o.Client()
+	cfg, err := o.Config()
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
-	statuses, err := cluster.Collect(ctx, cfg, cli)
+	statuses, err := cluster.ConnectAndCollect(ctx, cfg)
 	if err != nil {
 		return err
 	}
