@@ -835,11 +835,8 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	}
 
 	// 1. Stop the static pod.
-	if err := os.MkdirAll(filepath.Dir(p.ManifestBackup), 0o700); err != nil {
-		return nil, fmt.Errorf("creating the manifest backup directory: %w", err)
-	}
-	if err := os.Rename(p.ManifestPath, p.ManifestBackup); err != nil {
-		return nil, fmt.Errorf("moving %s aside: %w (nothing was changed)", p.ManifestPath, err)
+	if err := moveManifestAside(p.ManifestPath, p.ManifestBackup); err != nil {
+		return nil, err
 	}
 	r.logf("[1/5 stop] Moved %s to %s; waiting for etcd to stop", p.ManifestPath, p.ManifestBackup)
 	// Each step says how long it took: on a large database the copy, the

@@ -277,11 +277,8 @@ func (r *SnapshotRestore) RunPlan(ctx context.Context, p *RestorePlan) (*Restore
 	}
 
 	// 1. Stop the static pod.
-	if err := os.MkdirAll(filepath.Dir(p.ManifestBackup), 0o700); err != nil {
-		return nil, fmt.Errorf("creating the manifest backup directory: %w", err)
-	}
-	if err := os.Rename(p.ManifestPath, p.ManifestBackup); err != nil {
-		return nil, fmt.Errorf("moving %s aside: %w (nothing was changed)", p.ManifestPath, err)
+	if err := moveManifestAside(p.ManifestPath, p.ManifestBackup); err != nil {
+		return nil, err
 	}
 	r.logf("[stop] Moved %s to %s; waiting for etcd to stop", p.ManifestPath, p.ManifestBackup)
 	node := &Node{DataDir: p.OldDataDir, Log: r.Node.Log, KubeletRootDir: r.Node.KubeletRootDir}
@@ -329,6 +326,19 @@ func (r *SnapshotRestore) RunPlan(ctx context.Context, p *RestorePlan) (*Restore
 	out.Took = time.Since(start).Round(time.Millisecond)
 	r.logf("[done] Member %s serves the snapshot at revision %d; the original manifest is kept in %s and the old data in %s", p.Name, out.ServedRevision, p.ManifestBackup, p.OldDataDir)
 	return out, nil
+}
+
+// moveManifestAside moves the etcd manifest at path to backup, so that the
+// kubelet stops etcd: the first step of a restore and of a recovery. When
+// it fails nothing was changed, and the error says so.
+func moveManifestAside(path, backup string) error {
+	if err := os.MkdirAll(filepath.Dir(backup), 0o700); err != nil {
+		return fmt.Errorf("creating the manifest backup directory: %w", err)
+	}
+	if err := os.Rename(path, backup); err != nil {
+		return fmt.Errorf("moving %s aside: %w (nothing was changed)", path, err)
+	}
+	return nil
 }
 
 // servedRevision is the revision the member at url reports; 0 when it does
