@@ -192,12 +192,7 @@ func (o *RenewOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	n := bootstrap.NewNode()
-	n.PKIDir = o.Connect.PKIDir
-	n.ManifestsDir = o.ManifestsDir
-	n.KubeletRootDir = o.KubeletRootDir
-	n.DryRun = o.DryRun
-	n.Out, n.Log = o.Out, o.ErrOut
+	n := o.LocalNode(o.ManifestsDir, o.KubeletRootDir, o.DryRun)
 	renewed, err := n.Renew(o.Names, o.Now())
 	if err != nil {
 		return err

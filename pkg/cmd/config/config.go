@@ -220,13 +220,7 @@ func (o *SetOptions) Complete(f *cmdutil.Factory, cmd *cobra.Command, args []str
 			o.args = append(o.args, fl.Name+"="+fl.Value.String())
 		}
 	})
-	n := bootstrap.NewNode()
-	n.PKIDir = o.Connect.PKIDir
-	n.ManifestsDir = o.ManifestsDir
-	n.KubeletRootDir = o.KubeletRootDir
-	n.DryRun = o.DryRun
-	n.Out, n.Log = o.Out, o.ErrOut
-	o.node = n
+	o.node = o.LocalNode(o.ManifestsDir, o.KubeletRootDir, o.DryRun)
 	return nil
 }
 

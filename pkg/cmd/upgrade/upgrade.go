@@ -116,13 +116,7 @@ func (o *Options) Validate() error {
 // Complete sets up this node from the flags.
 func (o *Options) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
 	o.Factory = f
-	n := bootstrap.NewNode()
-	n.PKIDir = o.Connect.PKIDir
-	n.ManifestsDir = o.ManifestsDir
-	n.KubeletRootDir = o.KubeletRootDir
-	n.DryRun = o.DryRun
-	n.Out, n.Log = o.Out, o.ErrOut
-	o.node = n
+	o.node = o.LocalNode(o.ManifestsDir, o.KubeletRootDir, o.DryRun)
 	return nil
 }
 

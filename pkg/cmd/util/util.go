@@ -2,7 +2,8 @@
 // and the connection flags (Factory), the command shape (Options, RunE:
 // Complete, Validate, Run, with Validate's errors as usage errors), the
 // print flags (-o with jsonpath= and go-template=, --no-headers), the
-// storage flags, confirmation, and the errors that carry exit codes.
+// storage flags, confirmation, this node for the commands that change its
+// etcd (LocalNode), and the errors that carry exit codes.
 package util
 
 import (
