@@ -603,25 +603,27 @@ func (n *Node) WaitEtcdArg(arg string, timeout time.Duration) {
 // manifest changes or goes.
 func (n *Node) PauseEtcd() {
 	n.cluster.T.Helper()
-	pids := n.etcdPIDs()
-	if len(pids) == 0 {
-		n.cluster.T.Fatalf("%s runs no etcd to pause", n.Name)
-	}
-	for _, pid := range pids {
-		_ = syscall.Kill(pid, syscall.SIGSTOP)
-	}
+	n.signalEtcd(syscall.SIGSTOP, "pause")
 }
 
 // KillEtcd kills the node's etcd with SIGKILL: a crash, nothing flushed
 // or closed. The kubelet starts it again while its manifest is there.
 func (n *Node) KillEtcd() {
 	n.cluster.T.Helper()
+	n.signalEtcd(syscall.SIGKILL, "kill")
+}
+
+// signalEtcd sends sig to every etcd process of the node. A node that runs
+// none fails the test: it meant to verb (pause, kill) an etcd that is not
+// there.
+func (n *Node) signalEtcd(sig syscall.Signal, verb string) {
+	n.cluster.T.Helper()
 	pids := n.etcdPIDs()
 	if len(pids) == 0 {
-		n.cluster.T.Fatalf("%s runs no etcd to kill", n.Name)
+		n.cluster.T.Fatalf("%s runs no etcd to %s", n.Name, verb)
 	}
 	for _, pid := range pids {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+		_ = syscall.Kill(pid, sig)
 	}
 }
 
