@@ -199,12 +199,7 @@ func (o *SaveOptions) Run(ctx context.Context) error {
 		Path: o.Path, Dir: o.Dir, Compression: o.Compress, Retain: o.Retain,
 		Overwrite: o.Overwrite, NoMetadata: o.NoMetadata, Verify: o.Verify,
 	}
-	if isTerminal(o.ErrOut) {
-		s.Log = o.ErrOut
-		s.Progress = func(member string, total int64) snapshot.Meter {
-			return newProgressBar(o.ErrOut, "snapshot of "+member, total)
-		}
-	}
+	o.showProgress(s)
 	res, err := s.Save(ctx)
 	if err != nil && res == nil {
 		return err
@@ -213,6 +208,18 @@ func (o *SaveOptions) Run(ctx context.Context) error {
 		return perr
 	}
 	return err
+}
+
+// showProgress has s log its steps and draw a progress bar on the error
+// stream when that is a terminal; a script's error stream gets neither.
+func (o *SaveOptions) showProgress(s *snapshot.Saver) {
+	if !isTerminal(o.ErrOut) {
+		return
+	}
+	s.Log = o.ErrOut
+	s.Progress = func(member string, total int64) snapshot.Meter {
+		return newProgressBar(o.ErrOut, "snapshot of "+member, total)
+	}
 }
 
 func (o *SaveOptions) print(res *snapshot.Result) error {
@@ -362,12 +369,7 @@ func (o *SaveOptions) runStore(ctx context.Context) error {
 	if recipients != nil {
 		s.Encrypt, s.Encryption, s.Recipients = recipients.Encrypter(), "age", recipients.Names
 	}
-	if isTerminal(o.ErrOut) {
-		s.Log = o.ErrOut
-		s.Progress = func(member string, total int64) snapshot.Meter {
-			return newProgressBar(o.ErrOut, "snapshot of "+member, total)
-		}
-	}
+	o.showProgress(&s.Saver)
 	res, err := s.Save(ctx)
 	if err != nil && res == nil {
 		return err
