@@ -293,13 +293,8 @@ func (s *Saver) download(ctx context.Context, cli *clientv3.Client, src source, 
 	// The hash, about a second of CPU per GiB, runs beside the stream.
 	hashing := newBackgroundWriter(th)
 	defer hashing.Close()
-	sinks := []io.Writer{bw, hashing}
-	if s.Progress != nil {
-		// The stream is the database plus the 32-byte trailer.
-		p := s.Progress(src.name, src.dbSize+sha256.Size)
-		sinks = append(sinks, p)
-		defer func() { p.Done(err == nil) }()
-	}
+	sinks, done := s.meter([]io.Writer{bw, hashing}, src)
+	defer func() { done(err == nil) }()
 	n, err := io.Copy(io.MultiWriter(sinks...), resp.Snapshot)
 	if err != nil {
 		return nil, streamError(ctx, src, err)
@@ -314,6 +309,17 @@ func (s *Saver) download(ctx context.Context, cli *clientv3.Client, src source, 
 		return nil, err
 	}
 	return &FileStatus{Path: path, FileSize: n, SHA256: hex.EncodeToString(th.fileSum()), HashCheck: HashOK}, nil
+}
+
+// meter adds the progress meter of the stream from src to sinks, when
+// the caller wants one; done tells it how the stream ended.
+func (s *Saver) meter(sinks []io.Writer, src source) (_ []io.Writer, done func(complete bool)) {
+	if s.Progress == nil {
+		return sinks, func(bool) {}
+	}
+	// The stream is the database plus the 32-byte trailer.
+	p := s.Progress(src.name, src.dbSize+sha256.Size)
+	return append(sinks, p), p.Done
 }
 
 // syncFile flushes a written file to disk.

@@ -182,11 +182,8 @@ func (s *StoreSaver) stream(ctx context.Context, cli *clientv3.Client, src sourc
 		defer tmp.Close()
 		sinks = append(sinks, tmp)
 	}
-	if s.Progress != nil {
-		p := s.Progress(src.name, src.dbSize+sha256.Size)
-		sinks = append(sinks, p)
-		defer func() { p.Done(err == nil) }()
-	}
+	sinks, done := s.meter(sinks, src)
+	defer func() { done(err == nil) }()
 	n, err := io.Copy(io.MultiWriter(sinks...), resp.Snapshot)
 	if err != nil {
 		if store.err != nil {
