@@ -226,16 +226,14 @@ func (s *StoreSaver) stream(ctx context.Context, cli *clientv3.Client, src sourc
 	// The member counts the live keys at the snapshot's revision, as a
 	// quick check of a file does; after a compaction past it the count
 	// is unknown (0).
-	rctx, rcancel := s.Config.WithCommandTimeout(ctx)
-	defer rcancel()
-	cresp, err := cli.Get(rctx, "\x00", clientv3.WithFromKey(), clientv3.WithCountOnly(), clientv3.WithRev(st.Revision), clientv3.WithSerializable())
+	keys, err := s.countKeys(ctx, cli, st.Revision)
 	switch {
 	case err == nil:
-		st.TotalKeys = int(cresp.Count)
+		st.TotalKeys = keys
 	case errors.Is(err, rpctypes.ErrCompacted):
 		s.logf("the keys at revision %d were compacted meanwhile: not counted", st.Revision)
 	default:
-		return nil, fmt.Errorf("counting the keys at revision %d: %w", st.Revision, err)
+		return nil, err
 	}
 	return st, nil
 }
