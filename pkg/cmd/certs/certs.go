@@ -27,6 +27,7 @@ func NewCmdCerts(f *cmdutil.Factory) *cobra.Command {
 }
 
 // CheckOptions are the options of `kubectl etcd certs check-expiration`.
+// Their Complete and Validate are PrintOptions'.
 type CheckOptions struct {
 	cmdutil.PrintOptions
 	Now func() time.Time

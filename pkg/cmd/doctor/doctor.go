@@ -17,6 +17,7 @@ import (
 )
 
 // Options are the options of `kubectl etcd doctor`.
+// Their Complete is PrintOptions'.
 type Options struct {
 	cmdutil.PrintOptions
 	// Now is the time certificates are checked against; tests pin it.

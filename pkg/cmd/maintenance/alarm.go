@@ -28,6 +28,7 @@ is disarmed. 'alarm recover' does the whole job in order.`,
 }
 
 // AlarmListOptions are the options of `kubectl etcd alarm list`.
+// Their Complete and Validate are PrintOptions'.
 type AlarmListOptions struct {
 	cmdutil.PrintOptions
 }
@@ -153,6 +154,7 @@ func (o *AlarmDisarmOptions) Run(ctx context.Context) error {
 }
 
 // AlarmRecoverOptions are the options of `kubectl etcd alarm recover`.
+// Their Complete is PrintOptions'.
 type AlarmRecoverOptions struct {
 	cmdutil.PrintOptions
 	Yes     bool

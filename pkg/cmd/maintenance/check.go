@@ -23,6 +23,7 @@ func NewCmdCheck(f *cmdutil.Factory) *cobra.Command {
 }
 
 // ConsistencyOptions are the options of `kubectl etcd check consistency`.
+// Their Complete and Validate are PrintOptions'.
 type ConsistencyOptions struct {
 	cmdutil.PrintOptions
 }

@@ -24,6 +24,7 @@ func NewCmdMember(f *cmdutil.Factory) *cobra.Command {
 }
 
 // ListOptions are the options of `kubectl etcd member list`.
+// Their Complete and Validate are PrintOptions'.
 type ListOptions struct {
 	cmdutil.PrintOptions
 }

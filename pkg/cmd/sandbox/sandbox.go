@@ -165,6 +165,7 @@ func (o *DownOptions) Run(context.Context) error {
 }
 
 // StatusOptions are the options of `sandbox status`.
+// Their Complete is PrintOptions'.
 type StatusOptions struct {
 	cmdutil.PrintOptions
 	Dir string

@@ -20,6 +20,7 @@ const healthExample = `  # Is every member healthy? Exit code 5 when one is not
   kubectl etcd health --dial-timeout 1s --command-timeout 2s`
 
 // HealthOptions are the options of `kubectl etcd health`.
+// Their Complete and Validate are PrintOptions'.
 type HealthOptions struct {
 	cmdutil.PrintOptions
 }

@@ -25,6 +25,7 @@ const statusExample = `  # Status of every member of the local control plane's e
   kubectl etcd status -o json`
 
 // StatusOptions are the options of `kubectl etcd status`.
+// Their Complete and Validate are PrintOptions'.
 type StatusOptions struct {
 	cmdutil.PrintOptions
 }

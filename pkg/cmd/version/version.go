@@ -15,6 +15,7 @@ import (
 )
 
 // Options are the options of `kubectl etcd version`.
+// Their Complete and Validate are PrintOptions'.
 type Options struct {
 	cmdutil.PrintOptions
 	ClientOnly bool
