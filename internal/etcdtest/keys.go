@@ -41,10 +41,7 @@ func GetKey(t testing.TB, cfg *connect.Config, key string) string {
 // within 10 seconds, and fails the test on any error.
 func withClient(t testing.TB, cfg *connect.Config, fn func(ctx context.Context, cli *clientv3.Client) error) {
 	t.Helper()
-	cli, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := Client(t, cfg)
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
