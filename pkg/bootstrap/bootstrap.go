@@ -175,10 +175,7 @@ func clearDir(dir string) ([]string, error) {
 	if filepath.Clean(dir) == "/" || dir == "" {
 		return nil, fmt.Errorf("refusing to clear %q", dir)
 	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	entries, err := fileutil.ReadDirIfExists(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -196,10 +193,7 @@ func clearDir(dir string) ([]string, error) {
 
 // dirEntries lists the names in dir; a missing dir has none.
 func dirEntries(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	entries, err := fileutil.ReadDirIfExists(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -1,9 +1,12 @@
 // Package fileutil writes files so that readers never see them half
-// written, and so that a written file survives a crash.
+// written, and so that a written file survives a crash, and lists
+// directories that may not exist yet.
 package fileutil
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -58,4 +61,14 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("syncing directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// ReadDirIfExists is os.ReadDir for a directory that may not exist yet,
+// which holds nothing.
+func ReadDirIfExists(dir string) ([]os.DirEntry, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return entries, err
 }

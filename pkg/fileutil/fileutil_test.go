@@ -41,3 +41,19 @@ func TestSyncDir(t *testing.T) {
 		t.Errorf("syncing a missing directory: %v, want an error naming it", err)
 	}
 }
+
+func TestReadDirIfExists(t *testing.T) {
+	dir := t.TempDir()
+	if entries, err := fileutil.ReadDirIfExists(filepath.Join(dir, "missing")); err != nil || entries != nil {
+		t.Errorf("a missing directory: %v, %v; want nothing and no error", entries, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if entries, err := fileutil.ReadDirIfExists(dir); err != nil || len(entries) != 1 || entries[0].Name() != "f" {
+		t.Errorf("a directory with one file: %v, %v", entries, err)
+	}
+	if _, err := fileutil.ReadDirIfExists(filepath.Join(dir, "f")); err == nil {
+		t.Error("a file is not a directory: want an error")
+	}
+}

@@ -101,10 +101,7 @@ func (d *Dir) Put(_ context.Context, name string, data []byte) error {
 // List lists the regular files, partial ones left out. A directory that
 // does not exist holds nothing.
 func (d *Dir) List(context.Context) ([]Object, error) {
-	entries, err := os.ReadDir(d.Path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	entries, err := fileutil.ReadDirIfExists(d.Path)
 	if err != nil {
 		return nil, err
 	}
