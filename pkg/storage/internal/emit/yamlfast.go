@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"bytes"
 	"regexp"
 	"sort"
 	"strconv"
@@ -394,9 +395,12 @@ func (w *yamlWriter) plainN(s []byte, allowBreaks bool, n int) {
 		w.out = append(w.out, ' ')
 		w.column++
 	}
-	if w.column+n <= yamlWidth+1 || !allowBreaks {
-		// No space of it can stand beyond the fold column. (Plain
-		// scalars have no line breaks: analyzeScalar rules them out.)
+	if w.column+n <= yamlWidth+1 || !allowBreaks || bytes.IndexByte(s, ' ') < 0 {
+		// No space of it can stand beyond the fold column, or it has no
+		// space to fold at (image IDs, container IDs, checksums: copied
+		// a byte at a time by foldedRun, they were 6% of a YAML
+		// listing's rendering). (Plain scalars have no line breaks:
+		// analyzeScalar rules them out.)
 		w.out = append(w.out, s...)
 		w.column += n
 		w.whitespace, w.indention = false, false
@@ -825,6 +829,16 @@ func isPlainWord(s []byte) bool {
 // a string spelled so must be quoted. None is longer than five bytes.
 var yamlSpecialWords = strings.Fields("y Y yes Yes YES true True TRUE on On ON n N no No NO false False FALSE off Off OFF ~ null Null NULL .nan .NaN .NAN .inf .Inf .INF +.inf +.Inf +.INF -.inf -.Inf -.INF")
 
+// specialWordStart marks the first letters of the yamlSpecialWords that
+// start with a letter or '~': a table, not strings.IndexByte, which is a
+// call for each string a listing prints (2% of its YAML rendering).
+var specialWordStart = func() (t [256]bool) {
+	for _, c := range "yYnNtTfFoO~" {
+		t[c] = true
+	}
+	return t
+}()
+
 func isSpecialWord(s []byte) bool {
 	if len(s) > 5 {
 		return false
@@ -858,7 +872,7 @@ func readsAsString(s []byte) bool {
 		}
 		_, err := strconv.ParseFloat(string(s), 64)
 		return err != nil
-	case strings.IndexByte("yYnNtTfFoO~", c) >= 0:
+	case specialWordStart[c]:
 		return !isSpecialWord(s)
 	default:
 		return true
