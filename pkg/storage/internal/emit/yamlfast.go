@@ -119,6 +119,22 @@ func (w *yamlWriter) newline() {
 func (w *yamlWriter) writeIndent() {
 	indent := max(w.indent, 0)
 	if !w.indention || w.column > indent || w.column == indent && !w.whitespace {
+		// The line break, the List prefix and the indentation in one
+		// copy where they fit: writeIndent starts every line of a
+		// listing, and the three appends were 6% of its rendering.
+		lead := ""
+		switch w.prefix {
+		case "":
+			lead = lineStart
+		case "  ":
+			lead = itemLineStart
+		}
+		if n := 1 + len(w.prefix) + indent; n <= len(lead) {
+			w.out = append(w.out, lead[:n]...)
+			w.column = indent
+			w.whitespace, w.indention = true, true
+			return
+		}
 		w.newline()
 	}
 	for w.column < indent {
@@ -129,7 +145,13 @@ func (w *yamlWriter) writeIndent() {
 	w.whitespace, w.indention = true, true
 }
 
-const spaces = "                                                                "
+const (
+	spaces = "                                                                "
+	// lineStart and itemLineStart are a line break and the prefix
+	// newline writes (none, or an item of a List's) before spaces.
+	lineStart     = "\n" + spaces
+	itemLineStart = "\n  " + spaces
+)
 
 func (w *yamlWriter) indicator(s string, needSpace, isWhitespace, isIndention bool) {
 	if needSpace && !w.whitespace {
