@@ -861,11 +861,22 @@ var specialWordStart = func() (t [256]bool) {
 	return t
 }()
 
+// specialWordsByLen are yamlSpecialWords by their length, so a word is
+// compared with the few of its own length, not with all 34: isSpecialWord
+// runs for every string that starts as one of them does ("name", "true",
+// "tier", ...).
+var specialWordsByLen = func() (t [6][]string) {
+	for _, w := range yamlSpecialWords {
+		t[len(w)] = append(t[len(w)], w)
+	}
+	return t
+}()
+
 func isSpecialWord(s []byte) bool {
-	if len(s) > 5 {
+	if len(s) >= len(specialWordsByLen) {
 		return false
 	}
-	for _, w := range yamlSpecialWords {
+	for _, w := range specialWordsByLen[len(s)] {
 		if string(s) == w {
 			return true
 		}
@@ -898,6 +909,12 @@ func readsAsString(s []byte) bool {
 		return !isSpecialWord(s)
 	default:
 		return true
+	}
+	if len(s) <= 18 && isDecimalInt(s) {
+		// Digits alone (a pod-template hash, a port in an annotation):
+		// an integer, in base 8 when they start with 0 and fit, else a
+		// float, found without the conversions below.
+		return false
 	}
 	if isSpecialWord(s) {
 		return false
