@@ -87,12 +87,14 @@ func (b *wireBuilder) yKey(f *jsonField) {
 	w.writeIndent()
 	key := b.t.static[f.nameFrom:f.nameTo]
 	switch {
+	case f.plainKey && b.t.staticSafe:
+		// plainASCII(key, false) and the ":" indicator right after the
+		// indentation (no space to write, no fold): a key of every line.
+		w.out = append(append(w.out, key...), ':')
+		w.column += len(key) + 1
+		w.whitespace, w.indention = false, false
 	case f.plainKey:
-		if b.t.staticSafe {
-			w.plainASCII(key, false)
-		} else {
-			w.plain(key, false)
-		}
+		w.plain(key, false)
 		w.indicator(":", false, false, false)
 	case len(key) <= yamlSimpleKeyMax && !hasLineBreak(key):
 		w.str(key, true)

@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"bytes"
 	"regexp"
 	"sort"
 	"strconv"
@@ -118,6 +119,22 @@ func (w *yamlWriter) newline() {
 func (w *yamlWriter) writeIndent() {
 	indent := max(w.indent, 0)
 	if !w.indention || w.column > indent || w.column == indent && !w.whitespace {
+		// The line break, the List prefix and the indentation in one
+		// copy where they fit: writeIndent starts every line of a
+		// listing, and the three appends were 6% of its rendering.
+		lead := ""
+		switch w.prefix {
+		case "":
+			lead = lineStart
+		case "  ":
+			lead = itemLineStart
+		}
+		if n := 1 + len(w.prefix) + indent; n <= len(lead) {
+			w.out = append(w.out, lead[:n]...)
+			w.column = indent
+			w.whitespace, w.indention = true, true
+			return
+		}
 		w.newline()
 	}
 	for w.column < indent {
@@ -128,7 +145,13 @@ func (w *yamlWriter) writeIndent() {
 	w.whitespace, w.indention = true, true
 }
 
-const spaces = "                                                                "
+const (
+	spaces = "                                                                "
+	// lineStart and itemLineStart are a line break and the prefix
+	// newline writes (none, or an item of a List's) before spaces.
+	lineStart     = "\n" + spaces
+	itemLineStart = "\n  " + spaces
+)
 
 func (w *yamlWriter) indicator(s string, needSpace, isWhitespace, isIndention bool) {
 	if needSpace && !w.whitespace {
@@ -394,9 +417,12 @@ func (w *yamlWriter) plainN(s []byte, allowBreaks bool, n int) {
 		w.out = append(w.out, ' ')
 		w.column++
 	}
-	if w.column+n <= yamlWidth+1 || !allowBreaks {
-		// No space of it can stand beyond the fold column. (Plain
-		// scalars have no line breaks: analyzeScalar rules them out.)
+	if w.column+n <= yamlWidth+1 || !allowBreaks || bytes.IndexByte(s, ' ') < 0 {
+		// No space of it can stand beyond the fold column, or it has no
+		// space to fold at (image IDs, container IDs, checksums: copied
+		// a byte at a time by foldedRun, they were 6% of a YAML
+		// listing's rendering). (Plain scalars have no line breaks:
+		// analyzeScalar rules them out.)
 		w.out = append(w.out, s...)
 		w.column += n
 		w.whitespace, w.indention = false, false
@@ -825,11 +851,32 @@ func isPlainWord(s []byte) bool {
 // a string spelled so must be quoted. None is longer than five bytes.
 var yamlSpecialWords = strings.Fields("y Y yes Yes YES true True TRUE on On ON n N no No NO false False FALSE off Off OFF ~ null Null NULL .nan .NaN .NAN .inf .Inf .INF +.inf +.Inf +.INF -.inf -.Inf -.INF")
 
+// specialWordStart marks the first letters of the yamlSpecialWords that
+// start with a letter or '~': a table, not strings.IndexByte, which is a
+// call for each string a listing prints (2% of its YAML rendering).
+var specialWordStart = func() (t [256]bool) {
+	for _, c := range "yYnNtTfFoO~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// specialWordsByLen are yamlSpecialWords by their length, so a word is
+// compared with the few of its own length, not with all 34: isSpecialWord
+// runs for every string that starts as one of them does ("name", "true",
+// "tier", ...).
+var specialWordsByLen = func() (t [6][]string) {
+	for _, w := range yamlSpecialWords {
+		t[len(w)] = append(t[len(w)], w)
+	}
+	return t
+}()
+
 func isSpecialWord(s []byte) bool {
-	if len(s) > 5 {
+	if len(s) >= len(specialWordsByLen) {
 		return false
 	}
-	for _, w := range yamlSpecialWords {
+	for _, w := range specialWordsByLen[len(s)] {
 		if string(s) == w {
 			return true
 		}
@@ -858,10 +905,16 @@ func readsAsString(s []byte) bool {
 		}
 		_, err := strconv.ParseFloat(string(s), 64)
 		return err != nil
-	case strings.IndexByte("yYnNtTfFoO~", c) >= 0:
+	case specialWordStart[c]:
 		return !isSpecialWord(s)
 	default:
 		return true
+	}
+	if len(s) <= 18 && isDecimalInt(s) {
+		// Digits alone (a pod-template hash, a port in an annotation):
+		// an integer, in base 8 when they start with 0 and fit, else a
+		// float, found without the conversions below.
+		return false
 	}
 	if isSpecialWord(s) {
 		return false
