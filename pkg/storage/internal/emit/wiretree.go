@@ -2,6 +2,7 @@ package emit
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -851,6 +852,26 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
+// escapesIn8 reports whether any of the 8 bytes of x (a word of a
+// string) is one appendJSONText does not copy as it is: a control
+// character, '"', '\\', '<', '>', '&' or a byte of a multi-byte UTF-8
+// character. Most strings of a listing (names, images, IDs) have nothing
+// to escape: testing them a word at a time instead of a byte at a time
+// through jsonSafe halved their share of BenchmarkRenderListingJSON's CPU
+// (11% to 6%) and made the listing 1.04x cheaper (docs/benchmarks.md).
+//
+// A byte's high bit says it is not ASCII; for the others, the high bit of
+// a byte of v-0x01... is set where v's byte is 0 and of x-0x20... where
+// x's byte is under 0x20. A borrow from a byte that matches can mark a
+// byte above it too, which changes nothing for the answer.
+func escapesIn8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quoteOrAmp := (x ^ '"'*ones) &^ (('"' ^ '&') * ones) // '"' 0x22, '&' 0x26
+	angle := (x ^ '<'*ones) &^ (('<' ^ '>') * ones)      // '<' 0x3c, '>' 0x3e
+	backslash := x ^ '\\'*ones
+	return (x|(x-' '*ones)|(quoteOrAmp-ones)|(angle-ones)|(backslash-ones))&highs != 0
+}
+
 // appendJSONEscaped appends s as encoding/json writes a string (with its
 // default HTML escaping), between quotes.
 func appendJSONEscaped(dst, s []byte) []byte { return appendJSONText(dst, s, false) }
@@ -863,6 +884,14 @@ func appendJSONText(dst, s []byte, fix bool) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && !escapesIn8(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
+			continue
+		}
+		if i+8 > len(s) && len(s) >= 8 && !escapesIn8(binary.LittleEndian.Uint64(s[len(s)-8:])) {
+			// The last 8 bytes, some of them seen already: none to escape.
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if jsonSafe[c] {
