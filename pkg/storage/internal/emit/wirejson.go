@@ -42,34 +42,48 @@ func (w *Wire) AppendJSON(dst []byte, t *Tree, p *Plan, raw []byte, apiVersion, 
 	t.static, t.staticSafe = p.names, p.namesSafe
 	b.start(t, p.p, raw, apiVersion, kind, modRevision, false)
 	b.out, b.prefix = dst, prefix
+	if len(b.lineStarts) != 2+len(prefix)+jsonMaxIndent || string(b.lineStarts[2:2+len(prefix)]) != prefix {
+		b.lineStarts = append(append(append(b.lineStarts[:0], ',', '\n'), prefix...), spaces[:jsonMaxIndent]...)
+	}
 	err = b.jObject(p.p, 0, int32(len(raw)), true, 0)
 	out = b.out
 	b.out = nil
 	return out, err
 }
 
+// jsonMaxIndent is the indentation of the deepest line whose start
+// AppendJSON copies whole from lineStarts (depth 16); deeper ones are
+// written a piece at a time.
+const jsonMaxIndent = 4 * 16
+
 // jNewline starts a line at depth.
 func (b *wireBuilder) jNewline(depth int) {
+	if 4*depth <= jsonMaxIndent {
+		b.out = append(b.out, b.lineStarts[1:2+len(b.prefix)+4*depth]...)
+		return
+	}
 	b.out = jsonNewline(b.out, b.prefix, depth)
 }
 
 // jKey writes the name of field f as the next key of an object at depth
-// (its fields at depth+1); n counts the fields written so far.
+// (its fields at depth+1); n counts the fields written so far. The comma,
+// line break, indentation and key are two copies, not seven appends: a
+// key and its line are most of the lines of a JSON listing.
 func (b *wireBuilder) jKey(f *jsonField, depth int, n *int) {
+	from := 1
 	if *n > 0 {
-		b.out = append(b.out, ',')
+		from = 0
 	}
 	*n++
-	b.jNewline(depth + 1)
-	name := b.t.static[f.nameFrom:f.nameTo]
-	if b.t.staticSafe {
-		b.out = append(b.out, '"')
-		b.out = append(b.out, name...)
-		b.out = append(b.out, '"', ':', ' ')
-		return
+	if to := 2 + len(b.prefix) + 4*(depth+1); 4*(depth+1) <= jsonMaxIndent {
+		b.out = append(b.out, b.lineStarts[from:to]...)
+	} else {
+		if from == 0 {
+			b.out = append(b.out, ',')
+		}
+		b.out = jsonNewline(b.out, b.prefix, depth+1)
 	}
-	b.out = appendJSONEscaped(b.out, name)
-	b.out = append(b.out, ':', ' ')
+	b.out = append(b.out, f.jsonKey...)
 }
 
 // jString writes a string as the tree would hold it (invalid UTF-8 as

@@ -74,11 +74,14 @@ type jsonField struct {
 	// isPlainKey(name).
 	nameFrom, nameTo int32
 	plainKey         bool
-	val              valuePlan
-	repeated         bool // a slice of val, one wire record per item
-	pointer          bool // absent on the wire means nil
-	omitEmpty        bool
-	omitZero         bool
+	// jsonKey is the name as the JSON printer writes it as a key: quoted,
+	// escaped and followed by ": ", so that a key is one copy.
+	jsonKey   string
+	val       valuePlan
+	repeated  bool // a slice of val, one wire record per item
+	pointer   bool // absent on the wire means nil
+	omitEmpty bool
+	omitZero  bool
 	// typeMeta is 1 for apiVersion and 2 for kind of an embedded
 	// TypeMeta: never on the wire, set from the envelope at the top.
 	typeMeta uint8
@@ -277,6 +280,7 @@ func structPlan(t reflect.Type) *objPlan {
 		planNames = append(planNames, f.name...)
 		f.nameTo = int32(len(planNames))
 		f.plainKey = isPlainKey([]byte(f.name))
+		f.jsonKey = string(append(appendJSONEscaped(nil, []byte(f.name)), ':', ' '))
 		if seen[f.name] {
 			// encoding/json's rules for clashing embedded names: leave it.
 			p.err = fmt.Errorf("%s: field name %q twice", t, f.name)
