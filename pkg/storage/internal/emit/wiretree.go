@@ -101,9 +101,9 @@ type wireBuilder struct {
 	out     []byte
 	prefix  string
 	entries []jMapEntry
-	// lineStarts is ",\n", prefix and jsonMaxIndent spaces: where a
-	// line of AppendJSON's text starts, with the comma of the item before
-	// it or without (from 1), is one copy of its head.
+	// lineStarts is ",\n", prefix and jsonLineCopy spaces, from which
+	// AppendJSON moves the start of a line (jLineStart) with the comma of
+	// the item before it or without.
 	lineStarts []byte
 	// yw writes what AppendYAML prints (wireyaml.go).
 	yw yamlWriter
