@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -282,19 +283,20 @@ func (b *wireBuilder) scan(s *scanTable, base, from, to int32) error {
 			i += n
 			continue
 		}
-		rec := wireRec{field: e.field, typ: typ, next: -1}
+		var from, to int32
+		var v uint64
 		switch typ {
 		case protowire.VarintType:
 			if i < len(data) && data[i] < 0x80 {
-				rec.v = uint64(data[i])
+				v = uint64(data[i])
 				i++
 				break
 			}
-			v, n := protowire.ConsumeVarint(data[i:])
+			x, n := protowire.ConsumeVarint(data[i:])
 			if n < 0 {
 				return errWireFallback
 			}
-			rec.v = v
+			v = x
 			i += n
 		case protowire.BytesType:
 			if i < len(data) && data[i] < 0x80 {
@@ -303,16 +305,16 @@ func (b *wireBuilder) scan(s *scanTable, base, from, to int32) error {
 				if l > len(data)-i {
 					return errWireFallback
 				}
-				rec.from, rec.to = int32(i), int32(i+l)
+				from, to = int32(i), int32(i+l)
 				i += l
 				break
 			}
-			v, n := protowire.ConsumeBytes(data[i:])
+			x, n := protowire.ConsumeBytes(data[i:])
 			if n < 0 {
 				return errWireFallback
 			}
-			rec.from = int32(i + n - len(v))
-			rec.to = int32(i + n)
+			from = int32(i + n - len(x))
+			to = int32(i + n)
 			i += n
 		default:
 			return errWireFallback
@@ -321,13 +323,24 @@ func (b *wireBuilder) scan(s *scanTable, base, from, to int32) error {
 			if typ != protowire.BytesType {
 				return errWireFallback
 			}
-			if err := b.scan(e.inline, base, rec.from, rec.to); err != nil {
+			if err := b.scan(e.inline, base, from, to); err != nil {
 				return err
 			}
 			continue
 		}
 		r := int32(len(b.recs))
-		b.recs = append(b.recs, rec)
+		if len(b.recs) == cap(b.recs) {
+			b.recs = slices.Grow(b.recs, 1)
+		}
+		b.recs = b.recs[:r+1]
+		// Written field by field where it stays, from registers: appended
+		// whole, the record was built on the stack by narrow stores and
+		// copied in by 16-byte loads of them, which cannot take their data
+		// from those stores and wait for them. This made a JSON listing
+		// 1.05-1.11x and a YAML one 1.05x cheaper in CPU
+		// (BenchmarkRenderListing, docs/benchmarks.md).
+		rec := &b.recs[r]
+		rec.field, rec.typ, rec.from, rec.to, rec.v, rec.next = e.field, typ, from, to, v, -1
 		slot := base + int32(e.field)
 		if b.tails[slot] < 0 {
 			b.heads[slot] = r
