@@ -74,11 +74,18 @@ type jsonField struct {
 	// isPlainKey(name).
 	nameFrom, nameTo int32
 	plainKey         bool
-	val              valuePlan
-	repeated         bool // a slice of val, one wire record per item
-	pointer          bool // absent on the wire means nil
-	omitEmpty        bool
-	omitZero         bool
+	// jsonKey is the name as the JSON printer writes it as a key: quoted,
+	// escaped and followed by ": ", so that a key is one copy.
+	jsonKey string
+	// jsonKeyWord is jsonKey padded, jsonKeyLen its length, 0 when
+	// longer: the JSON printer copies a key as one fixed-size move.
+	jsonKeyWord [jsonKeyCopy]byte
+	jsonKeyLen  uint8
+	val         valuePlan
+	repeated    bool // a slice of val, one wire record per item
+	pointer     bool // absent on the wire means nil
+	omitEmpty   bool
+	omitZero    bool
 	// typeMeta is 1 for apiVersion and 2 for kind of an embedded
 	// TypeMeta: never on the wire, set from the envelope at the top.
 	typeMeta uint8
@@ -277,6 +284,11 @@ func structPlan(t reflect.Type) *objPlan {
 		planNames = append(planNames, f.name...)
 		f.nameTo = int32(len(planNames))
 		f.plainKey = isPlainKey([]byte(f.name))
+		f.jsonKey = string(append(appendJSONEscaped(nil, []byte(f.name)), ':', ' '))
+		if len(f.jsonKey) <= jsonKeyCopy {
+			copy(f.jsonKeyWord[:], f.jsonKey)
+			f.jsonKeyLen = uint8(len(f.jsonKey))
+		}
 		if seen[f.name] {
 			// encoding/json's rules for clashing embedded names: leave it.
 			p.err = fmt.Errorf("%s: field name %q twice", t, f.name)
