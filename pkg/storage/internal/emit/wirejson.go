@@ -39,8 +39,7 @@ func (w *Wire) AppendJSON(dst []byte, t *Tree, p *Plan, raw []byte, apiVersion, 
 			out, err = dst, errWireFallback
 		}
 	}()
-	t.static, t.staticSafe = p.names, p.namesSafe
-	b.start(t, p.p, raw, apiVersion, kind, modRevision, false)
+	b.start(t, p, raw, apiVersion, kind, modRevision, false)
 	b.out, b.prefix = dst, prefix
 	if len(b.lineStarts) != 2+len(prefix)+jsonLineCopy || string(b.lineStarts[2:2+len(prefix)]) != prefix {
 		b.lineStarts = append(append(append(b.lineStarts[:0], ',', '\n'), prefix...), spaces[:jsonLineCopy]...)

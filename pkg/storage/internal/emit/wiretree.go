@@ -45,8 +45,7 @@ type Wire struct{ b wireBuilder }
 // against: the printer tests require the same bytes and the same values
 // left to the typed path, on every kind of the scheme and in the fuzzer.
 func (w *Wire) Build(t *Tree, p *Plan, raw []byte, apiVersion, kind string, modRevision int64, forYAML bool) error {
-	t.static, t.staticSafe = p.names, p.namesSafe
-	return w.b.build(t, p.p, raw, apiVersion, kind, modRevision, forYAML)
+	return w.b.build(t, p, raw, apiVersion, kind, modRevision, forYAML)
 }
 
 // ObjectName returns metadata.name of the object stored as raw (see
@@ -111,10 +110,10 @@ type wireBuilder struct {
 }
 
 // build fills t with the object stored as raw (the protobuf message of a
-// kind whose plan is plan; apiVersion and kind from its envelope).
+// kind whose plan is p; apiVersion and kind from its envelope).
 // modRevision, when not zero, becomes metadata.resourceVersion, as
 // Decoder.Decode does.
-func (b *wireBuilder) build(t *Tree, plan *objPlan, raw []byte, apiVersion, kind string, modRevision int64, forYAML bool) (err error) {
+func (b *wireBuilder) build(t *Tree, p *Plan, raw []byte, apiVersion, kind string, modRevision int64, forYAML bool) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = errWireFallback
@@ -125,21 +124,23 @@ func (b *wireBuilder) build(t *Tree, plan *objPlan, raw []byte, apiVersion, kind
 	t.kids = t.kids[:0]
 	t.text = t.text[:0]
 	t.stack = t.stack[:0]
-	b.start(t, plan, raw, apiVersion, kind, modRevision, forYAML)
-	return b.object(plan, 0, int32(len(raw)), true)
+	b.start(t, p, raw, apiVersion, kind, modRevision, forYAML)
+	return b.object(p.p, 0, int32(len(raw)), true)
 }
 
 // start readies b to walk the object stored as raw with plan p, for the
-// tree (build) or the JSON or YAML printer.
-func (b *wireBuilder) start(t *Tree, p *objPlan, raw []byte, apiVersion, kind string, modRevision int64, forYAML bool) {
+// tree (build) or the JSON or YAML printer: t's static names are the
+// plan's.
+func (b *wireBuilder) start(t *Tree, p *Plan, raw []byte, apiVersion, kind string, modRevision int64, forYAML bool) {
+	t.static, t.staticSafe = p.names, p.namesSafe
 	t.escape = true
 	b.t, b.data, b.yaml = t, raw, forYAML
 	b.recs, b.heads, b.tails = b.recs[:0], b.heads[:0], b.tails[:0]
 	b.apiVersion, b.kind = apiVersion, kind
 	b.rv, b.rvNext = nil, false
-	if modRevision != 0 && p.metadata >= 0 {
+	if modRevision != 0 && p.p.metadata >= 0 {
 		b.rvBuf = strconv.AppendInt(b.rvBuf[:0], modRevision, 10)
-		b.rv, b.rvIdx = b.rvBuf, p.resourceVersion
+		b.rv, b.rvIdx = b.rvBuf, p.p.resourceVersion
 	}
 }
 

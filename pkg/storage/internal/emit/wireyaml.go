@@ -36,8 +36,7 @@ func (w *Wire) AppendYAML(dst []byte, t *Tree, p *Plan, raw []byte, apiVersion, 
 		}
 		y.out = nil
 	}()
-	t.static, t.staticSafe = p.names, p.namesSafe
-	b.start(t, p.p, raw, apiVersion, kind, modRevision, true)
+	b.start(t, p, raw, apiVersion, kind, modRevision, true)
 	*y = yamlWriter{out: dst, tree: t, indent: -1, whitespace: true, indention: true, indents: y.indents[:0], keys: y.keys[:0]}
 	if listItem {
 		y.out = append(y.out, '-', ' ')
