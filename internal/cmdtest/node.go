@@ -1,6 +1,8 @@
 package cmdtest
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -8,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 )
 
 // NodeArgs are the init and join flags that put a test node's files under
@@ -27,16 +30,11 @@ func NodeArgs(t testing.TB, dir, name, ip string) (args []string, clientURL stri
 // until it succeeds, and fails the test when it still fails after a minute.
 func WaitHealthy(t testing.TB, conn []string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		_, _, _, err := Run(t, append(conn, "health")...)
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%v not healthy: %v", conn, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := poll.Until(context.Background(), fmt.Sprintf("%v to be healthy", conn), 200*time.Millisecond, time.Minute, func(ctx context.Context) error {
+		_, _, _, err := RunContext(t, ctx, append(conn, "health")...)
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -46,10 +44,7 @@ func WaitHealthy(t testing.TB, conn []string) {
 func CopyCA(t testing.TB, from, to string) {
 	t.Helper()
 	for _, f := range []string{"ca.crt", "ca.key"} {
-		data, err := os.ReadFile(filepath.Join(from, "pki", "etcd", f))
-		if err != nil {
-			t.Fatal(err)
-		}
+		data := etcdtest.ReadFile(t, filepath.Join(from, "pki", "etcd", f))
 		if err := os.MkdirAll(filepath.Join(to, "pki", "etcd"), 0o700); err != nil {
 			t.Fatal(err)
 		}
