@@ -213,78 +213,76 @@ func waitVoters(t *testing.T, cfg *connect.Config, want int) {
 // certificates with rolling restarts, checking after each step that every
 // member holds the same data.
 func TestNodeBootstrap(t *testing.T) {
-	for _, version := range etcdtest.Versions(t) {
-		t.Run("etcd-"+version, func(t *testing.T) {
-			nodes := startBootNodes(t, version, 3)
-			n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	etcdtest.ForEachVersion(t, func(t *testing.T, version string) {
+		nodes := startBootNodes(t, version, 3)
+		n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 
-			t.Log("init cp-1; its kubelet starts etcd from the manifest")
-			n1.mustKubectl(t, append([]string{"init"}, n1.identity()...)...)
-			all1 := n1.config(t, n1)
-			waitVoters(t, all1, 1)
-			for i := range 50 {
-				etcdtest.PutKey(t, all1, fmt.Sprintf("/registry/pods/default/p%02d", i), strings.Repeat("x", 100))
+		t.Log("init cp-1; its kubelet starts etcd from the manifest")
+		n1.mustKubectl(t, append([]string{"init"}, n1.identity()...)...)
+		all1 := n1.config(t, n1)
+		waitVoters(t, all1, 1)
+		for i := range 50 {
+			etcdtest.PutKey(t, all1, fmt.Sprintf("/registry/pods/default/p%02d", i), strings.Repeat("x", 100))
+		}
+
+		for _, n := range []*bootNode{n2, n3} {
+			t.Logf("join %s", n.name)
+			n.copyCAFrom(t, n1)
+			r := n.mustKubectl(t, append([]string{"join", "--endpoints", n1.url(), "--timeout", "2m"}, n.identity()...)...)
+			if !strings.Contains(r.stdout, "joined as a voting member") {
+				t.Errorf("join printed %q", r.stdout)
 			}
-
-			for _, n := range []*bootNode{n2, n3} {
-				t.Logf("join %s", n.name)
-				n.copyCAFrom(t, n1)
-				r := n.mustKubectl(t, append([]string{"join", "--endpoints", n1.url(), "--timeout", "2m"}, n.identity()...)...)
-				if !strings.Contains(r.stdout, "joined as a voting member") {
-					t.Errorf("join printed %q", r.stdout)
-				}
-				// The member starts as a learner and is promoted only once
-				// the real kubelet has started it and it has caught up.
-				if !strings.Contains(r.stderr, "Added "+n.name+" as learner") || !strings.Contains(r.stderr, "Promoted learner") {
-					t.Errorf("join did not go through a learner that was then promoted:\n%s", r.stderr)
-				}
+			// The member starts as a learner and is promoted only once
+			// the real kubelet has started it and it has caught up.
+			if !strings.Contains(r.stderr, "Added "+n.name+" as learner") || !strings.Contains(r.stderr, "Promoted learner") {
+				t.Errorf("join did not go through a learner that was then promoted:\n%s", r.stderr)
 			}
-			all := n1.config(t, n1, n2, n3)
-			waitVoters(t, all, 3)
-			sameData(t, all)
+		}
+		all := n1.config(t, n1, n2, n3)
+		waitVoters(t, all, 3)
+		sameData(t, all)
 
-			t.Log("leave cp-2; its kubelet stops etcd, the cluster keeps serving with two members")
-			n2.mustKubectl(t, append([]string{"leave", "--yes"}, n2.cleanupFlags()...)...)
-			n2.node.WaitEtcd(false, 30*time.Second)
-			// The removed member exits by itself and its kubelet
-			// restarts it until it sees the manifest gone: no such
-			// restart may write into the cleared data dir.
-			if entries, _ := os.ReadDir(n2.node.DataDir()); len(entries) != 0 {
-				t.Errorf("leave left %d entries in the data dir once the kubelet stopped etcd", len(entries))
-			}
-			two := n1.config(t, n1, n3)
-			waitVoters(t, two, 2)
-			etcdtest.PutKey(t, two, "/registry/after-leave", "v")
-			sameData(t, two)
+		t.Log("leave cp-2; its kubelet stops etcd, the cluster keeps serving with two members")
+		n2.mustKubectl(t, append([]string{"leave", "--yes"}, n2.cleanupFlags()...)...)
+		n2.node.WaitEtcd(false, 30*time.Second)
+		// The removed member exits by itself and its kubelet
+		// restarts it until it sees the manifest gone: no such
+		// restart may write into the cleared data dir.
+		if entries, _ := os.ReadDir(n2.node.DataDir()); len(entries) != 0 {
+			t.Errorf("leave left %d entries in the data dir once the kubelet stopped etcd", len(entries))
+		}
+		two := n1.config(t, n1, n3)
+		waitVoters(t, two, 2)
+		etcdtest.PutKey(t, two, "/registry/after-leave", "v")
+		sameData(t, two)
 
-			t.Log("rejoin cp-2")
-			n2.mustKubectl(t, append([]string{"join", "--endpoints", n1.url() + "," + n3.url(), "--timeout", "2m"}, n2.identity()...)...)
-			waitVoters(t, all, 3)
-			sameData(t, all)
+		t.Log("rejoin cp-2")
+		n2.mustKubectl(t, append([]string{"join", "--endpoints", n1.url() + "," + n3.url(), "--timeout", "2m"}, n2.identity()...)...)
+		waitVoters(t, all, 3)
+		sameData(t, all)
 
-			t.Log("health through the plugin: every member healthy")
-			r := n1.mustKubectl(t, "health", "--endpoints", strings.Join(all.Endpoints, ","), "--cacert", all.CACertFile, "--cert", all.CertFile, "--key", all.KeyFile)
-			if strings.Count(r.stdout, "true") != 3 {
-				t.Errorf("health:\n%s", r.stdout)
-			}
+		t.Log("health through the plugin: every member healthy")
+		r := n1.mustKubectl(t, "health", "--endpoints", strings.Join(all.Endpoints, ","), "--cacert", all.CACertFile, "--cert", all.CertFile, "--key", all.KeyFile)
+		if strings.Count(r.stdout, "true") != 3 {
+			t.Errorf("health:\n%s", r.stdout)
+		}
 
-			t.Log("renew certificates and restart the members one by one (two of them started at once) while a writer writes throughout")
-			rollingRenewal(t, []*bootNode{n1, n2, n3})
+		t.Log("renew certificates and restart the members one by one (two of them started at once) while a writer writes throughout")
+		rollingRenewal(t, []*bootNode{n1, n2, n3})
 
-			t.Log("the restart preflight refuses while another member hangs")
-			restartRefusedWhileDown(t, n1, n3, all)
+		t.Log("the restart preflight refuses while another member hangs")
+		restartRefusedWhileDown(t, n1, n3, all)
 
-			t.Log("reset cp-3: its kubelet stops etcd and its data is gone; cp-1 then removes its member")
-			n3.mustKubectl(t, append([]string{"reset", "--yes"}, n3.cleanupFlags()...)...)
-			n3.node.WaitEtcd(false, 30*time.Second)
-			if entries, _ := os.ReadDir(n3.node.DataDir()); len(entries) != 0 {
-				t.Errorf("reset left %d entries in the data dir", len(entries))
-			}
-			n1.mustKubectl(t, "member", "remove", n3.name, "--yes")
-			left := n1.config(t, n1, n2)
-			waitVoters(t, left, 2)
-			etcdtest.PutKey(t, left, "/registry/after-reset", "v")
-			sameData(t, left)
-		})
-	}
+		t.Log("reset cp-3: its kubelet stops etcd and its data is gone; cp-1 then removes its member")
+		n3.mustKubectl(t, append([]string{"reset", "--yes"}, n3.cleanupFlags()...)...)
+		n3.node.WaitEtcd(false, 30*time.Second)
+		if entries, _ := os.ReadDir(n3.node.DataDir()); len(entries) != 0 {
+			t.Errorf("reset left %d entries in the data dir", len(entries))
+		}
+		n1.mustKubectl(t, "member", "remove", n3.name, "--yes")
+		left := n1.config(t, n1, n2)
+		waitVoters(t, left, 2)
+		etcdtest.PutKey(t, left, "/registry/after-reset", "v")
+		sameData(t, left)
+	})
 }

@@ -206,17 +206,7 @@ func rollingRenewal(t *testing.T, nodes []*bootNode) {
 
 	t.Logf("renew and restart %s and %s at the same time: the lock makes them take turns", nodes[1].name, nodes[2].name)
 	pair := nodes[1:3]
-	results := make([]result, len(pair))
-	errs := make([]error, len(pair))
-	var wg sync.WaitGroup
-	for i, n := range pair {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], errs[i] = n.kubectl(t, n.renewArgs()...)
-		}()
-	}
-	wg.Wait()
+	results, errs := etcdtest.AtOnce(pair, func(n *bootNode) (result, error) { return n.kubectl(t, n.renewArgs()...) })
 	waiters := 0
 	for i, n := range pair {
 		if errs[i] != nil {

@@ -169,71 +169,69 @@ func oneErrorLine(t *testing.T, r result, want string) {
 }
 
 func TestStatusAndHealthAgainstRealEtcd(t *testing.T) {
-	for _, version := range etcdtest.Versions(t) {
-		t.Run("etcd-"+version, func(t *testing.T) {
-			c := etcdtest.StartProcesses(t, version)
-			conn := c.ConnectArgs()
+	etcdtest.ForEachVersion(t, func(t *testing.T, version string) {
+		c := etcdtest.StartProcesses(t, version)
+		conn := c.ConnectArgs()
 
-			t.Log("A healthy cluster: every member answers, one leads, exit 0")
-			r := plugin(t, nil, append(conn, "status", "-o", "json")...)
-			if r.code != 0 {
-				t.Fatalf("status exit %d: %s", r.code, r.stderr)
+		t.Log("A healthy cluster: every member answers, one leads, exit 0")
+		r := plugin(t, nil, append(conn, "status", "-o", "json")...)
+		if r.code != 0 {
+			t.Fatalf("status exit %d: %s", r.code, r.stderr)
+		}
+		var statuses []cluster.MemberStatus
+		if err := json.Unmarshal([]byte(r.stdout), &statuses); err != nil {
+			t.Fatalf("status -o json: %v\n%s", err, r.stdout)
+		}
+		leaders := 0
+		for _, s := range statuses {
+			if s.Version != version {
+				t.Errorf("member %s reports version %q, want %s", s.Name, s.Version, version)
 			}
-			var statuses []cluster.MemberStatus
-			if err := json.Unmarshal([]byte(r.stdout), &statuses); err != nil {
-				t.Fatalf("status -o json: %v\n%s", err, r.stdout)
+			if s.Leader {
+				leaders++
 			}
-			leaders := 0
-			for _, s := range statuses {
-				if s.Version != version {
-					t.Errorf("member %s reports version %q, want %s", s.Name, s.Version, version)
-				}
-				if s.Leader {
-					leaders++
-				}
-			}
-			if len(statuses) != 3 || leaders != 1 {
-				t.Errorf("%d members with %d leaders, want 3 with 1", len(statuses), leaders)
-			}
-			if r := plugin(t, nil, append(conn, "health")...); r.code != 0 {
-				t.Errorf("health of a healthy cluster exit %d:\n%s%s", r.code, r.stdout, r.stderr)
-			}
+		}
+		if len(statuses) != 3 || leaders != 1 {
+			t.Errorf("%d members with %d leaders, want 3 with 1", len(statuses), leaders)
+		}
+		if r := plugin(t, nil, append(conn, "health")...); r.code != 0 {
+			t.Errorf("health of a healthy cluster exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+		}
 
-			t.Log("Pause member-3 (SIGSTOP): it is reported hung, exit 5")
-			c.Pause(2)
-			start := time.Now()
-			r = plugin(t, nil, append(conn, "status", "--dial-timeout", "1s")...)
-			if r.code != 5 || !strings.Contains(r.stdout, "did not answer") || !strings.Contains(r.stderr, "member-3") {
-				t.Errorf("status with member-3 paused: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-			}
-			if took := time.Since(start); took > 15*time.Second {
-				t.Errorf("status took %s with a hung member; the dial timeout should bound it", took)
-			}
-			r = plugin(t, nil, append(conn, "health", "--dial-timeout", "1s")...)
-			if r.code != 5 || !strings.Contains(r.stderr, "1 of 3 members unhealthy: member-3") {
-				t.Errorf("health with member-3 paused: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-			}
-			c.Resume(2)
+		t.Log("Pause member-3 (SIGSTOP): it is reported hung, exit 5")
+		c.Pause(2)
+		start := time.Now()
+		r = plugin(t, nil, append(conn, "status", "--dial-timeout", "1s")...)
+		if r.code != 5 || !strings.Contains(r.stdout, "did not answer") || !strings.Contains(r.stderr, "member-3") {
+			t.Errorf("status with member-3 paused: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if took := time.Since(start); took > 15*time.Second {
+			t.Errorf("status took %s with a hung member; the dial timeout should bound it", took)
+		}
+		r = plugin(t, nil, append(conn, "health", "--dial-timeout", "1s")...)
+		if r.code != 5 || !strings.Contains(r.stderr, "1 of 3 members unhealthy: member-3") {
+			t.Errorf("health with member-3 paused: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		c.Resume(2)
 
-			t.Log("Kill member-2: connection refused, exit 5; the others stay healthy")
-			c.Kill(1)
-			r = plugin(t, nil, append(conn, "health", "-o", "json")...)
-			var health []cluster.Health
-			if err := json.Unmarshal([]byte(r.stdout), &health); err != nil {
-				t.Fatalf("health -o json: %v\n%s", err, r.stdout)
-			}
-			if r.code != 5 || len(health) != 3 || health[1].Healthy || !strings.Contains(health[1].Error, "connection refused") || !health[0].Healthy || !health[2].Healthy {
-				t.Errorf("health with member-2 killed: exit %d, %+v", r.code, health)
-			}
+		t.Log("Kill member-2: connection refused, exit 5; the others stay healthy")
+		c.Kill(1)
+		r = plugin(t, nil, append(conn, "health", "-o", "json")...)
+		var health []cluster.Health
+		if err := json.Unmarshal([]byte(r.stdout), &health); err != nil {
+			t.Fatalf("health -o json: %v\n%s", err, r.stdout)
+		}
+		if r.code != 5 || len(health) != 3 || health[1].Healthy || !strings.Contains(health[1].Error, "connection refused") || !health[0].Healthy || !health[2].Healthy {
+			t.Errorf("health with member-2 killed: exit %d, %+v", r.code, health)
+		}
 
-			t.Log("Restart member-2: healthy again")
-			c.Start(1)
-			c.WaitHealthy(30 * time.Second)
-			if r := plugin(t, nil, append(conn, "status")...); r.code != 0 {
-				t.Errorf("status after restart exit %d:\n%s%s", r.code, r.stdout, r.stderr)
-			}
-		})
-	}
+		t.Log("Restart member-2: healthy again")
+		c.Start(1)
+		c.WaitHealthy(30 * time.Second)
+		if r := plugin(t, nil, append(conn, "status")...); r.code != 0 {
+			t.Errorf("status after restart exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
 }
 
 func TestConnectThroughStaticPodManifest(t *testing.T) {

@@ -47,64 +47,62 @@ func countKeys(t *testing.T, cli *clientv3.Client) int64 {
 }
 
 func TestRollingDefragAgainstRealEtcd(t *testing.T) {
-	for _, version := range etcdtest.Versions(t) {
-		t.Run("etcd-"+version, func(t *testing.T) {
-			c := etcdtest.StartProcesses(t, version)
-			conn := c.ConnectArgs()
-			cli := c.Client()
-			fillAndFree(t, cli)
+	etcdtest.ForEachVersion(t, func(t *testing.T, version string) {
+		c := etcdtest.StartProcesses(t, version)
+		conn := c.ConnectArgs()
+		cli := c.Client()
+		fillAndFree(t, cli)
 
-			t.Log("A dry run names every member, the leader last, and changes nothing")
-			r := plugin(t, nil, append(conn, "defrag", "--all", "--dry-run", "-o", "json")...)
-			var plan maintenance.Plan
-			if err := json.Unmarshal([]byte(r.stdout), &plan); r.code != 0 || err != nil {
-				t.Fatalf("dry run: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
-			}
-			if len(plan.Targets()) != 3 || !plan.Steps[2].Leader {
-				t.Fatalf("plan %+v: want 3 targets, leader last", plan.Steps)
-			}
-			// These members run with etcd's default feature gates: they
-			// keep taking requests while they defragment.
-			if len(plan.Notes) != 1 || !strings.Contains(plan.Notes[0], strings.Join(plan.Targets(), ", ")) || !strings.Contains(plan.Notes[0], "StopGRPCServiceOnDefrag=true") {
-				t.Errorf("dry run notes %q: want one naming %v and the feature gate that turns clients away", plan.Notes, plan.Targets())
-			}
+		t.Log("A dry run names every member, the leader last, and changes nothing")
+		r := plugin(t, nil, append(conn, "defrag", "--all", "--dry-run", "-o", "json")...)
+		var plan maintenance.Plan
+		if err := json.Unmarshal([]byte(r.stdout), &plan); r.code != 0 || err != nil {
+			t.Fatalf("dry run: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+		}
+		if len(plan.Targets()) != 3 || !plan.Steps[2].Leader {
+			t.Fatalf("plan %+v: want 3 targets, leader last", plan.Steps)
+		}
+		// These members run with etcd's default feature gates: they
+		// keep taking requests while they defragment.
+		if len(plan.Notes) != 1 || !strings.Contains(plan.Notes[0], strings.Join(plan.Targets(), ", ")) || !strings.Contains(plan.Notes[0], "StopGRPCServiceOnDefrag=true") {
+			t.Errorf("dry run notes %q: want one naming %v and the feature gate that turns clients away", plan.Notes, plan.Targets())
+		}
 
-			t.Log("Writers write through every endpoint during a rolling defrag with compaction; none fails")
-			writers := etcdtest.StartOverwriters(t, cli, 2, 20, 10*time.Millisecond)
-			r = plugin(t, nil, append(conn, "defrag", "--all", "--compact", "--yes", "--wait", "500ms", "-o", "json")...)
-			writes, failures := writers.Finish()
-			for _, f := range failures {
-				t.Logf("write failed: %s", f)
+		t.Log("Writers write through every endpoint during a rolling defrag with compaction; none fails")
+		writers := etcdtest.StartOverwriters(t, cli, 2, 20, 10*time.Millisecond)
+		r = plugin(t, nil, append(conn, "defrag", "--all", "--compact", "--yes", "--wait", "500ms", "-o", "json")...)
+		writes, failures := writers.Finish()
+		for _, f := range failures {
+			t.Logf("write failed: %s", f)
+		}
+		var report maintenance.Report
+		if err := json.Unmarshal([]byte(r.stdout), &report); r.code != 0 || err != nil {
+			t.Fatalf("defrag: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+		}
+		if len(failures) > 0 || writes == 0 {
+			t.Errorf("%d of %d writes failed during the rolling defrag", len(failures), writes+len(failures))
+		}
+		for _, m := range report.Members {
+			if m.Action != maintenance.ActionDefragmented || m.Reclaimed <= 0 {
+				t.Errorf("%s: %s, %d bytes reclaimed; want defragmented with bytes reclaimed", m.Name, m.Action, m.Reclaimed)
 			}
-			var report maintenance.Report
-			if err := json.Unmarshal([]byte(r.stdout), &report); r.code != 0 || err != nil {
-				t.Fatalf("defrag: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+		}
+		var order []string
+		for _, l := range strings.Split(r.stderr, "\n") {
+			if name, _, ok := strings.Cut(l, ": defragmenting ("); ok {
+				order = append(order, name)
 			}
-			if len(failures) > 0 || writes == 0 {
-				t.Errorf("%d of %d writes failed during the rolling defrag", len(failures), writes+len(failures))
-			}
-			for _, m := range report.Members {
-				if m.Action != maintenance.ActionDefragmented || m.Reclaimed <= 0 {
-					t.Errorf("%s: %s, %d bytes reclaimed; want defragmented with bytes reclaimed", m.Name, m.Action, m.Reclaimed)
-				}
-			}
-			var order []string
-			for _, l := range strings.Split(r.stderr, "\n") {
-				if name, _, ok := strings.Cut(l, ": defragmenting ("); ok {
-					order = append(order, name)
-				}
-			}
-			if len(order) != 3 || order[2] != plan.Steps[2].Name {
-				t.Errorf("defragmented in order %v, want the leader %s last", order, plan.Steps[2].Name)
-			}
-			t.Logf("%d writes, none failed; %d bytes reclaimed", writes, report.Reclaimed)
+		}
+		if len(order) != 3 || order[2] != plan.Steps[2].Name {
+			t.Errorf("defragmented in order %v, want the leader %s last", order, plan.Steps[2].Name)
+		}
+		t.Logf("%d writes, none failed; %d bytes reclaimed", writes, report.Reclaimed)
 
-			t.Log("Every member still holds the same data")
-			if r := plugin(t, nil, append(conn, "check", "consistency")...); r.code != 0 {
-				t.Errorf("check consistency: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-			}
-		})
-	}
+		t.Log("Every member still holds the same data")
+		if r := plugin(t, nil, append(conn, "check", "consistency")...); r.code != 0 {
+			t.Errorf("check consistency: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
 }
 
 // pluginWatch runs kubectl-etcd and calls onLine with each stderr line as

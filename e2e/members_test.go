@@ -64,9 +64,7 @@ func putMany(t *testing.T, c *etcdtest.Process, prefix string, n int) {
 }
 
 func TestMemberAddPromoteRemoveAgainstRealEtcd(t *testing.T) {
-	for _, version := range etcdtest.Versions(t) {
-		t.Run("etcd-"+version, func(t *testing.T) { testMemberAddPromoteRemove(t, version) })
-	}
+	etcdtest.ForEachVersion(t, testMemberAddPromoteRemove)
 }
 
 func testMemberAddPromoteRemove(t *testing.T, version string) {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -245,17 +244,7 @@ func upgradeAtOnce(t *testing.T, nodes []*bootNode, version string) string {
 func atOnce(t *testing.T, nodes []*bootNode, done string, args func(*bootNode) []string) string {
 	t.Helper()
 	sw := watchServing(t, nodes)
-	results := make([]result, len(nodes))
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], errs[i] = n.kubectl(t, args(n)...)
-		}()
-	}
-	wg.Wait()
+	results, errs := etcdtest.AtOnce(nodes, func(n *bootNode) (result, error) { return n.kubectl(t, args(n)...) })
 	sw.finish(t, nodes)
 	var all strings.Builder
 	waiters := 0

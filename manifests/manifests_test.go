@@ -240,12 +240,17 @@ func mountFor(spec corev1.PodSpec, c corev1.Container, p string) (corev1.VolumeM
 	return m, corev1.Volume{}, true
 }
 
-func TestBackupCronJob(t *testing.T) {
-	const file = "backup-cronjob.yaml"
+// backupCronJob reads the CronJob of file, the ServiceAccount beside it
+// and the pod spec of its jobs.
+func backupCronJob(t *testing.T, file string) (*batchv1.CronJob, *corev1.ServiceAccount, corev1.PodSpec) {
+	t.Helper()
 	docs := loadAll(t)
 	cj := only[*batchv1.CronJob](t, docs, file)
-	sa := only[*corev1.ServiceAccount](t, docs, file)
-	pod := cj.Spec.JobTemplate.Spec.Template.Spec
+	return cj, only[*corev1.ServiceAccount](t, docs, file), cj.Spec.JobTemplate.Spec.Template.Spec
+}
+
+func TestBackupCronJob(t *testing.T) {
+	cj, sa, pod := backupCronJob(t, "backup-cronjob.yaml")
 
 	if cj.Namespace != "kube-system" {
 		t.Errorf("CronJob namespace %q, want kube-system", cj.Namespace)
@@ -781,11 +786,7 @@ func TestDockerfile(t *testing.T) {
 // recipients file it mounts, reads the store's credentials from a Secret
 // (the AWS SDK's variables), and keeps the directory form's node access.
 func TestBackupCronJobObjectStore(t *testing.T) {
-	const file = "backup-cronjob-s3.yaml"
-	docs := loadAll(t)
-	cj := only[*batchv1.CronJob](t, docs, file)
-	sa := only[*corev1.ServiceAccount](t, docs, file)
-	pod := cj.Spec.JobTemplate.Spec.Template.Spec
+	cj, sa, pod := backupCronJob(t, "backup-cronjob-s3.yaml")
 	if cj.Namespace != "kube-system" || cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
 		t.Errorf("CronJob %s/%s concurrency %q: want kube-system and Forbid", cj.Namespace, cj.Name, cj.Spec.ConcurrencyPolicy)
 	}

@@ -300,6 +300,15 @@ func Versions(t testing.TB) []string {
 	return readVersions(t, "etcd-versions.txt")
 }
 
+// ForEachVersion runs test as a subtest, etcd-VERSION, for every etcd
+// release of Versions.
+func ForEachVersion(t *testing.T, test func(t *testing.T, version string)) {
+	t.Helper()
+	for _, version := range Versions(t) {
+		t.Run("etcd-"+version, func(t *testing.T) { test(t, version) })
+	}
+}
+
 // EtcdBinaries returns the directory holding etcd, etcdctl and etcdutl of
 // a release, building them with hack/build-etcd.sh when not cached.
 func EtcdBinaries(t testing.TB, version string) string {

@@ -12,7 +12,36 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"testing"
 )
+
+// Memo returns a function that hands every test of this process what
+// build returns, building the first time a test asks: a script prints its
+// cached build at once, but the first call may wait minutes for a build.
+// A failed build fails the test that asked and is not kept: the next test
+// to ask builds again.
+func Memo[T comparable](build func() (T, error)) func(testing.TB) T {
+	var (
+		mu    sync.Mutex
+		built T
+	)
+	return func(t testing.TB) T {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		var zero T
+		if built != zero {
+			return built
+		}
+		b, err := build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		built = b
+		return b
+	}
+}
 
 // Path is the path of the script named name under hack/.
 func Path(name string) string {

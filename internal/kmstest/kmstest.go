@@ -33,51 +33,45 @@ func NewKey(t testing.TB, id string) kmsplugin.Key {
 	return kmsplugin.Key{ID: id, Secret: secret}
 }
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
-
 // Binary builds kms-test-plugin once per test process (go build's cache
 // makes it quick) into the user's cache directory, beside the reference
-// binaries, and returns its path. Building to a temporary name and renaming
-// lets test processes of several packages build at once.
+// binaries, and returns its path. A failed build fails every test that
+// asks.
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		dir := filepath.Join(cache, "kubectl-etcd")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			buildErr = err
-			return
-		}
-		tmp, err := os.CreateTemp(dir, ".kms-test-plugin-*")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		tmp.Close()
-		defer os.Remove(tmp.Name())
-		cmd := exec.Command("go", "build", "-o", tmp.Name(), "./kms-test-plugin")
-		cmd.Dir = filepath.Dir(file)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building kms-test-plugin: %v\n%s", err, out)
-			return
-		}
-		binary = filepath.Join(dir, "kms-test-plugin")
-		buildErr = os.Rename(tmp.Name(), binary)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	binary, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return binary
 }
+
+// buildOnce builds to a temporary name and renames, which lets test
+// processes of several packages build at once.
+var buildOnce = sync.OnceValues(func() (string, error) {
+	_, file, _, _ := runtime.Caller(0)
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(cache, "kubectl-etcd")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, ".kms-test-plugin-*")
+	if err != nil {
+		return "", err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.Command("go", "build", "-o", tmp.Name(), "./kms-test-plugin")
+	cmd.Dir = filepath.Dir(file)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building kms-test-plugin: %v\n%s", err, out)
+	}
+	binary := filepath.Join(dir, "kms-test-plugin")
+	return binary, os.Rename(tmp.Name(), binary)
+})
 
 // Plugin is a running kms-test-plugin process.
 type Plugin struct {

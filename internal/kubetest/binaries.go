@@ -7,12 +7,11 @@
 package kubetest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
-	"testing"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/hackscript"
 )
@@ -41,36 +40,26 @@ func (d Dir) Stages() []string {
 	return files
 }
 
-var (
-	binariesMu  sync.Mutex
-	binariesDir Dir
-)
-
 // Binaries returns the directory of the reference Kubernetes binaries,
 // running hack/build-kube.sh the first time in this process: it prints the
 // cached directory at once, waits for a build another process runs, or
 // builds (about ten minutes on a fresh machine: more than go test's
 // default timeout, so hack/test.sh builds first and passes -timeout).
-func Binaries(t testing.TB) Dir {
-	t.Helper()
-	binariesMu.Lock()
-	defer binariesMu.Unlock()
-	if binariesDir != "" {
-		return binariesDir
-	}
+var Binaries = hackscript.Memo(buildBinaries)
+
+func buildBinaries() (Dir, error) {
 	script := hackscript.Path("build-kube.sh")
 	out, err := hackscript.Output(script)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	d := Dir(out)
 	for _, bin := range []string{d.KubeAPIServer(), d.Kubectl(), d.Kubeadm(), d.Kwok()} {
 		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("%s printed %s, which lacks a binary: %v", script, d, err)
+			return "", fmt.Errorf("%s printed %s, which lacks a binary: %v", script, d, err)
 		}
 	}
-	binariesDir = d
-	return d
+	return d, nil
 }
 
 // tail returns the last n lines of s.

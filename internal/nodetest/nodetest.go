@@ -221,33 +221,29 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	return c
 }
 
-var (
-	prereqOnce sync.Once
-	prereqDir  string
-	prereqErr  error
-)
-
 // prerequisites runs hack/node-prereqs.sh once per process: containerd
 // and runc installed, the images built; it returns the images' directory.
+// A failure fails every test that asks.
 func prerequisites(t testing.TB) string {
 	t.Helper()
-	prereqOnce.Do(func() {
-		script := filepath.Join(etcdtest.RepoRoot(), "hack", "node-prereqs.sh")
-		cmd := exec.Command(script)
-		var stderr bytes.Buffer
-		cmd.Stderr = io.MultiWriter(os.Stderr, &stderr)
-		out, err := cmd.Output()
-		if err != nil {
-			prereqErr = fmt.Errorf("%s: %v\n%s", script, err, stderr.String())
-			return
-		}
-		prereqDir = strings.TrimSpace(string(out))
-	})
-	if prereqErr != nil {
-		t.Fatal(prereqErr)
+	dir, err := installPrerequisites()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return prereqDir
+	return dir
 }
+
+var installPrerequisites = sync.OnceValues(func() (string, error) {
+	script := filepath.Join(etcdtest.RepoRoot(), "hack", "node-prereqs.sh")
+	cmd := exec.Command(script)
+	var stderr bytes.Buffer
+	cmd.Stderr = io.MultiWriter(os.Stderr, &stderr)
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s: %v\n%s", script, err, stderr.String())
+	}
+	return strings.TrimSpace(string(out)), nil
+})
 
 // makeNetwork creates the namespace with the bridge every node's veth
 // joins. The bridge's namespace has no route anywhere else: what the nodes

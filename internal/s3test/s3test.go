@@ -8,36 +8,18 @@ package s3test
 import (
 	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/hackscript"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/weed"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
-)
-
-var (
-	binaryMu sync.Mutex
-	binary   string
 )
 
 // Binary returns the path of the weed binary, running hack/build-weed.sh
 // the first time in this process: it prints the cached directory at once,
 // waits for a build another process runs, or builds (minutes on a fresh
 // machine, so hack/test.sh builds it before the tests that need it).
-func Binary(t testing.TB) string {
-	t.Helper()
-	binaryMu.Lock()
-	defer binaryMu.Unlock()
-	if binary != "" {
-		return binary
-	}
-	b, err := weed.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	binary = b
-	return b
-}
+var Binary = hackscript.Memo(weed.Build)
 
 // Credentials are an access key the server accepts.
 type Credentials = weed.Credentials

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,17 +52,9 @@ func TestRollingConfigSetWithRealEtcd(t *testing.T) {
 	t.Log("quota-backend-bytes=3GiB on every node at once, a writer throughout: the restart lock serialises them")
 	w := etcdtest.StartHealthCheckedWriter(t, cfg, "/registry/writer/", 20*time.Millisecond)
 	start := time.Now()
-	errs := make([]error, len(nodes))
-	results := make([]*ConfigResult, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], errs[i] = n.ConfigSet(ctx, ConfigOptions{Set: map[string]string{"quota-backend-bytes": "3GiB"}, RestartOptions: RestartOptions{Timeout: 90 * time.Second}})
-		}()
-	}
-	wg.Wait()
+	results, errs := etcdtest.AtOnce(nodes, func(n *e2eNode) (*ConfigResult, error) {
+		return n.ConfigSet(ctx, ConfigOptions{Set: map[string]string{"quota-backend-bytes": "3GiB"}, RestartOptions: RestartOptions{Timeout: 90 * time.Second}})
+	})
 	t.Logf("3 nodes changed in %s", time.Since(start).Round(time.Second))
 	checkWriter(t, w, nodes)
 	for i, err := range errs {

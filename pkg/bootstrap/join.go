@@ -23,30 +23,21 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
-// ClusterAccess says how to reach the existing members. Empty certificate
-// fields default to this node's etcd CA and healthcheck-client certificate.
-type ClusterAccess struct {
-	Endpoints      []string
-	CACert         string
-	Cert           string
-	Key            string
-	DialTimeout    time.Duration
-	CommandTimeout time.Duration
-}
+// ClusterAccess says how to reach the existing members: the access the
+// connection flags give. Empty certificate fields default to this node's
+// etcd CA and healthcheck-client certificate.
+type ClusterAccess = connect.Access
 
 // AccessFromFlags takes the cluster access from the global connection
 // flags (and ETCDCTL_ENDPOINTS); empty certificate paths mean this node's.
 func AccessFromFlags(c *connect.Flags) ClusterAccess {
-	endpoints := c.Endpoints
-	if len(endpoints) == 0 && c.Getenv != nil {
+	a := c.Access
+	if len(a.Endpoints) == 0 && c.Getenv != nil {
 		if env := c.Getenv(connect.EnvEndpoints); env != "" {
-			endpoints = strings.Split(env, ",")
+			a.Endpoints = strings.Split(env, ",")
 		}
 	}
-	return ClusterAccess{
-		Endpoints: endpoints, CACert: c.CACert, Cert: c.Cert, Key: c.Key,
-		DialTimeout: c.DialTimeout, CommandTimeout: c.CommandTimeout,
-	}
+	return a
 }
 
 // Config resolves the access into a connection configuration.

@@ -148,9 +148,7 @@ func etcdVersion(t *testing.T) string {
 // cover, skipped in -short mode.
 func forEachVersion(t *testing.T, test func(t *testing.T, version string)) {
 	etcdVersion(t)
-	for _, version := range etcdtest.Versions(t) {
-		t.Run("etcd-"+version, func(t *testing.T) { test(t, version) })
-	}
+	etcdtest.ForEachVersion(t, test)
 }
 
 func TestInitJoinLeaveWithRealEtcd(t *testing.T) { forEachVersion(t, testInitJoinLeave) }

@@ -300,11 +300,7 @@ func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
 	if r.Node == nil {
 		r.Node = NewNode()
 	}
-	now := time.Now
-	if r.Now != nil {
-		now = r.Now
-	}
-	stamp := now().UTC().Format("20060102T150405Z")
+	stamp := backupStamp(r.Now)
 	if err := CheckInterruptedRestore(r.ManifestPath); err != nil {
 		return nil, err
 	}
@@ -806,12 +802,7 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		r.logf("[dry-run] 4. restore the snapshot into %s as member %s alone of a new cluster (token %s), revision bumped by %d and marked compacted", p.DataDir, p.Name, p.ClusterToken, bump)
 		r.logf("[dry-run] 5. write %s with --initial-cluster %s alone and the data on %s, and wait until etcd serves", p.ManifestPath, p.Name, p.DataDir)
 		r.logf("[dry-run] 6. then on the other nodes:")
-		for _, s := range out.JoinSteps {
-			r.logf("[dry-run]      %s", s)
-		}
-		if r.Node.Out != nil {
-			fmt.Fprintf(r.Node.Out, "# [dry-run] would write %s\n%s", p.ManifestPath, p.manifest)
-		}
+		r.Node.dryRunEnd(out.JoinSteps, p.ManifestPath, p.manifest)
 		return out, nil
 	}
 	step := func(name string) {

@@ -123,11 +123,7 @@ func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
 	if r.Node == nil {
 		r.Node = NewNode()
 	}
-	now := time.Now
-	if r.Now != nil {
-		now = r.Now
-	}
-	stamp := now().UTC().Format("20060102T150405Z")
+	stamp := backupStamp(r.Now)
 	if err := CheckInterruptedRestore(r.ManifestPath); err != nil {
 		return nil, err
 	}
@@ -263,13 +259,8 @@ func (r *SnapshotRestore) RunPlan(ctx context.Context, p *RestorePlan) (*Restore
 		r.logf("[dry-run] would move %s to %s, wait until etcd stops, restore into %s, write the manifest below to %s, and wait until etcd serves", p.ManifestPath, p.ManifestBackup, p.DataDir, p.ManifestPath)
 		if len(out.JoinSteps) > 0 {
 			r.logf("[dry-run] then, to restore the whole cluster, on the other nodes of the snapshot:")
-			for _, s := range out.JoinSteps {
-				r.logf("[dry-run]      %s", s)
-			}
 		}
-		if r.Node.Out != nil {
-			fmt.Fprintf(r.Node.Out, "# [dry-run] would write %s\n%s", p.ManifestPath, p.manifest)
-		}
+		r.Node.dryRunEnd(out.JoinSteps, p.ManifestPath, p.manifest)
 		return out, nil
 	}
 	if r.Config == nil {
@@ -408,6 +399,27 @@ type localMember struct {
 	ClientURL                    string
 	original                     []byte
 	token                        string
+}
+
+// backupStamp is the time, now (time.Now when nil) in UTC, that names the
+// directories a restore, a recovery or a rollout keeps the old manifest and
+// data in: such names sort by when they were made.
+func backupStamp(now func() time.Time) string {
+	if now == nil {
+		now = time.Now
+	}
+	return now().UTC().Format("20060102T150405Z")
+}
+
+// dryRunEnd ends the dry run of a restore or a recovery the same way: the
+// commands left for the other nodes, then the manifest it would write.
+func (n *Node) dryRunEnd(joinSteps []string, manifestPath string, manifest []byte) {
+	for _, s := range joinSteps {
+		n.logf("[dry-run]      %s", s)
+	}
+	if n.Out != nil {
+		fmt.Fprintf(n.Out, "# [dry-run] would write %s\n%s", manifestPath, manifest)
+	}
 }
 
 // readLocalMember reads the manifest at manifestPath and settles the

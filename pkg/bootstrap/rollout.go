@@ -151,11 +151,7 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 		}
 	}
 	if r.BackupDir == "" {
-		now := time.Now
-		if r.Now != nil {
-			now = r.Now
-		}
-		r.BackupDir = filepath.Join(filepath.Dir(filepath.Clean(n.ManifestsDir)), "etcd-"+r.Verb+"-"+now().UTC().Format("20060102T150405Z"))
+		r.BackupDir = filepath.Join(filepath.Dir(filepath.Clean(n.ManifestsDir)), "etcd-"+r.Verb+"-"+backupStamp(r.Now))
 	}
 	res.BackupDir = r.BackupDir
 	env := &rolloutEnv{cfg: cfg, cli: cli, op: op, self: *self, list: list, localURL: localURL, backupDir: r.BackupDir}

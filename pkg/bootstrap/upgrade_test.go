@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -94,16 +93,9 @@ func manifestImage(t *testing.T, n *e2eNode) string {
 // every control-plane node does; the restart lock serialises them.
 func upgradeAll(t *testing.T, nodes []*e2eNode, version string) {
 	t.Helper()
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = n.UpgradeEtcd(context.Background(), UpgradeOptions{Version: version, RestartOptions: RestartOptions{Timeout: 90 * time.Second}})
-		}()
-	}
-	wg.Wait()
+	_, errs := etcdtest.AtOnce(nodes, func(n *e2eNode) (*UpgradeResult, error) {
+		return n.UpgradeEtcd(context.Background(), UpgradeOptions{Version: version, RestartOptions: RestartOptions{Timeout: 90 * time.Second}})
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("upgrade of %s to %s: %v\n%s", nodes[i].Name, version, err, nodes[i].log)

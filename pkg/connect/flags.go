@@ -34,16 +34,22 @@ const (
 // DefaultPKIDir is where kubeadm keeps the control plane's certificates.
 const DefaultPKIDir = "/etc/kubernetes/pki"
 
+// Access is how to reach etcd members directly: their client URLs, the
+// TLS files and the timeouts, as the connection flags give them.
+type Access struct {
+	Endpoints      []string
+	CACert         string
+	Cert           string
+	Key            string
+	DialTimeout    time.Duration
+	CommandTimeout time.Duration
+}
+
 // Flags holds everything a user can say about how to reach etcd. It is
 // shaped like cli-runtime's ConfigFlags: bind it with AddFlags, then call
 // Resolve.
 type Flags struct {
-	Endpoints         []string
-	CACert            string
-	Cert              string
-	Key               string
-	DialTimeout       time.Duration
-	CommandTimeout    time.Duration
+	Access
 	InsecurePlaintext bool
 	EtcdManifest      string
 	PKIDir            string
@@ -94,15 +100,14 @@ func NewFlags() *Flags {
 	// the etcd pods' namespace is --etcd-namespace.
 	kubeFlags.Namespace = nil
 	return &Flags{
-		DialTimeout:    2 * time.Second,
-		CommandTimeout: 5 * time.Second,
-		EtcdManifest:   staticpod.DefaultManifestPath,
-		PKIDir:         DefaultPKIDir,
-		Via:            ViaAuto,
-		EtcdNamespace:  kube.DefaultNamespace,
-		EtcdSelector:   kube.DefaultSelector,
-		KubeConfig:     kubeFlags,
-		Getenv:         os.Getenv,
+		Access:        Access{DialTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second},
+		EtcdManifest:  staticpod.DefaultManifestPath,
+		PKIDir:        DefaultPKIDir,
+		Via:           ViaAuto,
+		EtcdNamespace: kube.DefaultNamespace,
+		EtcdSelector:  kube.DefaultSelector,
+		KubeConfig:    kubeFlags,
+		Getenv:        os.Getenv,
 	}
 }
 

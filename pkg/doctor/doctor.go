@@ -365,6 +365,17 @@ func NewReport(findings []Finding) *Report {
 	return r
 }
 
+// Find returns the finding of check with severity sev, nil when the
+// report has none.
+func (r *Report) Find(sev Severity, check string) *Finding {
+	for i := range r.Findings {
+		if r.Findings[i].Severity == sev && r.Findings[i].Check == check {
+			return &r.Findings[i]
+		}
+	}
+	return nil
+}
+
 // Rows are the table rows of a report.
 func (r *Report) Rows() [][]string {
 	var rows [][]string

@@ -287,8 +287,6 @@ func (s *Saver) countKeys(ctx context.Context, cli *clientv3.Client, rev int64) 
 // It returns the status of what it wrote so far. The file is not synced
 // yet.
 func (s *Saver) download(ctx context.Context, cli *clientv3.Client, src source, path string, res *Result) (_ *FileStatus, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	resp, err := openStream(ctx, s.Config, cli, &src, res, "")
 	if err != nil {
 		return nil, err
@@ -350,7 +348,15 @@ func syncFile(path string) error {
 // openStream asks the member for its status, which gives the server
 // version and a fresh size for the progress bar, and then starts its
 // snapshot stream. statusSuffix ends the error of a failed status call.
-func openStream(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, src *source, res *Result, statusSuffix string) (*clientv3.SnapshotResponse, error) {
+// Closing the stream cancels it too, so that a caller that stops reading
+// early does not leave the member sending.
+func openStream(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, src *source, res *Result, statusSuffix string) (_ *clientv3.SnapshotResponse, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		if err != nil {
+			cancel()
+		}
+	}()
 	rctx, rcancel := cfg.WithCommandTimeout(ctx)
 	sresp, err := cli.Status(rctx, src.endpoint)
 	rcancel()
@@ -365,7 +371,21 @@ func openStream(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, 
 		return nil, streamError(ctx, *src, err)
 	}
 	res.SnapshotVersion = resp.Version
+	resp.Snapshot = cancelOnClose{resp.Snapshot, cancel}
 	return resp, nil
+}
+
+// cancelOnClose is a stream whose Close also cancels the context it was
+// opened under.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // checkTrailer waits for the hash beside the stream and checks the n bytes

@@ -134,8 +134,6 @@ func (s *StoreSaver) Save(ctx context.Context) (res *Result, err error) {
 
 // stream copies the snapshot from the member into up and checks it.
 func (s *StoreSaver) stream(ctx context.Context, cli *clientv3.Client, src source, create func() (io.Writer, error), res *Result) (_ *FileStatus, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	resp, err := openStream(ctx, s.Config, cli, &src, res, "; nothing was saved")
 	if err != nil {
 		return nil, err

@@ -25,15 +25,6 @@ func doctorJSON(t *testing.T, c interface{ ConnectArgs() []string }) (*doctor.Re
 	return r, code, err
 }
 
-func find(r *doctor.Report, sev doctor.Severity, check string) *doctor.Finding {
-	for i := range r.Findings {
-		if r.Findings[i].Severity == sev && r.Findings[i].Check == check {
-			return &r.Findings[i]
-		}
-	}
-	return nil
-}
-
 // TestDoctorHealthyThenMemberStopped runs its members as etcd processes:
 // members embedded in one test process share one Prometheus registry, so
 // etcd_server_leader_changes_seen_total adds up the elections of every
@@ -47,7 +38,7 @@ func TestDoctorHealthyThenMemberStopped(t *testing.T) {
 		t.Fatalf("healthy cluster: exit %d, %v, report %+v", code, err, r)
 	}
 	for _, check := range []string{"reachable", "quorum", "leader", "raft", "alarms", "quota", "fragmentation", "versions", "consistency", "certificates", "disk", "leader-changes"} {
-		if find(r, doctor.OK, check) == nil {
+		if r.Find(doctor.OK, check) == nil {
 			t.Errorf("no OK finding for %s: %+v", check, r.Findings)
 		}
 	}
@@ -63,20 +54,20 @@ func TestDoctorHealthyThenMemberStopped(t *testing.T) {
 	if code != cmdutil.ExitUnhealthy || err == nil {
 		t.Errorf("stopped member: exit %d, %v; want 5", code, err)
 	}
-	f := find(r, doctor.Error, "reachable")
+	f := r.Find(doctor.Error, "reachable")
 	if f == nil || f.Member != name || !strings.Contains(f.Message, name) || !strings.Contains(f.Fix, "member remove "+name) {
 		t.Errorf("no error naming %s: %+v", name, r.Findings)
 	}
 	out, errOut, _, _ := cmdtest.Run(t, append(c.ConnectArgs(), "doctor")...)
 	t.Logf("doctor with a member stopped:\n%s%s", out, errOut)
-	if q := find(r, doctor.Warning, "quorum"); q == nil || !strings.Contains(q.Message, "one more failure loses quorum") {
+	if q := r.Find(doctor.Warning, "quorum"); q == nil || !strings.Contains(q.Message, "one more failure loses quorum") {
 		t.Errorf("no quorum warning: %+v", r.Findings)
 	}
 
 	t.Log("a second member stopped: quorum lost, the member list cannot be read, exit 5")
 	c.Stop(1)
 	r, code, _ = doctorJSON(t, c)
-	if code != cmdutil.ExitUnhealthy || find(r, doctor.Error, "members") == nil {
+	if code != cmdutil.ExitUnhealthy || r.Find(doctor.Error, "members") == nil {
 		t.Errorf("two members stopped: exit %d, %+v", code, r.Findings)
 	}
 }
@@ -109,7 +100,7 @@ func TestDoctorQuotaNearFull(t *testing.T) {
 	if code != 0 || r.Errors != 0 {
 		t.Errorf("near quota: exit %d, %v; want 0 with warnings: %+v", code, err, r.Findings)
 	}
-	f := find(r, doctor.Warning, "quota")
+	f := r.Find(doctor.Warning, "quota")
 	if f == nil || !strings.Contains(f.Message, "of its quota") || !strings.Contains(f.Fix, "kubectl etcd") {
 		t.Errorf("no quota warning: %+v", r.Findings)
 	}

@@ -172,18 +172,18 @@ func TestDoctorOffline(t *testing.T) {
 			t.Fatalf("healthy stopped member: exit %d, %d errors, %d warnings", code, r.Errors, r.Warnings)
 		}
 		for _, check := range []string{"wal", "raft", "snapshot", "db", "membership", "quota", "storage-version", "corruption-checks", "files"} {
-			if find(r, doctor.OK, check) == nil {
+			if r.Find(doctor.OK, check) == nil {
 				t.Errorf("no OK finding for %s", check)
 			}
 		}
-		raft := find(r, doctor.OK, "raft")
+		raft := r.Find(doctor.OK, "raft")
 		if raft == nil || !strings.Contains(raft.Message, fmt.Sprintf("committed index %d", m.raftIndex)) {
 			t.Errorf("raft finding does not give the committed index %d etcd reported before it stopped: %+v", m.raftIndex, raft)
 		}
-		if f := find(r, doctor.OK, "membership"); f == nil || !strings.Contains(f.Message, m.name) {
+		if f := r.Find(doctor.OK, "membership"); f == nil || !strings.Contains(f.Message, m.name) {
 			t.Errorf("membership finding does not name %s: %+v", m.name, f)
 		}
-		if f := find(r, doctor.OK, "storage-version"); f == nil || !strings.Contains(f.Message, "storage version 3.7") {
+		if f := r.Find(doctor.OK, "storage-version"); f == nil || !strings.Contains(f.Message, "storage version 3.7") {
 			t.Errorf("storage-version: %+v", f)
 		}
 		if r.Findings[0].Member != m.name {
@@ -206,7 +206,7 @@ func TestDoctorOffline(t *testing.T) {
 		dir := copyOf(t, m.dataDir)
 		manifest := writeManifest(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0", nil)
 		r, code := offlineJSON(t, manifest)
-		f := find(r, doctor.Warning, "corruption-checks")
+		f := r.Find(doctor.Warning, "corruption-checks")
 		if code != 0 || f == nil || !strings.Contains(f.Message, "CompactHashCheck") || strings.Contains(f.Message, "InitialCorruptCheck and") || !strings.Contains(f.Fix, "--feature-gates=InitialCorruptCheck=true,CompactHashCheck=true") {
 			t.Errorf("kubeadm's manifest has CompactHashCheck off: exit %d\n%s", code, findingsText(r))
 		}
@@ -218,11 +218,11 @@ func TestDoctorOffline(t *testing.T) {
 		manifest := writeManifest(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0", bothGates)
 		r, code := offlineJSON(t, manifest)
 		t.Logf("findings:\n%s", findingsText(r))
-		f := find(r, doctor.Warning, "wal")
+		f := r.Find(doctor.Warning, "wal")
 		if code != 0 || f == nil || !strings.Contains(f.Message, filepath.Base(file)) || !strings.Contains(f.Message, fmt.Sprintf("offset %d", offset)) || !strings.Contains(f.Message, "etcd repairs it at start") {
 			t.Fatalf("torn tail: exit %d, want a warning naming %s at offset %d", code, filepath.Base(file), offset)
 		}
-		if raft := find(r, doctor.OK, "raft"); raft == nil || !strings.Contains(raft.Message, fmt.Sprintf("committed index %d", m.raftIndex)) {
+		if raft := r.Find(doctor.OK, "raft"); raft == nil || !strings.Contains(raft.Message, fmt.Sprintf("committed index %d", m.raftIndex)) {
 			t.Errorf("the entries before the torn record are all read: %+v", raft)
 		}
 
@@ -233,7 +233,7 @@ func TestDoctorOffline(t *testing.T) {
 			t.Errorf("etcd kept no .broken copy: %v", err)
 		}
 		r, code = offlineJSON(t, manifest)
-		if code != 0 || find(r, doctor.OK, "wal") == nil {
+		if code != 0 || r.Find(doctor.OK, "wal") == nil {
 			t.Errorf("after etcd's repair the WAL ends cleanly: exit %d\n%s", code, findingsText(r))
 		}
 	})
@@ -242,7 +242,7 @@ func TestDoctorOffline(t *testing.T) {
 		dir := copyOf(t, m.dataDir)
 		file := corruptWAL(t, dir)
 		r, code := offlineWithGates(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0")
-		f := find(r, doctor.Error, "wal")
+		f := r.Find(doctor.Error, "wal")
 		if code != cmdutil.ExitUnhealthy || f == nil || !strings.Contains(f.Message, filepath.Base(file)) || !strings.Contains(f.Message, "cannot be repaired") || !strings.Contains(f.Fix, "kubectl etcd join") {
 			t.Errorf("corrupt record: exit %d, want an error naming %s", code, filepath.Base(file))
 		}
@@ -254,14 +254,14 @@ func TestDoctorOffline(t *testing.T) {
 			t.Fatal(err)
 		}
 		r, code := offlineWithGates(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0")
-		f := find(r, doctor.Error, "db")
+		f := r.Find(doctor.Error, "db")
 		if code != cmdutil.ExitUnhealthy || f == nil || !strings.Contains(f.Message, datadir.DBPath(dir)) || f.Fix == "" {
 			t.Errorf("truncated db: exit %d, want a db error", code)
 		}
-		if find(r, doctor.OK, "wal") == nil {
+		if r.Find(doctor.OK, "wal") == nil {
 			t.Errorf("the WAL is still fine and says so")
 		}
-		if find(r, doctor.Error, "membership") != nil || find(r, doctor.OK, "storage-version") != nil {
+		if r.Find(doctor.Error, "membership") != nil || r.Find(doctor.OK, "storage-version") != nil {
 			t.Errorf("nothing is concluded from a damaged database's buckets")
 		}
 	})
@@ -269,7 +269,7 @@ func TestDoctorOffline(t *testing.T) {
 	t.Run("data from a newer etcd than the image", func(t *testing.T) {
 		dir := copyOf(t, m.dataDir)
 		r, code := offlineWithGates(t, m.name, dir, "registry.k8s.io/etcd:3.6.16-0")
-		f := find(r, doctor.Error, "storage-version")
+		f := r.Find(doctor.Error, "storage-version")
 		if code != cmdutil.ExitUnhealthy || f == nil || !strings.Contains(f.Message, "etcd 3.6") || !strings.Contains(f.Message, "3.7.0") ||
 			!strings.Contains(f.Message, `version "3.7.0" is not supported`) || !strings.Contains(f.Fix, "--target-version 3.6") {
 			t.Errorf("3.7 data, 3.6 image: exit %d, want a storage-version error", code)
@@ -280,7 +280,7 @@ func TestDoctorOffline(t *testing.T) {
 		dir := copyOf(t, m.dataDir)
 		zombie := addZombie(t, dir)
 		r, code := offlineWithGates(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0")
-		f := find(r, doctor.Error, "membership")
+		f := r.Find(doctor.Error, "membership")
 		if code != cmdutil.ExitUnhealthy || f == nil || !strings.Contains(f.Message, "zombie member "+zombie.ID.String()+" (ghost)") || !strings.Contains(f.Message, m.name) {
 			t.Errorf("zombie: exit %d, want a membership error naming %s", code, zombie.ID)
 		}
@@ -292,7 +292,7 @@ func TestDoctorOffline(t *testing.T) {
 		manifest := writeManifest(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0", map[string]string{
 			"feature-gates": bothGates["feature-gates"], "quota-backend-bytes": fmt.Sprint(size - 1)})
 		r, code := offlineJSON(t, manifest)
-		if f := find(r, doctor.Error, "quota"); code != cmdutil.ExitUnhealthy || f == nil || !strings.Contains(f.Message, "NOSPACE") || !strings.Contains(f.Fix, "etcdutl defrag --data-dir "+dir) {
+		if f := r.Find(doctor.Error, "quota"); code != cmdutil.ExitUnhealthy || f == nil || !strings.Contains(f.Message, "NOSPACE") || !strings.Contains(f.Fix, "etcdutl defrag --data-dir "+dir) {
 			t.Errorf("db over the manifest's quota: exit %d\n%s", code, findingsText(r))
 		}
 	})
@@ -304,7 +304,7 @@ func TestDoctorOffline(t *testing.T) {
 		}
 		manifest := writeManifest(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0", bothGates)
 		r, _ := offlineJSON(t, manifest)
-		if f := find(r, doctor.Warning, "files"); f == nil || !strings.Contains(f.Message, "mode 0755") || !strings.Contains(f.Fix, "chmod 0700 "+dir) {
+		if f := r.Find(doctor.Warning, "files"); f == nil || !strings.Contains(f.Message, "mode 0755") || !strings.Contains(f.Fix, "chmod 0700 "+dir) {
 			t.Errorf("a 0755 data dir:\n%s", findingsText(r))
 		}
 	})
@@ -312,7 +312,7 @@ func TestDoctorOffline(t *testing.T) {
 	t.Run("not a data dir", func(t *testing.T) {
 		manifest := writeManifest(t, m.name, t.TempDir(), "registry.k8s.io/etcd:3.7.0-0", bothGates)
 		r, code := offlineJSON(t, manifest)
-		if f := find(r, doctor.Error, "data-dir"); code != cmdutil.ExitUnhealthy || f == nil || !strings.Contains(f.Message, "holds no WAL") {
+		if f := r.Find(doctor.Error, "data-dir"); code != cmdutil.ExitUnhealthy || f == nil || !strings.Contains(f.Message, "holds no WAL") {
 			t.Errorf("an empty dir: exit %d\n%s", code, findingsText(r))
 		}
 		_, errOut, code, _ := cmdtest.Run(t, "doctor", "--data-dir", "/tmp")

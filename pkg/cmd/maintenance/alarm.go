@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 )
@@ -128,19 +130,11 @@ func (o *AlarmDisarmOptions) Validate() error { return nil }
 
 // Run disarms the alarms.
 func (o *AlarmDisarmOptions) Run(ctx context.Context) error {
-	cfg, cli, err := o.ConnectedClient("disarming an alarm")
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	alarms, err := maintenance.ListAlarms(ctx, cfg, cli)
-	if err != nil {
-		return err
-	}
-	if len(alarms) == 0 {
-		fmt.Fprintln(o.Out, "no alarm is active: nothing to disarm")
-		return nil
-	}
+	return withActiveAlarms(ctx, o.Factory, "disarming an alarm", "disarm", maintenance.ListAlarms, o.disarm)
+}
+
+// disarm asks, then disarms the active alarms.
+func (o *AlarmDisarmOptions) disarm(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, alarms []maintenance.Alarm) error {
 	if err := cmdutil.Confirm(o.Factory, "disarm "+describeAlarms(alarms), o.Yes); err != nil {
 		return err
 	}
@@ -208,19 +202,11 @@ func (o *AlarmRecoverOptions) Validate() error {
 
 // Run recovers from NOSPACE.
 func (o *AlarmRecoverOptions) Run(ctx context.Context) error {
-	cfg, cli, err := o.ConnectedClient("alarm recover (compaction and disarm)")
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	alarms, err := maintenance.PlanRecovery(ctx, cfg, cli)
-	if err != nil {
-		return err
-	}
-	if len(alarms) == 0 {
-		fmt.Fprintln(o.Out, "no alarm is active: nothing to recover")
-		return nil
-	}
+	return withActiveAlarms(ctx, o.Factory, "alarm recover (compaction and disarm)", "recover", maintenance.PlanRecovery, o.recover)
+}
+
+// recover asks, then compacts, defragments and disarms, and reports.
+func (o *AlarmRecoverOptions) recover(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, alarms []maintenance.Alarm) error {
 	what := "recover from " + describeAlarms(alarms) + " (compact, defragment every member, disarm)"
 	if o.DryRun {
 		fmt.Fprintf(o.Out, "dry run: would %s; nothing was changed\n", what)
@@ -248,4 +234,26 @@ func (o *AlarmRecoverOptions) Run(ctx context.Context) error {
 		return err
 	}
 	return exitFor(runErr)
+}
+
+// withActiveAlarms starts disarm and recover, which change the cluster:
+// it connects for op, finds the alarms with find and, when one is active,
+// hands them to act; else it says there is nothing to verb.
+func withActiveAlarms(ctx context.Context, f *cmdutil.Factory, op, verb string,
+	find func(context.Context, *connect.Config, *clientv3.Client) ([]maintenance.Alarm, error),
+	act func(context.Context, *connect.Config, *clientv3.Client, []maintenance.Alarm) error) error {
+	cfg, cli, err := f.ConnectedClient(op)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	alarms, err := find(ctx, cfg, cli)
+	if err != nil {
+		return err
+	}
+	if len(alarms) == 0 {
+		fmt.Fprintln(f.Out, "no alarm is active: nothing to "+verb)
+		return nil
+	}
+	return act(ctx, cfg, cli, alarms)
 }

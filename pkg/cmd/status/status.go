@@ -53,11 +53,7 @@ exits with code 5 so scripts notice.`,
 
 // Run collects and prints the status of every member.
 func (o *StatusOptions) Run(ctx context.Context) error {
-	cfg, err := o.Config()
-	if err != nil {
-		return err
-	}
-	statuses, err := cluster.ConnectAndCollect(ctx, cfg)
+	statuses, err := o.MemberStatuses(ctx)
 	if err != nil {
 		return err
 	}

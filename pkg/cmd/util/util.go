@@ -7,6 +7,7 @@
 package util
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/klog/v2"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 )
 
@@ -86,6 +88,17 @@ func (f *Factory) Config() (*connect.Config, error) {
 	f.configs = append(f.configs, cfg)
 	f.mu.Unlock()
 	return cfg, nil
+}
+
+// MemberStatuses resolves the connection flags and collects the status of
+// every member, for the commands (status, version) that need nothing else
+// of the cluster.
+func (f *Factory) MemberStatuses(ctx context.Context) ([]cluster.MemberStatus, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	return cluster.ConnectAndCollect(ctx, cfg)
 }
 
 // Finish closes what the command's configs opened and adds to its error

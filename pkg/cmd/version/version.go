@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	cmdutil "github.com/kubectl-etcd/kubectl-etcd/pkg/cmd/util"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/version"
 )
@@ -93,11 +92,7 @@ func WriteText(w io.Writer, info Info) error {
 }
 
 func (o *Options) collect(ctx context.Context, info *Info) error {
-	cfg, err := o.Config()
-	if err != nil {
-		return err
-	}
-	statuses, err := cluster.ConnectAndCollect(ctx, cfg)
+	statuses, err := o.MemberStatuses(ctx)
 	if err != nil {
 		return err
 	}

@@ -43,15 +43,6 @@ func TestGateOn(t *testing.T) {
 	}
 }
 
-func find(r *doctor.Report, sev doctor.Severity, check string) *doctor.Finding {
-	for i := range r.Findings {
-		if r.Findings[i].Severity == sev && r.Findings[i].Check == check {
-			return &r.Findings[i]
-		}
-	}
-	return nil
-}
-
 func TestDiagnoseFacts(t *testing.T) {
 	healthy := func() *datadir.Inspection {
 		return &datadir.Inspection{DataDir: "/var/lib/etcd",
@@ -65,10 +56,10 @@ func TestDiagnoseFacts(t *testing.T) {
 		ins := healthy()
 		ins.DB = &datadir.DB{Path: ins.DB.Path, Locked: true, OpenError: "locked: a running etcd holds it"}
 		r := Diagnose(&Facts{Inspection: ins})
-		if f := find(r, doctor.Error, "db"); f == nil || !strings.Contains(f.Fix, "without --offline") {
+		if f := r.Find(doctor.Error, "db"); f == nil || !strings.Contains(f.Fix, "without --offline") {
 			t.Errorf("locked db: %+v", r.Findings)
 		}
-		if find(r, doctor.OK, "membership") != nil {
+		if r.Find(doctor.OK, "membership") != nil {
 			t.Error("membership judged without the db")
 		}
 	})
@@ -76,10 +67,10 @@ func TestDiagnoseFacts(t *testing.T) {
 		ins := healthy()
 		ins.PendingConfChanges = 1
 		r := Diagnose(&Facts{Inspection: ins})
-		if f := find(r, doctor.OK, "raft"); f == nil || !strings.Contains(f.Message, "2 entries not known to be committed") {
+		if f := r.Find(doctor.OK, "raft"); f == nil || !strings.Contains(f.Message, "2 entries not known to be committed") {
 			t.Errorf("raft: %+v", f)
 		}
-		if f := find(r, doctor.OK, "membership"); f == nil || !strings.Contains(f.Message, "applied at start") {
+		if f := r.Find(doctor.OK, "membership"); f == nil || !strings.Contains(f.Message, "applied at start") {
 			t.Errorf("membership: %+v", f)
 		}
 		if r.Findings[0].Member != "cp-1" {
@@ -90,7 +81,7 @@ func TestDiagnoseFacts(t *testing.T) {
 		ins := healthy()
 		ins.DB.ConsistentIndex = 150
 		r := Diagnose(&Facts{Inspection: ins})
-		if f := find(r, doctor.Error, "db"); f == nil || !strings.Contains(f.Message, "past the WAL's committed index 100") {
+		if f := r.Find(doctor.Error, "db"); f == nil || !strings.Contains(f.Message, "past the WAL's committed index 100") {
 			t.Errorf("db ahead: %+v", r.Findings)
 		}
 	})
@@ -99,11 +90,11 @@ func TestDiagnoseFacts(t *testing.T) {
 		ins.WAL.V2Entries, ins.WAL.LastV2Index = 2, 4
 		m := &Manifest{Path: "etcd.yaml", Image: "registry.k8s.io/etcd:3.7.3-0", Flags: map[string]string{}}
 		r := Diagnose(&Facts{Inspection: ins, Manifest: m})
-		if f := find(r, doctor.Error, "v2-entries"); f == nil || !strings.Contains(f.Message, "2 entries etcd 3.5 wrote as v2 requests") || !strings.Contains(f.Message, "panics") || !strings.Contains(f.Fix, "etcd 3.6") {
+		if f := r.Find(doctor.Error, "v2-entries"); f == nil || !strings.Contains(f.Message, "2 entries etcd 3.5 wrote as v2 requests") || !strings.Contains(f.Message, "panics") || !strings.Contains(f.Fix, "etcd 3.6") {
 			t.Errorf("v2 entries on a 3.7 image: %+v", r.Findings)
 		}
 		m.Image = "registry.k8s.io/etcd:3.6.16-0"
-		if r := Diagnose(&Facts{Inspection: ins, Manifest: m}); find(r, doctor.Error, "v2-entries") != nil {
+		if r := Diagnose(&Facts{Inspection: ins, Manifest: m}); r.Find(doctor.Error, "v2-entries") != nil {
 			t.Errorf("v2 entries judged an error on a 3.6 image, which replays them: %+v", r.Findings)
 		}
 	})
@@ -111,7 +102,7 @@ func TestDiagnoseFacts(t *testing.T) {
 		ins := healthy()
 		ins.WALMembers = append(ins.WALMembers, datadir.Member{ID: "b", Name: "cp-2"})
 		r := Diagnose(&Facts{Inspection: ins})
-		if f := find(r, doctor.Error, "membership"); f == nil || !strings.Contains(f.Message, "b (cp-2): in raft's membership but not in the v3 store") {
+		if f := r.Find(doctor.Error, "membership"); f == nil || !strings.Contains(f.Message, "b (cp-2): in raft's membership but not in the v3 store") {
 			t.Errorf("missing: %+v", r.Findings)
 		}
 	})
