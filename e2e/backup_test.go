@@ -6,11 +6,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -152,7 +152,7 @@ func TestBackupsInObjectStore(t *testing.T) {
 
 	t.Log("restore the encrypted object and start a real etcd on it: every key is there")
 	dataDir := filepath.Join(t.TempDir(), "restored")
-	peer, client := freeLoopbackURL(t), freeLoopbackURL(t)
+	peer, client := freeLoopbackURLs(t)
 	r = plugin(t, env, "snapshot", "restore", encrypted.Path, "--s3-path-style", "--identity", identity,
 		"--data-dir", dataDir, "--name", "m1", "--initial-advertise-peer-urls", peer)
 	if r.code != 0 || !strings.Contains(r.stdout, "Restored "+encrypted.Path) {
@@ -269,7 +269,7 @@ func TestObjectStoreWithPrivateCA(t *testing.T) {
 	t.Log("list and restore without --s3-ca-file: one line each")
 	oneLine(plugin(t, env, "snapshot", "list", loc, "--s3-path-style"), "pass that CA's certificate with --s3-ca-file")
 	dataDir := filepath.Join(t.TempDir(), "restored")
-	peer, client := freeLoopbackURL(t), freeLoopbackURL(t)
+	peer, client := freeLoopbackURLs(t)
 	restore := []string{"snapshot", "restore", res.Path, "--data-dir", dataDir, "--name", "m1", "--initial-advertise-peer-urls", peer}
 	oneLine(plugin(t, env, append(restore, "--s3-path-style")...), "pass that CA's certificate with --s3-ca-file")
 	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
@@ -409,13 +409,11 @@ func abortAll(t *testing.T, srv *s3test.Server) {
 	srv.AbortUploads(context.Background(), backupBucket)
 }
 
-func freeLoopbackURL(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return "http://" + l.Addr().String()
+// freeLoopbackURLs are two URLs of distinct free loopback ports, for a
+// member's peer and client.
+func freeLoopbackURLs(t *testing.T) (peer, client string) {
+	p := etcdtest.FreePorts(t, 2)
+	return "http://127.0.0.1:" + strconv.Itoa(p[0]), "http://127.0.0.1:" + strconv.Itoa(p[1])
 }
 
 // startEtcdOn runs the reference etcd binary on a restored data dir and

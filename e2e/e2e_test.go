@@ -8,10 +8,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -235,7 +235,7 @@ func TestStatusAndHealthAgainstRealEtcd(t *testing.T) {
 }
 
 func TestConnectThroughStaticPodManifest(t *testing.T) {
-	c := etcdtest.StartProcesses(t, etcdtest.Versions(t)[len(etcdtest.Versions(t))-1], etcdtest.WithClusterSize(1))
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t), etcdtest.WithClusterSize(1))
 	m := c.State.Members[0]
 	// A kubeadm-shaped manifest whose CA sits beside healthcheck-client, as
 	// under /etc/kubernetes/pki/etcd.
@@ -269,16 +269,11 @@ spec:
 }
 
 func TestBadInputGivesOneClearLine(t *testing.T) {
-	c := etcdtest.StartProcesses(t, etcdtest.Versions(t)[len(etcdtest.Versions(t))-1], etcdtest.WithClusterSize(1))
+	c := etcdtest.StartProcesses(t, etcdtest.NewestVersion(t), etcdtest.WithClusterSize(1))
 	s := c.State
 	ep := s.Members[0].ClientURL
 	tls := []string{"--cacert", s.CACert, "--cert", s.ClientCert, "--key", s.ClientKey}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedPort := "https://" + l.Addr().String()
-	l.Close()
+	closedPort := "https://127.0.0.1:" + strconv.Itoa(etcdtest.FreePorts(t, 1)[0])
 
 	tests := []struct {
 		name string
@@ -320,7 +315,7 @@ func TestSandboxLifecycle(t *testing.T) {
 	if r := plugin(t, env, "status"); r.code != 0 || strings.Count(r.stdout, "https://127.0.0.") != 3 {
 		t.Errorf("status through ETCDCTL_*: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	etcdctl := exec.Command(filepath.Join(etcdtest.EtcdBinaries(t, etcdtest.Versions(t)[len(etcdtest.Versions(t))-1]), "etcdctl"), "endpoint", "health")
+	etcdctl := exec.Command(filepath.Join(etcdtest.EtcdBinaries(t, etcdtest.NewestVersion(t)), "etcdctl"), "endpoint", "health")
 	etcdctl.Env = append(os.Environ(), env...)
 	if out, err := etcdctl.CombinedOutput(); err != nil || strings.Count(string(out), "is healthy") != 3 {
 		t.Errorf("etcdctl endpoint health: %v\n%s", err, out)

@@ -18,16 +18,6 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 )
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // restoreNode is a test control-plane node: its etcd static pod runs under
 // the kubelet stand-in with the real etcd, /k is "in-snapshot" in the
 // snapshot file and "after-snapshot" in the running member.
@@ -45,7 +35,8 @@ func startRestoreNode(t *testing.T, ip string) *restoreNode {
 	n := bootstrap.NewNode()
 	n.Name, n.AdvertiseAddress = "cp-1", ip
 	n.PKIDir, n.ManifestsDir, n.DataDir = filepath.Join(root, "pki"), filepath.Join(root, "manifests"), filepath.Join(root, "data")
-	n.ClientPort, n.PeerPort, n.MetricsPort = freePort(t), freePort(t), freePort(t)
+	p := etcdtest.FreePorts(t, 3)
+	n.ClientPort, n.PeerPort, n.MetricsPort = p[0], p[1], p[2]
 	n.KeyAlgorithm = pki.ECDSAP256
 	if err := n.Init(time.Now()); err != nil {
 		t.Fatal(err)
