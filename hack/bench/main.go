@@ -69,6 +69,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.BoolVar(&o.stopServingOnDefrag, "stop-serving-on-defrag", true, "start the members with --feature-gates=StopGRPCServiceOnDefrag=true (the write load's client checks health and avoids a defragmenting member)")
 	writeLoadRate := flag.Int("write-load", 0, "internal: be the write-load process at this rate")
+	writeBytesN := flag.Int64("write-bytes", 0, "internal: write this many bytes to standard output and exit (a listing's text written alone)")
 	flag.Parse()
 	o.augerctl = os.Getenv("AUGERCTL")
 	for _, f := range strings.Split(*listPods, ",") {
@@ -83,6 +84,13 @@ func main() {
 		o.listPods = append(o.listPods, n)
 	}
 
+	if *writeBytesN > 0 {
+		if err := writeBytes(*writeBytesN); err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *writeLoadRate > 0 {
 		if err := runWriteLoad(*writeLoadRate); err != nil {
 			fmt.Fprintln(os.Stderr, "error:", err)
@@ -144,13 +152,14 @@ type defragRow struct {
 }
 
 type results struct {
-	Machine   string      `json:"machine"`
-	Command   string      `json:"command"`
-	Sizes     string      `json:"sizes"`
-	Rows      []row       `json:"rows"`
-	WatchLive []watchLive `json:"watchLive,omitempty"`
-	Defrag    []defragRow `json:"defrag,omitempty"`
-	Duration  float64     `json:"durationSeconds"`
+	Machine   string       `json:"machine"`
+	Command   string       `json:"command"`
+	Sizes     string       `json:"sizes"`
+	Rows      []row        `json:"rows"`
+	Listings  []listingCPU `json:"listings,omitempty"`
+	WatchLive []watchLive  `json:"watchLive,omitempty"`
+	Defrag    []defragRow  `json:"defrag,omitempty"`
+	Duration  float64      `json:"durationSeconds"`
 }
 
 func benchmark(ctx context.Context, o options, out io.Writer) error {
@@ -275,7 +284,7 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 		if !o.wants("get-yaml") && !o.wants("get-json") && !o.wants("get-name") && !o.wants("get-raw") {
 			break
 		}
-		if err := listingRows(ctx, o, env, n, plugin, etcdctl, out, addRow, listRSS); err != nil {
+		if err := listingRows(ctx, o, env, n, plugin, etcdctl, out, addRow, res, listRSS); err != nil {
 			return err
 		}
 	}
@@ -398,7 +407,7 @@ func benchmark(ctx context.Context, o options, out io.Writer) error {
 // adds their rows: each format against -o raw (the targets), -o raw
 // against etcdctl's fetch, augerctl against the same format.
 func listingRows(ctx context.Context, o options, env []string, n int, plugin, etcdctl string, out io.Writer,
-	addRow func(name, target string, a, b tool, sa, sb sample, met func(float64, sample) bool), rssLimit int64) error {
+	addRow func(name, target string, a, b tool, sa, sb sample, met func(float64, sample) bool), res *results, rssLimit int64) error {
 	prefix := listPrefix(o, n) + "/pods/"
 	get := func(format string) tool {
 		return tool{Name: "kubectl-etcd get -o " + format, Args: []string{plugin, "get", prefix, "--prefix", "-o", format}}
@@ -442,6 +451,17 @@ func listingRows(ctx context.Context, o options, env []string, n int, plugin, et
 		addRow(fmt.Sprintf("list %d pods -o %s vs -o raw", n, l.format), l.target+", peak < 150 MiB", tools[l.at], raw, samples[l.at], samples[0], met)
 	}
 	addRow(fmt.Sprintf("list %d pods -o raw vs etcdctl's fetch", n), "", raw, fetch, samples[0], samples[1], nil)
+	if len(listings) > 0 {
+		formats, formatSamples := []string{"raw"}, []sample{samples[0]}
+		for _, l := range listings {
+			formats, formatSamples = append(formats, l.format), append(formatSamples, samples[l.at])
+		}
+		cpu, err := listingFloors(ctx, env, o.reps, n, formats, formatSamples, out)
+		if err != nil {
+			return err
+		}
+		res.Listings = append(res.Listings, cpu...)
+	}
 	for _, l := range listings {
 		if at, ok := augerAt[l.format]; ok {
 			addRow(fmt.Sprintf("list %d pods: augerctl -o %s vs kubectl-etcd", n, l.format), "", tools[at], tools[l.at], samples[at], samples[l.at], nil)
@@ -556,6 +576,22 @@ func writeTables(out io.Writer, res *results) {
 		for _, r := range res.Rows {
 			fmt.Fprintf(out, "| %s | %s | %s | %.2fs | %.2fs | %.2f | %s | %s | %.2fs | %.2fs | %s | %s |\n",
 				r.Name, r.A, r.B, r.AWall, r.BWall, r.Ratio, r.Target, r.Met, r.ACPU, r.BCPU, mib(r.ARSS), mib(r.BRSS))
+		}
+		fmt.Fprintln(out)
+	}
+	if len(res.Listings) > 0 {
+		// Each listing's CPU, the machine's and the reader's, and what
+		// its text costs written alone: the floor of the ratio to -o raw
+		// at no rendering cost (listingFloors).
+		fmt.Fprintln(out, "| listing | wall | command CPU | machine CPU | machine busy | reader CPU | output | text alone: wall | text alone: CPU | floor vs -o raw |")
+		fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		for _, l := range res.Listings {
+			floor := "-"
+			if l.Floor > 0 {
+				floor = fmt.Sprintf("%.2f", l.Floor)
+			}
+			fmt.Fprintf(out, "| %s | %.2fs | %.2fs | %.2fs | %.0f%% | %.2fs | %s | %.2fs | %.2fs | %s |\n", l.Listing, l.Wall, l.Command, l.Machine,
+				100*l.Machine/(float64(runtime.NumCPU())*l.Wall), l.Reader, mib(l.Out), l.AloneWall, l.AloneCPU, floor)
 		}
 		fmt.Fprintln(out)
 	}
