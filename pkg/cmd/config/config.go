@@ -204,7 +204,7 @@ the etcd lock ` + bootstrap.RestartLockName + ` makes them take turns.
 	cmd.Flags().StringVar(&o.BackupDir, "backup-dir", "", "where the old manifest goes (default: a new etcd-config-TIME directory beside --manifests-dir)")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the preflight, the plan and the new manifest instead of changing anything")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "change even when the preflight refuses (a member down, no quorum to spare)")
-	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmdutil.AddYesFlag(cmd.Flags(), &o.Yes, "")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "how long each gate waits: the member serving with the new flags and catching up, then every member healthy")
 	cmd.Flags().DurationVar(&o.LockTimeout, "lock-timeout", o.LockTimeout, "how long to wait for another node's change, upgrade or restart to finish (0: no limit)")
 	return cmd

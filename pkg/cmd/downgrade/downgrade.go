@@ -58,7 +58,7 @@ func newCmdAction(f *cmdutil.Factory, action string) *cobra.Command {
 		RunE:  cmdutil.RunE(f, o),
 	}
 	if action == upgrade.Enable {
-		cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "enable without asking")
+		cmdutil.AddYesFlag(cmd.Flags(), &o.Yes, "")
 		cmd.Flags().BoolVar(&o.Wait, "wait", o.Wait, "wait until every member reports the target storage version")
 		cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "how long --wait waits")
 	}

@@ -115,7 +115,7 @@ first, or use 'kubectl etcd alarm recover', which does both.`,
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
 		RunE: cmdutil.RunE(f, o),
 	}
-	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmdutil.AddYesFlag(cmd.Flags(), &o.Yes, "")
 	return cmd
 }
 
@@ -181,7 +181,7 @@ alarm is not a space problem: it is refused.`,
 		RunE: cmdutil.RunE(f, o),
 	}
 	fs := cmd.Flags()
-	fs.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmdutil.AddYesFlag(fs, &o.Yes, "")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "show the alarms and the steps; change nothing")
 	fs.DurationVar(&o.Wait, "wait", o.Wait, "pause between two members' defragmentation")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for one member's defragmentation, and for the compaction")

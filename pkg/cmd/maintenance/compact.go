@@ -60,7 +60,7 @@ by hand to recover space (NOSPACE) or before a defragmentation.`,
 	fs.Int64Var(&o.Rev, "rev", 0, "compact to this revision")
 	fs.BoolVar(&o.Physical, "physical", false, "wait until every member has removed the history from its database")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "show the revision it would compact to; change nothing")
-	fs.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmdutil.AddYesFlag(fs, &o.Yes, "")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for the compaction")
 	return cmd
 }

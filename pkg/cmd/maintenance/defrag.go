@@ -86,7 +86,7 @@ when it refused or stopped because of the cluster's health.`,
 	fs.BoolVar(&o.MoveLeader, "move-leader", false, "hand leadership to a defragmented member before defragmenting the leader")
 	fs.BoolVar(&o.Force, "force", false, "go ahead on an unhealthy cluster, skipping members that cannot be reached")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "show who would be defragmented and why; change nothing")
-	fs.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmdutil.AddYesFlag(fs, &o.Yes, "")
 	fs.DurationVar(&o.Wait, "wait", o.Wait, "pause between two members")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for one member's defragmentation (etcd finishes it anyway)")
 	o.Print.AddFlags(cmd, true)

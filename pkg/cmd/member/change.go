@@ -33,7 +33,7 @@ type ChangeOptions struct {
 func (o *ChangeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Force, "force", false, "proceed even when the preflight refuses (quorum loss, last voter, pending learner)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "print the preflight and the change, change nothing")
-	fs.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmdutil.AddYesFlag(fs, &o.Yes, "")
 }
 
 // connect connects and collects every member's status. The caller closes

@@ -254,7 +254,7 @@ healthy voters than a quorum, unless --force.`,
 	o.addDirFlags(cmd.Flags())
 	o.addKubeletRootDirFlag(cmd.Flags())
 	cmd.Flags().BoolVar(&o.Force, "force", false, "remove even the last member, or one whose removal breaks quorum")
-	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmdutil.AddYesFlag(cmd.Flags(), &o.Yes, "")
 	return cmd
 }
 
@@ -318,7 +318,7 @@ kept. The cluster is not told: if this node is still a member, run
 	}
 	o.addDirFlags(cmd.Flags())
 	o.addKubeletRootDirFlag(cmd.Flags())
-	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmdutil.AddYesFlag(cmd.Flags(), &o.Yes, "")
 	return cmd
 }
 

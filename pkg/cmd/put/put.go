@@ -34,7 +34,7 @@ type WriteFlags struct {
 func (w *WriteFlags) addFlags(cmd *cobra.Command) {
 	cmd.Flags().Int64Var(&w.IfModRevision, "if-mod-revision", -1, "write only if the key is at this mod revision (0: only if it does not exist); default: the revision read just before")
 	cmd.Flags().BoolVar(&w.DryRun, "dry-run", false, "print the change as a diff and write nothing")
-	cmd.Flags().BoolVarP(&w.Yes, "yes", "y", false, "do not ask before changing a Kubernetes object")
+	cmdutil.AddYesFlag(cmd.Flags(), &w.Yes, "before changing a Kubernetes object")
 	w.StorageFlags.AddFlags(cmd.Flags())
 }
 

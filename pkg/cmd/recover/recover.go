@@ -96,7 +96,7 @@ ran on the copy) is undone by the next run. Last it prints the
 	fs := cmd.Flags()
 	fs.StringSliceVar(&o.Compare, "compare", nil, "data directories copied from other nodes: the most advanced is recovered from")
 	fs.BoolVar(&o.Force, "force", false, "recover even though a quorum answers (the other members are dropped)")
-	fs.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmdutil.AddYesFlag(fs, &o.Yes, "")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "print the preflight and the plan, change nothing")
 	fs.StringVar(&o.DataDir, "data-dir", "", "the new data directory (default: the old one with -recover-<UTC time>)")
 	fs.Uint64Var(&o.BumpRevision, "bump-revision", o.BumpRevision, "raise the revision by this much, above any revision a client saw, and mark it compacted")

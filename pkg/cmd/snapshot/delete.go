@@ -36,7 +36,7 @@ question, --dry-run only says what it would delete.`,
 		RunE:    cmdutil.RunE(f, o),
 	}
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "say what would be deleted, delete nothing")
-	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmdutil.AddYesFlag(cmd.Flags(), &o.Yes, "")
 	o.Store.AddFlags(cmd.Flags())
 	return cmd
 }

@@ -55,7 +55,7 @@ It lists what it will remove and asks first; --yes skips the question,
 	cmd.Flags().IntVar(&o.Retain, "retain", 0, "keep the newest N snapshots, remove the rest")
 	cmd.Flags().StringVar(&o.OlderThan, "older-than", "", "remove snapshots taken longer ago than this (30d, 12h, 90m)")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "list what would be removed, remove nothing")
-	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmdutil.AddYesFlag(cmd.Flags(), &o.Yes, "")
 	o.Print.AddFlags(cmd, true)
 	o.Store.AddFlags(cmd.Flags())
 	return cmd

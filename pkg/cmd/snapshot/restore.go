@@ -116,7 +116,7 @@ metadata recorded, and removed afterwards. An age-encrypted snapshot needs
 	fs.Lookup("output").Usage = "output format: table (the next steps), " + o.Print.Help()
 	fs.StringVar(&o.Manifest, "manifest", "", "restore this node's member in place through its etcd static pod manifest (bare --manifest: the --etcd-manifest path)")
 	fs.Lookup("manifest").NoOptDefVal = manifestFromGlobal
-	fs.BoolVarP(&o.Yes, "yes", "y", false, "with --manifest: do not ask for confirmation")
+	cmdutil.AddYesFlag(fs, &o.Yes, "with --manifest")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "with --manifest: check and print the plan and the new manifest, change nothing")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "with --manifest: how long to wait for etcd to stop, and to serve again")
 	fs.StringVar(&o.KubeletRootDir, "kubelet-root-dir", o.KubeletRootDir, "with --manifest: the kubelet's --root-dir: an etcd the kubelet keeps restarting there on the restored data (a 4th start, within about 70 s of the kubelet's back-off) ends the wait before --timeout, and the old manifest goes back")

@@ -82,7 +82,7 @@ It asks before it changes anything, unless --yes (scripts) or --dry-run.`,
 	cmd.Flags().StringVar(&o.KubeletRootDir, "kubelet-root-dir", o.KubeletRootDir, "the kubelet's --root-dir: the new manifest is written once the kubelet has cleaned up the old pod there, so the new pod starts at once; an etcd the kubelet keeps restarting there (a 4th start, within about 70 s of the kubelet's back-off) ends the wait before --timeout")
 	cmd.Flags().StringVar(&o.BackupDir, "backup-dir", "", "where the snapshot and the old manifest go (default: a new etcd-upgrade-TIME directory beside --manifests-dir)")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the preflight, the plan and the new manifest instead of changing anything")
-	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmdutil.AddYesFlag(cmd.Flags(), &o.Yes, "")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "upgrade even when the preflight or the version rules refuse")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "how long each gate waits: the member serving the new version and catching up, then every member healthy")
 	cmd.Flags().DurationVar(&o.LockTimeout, "lock-timeout", o.LockTimeout, "how long to wait for another node's upgrade or restart to finish (0: no limit)")

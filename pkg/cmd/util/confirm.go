@@ -7,8 +7,19 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
+
+// AddYesFlag adds --yes (-y), the answer to Confirm, with the same help on
+// every command; when says when the command asks ("" for always).
+func AddYesFlag(fs *pflag.FlagSet, yes *bool, when string) {
+	usage := "do not ask for confirmation (without it the command asks on a terminal, and refuses with none)"
+	if when != "" {
+		usage = when + ": " + usage
+	}
+	fs.BoolVarP(yes, "yes", "y", false, usage)
+}
 
 // Confirm asks before a destructive action. With yes it proceeds at once.
 // Without it, it asks on a terminal and refuses when there is none, so a
