@@ -351,29 +351,17 @@ func waitStopped(ctx context.Context, localURL, dataDir string, timeout time.Dur
 // waitPodGone waits until the kubelet has cleaned up every static pod with
 // a container of this name, after their manifests went away. The kubelet
 // removes KubeletRootDir/pods/UID only once none of the pod's containers
-// runs (static pods have UIDs without dashes: hashes of their manifests),
-// and the pod's cgroups once its pod worker is done with it, when a new
-// pod of the same name may start (podCgroups). Without the kubelet's
-// directory (another --root-dir, or no kubelet) there is nothing to wait
-// for. The wait is bounded by timeout and 20 s: a stopped kubelet keeps
-// the directories for good.
+// runs (static pods have UIDs without dashes: hashes of their manifests).
+// Without the kubelet's directory (another --root-dir, or no kubelet)
+// there is nothing to wait for. The wait is bounded by timeout and 20 s:
+// a stopped kubelet keeps the directories for good.
 func (n *Node) waitPodGone(ctx context.Context, container string, timeout time.Duration) error {
 	if n.KubeletRootDir == "" {
 		return nil
 	}
-	var uids []string
-	for uid := range n.staticPodContainerDirs(container) {
-		uids = append(uids, uid)
-	}
-	cgroups := podCgroups(uids)
 	return poll.Until(ctx, "the kubelet to clean up the stopped etcd pod", 100*time.Millisecond, min(timeout, 20*time.Second), func(context.Context) error {
 		for _, d := range n.staticPodContainerDirs(container) {
 			return fmt.Errorf("%s remains", d)
-		}
-		for _, c := range cgroups {
-			if _, err := os.Stat(c); err == nil {
-				return fmt.Errorf("the pod's cgroup %s remains", c)
-			}
 		}
 		return nil
 	})

@@ -341,17 +341,40 @@ func (n *Node) swapManifest(ctx context.Context, localURL, dataDir string, timeo
 	return os.Remove(parked)
 }
 
+// podWorkerSettle is how long the kubelet may take, after it removed a
+// stopped pod's directory, to let a new pod of the same name start: its
+// housekeeping (every 2 s) removes the directory, and with it the pod's
+// cgroups, as soon as the pod's containers are stopped, but the pod worker
+// lets go of the name only once its next runtime relist (every 1 s) has
+// seen them exit. Kubelet 1.37's logs at -v 4, on three nodes upgraded in
+// turn: the name was let go 0.1 s after the directory went, and a manifest
+// written in between waited 13 s (docs/benchmarks.md, "Rolling etcd
+// upgrade"). A relist period, and as much again for a loaded machine.
+const podWorkerSettle = 2 * time.Second
+
 // waitPodCleanedUp waits, best effort, until the kubelet has cleaned up
-// the stopped etcd pod. A new pod of the same name (the manifest data,
-// changed) that arrives before that waits for the kubelet's 10 s pod
-// worker back-off; one that arrives after it starts at once.
+// the stopped etcd pod and let go of its name. A new pod of the same name
+// (the manifest data, changed) that arrives before that waits for the
+// kubelet's pod worker back-off, 10 to 15 s; one that arrives after it
+// starts at once.
 func (n *Node) waitPodCleanedUp(ctx context.Context, manifest []byte, timeout time.Duration) {
 	m, err := staticpod.Parse(n.ManifestPath(), manifest)
 	if err != nil {
 		return
 	}
-	if err := n.waitPodGone(ctx, m.Pod.Spec.Containers[m.Container].Name, timeout); err != nil && ctx.Err() == nil {
-		n.logf("[etcd] Note: %v; writing the new manifest anyway (the kubelet starts it once the old pod is gone)", err)
+	container := m.Pod.Spec.Containers[m.Container].Name
+	stopping := len(n.staticPodContainerDirs(container)) > 0
+	if err := n.waitPodGone(ctx, container, timeout); err != nil {
+		if ctx.Err() == nil {
+			n.logf("[etcd] Note: %v; writing the new manifest anyway (the kubelet starts it once the old pod is gone)", err)
+		}
+		return
+	}
+	if stopping {
+		select {
+		case <-ctx.Done():
+		case <-time.After(podWorkerSettle):
+		}
 	}
 }
 
