@@ -338,6 +338,21 @@ func (n *Node) start(kubelet, images string) error {
 			return err
 		}
 	}
+	// Every kubelet binds its device plugin socket at one host path,
+	// whatever its --root-dir: it removes what is there, then listens. Two
+	// kubelets starting together can interleave those steps, and the later
+	// to listen exits ("Failed to start ContainerManager ... bind: address
+	// already in use"; seen once in a CI run). The kubelets of this
+	// machine, of every test binary, start one at a time, each until its
+	// socket is there.
+	unlock, err := lockKubeletStart()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := os.Remove(devicePluginSocket); err != nil && !os.IsNotExist(err) {
+		return err
+	}
 	if n.kubelet, err = n.spawn("kubelet.log", kubelet, append(kubeconfig,
 		"--config", n.dirs.kubeletConfigFile(),
 		"--root-dir", n.dirs.kubeletRoot(),
@@ -356,8 +371,32 @@ func (n *Node) start(kubelet, images string) error {
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("healthz: %s", resp.Status)
 		}
+		if _, err := os.Stat(devicePluginSocket); err != nil {
+			return fmt.Errorf("its device plugin socket: %w", err)
+		}
 		return nil
 	})
+}
+
+// devicePluginSocket is where every kubelet listens for device plugins;
+// the kubelet does not put it under --root-dir.
+const devicePluginSocket = "/var/lib/kubelet/device-plugins/kubelet.sock"
+
+// lockKubeletStart takes a lock all the test binaries of this machine
+// share (tests of several packages run at once), for starting a kubelet.
+func lockKubeletStart() (unlock func(), err error) {
+	if err := os.MkdirAll(baseDir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(baseDir, "kubelet-start.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // spawn starts a program in the node's network namespace with nsenter

@@ -305,6 +305,7 @@ func (r *SnapshotRestore) RunPlan(ctx context.Context, p *RestorePlan) (*Restore
 	r.logf("[restore] Restored revision %d, bumped to %d", res.Snapshot.Revision, res.Revision)
 
 	// 3. Point the manifest at it and let the kubelet start etcd.
+	r.Node.waitPodCleanedUp(ctx, p.manifest, r.timeout())
 	started := time.Now()
 	if err := staticpod.WriteFile(p.ManifestPath, p.manifest); err != nil {
 		return nil, rollback(err, fmt.Sprintf("the restored data is kept in %s", p.DataDir))
