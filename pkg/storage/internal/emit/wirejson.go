@@ -290,7 +290,7 @@ func (b *wireBuilder) jValue(v *valuePlan, r *wireRec, depth int) error {
 	case wkUint64:
 		b.out = strconv.AppendUint(b.out, r.v, 10)
 	case wkMessage:
-		return b.jObject(v.msg, r.from, r.to, false, depth)
+		return b.jMessage(v.msg, r.from, r.to, depth)
 	case wkTime:
 		sec, zero, err := b.timeSeconds(r)
 		if err != nil {

@@ -170,7 +170,10 @@ type objPlan struct {
 	rvChecked                 bool
 	// nameField is the index of name in the plan of metadata (-1: none).
 	nameField int
-	err       error
+	// id numbers the plans in the order they were made, from 0: a
+	// builder keeps what it knows of each plan in a slice (wirememo.go).
+	id  int
+	err error
 }
 
 var (
@@ -271,7 +274,7 @@ func structPlan(t reflect.Type) *objPlan {
 	if p, ok := planFor[t]; ok {
 		return p
 	}
-	p := &objPlan{typ: t, metadata: -1, resourceVersion: -1, nameField: -1}
+	p := &objPlan{typ: t, metadata: -1, resourceVersion: -1, nameField: -1, id: len(planFor)}
 	planFor[t] = p // before the fields: types may refer to themselves
 	if err := p.addFields(t, &p.scan); err != nil {
 		p.err = fmt.Errorf("%s: %w", t, err)

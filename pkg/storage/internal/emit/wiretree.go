@@ -107,6 +107,8 @@ type wireBuilder struct {
 	lineStarts []byte
 	// yw writes what AppendYAML prints (wireyaml.go).
 	yw yamlWriter
+	// memo keeps the text of messages that recur (wirememo.go).
+	memo wireMemo
 }
 
 // build fills t with the object stored as raw (the protobuf message of a

@@ -308,7 +308,7 @@ func (b *wireBuilder) yValue(v *valuePlan, r *wireRec, inSequence, inMapping boo
 		b.scratch = strconv.AppendUint(b.scratch[:0], r.v, 10)
 		w.number(b.scratch, false)
 	case wkMessage:
-		return b.yObject(v.msg, r.from, r.to, false)
+		return b.yMessage(v.msg, r.from, r.to)
 	case wkTime:
 		sec, zero, err := b.timeSeconds(r)
 		if err != nil {
