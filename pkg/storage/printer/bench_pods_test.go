@@ -7,6 +7,7 @@ import (
 	"sort"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/benchdata"
@@ -188,3 +189,39 @@ func benchmarkRenderListing(b *testing.B, format string) {
 
 func BenchmarkRenderListingYAML(b *testing.B) { benchmarkRenderListing(b, printer.OutputYAML) }
 func BenchmarkRenderListingJSON(b *testing.B) { benchmarkRenderListing(b, printer.OutputJSON) }
+
+// replicaSetPods are n of the benchmark's pods as one pod template makes
+// them: the labels, annotations and containers of every pod of a
+// ReplicaSet (seven in a row) are those of its first pod, but for the
+// service-account token's volume, whose name each pod gets for itself.
+// The benchmark's own pods draw these anew for each pod, which real
+// pods of one ReplicaSet do not.
+func replicaSetPods(b testing.TB, n int) []storage.KV {
+	var kvs []storage.KV
+	for i := range n {
+		p, first := benchdata.Pod(i), benchdata.Pod(i/7*7)
+		p.Labels, p.Annotations = first.Labels, first.Annotations
+		p.Spec.Containers = first.Spec.Containers
+		for c := range p.Spec.Containers {
+			ctr := &p.Spec.Containers[c]
+			ctr.VolumeMounts = append([]corev1.VolumeMount(nil), ctr.VolumeMounts...)
+			ctr.VolumeMounts[len(ctr.VolumeMounts)-1].Name = p.Spec.Volumes[0].Name
+		}
+		v, _, err := storage.EncodeObject(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		kvs = append(kvs, storage.KV{Key: benchdata.PodKey(storage.DefaultPrefix, i), Value: v, ModRevision: int64(100 + i)})
+	}
+	sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key })
+	return kvs
+}
+
+// benchmarkRenderReplicaSets is benchmarkRenderListing over 8,192 such
+// pods in key order.
+func benchmarkRenderReplicaSets(b *testing.B, format string) {
+	renderEach(b, &printer.Printer{Format: format, List: true, Prefix: storage.DefaultPrefix}, replicaSetPods(b, 8192))
+}
+
+func BenchmarkRenderReplicaSetsYAML(b *testing.B) { benchmarkRenderReplicaSets(b, printer.OutputYAML) }
+func BenchmarkRenderReplicaSetsJSON(b *testing.B) { benchmarkRenderReplicaSets(b, printer.OutputJSON) }
