@@ -19,7 +19,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/datadir"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/fileutil"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
@@ -119,6 +121,15 @@ func (n *Node) ValidateDirs() error {
 func (n *Node) logf(format string, args ...any) {
 	if n.Log != nil {
 		fmt.Fprintf(n.Log, format+"\n", args...)
+	}
+}
+
+// logLeftovers tells of the copies interrupted recoveries and restores
+// left beside dataDir (datadir.Leftovers): a preflight is where an
+// operator looks after a killed run, and no run removes another's.
+func (n *Node) logLeftovers(dataDir string) {
+	for _, l := range datadir.Leftovers(dataDir) {
+		n.logf("[preflight] %s (%s) was left by an interrupted %s and is not used: remove it with rm -rf %s (unless that command is running now)", l.Path, output.Bytes(l.Bytes), l.By, l.Path)
 	}
 }
 

@@ -315,7 +315,7 @@ func (r *QuorumRecovery) Preflight(ctx context.Context) (*RecoverPlan, error) {
 	}
 	p := &RecoverPlan{
 		ManifestPath: lm.ManifestPath, ManifestBackup: lm.ManifestBackup, OldDataDir: lm.OldDataDir, DataDir: lm.DataDir,
-		WorkDir: lm.DataDir + ".work", Name: lm.Name, PeerURLs: lm.PeerURLs, ClientURL: lm.ClientURL, original: lm.original, token: lm.token,
+		WorkDir: lm.DataDir + datadir.WorkSuffix, Name: lm.Name, PeerURLs: lm.PeerURLs, ClientURL: lm.ClientURL, original: lm.original, token: lm.token,
 		ClusterToken: newClusterToken(lm.token, "", "recover", stamp),
 	}
 
@@ -753,6 +753,7 @@ func (r *QuorumRecovery) printPreflight(p *RecoverPlan) {
 			r.logf("[preflight] data %s: %d entries past the committed index are not known committed: a recovery from it drops them, as etcd's force-new-cluster does (a write acknowledged just before the members holding it died may be among them; --compare with copies of the other members' data dirs keeps those a majority held)", c.Dir, c.LastIndex-commit)
 		}
 	}
+	r.Node.logLeftovers(p.OldDataDir)
 	r.logf("[preflight] recovering from %s", p.Source)
 	if p.ForceNewClusterImage != "" {
 		r.logf("[preflight] the manifest's image %s is another etcd minor than this kubectl-etcd's etcd %s: that image, run by the kubelet on the copy, makes the one-member cluster, so the data keeps the storage version it starts on", p.ForceNewClusterImage, embeddedMinor())
@@ -812,7 +813,12 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	}
 	node := &Node{DataDir: p.OldDataDir, Log: r.Node.Log, KubeletRootDir: r.Node.KubeletRootDir}
 	rollback := func(cause error, state string) error {
-		if werr := staticpod.WriteFile(p.ManifestPath, p.original); werr != nil {
+		werr := staticpod.WriteFile(p.ManifestPath, p.original)
+		// The copy and its snapshot are this run's scratch, as large as
+		// the data: no later run reuses them (each names its own).
+		os.RemoveAll(p.WorkDir)
+		os.Remove(p.WorkDir + datadir.SnapshotSuffix)
+		if werr != nil {
 			return fmt.Errorf("%w; putting the original manifest back failed too: %v: copy %s to %s by hand (the data in %s is untouched)", cause, werr, p.ManifestBackup, p.ManifestPath, p.OldDataDir)
 		}
 		r.logf("[rollback] Put the original manifest back in %s: the kubelet starts etcd again on the untouched data in %s", p.ManifestPath, p.OldDataDir)
@@ -853,13 +859,13 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		return nil, rollback(err, "nothing was recovered")
 	}
 	if err := copyTree(p.Source, p.WorkDir); err != nil {
-		return nil, rollback(fmt.Errorf("copying %s: %w", p.Source, err), "the partial copy is in "+p.WorkDir)
+		return nil, rollback(fmt.Errorf("copying %s: %w", p.Source, err), "nothing was recovered")
 	}
 	r.logf("[2/5 copy] etcd stopped in %s; copied %s to %s in %s", stopped, p.Source, p.WorkDir, lap())
 	if p.CommitTo > 0 {
 		from, err := raiseCommit(p.WorkDir, p.CommitTo)
 		if err != nil {
-			return nil, rollback(fmt.Errorf("raising the commit index of the copy %s: %w", p.WorkDir, err), "the copy is in "+p.WorkDir)
+			return nil, rollback(fmt.Errorf("raising the commit index of the copy %s: %w", p.WorkDir, err), "nothing was recovered")
 		}
 		r.logf("[2/5 copy] Raised the copy's commit index from %d to %d: a majority held those entries", from, p.CommitTo)
 	}
@@ -870,11 +876,11 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	}
 	step("copy")
 	if err := interrupted(); err != nil {
-		return nil, rollback(err, "the copy is in "+p.WorkDir)
+		return nil, rollback(err, "nothing was recovered")
 	}
 
 	// 3. A one-member cluster of the copy, saved as a snapshot.
-	snap := p.WorkDir + ".snapshot.db"
+	snap := p.WorkDir + datadir.SnapshotSuffix
 	var err error
 	with := "the embedded etcd " + etcdversion.Version
 	if p.ForceNewClusterImage != "" {
@@ -884,19 +890,19 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		err = forceNewCluster(ctx, p.WorkDir, p.Name, snap, r.timeout())
 	}
 	if err != nil {
-		return nil, rollback(fmt.Errorf("making a one-member cluster of the copy: %w", err), "the copy is in "+p.WorkDir)
+		return nil, rollback(fmt.Errorf("making a one-member cluster of the copy: %w", err), "nothing was recovered")
 	}
 	r.logf("[3/5 force-new-cluster] The copy started as a one-member cluster (%s) with every committed entry applied; saved it to %s in %s", with, snap, lap())
 	step("force-new-cluster")
 	if err := interrupted(); err != nil {
-		return nil, rollback(err, "the copy is in "+p.WorkDir)
+		return nil, rollback(err, "nothing was recovered")
 	}
 
 	// 4. Restore with the revision bumped and marked compacted.
 	rs := snapshot.Restorer{SnapshotPath: snap, DataDir: p.DataDir, Name: p.Name, PeerURLs: p.PeerURLs, InitialClusterToken: p.ClusterToken, BumpRevision: bump, MarkCompacted: true}
 	res, err := rs.Restore()
 	if err != nil {
-		return nil, rollback(fmt.Errorf("restoring the recovered snapshot: %w", err), "the copy is in "+p.WorkDir)
+		return nil, rollback(fmt.Errorf("restoring the recovered snapshot: %w", err), "nothing was recovered")
 	}
 	r.logf("[4/5 restore] Restored into %s at revision %d (bumped by %d, marked compacted) as a new cluster (token %s) in %s", p.DataDir, res.Revision, bump, p.ClusterToken, lap())
 	step("restore")

@@ -3,6 +3,9 @@ package datadir_test
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
@@ -50,5 +53,45 @@ func TestInspectStoppedMember(t *testing.T) {
 func TestHeldMissingDir(t *testing.T) {
 	if held, err := datadir.Held(t.TempDir() + "/nothing"); err != nil || len(held) != 0 {
 		t.Errorf("Held of a missing dir = %q, %v", held, err)
+	}
+}
+
+// TestLeftovers lists what killed recoveries and restores leave beside a
+// data directory, with their sizes, and nothing else there.
+func TestLeftovers(t *testing.T) {
+	parent := t.TempDir()
+	dataDir := filepath.Join(parent, "etcd")
+	write := func(rel string, size int) {
+		t.Helper()
+		p := filepath.Join(parent, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, make([]byte, size), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("etcd/member/snap/db", 100)
+	write("etcd-recover-20261207T010000Z.work/member/snap/db", 4096)
+	write("etcd-recover-20261207T010000Z.work/member/wal/0.wal", 1000)
+	write("etcd-recover-20261207T010000Z.work.snapshot.db", 2048)
+	write("etcd-restore-20261207T020000Z.restoring-123/member/snap/db", 512)
+	// Not leftovers: a recovered data directory (in use or kept), another
+	// member's scratch, a file of the operator's.
+	write("etcd-recover-20261207T010000Z/member/snap/db", 10)
+	write("etcd2-recover-20261207T010000Z.work/member/snap/db", 10)
+	write("etcd.work", 10)
+
+	got := datadir.Leftovers(dataDir + "/")
+	want := []datadir.Leftover{
+		{Path: filepath.Join(parent, "etcd-recover-20261207T010000Z.work"), Bytes: 5096, By: "recover quorum (its copy of the data)"},
+		{Path: filepath.Join(parent, "etcd-recover-20261207T010000Z.work.snapshot.db"), Bytes: 2048, By: "recover quorum (its snapshot of the copy)"},
+		{Path: filepath.Join(parent, "etcd-restore-20261207T020000Z.restoring-123"), Bytes: 512, By: "snapshot restore (its data half restored)"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Leftovers = %+v\nwant %+v", got, want)
+	}
+	if got := datadir.Leftovers(filepath.Join(parent, "missing", "etcd")); len(got) != 0 {
+		t.Errorf("Leftovers beside a missing parent = %+v", got)
 	}
 }

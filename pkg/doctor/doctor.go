@@ -23,6 +23,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/datadir"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcdflags"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
@@ -117,6 +118,9 @@ type Facts struct {
 	Endpoints []string `json:"endpoints"`
 	// Manifest is this node's etcd static pod, when there is one.
 	Manifest *Manifest `json:"manifest,omitempty"`
+	// Leftovers are what interrupted recoveries and restores left beside
+	// the manifest's data directory.
+	Leftovers []datadir.Leftover `json:"leftovers,omitempty"`
 	// Metrics are each answering member's /metrics read at the start;
 	// Resampled the same read again after the sample window (none when the
 	// window is 0).
@@ -197,6 +201,9 @@ func Gather(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, o Ga
 		if m, err := staticpod.Read(o.ManifestPath); err == nil {
 			f.Manifest = &Manifest{Path: o.ManifestPath, Image: m.Pod.Spec.Containers[m.Container].Image, InitialCluster: m.List("initial-cluster"),
 				ListenClientURLs: m.List("listen-client-urls"), ListenPeerURLs: m.List("listen-peer-urls")}
+			if dir, err := m.HostDataDir(); err == nil {
+				f.Leftovers = datadir.Leftovers(dir)
+			}
 		}
 	}
 	if len(f.Metrics) > 0 && o.SampleWindow > 0 {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/datadir"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcdflags"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/upgrade"
@@ -32,6 +33,7 @@ func Diagnose(f *Facts) *Report {
 	}
 	out = append(out, checkPlaintext(f)...)
 	out = append(out, checkCerts(f)...)
+	out = append(out, checkLeftovers(f)...)
 	return NewReport(out)
 }
 
@@ -550,6 +552,24 @@ func checkManifest(f *Facts) []Finding {
 	return []Finding{{Severity: Warning, Check: "manifest",
 		Message: fmt.Sprintf("%s: --initial-cluster %s; harmless while the data directory is kept, wrong if etcd starts on empty data", f.Manifest.Path, strings.Join(parts, " and ")),
 		Fix:     "kubectl etcd member list; correct --initial-cluster in the manifest on this node"}}
+}
+
+// checkLeftovers is LeftoverFindings of what the manifest's data
+// directory has beside it.
+func checkLeftovers(f *Facts) []Finding { return LeftoverFindings(f.Leftovers) }
+
+// LeftoverFindings warns of the copies interrupted recoveries and
+// restores left on this node (datadir.Leftovers): each may be as large as
+// the database, on the disk etcd writes to, and no later run removes
+// them. The offline doctor reports them too.
+func LeftoverFindings(leftovers []datadir.Leftover) []Finding {
+	var out []Finding
+	for _, l := range leftovers {
+		out = append(out, Finding{Severity: Warning, Check: "leftovers",
+			Message: fmt.Sprintf("%s (%s) was left by an interrupted %s; etcd does not use it", l.Path, bytes(l.Bytes), l.By),
+			Fix:     "rm -rf " + l.Path + " (unless that command is running now)"})
+	}
+	return out
 }
 
 // checkPlaintext warns of traffic without TLS: anyone who reaches the

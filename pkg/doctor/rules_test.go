@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/datadir"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
 )
 
@@ -202,6 +203,11 @@ func TestDiagnose(t *testing.T) {
 			{Error, "certificates", "a", "server certificate of https://a:2379 (CN=a) expired on 2026-11-25", "on a's node: kubectl etcd certs renew etcd-server --restart"},
 			{Warning, "certificates", "", "expires in 10 days", "kubectl etcd certs renew etcd-peer --restart"},
 		}},
+		{"leftovers of a killed recovery, quorum lost", func() *Facts {
+			return &Facts{Now: now, ListError: "no quorum", Leftovers: []datadir.Leftover{
+				{Path: "/var/lib/etcd-recover-20261207T010000Z.work", Bytes: 3 << 30, By: "recover quorum (its copy of the data)"},
+			}}
+		}, 1, 1, []want{{Warning, "leftovers", "", "/var/lib/etcd-recover-20261207T010000Z.work (3.2 GB) was left by an interrupted recover quorum (its copy of the data); etcd does not use it", "rm -rf /var/lib/etcd-recover-20261207T010000Z.work"}}},
 		{"hash mismatch", func() *Facts {
 			f := healthy()
 			f.Consistency = &maintenance.Consistency{Revision: 42, Differences: "a, b: hash 1a; c: hash 2b"}

@@ -44,6 +44,7 @@ func (o *Options) offlineFacts() *offline.Facts {
 		dataDir = DefaultDataDir
 	}
 	f.Inspection = datadir.Inspect(dataDir)
+	f.Leftovers = datadir.Leftovers(dataDir)
 	return f
 }
 

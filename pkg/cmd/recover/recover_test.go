@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -300,8 +302,9 @@ func TestRecoverQuorumCompareAndFaults(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var hashAtStop map[string]string
+			newDir := filepath.Join(t.TempDir(), "new")
 			r := &bootstrap.QuorumRecovery{ManifestPath: cp1.manifest(), Config: cfg, Compare: []string{copyDir}, Timeout: time.Minute, Node: node,
-				DataDir: filepath.Join(t.TempDir(), "new"),
+				DataDir: newDir,
 				AfterStep: func(step string) {
 					if step == "stop" {
 						hashAtStop = etcdtest.FileHashes(t, cp1.dataDir())
@@ -319,6 +322,13 @@ func TestRecoverQuorumCompareAndFaults(t *testing.T) {
 			}
 			if now, _ := os.ReadFile(cp1.manifest()); !bytes.Equal(now, cp1Manifest) {
 				t.Errorf("the manifest is not the original after an interruption at %s", at)
+			}
+			// The copy and its snapshot, as large as the data, go with the
+			// rollback: no later run would remove them.
+			for _, scratch := range []string{newDir + ".work", newDir + ".work.snapshot.db"} {
+				if _, err := os.Stat(scratch); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("interrupted after %s: %s is still there (%v)", at, scratch, err)
+				}
 			}
 			waitRunning(t, cp1)
 		})
@@ -350,10 +360,20 @@ func TestRecoverQuorumCompareAndFaults(t *testing.T) {
 	if err := os.Truncate(filepath.Join(damaged, "member", "snap", "db"), 16<<10); err != nil {
 		t.Fatal(err)
 	}
+	// And the copy a recovery killed mid-way (SIGKILL: no rollback) left
+	// beside the data: the preflight tells of it.
+	killed := cp1.dataDir() + "-recover-20260101T000000Z.work"
+	if err := os.CopyFS(killed, os.DirFS(copyDir)); err != nil {
+		t.Fatal(err)
+	}
 	_, stderr, code, err := cmdtest.Run(t, append(cp1.conn(), "recover", "quorum", "--dry-run", "--compare", damaged, "--command-timeout", "2s")...)
 	if code != 0 || !strings.Contains(stderr, "data "+damaged+": unusable: database") || !strings.Contains(stderr, "recovering from "+cp1.dataDir()) {
 		t.Errorf("--compare with a truncated copy: exit %d, %v\n%s", code, err, stderr)
 	}
+	if !strings.Contains(stderr, killed+" (") || !strings.Contains(stderr, "was left by an interrupted recover quorum (its copy of the data) and is not used: remove it with rm -rf "+killed) {
+		t.Errorf("the preflight does not tell of the copy a killed recovery left in %s:\n%s", killed, stderr)
+	}
+	os.RemoveAll(killed)
 
 	t.Log("--compare with cp-2's copy: it is the most advanced, the recovery uses it, cp-2's writes are there")
 	_, stderr, code, err = cmdtest.Run(t, append(cp1.conn(), "recover", "quorum", "--yes", "--compare", copyDir, "--command-timeout", "2s", "--timeout", "2m")...)

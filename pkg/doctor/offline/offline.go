@@ -32,6 +32,9 @@ type Facts struct {
 	// ManifestError says why the manifest could not be read (missing is
 	// not an error: the data dir may be a copy).
 	ManifestError string `json:"manifestError,omitempty"`
+	// Leftovers are what interrupted recoveries and restores left beside
+	// the data directory.
+	Leftovers []datadir.Leftover `json:"leftovers,omitempty"`
 }
 
 // Manifest is what the offline doctor reads from the etcd static pod.
@@ -67,6 +70,7 @@ func Diagnose(f *Facts) *doctor.Report {
 		manifestFindings(ins, f.Manifest, add)
 	}
 	fileFindings(ins, add)
+	out = append(out, doctor.LeftoverFindings(f.Leftovers)...)
 	return doctor.NewReport(out)
 }
 

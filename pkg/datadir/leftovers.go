@@ -1,0 +1,89 @@
+package datadir
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// What recover quorum and snapshot restore write beside a data directory
+// while they work, and remove when they are done. A command killed
+// meanwhile leaves them behind, and a later run does not reuse them: each
+// run names its files after a time stamp of its own.
+const (
+	// WorkSuffix ends recover quorum's copy of the data it recovers
+	// from: NEW-DATA-DIR.work, as large as that data.
+	WorkSuffix = ".work"
+	// SnapshotSuffix ends the snapshot it saves of that copy once it
+	// serves alone: NEW-DATA-DIR.work.snapshot.db.
+	SnapshotSuffix = ".snapshot.db"
+	// StagingInfix is in the name of the directory snapshot restore
+	// restores into before it renames it: NEW-DATA-DIR.restoring-RANDOM.
+	StagingInfix = ".restoring-"
+)
+
+// Leftover is a file or directory an interrupted command left beside a
+// data directory.
+type Leftover struct {
+	Path  string `json:"path"`
+	Bytes int64  `json:"bytes"`
+	// By names the command that left it.
+	By string `json:"by"`
+}
+
+// Leftovers lists what an interrupted recover quorum or snapshot restore
+// of the member whose data is in dataDir left in the same parent
+// directory, named after dataDir as their default data directories are
+// (DATA-DIR-recover-STAMP.work, DATA-DIR-restore-STAMP.restoring-X). They
+// are copies: the data they were made from is where it was. Nothing is
+// listed when the parent cannot be read.
+func Leftovers(dataDir string) []Leftover {
+	dataDir = filepath.Clean(dataDir)
+	parent, base := filepath.Dir(dataDir), filepath.Base(dataDir)
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return nil
+	}
+	var out []Leftover
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, base+"-") {
+			continue
+		}
+		by := ""
+		switch {
+		case strings.HasSuffix(name, WorkSuffix):
+			by = "recover quorum (its copy of the data)"
+		case strings.HasSuffix(name, WorkSuffix+SnapshotSuffix):
+			by = "recover quorum (its snapshot of the copy)"
+		case strings.Contains(name, StagingInfix):
+			by = "snapshot restore (its data half restored)"
+		default:
+			continue
+		}
+		path := filepath.Join(parent, name)
+		out = append(out, Leftover{Path: path, Bytes: diskUsage(path), By: by})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// diskUsage is the size of the files under path; what cannot be read
+// counts nothing.
+func diskUsage(path string) int64 {
+	var n int64
+	filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
