@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -99,6 +100,17 @@ func TestRecoverQuorumOnRealKubelets(t *testing.T) {
 	began := time.Now()
 	r = n1.mustKubectl(t, "recover", "quorum", "--yes", "--timeout", "2m", "--command-timeout", "2s")
 	t.Logf("recover quorum took %s:\n%s%s", time.Since(began).Round(time.Millisecond), r.stderr, r.stdout)
+	// The runs killed after their copy began left it (SIGKILL: no
+	// rollback); the preflight names them, with the rm to run.
+	if left := regexp.MustCompile(`\[preflight\] (\S+\.work) \(.*\) was left by an interrupted recover quorum \(its copy of the data\) and is not used: remove it with rm -rf (\S+)`).FindAllStringSubmatch(r.stderr, -1); len(left) < 2 {
+		t.Errorf("the preflight after recoveries killed at the copy, the force-new-cluster and the restore names %d copies they left, want at least 2", len(left))
+	} else {
+		for _, l := range left {
+			if _, err := os.Stat(l[1]); l[1] != l[2] || err != nil {
+				t.Errorf("the preflight names %s to remove (rm -rf %s): %v", l[1], l[2], err)
+			}
+		}
+	}
 	for _, want := range []string{"no quorum", "member cp-2 (", "member cp-3 (", "unreachable", "[1/5 stop]", "[2/5 copy]", "[3/5 force-new-cluster]", "[4/5 restore]", "[5/5 start]", "[done]"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("recover quorum does not say %q", want)
@@ -411,6 +423,12 @@ func recoveryFaults(t *testing.T, n *bootNode) {
 	n.sameManifest(t, original)
 	if changed := etcdtest.ChangedFiles(stopped, etcdtest.FileHashes(t, data)); len(changed) > 0 {
 		t.Errorf("etcd crashing on the copy: the original data changed: %s", changed)
+	}
+	// The rollback removed the copy it made, as large as the data.
+	if m := regexp.MustCompile(`\[2/5 copy\] etcd stopped in \S+; copied \S+ to (\S+) in`).FindStringSubmatch(r.stderr); m == nil {
+		t.Errorf("recover quorum does not say where it copied the data:\n%s", r.stderr)
+	} else if _, err := os.Stat(m[1]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the copy %s is still there after the rollback (%v)", m[1], err)
 	}
 	n.node.WaitEtcdArg(onOriginal, time.Minute)
 	waitNoQuorum(t, n.config(t, n))
