@@ -7,7 +7,9 @@ import (
 
 // Messages recur from object to object: the probes, ports, tolerations,
 // security contexts and projected volumes of the pods of a workload, and
-// in a real ReplicaSet whole containers, are the same bytes in every pod.
+// in a real ReplicaSet most of each container (all but the mount of the
+// token volume each pod names for itself), are the same bytes in every
+// pod.
 // What the JSON and YAML walks write for a message is a pure function of
 // its plan, its bytes and the writer's state where it starts (for YAML
 // the cursor's column, indentation, flow level and whitespace flags and
