@@ -683,14 +683,46 @@ func (n *Node) EtcdStarts() int {
 	return count
 }
 
+// logFiles are the node's kubelet, containerd and etcd container logs.
+func (n *Node) logFiles() []string {
+	files := []string{filepath.Join(n.Dir, "kubelet.log"), filepath.Join(n.Dir, "containerd.log")}
+	etcdLogs, _ := filepath.Glob(filepath.Join(n.Dir, "pod-logs", "kube-system_etcd-*", "etcd", "*.log"))
+	return append(files, etcdLogs...)
+}
+
+// KeepLogsEnv names a directory where a failed test's nodes leave their
+// whole logs (logFiles), under TEST/NODE/, before the nodes are removed:
+// a test's message holds only their last lines.
+const KeepLogsEnv = "NODETEST_KEEP"
+
+// keepLogs copies the node's logs under dir/test/node and returns where.
+func (n *Node) keepLogs(dir, test string) (to string, err error) {
+	to = filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(test), n.Name)
+	for _, f := range n.logFiles() {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		rel, err := filepath.Rel(n.Dir, f)
+		if err != nil {
+			return to, err
+		}
+		dst := filepath.Join(to, rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return to, err
+		}
+		if err := os.WriteFile(dst, data, 0o644); err != nil {
+			return to, err
+		}
+	}
+	return to, nil
+}
+
 // Logs returns the last lines of the node's kubelet, containerd and etcd
 // logs, for a failing test's message.
 func (n *Node) Logs(lines int) string {
 	var b strings.Builder
-	files := []string{filepath.Join(n.Dir, "kubelet.log"), filepath.Join(n.Dir, "containerd.log")}
-	etcdLogs, _ := filepath.Glob(filepath.Join(n.Dir, "pod-logs", "kube-system_etcd-*", "etcd", "*.log"))
-	files = append(files, etcdLogs...)
-	for _, f := range files {
+	for _, f := range n.logFiles() {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			continue
@@ -710,8 +742,17 @@ func (c *Cluster) Stop() { c.stopOnce.Do(c.teardown) }
 
 func (c *Cluster) teardown() {
 	if c.T.Failed() {
+		keep := os.Getenv(KeepLogsEnv)
 		for _, n := range c.Nodes {
 			c.T.Log(n.Logs(25))
+			if keep == "" {
+				continue
+			}
+			if to, err := n.keepLogs(keep, c.T.Name()); err != nil {
+				c.T.Logf("%s: keeping the logs in %s: %v", n.Name, to, err)
+			} else {
+				c.T.Logf("%s: the whole logs are kept in %s", n.Name, to)
+			}
 		}
 	}
 	for _, n := range c.Nodes {

@@ -190,3 +190,44 @@ func TestLeftoversOfAKilledRunAreRemoved(t *testing.T) {
 		t.Errorf("%s is left", dir)
 	}
 }
+
+// TestKeepLogs copies a node's kubelet, containerd and etcd logs, as a
+// failed test does when NODETEST_KEEP names a directory.
+func TestKeepLogs(t *testing.T) {
+	n := &Node{Name: "cp-1", Dir: t.TempDir()}
+	files := map[string]string{
+		"kubelet.log":    "kubelet says\n",
+		"containerd.log": "containerd says\n",
+		"pod-logs/kube-system_etcd-cp-1_0123/etcd/0.log": "etcd says\n",
+		"data/member/snap/db":                            "not a log",
+	}
+	for rel, text := range files {
+		p := filepath.Join(n.Dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep := t.TempDir()
+	to, err := n.keepLogs(keep, "TestSomething/sub test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(keep, "TestSomething_sub_test", "cp-1"); to != want {
+		t.Errorf("kept in %s, want %s", to, want)
+	}
+	for rel, text := range files {
+		got, err := os.ReadFile(filepath.Join(to, rel))
+		if rel == "data/member/snap/db" {
+			if err == nil {
+				t.Errorf("%s was kept: it is not a log", rel)
+			}
+			continue
+		}
+		if string(got) != text {
+			t.Errorf("%s kept as %q (%v), want %q", rel, got, err, text)
+		}
+	}
+}
