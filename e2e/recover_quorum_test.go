@@ -119,6 +119,15 @@ func TestRecoverQuorumOnRealKubelets(t *testing.T) {
 	one := n1.config(t, n1)
 	waitVoters(t, one, 1)
 
+	t.Log("doctor on cp-1, whose etcd now runs on the data directory the recovery made, names the copies the killed runs left beside the original")
+	d, err := n1.kubectl(t, "doctor", "--sample-window", "0s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(d.stdout, "was left by an interrupted recover quorum (its copy of the data); etcd does not use it") {
+		t.Errorf("doctor after the recovery (exit %d) does not name the copies the killed runs left:\n%s%s", d.code, d.stdout, d.stderr)
+	}
+
 	t.Log("kube-apiserver restarted on the recovered member serves every acknowledged ConfigMap, above every resourceVersion it handed out")
 	api.Restart()
 	ctx := context.Background()

@@ -91,6 +91,11 @@ func TestLeftovers(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Leftovers = %+v\nwant %+v", got, want)
 	}
+	// Once a recovery moved the member to the data directory it made,
+	// the copies left beside the original are still found.
+	if got := datadir.Leftovers(filepath.Join(parent, "etcd-recover-20261207T010000Z")); !reflect.DeepEqual(got, want) {
+		t.Errorf("Leftovers beside a recovered data directory = %+v\nwant %+v", got, want)
+	}
 	if got := datadir.Leftovers(filepath.Join(parent, "missing", "etcd")); len(got) != 0 {
 		t.Errorf("Leftovers beside a missing parent = %+v", got)
 	}

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -33,15 +34,28 @@ type Leftover struct {
 	By string `json:"by"`
 }
 
+// madeDataDir matches the names of the data directories recover quorum
+// and restore --manifest make by default, DATA-DIR-recover-STAMP and
+// DATA-DIR-restore-STAMP (again for a member recovered before), and
+// keeps DATA-DIR.
+var madeDataDir = regexp.MustCompile(`^(.+?)(-(recover|restore)-[0-9]{8}T[0-9]{6}Z)+$`)
+
 // Leftovers lists what an interrupted recover quorum or snapshot restore
 // of the member whose data is in dataDir left in the same parent
-// directory, named after dataDir as their default data directories are
-// (DATA-DIR-recover-STAMP.work, DATA-DIR-restore-STAMP.restoring-X). They
-// are copies: the data they were made from is where it was. Nothing is
-// listed when the parent cannot be read.
+// directory, named as their default data directories are
+// (DATA-DIR-recover-STAMP.work, DATA-DIR-restore-STAMP.restoring-X).
+// DATA-DIR is dataDir's name, or, when dataDir is itself one a recovery
+// or restore made, the name it was made beside: a recovery that succeeds
+// moves the member to its new data directory, and the copies of the runs
+// killed before it are still there. They are copies: the data they were
+// made from is where it was. Nothing is listed when the parent cannot be
+// read.
 func Leftovers(dataDir string) []Leftover {
 	dataDir = filepath.Clean(dataDir)
 	parent, base := filepath.Dir(dataDir), filepath.Base(dataDir)
+	if m := madeDataDir.FindStringSubmatch(base); m != nil {
+		base = m[1]
+	}
 	entries, err := os.ReadDir(parent)
 	if err != nil {
 		return nil
