@@ -10,6 +10,7 @@ import (
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/datadir"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/fileutil"
 )
 
@@ -132,7 +133,7 @@ func (r *Restorer) Restore() (res *RestoreResult, err error) {
 		return nil, err
 	}
 
-	staging, err := os.MkdirTemp(parent, filepath.Base(dataDir)+".restoring-")
+	staging, err := os.MkdirTemp(parent, filepath.Base(dataDir)+datadir.StagingInfix)
 	if err != nil {
 		return nil, err
 	}
