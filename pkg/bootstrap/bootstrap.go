@@ -21,7 +21,6 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/datadir"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/fileutil"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/pki"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
@@ -129,7 +128,7 @@ func (n *Node) logf(format string, args ...any) {
 // operator looks after a killed run, and no run removes another's.
 func (n *Node) logLeftovers(dataDir string) {
 	for _, l := range datadir.Leftovers(dataDir) {
-		n.logf("[preflight] %s (%s) was left by an interrupted %s and is not used: remove it with rm -rf %s (unless that command is running now)", l.Path, output.Bytes(l.Bytes), l.By, l.Path)
+		n.logf("[preflight] %s and is not used: remove it with rm -rf %s (unless that command is running now)", l, l.Path)
 	}
 }
 

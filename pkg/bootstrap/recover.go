@@ -812,12 +812,17 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		}
 	}
 	node := &Node{DataDir: p.OldDataDir, Log: r.Node.Log, KubeletRootDir: r.Node.KubeletRootDir}
+	// The copy and its snapshot are this run's scratch, as large as the
+	// data: they go whether the run succeeds or rolls back, since no later
+	// run reuses them (each names its own).
+	snap := p.WorkDir + datadir.SnapshotSuffix
+	removeScratch := func() {
+		os.RemoveAll(p.WorkDir)
+		os.Remove(snap)
+	}
 	rollback := func(cause error, state string) error {
 		werr := staticpod.WriteFile(p.ManifestPath, p.original)
-		// The copy and its snapshot are this run's scratch, as large as
-		// the data: no later run reuses them (each names its own).
-		os.RemoveAll(p.WorkDir)
-		os.Remove(p.WorkDir + datadir.SnapshotSuffix)
+		removeScratch()
 		if werr != nil {
 			return fmt.Errorf("%w; putting the original manifest back failed too: %v: copy %s to %s by hand (the data in %s is untouched)", cause, werr, p.ManifestBackup, p.ManifestPath, p.OldDataDir)
 		}
@@ -880,7 +885,6 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 	}
 
 	// 3. A one-member cluster of the copy, saved as a snapshot.
-	snap := p.WorkDir + datadir.SnapshotSuffix
 	var err error
 	with := "the embedded etcd " + etcdversion.Version
 	if p.ForceNewClusterImage != "" {
@@ -925,8 +929,7 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		return nil, rollback(fmt.Errorf("waiting for etcd on the recovered data: %w", err), fmt.Sprintf("the recovered data is kept in %s for a look (the etcd container log says why it did not serve)", p.DataDir))
 	}
 	step("start")
-	os.RemoveAll(p.WorkDir)
-	os.Remove(snap)
+	removeScratch()
 	out.Revision = servedRevision(ctx, r.Config, p.ClientURL)
 	out.Took = time.Since(start).Round(time.Millisecond)
 	r.logf("[done] Member %s serves alone at revision %d, %s after its manifest was written (%s in all); the original manifest is kept in %s and the original data in %s", p.Name, out.Revision, lap(), out.Took.Round(100*time.Millisecond), p.ManifestBackup, p.OldDataDir)

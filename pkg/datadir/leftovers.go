@@ -1,12 +1,15 @@
 package datadir
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/output"
 )
 
 // What recover quorum and snapshot restore write beside a data directory
@@ -32,6 +35,12 @@ type Leftover struct {
 	Bytes int64  `json:"bytes"`
 	// By names the command that left it.
 	By string `json:"by"`
+}
+
+// String says what l is and what left it, for the doctor's findings
+// and the preflights.
+func (l Leftover) String() string {
+	return fmt.Sprintf("%s (%s) was left by an interrupted %s", l.Path, output.Bytes(l.Bytes), l.By)
 }
 
 // madeDataDir matches the names of the data directories recover quorum

@@ -566,7 +566,7 @@ func LeftoverFindings(leftovers []datadir.Leftover) []Finding {
 	var out []Finding
 	for _, l := range leftovers {
 		out = append(out, Finding{Severity: Warning, Check: "leftovers",
-			Message: fmt.Sprintf("%s (%s) was left by an interrupted %s; etcd does not use it", l.Path, bytes(l.Bytes), l.By),
+			Message: l.String() + "; etcd does not use it",
 			Fix:     "rm -rf " + l.Path + " (unless that command is running now)"})
 	}
 	return out
