@@ -111,6 +111,11 @@ func TestRecoverQuorumOnRealKubelets(t *testing.T) {
 			}
 		}
 	}
+	// The run killed once etcd served its data, and the one whose etcd
+	// crashed, each left a whole data directory the member is not on.
+	if made := regexp.MustCompile(`\[preflight\] (\S+) \(.*\) is an etcd data directory this member does not run on: a recovery or restore made it`).FindAllStringSubmatch(r.stderr, -1); len(made) < 2 {
+		t.Errorf("the preflight names %d data directories the earlier runs made, want at least 2", len(made))
+	}
 	for _, want := range []string{"no quorum", "member cp-2 (", "member cp-3 (", "unreachable", "[1/5 stop]", "[2/5 copy]", "[3/5 force-new-cluster]", "[4/5 restore]", "[5/5 start]", "[done]"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("recover quorum does not say %q", want)
@@ -126,6 +131,9 @@ func TestRecoverQuorumOnRealKubelets(t *testing.T) {
 	}
 	if !strings.Contains(d.stdout, "was left by an interrupted recover quorum (its copy of the data); etcd does not use it") {
 		t.Errorf("doctor after the recovery (exit %d) does not name the copies the killed runs left:\n%s%s", d.code, d.stdout, d.stderr)
+	}
+	if !strings.Contains(d.stdout, n1.node.DataDir()+" (") || !strings.Contains(d.stdout, "the member ran on it before a recovery or restore moved it to") {
+		t.Errorf("doctor after the recovery (exit %d) does not name the original data directory, kept, as one etcd no longer runs on:\n%s%s", d.code, d.stdout, d.stderr)
 	}
 
 	t.Log("kube-apiserver restarted on the recovered member serves every acknowledged ConfigMap, above every resourceVersion it handed out")

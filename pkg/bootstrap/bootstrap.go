@@ -124,11 +124,16 @@ func (n *Node) logf(format string, args ...any) {
 }
 
 // logLeftovers tells of the copies interrupted recoveries and restores
-// left beside dataDir (datadir.Leftovers): a preflight is where an
-// operator looks after a killed run, and no run removes another's.
+// left beside dataDir, and of the member's data directories it does not
+// run on (datadir.Leftovers): a preflight is where an operator looks
+// after a killed run, and no run removes another's.
 func (n *Node) logLeftovers(dataDir string) {
 	for _, l := range datadir.Leftovers(dataDir) {
-		n.logf("[preflight] %s and is not used: remove it with rm -rf %s (unless that command is running now)", l, l.Path)
+		if l.Data {
+			n.logf("[preflight] %s; %s", l, l.Removal())
+			continue
+		}
+		n.logf("[preflight] %s and is not used: remove it with %s", l, l.Removal())
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"testing"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
@@ -76,25 +77,47 @@ func TestLeftovers(t *testing.T) {
 	write("etcd-recover-20261207T010000Z.work/member/wal/0.wal", 1000)
 	write("etcd-recover-20261207T010000Z.work.snapshot.db", 2048)
 	write("etcd-restore-20261207T020000Z.restoring-123/member/snap/db", 512)
-	// Not leftovers: a recovered data directory (in use or kept), another
-	// member's scratch, a file of the operator's.
+	// A data directory a recovery made (the member runs on it, or a
+	// killed run left it) and one a later restore made of that.
 	write("etcd-recover-20261207T010000Z/member/snap/db", 10)
+	write("etcd-recover-20261207T010000Z-restore-20261207T030000Z/member/wal/0.wal", 20)
+	// Not leftovers: another member's scratch and data, a file of the
+	// operator's, a directory named like a recovery's that holds no etcd
+	// data.
 	write("etcd2-recover-20261207T010000Z.work/member/snap/db", 10)
+	write("etcd2/member/snap/db", 10)
 	write("etcd.work", 10)
+	write("etcd-restore-20261207T040000Z/notes.txt", 10)
 
-	got := datadir.Leftovers(dataDir + "/")
-	want := []datadir.Leftover{
+	copies := []datadir.Leftover{
 		{Path: filepath.Join(parent, "etcd-recover-20261207T010000Z.work"), Bytes: 5096, By: "recover quorum (its copy of the data)"},
 		{Path: filepath.Join(parent, "etcd-recover-20261207T010000Z.work.snapshot.db"), Bytes: 2048, By: "recover quorum (its snapshot of the copy)"},
 		{Path: filepath.Join(parent, "etcd-restore-20261207T020000Z.restoring-123"), Bytes: 512, By: "snapshot restore (its data half restored)"},
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Leftovers = %+v\nwant %+v", got, want)
+	notOn := "a recovery or restore made it, and the member is not on it (that run was interrupted or rolled back, or a later one moved the member on)"
+	recovered := datadir.Leftover{Path: filepath.Join(parent, "etcd-recover-20261207T010000Z"), Bytes: 10, By: notOn, Data: true}
+	restored := datadir.Leftover{Path: filepath.Join(parent, "etcd-recover-20261207T010000Z-restore-20261207T030000Z"), Bytes: 20, By: notOn, Data: true}
+	byPath := func(l []datadir.Leftover) []datadir.Leftover {
+		sort.Slice(l, func(i, j int) bool { return l[i].Path < l[j].Path })
+		return l
 	}
-	// Once a recovery moved the member to the data directory it made,
-	// the copies left beside the original are still found.
-	if got := datadir.Leftovers(filepath.Join(parent, "etcd-recover-20261207T010000Z")); !reflect.DeepEqual(got, want) {
-		t.Errorf("Leftovers beside a recovered data directory = %+v\nwant %+v", got, want)
+	for _, c := range []struct {
+		dataDir string
+		want    []datadir.Leftover
+	}{
+		{dataDir + "/", append([]datadir.Leftover{recovered, restored}, copies...)},
+		// Once a recovery moved the member to the data directory it made,
+		// the copies left beside the original are still found, and the
+		// original is the data it ran on before.
+		{recovered.Path, append([]datadir.Leftover{restored, {Path: dataDir, Bytes: 100, By: "the member ran on it before a recovery or restore moved it to " + recovered.Path, Data: true}}, copies...)},
+		{restored.Path, append([]datadir.Leftover{
+			{Path: dataDir, Bytes: 100, By: "the member ran on it before a recovery or restore moved it to " + restored.Path, Data: true},
+			{Path: recovered.Path, Bytes: 10, By: "the member ran on it before a recovery or restore moved it to " + restored.Path, Data: true},
+		}, copies...)},
+	} {
+		if got := datadir.Leftovers(c.dataDir); !reflect.DeepEqual(got, byPath(c.want)) {
+			t.Errorf("Leftovers(%s) = %+v\nwant %+v", c.dataDir, got, c.want)
+		}
 	}
 	if got := datadir.Leftovers(filepath.Join(parent, "missing", "etcd")); len(got) != 0 {
 		t.Errorf("Leftovers beside a missing parent = %+v", got)

@@ -29,18 +29,36 @@ const (
 )
 
 // Leftover is a file or directory an interrupted command left beside a
-// data directory.
+// data directory, or a data directory of the member's it no longer runs
+// on.
 type Leftover struct {
 	Path  string `json:"path"`
 	Bytes int64  `json:"bytes"`
-	// By names the command that left it.
+	// By names the command that left it, or, for Data, what the data is.
 	By string `json:"by"`
+	// Data marks a whole etcd data directory the member does not run on:
+	// the data it ran on before a recovery or restore, kept for going
+	// back, or one a recovery or restore made and the member is not on
+	// (the run was killed or rolled back), kept for a look. Not scratch:
+	// only the operator knows when it is no longer needed.
+	Data bool `json:"data,omitempty"`
 }
 
 // String says what l is and what left it, for the doctor's findings
 // and the preflights.
 func (l Leftover) String() string {
+	if l.Data {
+		return fmt.Sprintf("%s (%s) is an etcd data directory this member does not run on: %s", l.Path, output.Bytes(l.Bytes), l.By)
+	}
 	return fmt.Sprintf("%s (%s) was left by an interrupted %s", l.Path, output.Bytes(l.Bytes), l.By)
+}
+
+// Removal says when and how to remove l.
+func (l Leftover) Removal() string {
+	if l.Data {
+		return "keep it while you may go back to it or look into it, then rm -rf " + l.Path
+	}
+	return "rm -rf " + l.Path + " (unless that command is running now)"
 }
 
 // madeDataDir matches the names of the data directories recover quorum
@@ -49,19 +67,21 @@ func (l Leftover) String() string {
 // keeps DATA-DIR.
 var madeDataDir = regexp.MustCompile(`^(.+?)(-(recover|restore)-[0-9]{8}T[0-9]{6}Z)+$`)
 
-// Leftovers lists what an interrupted recover quorum or snapshot restore
-// of the member whose data is in dataDir left in the same parent
-// directory, named as their default data directories are
-// (DATA-DIR-recover-STAMP.work, DATA-DIR-restore-STAMP.restoring-X).
-// DATA-DIR is dataDir's name, or, when dataDir is itself one a recovery
-// or restore made, the name it was made beside: a recovery that succeeds
-// moves the member to its new data directory, and the copies of the runs
-// killed before it are still there. They are copies: the data they were
-// made from is where it was. Nothing is listed when the parent cannot be
+// Leftovers lists what recover quorum and snapshot restore of the member
+// whose data is in dataDir left in the same parent directory, named as
+// their default data directories are: the copies of interrupted runs
+// (DATA-DIR-recover-STAMP.work, DATA-DIR-restore-STAMP.restoring-X), and
+// the etcd data directories (DATA-DIR, DATA-DIR-recover-STAMP,
+// DATA-DIR-restore-STAMP) other than dataDir, marked Data. DATA-DIR is
+// dataDir's name, or, when dataDir is itself one a recovery or restore
+// made, the name it was made beside: a recovery that succeeds moves the
+// member to its new data directory, and the copies of the runs killed
+// before it are still there. Nothing is listed when the parent cannot be
 // read.
 func Leftovers(dataDir string) []Leftover {
 	dataDir = filepath.Clean(dataDir)
-	parent, base := filepath.Dir(dataDir), filepath.Base(dataDir)
+	parent, current := filepath.Dir(dataDir), filepath.Base(dataDir)
+	base := current
 	if m := madeDataDir.FindStringSubmatch(base); m != nil {
 		base = m[1]
 	}
@@ -72,6 +92,18 @@ func Leftovers(dataDir string) []Leftover {
 	var out []Leftover
 	for _, e := range entries {
 		name := e.Name()
+		if name != current && e.IsDir() && isDataDirOf(name, base) {
+			path := filepath.Join(parent, name)
+			if _, err := os.Stat(filepath.Join(path, "member")); err != nil {
+				continue
+			}
+			by := "a recovery or restore made it, and the member is not on it (that run was interrupted or rolled back, or a later one moved the member on)"
+			if strings.HasPrefix(current, name+"-") {
+				by = "the member ran on it before a recovery or restore moved it to " + dataDir
+			}
+			out = append(out, Leftover{Path: path, Bytes: diskUsage(path), By: by, Data: true})
+			continue
+		}
 		if !strings.HasPrefix(name, base+"-") {
 			continue
 		}
@@ -91,6 +123,17 @@ func Leftovers(dataDir string) []Leftover {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
+}
+
+// isDataDirOf says whether name is base or one of the data directories
+// recover quorum and restore --manifest make for the member whose data
+// was in base.
+func isDataDirOf(name, base string) bool {
+	if name == base {
+		return true
+	}
+	m := madeDataDir.FindStringSubmatch(name)
+	return m != nil && m[1] == base
 }
 
 // diskUsage is the size of the files under path; what cannot be read

@@ -559,15 +559,18 @@ func checkManifest(f *Facts) []Finding {
 func checkLeftovers(f *Facts) []Finding { return LeftoverFindings(f.Leftovers) }
 
 // LeftoverFindings warns of the copies interrupted recoveries and
-// restores left on this node (datadir.Leftovers): each may be as large as
-// the database, on the disk etcd writes to, and no later run removes
-// them. The offline doctor reports them too.
+// restores left on this node, and of the member's data directories it
+// does not run on (datadir.Leftovers): each may be as large as the
+// database, on the disk etcd writes to, and no later run removes them.
+// The offline doctor reports them too.
 func LeftoverFindings(leftovers []datadir.Leftover) []Finding {
 	var out []Finding
 	for _, l := range leftovers {
-		out = append(out, Finding{Severity: Warning, Check: "leftovers",
-			Message: l.String() + "; etcd does not use it",
-			Fix:     "rm -rf " + l.Path + " (unless that command is running now)"})
+		f := Finding{Severity: Warning, Check: "leftovers", Message: l.String() + "; etcd does not use it", Fix: l.Removal()}
+		if l.Data {
+			f.Check, f.Message = "unused-data", l.String()
+		}
+		out = append(out, f)
 	}
 	return out
 }

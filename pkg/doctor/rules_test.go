@@ -206,8 +206,12 @@ func TestDiagnose(t *testing.T) {
 		{"leftovers of a killed recovery, quorum lost", func() *Facts {
 			return &Facts{Now: now, ListError: "no quorum", Leftovers: []datadir.Leftover{
 				{Path: "/var/lib/etcd-recover-20261207T010000Z.work", Bytes: 3 << 30, By: "recover quorum (its copy of the data)"},
+				{Path: "/var/lib/etcd", Bytes: 3 << 30, By: "the member ran on it before a recovery or restore moved it to /var/lib/etcd-recover-20261207T020000Z", Data: true},
 			}}
-		}, 1, 1, []want{{Warning, "leftovers", "", "/var/lib/etcd-recover-20261207T010000Z.work (3.2 GB) was left by an interrupted recover quorum (its copy of the data); etcd does not use it", "rm -rf /var/lib/etcd-recover-20261207T010000Z.work"}}},
+		}, 1, 2, []want{
+			{Warning, "leftovers", "", "/var/lib/etcd-recover-20261207T010000Z.work (3.2 GB) was left by an interrupted recover quorum (its copy of the data); etcd does not use it", "rm -rf /var/lib/etcd-recover-20261207T010000Z.work (unless that command is running now)"},
+			{Warning, "unused-data", "", "/var/lib/etcd (3.2 GB) is an etcd data directory this member does not run on: the member ran on it before a recovery or restore moved it to /var/lib/etcd-recover-20261207T020000Z", "keep it while you may go back to it or look into it, then rm -rf /var/lib/etcd"},
+		}},
 		{"hash mismatch", func() *Facts {
 			f := healthy()
 			f.Consistency = &maintenance.Consistency{Revision: 42, Differences: "a, b: hash 1a; c: hash 2b"}

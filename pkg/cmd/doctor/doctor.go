@@ -53,7 +53,12 @@ hashes differ, this node's etcd manifest (--etcd-manifest, when present)
 whose --initial-cluster disagrees with the member list, plaintext client
 or peer URLs, and certificates expired or expiring within 30 days (each
 member's server certificate as it presents it, the client certificate in
-use, and the etcd PKI under --pki-dir when it is there).
+use, and the etcd PKI under --pki-dir when it is there). Beside the
+manifest's data directory it names, with their sizes, the copies an
+interrupted recover quorum or snapshot restore left, and the data
+directories the member no longer runs on (the original after a recovery
+or restore): no later run removes them, and each can be as large as the
+database, on the disk etcd writes to.
 
 Each member's /metrics is read twice, --sample-window apart, for two more
 checks: slow disks (the 99th percentile of WAL fsync and backend commit
