@@ -222,6 +222,32 @@ func TestRecoverQuorumOnRealKubelets(t *testing.T) {
 		t.Errorf("after the joins: %q, %v", out, err)
 	}
 	t.Logf("the worst day took %s after the nodes started", time.Since(start).Round(time.Second))
+
+	t.Log("cp-1, on the data directory the recovery made, leaves: not with --data-dir of the original, kept; without it, the recovered one is cleared and the original stays")
+	original := etcdtest.FileHashes(t, n1.node.DataDir())
+	manifest, err := os.ReadFile(n1.node.EtcdManifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recovered := regexp.MustCompile(`--data-dir=(\S+)`).FindStringSubmatch(string(manifest))
+	if recovered == nil || recovered[1] == n1.node.DataDir() {
+		t.Fatalf("cp-1's manifest does not run etcd on the data directory the recovery made: %v", recovered)
+	}
+	r = n1.mustFail(t, append([]string{"leave", "--yes"}, n1.cleanupFlags()...)...)
+	if !strings.Contains(r.stderr, "--data-dir "+n1.node.DataDir()+" is not the data directory") {
+		t.Errorf("leave with --data-dir of the original data:\n%s", r.stderr)
+	}
+	r = n1.mustKubectl(t, "leave", "--yes", "--manifests-dir", n1.node.ManifestsDir(), "--kubelet-root-dir", n1.node.KubeletRootDir())
+	if !strings.Contains(r.stdout, "cleared "+recovered[1]+"\n") {
+		t.Errorf("leave on the recovered member did not clear %s:\n%s%s", recovered[1], r.stdout, r.stderr)
+	}
+	if entries, err := os.ReadDir(recovered[1]); err != nil || len(entries) > 0 {
+		t.Errorf("leave left %d entries in %s (%v)", len(entries), recovered[1], err)
+	}
+	if changed := etcdtest.ChangedFiles(original, etcdtest.FileHashes(t, n1.node.DataDir())); len(changed) > 0 {
+		t.Errorf("leave changed the original data it does not run on: %s", changed)
+	}
+	waitVoters(t, n2.config(t, n2, n3), 2)
 }
 
 // printedJoinSteps are the "on NODE: COMMAND" lines recover quorum prints

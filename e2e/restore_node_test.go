@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,15 +14,27 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
-// resetNode takes the node back to no etcd: kubectl etcd reset, then the
-// data dirs restores left beside the data dir.
+// resetNode takes the node back to no etcd: kubectl etcd reset, which
+// clears the data directory the manifest runs etcd on (after a restore,
+// the restored one), then the member's other data directories, as an
+// operator would once done with them.
 func resetNode(t *testing.T, n *bootNode) {
 	t.Helper()
-	n.mustKubectl(t, append([]string{"reset", "--yes"}, n.cleanupFlags()...)...)
+	manifest, _ := os.ReadFile(n.node.EtcdManifest())
+	n.mustKubectl(t, "reset", "--yes", "--manifests-dir", n.node.ManifestsDir(), "--kubelet-root-dir", n.node.KubeletRootDir())
 	n.node.WaitEtcd(false, 30*time.Second)
-	restored, _ := filepath.Glob(n.node.DataDir() + "-restore-*")
-	for _, d := range restored {
+	if m := regexp.MustCompile(`--data-dir=(\S+)`).FindSubmatch(manifest); m != nil {
+		if entries, err := os.ReadDir(string(m[1])); err != nil || len(entries) > 0 {
+			t.Errorf("reset left %d entries in %s, the data directory of the manifest (%v)", len(entries), m[1], err)
+		}
+	}
+	dirs, _ := filepath.Glob(n.node.DataDir() + "-restore-*")
+	for _, d := range dirs {
 		os.RemoveAll(d)
+	}
+	entries, _ := os.ReadDir(n.node.DataDir())
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(n.node.DataDir(), e.Name()))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -365,6 +366,29 @@ func (n *Node) waitPodGone(ctx context.Context, container string, timeout time.D
 		}
 		return nil
 	})
+}
+
+// UseManifestDataDir points n at the data directory the etcd manifest on
+// the node runs etcd on, as kubeadm reset finds it: after recover quorum
+// or snapshot restore --manifest that is not the default any more, and
+// clearing the default would remove the data kept for going back and
+// leave the data etcd ran on. given says the caller chose n.DataDir
+// (--data-dir); it must then be that directory. Without a manifest that
+// names one on the node, n.DataDir stays.
+func (n *Node) UseManifestDataDir(given bool) error {
+	m, err := staticpod.Read(n.ManifestPath())
+	if err != nil {
+		return nil
+	}
+	dir, err := m.HostDataDir()
+	if err != nil {
+		return nil
+	}
+	if given && filepath.Clean(n.DataDir) != filepath.Clean(dir) {
+		return fmt.Errorf("--data-dir %s is not the data directory %s runs etcd on, %s: leave --data-dir out to clear that one", n.DataDir, n.ManifestPath(), dir)
+	}
+	n.DataDir = dir
+	return nil
 }
 
 // Reset undoes init or join on this node only: it deletes the manifest and

@@ -25,6 +25,8 @@ type nodeOptions struct {
 	Now func() time.Time
 
 	cluster bootstrap.ClusterAccess
+	// dataDirGiven: --data-dir is on the command line.
+	dataDirGiven bool
 }
 
 func newNodeOptions() nodeOptions {
@@ -37,9 +39,13 @@ func (o *nodeOptions) addDirFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Node.DryRun, "dry-run", false, "print the files and changes instead of making them")
 }
 
-// addKubeletRootDirFlag is for the commands that stop etcd and then clear
-// its data: they wait for the kubelet to clean up the pod first.
-func (o *nodeOptions) addKubeletRootDirFlag(fs *pflag.FlagSet) {
+// addCleanupFlags are the flags of the commands that stop etcd and then
+// clear its data (leave, reset): the directories, the data directory
+// being the manifest's unless given, and the kubelet's --root-dir, as
+// they wait for the kubelet to clean up the pod before clearing it.
+func (o *nodeOptions) addCleanupFlags(fs *pflag.FlagSet) {
+	o.addDirFlags(fs)
+	fs.Lookup("data-dir").Usage = "etcd data directory to clear: the --data-dir of the etcd manifest in --manifests-dir (recover quorum and snapshot restore --manifest change it), else this; when given, it must be the manifest's"
 	fs.StringVar(&o.Node.KubeletRootDir, "kubelet-root-dir", o.Node.KubeletRootDir, "the kubelet's --root-dir: the data directory is cleared once the kubelet has cleaned up the etcd pod there, so no restarting container writes into it")
 }
 
@@ -54,8 +60,9 @@ func (o *nodeOptions) addIdentityFlags(fs *pflag.FlagSet) {
 }
 
 // Complete binds the streams and the global --pki-dir.
-func (o *nodeOptions) Complete(f *cmdutil.Factory, _ *cobra.Command, _ []string) error {
+func (o *nodeOptions) Complete(f *cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	o.Factory = f
+	o.dataDirGiven = cmd != nil && cmd.Flags().Changed("data-dir")
 	o.Node.PKIDir = o.Connect.PKIDir
 	o.Node.Out = o.Out
 	o.Node.Log = o.ErrOut
@@ -237,7 +244,8 @@ func NewCmdLeave(f *cmdutil.Factory) *cobra.Command {
 		Short: "Remove this node's etcd member from the cluster and clean up the node",
 		Long: `Remove this node's member from the etcd cluster, handing leadership to
 another member first when it leads, then delete the static pod manifest
-(the kubelet stops etcd) and clear the data directory. The member is found
+(the kubelet stops etcd) and clear the data directory it ran on (the
+manifest's --data-dir, as kubeadm reset finds it). The member is found
 from the manifest (or --name).
 
 Refuses to remove the last member, or one whose removal leaves fewer
@@ -251,8 +259,7 @@ healthy voters than a quorum, unless --force.`,
 		RunE: cmdutil.RunE(f, o),
 	}
 	cmd.Flags().StringVar(&o.Node.Name, "name", "", "member name of this node; default: --name of the etcd manifest")
-	o.addDirFlags(cmd.Flags())
-	o.addKubeletRootDirFlag(cmd.Flags())
+	o.addCleanupFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&o.Force, "force", false, "remove even the last member, or one whose removal breaks quorum")
 	cmdutil.AddYesFlag(cmd.Flags(), &o.Yes, "")
 	return cmd
@@ -265,6 +272,9 @@ func (o *LeaveOptions) Validate() error { return o.Node.ValidateDirs() }
 func (o *LeaveOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if err := o.Node.UseManifestDataDir(o.dataDirGiven); err != nil {
+		return err
 	}
 	if !o.Node.DryRun {
 		what := "this node's member"
@@ -308,7 +318,8 @@ func NewCmdReset(f *cmdutil.Factory) *cobra.Command {
 		Use:   "reset",
 		Short: "Delete this node's etcd manifest and data without touching the cluster",
 		Long: `Undo init or join on this node only: delete the etcd static pod manifest
-(the kubelet stops etcd) and clear the data directory. The certificates are
+(the kubelet stops etcd) and clear the data directory it ran on (the
+manifest's --data-dir, as kubeadm reset finds it). The certificates are
 kept. The cluster is not told: if this node is still a member, run
 'kubectl etcd leave' instead, or remove the member from another node.`,
 		Example: `  # Clean up a node whose member was already removed
@@ -316,8 +327,7 @@ kept. The cluster is not told: if this node is still a member, run
 		Args: cmdutil.ValidateArgs(cobra.NoArgs),
 		RunE: cmdutil.RunE(f, o),
 	}
-	o.addDirFlags(cmd.Flags())
-	o.addKubeletRootDirFlag(cmd.Flags())
+	o.addCleanupFlags(cmd.Flags())
 	cmdutil.AddYesFlag(cmd.Flags(), &o.Yes, "")
 	return cmd
 }
@@ -329,6 +339,9 @@ func (o *ResetOptions) Validate() error { return o.Node.ValidateDirs() }
 func (o *ResetOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if err := o.Node.UseManifestDataDir(o.dataDirGiven); err != nil {
+		return err
 	}
 	if !o.Node.DryRun {
 		if err := cmdutil.Confirm(o.Factory, fmt.Sprintf("delete %s and the data in %s", o.Node.ManifestPath(), o.Node.DataDir), o.Yes); err != nil {

@@ -137,14 +137,27 @@ func TestInitJoinCertsLeaveCommands(t *testing.T) {
 		t.Errorf("health after renew --restart: %v", err)
 	}
 
-	t.Log("kubectl etcd leave on cp-2, then health through cp-1 shows one member")
-	leave := []string{"leave", "--yes", "--pki-dir", filepath.Join(dir2, "pki"), "--manifests-dir", filepath.Join(dir2, "manifests"), "--data-dir", filepath.Join(dir2, "data")}
+	t.Log("leave on cp-2 with a --data-dir other than its manifest's is refused, and changes nothing")
+	leave := []string{"leave", "--yes", "--pki-dir", filepath.Join(dir2, "pki"), "--manifests-dir", filepath.Join(dir2, "manifests")}
+	other := filepath.Join(dir2, "data-other")
+	_, _, code, err := cmdtest.Run(t, append(leave, "--data-dir", other)...)
+	if code != 1 || err == nil || err.Error() != "--data-dir "+other+" is not the data directory "+filepath.Join(dir2, "manifests", "etcd.yaml")+" runs etcd on, "+filepath.Join(dir2, "data")+": leave --data-dir out to clear that one" {
+		t.Errorf("leave with another --data-dir: exit %d, %v", code, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir2, "manifests", "etcd.yaml")); err != nil {
+		t.Errorf("the refused leave touched the manifest: %v", err)
+	}
+
+	t.Log("kubectl etcd leave on cp-2 without --data-dir clears the manifest's, then health through cp-1 shows one member")
 	out, stderr, _, err = cmdtest.Run(t, leave...)
 	if err != nil {
 		t.Fatalf("leave: %v\n%s", err, stderr)
 	}
-	if !strings.Contains(out, "removed") || !strings.Contains(out, "cleared") {
+	if !strings.Contains(out, "removed") || !strings.Contains(out, "cleared "+filepath.Join(dir2, "data")+"\n") {
 		t.Errorf("leave printed %q", out)
+	}
+	if entries, err := os.ReadDir(filepath.Join(dir2, "data")); err != nil || len(entries) > 0 {
+		t.Errorf("leave left %d entries in the manifest's data directory (%v)", len(entries), err)
 	}
 	out, _, _, err = cmdtest.Run(t, append(conn1, "health")...)
 	if err != nil || strings.Contains(out, "cp-2") || cmdutil.ExitCode(err) != 0 {
