@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -373,19 +374,29 @@ func (n *Node) waitPodGone(ctx context.Context, container string, timeout time.D
 // or snapshot restore --manifest that is not the default any more, and
 // clearing the default would remove the data kept for going back and
 // leave the data etcd ran on. given says the caller chose n.DataDir
-// (--data-dir); it must then be that directory. Without a manifest that
-// names one on the node, n.DataDir stays.
+// (--data-dir); it must then be that directory. Without a manifest,
+// n.DataDir stays; with one that does not say where the data is on the
+// node, only a given n.DataDir is cleared.
 func (n *Node) UseManifestDataDir(given bool) error {
 	m, err := staticpod.Read(n.ManifestPath())
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	dir, err := m.HostDataDir()
+	dir := ""
+	if err == nil {
+		dir, err = m.HostDataDir()
+	}
 	if err != nil {
-		return nil
+		if given {
+			return nil
+		}
+		return fmt.Errorf("the data directory etcd runs on cannot be told from %s (%v): pass --data-dir", n.ManifestPath(), err)
 	}
 	if given && filepath.Clean(n.DataDir) != filepath.Clean(dir) {
 		return fmt.Errorf("--data-dir %s is not the data directory %s runs etcd on, %s: leave --data-dir out to clear that one", n.DataDir, n.ManifestPath(), dir)
+	}
+	if filepath.Clean(dir) == "/" {
+		return fmt.Errorf("%s runs etcd on / as its data directory: refusing to clear it", n.ManifestPath())
 	}
 	n.DataDir = dir
 	return nil

@@ -1,10 +1,14 @@
 package bootstrap
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
 func TestRemovalCheck(t *testing.T) {
@@ -49,5 +53,82 @@ func TestRemovalCheck(t *testing.T) {
 				t.Errorf("target %d, want %d", got, tt.wantTarget)
 			}
 		})
+	}
+}
+
+// TestUseManifestDataDir: leave and reset clear the data directory the
+// manifest in place runs etcd on, which a recovery or restore moved away
+// from the default.
+func TestUseManifestDataDir(t *testing.T) {
+	dir := t.TempDir()
+	moved := filepath.Join(dir, "etcd-recover-20261207T010000Z")
+	node := func() *Node {
+		n := NewNode()
+		n.ManifestsDir, n.DataDir = filepath.Join(dir, "manifests"), filepath.Join(dir, "etcd")
+		return n
+	}
+	n := node()
+	if err := n.UseManifestDataDir(false); err != nil || n.DataDir != filepath.Join(dir, "etcd") {
+		t.Errorf("without a manifest: %s, %v; want the default kept", n.DataDir, err)
+	}
+
+	spec := node().Spec()
+	spec.Name, spec.AdvertiseAddress, spec.DataDir = "cp-1", "10.0.0.11", moved
+	data, err := staticpod.Marshal(staticpod.NewEtcdPod(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(n.ManifestsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(n.ManifestPath(), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		dataDir string
+		given   bool
+		want    string
+		wantErr string
+	}{
+		{"default", filepath.Join(dir, "etcd"), false, moved, ""},
+		{"given, the manifest's", moved + "/", true, moved, ""},
+		{"given, another", filepath.Join(dir, "etcd"), true, "", "--data-dir " + filepath.Join(dir, "etcd") + " is not the data directory " + n.ManifestPath() + " runs etcd on, " + moved + ": leave --data-dir out to clear that one"},
+	} {
+		n := node()
+		n.DataDir = c.dataDir
+		err := n.UseManifestDataDir(c.given)
+		if c.wantErr != "" {
+			if err == nil || err.Error() != c.wantErr {
+				t.Errorf("%s: %v, want %q", c.name, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || n.DataDir != c.want {
+			t.Errorf("%s: %s, %v; want %s", c.name, n.DataDir, err, c.want)
+		}
+	}
+
+	spec.DataDir = "/"
+	if data, err = staticpod.Marshal(staticpod.NewEtcdPod(spec)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(n.ManifestPath(), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n := node(); n.UseManifestDataDir(false) == nil || n.DataDir == "/" {
+		t.Errorf("a manifest whose data directory is /: %s, not refused", n.DataDir)
+	}
+
+	if err := os.WriteFile(n.ManifestPath(), []byte("not: [a manifest"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n = node()
+	if err := n.UseManifestDataDir(false); err == nil || !strings.Contains(err.Error(), "cannot be told from "+n.ManifestPath()) || !strings.HasSuffix(err.Error(), "pass --data-dir") {
+		t.Errorf("an unreadable manifest, no --data-dir: %v", err)
+	}
+	n.DataDir = filepath.Join(dir, "other")
+	if err := n.UseManifestDataDir(true); err != nil || n.DataDir != filepath.Join(dir, "other") {
+		t.Errorf("an unreadable manifest, --data-dir given: %s, %v", n.DataDir, err)
 	}
 }
