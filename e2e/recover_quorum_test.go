@@ -247,7 +247,20 @@ func TestRecoverQuorumOnRealKubelets(t *testing.T) {
 	if changed := etcdtest.ChangedFiles(original, etcdtest.FileHashes(t, n1.node.DataDir())); len(changed) > 0 {
 		t.Errorf("leave changed the original data it does not run on: %s", changed)
 	}
-	waitVoters(t, n2.config(t, n2, n3), 2)
+	two := n2.config(t, n2, n3)
+	waitVoters(t, two, 2)
+
+	t.Log("cp-1 joins again: refused on the original data, kept, with the reset that clears it; after it, cp-1 joins")
+	join := append([]string{"join", "--endpoints", n2.url(), "--timeout", "2m"}, n1.identity()...)
+	r = n1.mustFail(t, join...)
+	clear := regexp.MustCompile(`clear it with '(kubectl etcd reset --data-dir \S+)' first`).FindStringSubmatch(r.stderr)
+	if clear == nil || !strings.HasSuffix(clear[1], " "+n1.node.DataDir()) {
+		t.Fatalf("join on the original data does not say how to clear it:\n%s", r.stderr)
+	}
+	n1.mustKubectl(t, append(strings.Fields(clear[1])[2:], "--yes", "--manifests-dir", n1.node.ManifestsDir(), "--kubelet-root-dir", n1.node.KubeletRootDir())...)
+	n1.mustKubectl(t, join...)
+	waitVoters(t, all, 3)
+	sameData(t, all)
 }
 
 // printedJoinSteps are the "on NODE: COMMAND" lines recover quorum prints

@@ -52,7 +52,7 @@ func (n *Node) Init(now time.Time) error {
 			return err
 		}
 		if len(entries) > 0 {
-			return fmt.Errorf("data directory %s is not empty (%d entries): it holds another etcd's data; run 'kubectl etcd reset' or pick another --data-dir", n.DataDir, len(entries))
+			return fmt.Errorf("data directory %s is not empty (%d entries): it holds another etcd's data, or the data a recovery or restore moved etcd away from; clear it with 'kubectl etcd reset --data-dir %s' or pick another --data-dir", n.DataDir, len(entries), n.DataDir)
 		}
 	}
 	if err := n.EnsurePKI(PKIOptions{}, now); err != nil {

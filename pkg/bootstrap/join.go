@@ -218,7 +218,7 @@ func (n *Node) Join(ctx context.Context, opts JoinOptions, now time.Time) (*Join
 			return nil, err
 		}
 		if len(entries) > 0 {
-			return nil, fmt.Errorf("data directory %s is not empty: it holds another etcd's data; run 'kubectl etcd reset' first", n.DataDir)
+			return nil, fmt.Errorf("data directory %s is not empty: it holds another etcd's data, or the data a recovery or restore moved etcd away from; clear it with 'kubectl etcd reset --data-dir %s' first", n.DataDir, n.DataDir)
 		}
 		resp, err := addLearner(ctx, cfg, cli, peerURL)
 		if err != nil {
