@@ -241,6 +241,9 @@ func TestRecoverQuorumOnRealKubelets(t *testing.T) {
 	if !strings.Contains(r.stdout, "cleared "+recovered[1]+"\n") {
 		t.Errorf("leave on the recovered member did not clear %s:\n%s%s", recovered[1], r.stdout, r.stderr)
 	}
+	if !strings.Contains(r.stderr, "[etcd] "+n1.node.DataDir()+" (") || !strings.Contains(r.stderr, "is an etcd data directory this member does not run on: the member ran on it before a recovery or restore moved it to "+recovered[1]) {
+		t.Errorf("leave does not tell of the original data it kept:\n%s", r.stderr)
+	}
 	if entries, err := os.ReadDir(recovered[1]); err != nil || len(entries) > 0 {
 		t.Errorf("leave left %d entries in %s (%v)", len(entries), recovered[1], err)
 	}

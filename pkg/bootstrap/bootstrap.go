@@ -123,17 +123,18 @@ func (n *Node) logf(format string, args ...any) {
 	}
 }
 
-// logLeftovers tells of the copies interrupted recoveries and restores
-// left beside dataDir, and of the member's data directories it does not
-// run on (datadir.Leftovers): a preflight is where an operator looks
-// after a killed run, and no run removes another's.
-func (n *Node) logLeftovers(dataDir string) {
+// logLeftovers tells, in lines tagged step, of the copies interrupted
+// recoveries and restores left beside dataDir, and of the member's data
+// directories it does not run on (datadir.Leftovers): a preflight is
+// where an operator looks after a killed run, and no run removes
+// another's; after leave and reset, they are what is left of the member.
+func (n *Node) logLeftovers(step, dataDir string) {
 	for _, l := range datadir.Leftovers(dataDir) {
 		if l.Data {
-			n.logf("[preflight] %s; %s", l, l.Removal())
+			n.logf("[%s] %s; %s", step, l, l.Removal())
 			continue
 		}
-		n.logf("[preflight] %s and is not used: remove it with %s", l, l.Removal())
+		n.logf("[%s] %s and is not used: remove it with %s", step, l, l.Removal())
 	}
 }
 

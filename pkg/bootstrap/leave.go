@@ -305,6 +305,7 @@ func (n *Node) cleanLocal(ctx context.Context, localURL string, stopTimeout time
 		cleaned = append(cleaned, "cleared "+n.DataDir)
 		n.logf("[etcd] Cleared data directory %s", n.DataDir)
 	}
+	n.logLeftovers("etcd", n.DataDir)
 	return cleaned, nil
 }
 

@@ -753,7 +753,7 @@ func (r *QuorumRecovery) printPreflight(p *RecoverPlan) {
 			r.logf("[preflight] data %s: %d entries past the committed index are not known committed: a recovery from it drops them, as etcd's force-new-cluster does (a write acknowledged just before the members holding it died may be among them; --compare with copies of the other members' data dirs keeps those a majority held)", c.Dir, c.LastIndex-commit)
 		}
 	}
-	r.Node.logLeftovers(p.OldDataDir)
+	r.Node.logLeftovers("preflight", p.OldDataDir)
 	r.logf("[preflight] recovering from %s", p.Source)
 	if p.ForceNewClusterImage != "" {
 		r.logf("[preflight] the manifest's image %s is another etcd minor than this kubectl-etcd's etcd %s: that image, run by the kubelet on the copy, makes the one-member cluster, so the data keeps the storage version it starts on", p.ForceNewClusterImage, embeddedMinor())

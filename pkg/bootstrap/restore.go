@@ -175,7 +175,7 @@ func (r *SnapshotRestore) Preflight(ctx context.Context) (*RestorePlan, error) {
 	for _, w := range p.Warnings {
 		r.logf("[preflight] warning: %s", w)
 	}
-	r.Node.logLeftovers(p.OldDataDir)
+	r.Node.logLeftovers("preflight", p.OldDataDir)
 	return p, nil
 }
 
