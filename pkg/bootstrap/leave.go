@@ -391,7 +391,8 @@ func (n *Node) UseManifestDataDir(given bool) error {
 		if given {
 			return nil
 		}
-		return fmt.Errorf("the data directory etcd runs on cannot be told from %s (%v): pass --data-dir", n.ManifestPath(), err)
+		// err names the manifest.
+		return fmt.Errorf("cannot tell which data directory etcd runs on: %v; pass --data-dir", err)
 	}
 	if given && filepath.Clean(n.DataDir) != filepath.Clean(dir) {
 		return fmt.Errorf("--data-dir %s is not the data directory %s runs etcd on, %s: leave --data-dir out to clear that one", n.DataDir, n.ManifestPath(), dir)

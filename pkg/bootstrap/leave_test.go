@@ -124,7 +124,7 @@ func TestUseManifestDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	n = node()
-	if err := n.UseManifestDataDir(false); err == nil || !strings.Contains(err.Error(), "cannot be told from "+n.ManifestPath()) || !strings.HasSuffix(err.Error(), "pass --data-dir") {
+	if err := n.UseManifestDataDir(false); err == nil || !strings.HasPrefix(err.Error(), "cannot tell which data directory etcd runs on: "+n.ManifestPath()+" is not a pod manifest") || !strings.HasSuffix(err.Error(), "pass --data-dir") {
 		t.Errorf("an unreadable manifest, no --data-dir: %v", err)
 	}
 	n.DataDir = filepath.Join(dir, "other")
