@@ -14,6 +14,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/nodetest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
 // bootNode is one control-plane node of the bootstrap suite: a real
@@ -48,6 +49,16 @@ func (n *bootNode) url() string { return "https://" + n.ip + ":" + n.client }
 
 // dirs are the node's directory flags (Kubectl adds --pki-dir).
 func (n *bootNode) dirs() []string { return n.node.DirFlags() }
+
+// manifestDataDir is the data directory n's etcd manifest runs etcd on,
+// as leave and reset find it.
+func (n *bootNode) manifestDataDir() (string, error) {
+	m, err := staticpod.Read(n.node.EtcdManifest())
+	if err != nil {
+		return "", err
+	}
+	return m.HostDataDir()
+}
 
 // cleanupFlags are the flags of leave and reset, which wait for the
 // kubelet to clean up the pod before clearing the data dir.

@@ -225,27 +225,23 @@ func TestRecoverQuorumOnRealKubelets(t *testing.T) {
 
 	t.Log("cp-1, on the data directory the recovery made, leaves: not with --data-dir of the original, kept; without it, the recovered one is cleared and the original stays")
 	original := etcdtest.FileHashes(t, n1.node.DataDir())
-	manifest, err := os.ReadFile(n1.node.EtcdManifest())
-	if err != nil {
-		t.Fatal(err)
-	}
-	recovered := regexp.MustCompile(`--data-dir=(\S+)`).FindStringSubmatch(string(manifest))
-	if recovered == nil || recovered[1] == n1.node.DataDir() {
-		t.Fatalf("cp-1's manifest does not run etcd on the data directory the recovery made: %v", recovered)
+	recovered, err := n1.manifestDataDir()
+	if err != nil || recovered == n1.node.DataDir() {
+		t.Fatalf("cp-1's manifest does not run etcd on the data directory the recovery made: %q, %v", recovered, err)
 	}
 	r = n1.mustFail(t, append([]string{"leave", "--yes"}, n1.cleanupFlags()...)...)
 	if !strings.Contains(r.stderr, "--data-dir "+n1.node.DataDir()+" is not the data directory") {
 		t.Errorf("leave with --data-dir of the original data:\n%s", r.stderr)
 	}
 	r = n1.mustKubectl(t, "leave", "--yes", "--manifests-dir", n1.node.ManifestsDir(), "--kubelet-root-dir", n1.node.KubeletRootDir())
-	if !strings.Contains(r.stdout, "cleared "+recovered[1]+"\n") {
-		t.Errorf("leave on the recovered member did not clear %s:\n%s%s", recovered[1], r.stdout, r.stderr)
+	if !strings.Contains(r.stdout, "cleared "+recovered+"\n") {
+		t.Errorf("leave on the recovered member did not clear %s:\n%s%s", recovered, r.stdout, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "[etcd] "+n1.node.DataDir()+" (") || !strings.Contains(r.stderr, "is an etcd data directory this member does not run on: the member ran on it before a recovery or restore moved it to "+recovered[1]) {
+	if !strings.Contains(r.stderr, "[etcd] "+n1.node.DataDir()+" (") || !strings.Contains(r.stderr, "is an etcd data directory this member does not run on: the member ran on it before a recovery or restore moved it to "+recovered) {
 		t.Errorf("leave does not tell of the original data it kept:\n%s", r.stderr)
 	}
-	if entries, err := os.ReadDir(recovered[1]); err != nil || len(entries) > 0 {
-		t.Errorf("leave left %d entries in %s (%v)", len(entries), recovered[1], err)
+	if entries, err := os.ReadDir(recovered); err != nil || len(entries) > 0 {
+		t.Errorf("leave left %d entries in %s (%v)", len(entries), recovered, err)
 	}
 	if changed := etcdtest.ChangedFiles(original, etcdtest.FileHashes(t, n1.node.DataDir())); len(changed) > 0 {
 		t.Errorf("leave changed the original data it does not run on: %s", changed)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,12 +19,12 @@ import (
 // operator would once done with them.
 func resetNode(t *testing.T, n *bootNode) {
 	t.Helper()
-	manifest, _ := os.ReadFile(n.node.EtcdManifest())
+	dataDir, manifestErr := n.manifestDataDir()
 	n.mustKubectl(t, "reset", "--yes", "--manifests-dir", n.node.ManifestsDir(), "--kubelet-root-dir", n.node.KubeletRootDir())
 	n.node.WaitEtcd(false, 30*time.Second)
-	if m := regexp.MustCompile(`--data-dir=(\S+)`).FindSubmatch(manifest); m != nil {
-		if entries, err := os.ReadDir(string(m[1])); err != nil || len(entries) > 0 {
-			t.Errorf("reset left %d entries in %s, the data directory of the manifest (%v)", len(entries), m[1], err)
+	if manifestErr == nil {
+		if entries, err := os.ReadDir(dataDir); err != nil || len(entries) > 0 {
+			t.Errorf("reset left %d entries in %s, the data directory of the manifest (%v)", len(entries), dataDir, err)
 		}
 	}
 	dirs, _ := filepath.Glob(n.node.DataDir() + "-restore-*")
