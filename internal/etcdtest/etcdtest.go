@@ -21,6 +21,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/hackscript"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/proc"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
@@ -313,13 +314,11 @@ func ForEachVersion(t *testing.T, test func(t *testing.T, version string)) {
 // a release, building them with hack/build-etcd.sh when not cached.
 func EtcdBinaries(t testing.TB, version string) string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(RepoRoot(), "hack", "build-etcd.sh"), version)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+	dir, err := hackscript.Output(hackscript.Path("build-etcd.sh"), version)
 	if err != nil {
 		t.Fatalf("building etcd %s: %v", version, err)
 	}
-	return strings.TrimSpace(string(out))
+	return dir
 }
 
 // newMember lays out one more member on the next 127.0.0.x address, with

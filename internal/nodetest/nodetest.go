@@ -16,7 +16,6 @@
 package nodetest
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -38,6 +37,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/internal/hackscript"
 	"github.com/kubectl-etcd/kubectl-etcd/internal/kubetest"
 )
 
@@ -233,16 +233,10 @@ func prerequisites(t testing.TB) string {
 	return dir
 }
 
+// A failure is kept, unlike hackscript.Memo's: a failed apt-get would
+// only fail again, test after test.
 var installPrerequisites = sync.OnceValues(func() (string, error) {
-	script := filepath.Join(etcdtest.RepoRoot(), "hack", "node-prereqs.sh")
-	cmd := exec.Command(script)
-	var stderr bytes.Buffer
-	cmd.Stderr = io.MultiWriter(os.Stderr, &stderr)
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("%s: %v\n%s", script, err, stderr.String())
-	}
-	return strings.TrimSpace(string(out)), nil
+	return hackscript.Output(hackscript.Path("node-prereqs.sh"))
 })
 
 // makeNetwork creates the namespace with the bridge every node's veth
