@@ -148,8 +148,12 @@ type RecoverPlan struct {
 	// CommitTo, when set, is the commit index the copy's WAL is given
 	// before force-new-cluster (which drops the entries past it): the
 	// compared data dirs show a majority held the source's entries up to
-	// there (committedByMajority).
-	CommitTo uint64   `json:"commitTo,omitempty"`
+	// there (committedByMajority), or, with Elected, that raft would have
+	// elected the source and committed its whole log (electedLog).
+	CommitTo uint64 `json:"commitTo,omitempty"`
+	// Elected: the source's log is at least as up to date as those of
+	// the other compared voters, a majority with it.
+	Elected  bool     `json:"elected,omitempty"`
 	MayLose  []string `json:"mayLose,omitempty"`
 	Running  bool     `json:"running"`
 	Warnings []string `json:"warnings,omitempty"`
@@ -506,6 +510,74 @@ func committedByMajority(source *datadir.Inspection, inspected []*datadir.Inspec
 	return to
 }
 
+// electedLog is the index in inspected (nil where a copy is unusable) of
+// the log raft would elect among the compared voters, or -1. A candidate
+// wins a vote when its log is at least as up to date as the voter's (the
+// term of its last entry higher, or the same and the log as long), and
+// once elected it commits its whole log with the first entry of its own
+// term. A log at least as up to date as those of a majority of the voters
+// (its own member among them) holds every committed entry, whichever
+// members committed it: any commit majority shares a member with this one
+// (raft's leader completeness). So its entries past the committed index
+// are kept as that election would have kept them, among them writes only
+// a follower held when the leader died, which committedByMajority cannot
+// show committed. Its own member's vote counts; two copies of one member
+// count once.
+func electedLog(inspected []*datadir.Inspection) int {
+	best := -1
+	for i, ins := range inspected {
+		if ins == nil || ins.WAL == nil {
+			continue
+		}
+		if best < 0 || atLeastAsUpToDate(ins.WAL, inspected[best].WAL) && (!atLeastAsUpToDate(inspected[best].WAL, ins.WAL) || ins.WAL.Commit > inspected[best].WAL.Commit) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return -1
+	}
+	src := inspected[best]
+	voters := map[string]bool{}
+	for _, m := range src.WALMembers {
+		if !m.IsLearner {
+			voters[m.ID] = true
+		}
+	}
+	if !voters[src.WAL.MemberID] {
+		return -1
+	}
+	granted := map[string]bool{}
+	for _, ins := range inspected {
+		if ins == nil || ins.WAL == nil || !voters[ins.WAL.MemberID] {
+			continue
+		}
+		if !atLeastAsUpToDate(src.WAL, ins.WAL) {
+			return -1 // a voter this log may not win, or one it cannot be compared with
+		}
+		granted[ins.WAL.MemberID] = true
+	}
+	if len(granted) < len(voters)/2+1 {
+		return -1
+	}
+	return best
+}
+
+// atLeastAsUpToDate is raft's vote rule: whether log a is at least as up
+// to date as log b, where that can be told from their WALs. The term of a
+// log's last entry is known only past its committed index (TailTerms);
+// a log that ends at its committed index is one whose entries are all
+// committed, which a log committed at least as far holds.
+func atLeastAsUpToDate(a, b *datadir.WAL) bool {
+	switch {
+	case len(b.TailTerms) == 0:
+		return a.Commit >= b.Commit
+	case len(a.TailTerms) == 0:
+		return false // b's last term is known, a's is not: not comparable
+	}
+	at, bt := a.TailTerms[len(a.TailTerms)-1], b.TailTerms[len(b.TailTerms)-1]
+	return at > bt || at == bt && a.LastIndex >= b.LastIndex
+}
+
 // raiseCommit writes a hard state with the commit index raised to commit
 // into the WAL of dataDir (the recovery's copy, never a member's own), so
 // that force-new-cluster keeps the entries up to it. It returns the commit
@@ -648,6 +720,7 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 	dirs := append([]string{p.OldDataDir}, r.Compare...)
 	best := -1
 	var usable []*datadir.Inspection
+	inspected := make([]*datadir.Inspection, len(dirs)) // the usable ones
 	var source *datadir.Inspection
 	for i, dir := range dirs {
 		ins := datadir.Inspect(dir)
@@ -684,6 +757,7 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 		p.Candidates = append(p.Candidates, c)
 		if c.Error == "" {
 			usable = append(usable, ins)
+			inspected[i] = ins
 		}
 		if c.Error == "" && (best < 0 || c.Commit > p.Candidates[best].Commit) {
 			best, source = i, ins
@@ -692,13 +766,29 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 	if best < 0 {
 		return fmt.Errorf("preflight: no usable data: %s", candidateErrors(p.Candidates))
 	}
+	if e := electedLog(inspected); e >= 0 {
+		best, source = e, inspected[e]
+		p.Elected = true
+		if last := source.WAL.LastIndex; last > source.WAL.Commit {
+			p.CommitTo = last
+		}
+	}
 	p.Source = p.Candidates[best].Dir
 	top := p.Candidates[best]
-	if to := committedByMajority(source, usable); to > top.Commit {
+	if to := committedByMajority(source, usable); !p.Elected && to > top.Commit {
 		p.CommitTo = to
 	}
 	if best > 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("the copy %s (member %s) is the most advanced, committed index %d against this member's %d: recovering from it (or run the recovery on %s's node)", top.Dir, top.Member, top.Commit, p.Candidates[0].Commit, top.Member))
+		how := fmt.Sprintf("committed index %d against this member's %d", top.Commit, p.Candidates[0].Commit)
+		if p.Elected {
+			how = fmt.Sprintf("its log the most up to date, to index %d against this member's %d", top.LastIndex, p.Candidates[0].LastIndex)
+		}
+		p.Warnings = append(p.Warnings, fmt.Sprintf("the copy %s (member %s) is the most advanced, %s: recovering from it (or run the recovery on %s's node)", top.Dir, top.Member, how, top.Member))
+	}
+	if p.Elected {
+		// Every committed entry is in the source's log (electedLog),
+		// whatever the members not compared held.
+		return nil
 	}
 	compared := map[string]bool{}
 	for _, c := range p.Candidates {
@@ -740,7 +830,11 @@ func (r *QuorumRecovery) printPreflight(p *RecoverPlan) {
 		}
 		commit := c.Commit
 		if c.Dir == p.Source && p.CommitTo > commit {
-			r.logf("[preflight] data %s: entries %d to %d, past its committed index, are held by a majority of the voters in the term they were written in: raft commits them, so the copy's commit index is raised to %d and they are kept", c.Dir, c.Commit+1, p.CommitTo, p.CommitTo)
+			why := "are held by a majority of the voters in the term they were written in: raft commits them"
+			if p.Elected {
+				why = "end a log at least as up to date as those of a majority of the voters (the compared copies): raft would elect this member and commit them"
+			}
+			r.logf("[preflight] data %s: entries %d to %d, past its committed index, %s, so the copy's commit index is raised to %d and they are kept", c.Dir, c.Commit+1, p.CommitTo, why, p.CommitTo)
 			commit = p.CommitTo
 		}
 		if c.Error == "" && c.LastIndex > commit {
@@ -750,7 +844,7 @@ func (r *QuorumRecovery) printPreflight(p *RecoverPlan) {
 			// acknowledged just before the members holding it died may
 			// be such an entry. Copies of a majority's data dirs
 			// (--compare) show which of them a majority held.
-			r.logf("[preflight] data %s: %d entries past the committed index are not known committed: a recovery from it drops them, as etcd's force-new-cluster does (a write acknowledged just before the members holding it died may be among them; --compare with copies of the other members' data dirs keeps those a majority held)", c.Dir, c.LastIndex-commit)
+			r.logf("[preflight] data %s: %d entries past the committed index are not known committed: a recovery from it drops them, as etcd's force-new-cluster does (a write acknowledged just before the members holding it died may be among them; --compare with copies of the other members' data dirs keeps those a majority held, or all of them when it shows raft would elect this log)", c.Dir, c.LastIndex-commit)
 		}
 	}
 	r.Node.logLeftovers("preflight", p.OldDataDir)
@@ -872,7 +966,11 @@ func (r *QuorumRecovery) RunPlan(ctx context.Context, p *RecoverPlan) (*RecoverO
 		if err != nil {
 			return nil, rollback(fmt.Errorf("raising the commit index of the copy %s: %w", p.WorkDir, err), "nothing was recovered")
 		}
-		r.logf("[2/5 copy] Raised the copy's commit index from %d to %d: a majority held those entries", from, p.CommitTo)
+		why := "a majority held those entries"
+		if p.Elected {
+			why = "raft would have elected its member and committed them"
+		}
+		r.logf("[2/5 copy] Raised the copy's commit index from %d to %d: %s", from, p.CommitTo, why)
 	}
 	if p.unnamed() {
 		// etcd held the database in the preflight: its copy names them

@@ -35,3 +35,41 @@ func TestCommittedByMajority(t *testing.T) {
 		})
 	}
 }
+
+func TestElectedLog(t *testing.T) {
+	members := []datadir.Member{{ID: "a"}, {ID: "b"}, {ID: "c"}, {ID: "d", IsLearner: true}}
+	data := func(id string, commit uint64, tail ...uint64) *datadir.Inspection {
+		return &datadir.Inspection{WALMembers: members, WAL: &datadir.WAL{MemberID: id, Term: 5, Commit: commit, LastIndex: commit + uint64(len(tail)), TailTerms: tail}}
+	}
+	tests := []struct {
+		name string
+		data []*datadir.Inspection
+		want int
+	}{
+		{"a alone is no majority", []*datadir.Inspection{data("a", 10, 5, 5)}, -1},
+		// The leader died; b alone held the last write past every
+		// committed index. b and c elect b, which commits it.
+		{"the write only a follower held", []*datadir.Inspection{data("c", 10), data("b", 10, 5)}, 1},
+		{"the longer log of the same last term", []*datadir.Inspection{data("a", 10, 5, 5), data("b", 9, 5, 5, 5, 5)}, 1},
+		{"the newer last term wins over the longer log", []*datadir.Inspection{data("a", 10, 4, 4, 4), data("b", 10, 5)}, 1},
+		{"equal logs: the higher commit", []*datadir.Inspection{data("a", 10, 5, 5), data("b", 11, 5)}, 1},
+		{"equal logs and commits: this member's", []*datadir.Inspection{data("a", 11, 5), data("b", 11, 5)}, 0},
+		{"every log committed: the one committed furthest", []*datadir.Inspection{data("a", 10), data("b", 12)}, 1},
+		// b's last term is known and c's is not: c may not win b's vote.
+		{"a log ending at its commit against one with a tail", []*datadir.Inspection{data("c", 12), data("b", 10, 5)}, -1},
+		{"two copies of one member count once", []*datadir.Inspection{data("a", 10, 5), data("a", 10, 5)}, -1},
+		{"a learner does not vote", []*datadir.Inspection{data("a", 10, 5), data("d", 10)}, -1},
+		{"a learner's log is never elected", []*datadir.Inspection{data("d", 10, 5, 5), data("a", 10), data("b", 10)}, -1},
+		{"an unusable copy does not vote", []*datadir.Inspection{data("a", 10, 5), nil}, -1},
+		// The leader, c, is not compared: a heard of a later commit than
+		// b, but b was sent more entries.
+		{"a longer log than the most advanced commit's", []*datadir.Inspection{data("a", 12, 5), data("b", 10, 5, 5, 5, 5)}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := electedLog(tt.data); got != tt.want {
+				t.Errorf("electedLog = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

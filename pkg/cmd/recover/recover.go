@@ -66,9 +66,13 @@ node. It says what may be lost: what members not compared may have
 committed past that index, and the entries past the commit index the WAL
 recorded (etcd records it only with a later entry, so the last writes
 acknowledged before the members holding them died are among them). When
-the compared copies show a majority of the voters held such entries in
-the term they were written in, raft counts them committed: the copy's
-commit index is raised to them and they are kept.
+copies of a majority of the voters are compared (this member's data
+counts), the most up-to-date log among them is the one raft would elect,
+and an elected leader commits its whole log: the recovery uses it and
+keeps all of it, with every write a quorum acknowledged, even one that
+only a single follower still holds. Otherwise, entries a majority of the
+voters held in the term they were written in are kept (raft counts them
+committed). Either way the copy's commit index is raised to them.
 
 Then, step by step: the manifest is moved aside so the kubelet stops etcd;
 the data is copied (the original data directory is never written); the
@@ -94,7 +98,7 @@ ran on the copy) is undone by the next run. Last it prints the
 	}
 	o.Print.AddFlags(cmd, false)
 	fs := cmd.Flags()
-	fs.StringSliceVar(&o.Compare, "compare", nil, "data directories copied from other nodes: the most advanced is recovered from")
+	fs.StringSliceVar(&o.Compare, "compare", nil, "data directories copied from other nodes: the most advanced is recovered from (the most up-to-date log when a majority of the voters is compared)")
 	fs.BoolVar(&o.Force, "force", false, "recover even though a quorum answers (the other members are dropped)")
 	cmdutil.AddYesFlag(fs, &o.Yes, "")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "print the preflight and the plan, change nothing")
