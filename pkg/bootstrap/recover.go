@@ -832,7 +832,7 @@ func (r *QuorumRecovery) printPreflight(p *RecoverPlan) {
 		if c.Dir == p.Source && p.CommitTo > commit {
 			why := "are held by a majority of the voters in the term they were written in: raft commits them"
 			if p.Elected {
-				why = "end a log at least as up to date as those of a majority of the voters (the compared copies): raft would elect this member and commit them"
+				why = "end a log at least as up to date as those of a majority of the voters (the compared data): raft would elect its member, " + c.Member + ", and commit them"
 			}
 			r.logf("[preflight] data %s: entries %d to %d, past its committed index, %s, so the copy's commit index is raised to %d and they are kept", c.Dir, c.Commit+1, p.CommitTo, why, p.CommitTo)
 			commit = p.CommitTo
@@ -844,7 +844,7 @@ func (r *QuorumRecovery) printPreflight(p *RecoverPlan) {
 			// acknowledged just before the members holding it died may
 			// be such an entry. Copies of a majority's data dirs
 			// (--compare) show which of them a majority held.
-			r.logf("[preflight] data %s: %d entries past the committed index are not known committed: a recovery from it drops them, as etcd's force-new-cluster does (a write acknowledged just before the members holding it died may be among them; --compare with copies of the other members' data dirs keeps those a majority held, or all of them when it shows raft would elect this log)", c.Dir, c.LastIndex-commit)
+			r.logf("[preflight] data %s: %d entries past the committed index are not known committed: a recovery from it drops them, as etcd's force-new-cluster does (a write acknowledged just before the members holding it died may be among them; --compare with copies of the other members' data dirs keeps those they show raft would commit)", c.Dir, c.LastIndex-commit)
 		}
 	}
 	r.Node.logLeftovers("preflight", p.OldDataDir)

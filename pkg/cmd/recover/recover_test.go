@@ -397,7 +397,7 @@ func TestRecoverQuorumCompareAndFaults(t *testing.T) {
 	if regexp.MustCompile(`data ` + regexp.QuoteMeta(copyDir) + `: \d+ entries past the committed index are not known committed`).MatchString(stderr) {
 		t.Errorf("the recovery drops entries cp-2 held, though cp-1 and cp-2 would elect it:\n%s", stderr)
 	}
-	if strings.Contains(stderr, "raft would elect this member and commit them") {
+	if strings.Contains(stderr, "raft would elect its member, cp-2, and commit them") {
 		t.Log("cp-2's copy held entries past its committed index, kept as raft would")
 	}
 	_, cli := client(t, cp1)
