@@ -722,8 +722,12 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 	var usable []*datadir.Inspection
 	inspected := make([]*datadir.Inspection, len(dirs)) // the usable ones
 	var source *datadir.Inspection
+	cluster := "" // this member's cluster ID, from its WAL
 	for i, dir := range dirs {
 		ins := datadir.Inspect(dir)
+		if i == 0 && ins.WAL != nil {
+			cluster = ins.WAL.ClusterID
+		}
 		c := Candidate{Dir: dir}
 		switch {
 		case ins.Error != "":
@@ -739,6 +743,11 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 			c.Error = "database unreadable: " + ins.DB.OpenError
 		case ins.DB != nil && len(ins.DB.CheckErrors) > 0:
 			c.Error = "database damaged: " + strings.Join(ins.DB.CheckErrors, "; ")
+		case i > 0 && cluster != "" && ins.WAL.ClusterID != cluster:
+			// A copy mixed up with another cluster's (or taken before
+			// an earlier recovery gave this one new IDs): its log is
+			// not this cluster's, however far it goes.
+			c.Error = fmt.Sprintf("another cluster's data: cluster ID %s, this member's is %s", orDefault(ins.WAL.ClusterID, "unknown"), cluster)
 		default:
 			c.Commit, c.LastIndex, c.Term = ins.WAL.Commit, ins.WAL.LastIndex, ins.WAL.Term
 			c.Member = ins.WAL.MemberID

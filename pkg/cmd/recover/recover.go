@@ -62,7 +62,8 @@ linearizable read gets no answer; refused when a quorum answers, unless
 --force), which members are unreachable, this member's committed index,
 and with --compare DIR,... (data directories copied from other nodes)
 which copy is the most advanced: the recovery uses it, or run it on that
-node. It says what may be lost: what members not compared may have
+node (a copy of another cluster's member, by the cluster ID in its WAL,
+is refused). It says what may be lost: what members not compared may have
 committed past that index, and the entries past the commit index the WAL
 recorded (etcd records it only with a later entry, so the last writes
 acknowledged before the members holding them died are among them). When

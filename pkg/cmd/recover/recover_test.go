@@ -377,9 +377,18 @@ func TestRecoverQuorumCompareAndFaults(t *testing.T) {
 	if err := os.CopyFS(killed, os.DirFS(copyDir)); err != nil {
 		t.Fatal(err)
 	}
-	_, stderr, code, err := cmdtest.Run(t, append(cp1.conn(), "recover", "quorum", "--dry-run", "--compare", damaged, "--command-timeout", "2s")...)
+	// And a copy of another cluster's member, mixed up with these, whose
+	// log goes further than any of them.
+	other := etcdtest.StartEmbedded(t, etcdtest.WithClusterSize(1))
+	etcdtest.PutMany(t, other.Config(), "/registry/configmaps/other/", 300)
+	other.Stop(0)
+	foreign := other.State.Members[0].DataDir
+	_, stderr, code, err := cmdtest.Run(t, append(cp1.conn(), "recover", "quorum", "--dry-run", "--compare", damaged+","+foreign, "--command-timeout", "2s")...)
 	if code != 0 || !strings.Contains(stderr, "data "+damaged+": unusable: database") || !strings.Contains(stderr, "recovering from "+cp1.dataDir()) {
-		t.Errorf("--compare with a truncated copy: exit %d, %v\n%s", code, err, stderr)
+		t.Errorf("--compare with a truncated copy and another cluster's: exit %d, %v\n%s", code, err, stderr)
+	}
+	if !regexp.MustCompile(`data ` + regexp.QuoteMeta(foreign) + `: unusable: another cluster's data: cluster ID \w+, this member's is \w+`).MatchString(stderr) {
+		t.Errorf("the preflight does not refuse another cluster's copy %s:\n%s", foreign, stderr)
 	}
 	if !strings.Contains(stderr, killed+" (") || !strings.Contains(stderr, "was left by an interrupted recover quorum (its copy of the data) and is not used: remove it with rm -rf "+killed) {
 		t.Errorf("the preflight does not tell of the copy a killed recovery left in %s:\n%s", killed, stderr)
