@@ -794,11 +794,6 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 		}
 		p.Warnings = append(p.Warnings, fmt.Sprintf("the copy %s (member %s) is the most advanced, %s: recovering from it (or run the recovery on %s's node)", top.Dir, top.Member, how, top.Member))
 	}
-	if p.Elected {
-		// Every committed entry is in the source's log (electedLog),
-		// whatever the members not compared held.
-		return nil
-	}
 	compared := map[string]bool{}
 	for _, c := range p.Candidates {
 		if c.Error == "" {
@@ -806,7 +801,13 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 		}
 	}
 	for _, o := range p.others {
-		if !compared[o.Name] {
+		switch {
+		case compared[o.Name]:
+		case p.Elected:
+			// Every committed entry is in the source's log (electedLog),
+			// but only if each copy is its member's last state.
+			p.MayLose = append(p.MayLose, fmt.Sprintf("%s was not compared: nothing it committed is lost if each compared copy is its member's data as the member stopped (raft would elect the source among them), but a copy taken earlier may lack what %s committed since", o.Name, o.Name))
+		default:
 			p.MayLose = append(p.MayLose, fmt.Sprintf("%s was not compared: entries it committed past index %d are lost (copy its data dir here and pass --compare to check)", o.Name, top.Commit))
 		}
 	}

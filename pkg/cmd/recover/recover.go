@@ -66,14 +66,15 @@ node (a copy of another cluster's member, by the cluster ID in its WAL,
 is refused). It says what may be lost: what members not compared may have
 committed past that index, and the entries past the commit index the WAL
 recorded (etcd records it only with a later entry, so the last writes
-acknowledged before the members holding them died are among them). When
-copies of a majority of the voters are compared (this member's data
-counts), the most up-to-date log among them is the one raft would elect,
-and an elected leader commits its whole log: the recovery uses it and
-keeps all of it, with every write a quorum acknowledged, even one that
-only a single follower still holds. Otherwise, entries a majority of the
-voters held in the term they were written in are kept (raft counts them
-committed). Either way the copy's commit index is raised to them.
+acknowledged before the members holding them died are among them).
+When copies of a majority of the voters are compared (this member's data
+counts; copy each after its member stopped), the most up-to-date log
+among them is the one raft would elect, and an elected leader commits
+its whole log: the recovery uses it and keeps all of it, with every
+write a quorum acknowledged, even one that only a single follower still
+holds. Otherwise, entries a majority of the voters held in the term they
+were written in are kept (raft counts them committed). Either way the
+copy's commit index is raised to them.
 
 Then, step by step: the manifest is moved aside so the kubelet stops etcd;
 the data is copied (the original data directory is never written); the

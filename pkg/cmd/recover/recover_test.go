@@ -406,6 +406,9 @@ func TestRecoverQuorumCompareAndFaults(t *testing.T) {
 	if regexp.MustCompile(`data ` + regexp.QuoteMeta(copyDir) + `: \d+ entries past the committed index are not known committed`).MatchString(stderr) {
 		t.Errorf("the recovery drops entries cp-2 held, though cp-1 and cp-2 would elect it:\n%s", stderr)
 	}
+	if !strings.Contains(stderr, "may be lost: cp-3 was not compared: nothing it committed is lost if each compared copy is its member's data as the member stopped") {
+		t.Errorf("the preflight does not say what cp-3, not compared, may have committed:\n%s", stderr)
+	}
 	if strings.Contains(stderr, "raft would elect its member, cp-2, and commit them") {
 		t.Log("cp-2's copy held entries past its committed index, kept as raft would")
 	}
