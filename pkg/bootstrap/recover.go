@@ -522,11 +522,11 @@ func committedByMajority(source *datadir.Inspection, inspected []*datadir.Inspec
 // are kept as that election would have kept them, among them writes only
 // a follower held when the leader died, which committedByMajority cannot
 // show committed. Its own member's vote counts; two copies of one member
-// count once.
+// count once; a learner neither votes nor is elected.
 func electedLog(inspected []*datadir.Inspection) int {
 	best := -1
 	for i, ins := range inspected {
-		if ins == nil || ins.WAL == nil {
+		if ins == nil || ins.WAL == nil || !isVoter(ins) {
 			continue
 		}
 		if best < 0 || atLeastAsUpToDate(ins.WAL, inspected[best].WAL) && (!atLeastAsUpToDate(inspected[best].WAL, ins.WAL) || ins.WAL.Commit > inspected[best].WAL.Commit) {
@@ -543,16 +543,13 @@ func electedLog(inspected []*datadir.Inspection) int {
 			voters[m.ID] = true
 		}
 	}
-	if !voters[src.WAL.MemberID] {
-		return -1
-	}
 	granted := map[string]bool{}
 	for _, ins := range inspected {
 		if ins == nil || ins.WAL == nil || !voters[ins.WAL.MemberID] {
 			continue
 		}
 		if !atLeastAsUpToDate(src.WAL, ins.WAL) {
-			return -1 // a voter this log may not win, or one it cannot be compared with
+			return -1 // a voter this log may not win
 		}
 		granted[ins.WAL.MemberID] = true
 	}
@@ -562,20 +559,21 @@ func electedLog(inspected []*datadir.Inspection) int {
 	return best
 }
 
-// atLeastAsUpToDate is raft's vote rule: whether log a is at least as up
-// to date as log b, where that can be told from their WALs. The term of a
-// log's last entry is known only past its committed index (TailTerms);
-// a log that ends at its committed index is one whose entries are all
-// committed, which a log committed at least as far holds.
-func atLeastAsUpToDate(a, b *datadir.WAL) bool {
-	switch {
-	case len(b.TailTerms) == 0:
-		return a.Commit >= b.Commit
-	case len(a.TailTerms) == 0:
-		return false // b's last term is known, a's is not: not comparable
+// isVoter says whether the member whose data ins is was a voter, as its
+// own data has the membership: a learner's log is never elected.
+func isVoter(ins *datadir.Inspection) bool {
+	for _, m := range ins.WALMembers {
+		if m.ID == ins.WAL.MemberID {
+			return !m.IsLearner
+		}
 	}
-	at, bt := a.TailTerms[len(a.TailTerms)-1], b.TailTerms[len(b.TailTerms)-1]
-	return at > bt || at == bt && a.LastIndex >= b.LastIndex
+	return false
+}
+
+// atLeastAsUpToDate is raft's vote rule: whether log a is at least as up
+// to date as log b.
+func atLeastAsUpToDate(a, b *datadir.WAL) bool {
+	return a.LastTerm > b.LastTerm || a.LastTerm == b.LastTerm && a.LastIndex >= b.LastIndex
 }
 
 // raiseCommit writes a hard state with the commit index raised to commit

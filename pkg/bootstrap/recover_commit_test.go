@@ -38,8 +38,13 @@ func TestCommittedByMajority(t *testing.T) {
 
 func TestElectedLog(t *testing.T) {
 	members := []datadir.Member{{ID: "a"}, {ID: "b"}, {ID: "c"}, {ID: "d", IsLearner: true}}
+	// A log of entries up to commit in term 5 or earlier, then tail.
 	data := func(id string, commit uint64, tail ...uint64) *datadir.Inspection {
-		return &datadir.Inspection{WALMembers: members, WAL: &datadir.WAL{MemberID: id, Term: 5, Commit: commit, LastIndex: commit + uint64(len(tail)), TailTerms: tail}}
+		last := uint64(5)
+		if len(tail) > 0 {
+			last = tail[len(tail)-1]
+		}
+		return &datadir.Inspection{WALMembers: members, WAL: &datadir.WAL{MemberID: id, Term: 5, Commit: commit, LastIndex: commit + uint64(len(tail)), LastTerm: last, TailTerms: tail}}
 	}
 	tests := []struct {
 		name string
@@ -51,15 +56,17 @@ func TestElectedLog(t *testing.T) {
 		// committed index. b and c elect b, which commits it.
 		{"the write only a follower held", []*datadir.Inspection{data("c", 10), data("b", 10, 5)}, 1},
 		{"the longer log of the same last term", []*datadir.Inspection{data("a", 10, 5, 5), data("b", 9, 5, 5, 5, 5)}, 1},
-		{"the newer last term wins over the longer log", []*datadir.Inspection{data("a", 10, 4, 4, 4), data("b", 10, 5)}, 1},
+		{"the newer last term wins over the longer log", []*datadir.Inspection{data("a", 10, 4, 4, 4), data("b", 10, 6)}, 1},
 		{"equal logs: the higher commit", []*datadir.Inspection{data("a", 10, 5, 5), data("b", 11, 5)}, 1},
 		{"equal logs and commits: this member's", []*datadir.Inspection{data("a", 11, 5), data("b", 11, 5)}, 0},
 		{"every log committed: the one committed furthest", []*datadir.Inspection{data("a", 10), data("b", 12)}, 1},
-		// b's last term is known and c's is not: c may not win b's vote.
-		{"a log ending at its commit against one with a tail", []*datadir.Inspection{data("c", 12), data("b", 10, 5)}, -1},
+		{"a log ending at its commit, longer than one with a tail", []*datadir.Inspection{data("c", 12), data("b", 10, 5)}, 0},
+		{"a log ending at its commit, of an older term than another's tail", []*datadir.Inspection{data("c", 12), data("b", 10, 6)}, 1},
+		{"a learner's newer log: the voters' newest", []*datadir.Inspection{data("a", 10, 5), data("b", 10, 6), data("d", 10, 7)}, 1},
+		{"a member of no known membership", []*datadir.Inspection{data("e", 10, 5), data("a", 10)}, -1},
 		{"two copies of one member count once", []*datadir.Inspection{data("a", 10, 5), data("a", 10, 5)}, -1},
 		{"a learner does not vote", []*datadir.Inspection{data("a", 10, 5), data("d", 10)}, -1},
-		{"a learner's log is never elected", []*datadir.Inspection{data("d", 10, 5, 5), data("a", 10), data("b", 10)}, -1},
+		{"a learner's longer log is passed over", []*datadir.Inspection{data("d", 10, 5, 5), data("a", 10), data("b", 10)}, 1},
 		{"an unusable copy does not vote", []*datadir.Inspection{data("a", 10, 5), nil}, -1},
 		// The leader, c, is not compared: a heard of a later commit than
 		// b, but b was sent more entries.

@@ -70,6 +70,10 @@ type WAL struct {
 	// LastIndex is the index of the last entry in the WAL (it may be past
 	// Commit: entries not yet known to be committed).
 	LastIndex uint64 `json:"lastIndex"`
+	// LastTerm is the term of the entry at LastIndex (of the snapshot
+	// when no entry follows it): with LastIndex, what raft compares to
+	// tell which of two logs is more up to date.
+	LastTerm uint64 `json:"lastTerm"`
 	// TailTerms are the terms of the entries past Commit, Commit+1 to
 	// LastIndex in order: two logs that hold an entry of the same index
 	// and term hold the same entries up to it (raft's log matching).
@@ -326,9 +330,9 @@ func readWAL(lg *zap.Logger, w *WAL, s *Snapshot) []*raftpb.Entry {
 	if hs.GetVote() != 0 {
 		w.Vote = types.ID(hs.GetVote()).String()
 	}
-	w.LastIndex = s.Index
+	w.LastIndex, w.LastTerm = s.Index, s.Term
 	if len(ents) > 0 {
-		w.LastIndex = ents[len(ents)-1].GetIndex()
+		w.LastIndex, w.LastTerm = ents[len(ents)-1].GetIndex(), ents[len(ents)-1].GetTerm()
 	}
 	for _, e := range ents {
 		if e.GetIndex() > w.Commit {
