@@ -474,15 +474,13 @@ func committedByMajority(source *datadir.Inspection, inspected []*datadir.Inspec
 	if source == nil || source.WAL == nil {
 		return 0
 	}
-	voters := map[string]bool{}
-	for _, m := range source.WALMembers {
-		if !m.IsLearner {
-			voters[m.ID] = true
-		}
-	}
+	voters := voterIDs(source)
 	// One log per member: two copies of one member's data count once.
 	logs := map[string]*datadir.WAL{}
 	for _, ins := range inspected {
+		if ins == nil {
+			continue // unusable
+		}
 		if w := ins.WAL; w != nil && voters[w.MemberID] && (logs[w.MemberID] == nil || logs[w.MemberID].LastIndex < w.LastIndex) {
 			logs[w.MemberID] = w
 		}
@@ -526,8 +524,8 @@ func committedByMajority(source *datadir.Inspection, inspected []*datadir.Inspec
 func electedLog(inspected []*datadir.Inspection) int {
 	best := -1
 	for i, ins := range inspected {
-		if ins == nil || ins.WAL == nil || !isVoter(ins) {
-			continue
+		if ins == nil || ins.WAL == nil || !voterIDs(ins)[ins.WAL.MemberID] {
+			continue // a learner's log is never elected
 		}
 		if best < 0 || atLeastAsUpToDate(ins.WAL, inspected[best].WAL) && (!atLeastAsUpToDate(inspected[best].WAL, ins.WAL) || ins.WAL.Commit > inspected[best].WAL.Commit) {
 			best = i
@@ -537,12 +535,7 @@ func electedLog(inspected []*datadir.Inspection) int {
 		return -1
 	}
 	src := inspected[best]
-	voters := map[string]bool{}
-	for _, m := range src.WALMembers {
-		if !m.IsLearner {
-			voters[m.ID] = true
-		}
-	}
+	voters := voterIDs(src)
 	granted := map[string]bool{}
 	for _, ins := range inspected {
 		if ins == nil || ins.WAL == nil || !voters[ins.WAL.MemberID] {
@@ -559,15 +552,15 @@ func electedLog(inspected []*datadir.Inspection) int {
 	return best
 }
 
-// isVoter says whether the member whose data ins is was a voter, as its
-// own data has the membership: a learner's log is never elected.
-func isVoter(ins *datadir.Inspection) bool {
+// voterIDs are the IDs of the voters in the membership ins's data has.
+func voterIDs(ins *datadir.Inspection) map[string]bool {
+	voters := map[string]bool{}
 	for _, m := range ins.WALMembers {
-		if m.ID == ins.WAL.MemberID {
-			return !m.IsLearner
+		if !m.IsLearner {
+			voters[m.ID] = true
 		}
 	}
-	return false
+	return voters
 }
 
 // atLeastAsUpToDate is raft's vote rule: whether log a is at least as up
@@ -717,8 +710,7 @@ func (p *RecoverPlan) unnamed() bool {
 func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 	dirs := append([]string{p.OldDataDir}, r.Compare...)
 	best := -1
-	var usable []*datadir.Inspection
-	inspected := make([]*datadir.Inspection, len(dirs)) // the usable ones
+	inspected := make([]*datadir.Inspection, len(dirs)) // the usable ones, else nil
 	var source *datadir.Inspection
 	cluster := "" // this member's cluster ID, from its WAL
 	for i, dir := range dirs {
@@ -763,7 +755,6 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 		}
 		p.Candidates = append(p.Candidates, c)
 		if c.Error == "" {
-			usable = append(usable, ins)
 			inspected[i] = ins
 		}
 		if c.Error == "" && (best < 0 || c.Commit > p.Candidates[best].Commit) {
@@ -779,12 +770,11 @@ func (r *QuorumRecovery) pickSource(p *RecoverPlan) error {
 		if last := source.WAL.LastIndex; last > source.WAL.Commit {
 			p.CommitTo = last
 		}
+	} else if to := committedByMajority(source, inspected); to > source.WAL.Commit {
+		p.CommitTo = to
 	}
 	p.Source = p.Candidates[best].Dir
 	top := p.Candidates[best]
-	if to := committedByMajority(source, usable); !p.Elected && to > top.Commit {
-		p.CommitTo = to
-	}
 	if best > 0 {
 		how := fmt.Sprintf("committed index %d against this member's %d", top.Commit, p.Candidates[0].Commit)
 		if p.Elected {
