@@ -66,6 +66,13 @@ func (n *bootNode) cleanupFlags() []string {
 	return append(n.dirs(), "--kubelet-root-dir", n.node.KubeletRootDir())
 }
 
+// manifestFlags are the flags of a command that works through n's etcd
+// manifest and waits for the kubelet (leave and reset with the data
+// directory the manifest names, upgrade, config set, certs renew).
+func (n *bootNode) manifestFlags() []string {
+	return []string{"--manifests-dir", n.node.ManifestsDir(), "--kubelet-root-dir", n.node.KubeletRootDir()}
+}
+
 func (n *bootNode) identity() []string {
 	return append([]string{"--name", n.name, "--advertise-address", n.ip, "--key-algorithm", "ECDSA-P256",
 		"--image", nodetest.EtcdImage(n.version)}, n.dirs()...)

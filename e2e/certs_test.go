@@ -20,8 +20,8 @@ const restartLock = "/kubectl-etcd/locks/etcd-restart"
 
 // renewArgs renews every etcd certificate of n and restarts its etcd.
 func (n *bootNode) renewArgs(extra ...string) []string {
-	return append([]string{"certs", "renew", "all", "--restart", "--timeout", "1m", "--lock-timeout", "2m",
-		"--manifests-dir", n.node.ManifestsDir(), "--kubelet-root-dir", n.node.KubeletRootDir()}, extra...)
+	args := append([]string{"certs", "renew", "all", "--restart", "--timeout", "1m", "--lock-timeout", "2m"}, n.manifestFlags()...)
+	return append(args, extra...)
 }
 
 // servedNotBefore is the NotBefore of the server certificate n's etcd

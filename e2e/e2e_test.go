@@ -72,14 +72,21 @@ func runPlugin(t *testing.T, extraEnv []string, args ...string) (result, error) 
 // extraEnv.
 func pluginCommand(extraEnv []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(pluginBin, args...)
+	cmd.Env = cleanEnv(extraEnv...)
+	return cmd
+}
+
+// cleanEnv is this process's environment without ETCDCTL_* and with no
+// kubeconfig from the developer's shell, plus extraEnv (exec.Cmd takes
+// the last value of a variable set twice).
+func cleanEnv(extraEnv ...string) []string {
+	var env []string
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, "ETCDCTL_") && !strings.HasPrefix(e, "KUBECONFIG=") {
-			cmd.Env = append(cmd.Env, e)
+			env = append(env, e)
 		}
 	}
-	cmd.Env = append(cmd.Env, "KUBECONFIG="+os.DevNull)
-	cmd.Env = append(cmd.Env, extraEnv...)
-	return cmd
+	return append(append(env, "KUBECONFIG="+os.DevNull), extraEnv...)
 }
 
 // startPluginCmd starts kubectl-etcd with args in the environment env (nil:

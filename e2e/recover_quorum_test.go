@@ -233,7 +233,7 @@ func TestRecoverQuorumOnRealKubelets(t *testing.T) {
 	if !strings.Contains(r.stderr, "--data-dir "+n1.node.DataDir()+" is not the data directory") {
 		t.Errorf("leave with --data-dir of the original data:\n%s", r.stderr)
 	}
-	r = n1.mustKubectl(t, "leave", "--yes", "--manifests-dir", n1.node.ManifestsDir(), "--kubelet-root-dir", n1.node.KubeletRootDir())
+	r = n1.mustKubectl(t, append([]string{"leave", "--yes"}, n1.manifestFlags()...)...)
 	if !strings.Contains(r.stdout, "cleared "+recovered+"\n") {
 		t.Errorf("leave on the recovered member did not clear %s:\n%s%s", recovered, r.stdout, r.stderr)
 	}
@@ -256,7 +256,7 @@ func TestRecoverQuorumOnRealKubelets(t *testing.T) {
 	if clear == nil || !strings.HasSuffix(clear[1], " "+n1.node.DataDir()) {
 		t.Fatalf("join on the original data does not say how to clear it:\n%s", r.stderr)
 	}
-	n1.mustKubectl(t, append(strings.Fields(clear[1])[2:], "--yes", "--manifests-dir", n1.node.ManifestsDir(), "--kubelet-root-dir", n1.node.KubeletRootDir())...)
+	n1.mustKubectl(t, append(append(strings.Fields(clear[1])[2:], "--yes"), n1.manifestFlags()...)...)
 	n1.mustKubectl(t, join...)
 	waitVoters(t, all, 3)
 	sameData(t, all)

@@ -20,7 +20,7 @@ import (
 func resetNode(t *testing.T, n *bootNode) {
 	t.Helper()
 	dataDir, manifestErr := n.manifestDataDir()
-	n.mustKubectl(t, "reset", "--yes", "--manifests-dir", n.node.ManifestsDir(), "--kubelet-root-dir", n.node.KubeletRootDir())
+	n.mustKubectl(t, append([]string{"reset", "--yes"}, n.manifestFlags()...)...)
 	n.node.WaitEtcd(false, 30*time.Second)
 	if manifestErr == nil {
 		if entries, err := os.ReadDir(dataDir); err != nil || len(entries) > 0 {

@@ -109,7 +109,7 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 		if err := n1.node.TagImage(nodetest.SandboxImage, bad); err != nil {
 			t.Fatal(err)
 		}
-		r, err := n1.kubectl(t, "upgrade", "--image", bad, "--yes", "--manifests-dir", n1.node.ManifestsDir(), "--kubelet-root-dir", n1.node.KubeletRootDir(), "--timeout", "20s")
+		r, err := n1.kubectl(t, append([]string{"upgrade", "--image", bad, "--yes", "--timeout", "20s"}, n1.manifestFlags()...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +161,7 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 	const quota = 3 << 30
 	step("config set quota-backend-bytes=3GiB, started on the 3 nodes at once", func() {
 		stderrs.WriteString(atOnce(t, nodes, "etcd flags changed", func(n *bootNode) []string {
-			return []string{"config", "set", "quota-backend-bytes=3GiB", "--yes", "--manifests-dir", n.node.ManifestsDir(), "--kubelet-root-dir", n.node.KubeletRootDir(), "--timeout", "3m", "--lock-timeout", "10m"}
+			return append([]string{"config", "set", "quota-backend-bytes=3GiB", "--yes", "--timeout", "3m", "--lock-timeout", "10m"}, n.manifestFlags()...)
 		}))
 	})
 	etcdtest.WaitMembers(t, all, 3, "a quota of 3 GiB", func(s cluster.MemberStatus) bool { return s.DBQuota == quota })
@@ -227,7 +227,7 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 
 // upgradeArgs upgrades n's etcd to version.
 func upgradeArgs(n *bootNode, version string) []string {
-	return []string{"upgrade", "--version", version, "--yes", "--manifests-dir", n.node.ManifestsDir(), "--kubelet-root-dir", n.node.KubeletRootDir(), "--timeout", "3m", "--lock-timeout", "10m"}
+	return append([]string{"upgrade", "--version", version, "--yes", "--timeout", "3m", "--lock-timeout", "10m"}, n.manifestFlags()...)
 }
 
 // upgradeAtOnce starts `kubectl etcd upgrade --version version` on every
