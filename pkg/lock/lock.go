@@ -61,12 +61,23 @@ func (h *Held) Key() string { return h.mutex.Key() }
 // the cluster could not be reached for longer than the TTL.
 func (h *Held) Lost() <-chan struct{} { return h.session.Done() }
 
-// Release unlocks and revokes the lease (which also deletes the owner key).
+// Release unlocks and revokes the lease (which also deletes the owner
+// key), also when ctx is done: a command stopped with Ctrl-C frees the
+// lock at once instead of when its lease expires.
 func (h *Held) Release(ctx context.Context) error {
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	err := h.mutex.Unlock(uctx)
-	return errors.Join(err, h.session.Close())
+	return errors.Join(err, endSession(uctx, h.session))
+}
+
+// endSession stops keeping the session's lease alive and revokes it,
+// within ctx: Session.Close waits up to the lease's TTL for a cluster
+// that does not answer.
+func endSession(ctx context.Context, s *concurrency.Session) error {
+	s.Orphan()
+	_, err := s.Client().Revoke(ctx, s.Lease())
+	return err
 }
 
 // ownerKey is where the holder with lease id describes itself: beside the
@@ -98,9 +109,17 @@ func Acquire(ctx context.Context, cli *clientv3.Client, opts Options) (*Held, er
 		}
 		return nil, fmt.Errorf("creating a lease for lock %s: %w", opts.Name, err)
 	}
-	session, err := concurrency.NewSession(cli, concurrency.WithLease(lease.ID), concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
+	// The lease is kept alive until Release, not until ctx ends: Lost
+	// then means the lease itself was lost, and Release can still unlock
+	// and revoke after the command was stopped.
+	session, err := concurrency.NewSession(cli, concurrency.WithLease(lease.ID), concurrency.WithTTL(ttl), concurrency.WithContext(context.WithoutCancel(ctx)))
 	if err != nil {
 		return nil, fmt.Errorf("keeping the lease of lock %s alive: %w", opts.Name, err)
+	}
+	abandon := func() {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = endSession(actx, session)
 	}
 	if opts.Owner != "" {
 		octx, ocancel := context.WithTimeout(ctx, grantTimeout)
@@ -110,7 +129,7 @@ func Acquire(ctx context.Context, cli *clientv3.Client, opts Options) (*Held, er
 		})
 		ocancel()
 		if err != nil {
-			session.Close()
+			abandon()
 			return nil, fmt.Errorf("recording the owner of lock %s: %w", opts.Name, err)
 		}
 	}
@@ -123,14 +142,14 @@ func Acquire(ctx context.Context, cli *clientv3.Client, opts Options) (*Held, er
 	defer cancel()
 	if err := retryTransient(lctx, func() error { return m.TryLock(lctx) }); err != nil {
 		if !errors.Is(err, concurrency.ErrLocked) {
-			session.Close()
+			abandon()
 			return nil, fmt.Errorf("taking lock %s: %w", opts.Name, err)
 		}
 		if opts.Waiting != nil {
 			opts.Waiting(Holder(lctx, cli, opts.Name))
 		}
 		if err := retryTransient(lctx, func() error { return m.Lock(lctx) }); err != nil {
-			session.Close()
+			abandon()
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 				return nil, fmt.Errorf("lock %s: %w after %s (held by %s)", opts.Name, ErrTimeout, opts.Timeout, Holder(ctx, cli, opts.Name))
 			}
