@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -292,10 +291,7 @@ func (n *Node) dryRunRestart(ctx context.Context, cfg *connect.Config, plan *res
 
 // parkedManifestPath is where a restart keeps the manifest while etcd is
 // stopped: a hidden file in the same directory, which the kubelet ignores.
-func (n *Node) parkedManifestPath() string {
-	path := n.ManifestPath()
-	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".restarting")
-}
+func (n *Node) parkedManifestPath() string { return staticpod.ParkedPath(n.ManifestPath()) }
 
 // recoverParkedManifest puts back a manifest a restart moved away and
 // never restored (the process was killed): without it the node runs no

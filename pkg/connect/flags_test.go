@@ -117,6 +117,12 @@ func TestResolveBadInput(t *testing.T) {
 	expired := writePKI(t, filepath.Join(root, "expired"), time.Hour, time.Now().Add(-48*time.Hour))
 	notPod := filepath.Join(root, "not-a-pod.yaml")
 	writeFile(t, notPod, "apiVersion: v1\nkind: ConfigMap\n")
+	// What a restart killed while etcd was down for it leaves.
+	parkedDir := filepath.Join(root, "manifests")
+	if err := os.Mkdir(parkedDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(parkedDir, ".etcd.yaml.restarting"), "apiVersion: v1\nkind: Pod\n")
 
 	tests := []struct {
 		name    string
@@ -128,6 +134,8 @@ func TestResolveBadInput(t *testing.T) {
 		{"unknown scheme", func(f *Flags) { f.Endpoints = []string{"grpc://127.0.0.1:2379"} }, `scheme "grpc" is not supported`},
 		{"not a URL", func(f *Flags) { f.Endpoints = []string{"https://"} }, "is not a URL"},
 		{"manifest is not an etcd pod", func(f *Flags) { f.EtcdManifest = notPod }, "is not an etcd static pod"},
+		{"manifest parked by an interrupted restart", func(f *Flags) { f.EtcdManifest = filepath.Join(parkedDir, "etcd.yaml") },
+			parkedDir + "/etcd.yaml is missing, and " + parkedDir + "/.etcd.yaml.restarting holds it: a kubectl etcd restart, upgrade or config set was stopped"},
 		{"missing CA file", func(f *Flags) {
 			f.Endpoints = []string{"127.0.0.1:2379"}
 			f.CACert = filepath.Join(root, "missing.crt")

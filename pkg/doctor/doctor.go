@@ -85,6 +85,22 @@ type Finding struct {
 	Fix      string   `json:"fix,omitempty"`
 }
 
+// ParkedManifest is a node's missing etcd manifest (Path) and the hidden
+// file a restart moved it to (Parked, staticpod.Parked).
+type ParkedManifest struct {
+	Path   string `json:"path"`
+	Parked string `json:"parked"`
+}
+
+// FindParkedManifest is the manifest at path if a restart left it
+// parked; nil if not.
+func FindParkedManifest(path string) *ParkedManifest {
+	if parked := staticpod.Parked(path); parked != "" {
+		return &ParkedManifest{Path: path, Parked: parked}
+	}
+	return nil
+}
+
 // Cert is a certificate seen on the way: a member's server certificate
 // from the TLS handshake, the client certificate in use, or a file of the
 // PKI directory.
@@ -121,6 +137,9 @@ type Facts struct {
 	// Leftovers are what interrupted recoveries and restores left beside
 	// the manifest's data directory.
 	Leftovers []datadir.Leftover `json:"leftovers,omitempty"`
+	// ParkedManifest is set when an interrupted restart left this node's
+	// manifest aside.
+	ParkedManifest *ParkedManifest `json:"parkedManifest,omitempty"`
 	// Metrics are each answering member's /metrics read at the start;
 	// Resampled the same read again after the sample window (none when the
 	// window is 0).
@@ -198,6 +217,7 @@ func Gather(ctx context.Context, cfg *connect.Config, cli *clientv3.Client, o Ga
 	}
 	f.Certs, f.CertErrors = gatherCerts(ctx, cfg, statuses, o.PKIDir, o.Now)
 	if o.ManifestPath != "" {
+		f.ParkedManifest = FindParkedManifest(o.ManifestPath)
 		if m, err := staticpod.Read(o.ManifestPath); err == nil {
 			f.Manifest = &Manifest{Path: o.ManifestPath, Image: m.Pod.Spec.Containers[m.Container].Image, InitialCluster: m.List("initial-cluster"),
 				ListenClientURLs: m.List("listen-client-urls"), ListenPeerURLs: m.List("listen-peer-urls")}

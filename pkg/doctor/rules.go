@@ -15,6 +15,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/datadir"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcdflags"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maintenance"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/upgrade"
 )
 
@@ -34,7 +35,18 @@ func Diagnose(f *Facts) *Report {
 	out = append(out, checkPlaintext(f)...)
 	out = append(out, checkCerts(f)...)
 	out = append(out, checkLeftovers(f)...)
+	if f.ParkedManifest != nil {
+		out = append(out, ParkedManifestFinding(*f.ParkedManifest))
+	}
 	return NewReport(out)
+}
+
+// ParkedManifestFinding is the error of a node whose etcd manifest a
+// restart moved aside (staticpod.Parked) and never put back: the kubelet
+// runs no etcd there until it is back. The offline doctor reports it too.
+func ParkedManifestFinding(p ParkedManifest) Finding {
+	what, fix := staticpod.ParkedAdvice(p.Path, p.Parked)
+	return Finding{Severity: Error, Check: "manifest", Message: what, Fix: fix}
 }
 
 // answered reports whether a member answered the Status call.

@@ -212,6 +212,14 @@ func TestDiagnose(t *testing.T) {
 			{Warning, "leftovers", "", "/var/lib/etcd-recover-20261207T010000Z.work (3.2 GB) was left by an interrupted recover quorum (its copy of the data); etcd does not use it", "rm -rf /var/lib/etcd-recover-20261207T010000Z.work (unless that command is running now)"},
 			{Warning, "unused-data", "", "/var/lib/etcd (3.2 GB) is an etcd data directory this member does not run on: the member ran on it before a recovery or restore moved it to /var/lib/etcd-recover-20261207T020000Z", "keep it while you may go back to it or look into it, then rm -rf /var/lib/etcd"},
 		}},
+		{"manifest parked by an interrupted restart, its member down", func() *Facts {
+			f := healthy()
+			down(&f.Members[2])
+			f.ParkedManifest = &ParkedManifest{Path: "/etc/kubernetes/manifests/etcd.yaml", Parked: "/etc/kubernetes/manifests/.etcd.yaml.restarting"}
+			return f
+		}, 2, 1, []want{
+			{Error, "manifest", "", "/etc/kubernetes/manifests/etcd.yaml is missing, and /etc/kubernetes/manifests/.etcd.yaml.restarting holds it: a kubectl etcd restart, upgrade or config set was stopped", "mv /etc/kubernetes/manifests/.etcd.yaml.restarting /etc/kubernetes/manifests/etcd.yaml"},
+		}},
 		{"hash mismatch", func() *Facts {
 			f := healthy()
 			f.Consistency = &maintenance.Consistency{Revision: 42, Differences: "a, b: hash 1a; c: hash 2b"}

@@ -26,10 +26,45 @@ type EtcdManifest struct {
 	Flags map[string]string
 }
 
-// Read parses the manifest at path and finds its etcd container.
+// ParkedPath is where a restart keeps the manifest at path while etcd is
+// stopped: a hidden file in the same directory, which the kubelet
+// ignores.
+func ParkedPath(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".restarting")
+}
+
+// Parked is ParkedPath(path) when the manifest at path is missing and
+// that file is there: what a restart, upgrade or config set stopped while
+// etcd was down for it leaves; empty otherwise.
+func Parked(path string) string {
+	parked := ParkedPath(path)
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		return ""
+	}
+	if _, err := os.Stat(parked); err != nil {
+		return ""
+	}
+	return parked
+}
+
+// ParkedAdvice says, for the manifest at path that a restart left
+// parked, what happened and how to put it back: the doctor's finding
+// and the error of a command that looks for the manifest.
+func ParkedAdvice(path, parked string) (what, fix string) {
+	return fmt.Sprintf("%s is missing, and %s holds it: a kubectl etcd restart, upgrade or config set was stopped (killed, or its terminal closed) while etcd was down for it, and the kubelet runs no etcd on this node until the manifest is back", path, parked),
+		fmt.Sprintf("mv %s %s (the kubelet starts etcd from it), or run that command again: it puts the manifest back first", parked, path)
+}
+
+// Read parses the manifest at path and finds its etcd container. A
+// missing manifest that a restart left parked is still an error wrapping
+// fs.ErrNotExist, saying so.
 func Read(path string) (*EtcdManifest, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
+		if parked := Parked(path); parked != "" {
+			what, fix := ParkedAdvice(path, parked)
+			return nil, fmt.Errorf("%w: %s: %s", err, what, fix)
+		}
 		return nil, err
 	}
 	return Parse(path, data)

@@ -1,6 +1,10 @@
 package staticpod
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -54,5 +58,32 @@ func TestParseFlagsAcceptsBothSpellings(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("flag %s = %q, want %q (all: %v)", k, got[k], v, got)
 		}
+	}
+}
+
+// TestReadParkedManifest: a manifest a restart moved aside and never put
+// back is missing, and the error says where it is and how to put it back.
+func TestReadParkedManifest(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, ManifestFileName)
+	if _, err := Read(path); !errors.Is(err, fs.ErrNotExist) || Parked(path) != "" || strings.Contains(err.Error(), "holds it") {
+		t.Fatalf("a manifest neither in place nor parked: %v, parked %q", err, Parked(path))
+	}
+	parked := ParkedPath(path)
+	if filepath.Dir(parked) != dir || !strings.HasPrefix(filepath.Base(parked), ".") {
+		t.Fatalf("parked manifest %s is not a hidden file beside %s (the kubelet would run it)", parked, path)
+	}
+	if err := os.WriteFile(parked, []byte("pod"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Read(path)
+	if !errors.Is(err, fs.ErrNotExist) || Parked(path) != parked || !strings.Contains(err.Error(), path+" is missing, and "+parked+" holds it") || !strings.Contains(err.Error(), "mv "+parked+" "+path) {
+		t.Fatalf("a parked manifest: %v, parked %q; want it named with the way back", err, Parked(path))
+	}
+	if err := os.WriteFile(path, []byte("pod"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if Parked(path) != "" {
+		t.Errorf("a manifest in place is not parked, whatever is beside it")
 	}
 }

@@ -26,7 +26,12 @@ const DefaultDataDir = "/var/lib/etcd"
 func (o *Options) offlineFacts() *offline.Facts {
 	f := &offline.Facts{}
 	dataDir := o.DataDir
-	m, err := staticpod.Read(o.Connect.EtcdManifest)
+	path := o.Connect.EtcdManifest
+	if f.ParkedManifest = doctor.FindParkedManifest(path); f.ParkedManifest != nil {
+		// The manifest the node runs once it is back.
+		path = f.ParkedManifest.Parked
+	}
+	m, err := staticpod.Read(path)
 	switch {
 	case err == nil:
 		f.Manifest = offline.ManifestFacts(m)

@@ -202,6 +202,26 @@ func TestDoctorOffline(t *testing.T) {
 		}
 	})
 
+	t.Run("manifest parked by an interrupted upgrade", func(t *testing.T) {
+		dir := copyOf(t, m.dataDir)
+		manifest := writeManifest(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0", bothGates)
+		// What a restart, upgrade or config set killed while etcd was
+		// down for it leaves: the manifest moved aside, none in place.
+		parked := staticpod.ParkedPath(manifest)
+		if err := os.Rename(manifest, parked); err != nil {
+			t.Fatal(err)
+		}
+		r, code := offlineJSON(t, manifest)
+		t.Logf("findings:\n%s", findingsText(r))
+		f := r.Find(doctor.Error, "manifest")
+		if code != cmdutil.ExitUnhealthy || f == nil || !strings.Contains(f.Message, manifest+" is missing, and "+parked+" holds it") || f.Fix != "mv "+parked+" "+manifest+" (the kubelet starts etcd from it), or run that command again: it puts the manifest back first" {
+			t.Fatalf("parked manifest: exit %d, want an error naming it and how to put it back", code)
+		}
+		if r.Find(doctor.OK, "quota") == nil || r.Find(doctor.OK, "storage-version") == nil {
+			t.Errorf("the parked manifest is not read for the checks against the data")
+		}
+	})
+
 	t.Run("corruption checks off", func(t *testing.T) {
 		dir := copyOf(t, m.dataDir)
 		manifest := writeManifest(t, m.name, dir, "registry.k8s.io/etcd:3.7.0-0", nil)

@@ -35,6 +35,9 @@ type Facts struct {
 	// Leftovers are what interrupted recoveries and restores left beside
 	// the data directory.
 	Leftovers []datadir.Leftover `json:"leftovers,omitempty"`
+	// ParkedManifest is set when an interrupted restart left the
+	// manifest aside; Manifest is then read from there.
+	ParkedManifest *doctor.ParkedManifest `json:"parkedManifest,omitempty"`
 }
 
 // Manifest is what the offline doctor reads from the etcd static pod.
@@ -59,6 +62,10 @@ func Diagnose(f *Facts) *doctor.Report {
 	}
 	if ins.Error != "" {
 		add(doctor.Error, "data-dir", ins.Error, "point --data-dir at the member's data directory (the manifest's etcd-data hostPath, /var/lib/etcd for kubeadm)")
+	}
+	if f.ParkedManifest != nil {
+		pf := doctor.ParkedManifestFinding(*f.ParkedManifest)
+		add(pf.Severity, pf.Check, pf.Message, pf.Fix)
 	}
 	if f.ManifestError != "" {
 		add(doctor.Warning, "manifest", f.ManifestError, "pass the node's etcd manifest with --etcd-manifest to check the quota, image and feature gates against the data")
