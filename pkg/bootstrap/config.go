@@ -145,17 +145,25 @@ func (n *Node) ConfigSet(ctx context.Context, opts ConfigOptions) (*ConfigResult
 		return nil, err
 	}
 	res := &ConfigResult{Changes: flagChanges(m.Flags, newFlags)}
-	if len(res.Changes) == 0 {
-		n.logf("[config] %s already has %s; nothing to do", path, describeSettings(settings))
-		return res, nil
-	}
+	// What the gate checks: the changes, or, when the manifest already
+	// has the values, the values asked (an interrupted run may have
+	// written them).
+	inPlace, checked := len(res.Changes) == 0, res.Changes
 	var from, to []string
 	for _, c := range res.Changes {
 		n.logf("[config] %s", c)
 		from = append(from, flagWord(c.Name, c.Old))
 		to = append(to, flagWord(c.Name, c.New))
 	}
-	if opts.Confirm != nil && !n.DryRun {
+	if inPlace {
+		newManifest = oldData
+		to = []string{describeSettings(settings)}
+		checked = nil
+		for _, st := range settings {
+			checked = append(checked, FlagChange{Name: st.Name, Old: st.Value, New: st.Value})
+		}
+	}
+	if opts.Confirm != nil && !n.DryRun && !inPlace {
 		if err := opts.Confirm(res.Changes); err != nil {
 			return res, err
 		}
@@ -173,9 +181,22 @@ func (n *Node) ConfigSet(ctx context.Context, opts ConfigOptions) (*ConfigResult
 		New:            newManifest,
 		BackupDir:      opts.BackupDir,
 		Now:            opts.Now,
+		InPlace:        inPlace,
+		GoBack: func(prev *staticpod.EtcdManifest) string {
+			var words []string
+			for _, c := range flagChanges(m.Flags, prev.Flags) {
+				if c.New != "" && etcdflags.IsSettable(c.Name) {
+					words = append(words, c.Name+"="+c.New)
+				}
+			}
+			if len(words) == 0 {
+				return ""
+			}
+			return "kubectl etcd config set " + strings.Join(words, " ")
+		},
 	}
 	gate := "serves and catches up"
-	if q, ok := changedQuota(res.Changes); ok {
+	if q, ok := changedQuota(checked); ok {
 		// etcd reports its quota in its status from 3.6 on.
 		if release == nil || release.Major() > 3 || release.Minor() >= 6 {
 			r.Ready = func(s cluster.MemberStatus) error {
@@ -191,7 +212,7 @@ func (n *Node) ConfigSet(ctx context.Context, opts ConfigOptions) (*ConfigResult
 			n.logf("[config] Note: etcd %s does not report its quota; the gate cannot check it", release)
 		}
 	}
-	agree := mustAgree(res.Changes)
+	agree := mustAgree(checked)
 	if len(agree) > 0 {
 		r.Preflight = func(ctx context.Context, env *rolloutEnv, _ *restartPlan) error {
 			err := n.checkAgreement(ctx, env, agree)

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -79,6 +80,16 @@ type manifestRollout struct {
 	RollbackRefused func(ctx context.Context, env *rolloutEnv) error
 	// DryRun says what Preflight, BackUp and Ready would do.
 	DryRun func(env *rolloutEnv)
+	// InPlace: the manifest already says what was asked (New is Old).
+	// A run killed after it wrote the manifest (its terminal closed, or
+	// SIGKILL) leaves it so, before its gate and rollback, so the command
+	// run again checks the member through the gate instead of saying
+	// there is nothing to do.
+	InPlace bool
+	// GoBack is the command that asks for the manifest prev, from an
+	// earlier backup, once it is back in place: it checks the member.
+	// Empty when there is none.
+	GoBack func(prev *staticpod.EtcdManifest) string
 }
 
 // rolloutEnv is the cluster as a rollout reached it.
@@ -119,6 +130,12 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 	if r.Timeout <= 0 {
 		r.Timeout = 2 * time.Minute
 	}
+	name, peerURLs := m.Flags["name"], m.List("initial-advertise-peer-urls")
+	if r.InPlace {
+		n.logf("%s %s already has %s; checking that %s %s and catches up", tag, path, r.To, name, orDefault(r.Serves, "serves"))
+	} else {
+		n.logf("%s %s: %s -> %s", tag, name, r.From, r.To)
+	}
 	access := r.ClusterAccess
 	if len(access.Endpoints) == 0 {
 		access.Endpoints = []string{localURL}
@@ -133,8 +150,12 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 	}
 	defer cli.Close()
 	op := &members.Operator{Config: cfg, Client: cli, Progress: n.Log}
-	name, peerURLs := m.Flags["name"], m.List("initial-advertise-peer-urls")
-	n.logf("%s %s: %s -> %s", tag, name, r.From, r.To)
+	if r.InPlace && len(r.ClusterAccess.Endpoints) == 0 {
+		// Serving first: the member list is read through it.
+		if err := n.waitServingWith(ctx, cfg, localURL, r.Timeout, manifestWritten(path)); err != nil {
+			return res, n.notInPlace(r, err)
+		}
+	}
 
 	list, err := cluster.ListMembers(ctx, cfg, cli)
 	if err != nil {
@@ -155,6 +176,19 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 	}
 	res.BackupDir = r.BackupDir
 	env := &rolloutEnv{cfg: cfg, cli: cli, op: op, self: *self, list: list, localURL: localURL, backupDir: r.BackupDir}
+	if r.InPlace {
+		res.BackupDir = ""
+		if err := n.rolloutGate(ctx, env, r, manifestWritten(path)); err != nil {
+			return res, n.notInPlace(r, err)
+		}
+		if r.Done != nil {
+			if err := r.Done(ctx, env); err != nil {
+				return res, err
+			}
+		}
+		n.logf("%s %s runs %s; nothing to do", tag, name, r.To)
+		return res, nil
+	}
 	preflight := func() (*restartPlan, error) {
 		plan, err := n.restartPreflight(ctx, op, *self, r.Force)
 		if err != nil {
@@ -185,7 +219,13 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 		return res, err
 	}
 	if held != nil {
-		defer n.releaseRestartLock(ctx, held)
+		// Released even when the command is interrupted: the next node
+		// need not wait for the lease to expire.
+		defer func() {
+			rctx, cancel := cfg.WithCommandTimeout(context.WithoutCancel(ctx))
+			defer cancel()
+			n.releaseRestartLock(rctx, held)
+		}()
 	}
 	// Under the lock: another node may have changed its member meanwhile.
 	plan, err := preflight()
@@ -221,6 +261,12 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 	}
 	n.logf("%s Wrote %s with %s; waiting for %s to %s", tag, path, r.To, name, orDefault(r.Serve, "serve"))
 	if gateErr := n.rolloutGate(ctx, env, r, since); gateErr != nil {
+		if ctx.Err() != nil {
+			// Interrupted (Ctrl-C, SIGTERM, the terminal closed): a
+			// rollback needs the waits the user has just stopped.
+			return res, fmt.Errorf("%s interrupted while waiting for %s to %s (%v): the new manifest stays, and the kubelet runs it; run the same command again to check %s, or go back: %s",
+				r.Title, name, orDefault(r.Serve, "serve"), gateErr, name, n.goBack(r, r.M, r.BackupDir))
+		}
 		if r.RollbackRefused != nil {
 			if why := r.RollbackRefused(ctx, env); why != nil {
 				return res, fmt.Errorf("%s failed: %v; the new manifest stays: %w; the backup is in %s", r.Title, gateErr, why, r.BackupDir)
@@ -259,6 +305,61 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 		}
 	}
 	return res, nil
+}
+
+// notInPlace is the error of a member that does not run the manifest
+// already in place: what an interrupted run left, and how to go back.
+func (n *Node) notInPlace(r manifestRollout, err error) error {
+	back := "no copy of the manifest before it was found in " + filepath.Join(filepath.Dir(filepath.Clean(n.ManifestsDir)), "etcd-"+r.Verb+"-*")
+	if prev, dir := n.previousManifest(r); prev != nil {
+		back = "go back to the manifest before it: " + n.goBack(r, prev, dir)
+	}
+	return fmt.Errorf("%s already has %s, but %s does not %s: %w; a kubectl etcd %s stopped after it wrote the manifest (killed, or its terminal closed) leaves it so, before its check and rollback; %s",
+		n.ManifestPath(), r.To, r.M.Flags["name"], orDefault(r.Serve, "serve"), err, r.Verb, back)
+}
+
+// previousManifest is the newest copy of this node's manifest that a
+// rollout of r.Verb kept in its default backup directory and that
+// differs from the manifest now, and that directory; nil if there is
+// none.
+func (n *Node) previousManifest(r manifestRollout) (*staticpod.EtcdManifest, string) {
+	dirs, _ := filepath.Glob(filepath.Join(filepath.Dir(filepath.Clean(n.ManifestsDir)), "etcd-"+r.Verb+"-*"))
+	// The stamps sort as times: newest last.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		path := filepath.Join(dirs[i], staticpod.ManifestFileName)
+		data, err := os.ReadFile(path)
+		if err != nil || bytes.Equal(data, r.Old) {
+			continue
+		}
+		if prev, err := staticpod.Parse(path, data); err == nil {
+			return prev, dirs[i]
+		}
+	}
+	return nil, ""
+}
+
+// goBack says how to put back prev, the manifest kept in backup
+// directory dir, as a rollback does, whether the member serves or not:
+// the copy in place (the kubelet starts etcd from it), then r.GoBack,
+// the same command for that manifest, which checks the member.
+func (n *Node) goBack(r manifestRollout, prev *staticpod.EtcdManifest, dir string) string {
+	steps := fmt.Sprintf("cp %s %s", filepath.Join(dir, staticpod.ManifestFileName), n.ManifestPath())
+	if r.GoBack != nil {
+		if check := r.GoBack(prev); check != "" {
+			steps += ", then " + check + " (it checks the member)"
+		}
+	}
+	return steps
+}
+
+// manifestWritten is when this node's manifest was last written: the
+// kubelet's starts of etcd since then are the new manifest's.
+func manifestWritten(path string) time.Time {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return time.Now()
+	}
+	return fi.ModTime()
 }
 
 // rolloutGate waits until the member, whose new manifest went in at since,
@@ -335,6 +436,10 @@ func (n *Node) swapManifest(ctx context.Context, localURL, dataDir string, timeo
 		return nil
 	}
 	n.waitPodCleanedUp(ctx, data, timeout)
+	if ctx.Err() != nil {
+		// Stopped before the change: the old etcd comes back.
+		return putBack(ctx.Err())
+	}
 	if err := staticpod.WriteFile(path, data); err != nil {
 		return putBack(fmt.Errorf("writing %s: %w", path, err))
 	}

@@ -92,15 +92,14 @@ func (n *Node) UpgradeEtcd(ctx context.Context, opts UpgradeOptions) (*UpgradeRe
 	}
 	newImage := target.Repository + ":" + target.Tag
 	res := &UpgradeResult{From: oldImage, To: newImage}
-	if oldImage == newImage {
-		n.logf("[upgrade] %s already runs %s; nothing to do", path, newImage)
-		return res, nil
+	inPlace := oldImage == newImage
+	newManifest := oldData
+	if !inPlace {
+		if newManifest, err = withImage(m, newImage); err != nil {
+			return nil, err
+		}
 	}
-	newManifest, err := withImage(m, newImage)
-	if err != nil {
-		return nil, err
-	}
-	if opts.Confirm != nil && !n.DryRun {
+	if opts.Confirm != nil && !n.DryRun && !inPlace {
 		if err := opts.Confirm(oldImage, newImage); err != nil {
 			return res, err
 		}
@@ -130,8 +129,12 @@ func (n *Node) UpgradeEtcd(ctx context.Context, opts UpgradeOptions) (*UpgradeRe
 			return nil
 		},
 		RollbackRefused: rollbackRefused(oldImage, newImage),
-		Serve:           "serve " + target.Version.String(),
-		Serves:          "serves version " + target.Version.String(),
+		InPlace:         inPlace,
+		GoBack: func(prev *staticpod.EtcdManifest) string {
+			return "kubectl etcd upgrade --image " + prev.Pod.Spec.Containers[prev.Container].Image
+		},
+		Serve:  "serve " + target.Version.String(),
+		Serves: "serves version " + target.Version.String(),
 		DryRun: func(env *rolloutEnv) {
 			n.logf("[dry-run] would save a verified snapshot of %s and a copy of %s into %s", name, path, env.backupDir)
 			n.logf("[dry-run] would write %s with image %s, then wait until %s serves, reports %s and catches up, or put the old manifest back", path, newImage, env.localURL, target.Version)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +190,57 @@ func TestRollingUpgradeWithRealEtcd(t *testing.T) {
 	}
 	if _, err := os.Stat(res.BackupDir + "/etcd.yaml"); err != nil {
 		t.Errorf("backup of the manifest: %v", err)
+	}
+	waitHealthy(t, cfg, 3, 60*time.Second)
+
+	t.Log("the same upgrade interrupted (Ctrl-C) while its gate waits: the new manifest stays, the lock is released, and the error says how to check it or go back")
+	ictx, interrupt := context.WithCancel(ctx)
+	defer interrupt()
+	go func() {
+		for ictx.Err() == nil {
+			if m, err := staticpod.Read(nodes[2].ManifestPath()); err == nil && m.Pod.Spec.Containers[m.Container].Image == bad {
+				time.Sleep(time.Second)
+				interrupt()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	nodes[2].log.Reset()
+	res, err = nodes[2].UpgradeEtcd(ictx, UpgradeOptions{Image: bad, RestartOptions: RestartOptions{Timeout: time.Minute}})
+	goBack := "cp " + filepath.Join(res.BackupDir, "etcd.yaml") + " " + nodes[2].ManifestPath() + ", then kubectl etcd upgrade --image " + etcdtest.Image(mid) + " (it checks the member)"
+	if err == nil || !strings.Contains(err.Error(), "interrupted while waiting for cp-3 to serve") || !strings.Contains(err.Error(), "the new manifest stays") ||
+		!strings.Contains(err.Error(), "run the same command again to check cp-3, or go back: "+goBack) || res.RolledBack {
+		t.Fatalf("interrupted upgrade = %+v, %v; want the new manifest kept and the way back\n%s", res, err, nodes[2].log)
+	}
+	if got := manifestImage(t, nodes[2]); got != bad {
+		t.Fatalf("after the interrupted upgrade the manifest has image %s, want %s", got, bad)
+	}
+	if !strings.Contains(nodes[2].log.String(), "Released lock") {
+		t.Errorf("the interrupted upgrade did not release the restart lock:\n%s", nodes[2].log)
+	}
+
+	t.Log("that state is also what a killed run leaves: the same upgrade again checks the member instead of saying there is nothing to do, and names the backup and the way back")
+	nodes[2].log.Reset()
+	_, err = nodes[2].UpgradeEtcd(ctx, UpgradeOptions{Image: bad, RestartOptions: RestartOptions{Timeout: 10 * time.Second}})
+	if err == nil || !strings.Contains(err.Error(), "already has "+bad+", but cp-3 does not serve") || !strings.Contains(err.Error(), "go back to the manifest before it: "+goBack) {
+		t.Fatalf("upgrade to the image in place on a member that does not run it = %v; want it refused with the way back\n%s", err, nodes[2].log)
+	}
+	if strings.Contains(nodes[2].log.String(), "nothing to do") {
+		t.Errorf("the upgrade says there is nothing to do:\n%s", nodes[2].log)
+	}
+
+	t.Log("going back that way: the copy in place, then the upgrade to it checks the member")
+	old, err := os.ReadFile(filepath.Join(res.BackupDir, "etcd.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(nodes[2].ManifestPath(), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodes[2].log.Reset()
+	if _, err := nodes[2].UpgradeEtcd(ctx, UpgradeOptions{Image: etcdtest.Image(mid), RestartOptions: RestartOptions{Timeout: time.Minute}}); err != nil || !strings.Contains(nodes[2].log.String(), "cp-3 runs "+etcdtest.Image(mid)+"; nothing to do") {
+		t.Fatalf("the upgrade to the image put back = %v; want the member checked and nothing to do\n%s", err, nodes[2].log)
 	}
 	waitHealthy(t, cfg, 3, 60*time.Second)
 }

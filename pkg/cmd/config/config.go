@@ -158,7 +158,9 @@ the etcd lock ` + bootstrap.RestartLockName + ` makes them take turns.
      defaults 100 and 1000, when only one is given), a log level, URL or
      feature gate etcd does not read. On an etcd 3.5 image feature gates
      are written as its --experimental-* flags, and a gate without one is
-     refused. Values the manifest already has are nothing to do.
+     refused. Values the manifest already has change nothing: the
+     command then only checks the member as in step 5, since a run
+     stopped after it wrote them left them so.
      heartbeat-interval and election-timeout must be the same on every
      member: each change records the member's values in the cluster
      (` + "/kubectl-etcd/config/FLAG/MEMBER" + `) and names the members still to
@@ -175,7 +177,9 @@ the etcd lock ` + bootstrap.RestartLockName + ` makes them take turns.
   5. The gate: the member serves and catches up with the leader within
      --timeout, and reports the new quota when quota-backend-bytes
      changed. If not, the old manifest goes back and the command fails
-     saying so.`,
+     saying so. Interrupted here (Ctrl-C, SIGTERM, the terminal closed),
+     it releases the lock and leaves the new manifest, saying how to check
+     it or go back.`,
 		Example: `  # Raise the quota on this node (then on every other control-plane node)
   sudo kubectl etcd config set quota-backend-bytes=8GiB --yes
 

@@ -61,7 +61,14 @@ makes them take turns.
      and the command fails saying so; except once every member has run
      the new release and the cluster version has moved to it, which the
      old release cannot join: then the command says to use
-     'kubectl etcd downgrade enable' instead.
+     'kubectl etcd downgrade enable' instead. Interrupted here (Ctrl-C,
+     SIGTERM, the terminal closed), it releases the lock and leaves the
+     new manifest, saying how to check it or go back.
+
+On a manifest that already has the image, it only checks the member as
+the gate does: a run killed after it wrote the manifest leaves it so. If
+the member does not serve it, the error names the copy of the manifest
+before it and the command that goes back.
 
 It asks before it changes anything, unless --yes (scripts) or --dry-run.`,
 		Example: `  # Upgrade this node's etcd to 3.7.3, keeping the manifest's registry
