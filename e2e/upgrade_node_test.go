@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
 
 // TestRollingUpgradeOnRealKubelets is issue 15 as an operator lives it, on
@@ -102,10 +105,10 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 	}
 	t.Logf("refused: %s", lastLine(r.stderr))
 
+	// The pause image tagged as a later 3.6 patch: the kubelet starts it,
+	// and the etcd command it is given does not exist.
+	bad := nodetest.EtcdImage(v36[:strings.LastIndex(v36, ".")] + ".99")
 	step("an image that crash-loops rolls back to the old manifest; the cluster keeps serving", func() {
-		// The pause image tagged as a later 3.6 patch: the kubelet
-		// starts it, and the etcd command it is given does not exist.
-		bad := nodetest.EtcdImage(v36[:strings.LastIndex(v36, ".")] + ".99")
 		if err := n1.node.TagImage(nodetest.SandboxImage, bad); err != nil {
 			t.Fatal(err)
 		}
@@ -121,6 +124,11 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 		}
 		t.Logf("rolled back: %s", lastLine(r.stderr))
 		stderrs.WriteString(r.stderr)
+		etcdtest.WaitMembers(t, all, 3, "version "+v36, func(s cluster.MemberStatus) bool { return s.Version == v36 })
+	})
+
+	step("the terminal of an upgrade to that image closes (SIGHUP) while its gate waits: the new manifest stays and the lock is freed; the same upgrade again checks the member and names the way back, which works", func() {
+		interruptedUpgrade(t, n1, bad, v36)
 		etcdtest.WaitMembers(t, all, 3, "version "+v36, func(s cluster.MemberStatus) bool { return s.Version == v36 })
 	})
 
@@ -295,4 +303,79 @@ func waitDowngrade(t *testing.T, cfg *connect.Config, enabled bool) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// interruptedUpgrade upgrades n to the image bad, which never serves, and
+// sends the plugin SIGHUP, as a closed SSH session does, once the new
+// manifest is written; then runs the same upgrade again, which must check
+// the member rather than find nothing to do, and goes back the way its
+// error says, to etcd release good.
+func interruptedUpgrade(t *testing.T, n *bootNode, bad, good string) {
+	t.Helper()
+	cmd := n.node.Kubectl(append([]string{"upgrade", "--image", bad, "--yes", "--timeout", "2m"}, n.manifestFlags()...)...)
+	stderr := filepath.Join(t.TempDir(), "stderr")
+	f, err := os.Create(stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd.Stderr = f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waiting := "; waiting for " + n.name + " to serve"
+	err = poll.Until(context.Background(), "the upgrade to write the new manifest", 100*time.Millisecond, 2*time.Minute, func(context.Context) error {
+		if data, _ := os.ReadFile(stderr); !strings.Contains(string(data), waiting) {
+			return fmt.Errorf("its output has no %q yet", waiting)
+		}
+		return nil
+	})
+	if err != nil {
+		cmd.Process.Kill()
+		<-done
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("the upgrade did not end within 30 s of SIGHUP")
+	}
+	out, _ := os.ReadFile(stderr)
+	if err == nil || !strings.Contains(string(out), "interrupted while waiting for "+n.name+" to serve") || !strings.Contains(string(out), "the new manifest stays") || !strings.Contains(string(out), "Released lock") {
+		t.Fatalf("upgrade interrupted by SIGHUP: %v; want it to keep the new manifest, free the lock and say so:\n%s", err, out)
+	}
+	t.Logf("interrupted: %s", lastLine(string(out)))
+	if m, err := staticpod.Read(n.node.EtcdManifest()); err != nil || m.Pod.Spec.Containers[m.Container].Image != bad {
+		t.Fatalf("after the interrupted upgrade the manifest is %+v (%v), want image %s", m, err, bad)
+	}
+
+	r, err := n.kubectl(t, append([]string{"upgrade", "--image", bad, "--yes", "--timeout", "20s"}, n.manifestFlags()...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := regexp.MustCompile(`go back to the manifest before it: cp (\S+) (\S+), then kubectl etcd upgrade --image (\S+) \(it checks the member\)`).FindStringSubmatch(r.stderr)
+	if r.code == 0 || !strings.Contains(r.stderr, "already has "+bad+", but "+n.name+" does not serve") || back == nil || back[2] != n.node.EtcdManifest() || back[3] != nodetest.EtcdImage(good) || strings.Contains(r.stderr, "nothing to do") {
+		t.Fatalf("the same upgrade again on a member that does not serve it: exit %d; want it refused with the way back:\n%s", r.code, r.stderr)
+	}
+	t.Logf("refused: %s", lastLine(r.stderr))
+
+	data, err := os.ReadFile(back[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(back[2], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = n.mustKubectl(t, append([]string{"upgrade", "--image", back[3], "--yes", "--timeout", "2m"}, n.manifestFlags()...)...)
+	if !strings.Contains(r.stderr, n.name+" runs "+back[3]+"; nothing to do") {
+		t.Fatalf("the upgrade to the image put back does not check the member and end:\n%s", r.stderr)
+	}
 }
