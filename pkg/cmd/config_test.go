@@ -81,10 +81,12 @@ func TestConfigSetOfValuesInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The manifest's own values, one given as a flag, one as an argument.
-	out, errOut, code, err := cmdtest.Run(t, "config", "set", "--listen-metrics-urls=http://127.0.0.1:2381", "snapshot-count=10000", "--manifests-dir", dir)
+	// The manifest's own values, one given as a flag, one as an argument;
+	// a PKI directory without the certificates to reach a member with.
+	pki := t.TempDir()
+	out, errOut, code, err := cmdtest.Run(t, "config", "set", "--listen-metrics-urls=http://127.0.0.1:2381", "snapshot-count=10000", "--manifests-dir", dir, "--pki-dir", pki)
 	want := dir + "/etcd.yaml already has --listen-metrics-urls=http://127.0.0.1:2381 --snapshot-count=10000; checking that cp-1 serves and catches up"
-	if code == 0 || err == nil || out != "" || !strings.Contains(errOut, want) || !strings.Contains(err.Error(), "--cacert") {
+	if code == 0 || err == nil || out != "" || !strings.Contains(errOut, want) || !strings.Contains(err.Error(), pki+"/etcd/ca.crt") {
 		t.Fatalf("config set of the manifest's values without a member: exit %d, %v, stdout %q, stderr %q; want %q and the CA it could not read", code, err, out, errOut, want)
 	}
 	if after, _ := os.ReadFile(filepath.Join(dir, staticpod.ManifestFileName)); !bytes.Equal(after, before) {
