@@ -105,9 +105,11 @@ func (n *Node) localIdentity() (name string, peerURLs []string, localURL string,
 		name = m.Flags["name"]
 		peerURLs = m.List("initial-advertise-peer-urls")
 		localURL, _ = m.LocalClientURL()
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, os.ErrNotExist) && staticpod.Parked(n.ManifestPath()) == "":
 		err = nil
 	default:
+		// A parked manifest says which member this is: the error says
+		// how to put it back.
 		return "", nil, "", err
 	}
 	if n.Name != "" {

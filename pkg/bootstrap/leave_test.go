@@ -132,3 +132,22 @@ func TestUseManifestDataDir(t *testing.T) {
 		t.Errorf("an unreadable manifest, --data-dir given: %s, %v", n.DataDir, err)
 	}
 }
+
+// TestLocalIdentityOfAParkedManifest: leave and reset on a node whose
+// manifest a killed restart left parked say so, rather than ask which
+// member the node is.
+func TestLocalIdentityOfAParkedManifest(t *testing.T) {
+	n := NewNode()
+	n.ManifestsDir = t.TempDir()
+	if _, _, _, err := n.localIdentity(); err == nil || !strings.Contains(err.Error(), "pass --name") {
+		t.Fatalf("no manifest, no --name: %v; want to be asked for --name", err)
+	}
+	parked := staticpod.ParkedPath(n.ManifestPath())
+	if err := os.WriteFile(parked, []byte("pod"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.Name = "cp-1"
+	if _, _, _, err := n.localIdentity(); err == nil || !strings.Contains(err.Error(), "mv "+parked+" "+n.ManifestPath()) {
+		t.Fatalf("a parked manifest: %v; want the way to put it back", err)
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -235,8 +237,12 @@ func (n *Node) takeRestartLock(ctx context.Context, cfg *connect.Config, eps []s
 		TTL:          ttl,
 		Timeout:      opts.LockTimeout,
 		GrantTimeout: cfg.CommandTimeout + cfg.DialTimeout,
-		Owner:        fmt.Sprintf("member %s on host %s, pid %d", name, host, os.Getpid()),
+		Owner:        restartLockOwner(name, host, os.Getpid()),
 		Waiting: func(holder string) {
+			if holderGone(holder, host) {
+				n.logf("[etcd] Waiting for lock %s: held by %s, a process of this host that is gone (killed?); the lock frees itself when its lease expires, at most %s after it died", RestartLockName, holder, ttl)
+				return
+			}
 			n.logf("[etcd] Waiting for lock %s: another node restarts its etcd; held by %s", RestartLockName, holder)
 		},
 	})
@@ -250,6 +256,28 @@ func (n *Node) takeRestartLock(ctx context.Context, cfg *connect.Config, eps []s
 	}
 	n.logf("[etcd] Took lock %s (through %s)", RestartLockName, strings.Join(eps, ", "))
 	return &restartLock{held: held, cli: lcli}, nil
+}
+
+// restartLockOwner is how a holder of the restart lock describes itself
+// to those who wait (lock.Holder): holderGone reads it back.
+func restartLockOwner(member, host string, pid int) string {
+	return fmt.Sprintf("member %s on host %s, pid %d", member, host, pid)
+}
+
+var restartLockOwnerHostPID = regexp.MustCompile(`on host (\S+), pid (\d+)\)$`)
+
+// holderGone reports whether holder, as lock.Holder gives it, is a
+// process of this host (named host) that no longer runs: a restart or
+// upgrade killed outright, whose lock stays until its lease expires. A
+// pid taken since by another process reads as running: only the message
+// depends on it.
+func holderGone(holder, host string) bool {
+	m := restartLockOwnerHostPID.FindStringSubmatch(holder)
+	if m == nil || m[1] != host {
+		return false
+	}
+	_, err := os.Stat("/proc/" + m[2])
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // releaseRestartLock lets the next node restart.

@@ -43,3 +43,25 @@ func TestRecoverParkedManifest(t *testing.T) {
 		t.Errorf("stale parked copy kept: %v", err)
 	}
 }
+
+// TestHolderGone: a restart lock held by a process of this host that no
+// longer runs (killed outright) is told apart from one another node, or
+// a live process here, holds.
+func TestHolderGone(t *testing.T) {
+	// pid_max is at most 4194304: 4194305 is never a process.
+	key := RestartLockName + "/6542a24ff20eae2a"
+	for _, tt := range []struct {
+		holder string
+		gone   bool
+	}{
+		{key + " (" + restartLockOwner("cp-1", "node-a", os.Getpid()) + ")", false},
+		{key + " (" + restartLockOwner("cp-1", "node-a", 4194305) + ")", true},
+		{key + " (" + restartLockOwner("cp-1", "node-b", 4194305) + ")", false},
+		{key, false},
+		{"(none)", false},
+	} {
+		if got := holderGone(tt.holder, "node-a"); got != tt.gone {
+			t.Errorf("holderGone(%q) on node-a = %v, want %v", tt.holder, got, tt.gone)
+		}
+	}
+}

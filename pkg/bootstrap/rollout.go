@@ -152,8 +152,8 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 	op := &members.Operator{Config: cfg, Client: cli, Progress: n.Log}
 	if r.InPlace && len(r.ClusterAccess.Endpoints) == 0 {
 		// Serving first: the member list is read through it.
-		if err := n.waitServingWith(ctx, cfg, localURL, r.Timeout, manifestWritten(path)); err != nil {
-			return res, n.notInPlace(r, err)
+		if err := cluster.WaitServing(ctx, cfg, []string{localURL}, r.Timeout, n.giveUpOnCrashLoop(manifestWritten(path))); err != nil {
+			return res, n.notInPlace(r, fmt.Errorf("etcd at %s: %w", localURL, err))
 		}
 	}
 

@@ -12,6 +12,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/connect"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/lock"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/poll"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/staticpod"
 )
@@ -243,6 +244,21 @@ func TestRollingUpgradeWithRealEtcd(t *testing.T) {
 		t.Fatalf("the upgrade to the image put back = %v; want the member checked and nothing to do\n%s", err, nodes[2].log)
 	}
 	waitHealthy(t, cfg, 3, 60*time.Second)
+
+	t.Log("a restart lock whose holder on this host was killed outright (its connection gone, its lease not yet expired) is waited for, and the wait says so")
+	host, _ := os.Hostname()
+	dead := etcdtest.Client(t, cfg)
+	if _, err := lock.Acquire(ctx, dead, lock.Options{Name: RestartLockName, TTL: 3 * time.Second, Owner: restartLockOwner("cp-9", host, 4194305)}); err != nil {
+		t.Fatal(err)
+	}
+	dead.Close()
+	nodes[0].log.Reset()
+	if err := nodes[0].RestartEtcd(ctx, RestartOptions{Timeout: time.Minute}); err != nil {
+		t.Fatalf("restart after a killed holder's lock: %v\n%s", err, nodes[0].log)
+	}
+	if !strings.Contains(nodes[0].log.String(), "pid 4194305), a process of this host that is gone (killed?); the lock frees itself when its lease expires") {
+		t.Errorf("the wait for a dead holder's lock does not say so:\n%s", nodes[0].log)
+	}
 }
 
 // rollbackEnv is the cluster as the rollout of node n reaches it.
