@@ -127,7 +127,14 @@ func TestRollingUpgradeOnRealKubelets(t *testing.T) {
 		etcdtest.WaitMembers(t, all, 3, "version "+v36, func(s cluster.MemberStatus) bool { return s.Version == v36 })
 	})
 
-	step("the terminal of an upgrade to that image closes (SIGHUP) while its gate waits: the new manifest stays and the lock is freed; the same upgrade again checks the member and names the way back, which works", func() {
+	step("the terminal of an upgrade to such an image closes (SIGHUP) while its gate waits: the new manifest stays and the lock is freed; the same upgrade again checks the member and names the way back, which works", func() {
+		// Another tag than the step before: on that one the pod (the
+		// same manifest, so the same UID) crash-looped again at once, and
+		// in CI the gate saw it and rolled back before the signal came.
+		bad := nodetest.EtcdImage(v36[:strings.LastIndex(v36, ".")] + ".98")
+		if err := n1.node.TagImage(nodetest.SandboxImage, bad); err != nil {
+			t.Fatal(err)
+		}
 		interruptedUpgrade(t, n1, bad, v36)
 		etcdtest.WaitMembers(t, all, 3, "version "+v36, func(s cluster.MemberStatus) bool { return s.Version == v36 })
 	})
@@ -312,7 +319,9 @@ func lastLine(s string) string {
 // error says, to etcd release good.
 func interruptedUpgrade(t *testing.T, n *bootNode, bad, good string) {
 	t.Helper()
-	cmd := n.node.Kubectl(append([]string{"upgrade", "--image", bad, "--yes", "--timeout", "2m"}, n.manifestFlags()...)...)
+	// The kubelet's root dir is not given, so the gate cannot see the
+	// crash loop and end before the signal: it waits until --timeout.
+	cmd := n.node.Kubectl("upgrade", "--image", bad, "--yes", "--timeout", "2m", "--manifests-dir", n.node.ManifestsDir(), "--kubelet-root-dir", t.TempDir())
 	stderr := filepath.Join(t.TempDir(), "stderr")
 	f, err := os.Create(stderr)
 	if err != nil {
@@ -337,7 +346,7 @@ func interruptedUpgrade(t *testing.T, n *bootNode, bad, good string) {
 		<-done
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	time.Sleep(200 * time.Millisecond)
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
