@@ -81,10 +81,10 @@ type manifestRollout struct {
 	// DryRun says what Preflight, BackUp and Ready would do.
 	DryRun func(env *rolloutEnv)
 	// InPlace: the manifest already says what was asked (New is Old).
-	// A run killed after it wrote the manifest (its terminal closed, or
-	// SIGKILL) leaves it so, before its gate and rollback, so the command
-	// run again checks the member through the gate instead of saying
-	// there is nothing to do.
+	// A run interrupted during its gate, or killed after it wrote the
+	// manifest, leaves it so, without the gate or the rollback, so the
+	// command run again checks the member through the gate instead of
+	// saying there is nothing to do.
 	InPlace bool
 	// GoBack is the command that asks for the manifest prev, from an
 	// earlier backup, once it is back in place: it checks the member.
@@ -314,7 +314,7 @@ func (n *Node) notInPlace(r manifestRollout, err error) error {
 	if prev, dir := n.previousManifest(r); prev != nil {
 		back = "go back to the manifest before it: " + n.goBack(r, prev, dir)
 	}
-	return fmt.Errorf("%s already has %s, but %s does not %s: %w; a kubectl etcd %s stopped after it wrote the manifest (killed, or its terminal closed) leaves it so, before its check and rollback; %s",
+	return fmt.Errorf("%s already has %s, but %s does not %s: %w; a kubectl etcd %s interrupted or killed after it wrote the manifest leaves it so, before its check and rollback; %s",
 		n.ManifestPath(), r.To, r.M.Flags["name"], orDefault(r.Serve, "serve"), err, r.Verb, back)
 }
 

@@ -34,8 +34,9 @@ func ParkedPath(path string) string {
 }
 
 // Parked is ParkedPath(path) when the manifest at path is missing and
-// that file is there: what a restart, upgrade or config set stopped while
-// etcd was down for it leaves; empty otherwise.
+// that file is there: what a restart, upgrade or config set killed (or
+// whose node went down) while etcd was down for it leaves; empty
+// otherwise.
 func Parked(path string) string {
 	parked := ParkedPath(path)
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
@@ -51,7 +52,7 @@ func Parked(path string) string {
 // parked, what happened and how to put it back: the doctor's finding
 // and the error of a command that looks for the manifest.
 func ParkedAdvice(path, parked string) (what, fix string) {
-	return fmt.Sprintf("%s is missing, and %s holds it: a kubectl etcd restart, upgrade or config set was stopped (killed, or its terminal closed) while etcd was down for it, and the kubelet runs no etcd on this node until the manifest is back", path, parked),
+	return fmt.Sprintf("%s is missing, and %s holds it: a kubectl etcd restart, upgrade or config set was stopped (killed, or the node went down) while etcd was down for it, and the kubelet runs no etcd on this node until the manifest is back", path, parked),
 		fmt.Sprintf("mv %s %s (the kubelet starts etcd from it), or run that command again: it puts the manifest back first", parked, path)
 }
 
