@@ -158,7 +158,6 @@ func (n *Node) ConfigSet(ctx context.Context, opts ConfigOptions) (*ConfigResult
 	if inPlace {
 		newManifest = oldData
 		to = []string{describeSettings(settings)}
-		checked = nil
 		for _, st := range settings {
 			checked = append(checked, FlagChange{Name: st.Name, Old: st.Value, New: st.Value})
 		}

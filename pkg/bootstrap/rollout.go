@@ -150,10 +150,14 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 	}
 	defer cli.Close()
 	op := &members.Operator{Config: cfg, Client: cli, Progress: n.Log}
-	if r.InPlace && len(r.ClusterAccess.Endpoints) == 0 {
-		// Serving first: the member list is read through it.
-		if err := cluster.WaitServing(ctx, cfg, []string{localURL}, r.Timeout, n.giveUpOnCrashLoop(manifestWritten(path))); err != nil {
-			return res, n.notInPlace(r, fmt.Errorf("etcd at %s: %w", localURL, err))
+	var written time.Time // of the manifest in place
+	if r.InPlace {
+		written = manifestWritten(path)
+		if len(r.ClusterAccess.Endpoints) == 0 {
+			// Serving first: the member list is read through it.
+			if err := cluster.WaitServing(ctx, cfg, []string{localURL}, r.Timeout, n.giveUpOnCrashLoop(written)); err != nil {
+				return res, n.notInPlace(r, fmt.Errorf("etcd at %s: %w", localURL, err))
+			}
 		}
 	}
 
@@ -174,11 +178,9 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 	if r.BackupDir == "" {
 		r.BackupDir = filepath.Join(filepath.Dir(filepath.Clean(n.ManifestsDir)), "etcd-"+r.Verb+"-"+backupStamp(r.Now))
 	}
-	res.BackupDir = r.BackupDir
 	env := &rolloutEnv{cfg: cfg, cli: cli, op: op, self: *self, list: list, localURL: localURL, backupDir: r.BackupDir}
 	if r.InPlace {
-		res.BackupDir = ""
-		if err := n.rolloutGate(ctx, env, r, manifestWritten(path)); err != nil {
+		if err := n.rolloutGate(ctx, env, r, written); err != nil {
 			return res, n.notInPlace(r, err)
 		}
 		if r.Done != nil {
@@ -189,6 +191,7 @@ func (n *Node) rollOut(ctx context.Context, r manifestRollout) (rolloutResult, e
 		n.logf("%s %s runs %s; nothing to do", tag, name, r.To)
 		return res, nil
 	}
+	res.BackupDir = r.BackupDir
 	preflight := func() (*restartPlan, error) {
 		plan, err := n.restartPreflight(ctx, op, *self, r.Force)
 		if err != nil {

@@ -243,12 +243,12 @@ func (f *Flags) choose(via string, cfg *Config) error {
 // missing manifest is an error wrapping os.ErrNotExist.
 func (f *Flags) fromManifest(cfg *Config) error {
 	m, err := staticpod.Read(f.EtcdManifest)
-	if parked := staticpod.Parked(f.EtcdManifest); parked != "" {
-		// Not a host without etcd: say so rather than try the API.
-		what, fix := staticpod.ParkedAdvice(f.EtcdManifest, parked)
-		return fmt.Errorf("%s: %s; or pass --endpoints of the other members", what, fix)
-	}
 	if errors.Is(err, os.ErrNotExist) {
+		if parked := staticpod.Parked(f.EtcdManifest); parked != "" {
+			// Not a host without etcd: say so rather than try the API.
+			what, fix := staticpod.ParkedAdvice(f.EtcdManifest, parked)
+			return fmt.Errorf("%s: %s; or pass --endpoints of the other members", what, fix)
+		}
 		return fmt.Errorf("no etcd endpoints: pass --endpoints (or set %s), or run on a control-plane node (no etcd manifest at %s; --etcd-manifest names another): %w", EnvEndpoints, f.EtcdManifest, os.ErrNotExist)
 	}
 	if errors.Is(err, os.ErrPermission) {
